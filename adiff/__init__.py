@@ -1,0 +1,1 @@
+"""adiff: a small, correct PyTorch diffusion library for learning and teaching (no UI imports here)."""

@@ -1,0 +1,107 @@
+"""Gaussian mixtures and their exact (Bayes-optimal) denoiser: "the ideal model".
+
+If p(x_0) = sum_k w_k N(mu_k, S_k) and x_t = a x_0 + s eps with a = sqrt(abar_t), s = sqrt(1 - abar_t), then
+the noised marginal is again a mixture, p_t(x_t) = sum_k w_k N(a mu_k, a^2 S_k + s^2 I), and the optimal noise
+prediction is eps*(x_t, t) = E[eps | x_t] = -s * grad log p_t(x_t) (Tweedie's formula; Vincent 2011, Song et al.
+2021 eq. 1). With it a sampler can be tested without any learned error, and a learner can compare a trained
+network with the ideal one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["GaussianMixture"]
+
+
+@dataclass
+class GaussianMixture:
+    """weights [K] (summing to 1), means [K, D], covs [K, D, D]; stored in float64."""
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    covs: torch.Tensor
+
+    def __post_init__(self):
+        self.weights = torch.as_tensor(self.weights, dtype=torch.float64)
+        self.means = torch.as_tensor(self.means, dtype=torch.float64)
+        self.covs = torch.as_tensor(self.covs, dtype=torch.float64)
+        K, D = self.means.shape
+        if self.weights.shape != (K,) or self.covs.shape != (K, D, D):
+            raise ValueError(f"shapes do not agree: weights {tuple(self.weights.shape)}, means {(K, D)}, covs {tuple(self.covs.shape)}")
+        if (self.weights < 0).any() or abs(float(self.weights.sum()) - 1.0) > 1e-9:
+            raise ValueError("mixture weights must be non-negative and sum to 1")
+        torch.linalg.cholesky(self.covs)  # raises unless every covariance is symmetric positive definite
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def num_components(self) -> int:
+        return self.means.shape[0]
+
+    # ------------------------------------------------------------------ sampling and density
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n draws: (x float32 [n, D], component labels long [n])."""
+        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, dtype=torch.float64, generator=generator)
+        L = torch.linalg.cholesky(self.covs)  # [K, D, D]
+        x = self.means[labels] + torch.einsum("nij,nj->ni", L[labels], z)
+        return x.float(), labels
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) for x [N, D] -> [N] (float64)."""
+        return torch.logsumexp(self._component_log_probs(x.double(), self.means, self.covs), dim=-1)
+
+    def _component_log_probs(self, x, means, covs):
+        # x [N, D]; means [N or 1, K, D] or [K, D]; covs [.., K, D, D] -> log w_k + log N(x; m_k, C_k): [N, K]
+        diff = x.unsqueeze(-2) - means  # [N, K, D]
+        L = torch.linalg.cholesky(covs)
+        sol = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)  # L^-1 (x - m)
+        maha = (sol**2).sum(-1)
+        logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+        return torch.log(self.weights) - 0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+
+    def noised(self, abar: float) -> "GaussianMixture":
+        """The marginal q(x_t) for a given abar_t: means sqrt(abar) mu_k, covs abar S_k + (1 - abar) I."""
+        a2 = float(abar)
+        eye = torch.eye(self.dim, dtype=torch.float64)
+        return GaussianMixture(self.weights, math.sqrt(a2) * self.means, a2 * self.covs + (1 - a2) * eye)
+
+    # ------------------------------------------------------------------ the ideal denoiser
+    def score(self, x_t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+        """grad_x log p_t(x_t) for x_t [B, D] and abar [B] (per-sample noise level); differentiable; float64."""
+        x = x_t.double()
+        a2 = abar.double().reshape(-1, 1, 1, 1)  # [B, 1, 1, 1]
+        eye = torch.eye(self.dim, dtype=torch.float64, device=x.device)
+        means = a2.sqrt()[..., 0] * self.means.to(x.device)  # [B, K, D]
+        covs = a2 * self.covs.to(x.device) + (1 - a2) * eye  # [B, K, D, D]
+        logp = self._component_log_probs(x, means, covs)  # [B, K]
+        gamma = torch.softmax(logp, dim=-1)  # posterior responsibility of each component
+        prec_diff = torch.linalg.solve(covs, (x.unsqueeze(1) - means).unsqueeze(-1)).squeeze(-1)  # [B, K, D]
+        return -(gamma.unsqueeze(-1) * prec_diff).sum(1)
+
+    def eps_fn(self, schedule):
+        """The exact noise predictor eps*(x_t, t) = -sqrt(1 - abar_t) * score(x_t) for ``schedule``, as the samplers
+        expect: x_t [B, D], integer t [B] in 1..T -> [B, D] in x_t's dtype."""
+
+        def eps(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            abar = schedule.extract("abar", t, None).to(device=x_t.device, dtype=torch.float64)
+            return (-(1 - abar).sqrt().unsqueeze(-1) * self.score(x_t, abar)).to(x_t.dtype)
+
+        return eps
+
+    # ------------------------------------------------------------------ exact tilts, for tests and teaching
+    def tilted_linear(self, direction, lam: float) -> "GaussianMixture":
+        """p(x) exp(lam * c.x) normalised, for a linear reward r(x) = c.x: again a Gaussian mixture with means
+        mu_k + lam S_k c and weights proportional to w_k exp(lam c.mu_k + lam^2 c^T S_k c / 2)."""
+        c = torch.as_tensor(direction, dtype=torch.float64)
+        Sc = self.covs @ c  # [K, D]
+        logw = torch.log(self.weights) + lam * (self.means @ c) + 0.5 * lam**2 * (Sc @ c)
+        return GaussianMixture(torch.softmax(logw, 0), self.means + lam * Sc, self.covs)
+
+    def to_dict(self) -> dict:
+        return {"weights": self.weights.tolist(), "means": self.means.tolist(), "covs": self.covs.tolist()}
