@@ -72,6 +72,7 @@ class NoiseSchedule:
             tab = {
                 "abar": self._abar64.to(device=device, dtype=dtype),
                 "beta": self._betas64.to(device=device, dtype=dtype),
+                "sigma": torch.sqrt(1.0 - self._abar64).to(device=device, dtype=dtype),
             }
             self._device_cache[key] = tab
         return tab
@@ -106,8 +107,7 @@ class NoiseSchedule:
 
     def get_noise_level(self, t) -> torch.Tensor:
         """sigma_t = sqrt(1 - abar_t) for t in 0..T (0 at t = 0); an int gives a 0-d tensor, a tensor [B] gives [B]."""
-        abar = self.extract("abar", t)
-        return torch.sqrt(1.0 - abar)
+        return self.extract("sigma", t)
 
     def q_sample(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps   (Ho et al. 2020, eq. 4)."""

@@ -1,0 +1,443 @@
+"""Built-in datasets, all made by code (nothing is ever downloaded).
+
+Two kinds of data:
+
+* 2-D toy distributions, data_shape (2,): "moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles",
+  and "drawing" (points sampled from a user's drawing, see :func:`points_from_drawing`). The built-in ones share one
+  scale: roughly zero mean, per-coordinate std about 1 (between 0.6 and 1.5), and essentially all mass inside
+  [-3, 3]^2, so a single plot range ``PLOT_RANGE = (-3.5, 3.5)`` fits every one of them.
+* "glyphs": 16x16 grayscale images of the digits 0-9, data_shape (1, 16, 16), values in [-1, 1]
+  (background -1, full ink +1), rendered with Pillow's bundled font under random geometry, labelled by digit.
+
+Every sample is a random draw: positions along curves and angles are drawn at random (evenly spaced points are not
+a sample). All randomness comes from a local generator seeded with ``seed``; the global RNGs are never touched, so
+the same (name, n, seed) always gives the same tensors.
+
+"8gaussians" is an exact Gaussian mixture (:func:`eight_gaussians_mixture`), so the closed-form denoiser of
+:class:`adiff.gmm.GaussianMixture` is the true optimal denoiser for that dataset.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont, features
+
+from .gmm import GaussianMixture
+
+__all__ = [
+    "DATASETS",
+    "TOY_2D_DATASETS",
+    "IMAGE_DATASETS",
+    "DATA_SHAPES",
+    "NUM_CLASSES",
+    "MAX_SAMPLES",
+    "PLOT_RANGE",
+    "DatasetInfo",
+    "dataset_info",
+    "make_dataset",
+    "eight_gaussians_mixture",
+    "gaussian_mixture_for",
+    "points_from_drawing",
+    "dataset_from_drawing",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_SAMPLES = 200_000  # upper bound on n accepted by make_dataset
+PLOT_RANGE = (-3.5, 3.5)  # one axis range (both axes) that fits every built-in 2-D dataset
+GLYPH_SIZE = 16  # glyphs are GLYPH_SIZE x GLYPH_SIZE pixels
+_RENDER_SIZE = 64  # glyphs are drawn at this resolution, transformed, then box-filtered down by 4
+_FONT_SIZE = 48  # Pillow's bundled FreeType font (Aileron Regular) at this size, on the 64x64 canvas
+_STROKE_WIDTHS = (1, 2, 3)  # extra stroke around the font outline, in pixels of the 64x64 canvas
+
+TOY_2D_DATASETS = ("moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles")
+IMAGE_DATASETS = ("glyphs",)
+DATASETS = TOY_2D_DATASETS + ("drawing",) + IMAGE_DATASETS  # "drawing" needs make_dataset(..., image=...)
+
+DATA_SHAPES: dict[str, tuple[int, ...]] = {
+    **{name: (2,) for name in TOY_2D_DATASETS},
+    "drawing": (2,),
+    "glyphs": (1, GLYPH_SIZE, GLYPH_SIZE),
+}
+NUM_CLASSES: dict[str, int | None] = {
+    "moons": 2,
+    "8gaussians": 8,
+    "swissroll": None,
+    "checkerboard": None,
+    "spiral": 2,
+    "circles": 2,
+    "drawing": None,
+    "glyphs": 10,
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # the key accepted by make_dataset
+    data_shape: tuple[int, ...]  # per-sample shape: (2,) for points, (1, 16, 16) for glyphs
+    num_classes: int | None  # number of labels, or None for an unlabelled dataset
+    description: str  # one line for people: what the data looks like, what the labels mean
+    scale: str  # one line: the range / spread of the values
+
+
+_INFO = {
+    "moons": ("two interleaving half circles (sklearn-style), label = which moon (0 upper, 1 lower)",
+              "centred; std about 1.23 (x) and 0.71 (y); inside about [-2.6, 2.6] x [-1.6, 1.6]"),
+    "8gaussians": ("exact mixture of 8 equal-weight Gaussians (std 0.25) on a circle of radius 2, label = component",
+                   "zero mean; std about 1.44 per coordinate; inside about [-3, 3]^2"),
+    "swissroll": ("a 2-D swiss roll: a spiral sheet wound 1.5 turns, denser towards the outside; unlabelled",
+                  "centred; std about 1 per coordinate; inside about [-2.4, 2.4]^2"),
+    "checkerboard": ("uniform on the 8 dark squares of a 4x4 checkerboard; unlabelled",
+                     "zero mean; std about 1.15 per coordinate; exactly inside [-2, 2]^2"),
+    "spiral": ("two interleaved spiral arms of 1.5 turns each, label = arm",
+               "zero mean; std about 1 per coordinate; inside about [-2.2, 2.2]^2"),
+    "circles": ("two concentric rings of radius 1 and 2, label = ring (0 inner, 1 outer)",
+                "zero mean; std about 1.12 per coordinate; inside about [-2.2, 2.2]^2"),
+    "drawing": ("points sampled from a drawing, with density following the ink; unlabelled",
+                "the drawing's longer side spans [-extent, extent] (default extent 3), y up"),
+    "glyphs": ("16x16 grayscale digits 0-9 from Pillow's bundled font, randomly shifted, scaled, rotated, sheared "
+               "and thickened; label = digit", "pixel values in [-1, 1]: background -1, full ink +1"),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Shape, labels and a short description of the dataset ``name``."""
+    _check_name(name)
+    description, scale = _INFO[name]
+    return DatasetInfo(name, DATA_SHAPES[name], NUM_CLASSES[name], description, scale)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"dataset must be one of {list(DATASETS)}, got {name!r}")
+    return name
+
+
+def _check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, Integral) or not 1 <= int(n) <= MAX_SAMPLES:
+        raise ValueError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+    return int(n)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+    return int(seed)
+
+
+def _generator(seed: int) -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(seed)
+    return g
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+def make_dataset(name: str, n: int, seed: int = 0, *, image: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Draw ``n`` samples of the built-in dataset ``name``.
+
+    Returns (x, labels): x float32 [n, *DATA_SHAPES[name]]; labels long [n] with values in
+    0..NUM_CLASSES[name]-1, or None for an unlabelled dataset. Deterministic given ``seed``.
+    ``image`` is only for name="drawing" (see :func:`points_from_drawing`), where it is required.
+    """
+    _check_name(name)
+    n = _check_n(n)
+    seed = _check_seed(seed)
+    if name == "drawing":
+        if image is None:
+            raise ValueError("dataset 'drawing' needs image=... (a PIL image or a numpy array of the drawing)")
+        return points_from_drawing(image, n, seed=seed), None
+    if image is not None:
+        raise ValueError(f"image is only used by dataset 'drawing', got dataset {name!r}")
+    g = _generator(seed)
+    if name == "glyphs":
+        x, labels = _glyphs(n, g)
+    else:
+        x, labels = _TOY_2D[name](n, g)
+    expected = (n, *DATA_SHAPES[name])
+    assert x.shape == expected and x.dtype == torch.float32, (name, tuple(x.shape), x.dtype)
+    assert labels is None or (labels.shape == (n,) and labels.dtype == torch.long)
+    return x, labels
+
+
+# ---------------------------------------------------------------------------------------------- 2-D toys
+def eight_gaussians_mixture() -> GaussianMixture:
+    """The exact distribution of "8gaussians": 8 equal-weight isotropic Gaussians, means at radius 2.0 at angles
+    k*pi/4 (k = 0..7, k = 0 on the +x axis), each with std 0.25 (cov 0.0625 I). Per-coordinate std
+    sqrt(2 + 0.0625) ~ 1.44; essentially all mass inside [-3, 3]^2."""
+    k = torch.arange(8, dtype=torch.float64)
+    angles = k * math.pi / 4
+    means = 2.0 * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # [8, 2]
+    covs = 0.25**2 * torch.eye(2, dtype=torch.float64).expand(8, 2, 2).clone()  # [8, 2, 2]
+    return GaussianMixture(torch.full((8,), 1 / 8, dtype=torch.float64), means, covs)
+
+
+def gaussian_mixture_for(name: str) -> GaussianMixture | None:
+    """The exact Gaussian mixture a dataset is sampled from ("8gaussians"), or None when it is not one."""
+    _check_name(name)
+    return eight_gaussians_mixture() if name == "8gaussians" else None
+
+
+def _uniform(n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=g, dtype=torch.float64)  # [n] in [0, 1)
+
+
+def _normal(shape, g: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=g, dtype=torch.float64)
+
+
+def _coin(n: int, g: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, 2, (n,), generator=g)  # long [n] in {0, 1}
+
+
+_MOONS_NOISE = 0.08  # Gaussian noise in the raw sklearn units (moon radius 1)
+# Raw moons: upper (cos a, sin a), lower (1 - cos a, 0.5 - sin a), a ~ U[0, pi], each moon with probability 1/2.
+# Population mean (0.5, 0.25); variances x: 1/2 + 1/4, y: (1/2 - 4/pi^2) + (2/pi - 1/4)^2, plus noise^2.
+_MOONS_MEAN = (0.5, 0.25)
+_MOONS_VAR = (0.75 + _MOONS_NOISE**2, 0.5 - 4 / math.pi**2 + (2 / math.pi - 0.25) ** 2 + _MOONS_NOISE**2)
+_MOONS_SCALE = 1 / math.sqrt(sum(_MOONS_VAR) / 2)  # isotropic: keeps the half circles round
+
+
+def _moons(n: int, g: torch.Generator):
+    """Two interleaving half circles (sklearn's make_moons) with random angles and Gaussian noise 0.08 (raw units),
+    then centred and scaled by one factor (~1.41, shape preserved) so that the mean per-coordinate variance is 1:
+    std ~1.23 in x, ~0.71 in y; all mass inside about [-2.6, 2.6] x [-1.6, 1.6]. Label = moon (0 upper, 1 lower)."""
+    labels = _coin(n, g)
+    a = math.pi * _uniform(n, g)
+    upper = torch.stack([torch.cos(a), torch.sin(a)], 1)  # [n, 2]
+    lower = torch.stack([1 - torch.cos(a), 0.5 - torch.sin(a)], 1)  # [n, 2]
+    x = torch.where(labels.unsqueeze(1) == 0, upper, lower) + _MOONS_NOISE * _normal((n, 2), g)
+    x = (x - torch.tensor(_MOONS_MEAN, dtype=torch.float64)) * _MOONS_SCALE
+    return x.float(), labels
+
+
+def _eight_gaussians(n: int, g: torch.Generator):
+    """Samples of :func:`eight_gaussians_mixture`; label = component 0..7 (component k sits at angle k*pi/4)."""
+    return eight_gaussians_mixture().sample(n, generator=g)
+
+
+_SWISS_T = (1.5 * math.pi, 4.5 * math.pi)  # the roll is (t cos t, t sin t), t ~ U[_SWISS_T]
+_SWISS_NOISE = 0.4  # Gaussian noise in raw units (the roll's outer radius is 14.1)
+
+
+def _swiss_moments():
+    a, b = _SWISS_T
+    mx = ((b * math.sin(b) + math.cos(b)) - (a * math.sin(a) + math.cos(a))) / (b - a)  # E[t cos t]
+    my = ((-b * math.cos(b) + math.sin(b)) - (-a * math.cos(a) + math.sin(a))) / (b - a)  # E[t sin t]
+    r2 = (a * a + a * b + b * b) / 3 + 2 * _SWISS_NOISE**2  # E|x|^2
+    var = (r2 - mx * mx - my * my) / 2  # mean per-coordinate variance
+    return (mx, my), 1 / math.sqrt(var)
+
+
+_SWISS_MEAN, _SWISS_SCALE = _swiss_moments()
+
+
+def _swissroll(n: int, g: torch.Generator):
+    """The 2-D swiss roll (t cos t, t sin t), t ~ U[1.5 pi, 4.5 pi], plus Gaussian noise 0.4 in raw units, centred
+    and scaled by one factor (~1/6.8) to mean per-coordinate variance 1 (std ~1 per coordinate, noise ~0.06);
+    all mass inside about [-2.4, 2.4]^2. Unlabelled."""
+    t = _SWISS_T[0] + (_SWISS_T[1] - _SWISS_T[0]) * _uniform(n, g)
+    x = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) + _SWISS_NOISE * _normal((n, 2), g)
+    x = (x - torch.tensor(_SWISS_MEAN, dtype=torch.float64)) * _SWISS_SCALE
+    return x.float(), None
+
+
+def _checkerboard(n: int, g: torch.Generator):
+    """Uniform on the 8 occupied squares of a 4x4 checkerboard spanning [-2, 2]^2 (square (i, j) of side 1, counted
+    from the bottom left, is occupied when i + j is even). Zero mean, std 2/sqrt(3) ~ 1.15 per coordinate, exactly
+    inside [-2, 2]^2. Unlabelled."""
+    col = torch.randint(0, 4, (n,), generator=g)  # any column
+    row = 2 * torch.randint(0, 2, (n,), generator=g) + (col % 2)  # a row of matching parity
+    u = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    x = torch.stack([col, row], 1).double() + u - 2.0
+    return x.float(), None
+
+
+_SPIRAL_TURNS = 1.5
+_SPIRAL_NOISE = 0.08  # Gaussian noise after scaling
+
+
+def _spiral(n: int, g: torch.Generator):
+    """Two interleaved Archimedean spiral arms r = theta, theta = 3 pi sqrt(u) (so points are roughly uniform along
+    the arc), the second arm rotated by pi; scaled so that the per-coordinate std is 1 (E r^2 = (3 pi)^2 / 2 before
+    scaling), plus Gaussian noise 0.08. Zero mean; all mass inside about [-2.2, 2.2]^2. Label = arm (0 or 1)."""
+    labels = _coin(n, g)
+    theta_max = 2 * math.pi * _SPIRAL_TURNS
+    theta = theta_max * torch.sqrt(_uniform(n, g))
+    phase = theta + math.pi * labels.double()
+    scale = 1 / math.sqrt(theta_max**2 / 4 + _SPIRAL_NOISE**2)  # per-coordinate variance of r e^{i phase} is E[r^2]/2
+    x = theta.unsqueeze(1) * torch.stack([torch.cos(phase), torch.sin(phase)], 1) * scale
+    x = x + _SPIRAL_NOISE * _normal((n, 2), g)
+    return x.float(), labels
+
+
+_CIRCLES_RADII = (1.0, 2.0)
+_CIRCLES_NOISE = 0.06
+
+
+def _circles(n: int, g: torch.Generator):
+    """Two concentric rings of radius 1.0 and 2.0 (each with probability 1/2) at random angles, plus Gaussian noise
+    0.06. Zero mean, std sqrt((1 + 4) / 4) ~ 1.12 per coordinate, inside about [-2.2, 2.2]^2.
+    Label = ring (0 inner, 1 outer)."""
+    labels = _coin(n, g)
+    a = 2 * math.pi * _uniform(n, g)
+    r = torch.tensor(_CIRCLES_RADII, dtype=torch.float64)[labels]
+    x = r.unsqueeze(1) * torch.stack([torch.cos(a), torch.sin(a)], 1) + _CIRCLES_NOISE * _normal((n, 2), g)
+    return x.float(), labels
+
+
+_TOY_2D = {
+    "moons": _moons,
+    "8gaussians": _eight_gaussians,
+    "swissroll": _swissroll,
+    "checkerboard": _checkerboard,
+    "spiral": _spiral,
+    "circles": _circles,
+}
+assert tuple(_TOY_2D) == TOY_2D_DATASETS
+
+
+# ---------------------------------------------------------------------------------------------- drawings
+def _ink_from_image(image: Any) -> np.ndarray:
+    """Ink intensity in [0, 1], float64 [H, W], from a PIL image or an (H, W) / (H, W, 3) / (H, W, 4) array."""
+    if isinstance(image, Image.Image):
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+        arr = np.asarray(image.convert("RGBA" if has_alpha else "L"))
+    elif isinstance(image, np.ndarray):
+        arr = image
+    else:
+        raise ValueError(f"image must be a PIL image or a numpy array (H, W), (H, W, 3) or (H, W, 4), "
+                         f"got {type(image).__name__}")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"image must have shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    if arr.dtype == np.uint8:
+        a = arr.astype(np.float64) / 255.0
+    elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
+        a = arr.astype(np.float64)
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError("image as a float array must have finite values in [0, 1] "
+                             f"(got min {np.nanmin(a):.3g}, max {np.nanmax(a):.3g})")
+    else:
+        raise ValueError(f"image array must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
+    if a.ndim == 3 and a.shape[2] == 4 and (a[..., 3] < 1).any():
+        return a[..., 3]  # transparent background: the alpha channel is the ink
+    gray = a if a.ndim == 2 else a[..., :3] @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma
+    # Dark strokes on a light background; tones within 5% of white count as background (scanner/JPEG noise).
+    return np.clip((1.0 - gray - 0.05) / 0.95, 0.0, 1.0)
+
+
+def points_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> torch.Tensor:
+    """Sample ``n`` 2-D points whose density follows the ink of a drawing.
+
+    image: a PIL image, or a numpy array (H, W), (H, W, 3) or (H, W, 4), uint8 (0..255) or float (0..1).
+    Ink is the darkness of strokes on a light background or, when there is an alpha channel with any
+    transparency, the alpha. Pixels are drawn with probability proportional to their ink, then jittered
+    uniformly inside the pixel. The image maps to [-extent, extent] along its longer side (aspect ratio kept,
+    centred), with y pointing up: row 0 (the top of the image) is at +y.
+    Returns float32 [n, 2]. Deterministic given ``seed``.
+    """
+    n = _check_n(n)
+    seed = _check_seed(seed)
+    if isinstance(extent, bool) or not isinstance(extent, (int, float)) or not 0 < extent < math.inf:
+        raise ValueError(f"extent must be a positive number, got {extent!r}")
+    ink = _ink_from_image(image)  # [H, W]
+    H, W = ink.shape
+    total = float(ink.sum())
+    if not total > 0:
+        raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
+    g = _generator(seed)
+    cdf = torch.from_numpy(np.cumsum(ink.ravel()) / total)  # [H * W], float64, ends at 1
+    u = torch.rand(n, generator=g, dtype=torch.float64) * float(cdf[-1])
+    idx = torch.searchsorted(cdf, u, right=True).clamp_(max=H * W - 1)  # inverse-CDF sampling, works for any size
+    rows = torch.div(idx, W, rounding_mode="floor").double()
+    cols = (idx % W).double()
+    jitter = torch.rand(n, 2, generator=g, dtype=torch.float64)  # uniform inside the pixel
+    scale = 2.0 * extent / max(H, W)
+    x = (cols + jitter[:, 0] - W / 2) * scale
+    y = (H / 2 - (rows + jitter[:, 1])) * scale  # row 0 is the top -> +y
+    return torch.stack([x, y], 1).float()
+
+
+def dataset_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> tuple[torch.Tensor, None]:
+    """A drawing as a dataset, with make_dataset's return convention: (x float32 [n, 2], None)."""
+    return points_from_drawing(image, n, seed=seed, extent=extent), None
+
+
+# ---------------------------------------------------------------------------------------------- glyphs
+@functools.lru_cache(maxsize=1)
+def _base_glyphs() -> torch.Tensor:
+    """Ink in [0, 1] of each digit at each stroke width, centred on its ink bounding box:
+    float32 [10, len(_STROKE_WIDTHS), 64, 64]. Read-only (shared by every call)."""
+    if not features.check("freetype2"):
+        raise RuntimeError("glyphs need Pillow built with FreeType (for its bundled font, ImageFont.load_default(size))")
+    font = ImageFont.load_default(size=_FONT_SIZE)  # Pillow's bundled font (Pillow >= 10.1); never a system file
+    S = _RENDER_SIZE
+    out = np.zeros((10, len(_STROKE_WIDTHS), S, S), dtype=np.float32)
+    for d in range(10):
+        for j, sw in enumerate(_STROKE_WIDTHS):
+            im = Image.new("L", (S, S), 0)
+            ImageDraw.Draw(im).text((S / 2, S / 2), str(d), font=font, fill=255, anchor="mm",
+                                    stroke_width=sw, stroke_fill=255)
+            a = np.asarray(im, dtype=np.float32) / 255.0
+            ys, xs = np.nonzero(a > 0)
+            # Integer shift that puts the ink bounding box in the middle of the canvas.
+            dy = int(round(S / 2 - (ys.min() + ys.max() + 1) / 2))
+            dx = int(round(S / 2 - (xs.min() + xs.max() + 1) / 2))
+            out[d, j] = np.roll(a, (dy, dx), axis=(0, 1))
+    return torch.from_numpy(out)
+
+
+# Random geometry of a glyph (uniform ranges). Chosen so that the largest digit, rotated and shifted, stays inside
+# the canvas; shifts are in units of the half-canvas (1.0 = 32 px of 64 = 8 px of 16).
+_GLYPH_SCALE = (0.85, 1.12)
+_GLYPH_ASPECT = (0.85, 1.15)  # width / height multiplier
+_GLYPH_ROTATION_DEG = 12.0
+_GLYPH_SHEAR = 0.2
+_GLYPH_SHIFT = 0.1  # +- 3.2 px of 64 = +- 0.8 px of 16
+
+
+def _glyphs(n: int, g: torch.Generator, chunk: int = 2048):
+    """``n`` digit images: float32 [n, 1, 16, 16] in [-1, 1] (background -1, full ink +1), labels long [n].
+
+    Each is digit d ~ U{0..9} from Pillow's bundled font (size 48 on a 64x64 canvas) with a random stroke width
+    (1..3 px at 64x64), scale, aspect, rotation (+-12 deg), shear and shift, resampled bilinearly at 64x64 and then
+    box-filtered (4x4 mean, an antialiasing downsample) to 16x16. About 10k per second on one CPU core.
+    """
+    base = _base_glyphs()  # [10, W, 64, 64]
+    labels = torch.randint(0, 10, (n,), generator=g)
+    stroke = torch.randint(0, len(_STROKE_WIDTHS), (n,), generator=g)
+    r = torch.rand(n, 6, generator=g, dtype=torch.float64)
+    scale = _GLYPH_SCALE[0] + (_GLYPH_SCALE[1] - _GLYPH_SCALE[0]) * r[:, 0]
+    aspect = _GLYPH_ASPECT[0] + (_GLYPH_ASPECT[1] - _GLYPH_ASPECT[0]) * r[:, 1]
+    angle = math.radians(_GLYPH_ROTATION_DEG) * (2 * r[:, 2] - 1)
+    shear = _GLYPH_SHEAR * (2 * r[:, 3] - 1)
+    shift = _GLYPH_SHIFT * (2 * r[:, 4:6] - 1)  # [n, 2] (x, y) in normalised coordinates
+
+    # Forward map glyph -> canvas: M = R(angle) @ Shear @ diag(scale * aspect, scale), then + shift.
+    # grid_sample needs the inverse (canvas -> glyph): theta = [M^-1 | -M^-1 shift].
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    R = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # [n, 2, 2]
+    Sh = torch.eye(2, dtype=torch.float64).repeat(n, 1, 1)
+    Sh[:, 0, 1] = shear
+    D = torch.diag_embed(torch.stack([scale * aspect, scale], -1))
+    Minv = torch.linalg.inv(R @ Sh @ D)  # [n, 2, 2]
+    theta = torch.cat([Minv, -(Minv @ shift.unsqueeze(-1))], -1).float()  # [n, 2, 3]
+
+    S, k = _RENDER_SIZE, _RENDER_SIZE // GLYPH_SIZE
+    out = torch.empty(n, 1, GLYPH_SIZE, GLYPH_SIZE)
+    for i in range(0, n, chunk):
+        sl = slice(i, min(i + chunk, n))
+        src = base[labels[sl], stroke[sl]].unsqueeze(1)  # [b, 1, 64, 64]
+        grid = F.affine_grid(theta[sl], [src.shape[0], 1, S, S], align_corners=False)  # [b, 64, 64, 2]
+        ink = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out[sl] = F.avg_pool2d(ink, k)  # [b, 1, 16, 16]
+    x = (2.0 * out - 1.0).clamp_(-1.0, 1.0)
+    return x, labels

@@ -1,0 +1,246 @@
+"""Transformer noise predictors eps_theta(x_t, t[, condition]): nn.Modules only, no diffusion math here.
+
+One architecture serves 2-D points and images: the sample is cut into tokens (``patch_size`` coordinates of a
+vector, or ``patch_size`` x ``patch_size`` pixel patches of an image, as in ViT/DiT), each token gets a learned
+position embedding, and a stack of transformer blocks predicts the noise token by token.  The timestep enters
+every block through adaptive LayerNorm with zero-initialised gates (adaLN-Zero, Peebles & Xie 2023, "DiT");
+the conditional model adds cross-attention from the tokens to a context made of the class embedding and the
+timestep embedding (the original design's CrossAttentionBlock), with one extra "null" class that is used for
+classifier-free guidance (Ho & Salimans 2022).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "timestep_embedding",
+    "Tokenizer",
+    "TransformerBlock",
+    "CrossAttentionBlock",
+    "DenoiserNetwork",
+    "UnconditionalDenoiser",
+    "ConditionalDenoiser",
+    "build_denoiser",
+]
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal features of a continuous time t in [0, 1] (scaled to [0, 1000] as in DDPM's integer steps).
+
+    t [B] -> [B, dim]  (Vaswani et al. 2017; Ho et al. 2020 appendix B).
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = (1000.0 * t.float()).unsqueeze(-1) * freqs  # [B, half]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Tokenizer(nn.Module):
+    """Cuts a sample into tokens and back.  (D,) -> D/p tokens of p values; (C, H, W) -> (H/p)(W/p) patches of C*p*p."""
+
+    def __init__(self, data_shape: tuple, patch_size: int, hidden_dim: int):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.p = p = patch_size
+        if len(self.data_shape) == 1:
+            (d,) = self.data_shape
+            self.num_tokens, self.token_dim = d // p, p
+        else:
+            c, h, w = self.data_shape
+            self.num_tokens, self.token_dim = (h // p) * (w // p), c * p * p
+        self.proj = nn.Linear(self.token_dim, hidden_dim)
+        self.pos = nn.Parameter(torch.randn(1, self.num_tokens, hidden_dim) * 0.02)  # learned positions
+
+    def to_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, *data_shape] -> [B, L, token_dim]"""
+        B, p = x.shape[0], self.p
+        if len(self.data_shape) == 1:
+            return x.reshape(B, self.num_tokens, p)
+        c, h, w = self.data_shape
+        x = x.reshape(B, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return x.reshape(B, self.num_tokens, self.token_dim)
+
+    def from_tokens(self, tok: torch.Tensor) -> torch.Tensor:
+        """tok [B, L, token_dim] -> [B, *data_shape]"""
+        B, p = tok.shape[0], self.p
+        if len(self.data_shape) == 1:
+            return tok.reshape(B, *self.data_shape)
+        c, h, w = self.data_shape
+        x = tok.reshape(B, h // p, w // p, c, p, p).permute(0, 3, 1, 4, 2, 5)
+        return x.reshape(B, c, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.to_tokens(x)) + self.pos  # [B, L, D]
+
+
+class Attention(nn.Module):
+    """Multi-head attention over [B, L, D] queries and [B, S, D] keys/values (scaled dot product)."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.h, self.dropout = num_heads, dropout
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        B, L, D = x.shape
+        ctx = x if context is None else context
+        q = self.q(x).reshape(B, L, self.h, D // self.h).transpose(1, 2)  # [B, h, L, d]
+        k, v = self.kv(ctx).reshape(B, ctx.shape[1], 2, self.h, D // self.h).permute(2, 0, 3, 1, 4)  # [B, h, S, d]
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm self-attention + MLP, both modulated by the timestep vector c (adaLN-Zero).  x [B, L, D], c [B, D]."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float, mlp_ratio: int = 4):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.attention = Attention(dim, num_heads, dropout)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Dropout(dropout), nn.Linear(mlp_ratio * dim, dim)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        nn.init.zeros_(self.ada[1].weight)
+        nn.init.zeros_(self.ada[1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each [B, D]
+        x = x + g1.unsqueeze(1) * self.dropout(self.attention(_modulate(self.norm1(x), sh1, sc1)))
+        return x + g2.unsqueeze(1) * self.dropout(self.ffn(_modulate(self.norm2(x), sh2, sc2)))
+
+
+class CrossAttentionBlock(nn.Module):
+    """x attends to a context: x + Attn(LN(x), LN(context)).  x [B, L, D], context [B, S, D]."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.attention = Attention(dim, num_heads, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return x + self.dropout(self.attention(self.norm1(x), self.norm2(context)))
+
+
+class DenoiserNetwork(nn.Module):
+    """Shared trunk: tokenizer, timestep MLP, transformer blocks, adaLN output layer.
+
+    forward(x [B, *data_shape], t [B] in [0, 1] (= timestep / T), condition=None) -> eps_hat [B, *data_shape]
+    """
+
+    def __init__(self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size=1, mlp_ratio=4):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.embedding_dim, self.hidden_dim, self.num_layers = embedding_dim, hidden_dim, num_layers
+        self.num_heads, self.dropout = num_heads, dropout
+        self.tokenizer = Tokenizer(self.data_shape, patch_size, hidden_dim)
+        self.noise_embedding = nn.Sequential(
+            nn.Linear(embedding_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
+        )
+        self.encoder = nn.ModuleList(TransformerBlock(hidden_dim, num_heads, dropout, mlp_ratio) for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(hidden_dim, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(hidden_dim, 2 * hidden_dim))
+        self.output_proj = nn.Linear(hidden_dim, self.tokenizer.token_dim)
+        for m in (self.final_ada[1], self.output_proj):  # the untrained model predicts eps = 0
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def time_vector(self, t: torch.Tensor) -> torch.Tensor:
+        return self.noise_embedding(timestep_embedding(t, self.embedding_dim))  # [B, D]
+
+    def _trunk(self, x: torch.Tensor, c: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        h = self.tokenizer(x)  # [B, L, D]
+        for i, block in enumerate(self.encoder):
+            h = block(h, c)
+            if context is not None:
+                h = self.cross_attention[i](h, context)
+        shift, scale = self.final_ada(c).chunk(2, dim=-1)
+        out = self.output_proj(_modulate(self.final_norm(h), shift, scale))  # [B, L, token_dim]
+        return self.tokenizer.from_tokens(out)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class UnconditionalDenoiser(DenoiserNetwork):
+    """eps_theta(x_t, t)."""
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:
+        if condition is not None:
+            raise ValueError("an unconditional denoiser takes no condition")
+        return self._trunk(x, self.time_vector(t), None)
+
+
+class ConditionalDenoiser(DenoiserNetwork):
+    """eps_theta(x_t, t, y): y is a class label in 0..num_classes-1, or ``num_classes`` for "no condition" (the null
+    label used for classifier-free guidance), or a float context [B, S, embedding_dim] / [B, embedding_dim]."""
+
+    def __init__(self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, num_classes, patch_size=1, mlp_ratio=4):
+        super().__init__(data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size, mlp_ratio)
+        self.num_classes = num_classes
+        self.label_embedding = nn.Embedding(num_classes + 1, embedding_dim)  # last row = null condition
+        self.condition_embedding = nn.Sequential(
+            nn.Linear(embedding_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
+        )
+        self.cross_attention = nn.ModuleList(CrossAttentionBlock(hidden_dim, num_heads, dropout) for _ in range(num_layers))
+
+    @property
+    def null_label(self) -> int:
+        return self.num_classes
+
+    def context(self, condition, batch: int, device) -> torch.Tensor:
+        """condition -> context tokens [B, S, embedding_dim] (before projection)."""
+        if condition is None:
+            condition = torch.full((batch,), self.null_label, dtype=torch.long, device=device)
+        if not torch.is_tensor(condition):
+            raise ValueError(f"condition must be a tensor of class labels [B], got {type(condition).__name__}")
+        if condition.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
+            if condition.shape != (batch,):
+                raise ValueError(f"condition labels must have shape [{batch}], got {list(condition.shape)}")
+            if condition.numel() and (int(condition.min()) < 0 or int(condition.max()) > self.num_classes):
+                raise ValueError(
+                    f"condition labels must be in 0..{self.num_classes - 1} (or {self.num_classes} = none), "
+                    f"got values in {int(condition.min())}..{int(condition.max())}"
+                )
+            return self.label_embedding(condition.long()).unsqueeze(1)
+        cond = condition if condition.dim() == 3 else condition.unsqueeze(1)
+        if cond.shape[0] != batch or cond.shape[-1] != self.embedding_dim:
+            raise ValueError(f"condition embeddings must be [B, S, {self.embedding_dim}], got {list(condition.shape)}")
+        return cond
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:
+        c = self.time_vector(t)  # [B, D]
+        ctx = self.condition_embedding(self.context(condition, x.shape[0], x.device))  # [B, S, D]
+        ctx = torch.cat([ctx, c.unsqueeze(1)], dim=1)  # the tokens choose between class and time information
+        return self._trunk(x, c, ctx)
+
+
+def build_denoiser(cfg) -> DenoiserNetwork:
+    """Denoiser for a ModelConfig."""
+    common = dict(
+        data_shape=cfg.data_shape,
+        embedding_dim=cfg.embedding_dim,
+        hidden_dim=cfg.hidden_dim,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        dropout=cfg.dropout,
+        patch_size=cfg.effective_patch_size,
+        mlp_ratio=cfg.mlp_ratio,
+    )
+    if cfg.model_type == "conditional":
+        return ConditionalDenoiser(num_classes=cfg.num_classes, **common)
+    return UnconditionalDenoiser(**common)

@@ -1,0 +1,119 @@
+"""Training pieces: optimiser and LR schedule from the design's optimizer_config, an EMA of the weights, and the
+epsilon-prediction loss (Ho et al. 2020, eq. 14, "L_simple")."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+__all__ = ["OptimizerConfig", "make_optimizer", "make_lr_scheduler", "EMA", "TrainEvent", "epsilon_loss"]
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    optimizer_type: str = "adamw"  # "adam" | "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler_type: str = "cosine"  # "cosine" | "linear" (both after a linear warmup) | "constant"
+    scheduler_steps: int = 10_000  # total steps the schedule spans
+    warmup_steps: int = 200
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    betas: tuple = (0.9, 0.999)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "OptimizerConfig":
+        d = dict(d or {})
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"optimizer_config field {unknown[0]!r} is unknown (value {d[unknown[0]]!r})")
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.optimizer_type not in ("adam", "adamw"):
+            raise ValueError(f"optimizer_config field 'optimizer_type' must be 'adam' or 'adamw', got {self.optimizer_type!r}")
+        if self.scheduler_type not in ("cosine", "linear", "constant"):
+            raise ValueError(
+                f"optimizer_config field 'scheduler_type' must be 'cosine', 'linear' or 'constant', got {self.scheduler_type!r}"
+            )
+        for name, lo, hi in (("learning_rate", 0, 1), ("weight_decay", 0, 1), ("grad_clip", 0, 1e6)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"optimizer_config field '{name}' must be a number in [{lo}, {hi}], got {v!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"optimizer_config field 'learning_rate' must be > 0, got {self.learning_rate!r}")
+        for name in ("scheduler_steps", "warmup_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"optimizer_config field '{name}' must be a non-negative integer, got {v!r}")
+
+
+def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if cfg.optimizer_type == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=cfg.betas)
+
+
+def lr_factor(step: int, cfg: OptimizerConfig) -> float:
+    """Multiplier of the base LR at a step: linear warmup, then cosine / linear decay to 0, or constant."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.scheduler_type == "constant":
+        return 1.0
+    span = max(1, cfg.scheduler_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    if cfg.scheduler_type == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def make_lr_scheduler(optimizer, cfg: OptimizerConfig):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
+
+
+class EMA:
+    """Exponential moving average of a module's parameters, kept as a frozen copy of the module that sampling uses:
+    w_ema <- d w_ema + (1 - d) w, with the warm-up d_k = min(decay, (1 + k) / (10 + k)) so that early averages are
+    not dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.num_updates = 0
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.num_updates += 1
+        d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
+
+    @torch.no_grad()
+    def reset(self, model: nn.Module) -> None:
+        """Make the average equal to the model's current weights."""
+        self.module.load_state_dict(model.state_dict())
+        self.num_updates = 0
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    step: int  # global training step after this update
+    loss: float  # the batch's epsilon-MSE
+    lr: float  # learning rate used for this update
+    grad_norm: float  # global gradient norm before clipping
+
+
+def epsilon_loss(denoiser, schedule, x0: torch.Tensor, condition=None, generator=None, t=None) -> torch.Tensor:
+    """L_simple = E_{t ~ U{1..T}, eps ~ N(0, I)} |eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t)|^2
+    (Ho et al. 2020, eq. 14).  Works for any data shape: x0 [B, *data_shape]."""
+    B, T = x0.shape[0], schedule.num_steps
+    if t is None:
+        t = torch.randint(1, T + 1, (B,), device=x0.device, generator=generator)
+    noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+    x_t = schedule.q_sample(x0, t, noise)
+    pred = denoiser(x_t, t.float() / T, condition)
+    return torch.mean((pred.float() - noise) ** 2)

@@ -1,0 +1,28 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+for k, v in {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():
+    os.environ.setdefault(k, v)
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def small_config():
+    """A tiny unconditional 2-D model config (fast on a CPU)."""
+    return {
+        "model_type": "unconditional",
+        "embedding_dim": 32,
+        "hidden_dim": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_diffusion_steps": 100,
+        "data_shape": [2],
+        "device": "cpu",
+    }
