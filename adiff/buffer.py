@@ -39,6 +39,7 @@ class BufferSample:
     rewards: torch.Tensor
     indices: torch.Tensor
     priorities: torch.Tensor
+    metadata: tuple = ()  # one dict (or None) per drawn item
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,8 @@ class TrajectoryBuffer:
             return self._empty_sample()
         p = _priorities64(self._rewards[: self._n], self._temperature)
         idx = torch.multinomial(p.clamp(min=_MIN_PRIORITY), b, replacement=False, generator=generator)  # [b]
-        return BufferSample(self._store[idx].clone(), self._rewards[idx].float(), idx, p[idx].float())
+        meta = tuple(None if self._metadata[i] is None else dict(self._metadata[i]) for i in idx.tolist())
+        return BufferSample(self._store[idx].clone(), self._rewards[idx].float(), idx, p[idx].float(), meta)
 
     def _view(self, order: torch.Tensor) -> BufferSnapshot:
         p = _priorities64(self._rewards[: self._n], self._temperature)

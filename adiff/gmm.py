@@ -73,16 +73,26 @@ class GaussianMixture:
 
     # ------------------------------------------------------------------ the ideal denoiser
     def score(self, x_t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
-        """grad_x log p_t(x_t) for x_t [B, D] and abar [B] (per-sample noise level); differentiable; float64."""
+        """grad_x log p_t(x_t) for x_t [B, D] and abar [B] (per-sample noise level); differentiable; float64.
+
+        Each noised covariance a^2 S_k + (1 - a^2) I shares S_k's eigenvectors U_k, with eigenvalues a^2 l + (1 - a^2),
+        so densities and solves reduce to elementwise work in each component's eigenbasis."""
         x = x_t.double()
-        a2 = abar.double().reshape(-1, 1, 1, 1)  # [B, 1, 1, 1]
-        eye = torch.eye(self.dim, dtype=torch.float64, device=x.device)
-        means = a2.sqrt()[..., 0] * self.means.to(x.device)  # [B, K, D]
-        covs = a2 * self.covs.to(x.device) + (1 - a2) * eye  # [B, K, D, D]
-        logp = self._component_log_probs(x, means, covs)  # [B, K]
-        gamma = torch.softmax(logp, dim=-1)  # posterior responsibility of each component
-        prec_diff = torch.linalg.solve(covs, (x.unsqueeze(1) - means).unsqueeze(-1)).squeeze(-1)  # [B, K, D]
+        a2 = abar.double().reshape(-1, 1, 1).to(x.device)  # [B, 1, 1]
+        evals, evecs = self._eig(x.device)  # [K, D], [K, D, D]
+        var = a2 * evals + (1 - a2)  # [B, K, D]
+        diff = x.unsqueeze(1) - a2.sqrt() * self.means.to(x.device)  # [B, K, D]
+        z = torch.einsum("kdj,bkd->bkj", evecs, diff)  # U_k^T (x - a mu_k)
+        logp = torch.log(self.weights.to(x.device)) - 0.5 * ((z * z / var).sum(-1) + torch.log(var).sum(-1) + self.dim * math.log(2 * math.pi))
+        gamma = torch.softmax(logp, dim=-1)  # [B, K] posterior responsibility of each component
+        prec_diff = torch.einsum("kdj,bkj->bkd", evecs, z / var)  # C_k^{-1} (x - a mu_k)
         return -(gamma.unsqueeze(-1) * prec_diff).sum(1)
+
+    def _eig(self, device):
+        if getattr(self, "_eig_cache", None) is None or self._eig_cache[0].device != torch.device(device):
+            evals, evecs = torch.linalg.eigh(self.covs)
+            self._eig_cache = (evals.to(device), evecs.to(device))
+        return self._eig_cache
 
     def eps_fn(self, schedule):
         """The exact noise predictor eps*(x_t, t) = -sqrt(1 - abar_t) * score(x_t) for ``schedule``, as the samplers

@@ -53,6 +53,7 @@ class DiffusionModel:
         self.eval_metrics: dict = {}
         self.trajectory_buffer = TrajectoryBuffer(capacity=self.cfg.buffer_capacity)
         self.adaptation_hooks: list[Callable] = []
+        self.metadata: dict = {}  # what a checkpoint carried besides the model (dataset, preset)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -273,6 +274,27 @@ class DiffusionModel:
             raise ValueError(f"hook must be callable, got {type(hook).__name__}")
         self.adaptation_hooks.append(hook)
 
+    def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None):
+        """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.adaptation.Adapter)."""
+        from .adaptation import Adapter
+
+        adapter = Adapter(self, reward_fn, adaptation_config, data)
+        yield from adapter.run(num_steps)
+
+    def adapt(self, task, num_steps: int, reward_fn, adaptation_config: dict | None = None) -> dict:
+        """The design's adapt(): fine-tune towards p(x) exp(lambda r(x)) and return per-step metrics.
+        ``task`` is the dataset to replay, as (x, labels) tensors or a dataset name, or None (base-model samples)."""
+        data = task
+        if isinstance(task, str):
+            from .data import make_dataset
+
+            data = make_dataset(task, 20_000, seed=0)
+        metrics = {"reward_mean": [], "reward_max": [], "loss": [], "distance_to_data": [], "reward_queries": []}
+        for ev in self.adapt_progressive(reward_fn, num_steps, adaptation_config, data):
+            for k in metrics:
+                metrics[k].append(getattr(ev, k))
+        return metrics
+
     # ------------------------------------------------------------------ state
     def get_state_dict(self) -> dict:
         return {
@@ -304,11 +326,13 @@ class DiffusionModel:
         self.training_step = int(state.get("training_step", 0))
         self.adaptation_step = int(state.get("adaptation_step", 0))
 
-    def save(self, path, extra: dict | None = None):
-        """Write a single .safetensors checkpoint (weights, EMA weights; config, counters, schedule as JSON)."""
+    def save(self, path, extra: dict | None = None, ema_only: bool = False):
+        """Write a single .safetensors checkpoint (weights, EMA weights; config, counters, schedule as JSON).
+        ``ema_only`` stores just the EMA weights (half the size; a loaded model then starts from them)."""
         st = self.get_state_dict()
-        tensors = {f"denoiser.{k}": v for k, v in st["denoiser"].items()}
-        tensors.update({f"ema.{k}": v for k, v in st["ema"].items()})
+        tensors = {f"ema.{k}": v for k, v in st["ema"].items()}
+        if not ema_only:
+            tensors.update({f"denoiser.{k}": v for k, v in st["denoiser"].items()})
         meta = {
             "config": self.config,
             "counters": {"training_step": self.training_step, "adaptation_step": self.adaptation_step},
@@ -328,18 +352,25 @@ class DiffusionModel:
             model = cls(config)
         except (KeyError, TypeError, ValueError) as e:
             raise checkpoints.CheckpointError(f"checkpoint has an invalid config: {e}") from None
-        state = {
-            "config": config,
-            "denoiser": {k[len("denoiser."):]: v for k, v in tensors.items() if k.startswith("denoiser.")},
-            "ema": {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")},
-            **meta.get("counters", {}),
-        }
+        ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+        raw = {k[len("denoiser."):]: v for k, v in tensors.items() if k.startswith("denoiser.")}
+        state = {"config": config, "denoiser": raw or ema, "ema": ema or raw, **meta.get("counters", {})}
         try:
             model.load_state_dict(state)
         except ValueError as e:
             raise checkpoints.CheckpointError(f"checkpoint tensors do not match its config: {e}") from None
         model.metadata = meta.get("extra", {})
         return model
+
+    def clone(self, device: str | None = None) -> "DiffusionModel":
+        """An independent copy (weights, EMA, counters; no optimiser state, an empty buffer) for a user session."""
+        config = dict(self.config)
+        if device is not None:
+            config["device"] = device
+        twin = DiffusionModel(config)
+        twin.load_state_dict(self.get_state_dict())
+        twin.metadata = dict(getattr(self, "metadata", {}))
+        return twin
 
     def __repr__(self) -> str:
         return (f"DiffusionModel({self.model_type}, data_shape={list(self.data_shape)}, T={self.num_diffusion_steps}, "

@@ -10,7 +10,9 @@ sys.path.insert(0, str(ROOT))
 for k, v in {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}.items():
     os.environ.setdefault(k, v)
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Small models run fastest on one thread, and one thread per process avoids oversubscribing the two cores
+# when a test server, a browser and the test itself share them.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
