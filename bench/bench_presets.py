@@ -1,0 +1,49 @@
+"""Quality of the shipped presets, recomputed now (the model cards hold the figures from training time).
+
+2-D presets: unbiased MMD^2 (RBF mixture, standardised) of 2000 DDPM-1000 and DDIM-50 samples to 2000 fresh data
+points, against the data-vs-data floor.  Targets: DDPM-1000 <= 5e-4; DDIM-50 within +2e-4 of DDPM-1000.
+Glyphs: share of conditional samples that the glyph classifier labels with the requested digit (target >= 90%).
+
+    python bench/bench_presets.py [--presets moons 8gaussians] [--seed 0]
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from adiff.presets import list_presets, load_preset, preset_card, preset_spec  # noqa: E402
+from adiff.train import evaluate_glyphs, evaluate_points, machine_info  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", nargs="*", default=list_presets())
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print("machine:", machine_info(torch.device("cpu")))
+    rows = []
+    for name in args.presets:
+        spec, model, card = preset_spec(name), load_preset(name, device="cpu"), preset_card(name)
+        t0 = time.time()
+        if len(model.data_shape) == 1:
+            q = evaluate_points(model, spec.dataset, seed=args.seed)
+            ok = q["ddpm1000_mmd2"] <= 5e-4 and q["ddim50_mmd2"] <= q["ddpm1000_mmd2"] + 2e-4
+            rows.append(f"{name:13s} floor {q['floor_mmd2']:+.1e}  DDPM-1000 {q['ddpm1000_mmd2']:+.1e}  DDIM-50 {q['ddim50_mmd2']:+.1e} "
+                        f"(+{q['ddim50_mmd2'] - q['ddpm1000_mmd2']:.1e})  swd {q['ddpm1000_swd']:.3f}/{q['ddim50_swd']:.3f} "
+                        f"train {card.get('train_seconds', '?')} s  {'MET' if ok else 'NOT MET'}  ({time.time() - t0:.0f} s)")
+        else:
+            q = evaluate_glyphs(model, n_per_digit=50, seed=args.seed, **spec.sample_kwargs)
+            rows.append(f"{name:13s} classifier agrees with the requested digit on {q['accuracy']:.1%} of {q['n']} samples "
+                        f"(per digit {[round(v, 2) for v in q['per_digit']]})  train {card.get('train_seconds', '?')} s  "
+                        f"{'MET' if q['accuracy'] >= 0.9 else 'NOT MET'}  ({time.time() - t0:.0f} s)")
+        print(rows[-1], flush=True)
+    print("\n".join(["", "summary:"] + rows))
+
+
+if __name__ == "__main__":
+    main()
