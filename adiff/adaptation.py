@@ -113,12 +113,15 @@ def _snis(rewards: torch.Tensor, lam: float) -> torch.Tensor:
 class Adapter:
     """Adapts ``model`` (a session's own copy) to ``reward_fn``; keeps a frozen copy of the base weights.
 
-    data: (x [N, *data_shape], labels [N] | None) real data for replay; None -> a pool of base-model samples."""
+    data: (x [N, *data_shape], labels [N] | None) real data for replay; None -> a pool of base-model samples.
+    sample_kwargs: extra sampler keywords for fresh and evaluation samples, e.g. a preset's {"clip_x0": 1.0}."""
 
-    def __init__(self, model, reward_fn: Callable, config: AdaptationConfig | dict | None = None, data=None):
+    def __init__(self, model, reward_fn: Callable, config: AdaptationConfig | dict | None = None, data=None,
+                 sample_kwargs: dict | None = None):
         if not callable(reward_fn):
             raise ValueError(f"reward_fn must be callable, got {type(reward_fn).__name__}")
         self.model, self.reward_fn = model, reward_fn
+        self.sample_kwargs = {k: v for k, v in (sample_kwargs or {}).items() if k in ("clip_x0",)}
         self.cfg = config if isinstance(config, AdaptationConfig) else AdaptationConfig.from_dict(config)
         self.device = model.device
         self.base_state = model.get_state_dict()
@@ -185,7 +188,7 @@ class Adapter:
         kw = {"reward_fn": self.reward_fn, "guidance_scale": self.cfg.guidance_scale} if guided else {}
         shape = (n, *self.model.data_shape)
         x = sample(eps_fn, self.model.noise_schedule, shape, sampler="ddim", num_steps=min(self.cfg.sample_steps, T),
-                   generator=generator, device=self.device, **kw)  # fmt: skip
+                   generator=generator, device=self.device, **self.sample_kwargs, **kw)  # fmt: skip
         return x.detach()
 
     def _evaluate_samples(self) -> torch.Tensor:

@@ -274,11 +274,11 @@ class DiffusionModel:
             raise ValueError(f"hook must be callable, got {type(hook).__name__}")
         self.adaptation_hooks.append(hook)
 
-    def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None):
+    def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None, sample_kwargs=None):
         """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.adaptation.Adapter)."""
         from .adaptation import Adapter
 
-        adapter = Adapter(self, reward_fn, adaptation_config, data)
+        adapter = Adapter(self, reward_fn, adaptation_config, data, sample_kwargs)
         yield from adapter.run(num_steps)
 
     def adapt(self, task, num_steps: int, reward_fn, adaptation_config: dict | None = None) -> dict:

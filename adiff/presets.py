@@ -20,6 +20,9 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 
 _POINTS = {"embedding_dim": 64, "hidden_dim": 64, "num_layers": 3, "num_heads": 4, "num_diffusion_steps": 1000,
            "noise_schedule": "linear", "data_shape": [2], "ema_decay": 0.999}  # fmt: skip
+# Every 2-D set lies inside [-3.5, 3.5]^2: clipping x0_hat at 4 never touches a sample of the data, but keeps a
+# guided trajectory from running off to where the network never saw data.
+_POINTS_SAMPLING = {"clip_x0": 4.0}
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,17 @@ class PresetSpec:
 PRESETS: dict[str, PresetSpec] = {
     s.name: s
     for s in (
-        PresetSpec("moons", "moons", {"model_type": "unconditional", **_POINTS}, "Two interleaving half-moons (unconditional)."),
+        PresetSpec("moons", "moons", {"model_type": "unconditional", **_POINTS}, "Two interleaving half-moons (unconditional).", sample_kwargs=_POINTS_SAMPLING),
         PresetSpec(
             "8gaussians",
             "8gaussians",
             {"model_type": "conditional", "num_classes": 8, **_POINTS},
             "Eight Gaussians on a circle, conditional on the component (0 = +x axis, counter-clockwise); "
             "the exact denoiser is known, so the learned model can be compared with the ideal one.",
+            sample_kwargs=_POINTS_SAMPLING,
         ),
-        PresetSpec("swissroll", "swissroll", {"model_type": "unconditional", **_POINTS}, "A 2-D Swiss roll (unconditional)."),
-        PresetSpec("checkerboard", "checkerboard", {"model_type": "unconditional", **_POINTS}, "A 4x4 checkerboard (unconditional)."),
+        PresetSpec("swissroll", "swissroll", {"model_type": "unconditional", **_POINTS}, "A 2-D Swiss roll (unconditional).", sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("checkerboard", "checkerboard", {"model_type": "unconditional", **_POINTS}, "A 4x4 checkerboard (unconditional).", sample_kwargs=_POINTS_SAMPLING),
         PresetSpec(
             "glyphs",
             "glyphs",

@@ -1,0 +1,116 @@
+"""adiff: an interactive visual explorer for diffusion models.
+
+    python app.py [--host 0.0.0.0] [--port 7860] [--share] [--device auto|cpu|cuda] [--root-path /adiff]
+                  [--max-heavy-jobs 2] [--max-queue 256]
+
+CLI flags -> build the Blocks from components/ -> queue -> launch.  Nothing else lives here: every tab is a module
+in components/ exposing ``build(ctx)``; ``build_app`` is what tests launch in-process.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+
+from components import adaptation_tab, forward_tab, guidance_tab, reverse_tab, schedules_tab, train_tab  # noqa: E402
+from components.common import LIMITS, AppContext  # noqa: E402
+from components.state import SessionStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+CSS_PATH = ROOT / "assets" / "app.css"
+HEADER = """# adiff · see how diffusion models work
+Six tabs, left to right: **noise schedules** → the **forward process** that destroys data → **reverse diffusion**
+that rebuilds it → **guidance** with a reward → **adaptation** of the model to a reward → **training** your own.
+Every visitor has their own session; the pretrained presets are shared and read-only."""
+
+
+def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 256, max_sessions: int = 200) -> gr.Blocks:
+    """The whole app as a Blocks, queued (heavy jobs share ``max_heavy_jobs`` slots), not launched."""
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but no CUDA GPU is available")
+    if max_heavy_jobs < 1:
+        raise ValueError(f"max_heavy_jobs must be >= 1, got {max_heavy_jobs!r}")
+    ctx = AppContext(device=device, max_heavy_jobs=max_heavy_jobs, store=SessionStore(max_sessions=max_sessions))
+    # delete_cache: files served to browsers (GIFs, checkpoints, gallery images) older than an hour are removed
+    # every half hour, so a day-long workshop does not fill the disk
+    with gr.Blocks(title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(HEADER, elem_id="header")
+        with gr.Tabs():
+            for tab in (schedules_tab, forward_tab, reverse_tab, guidance_tab, adaptation_tab, train_tab):
+                tab.build(ctx)
+
+        def release_session(request: gr.Request):  # a closed tab releases its models, trajectories and files
+            ctx.store.drop_request(request)
+
+        demo.unload(release_session)
+    demo.queue(default_concurrency_limit=ctx.light_jobs, max_size=max_queue)
+    demo.adiff_context = ctx  # for tests and operators: sessions, limits
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Look and limits that belong in launch() in Gradio 6 (theme, css), shared by main() and tests."""
+    kw = {"theme": gr.themes.Default(text_size="lg"), "max_file_size": LIMITS.upload_bytes}
+    if CSS_PATH.is_file():
+        kw["css_paths"] = [CSS_PATH]
+    return kw
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python app.py", description="adiff: an interactive visual explorer for diffusion models")
+    ap.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; "
+                                                 "0.0.0.0 for a LAN or a container)")  # fmt: skip
+    ap.add_argument("--port", type=int, default=None, help="port (default 7860, or $GRADIO_SERVER_PORT)")
+    ap.add_argument("--share", action="store_true", help="also make a public *.gradio.live link (needs internet)")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run (default auto)")
+    ap.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy, e.g. /adiff")
+    ap.add_argument("--max-heavy-jobs", type=int, default=2, metavar="N",
+                    help="sampling/guidance/adaptation/training jobs that run at once; the rest wait in the queue (default 2)")
+    ap.add_argument("--max-queue", type=int, default=256, metavar="N", help="queued events before new ones are refused")
+    ap.add_argument("--max-sessions", type=int, default=200, metavar="N",
+                    help="sessions kept in memory; the least recently used are dropped beyond it")
+    args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA GPU is available on this machine (use auto or cpu)")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        ap.error(f"--port must be in 1..65535, got {args.port}")
+    for name in ("max_heavy_jobs", "max_queue", "max_sessions"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("adiff").setLevel(logging.INFO)
+    args = parse_args(argv)
+    on_cpu = args.device == "cpu" or (args.device == "auto" and not torch.cuda.is_available())
+    if on_cpu:  # concurrent jobs would fight over the cores: give each its share
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.max_heavy_jobs))
+    demo = build_app(args.device, args.max_heavy_jobs, args.max_queue, args.max_sessions)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, root_path=args.root_path,
+                prevent_thread_lock=True, **launch_kwargs())  # fmt: skip
+    if args.share and not getattr(demo, "share_url", None):
+        print("No public link was made: the share server could not be reached (no internet access, or a firewall "
+              f"blocks it). The app is served locally at {demo.local_url}", file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.adiff_context.store.close_all()
+        demo.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

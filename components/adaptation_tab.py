@@ -1,0 +1,264 @@
+"""Tab 5, adaptation: fine-tune this session's own copy of a model towards p(x)·exp(λ r(x)), live.  Every step:
+mean and max reward, loss and distance-to-data curves; the trajectory buffer (2-D: a scatter coloured by priority;
+images: a gallery sorted by reward, labelled with reward and priority); before/after samples from the same seed.
+Start / Stop / Reset.  API: /adapt (streaming), /adapt_reset."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from adiff.data import PLOT_RANGE
+
+from .common import (EXPRESSION, LIMITS, AppContext, ModelInfo, build_reward, points, reward_choices, reward_grid,
+                     reward_help, tile_images)  # fmt: skip
+from .figures import make_adaptation_figure, make_before_after_figure, make_buffer_figure, make_message_figure
+from .validation import as_bool, as_float, as_int, dropdown, number, slider, user_errors
+
+from adiff.adaptation import AdaptationConfig, Adapter
+
+__all__ = ["build", "AdaptationRun", "buffer_view", "gallery_items"]
+
+INTRO = """### Adaptation: fine-tune the model towards the reward, live
+Your own copy of the model is trained towards **p_λ(x) ∝ p(x)·exp(λ r(x))**: each batch mixes real data resampled
+with weights **w ∝ exp(λ r(x))**, fresh samples of the frozen base model (reweighted the same way) and the buffer of
+the best samples, plus an anchor **|ε_θ − ε_base|²** that keeps it near the base model.  Samples are evaluated at
+λ = 0 with a fixed seed after each step, so the curves show what the model itself learned."""
+
+DEFAULTS = AdaptationConfig() if AdaptationConfig is not None else None  # the library's defaults (immutable)
+SAMPLE_STEPS = 25  # DDIM steps of fresh and evaluation samples: live on a CPU (the library's default is 50)
+BUFFER_SHOWN = 600  # buffer points drawn (the best ones)
+GALLERY_SHOWN = 24  # buffer images shown
+
+
+@dataclass
+class AdaptationRun:
+    """A session's adaptation: its own model copy, the Adapter and the curves so far."""
+
+    key: tuple  # what it was made for; a Start with other settings makes a new run
+    adapter: Any
+    model: Any
+    info: ModelInfo
+    reward: Any
+    reward_grid: dict | None
+    history: dict = field(default_factory=lambda: {k: [] for k in ("step", "reward_mean", "reward_max", "loss",
+                                                                    "distance_to_data", "distance_to_target")})
+    last_event: Any = None
+
+
+def buffer_view(snapshot, kind: str, grid: dict | None, capacity: int) -> dict | None:
+    """BufferSnapshot -> data for make_buffer_figure (points only; images use the gallery)."""
+    if kind != "points":
+        return None
+    k = min(BUFFER_SHOWN, len(snapshot.rewards))
+    return {"points": points(snapshot.samples[:k]) if k else {"x": [], "y": []},
+            "priority": snapshot.priorities[:k].tolist(), "reward": snapshot.rewards[:k].tolist(),
+            "reward_grid": grid, "range": PLOT_RANGE, "capacity": capacity, "size": len(snapshot.rewards)}  # fmt: skip
+
+
+def gallery_items(snapshot, num_classes: int | None = None, shown: int = GALLERY_SHOWN) -> list[tuple[Image.Image, str]]:
+    """The best buffer images (sorted by reward, as the snapshot is) with 'r=reward p=priority [y=class]' captions."""
+    out = []
+    for i in range(min(shown, len(snapshot.rewards))):
+        a = snapshot.samples[i].float().clamp(-1, 1)
+        a = a[0] if a.dim() == 3 else a
+        gray = ((1 - (a + 1) / 2) * 255).round().to(torch.uint8).numpy()  # ink black on white
+        img = Image.fromarray(gray, mode="L").resize((96, 96), Image.NEAREST)
+        caption = f"r={float(snapshot.rewards[i]):.2f} p={float(snapshot.priorities[i]):.3f}"
+        md = snapshot.metadata[i] if i < len(snapshot.metadata) else None
+        if isinstance(md, dict) and "label" in md and num_classes is not None:
+            caption += f" y={md['label'] if md['label'] < num_classes else '∅'}"  # ∅: the null (unconditional) label
+        out.append((img, caption))
+    return out
+
+
+def _before_after(run: AdaptationRun, after: torch.Tensor, step: int) -> dict:
+    reward = run.reward
+    before = run.adapter.base_samples.detach().float().cpu()
+    after = after.detach().float().cpu()
+
+    def mean_r(x):
+        with torch.no_grad():
+            return float(reward(x).float().mean())
+
+    if run.info.kind == "points":
+        panels = [{"key": "base", "title": "before (base model)", "points": points(before), "mean_reward": mean_r(before)},
+                  {"key": "steered", "title": f"after {step} steps", "points": points(after), "mean_reward": mean_r(after)}]
+    else:
+        k = min(36, len(before))
+        panels = [{"key": "base", "title": "before (base model)", "z": tile_images(before[:k]), "mean_reward": mean_r(before)},
+                  {"key": "steered", "title": f"after {step} steps", "z": tile_images(after[:k]), "mean_reward": mean_r(after)}]
+    return {"kind": run.info.kind, "panels": panels, "reward": run.reward_grid, "range": PLOT_RANGE,
+            "title": "the same seed, λ = 0, before and after"}  # fmt: skip
+
+
+def build(ctx: AppContext) -> None:
+    @user_errors
+    def adapt(preset, reward, expression, reward_params, num_steps, learning_rate, batch_size, buffer_capacity,
+              replay_share, guided_sampling, guidance_scale, seed, request: gr.Request):  # fmt: skip
+        """Run (or continue) this session's adaptation for num_steps steps, streaming every step."""
+        session = ctx.store.get(request)
+        base, info = ctx.model(preset, session)
+        reward_fn = build_reward(reward, expression, reward_params, info.kind)
+        steps = as_int(num_steps, "num_steps", 1, LIMITS.adapt_steps)
+        lr = as_float(learning_rate, "learning_rate", 1e-6, 1e-2)
+        bs = as_int(batch_size, "batch_size", 4, LIMITS.adapt_batch)
+        cap = as_int(buffer_capacity, "buffer_capacity", 1, LIMITS.buffer_capacity)
+        replay = as_float(replay_share, "replay_share", 0.0, 1.0)
+        guided = as_bool(guided_sampling, "guided_sampling")
+        lam = as_float(guidance_scale, "guidance_scale", -LIMITS.guidance_scale, LIMITS.guidance_scale)
+        seed = as_int(seed, "seed", 0, LIMITS.seed)
+        images = info.kind == "images"
+        config = dict(learning_rate=lr, batch_size=bs, guidance_scale=lam, replay_share=replay,
+                      buffer_share=min(DEFAULTS.buffer_share, 1.0 - replay), buffer_capacity=cap, guided_sampling=guided,
+                      sample_steps=SAMPLE_STEPS, eval_samples=256 if not images else 36, seed=seed)  # fmt: skip
+        cfg = AdaptationConfig(**config)
+        cfg.validate()
+        key = (preset, id(base), reward, expression if reward == EXPRESSION else None, reward_params or "",
+               tuple(sorted(config.items())))  # fmt: skip
+        rid = session.new_run("adapt")
+        t0 = time.time()
+        with session.lock:
+            run = session.adaptation
+            fresh = run is None or run.key != key
+        if fresh:
+            yield (gr.skip(), gr.skip(), gr.skip(), make_message_figure("Preparing: copying the model, drawing the "
+                   "'before' samples…"), {"status": "preparing", "preset": preset})  # fmt: skip
+            with session.lock:
+                if not session.is_current("adapt", rid):
+                    return
+                model = base.clone()  # this session's own copy; the preset stays shared and read-only
+                data = ctx.dataset(info.dataset, 2000 if images else 5000, 0) if info.dataset else None
+                adapter = Adapter(model, reward_fn, cfg, data=data, sample_kwargs=info.sample_kwargs)
+                grid = reward_grid(reward_fn, 70, PLOT_RANGE) if not images else None
+                run = session.adaptation = AdaptationRun(key, adapter, model, info, reward_fn, grid)
+        it = run.adapter.run(steps)
+        done = 0
+        while True:
+            with session.lock:  # never held across a yield: Stop/Reset/another Start take over between steps
+                if not session.is_current("adapt", rid) or session.adaptation is not run:
+                    return
+                ev = next(it, None)
+            if ev is None:
+                break
+            done += 1
+            run.last_event = ev
+            h = run.history
+            for k in ("step", "reward_mean", "reward_max", "loss", "distance_to_data", "distance_to_target"):
+                h[k].append(getattr(ev, k))
+            view = buffer_view(ev.buffer, info.kind, run.reward_grid, cap)
+            buffer_fig = make_buffer_figure(view) if view else make_message_figure("Image buffer: see the gallery.")
+            gallery = gallery_items(ev.buffer, info.num_classes) if images else []
+            status = {"status": "running" if done < steps else "done", "step": ev.step, "steps_this_run": done,
+                      "of": steps, "reward_mean": ev.reward_mean, "reward_max": ev.reward_max, "loss": ev.loss,
+                      "distance_to_data": ev.distance_to_data, "distance_to_target": ev.distance_to_target,
+                      "reward_queries": ev.reward_queries, "buffer_size": len(ev.buffer.rewards),
+                      "base_mean_reward": _base_mean(run), "elapsed_s": round(time.time() - t0, 2)}  # fmt: skip
+            yield (make_adaptation_figure(h), buffer_fig, gallery, make_before_after_figure(_before_after(run, ev.samples, ev.step)),
+                   status)  # fmt: skip
+
+    def _base_mean(run: AdaptationRun) -> float:
+        with torch.no_grad():
+            return float(run.reward(run.adapter.base_samples.float()).mean())
+
+    @user_errors
+    def adapt_reset(request: gr.Request):
+        """Stop this session's adaptation and restore the base weights; the buffer is emptied."""
+        session = ctx.store.get(request)
+        session.stop_runs("adapt")
+        with session.lock:
+            run = session.adaptation
+            if run is not None:
+                run.adapter.reset()
+                for v in run.history.values():
+                    v.clear()
+            session.adaptation = None
+        return (make_adaptation_figure({}), make_message_figure("The buffer is empty."), [],
+                make_message_figure("Reset: the next Start begins from the base model."),
+                {"status": "reset", "had_run": run is not None})  # fmt: skip
+
+    def adapt_stop(request: gr.Request):
+        session = ctx.store.get(request)
+        session.stop_runs("adapt")
+        run = session.adaptation
+        return {"status": "stopped", "step": run.adapter.steps if run else 0}
+
+    def on_preset(preset, reward, request: gr.Request):
+        try:
+            _, info = ctx.model(preset, ctx.store.get(request))
+        except gr.Error as e:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e.message}"
+        choices = reward_choices(info.kind)
+        value = reward if reward in choices else choices[0]
+        images = info.kind == "images"
+        return (gr.update(choices=choices, value=value), gr.update(visible=not images), gr.update(visible=images),
+                gr.update(value=64 if images else DEFAULTS.batch_size), gr.update(value=300 if images else DEFAULTS.buffer_capacity),
+                reward_help(value))  # fmt: skip
+
+    def on_reward(name):
+        return reward_help(name), gr.update(visible=name == EXPRESSION), gr.update(visible=name != EXPRESSION)
+
+    with gr.Tab("5 · Adaptation", id="adaptation"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=340):
+                preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model", elem_id="ad-preset",
+                                  info="your session adapts its own copy; the preset stays as it is")  # fmt: skip
+                reward = dropdown("reward", choices=reward_choices("points"), value="x_coordinate", label="Reward r(x)",
+                                  allow_custom_value=True, elem_id="ad-reward")  # fmt: skip
+                reward_md = gr.Markdown(reward_help("x_coordinate"))
+                expression = gr.Textbox("-((x-1)**2 + (y+0.5)**2)", label="Expression r(x, y)", max_lines=1,
+                                        visible=False, elem_id="ad-expression")  # fmt: skip
+                params = gr.Textbox("", label="Reward parameters (JSON)", max_lines=1, elem_id="ad-params",
+                                    placeholder='e.g. {"scale": 2}', info="optional; empty = the defaults")  # fmt: skip
+                lam = slider("guidance_scale", minimum=-10, maximum=10, value=2.0, step=0.5, label="λ (tilt)",
+                             bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale), elem_id="ad-lambda",
+                             info="target p(x)·exp(λ r(x)); weights w ∝ exp(λ r)")  # fmt: skip
+                with gr.Row():
+                    steps = number("num_steps", value=30, minimum=1, maximum=LIMITS.adapt_steps, precision=0,
+                                   label="Steps", info=f"≤ {LIMITS.adapt_steps}; Start again to continue",
+                                   elem_id="ad-steps")  # fmt: skip
+                    lr = number("learning_rate", value=DEFAULTS.learning_rate if DEFAULTS else 2e-4, minimum=1e-6,
+                                maximum=1e-2, label="Learning rate",
+                                info="Adam step size", elem_id="ad-lr")  # fmt: skip
+                with gr.Row():
+                    bs = number("batch_size", value=256, minimum=4, maximum=LIMITS.adapt_batch, precision=0,
+                                label="Batch size", elem_id="ad-bs")  # fmt: skip
+                    cap = number("buffer_capacity", value=1000, minimum=1, maximum=LIMITS.buffer_capacity, precision=0,
+                                 label="Buffer capacity", info="best samples kept", elem_id="ad-cap")  # fmt: skip
+                replay = slider("replay_share", minimum=0.0, maximum=1.0, value=DEFAULTS.replay_share if DEFAULTS else 0.7,
+                                step=0.05, label="Replay share",
+                                info="share of each batch from reweighted real data (the rest: fresh samples and the "
+                                     "buffer)", elem_id="ad-replay")  # fmt: skip
+                guided = gr.Checkbox(False, label="Guidance during adaptation",
+                                     info="draw fresh samples with DPS guidance at λ instead of reweighting them",
+                                     elem_id="ad-guided")  # fmt: skip
+                seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="ad-seed")
+                with gr.Row():
+                    start_btn = gr.Button("Start", variant="primary", elem_id="ad-start")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="ad-stop")
+                    reset_btn = gr.Button("Reset", elem_id="ad-reset")
+            with gr.Column(scale=3):
+                curves = gr.Plot(make_adaptation_figure({}), label="Live curves", show_label=False, elem_id="ad-curves")
+                before_after = gr.Plot(make_message_figure("Before / after samples appear here."),
+                                       label="Before / after (same seed)", show_label=False,
+                                       elem_id="ad-before-after")  # fmt: skip
+                with gr.Row():
+                    buffer_plot = gr.Plot(make_message_figure("The buffer fills with the best fresh samples."),
+                                          label="Trajectory buffer", show_label=False, elem_id="ad-buffer", scale=3)  # fmt: skip
+                    gallery = gr.Gallery(label="Buffer, best first (r = reward · p = priority · y = class)", columns=4,
+                                         height=560, visible=False, format="png", elem_id="ad-gallery", scale=3)  # fmt: skip
+                    summary = gr.JSON(label="status", elem_id="ad-status", max_height=560, scale=2)
+
+        inputs = [preset, reward, expression, params, steps, lr, bs, cap, replay, guided, lam, seed]
+        outputs = [curves, buffer_plot, gallery, before_after, summary]
+        ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", **ctx.heavy)
+        stop_btn.click(adapt_stop, None, summary, cancels=[ev], api_name="adapt_stop", queue=False)
+        reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
+        preset.change(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
+                      api_visibility="private", **ctx.light)  # fmt: skip
+        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", queue=False)

@@ -1,0 +1,339 @@
+"""What every tab shares: the AppContext made by ``build_app`` (device, session store, concurrency settings,
+model lookup), input limits, and the conversions from adiff's tensors to the plain data the figure builders take.
+
+Nothing here is mutable at module level: caches live on the AppContext, which belongs to one Blocks app.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+import adiff.presets
+from adiff import DiffusionModel
+from adiff.checkpoints import CheckpointError
+from adiff.data import PLOT_RANGE, make_dataset
+from adiff.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
+from adiff.schedules import NoiseSchedule
+
+from .state import Session, SessionStore
+from .validation import as_choice, as_text, field_error
+
+__all__ = [
+    "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "grid", "score_field", "reward_grid",
+    "schedule_curve", "curve_at", "build_reward", "reward_choices", "parse_label", "label_choices", "finite_list",
+    "condition_for", "default_label", "EACH_LABEL",
+]  # fmt: skip
+
+MY_MODEL = "my model"  # the model trained or loaded in the Train tab (per session)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on every input (a workshop server must survive thirty people pressing buttons)."""
+
+    points: int = 2000  # samples of a 2-D model per run
+    images: int = 64  # samples of an image model per run
+    forward_points: int = 5000  # points in the forward-process view
+    forward_images: int = 8  # glyph rows in the forward strip
+    schedule_T: int = 10_000  # T in the schedule explorer (adiff.schedules.MAX_STEPS)
+    custom_chars: int = 20_000  # custom schedule text
+    expression_chars: int = 200  # reward expression (adiff.rewards.MAX_EXPRESSION_CHARS)
+    reward_params_chars: int = 400
+    seed: int = 2**31 - 1
+    guidance_scale: float = 100.0
+    cfg_scale: float = 20.0
+    recurrence: int = 5
+    adapt_steps: int = 500
+    adapt_batch: int = 1024
+    buffer_capacity: int = 5000
+    train_steps: int = 20_000
+    train_batch: int = 1024
+    train_T: int = 2000
+    upload_bytes: int = 64 * 2**20
+    frames: int = 50  # frames kept per trajectory for the slider and the GIF
+    stream_updates: int = 30  # updates streamed per run
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str  # preset name or MY_MODEL
+    dataset: str | None  # adiff.data dataset it was trained on (None when unknown)
+    kind: str  # "points" | "images"
+    conditional: bool
+    num_classes: int | None
+    sample_kwargs: dict  # e.g. {"cfg_scale": 2.0, "clip_x0": 1.0}
+    description: str
+
+
+def _kind_of(model: DiffusionModel, field_name: str) -> str:
+    shape = tuple(model.data_shape)
+    if shape == (2,):
+        return "points"
+    if len(shape) == 3 and shape[0] == 1:
+        return "images"
+    raise field_error(field_name, f"this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}")
+
+
+@dataclass
+class AppContext:
+    """Everything the tabs share for one app: the device presets load on, the session store, concurrency settings."""
+
+    device: str = "auto"
+    max_heavy_jobs: int = 2
+    light_jobs: int = 8
+    store: SessionStore = field(default_factory=SessionStore)
+    _data_cache: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -------------------------------------------------------------- concurrency (passed to event listeners)
+    @property
+    def heavy(self) -> dict:
+        """Sampling, guidance, adaptation and training share one queue slot pool of ``max_heavy_jobs``."""
+        return {"concurrency_limit": self.max_heavy_jobs, "concurrency_id": "heavy"}
+
+    @property
+    def light(self) -> dict:
+        return {"concurrency_limit": self.light_jobs, "concurrency_id": "light"}
+
+    # -------------------------------------------------------------- models
+    def sources(self) -> list[str]:
+        return adiff.presets.list_presets() + [MY_MODEL]
+
+    def model(self, source: Any, session: Session, field_name: str = "preset") -> tuple[DiffusionModel, ModelInfo]:
+        """The shared read-only preset model, or the session's own trained model, with what the UI needs to know."""
+        as_choice(source, field_name, self.sources())
+        if source == MY_MODEL:
+            model = session.trained
+            if model is None:
+                raise field_error(field_name, "'my model' needs a model trained or loaded in the Train tab first")
+            info = session.trained_info
+            kind = _kind_of(model, field_name)
+            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.cfg.num_classes,
+                                    dict(info.get("sample_kwargs", {})), info.get("description", "your model"))  # fmt: skip
+        try:
+            model = adiff.presets.load_preset(source, self.device)
+        except CheckpointError as e:
+            raise field_error(field_name, str(e)) from None
+        spec = adiff.presets.preset_spec(source)
+        kind = _kind_of(model, field_name)
+        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.cfg.num_classes,
+                                dict(spec.sample_kwargs), spec.description)  # fmt: skip
+
+    # -------------------------------------------------------------- data (read-only, cached per app)
+    def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        key = (name, n, seed)
+        with self._lock:
+            hit = self._data_cache.get(key)
+        if hit is None:
+            hit = make_dataset(name, n, seed=seed)
+            with self._lock:
+                if len(self._data_cache) > 32:
+                    self._data_cache.clear()
+                self._data_cache[key] = hit
+        return hit
+
+
+# ---------------------------------------------------------------------------------------------- conversions
+def finite_list(a, digits: int = 4) -> list:
+    """A 1-D array-like -> list of rounded floats, with None for NaN/inf (plotly leaves a gap)."""
+    arr = np.asarray(a, dtype=np.float64).reshape(-1)
+    ok = np.isfinite(arr)
+    out = np.round(np.where(ok, arr, 0.0), digits).tolist()
+    if not ok.all():
+        out = [v if f else None for v, f in zip(out, ok.tolist())]
+    return out
+
+
+def points(x: torch.Tensor, limit: float = 1e4) -> dict:
+    """x [N, 2] -> {"x": [...], "y": [...]} (rounded; far-away points clamped so the JSON stays small)."""
+    a = x.detach().float().cpu().clamp(-limit, limit).numpy()
+    return {"x": finite_list(a[:, 0]), "y": finite_list(a[:, 1])}
+
+
+def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3) -> list[list]:
+    """Images [N, 1, H, W] (or [N, H, W]) -> one 2-D list tiling them in a grid with ``gap`` empty (None) pixels."""
+    a = x.detach().float().cpu()
+    if a.dim() == 4:
+        a = a[:, 0]
+    N, H, W = a.shape
+    cols = cols or max(1, math.ceil(math.sqrt(N)))
+    rows = max(1, math.ceil(N / cols))
+    canvas = np.full((rows * (H + gap) - gap, cols * (W + gap) - gap), np.nan)
+    arr = np.nan_to_num(a.numpy(), nan=0.0, posinf=1e3, neginf=-1e3)
+    for i in range(N):
+        r, c = divmod(i, cols)
+        canvas[r * (H + gap): r * (H + gap) + H, c * (W + gap): c * (W + gap) + W] = arr[i]
+    out = np.round(canvas, digits)
+    return [[None if math.isnan(v) else v for v in row] for row in out.tolist()]
+
+
+def grid(n: int, rng=PLOT_RANGE) -> tuple[torch.Tensor, list, list]:
+    """An n x n grid over rng^2 (cell centres): (points [n*n, 2], xs, ys)."""
+    lo, hi = rng
+    step = (hi - lo) / n
+    c = torch.tensor([lo + step * (i + 0.5) for i in range(n)])
+    gx, gy = torch.meshgrid(c, c, indexing="xy")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1), c.tolist(), c.tolist()
+
+
+def score_field(eps_fn: Callable, schedule: NoiseSchedule, t: int, n: int = 17, rng=PLOT_RANGE, device=None) -> dict:
+    """The score s(x, t) = grad log p_t(x) = -eps(x, t) / sigma_t on an n x n grid -> {"x","y","u","v"}."""
+    pts, _, _ = grid(n, rng)
+    pts = pts.to(device or "cpu")
+    t_b = torch.full((pts.shape[0],), int(t), dtype=torch.long, device=pts.device)
+    with torch.no_grad():
+        eps = eps_fn(pts, t_b).float().cpu()
+    sigma = float(schedule.get_noise_level(int(t)))
+    s = -eps / max(sigma, 1e-6)
+    p = pts.cpu()
+    return {"x": finite_list(p[:, 0], 3), "y": finite_list(p[:, 1], 3), "u": finite_list(s[:, 0]), "v": finite_list(s[:, 1])}
+
+
+def reward_grid(reward: Callable, n: int = 70, rng=PLOT_RANGE) -> dict:
+    """r(x) on an n x n grid -> {"x": [n], "y": [n], "z": [n][n]} (z[row = y][col = x])."""
+    pts, xs, ys = grid(n, rng)
+    with torch.no_grad():
+        r = reward(pts).float().reshape(n, n)
+    z = [finite_list(row) for row in r]
+    return {"x": [round(v, 4) for v in xs], "y": [round(v, 4) for v in ys], "z": z}
+
+
+def schedule_curve(schedule: NoiseSchedule, name: str, max_points: int = 1000) -> dict:
+    """Curves of a schedule against t = 1..T, subsampled to at most ``max_points`` (always keeping t = 1 and T)."""
+    T = schedule.num_steps
+    if T <= max_points:
+        idx = list(range(T))
+    else:
+        idx = sorted(set(np.linspace(0, T - 1, max_points).round().astype(int).tolist()))
+    ii = torch.tensor(idx)
+    return {
+        "name": name,
+        "T": T,
+        "t": [i + 1 for i in idx],
+        "abar": finite_list(schedule.alphas_cumprod[ii], 6),
+        "noise": finite_list(schedule.noise_levels[ii], 6),
+        "beta": finite_list(schedule.betas[ii], 6),
+        "log_snr": finite_list(schedule.log_snr[ii], 4),
+    }
+
+
+def curve_at(curve: dict, schedule: NoiseSchedule, t: int) -> dict:
+    """The curve with t = 0 prepended and the values at t attached (for the marker)."""
+    t = int(t)
+    abar = 1.0 if t == 0 else float(schedule.alphas_cumprod[t - 1])
+    return {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
+            "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- rewards
+EXPRESSION = "expression"
+NO_REWARD = "none"
+
+
+def reward_choices(kind: str, allow_none: bool = False) -> list[str]:
+    names = [s.name for s in BUILTIN_REWARDS if s.kind in (kind, "any")]
+    if kind == "points":
+        names.append(EXPRESSION)
+    return ([NO_REWARD] if allow_none else []) + names
+
+
+def reward_help(name: str) -> str:
+    if name == EXPRESSION:
+        from adiff.rewards import EXPRESSION_HELP
+
+        return EXPRESSION_HELP
+    if name == NO_REWARD:
+        return "No reward: only classifier-free guidance (for conditional models) changes the samples."
+    spec = next((s for s in BUILTIN_REWARDS if s.name == name), None)
+    if spec is None:
+        return ""
+    defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items() if k != "device") or "none"
+    return f"**{spec.name}**: {spec.description}  `{spec.formula}`  (defaults: {defaults})"
+
+
+def build_reward(name: Any, expression: Any, params: Any, kind: str, allow_none: bool = False):
+    """The Reward the user picked (a built-in with JSON parameters, or a compiled expression), or None for "none".
+    Errors name the field: reward, expression, reward_params."""
+    choices = [NO_REWARD] * allow_none + list(REWARD_NAMES) + [EXPRESSION]
+    as_choice(name, "reward", choices)
+    if name == NO_REWARD:
+        return None
+    if name == EXPRESSION:
+        if kind != "points":
+            raise field_error("reward", "an expression reward is for 2-D points; pick an image reward for this model")
+        text = as_text(expression, "expression", LIMITS.expression_chars)
+        try:
+            return compile_expression(text)
+        except ExpressionError as e:
+            raise field_error("expression", str(e)) from None
+    spec = next(s for s in BUILTIN_REWARDS if s.name == name)
+    if spec.kind not in (kind, "any"):
+        raise field_error("reward", f"{name!r} is a reward for {spec.kind}; this model makes {kind}: pick one of "
+                                    f"{reward_choices(kind)}")  # fmt: skip
+    text = as_text(params, "reward_params", LIMITS.reward_params_chars).strip()
+    kw = {}
+    if text:
+        try:
+            kw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise field_error("reward_params", f"is not valid JSON ({e.msg} at character {e.pos + 1}); "
+                                               'write an object such as {"k": 3}') from None  # fmt: skip
+        if not isinstance(kw, dict):
+            raise field_error("reward_params", f'must be a JSON object such as {{"k": 3}}, got {text!r}')
+    if "device" in kw:
+        raise field_error("reward_params", "'device' is set by the app")
+    try:
+        return make_reward(name, **kw)
+    except (ValueError, TypeError) as e:
+        raise field_error("reward_params", str(e)) from None
+
+
+# ---------------------------------------------------------------------------------------------- labels
+ANY_LABEL = "any"  # the null class: unconditional samples
+EACH_LABEL = "each"  # sample i gets class i mod num_classes (one of every digit)
+
+
+def label_choices(info: ModelInfo) -> list[str]:
+    if not info.conditional or not info.num_classes:
+        return [ANY_LABEL]
+    return [ANY_LABEL, EACH_LABEL] + [str(i) for i in range(info.num_classes)]
+
+
+def default_label(info: ModelInfo) -> str:
+    return EACH_LABEL if info.conditional and info.kind == "images" else ANY_LABEL
+
+
+def parse_label(value: Any, info: ModelInfo, field_name: str = "class_label") -> int | str | None:
+    """ "any" (or empty) -> None (the null class, i.e. unconditional); "each" -> "each" (cycling classes);
+    "3" -> 3 for a conditional model."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", ANY_LABEL)):
+        return None
+    if not info.conditional:
+        raise field_error(field_name, f"this model is unconditional: use {ANY_LABEL!r}, got {value!r}")
+    if isinstance(value, str) and value.strip().lower() == EACH_LABEL:
+        return EACH_LABEL
+    try:
+        v = int(str(value).strip())
+    except ValueError:
+        raise field_error(field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, "
+                                      f"got {value!r}") from None  # fmt: skip
+    if not 0 <= v < info.num_classes:
+        raise field_error(field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, "
+                                      f"got {value!r}")  # fmt: skip
+    return v
+
+
+def condition_for(label: int | str | None, n: int, num_classes: int | None):
+    """The sampler's condition: None, one class for all, or classes 0, 1, ..., K-1, 0, ... ("each")."""
+    if label == EACH_LABEL:
+        return torch.arange(n) % int(num_classes)
+    return label

@@ -1,0 +1,508 @@
+"""Pure plotly figure builders: ``make_*_figure(data) -> go.Figure``.
+
+They take plain Python data (dicts of lists and numbers, made from tensors by ``components.common``), never
+tensors or models, and have no side effects, so they are unit-tested on their own.  Traces are built from Python
+lists (plotly 7 would encode numpy arrays as base64 blobs that some clients cannot read).
+
+Speed: a reverse-diffusion run streams ~30 figures of thousands of points; plotly's per-element validation cost
+~0.4 s per figure, so figures are assembled as plain dicts (subplot domains computed by ``_grid``) and wrapped with
+``go.Figure(..., _validate=False)`` (~10 ms).  The unit tests re-validate every builder's output with plotly.
+
+One colour per quantity, in every tab (``COLORS``): x_t is always blue, the predicted x0 green, the predicted noise
+vermillion, the data grey, base-model samples sky blue, reward-steered samples wine, the reward a gold colour
+scale.  Sizes are for a projector: 16 px text, thick lines, big markers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+
+__all__ = [
+    "COLORS", "SCHEDULE_COLORS", "REWARD_COLORSCALE", "PRIORITY_COLORSCALE", "IMAGE_COLORSCALE", "EPS_COLORSCALE",
+    "FONT_SIZE", "LABELS", "DEFAULT_RANGE",
+    "make_message_figure", "make_schedule_figure", "make_schedule_marker_figure", "make_forward_figure",
+    "make_frame_figure", "make_guidance_figure", "make_adaptation_figure", "make_buffer_figure",
+    "make_before_after_figure", "make_loss_figure", "make_samples_figure",
+]  # fmt: skip
+
+# The same colour for the same quantity everywhere (Okabe-Ito based, colour-blind safe).
+COLORS: dict[str, str] = {
+    "data": "#7F7F7F",  # real data x0 ~ p(x0)
+    "x_t": "#0072B2",  # the noisy state x_t
+    "x0_pred": "#009E73",  # the model's predicted clean sample x0_hat(x_t)
+    "eps": "#D55E00",  # the predicted noise eps_theta(x_t, t)
+    "score": "#E69F00",  # the score field -eps / sigma_t
+    "ideal": "#AA4499",  # the exact (Bayes-optimal) denoiser of a known mixture
+    "base": "#56B4E9",  # samples of the base model (unguided, before adaptation)
+    "steered": "#882255",  # samples steered by the reward (guided, after adaptation)
+    "target": "#222222",  # the tilted target p(x) exp(lambda r(x))
+    "reward": "#B8860B",  # reward values (curves); the heatmap uses REWARD_COLORSCALE
+    "loss": "#6A3D9A",  # training / adaptation loss
+    "distance": "#8C564B",  # distances between sample sets (MMD^2)
+    "path": "#111111",  # highlighted particle paths
+}
+SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99"}
+LABELS: dict[str, str] = {
+    "data": "data x₀", "x_t": "x_t", "x0_pred": "predicted x₀", "eps": "predicted noise ε̂", "score": "score −ε̂/σ_t",
+    "ideal": "ideal model", "base": "base model", "steered": "steered", "target": "target p·e^(λr)",
+}  # fmt: skip
+REWARD_COLORSCALE = [[0.0, "#FFFFFF"], [0.5, "#F6E3A1"], [1.0, "#D4A017"]]
+PRIORITY_COLORSCALE = "Plasma"
+IMAGE_COLORSCALE = [[0.0, "#FFFFFF"], [1.0, "#000000"]]  # -1 (background) white, +1 (ink) black
+EPS_COLORSCALE = "RdBu"
+FONT_SIZE = 16
+DEFAULT_RANGE = (-3.5, 3.5)
+_MARKER = 6
+_GRID_COLOR = "#E6E6E6"
+
+
+# ---------------------------------------------------------------------------------------------- plumbing
+def _axis(**kw) -> dict:
+    base = {"gridcolor": _GRID_COLOR, "zeroline": False, "linecolor": "#BBBBBB", "showline": True, "ticks": "outside",
+            "tickcolor": "#BBBBBB", "automargin": True, "title": {"font": {"size": FONT_SIZE}}}  # fmt: skip
+    base.update(kw)
+    return base
+
+
+def _ref(n: int) -> tuple[str, str, str, str]:
+    """Subplot n (1-based) -> (trace xref, trace yref, layout x key, layout y key)."""
+    s = "" if n == 1 else str(n)
+    return f"x{s}", f"y{s}", f"xaxis{s}", f"yaxis{s}"
+
+
+def _grid(rows: int, cols: int, titles: Sequence[str] | None = None, hspace: float = 0.06, vspace: float = 0.12,
+          square: bool = False, rng: Sequence[float] | None = None) -> dict:  # fmt: skip
+    """Layout dict for a rows x cols grid of subplots (numbered left to right, top to bottom), with titles."""
+    w = (1 - hspace * (cols - 1)) / cols
+    h = (1 - vspace * (rows - 1)) / rows
+    layout: dict[str, Any] = {"annotations": []}
+    for r in range(rows):
+        for c in range(cols):
+            n = r * cols + c + 1
+            xr, yr, xk, yk = _ref(n)
+            xd = [round(c * (w + hspace), 6), round(c * (w + hspace) + w, 6)]
+            top = 1 - r * (h + vspace)
+            yd = [round(max(0.0, top - h), 6), round(min(1.0, top), 6)]
+            xa, ya = _axis(domain=xd, anchor=yr), _axis(domain=yd, anchor=xr)
+            if rng is not None:
+                xa["range"], ya["range"] = list(rng), list(rng)
+            if square:
+                xa["constrain"] = ya["constrain"] = "domain"
+                ya.update(scaleanchor=xr, scaleratio=1)
+            layout[xk], layout[yk] = xa, ya
+            if titles is not None and n <= len(titles) and titles[n - 1]:
+                layout["annotations"].append({
+                    "text": titles[n - 1], "x": (xd[0] + xd[1]) / 2, "y": yd[1], "xref": "paper", "yref": "paper",
+                    "xanchor": "center", "yanchor": "bottom", "showarrow": False, "yshift": 4,
+                    "font": {"size": FONT_SIZE + 1},
+                })  # fmt: skip
+    return layout
+
+
+def _figure(traces: list[dict], layout: dict, height: int, title: str | None = None, legend: bool = True) -> go.Figure:
+    top = 96 if title else 56
+    base = {
+        "height": height, "font": {"size": FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
+        "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "margin": {"l": 60, "r": 30, "t": top, "b": 96 if legend else 50},
+        "showlegend": legend, "hoverlabel": {"font": {"size": FONT_SIZE}}, "hovermode": "closest",
+        # the legend sits at the very bottom, below the axis titles, where it never covers a subplot title
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom", "yref": "container",
+                   "font": {"size": FONT_SIZE - 1}},
+    }  # fmt: skip
+    if title:
+        base["title"] = {"text": title, "font": {"size": FONT_SIZE + 4}, "x": 0.01, "xanchor": "left", "y": 0.985,
+                         "yref": "container", "yanchor": "top"}  # fmt: skip
+    base.update(layout)
+    if "xaxis" not in base:
+        base["xaxis"], base["yaxis"] = _axis(), _axis()
+    return go.Figure(data=traces, layout=base, _validate=False)
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:.{digits}g}"
+
+
+def _outside(pts: dict, rng: Sequence[float]) -> int:
+    """How many points lie outside the square view (or are not finite)."""
+    lo, hi = rng
+    return sum(1 for x, y in zip(pts["x"], pts["y"]) if x is None or y is None or not (lo <= x <= hi and lo <= y <= hi))
+
+
+def _on(trace: dict, n: int) -> dict:
+    """Place a trace on subplot n."""
+    xr, yr, _, _ = _ref(n)
+    trace["xaxis"], trace["yaxis"] = xr, yr
+    return trace
+
+
+def _scatter(pts: dict, key: str, name: str | None = None, size: int = _MARKER, opacity: float = 0.75,
+             showlegend: bool = True, color: str | None = None) -> dict:  # fmt: skip
+    label = name or LABELS.get(key, key)
+    return {
+        "type": "scatter", "x": list(pts["x"]), "y": list(pts["y"]), "mode": "markers", "name": label,
+        "marker": {"color": color or COLORS.get(key, "#333333"), "size": size, "opacity": opacity, "line": {"width": 0}},
+        "showlegend": showlegend, "legendgroup": label,
+        "hovertemplate": f"{label}<br>x = %{{x:.3f}}<br>y = %{{y:.3f}}<extra></extra>",
+    }  # fmt: skip
+
+
+def _heat(z, colorscale, zmin: float, zmax: float, name: str, hover: str = "value") -> dict:
+    return {"type": "heatmap", "z": z, "colorscale": colorscale, "zmin": zmin, "zmax": zmax, "showscale": False,
+            "name": name, "hovertemplate": f"{name}<br>row %{{y}}, column %{{x}}<br>{hover} = %{{z:.3f}}<extra></extra>"}  # fmt: skip
+
+
+def _image_grid(n: int, titles: Sequence[str], hspace: float = 0.02) -> dict:
+    """Layout for n image panels in one row: hidden axes, y downwards, square pixels."""
+    layout = _grid(1, n, titles, hspace=hspace)
+    for i in range(1, n + 1):
+        xr, _, xk, yk = _ref(i)
+        layout[xk].update(visible=False, constrain="domain", showgrid=False)
+        layout[yk].update(visible=False, autorange="reversed", scaleanchor=xr, constrain="domain", showgrid=False)
+    return layout
+
+
+def _color_titles(layout: dict, keys: Sequence[str | None]) -> None:
+    for ann, key in zip(layout["annotations"], keys):
+        if key:
+            ann["font"] = {"size": FONT_SIZE + 1, "color": COLORS.get(key, "#333333")}
+
+
+def make_message_figure(text: str, height: int = 360) -> go.Figure:
+    """An empty figure that says what to do (instead of a blank plot)."""
+    layout = {"xaxis": {"visible": False}, "yaxis": {"visible": False},
+              "annotations": [{"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False,
+                               "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
+    return _figure([], layout, height, legend=False)
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+_SCHEDULE_PANELS = (
+    ("abar", "ᾱ_t = ∏ (1 − β_s): signal kept", "ᾱ_t"),
+    ("noise", "noise level σ_t = √(1 − ᾱ_t)", "σ_t"),
+    ("beta", "β_t: noise added at step t (log scale)", "β_t"),
+    ("log_snr", "log-SNR = log(ᾱ_t / (1 − ᾱ_t))", "log-SNR"),
+)
+
+
+def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
+    """curves: [{"name": "linear", "t": [...], "abar": [...], "noise": [...], "beta": [...], "log_snr": [...]}].
+    A 2x2 grid (ᾱ_t, σ_t, β_t, log-SNR against t), one colour per schedule, the schedules overlaid."""
+    if not curves:
+        return make_message_figure("Pick at least one schedule.")
+    layout = _grid(2, 2, [p[1] for p in _SCHEDULE_PANELS], hspace=0.1, vspace=0.17)
+    traces = []
+    for i, c in enumerate(curves):
+        color = SCHEDULE_COLORS.get(c["name"], COLORS["x_t"])
+        for k, (key, _, short) in enumerate(_SCHEDULE_PANELS):
+            traces.append(_on({
+                "type": "scatter", "x": list(c["t"]), "y": list(c[key]), "mode": "lines", "name": c["name"],
+                "legendgroup": c["name"], "showlegend": k == 0,
+                "line": {"color": color, "width": 3.5, "dash": ("solid", "dash", "dot", "dashdot")[i % 4]},
+                "hovertemplate": f"<b>{c['name']}</b><br>t = %{{x}}<br>{short} = %{{y:.5g}}<extra></extra>",
+            }, k + 1))  # fmt: skip
+    for n in (1, 2):
+        layout[_ref(n)[3]]["range"] = [-0.03, 1.03]
+    layout[_ref(3)[3]].update(type="log", exponentformat="power")  # β spans 1e-4..0.999: a log axis shows every schedule
+    for n in (3, 4):
+        layout[_ref(n)[2]]["title"] = {"text": "t"}
+    return _figure(traces, layout, 720)
+
+
+def make_schedule_marker_figure(curve: dict, t: int, title: str | None = None, height: int = 320) -> go.Figure:
+    """curve: {"name", "t": [...], "abar": [...], "noise": [...], "abar_at", "noise_at"}; ᾱ_t and σ_t against t
+    with the current t marked (a vertical line and two markers in the x_t colour)."""
+    color = SCHEDULE_COLORS.get(curve["name"], COLORS["x_t"])
+    T = max(curve["t"]) if curve["t"] else 1
+    traces = [
+        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["abar"]), "mode": "lines", "name": "ᾱ_t (signal)",
+         "line": {"color": color, "width": 3.5}, "hovertemplate": "t = %{x}<br>ᾱ_t = %{y:.4g}<extra></extra>"},
+        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["noise"]), "mode": "lines",
+         "name": "σ_t (noise)", "line": {"color": color, "width": 3.5, "dash": "dash"},
+         "hovertemplate": "t = %{x}<br>σ_t = %{y:.4g}<extra></extra>"},
+        {"type": "scatter", "x": [t, t], "y": [-0.05, 1.08], "mode": "lines", "name": f"t = {t}", "showlegend": False,
+         "line": {"color": COLORS["x_t"], "width": 2}, "hoverinfo": "skip"},
+    ]  # fmt: skip
+    a, s = curve.get("abar_at"), curve.get("noise_at")
+    if a is not None and s is not None:
+        side = "right" if t < 0.7 * T else "left"
+        upper, lower = f"top {side}", f"bottom {side}"  # the larger value's label above, the smaller's below
+        traces.append({
+            "type": "scatter", "x": [t, t], "y": [a, s], "mode": "markers+text", "name": "at t", "showlegend": False,
+            "marker": {"color": COLORS["x_t"], "size": 14, "line": {"color": "white", "width": 2}},
+            "text": [f"ᾱ={a:.3f}", f"σ={s:.3f}"], "textposition": [upper, lower] if a >= s else [lower, upper],
+            "textfont": {"size": FONT_SIZE, "color": COLORS["x_t"]},
+            "hovertemplate": "t = %{x}<br>%{y:.4g}<extra></extra>",
+        })  # fmt: skip
+    layout = {"xaxis": _axis(title={"text": "t"}, range=[0, T * 1.02]), "yaxis": _axis(range=[-0.05, 1.08])}
+    return _figure(traces, layout, height, title or f"{curve['name']} schedule · t = {t} of {T}")
+
+
+# ---------------------------------------------------------------------------------------------- forward process
+def make_forward_figure(data: dict) -> go.Figure:
+    """The forward process at one t.
+
+    points: {"kind": "points", "t", "T", "abar", "sigma", "data": {"x","y"}, "x_t": {"x","y"},
+             "density": optional {"x": [...], "y": [...], "z": [[...]]} (exact log q(x_t) on a grid), "range"}
+    images: {"kind": "images", "t", "T", "columns": [{"t", "z": 2-D list, "selected": bool}]}
+    """
+    t = data["t"]
+    if data["kind"] == "images":
+        cols = data["columns"]
+        layout = _image_grid(len(cols), [f"<b>t = {c['t']}</b>" if c.get("selected") else f"t = {c['t']}" for c in cols],
+                             hspace=0.012)  # fmt: skip
+        traces = [_on(_heat(c["z"], IMAGE_COLORSCALE, -1.0, 1.0, f"x_t at t = {c['t']}", hover="pixel"), i + 1)
+                  for i, c in enumerate(cols)]  # fmt: skip
+        _color_titles(layout, ["x_t" if c.get("selected") else None for c in cols])
+        return _figure(traces, layout, 560, f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at several t (the chosen t = {t} in blue)",
+                       legend=False)  # fmt: skip
+    rng = data.get("range", DEFAULT_RANGE)
+    layout = _grid(1, 2, ["data x₀ ~ p(x₀)", f"x_t ~ q(x_t) at t = {t}: ᾱ_t = {_fmt(data['abar'])}, "
+                                             f"σ_t = {_fmt(data['sigma'])}"], hspace=0.08, square=True, rng=rng)  # fmt: skip
+    _color_titles(layout, ["data", "x_t"])
+    traces = [_on(_scatter(data["data"], "data"), 1)]
+    dens = data.get("density")
+    if dens:
+        traces.append(_on({
+            "type": "contour", "x": list(dens["x"]), "y": list(dens["y"]), "z": dens["z"], "name": "exact log q(x_t)",
+            "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]], "showscale": False,
+            "contours": {"coloring": "fill", "showlines": True}, "line": {"width": 1, "color": COLORS["x_t"]},
+            "ncontours": 12, "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>", "showlegend": True,
+        }, 2))  # fmt: skip
+    traces.append(_on(_scatter(data["x_t"], "x_t", name=f"x_t (t = {t})"), 2))
+    return _figure(traces, layout, 560)
+
+
+# ---------------------------------------------------------------------------------------------- reverse process
+def _arrows(field: dict, rng: Sequence[float]) -> tuple[list, list, list]:
+    """Line segments with small heads for a vector field {"x","y","u","v"} on a regular grid; lengths are
+    compressed (sqrt of |v| / max |v|) and scaled to the grid spacing.  Returns (xs, ys, magnitudes)."""
+    xs, ys, us, vs = field["x"], field["y"], field["u"], field["v"]
+    mags = [math.hypot(u, v) if (u is not None and v is not None) else float("nan") for u, v in zip(us, vs)]
+    finite = [m for m in mags if math.isfinite(m)]
+    top = max(finite) if finite else 0.0
+    n_side = max(2, round(math.sqrt(len(xs)))) if xs else 2
+    spacing = (rng[1] - rng[0]) / n_side
+    lx: list = []
+    ly: list = []
+    ca, sa = math.cos(2.6), math.sin(2.6)
+    for x, y, u, v, m in zip(xs, ys, us, vs, mags):
+        if not math.isfinite(m) or m <= 0 or top <= 0:
+            continue
+        length = 0.9 * spacing * math.sqrt(m / top)
+        dx, dy = u / m * length, v / m * length
+        hx, hy = x + dx, y + dy
+        k = 0.35  # head length / arrow length
+        lx += [x, hx, None, hx + k * (dx * ca - dy * sa), hx, hx + k * (dx * ca + dy * sa), None]
+        ly += [y, hy, None, hy + k * (dx * sa + dy * ca), hy, hy + k * (-dx * sa + dy * ca), None]
+    return [round(v, 4) if v is not None else None for v in lx], [round(v, 4) if v is not None else None for v in ly], mags
+
+
+def _field_traces(field: dict, rng, n: int, color: str, name: str) -> list[dict]:
+    lx, ly, mags = _arrows(field, rng)
+    return [
+        _on({"type": "scatter", "x": lx, "y": ly, "mode": "lines", "line": {"color": color, "width": 1.8},
+             "name": name, "legendgroup": name, "hoverinfo": "skip", "opacity": 0.9}, n),
+        _on({"type": "scatter", "x": list(field["x"]), "y": list(field["y"]), "mode": "markers",
+             "marker": {"size": 3, "color": color, "opacity": 0.4}, "showlegend": False, "legendgroup": name,
+             "name": name, "customdata": [[u, v, round(m, 4) if math.isfinite(m) else None]
+                                          for u, v, m in zip(field["u"], field["v"], mags)],
+             "hovertemplate": f"{name}<br>at (%{{x:.2f}}, %{{y:.2f}})<br>s = (%{{customdata[0]:.3g}}, "
+                              "%{customdata[1]:.3g})<br>|s| = %{customdata[2]:.3g}<extra></extra>"}, n),
+    ]  # fmt: skip
+
+
+def make_frame_figure(frame: dict) -> go.Figure:
+    """One frame of a reverse-diffusion trajectory: x_t, the predicted x0 and the predicted noise side by side.
+
+    points: {"kind": "points", "t", "index", "num_frames", "x_t", "x0_pred", "eps": {"x","y"} each,
+             "score": optional {"x","y","u","v"} (grid, learned model), "paths": [{"x","y"}...] (highlighted particles),
+             "ideal": optional {"x0_pred", "eps", "score"} (the exact denoiser at the same x_t), "range"}
+    images: {"kind": "images", "t", "index", "num_frames", "x_t", "x0_pred", "eps": 2-D lists (tiled grids)}
+    """
+    t = frame["t"]
+    head = f"t = {t}" + (f"  ·  frame {frame['index'] + 1} of {frame['num_frames']}" if frame.get("num_frames") else "")
+    if frame["kind"] == "images":
+        layout = _image_grid(3, ["x_t", "predicted x₀ = (x_t − σ_t ε̂) / √ᾱ_t", "predicted noise ε̂"], hspace=0.03)
+        _color_titles(layout, ["x_t", "x0_pred", "eps"])
+        traces = [_on(_heat(frame["x_t"], IMAGE_COLORSCALE, -1.0, 1.0, "x_t", hover="pixel"), 1),
+                  _on(_heat(frame["x0_pred"], IMAGE_COLORSCALE, -1.0, 1.0, "predicted x₀", hover="pixel"), 2),
+                  _on(_heat(frame["eps"], EPS_COLORSCALE, -3.0, 3.0, "predicted ε", hover="ε"), 3)]  # fmt: skip
+        return _figure(traces, layout, 520, head, legend=False)
+
+    rng = frame.get("range", DEFAULT_RANGE)
+    ideal = frame.get("ideal")
+    rows = 2 if ideal else 1
+    titles = ["x_t and the score −ε̂/σ_t", "predicted x₀", "predicted noise ε̂"]
+    if ideal:
+        titles = ["learned: " + s for s in titles] + ["ideal: x_t and its exact score", "ideal: predicted x₀",
+                                                       "ideal: predicted noise ε*"]  # fmt: skip
+    layout = _grid(rows, 3, titles, hspace=0.05, vspace=0.09, square=True, rng=rng)
+    _color_titles(layout, ["x_t", "x0_pred", "eps"] + (["ideal"] * 3 if ideal else []))
+    traces: list[dict] = []
+    for r in range(rows):
+        src = frame if r == 0 else ideal
+        n0 = r * 3 + 1
+        if src.get("score"):
+            traces += _field_traces(src["score"], rng, n0, COLORS["score"] if r == 0 else COLORS["ideal"],
+                                    "score −ε̂/σ_t" if r == 0 else "exact score")  # fmt: skip
+        traces.append(_on(_scatter(frame["x_t"], "x_t", showlegend=r == 0, size=5, opacity=0.6), n0))
+        if r == 0:
+            for i, p in enumerate(frame.get("paths") or []):
+                m = len(p["x"])
+                traces.append(_on({
+                    "type": "scatter", "x": list(p["x"]), "y": list(p["y"]), "mode": "lines+markers",
+                    "name": "particle paths", "legendgroup": "paths", "showlegend": i == 0,
+                    "line": {"color": COLORS["path"], "width": 2},
+                    "marker": {"size": [0] * (m - 1) + [12], "color": COLORS["x_t"], "line": {"color": COLORS["path"], "width": 2}},
+                    "hovertemplate": "particle path<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>",
+                }, n0))  # fmt: skip
+        traces.append(_on(_scatter(src["x0_pred"], "x0_pred", name=None if r == 0 else "ideal predicted x₀",
+                                   color=COLORS["x0_pred"] if r == 0 else COLORS["ideal"]), n0 + 1))  # fmt: skip
+        traces.append(_on(_scatter(src["eps"], "eps", name=None if r == 0 else "ideal ε*",
+                                   color=COLORS["eps"] if r == 0 else COLORS["ideal"]), n0 + 2))  # fmt: skip
+    return _figure(traces, layout, 600 if rows == 1 else 1080, head)
+
+
+# ---------------------------------------------------------------------------------------------- guidance
+def _reward_heatmap(grid: dict, showscale: bool, n: int) -> dict:
+    tr = {"type": "heatmap", "x": list(grid["x"]), "y": list(grid["y"]), "z": grid["z"], "colorscale": REWARD_COLORSCALE,
+          "showscale": showscale, "name": "reward r(x)", "zsmooth": "best",
+          "hovertemplate": "r(%{x:.2f}, %{y:.2f}) = %{z:.3g}<extra></extra>"}  # fmt: skip
+    if showscale:
+        tr["colorbar"] = {"title": {"text": "r(x)"}, "len": 0.8, "thickness": 16}
+    return _on(tr, n)
+
+
+def make_guidance_figure(data: dict) -> go.Figure:
+    """Samples side by side over the reward.
+
+    points: {"kind": "points", "reward": optional {"x","y","z"} (grid), "range",
+             "panels": [{"key": "base"|"steered"|"target", "title", "points": {"x","y"}, "mean_reward"}], "title"}
+    images: {"kind": "images", "panels": [{"key", "title", "z": 2-D list (tiled grid), "mean_reward"}], "title"}
+    """
+    panels = data["panels"]
+    rng = data.get("range", DEFAULT_RANGE)
+    titles = []
+    for p in panels:
+        lines = [p["title"]]
+        if p.get("mean_reward") is not None:
+            lines.append(f"mean reward {_fmt(p.get('mean_reward'))}")
+        if data["kind"] == "points":
+            out = _outside(p["points"], rng)
+            if out:
+                lines.append(f"{out} of {len(p['points']['x'])} outside the view")
+        titles.append("<br>".join(lines))
+    if data["kind"] == "images":
+        layout = _image_grid(len(panels), titles, hspace=0.04)
+        _color_titles(layout, [p["key"] for p in panels])
+        traces = [_on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
+                  for i, p in enumerate(panels)]  # fmt: skip
+        return _figure(traces, layout, 560, data.get("title"), legend=False)
+    layout = _grid(1, len(panels), titles, hspace=0.05, square=True, rng=rng)
+    _color_titles(layout, [p["key"] for p in panels])
+    traces = []
+    for i, p in enumerate(panels, start=1):
+        if data.get("reward"):
+            traces.append(_reward_heatmap(data["reward"], showscale=i == len(panels), n=i))
+        size = 4 if p["key"] == "target" else _MARKER
+        traces.append(_on(_scatter(p["points"], p["key"], name=p["title"].split("<br>")[0], size=size, opacity=0.8), i))
+    return _figure(traces, layout, 600, data.get("title"))
+
+
+# ---------------------------------------------------------------------------------------------- adaptation
+def make_adaptation_figure(history: dict) -> go.Figure:
+    """history: {"step": [...], "reward_mean": [...], "reward_max": [...], "loss": [...],
+    "distance_to_data": [...], "distance_to_target": [...] (optional)} -> three panels of live curves."""
+    steps = list(history.get("step", []))
+    if not steps:
+        return make_message_figure("Press Start: reward, loss and distance-to-data curves appear here, one point per step.")
+    layout = _grid(1, 3, ["reward of samples (λ = 0, fixed seed)", "loss (weighted ε-MSE + anchor)",
+                          "distance to data (MMD²)"], hspace=0.08)  # fmt: skip
+    _color_titles(layout, ["reward", "loss", "distance"])
+    mode = "lines+markers" if len(steps) < 40 else "lines"
+    traces = []
+
+    def line(key, name, color, dash="solid", n=1):
+        if history.get(key):
+            traces.append(_on({"type": "scatter", "x": steps, "y": list(history[key]), "mode": mode, "name": name,
+                               "line": {"color": color, "width": 3.5, "dash": dash}, "marker": {"size": 7},
+                               "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"}, n))  # fmt: skip
+
+    line("reward_mean", "mean reward", COLORS["reward"])
+    line("reward_max", "max reward", COLORS["reward"], "dot")
+    line("loss", "loss", COLORS["loss"], n=2)
+    line("distance_to_data", "to the data", COLORS["distance"], n=3)
+    line("distance_to_target", "to the tilted target", COLORS["target"], "dash", n=3)
+    for n in (1, 2, 3):
+        layout[_ref(n)[2]]["title"] = {"text": "adaptation step"}
+    return _figure(traces, layout, 430)
+
+
+def make_buffer_figure(data: dict) -> go.Figure:
+    """The trajectory buffer (points): {"points": {"x","y"}, "priority": [...], "reward": [...], "range",
+    "reward_grid": optional {"x","y","z"}, "capacity": int}; markers coloured by priority."""
+    n = len(data["points"]["x"])
+    if n == 0:
+        return make_message_figure("The buffer is empty: it fills with the best fresh samples as adaptation runs.")
+    rng = data.get("range", DEFAULT_RANGE)
+    layout = _grid(1, 1, None, square=True, rng=rng)
+    traces = []
+    if data.get("reward_grid"):
+        traces.append(_reward_heatmap(data["reward_grid"], showscale=False, n=1))
+    pr, rw = list(data["priority"]), list(data["reward"])
+    traces.append({
+        "type": "scatter", "x": list(data["points"]["x"]), "y": list(data["points"]["y"]), "mode": "markers",
+        "name": "buffer", "customdata": [[r, p] for r, p in zip(rw, pr)],
+        "marker": {"color": pr, "colorscale": PRIORITY_COLORSCALE, "size": 8, "showscale": True,
+                   "line": {"color": "#333333", "width": 0.5},
+                   "colorbar": {"title": {"text": "priority"}, "thickness": 16}},
+        "hovertemplate": "x = %{x:.3f}, y = %{y:.3f}<br>reward %{customdata[0]:.4g}<br>priority %{customdata[1]:.3g}<extra></extra>",
+    })  # fmt: skip
+    size, cap = data.get("size", n), data.get("capacity")
+    shown = f"{n} best of {size}" if size > n else f"{n}"
+    return _figure(traces, layout, 560, f"buffer: {shown} samples{f' (capacity {cap})' if cap else ''} · colour = priority",
+                   legend=False)  # fmt: skip
+
+
+def make_before_after_figure(data: dict) -> go.Figure:
+    """Samples from the same seed before and after adaptation; the schema of ``make_guidance_figure`` with panel
+    keys "base" (before) and "steered" (after)."""
+    return make_guidance_figure(data)
+
+
+# ---------------------------------------------------------------------------------------------- training
+def make_loss_figure(history: dict) -> go.Figure:
+    """history: {"step": [...], "loss": [...], "loss_smooth": optional [...]} -> the live training loss."""
+    steps = list(history.get("step", []))
+    if not steps:
+        return make_message_figure("Press Train: the loss curve appears here as the model learns.")
+    traces = [{"type": "scatter", "x": steps, "y": list(history["loss"]), "mode": "lines", "name": "batch loss",
+               "line": {"color": COLORS["loss"], "width": 1}, "opacity": 0.4,
+               "hovertemplate": "step %{x}<br>loss %{y:.4f}<extra></extra>"}]  # fmt: skip
+    if history.get("loss_smooth"):
+        traces.append({"type": "scatter", "x": steps, "y": list(history["loss_smooth"]), "mode": "lines",
+                       "name": "smoothed", "line": {"color": COLORS["loss"], "width": 3.5},
+                       "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>"})  # fmt: skip
+    layout = {"xaxis": _axis(title={"text": "training step"}), "yaxis": _axis(title={"text": "ε-MSE"}, rangemode="tozero")}
+    return _figure(traces, layout, 460, "L = E |ε − ε_θ(x_t, t)|²")
+
+
+def make_samples_figure(data: dict) -> go.Figure:
+    """Samples of a model: {"kind": "points", "points": {"x","y"}, "data": optional {"x","y"}, "title", "range"}
+    or {"kind": "images", "z": 2-D list, "title"}."""
+    title = data.get("title")
+    if data["kind"] == "images":
+        layout = _image_grid(1, [""])
+        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, "sample", hover="pixel")], layout, 460, title,
+                       legend=False)  # fmt: skip
+    traces = []
+    if data.get("data"):
+        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35))
+    traces.append(_scatter(data["points"], "base", name="model samples"))
+    layout = _grid(1, 1, None, square=True, rng=data.get("range", DEFAULT_RANGE))
+    return _figure(traces, layout, 460, title)

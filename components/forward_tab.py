@@ -1,0 +1,115 @@
+"""Tab 2, the forward process: a dataset noised at a t slider, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε, with the schedule's
+curve and a marker at t.  2-D: the data and the marginal q(x_t) as scatters (plus the exact density for
+8gaussians); glyphs: a strip of x_t at several t.  API: /forward."""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import torch
+
+from adiff.data import IMAGE_DATASETS, PLOT_RANGE, TOY_2D_DATASETS, dataset_info, gaussian_mixture_for
+from adiff.schedules import make_schedule
+
+from .common import LIMITS, AppContext, curve_at, finite_list, grid, points, schedule_curve, tile_images
+from .figures import make_forward_figure, make_schedule_marker_figure
+from .validation import as_choice, as_int, dropdown, number, radio, slider, user_errors
+
+__all__ = ["build", "forward", "forward_data"]
+
+DATASETS = list(TOY_2D_DATASETS) + list(IMAGE_DATASETS)
+SCHEDULE_NAMES = ["linear", "cosine", "sigmoid"]
+INTRO = """### Forward process: how noise destroys data
+Pick a dataset and drag **t**. Every point (or image) becomes **x_t = √ᾱ_t · x₀ + √(1 − ᾱ_t) · ε** with fresh
+noise ε ~ N(0, I).  The whole cloud is a sample of the marginal **q(x_t)**, which tends to N(0, I) as t → T."""
+
+
+def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed) -> tuple[dict, dict, dict]:
+    """Validated inputs -> (figure data, curve data, summary)."""
+    dataset = as_choice(dataset, "dataset", DATASETS)
+    schedule = as_choice(schedule, "schedule", SCHEDULE_NAMES)
+    T = as_int(num_steps, "num_steps", 2, LIMITS.train_T)
+    t = as_int(t, "t", 0, T)
+    seed = as_int(seed, "seed", 0, LIMITS.seed)
+    images = dataset in IMAGE_DATASETS
+    n = as_int(num_points, "num_points", 1, LIMITS.forward_images if images else LIMITS.forward_points)
+    sch = make_schedule(schedule, T)
+    x0, _ = ctx.dataset(dataset, n, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    noise = torch.randn(x0.shape, generator=g)
+    abar = 1.0 if t == 0 else float(sch.alphas_cumprod[t - 1])
+    sigma = math.sqrt(1 - abar)
+    x_t = sch.q_sample(x0, t, noise)
+    summary = {
+        "dataset": dataset, "schedule": schedule, "T": T, "t": t, "abar_t": abar, "sigma_t": sigma,
+        "snr": abar / (1 - abar) if abar < 1 else None, "x_t_mean": x_t.mean().item(), "x_t_std": x_t.std().item(),
+        "formula": "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps", "about": dataset_info(dataset).description,
+    }  # fmt: skip
+    if images:
+        ts = sorted(set([round(T * k / 6) for k in range(7)] + [t]))
+        cols = [{"t": s, "z": tile_images(sch.q_sample(x0, s, noise), cols=1), "selected": s == t} for s in ts]
+        data = {"kind": "images", "t": t, "T": T, "columns": cols}
+    else:
+        data = {"kind": "points", "t": t, "T": T, "abar": abar, "sigma": sigma, "data": points(x0),
+                "x_t": points(x_t), "range": PLOT_RANGE}  # fmt: skip
+        gmm = gaussian_mixture_for(dataset)
+        if gmm is not None:
+            pts, xs, ys = grid(60)
+            logq = gmm.noised(abar).log_prob(pts).float().reshape(60, 60).clamp(min=-12)
+            data["density"] = {"x": xs, "y": ys, "z": [finite_list(r, 3) for r in logq]}
+    curve = curve_at(schedule_curve(sch, schedule, max_points=250), sch, t)
+    return data, curve, summary
+
+
+def forward(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed):
+    data, curve, summary = forward_data(ctx, dataset, schedule, num_steps, t, num_points, seed)
+    return make_forward_figure(data), make_schedule_marker_figure(curve, summary["t"]), summary
+
+
+def build(ctx: AppContext) -> None:
+    fig0, curve0, summary0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0)  # what the tab opens on
+    with gr.Tab("2 · Forward process", id="forward"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                dataset = dropdown("dataset", choices=DATASETS, value="moons", label="Dataset",
+                                   info="2-D toy sets, or 16×16 glyphs (digits)", elem_id="fwd-dataset")  # fmt: skip
+                schedule = radio("schedule", choices=SCHEDULE_NAMES, value="linear", label="Schedule",
+                                 info="how β_t grows with t (see tab 1)", elem_id="fwd-schedule")  # fmt: skip
+                steps = number("num_steps", value=1000, minimum=2, maximum=LIMITS.train_T, precision=0, label="T",
+                               info="number of diffusion steps", elem_id="fwd-T")  # fmt: skip
+                t = slider("t", bounds=(0, LIMITS.train_T), minimum=0, maximum=1000, value=250, step=1, label="t",
+                           info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise", elem_id="fwd-t")  # fmt: skip
+                n = number("num_points", value=1000, minimum=1, maximum=LIMITS.forward_points, precision=0,
+                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or glyph rows (≤ {LIMITS.forward_images})",
+                           elem_id="fwd-n")  # fmt: skip
+                seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
+                              info="the same seed gives the same data and noise", elem_id="fwd-seed")  # fmt: skip
+            with gr.Column(scale=3):
+                plot = gr.Plot(fig0, label="Data and noised data", show_label=False, elem_id="fwd-figure")
+                curve_plot = gr.Plot(curve0, label="Schedule at t", show_label=False, elem_id="fwd-curve")
+                with gr.Accordion("Numbers at t", open=False):
+                    summary = gr.JSON(summary0, label="summary", max_height=320)
+
+        @user_errors
+        def run_forward(dataset, schedule, num_steps, t, num_points, seed):
+            return forward(ctx, dataset, schedule, num_steps, t, num_points, seed)
+
+        def on_dataset(name):
+            images = name in IMAGE_DATASETS
+            return gr.update(value=4 if images else 1000)
+
+        def on_steps(num_steps, t):
+            T = max(2, min(int(num_steps or 2), LIMITS.train_T))
+            return gr.update(maximum=T, value=min(int(t or 0), T))
+
+        inputs = [dataset, schedule, steps, t, n, seed]
+        outputs = [plot, curve_plot, summary]
+        t.input(run_forward, inputs, outputs, api_name="forward", trigger_mode="always_last", **ctx.light)
+        for comp in (schedule, seed):
+            comp.change(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
+        n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
+        dataset.change(on_dataset, dataset, n, api_visibility="private", queue=False).then(
+            run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
+        steps.submit(on_steps, [steps, t], t, api_visibility="private", queue=False).then(
+            run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip

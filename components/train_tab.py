@@ -1,0 +1,231 @@
+"""Tab 6, train: a model from scratch on a chosen dataset, schedule and size, with a live loss curve and periodic
+samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this
+session's "my model" in the other tabs.  API: /train (streaming), /save_model, /load_model."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from adiff import DiffusionModel
+from adiff.checkpoints import CheckpointError
+from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
+
+from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
+from .figures import make_loss_figure, make_message_figure, make_samples_figure
+from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
+
+__all__ = ["build", "model_config", "SIZES"]
+
+TRAIN_DATASETS = list(TOY_2D_DATASETS) + list(IMAGE_DATASETS)
+SCHEDULES = ["linear", "cosine", "sigmoid"]
+# name -> (embedding_dim, hidden_dim, num_layers)
+SIZES = {"tiny": (32, 32, 2), "small": (64, 64, 3), "medium": (64, 96, 4)}
+INTRO = """### Train a model from scratch
+The network ε_θ(x_t, t) learns to predict the noise: **L = E_{t, x₀, ε} |ε − ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε, t)|²**
+(Ho et al. 2020, eq. 14), one random t per example.  Samples (DDIM, 25 steps, fixed seed) are drawn as it learns.
+The trained model becomes **my model** in the other tabs; save it, or load one you saved."""
+
+
+def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str) -> dict:
+    emb, hidden, layers = SIZES[size]
+    images = dataset in IMAGE_DATASETS
+    cfg = {"model_type": "conditional" if conditional else "unconditional", "embedding_dim": emb, "hidden_dim": hidden,
+           "num_layers": layers, "num_heads": 4, "num_diffusion_steps": T, "noise_schedule": schedule,
+           "data_shape": [1, 16, 16] if images else [2], "device": device}  # fmt: skip
+    if images:
+        cfg["patch_size"] = 4
+    if conditional:
+        cfg["num_classes"] = NUM_CLASSES[dataset]
+    return cfg
+
+
+def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
+    """A few samples of the current model (DDIM, 25 steps, fixed seed)."""
+    n = 16 if kind == "images" else 400
+    cond = None
+    if model.is_conditional:
+        cond = torch.arange(n) % model.cfg.num_classes
+    x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.num_diffusion_steps),
+                          keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
+    title = f"samples after {step} steps (DDIM 25, seed 1234)"
+    if kind == "images":
+        return {"kind": "images", "z": tile_images(x), "title": title}
+    return {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE}
+
+
+def _kind(model: DiffusionModel) -> str:
+    return "images" if len(model.data_shape) == 3 else "points"
+
+
+def build(ctx: AppContext) -> None:
+    @user_errors
+    def train(dataset, schedule, num_diffusion_steps, model_size, conditional, num_steps, batch_size, learning_rate,
+              seed, request: gr.Request):  # fmt: skip
+        """Train a fresh model, streaming the loss and periodic samples; it becomes this session's 'my model'."""
+        dataset = as_choice(dataset, "dataset", TRAIN_DATASETS)
+        schedule = as_choice(schedule, "schedule", SCHEDULES)
+        T = as_int(num_diffusion_steps, "num_diffusion_steps", 10, LIMITS.train_T)
+        size = as_choice(model_size, "model_size", list(SIZES))
+        conditional = as_bool(conditional, "conditional")
+        if conditional and not NUM_CLASSES.get(dataset):
+            raise field_error("conditional", f"dataset {dataset!r} has no labels; untick conditional")
+        steps = as_int(num_steps, "num_steps", 1, LIMITS.train_steps)
+        bs = as_int(batch_size, "batch_size", 8, LIMITS.train_batch)
+        lr = as_float(learning_rate, "learning_rate", 1e-6, 0.05)
+        seed = as_int(seed, "seed", 0, LIMITS.seed)
+        session = ctx.store.get(request)
+        rid = session.new_run("train")
+        images = dataset in IMAGE_DATASETS
+        kind = "images" if images else "points"
+        with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed; the global RNG is restored
+            torch.manual_seed(seed)
+            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device))
+        model.setup_training({"learning_rate": lr, "scheduler_steps": steps, "warmup_steps": min(200, steps // 10)})
+        x, labels = ctx.dataset(dataset, 5000 if images else 20_000, seed)
+        data_pts = None if images else points(x[:1000])
+        info = {"dataset": dataset, "description": f"trained here on {dataset} ({size}, {schedule}, T = {T})",
+                "sample_kwargs": {"clip_x0": 1.0} if images else {}, "steps": 0}  # fmt: skip
+        with session.lock:
+            session.trained, session.trained_info = model, info
+        hist = {"step": [], "loss": [], "loss_smooth": []}
+        session.train_history = hist
+        every = max(1, math.ceil(steps / 100))
+        preview_every = max(every, math.ceil(steps / 6))
+        t0 = time.time()
+        sample_fig = make_message_figure("Samples appear here as the model learns.")
+        it = model.train_progressive(x, labels if conditional else None, num_steps=steps, batch_size=bs, seed=seed)
+        smooth, weight = 0.0, 0.0
+        while True:
+            with session.lock:  # never held across a yield (Stop takes over between steps)
+                if not session.is_current("train", rid) or session.trained is not model:
+                    return
+                ev = next(it, None)
+            if ev is None:
+                break
+            smooth, weight = 0.98 * smooth + 0.02 * ev.loss, 0.98 * weight + 0.02  # bias-corrected EMA
+            smoothed = smooth / weight
+            info["steps"] = ev.step
+            last = ev.step == steps
+            if ev.step % every == 0 or last:
+                hist["step"].append(ev.step)
+                hist["loss"].append(ev.loss)
+                hist["loss_smooth"].append(smoothed)
+            if ev.step % every == 0 or last:
+                if ev.step % preview_every == 0 or last:
+                    with session.lock:
+                        sample_fig = make_samples_figure(_preview(model, kind, dataset, data_pts, ev.step))
+                el = time.time() - t0
+                status = {"status": "done" if last else "training", "step": ev.step, "of": steps, "loss": ev.loss,
+                          "loss_smooth": smoothed, "lr": ev.lr, "grad_norm": ev.grad_norm,
+                          "steps_per_s": round(ev.step / max(el, 1e-9), 1), "elapsed_s": round(el, 1),
+                          "parameters": model.num_parameters, "dataset": dataset, "use_as": MY_MODEL}  # fmt: skip
+                yield make_loss_figure(hist), sample_fig, status
+
+    def train_stop(request: gr.Request):
+        session = ctx.store.get(request)
+        session.stop_runs("train")
+        return {"status": "stopped", "step": session.trained_info.get("steps", 0) if session.trained else 0}
+
+    @user_errors
+    def save_model(request: gr.Request):
+        """Write this session's model as a .safetensors checkpoint and return it for download."""
+        session = ctx.store.get(request)
+        with session.lock:
+            model, info = session.trained, dict(session.trained_info)
+            if model is None:
+                raise gr.Error("model: nothing to save yet: train or load a model first", print_exception=False)
+            name = f"adiff-{info.get('dataset') or 'model'}-{info.get('steps', 0)}steps.safetensors"
+            path = model.save(session.workdir / name, extra={"dataset": info.get("dataset"), "source": "adiff app"})
+        return str(path), {"saved": Path(path).name, "bytes": Path(path).stat().st_size, "dataset": info.get("dataset")}
+
+    @user_errors
+    def load_model(model_file, request: gr.Request):
+        """Load an uploaded checkpoint (validated: size, format, checksum, config) as this session's 'my model'."""
+        if model_file is None or model_file == "":
+            raise gr.Error("model_file: no file was uploaded", print_exception=False)
+        path = Path(model_file if isinstance(model_file, (str, Path)) else getattr(model_file, "path", model_file["path"]))
+        if not path.is_file():
+            raise gr.Error("model_file: the upload is missing on the server; upload it again", print_exception=False)
+        size = path.stat().st_size
+        if size > LIMITS.upload_bytes:
+            raise gr.Error(f"model_file: {size} bytes is over the {LIMITS.upload_bytes} byte limit", print_exception=False)
+        try:
+            model = DiffusionModel.load(path.read_bytes(), device=ctx.device)
+        except CheckpointError as e:
+            raise gr.Error(f"model_file: {e}".replace("<uploaded bytes>", path.name), print_exception=False) from None
+        shape = tuple(model.data_shape)
+        if shape != (2,) and not (len(shape) == 3 and shape[0] == 1):
+            raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}",
+                           print_exception=False)  # fmt: skip
+        model.denoiser.eval()
+        ds = (model.metadata or {}).get("dataset")
+        ds = ds if ds in DATASETS else None
+        if ds is not None and shape != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
+            ds = None
+        session = ctx.store.get(request)
+        session.stop_runs("train")
+        info = {"dataset": ds, "description": f"loaded from {path.name}", "steps": model.training_step,
+                "sample_kwargs": {"clip_x0": 1.0} if len(shape) == 3 else {}}  # fmt: skip
+        with session.lock:
+            session.trained, session.trained_info = model, info
+        kind = _kind(model)
+        fig = make_samples_figure(_preview(model, kind, ds, None, model.training_step))
+        return fig, {"loaded": path.name, "dataset": ds, "config": model.config, "training_step": model.training_step,
+                     "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+
+    def on_dataset(name):
+        has_labels = bool(NUM_CLASSES.get(name))
+        images = name in IMAGE_DATASETS
+        return (gr.update(interactive=has_labels, value=images and has_labels),
+                gr.update(value=128 if images else 256), gr.update(value=1e-3 if images else 2e-3))  # fmt: skip
+
+    with gr.Tab("6 · Train", id="train"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=340):
+                dataset = dropdown("dataset", choices=TRAIN_DATASETS, value="moons", label="Dataset", elem_id="tr-dataset")
+                with gr.Row():
+                    schedule = radio("schedule", choices=SCHEDULES, value="linear", label="Schedule", elem_id="tr-schedule")
+                    T = number("num_diffusion_steps", value=1000, minimum=10, maximum=LIMITS.train_T, precision=0,
+                               label="T", info="diffusion steps", elem_id="tr-T")  # fmt: skip
+                with gr.Row():
+                    size = radio("model_size", choices=list(SIZES), value="small", label="Model size",
+                                 info="tiny 32×2 · small 64×3 · medium 96×4 (width × transformer blocks)",
+                                 elem_id="tr-size")  # fmt: skip
+                    conditional = gr.Checkbox(False, label="Conditional on the label", elem_id="tr-cond",
+                                              info="ε_θ(x_t, t, y), with label dropout for CFG")  # fmt: skip
+                with gr.Row():
+                    steps = number("num_steps", value=1500, minimum=1, maximum=LIMITS.train_steps, precision=0,
+                                   label="Training steps", info=f"≤ {LIMITS.train_steps}", elem_id="tr-steps")  # fmt: skip
+                    bs = number("batch_size", value=256, minimum=8, maximum=LIMITS.train_batch, precision=0,
+                                label="Batch size", elem_id="tr-bs")  # fmt: skip
+                with gr.Row():
+                    lr = number("learning_rate", value=2e-3, minimum=1e-6, maximum=0.05, label="Learning rate",
+                                info="AdamW, warm-up then cosine decay", elem_id="tr-lr")  # fmt: skip
+                    seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
+                                  elem_id="tr-seed")  # fmt: skip
+                with gr.Row():
+                    train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop")
+                with gr.Accordion("Save / load a model", open=False):
+                    save_btn = gr.Button("Save my model (.safetensors)", elem_id="tr-save")
+                    saved = gr.File(label="Download", elem_id="tr-saved", height=90)
+                    upload = gr.File(label=f"Load a model (.safetensors, ≤ {LIMITS.upload_bytes // 2**20} MB)",
+                                     file_types=[".safetensors"], type="filepath", elem_id="tr-upload", height=140)  # fmt: skip
+            with gr.Column(scale=3):
+                with gr.Row():
+                    loss_plot = gr.Plot(make_loss_figure({}), label="Loss", show_label=False, elem_id="tr-loss")
+                    samples_plot = gr.Plot(make_message_figure("Samples appear here as the model learns."),
+                                           label="Samples", show_label=False, elem_id="tr-samples")  # fmt: skip
+                summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+
+        ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
+                             [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
+        stop_btn.click(train_stop, None, summary, cancels=[ev], api_name="train_stop", queue=False)
+        save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
+        upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
+        dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)

@@ -1,0 +1,272 @@
+"""The public API through gradio_client against the app launched in-process: every endpoint with valid and invalid
+input, streaming endpoints deliver several updates before the last, sessions are isolated, the server survives."""
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from tests.app_helpers import plot_json, preset_dir_with_fallbacks, torch_threads
+
+ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate", "/adapt", "/adapt_stop",
+             "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    import app as app_module
+
+    with preset_dir_with_fallbacks(tmp_path_factory.mktemp("presets")), torch_threads(1):
+        demo = app_module.build_app(device="cpu", max_heavy_jobs=2)
+        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+        try:
+            yield demo, url
+        finally:
+            demo.close()
+            demo.adiff_context.store.close_all()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[1], verbose=False)
+
+
+def stream(client, *args, api_name):
+    """Submit a streaming call; return (every update, the final output)."""
+    job = client.submit(*args, api_name=api_name)
+    updates = list(job)
+    return updates, job.result()
+
+
+def app_error(call) -> str:
+    with pytest.raises(AppError) as info:
+        call()
+    return str(info.value)
+
+
+def test_endpoints_are_named_and_documented(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    names = set(info["named_endpoints"])
+    assert set(ENDPOINTS) <= names
+    params = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
+    assert params == ["preset", "sampler", "num_steps", "eta", "seed", "num_samples", "class_label", "cfg_scale"]
+
+
+def test_heavy_events_share_one_limited_queue(app):
+    demo, _ = app
+    fns = {f.api_name: f for f in demo.fns.values()}
+    for name in ("generate", "guided_generate", "adapt", "train"):
+        assert fns[name].concurrency_id == "heavy" and fns[name].concurrency_limit == 2
+    assert fns["schedule_curves"].concurrency_id == "light"
+
+
+def test_schedule_curves(client):
+    fig, md, summary = client.predict(["linear", "cosine"], 1000, "", api_name="/schedule_curves")
+    d = plot_json(fig)
+    assert len(d["data"]) == 8
+    assert "0.999 clip" in md and summary["cosine"]["max_beta"] == pytest.approx(0.999)
+    assert summary["linear"]["abar_T"] < 1e-3
+    _, md, summary = client.predict(["custom"], 100, "0.01, 0.5, 0.8", api_name="/schedule_curves")
+    assert "terminal SNR" in md and summary["custom"]["sigma_T"] == pytest.approx(0.8, abs=1e-6)
+
+
+@pytest.mark.parametrize("args, field", [
+    ((["linear", "custom"], 100, "0.1, 0.5, 0.3"), "custom_values[2]"),
+    ((["linear"], 1, ""), "num_steps"),
+    ((["linear"], 20000, ""), "num_steps"),
+    ((["quadratic"], 100, ""), "schedules"),
+    (([], 100, ""), "schedules"),
+])  # fmt: skip
+def test_schedule_curves_invalid(client, args, field):
+    assert app_error(lambda: client.predict(*args, api_name="/schedule_curves")).startswith(field)
+
+
+def test_forward(client):
+    fig, curve, summary = client.predict("moons", "linear", 1000, 500, 400, 0, api_name="/forward")
+    d = plot_json(fig)
+    assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)"] and len(d["data"][1]["x"]) == 400
+    c = plot_json(curve)
+    assert c["data"][-1]["x"] == [500, 500]
+    assert summary["t"] == 500 and 0 < summary["abar_t"] < 1
+    fig, _, summary = client.predict("glyphs", "cosine", 100, 30, 2, 0, api_name="/forward")
+    assert all(t["type"] == "heatmap" for t in plot_json(fig)["data"])
+
+
+@pytest.mark.parametrize("args, field", [
+    (("moons", "linear", 100, 150, 10, 0), "t"),
+    (("swirls", "linear", 100, 10, 10, 0), "dataset"),
+    (("moons", "linear", 100, 10, 0, 0), "num_points"),
+    (("moons", "quadratic", 100, 10, 10, 0), "schedule"),
+    (("moons", "linear", 100, 10, 10, -1), "seed"),
+])  # fmt: skip
+def test_forward_invalid(client, args, field):
+    assert app_error(lambda: client.predict(*args, api_name="/forward")).startswith(field)
+
+
+def test_generate_streams_then_scrubs(client):
+    t0 = time.time()
+    job = client.submit("moons", "ddim", 40, 0.0, 3, 200, "any", 1.0, api_name="/generate")
+    first = None
+    updates = []
+    for u in job:
+        first = first if first is not None else time.time() - t0
+        updates.append(u)
+    fig, curve, status, frame, gif = job.result()
+    assert len(updates) >= 5  # several frames before the last
+    assert updates[0][2]["status"] == "sampling" and status["status"] == "done"
+    assert first < 10  # generous on a loaded CI machine; about 0.2 s here
+    d = plot_json(fig)
+    assert "t = 0" in d["layout"]["title"]["text"]
+    assert status["num_frames"] == 41 and frame["value"] == frame["maximum"] == 40
+    assert gif.endswith(".gif") and "mmd2_to_data" in status
+    mid = plot_json(updates[1][0])
+    assert any(t.get("name") == "score −ε̂/σ_t" for t in mid["data"])  # the learned score field under the points
+    f, c, s = client.predict(10, api_name="/frame")
+    assert s["frame"] == 10 and s["t"] == plot_json(c)["data"][-1]["x"][0] > 0
+    assert app_error(lambda: client.predict(41, api_name="/frame")).startswith("frame_index")
+
+
+def test_generate_8gaussians_has_the_ideal_model(client):
+    _, (fig, _, status, _, _) = stream(client, "8gaussians", "ddim", 10, 0.0, 0, 100, "3", 2.0, api_name="/generate")
+    assert status["class_label"] == 3 and status["cfg_scale"] == 2.0
+    f, _, _ = client.predict(3, api_name="/frame")
+    names = {t.get("name") for t in plot_json(f)["data"]}
+    assert {"exact score", "ideal predicted x₀", "ideal ε*"} <= names
+
+
+def test_generate_glyphs(client):
+    updates, (fig, _, status, _, gif) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
+                                               api_name="/generate")  # fmt: skip
+    assert len(updates) >= 3 and status["num_samples"] == 4
+    assert [t["type"] for t in plot_json(fig)["data"]] == ["heatmap"] * 3
+
+
+@pytest.mark.parametrize("args, field", [
+    (("moons", "ddim", 40, 0.0, 0, 5000, "any", 1.0), "num_samples"),
+    (("moons", "euler", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
+    (("moons", "ddim", 40, 1.5, 0, 10, "any", 1.0), "eta"),
+    (("moons", "ddim", 4000, 0.0, 0, 10, "any", 1.0), "num_steps"),
+    (("moons", "ddim", 40, 0.0, 0, 10, "3", 1.0), "class_label"),
+    (("glyphs", "ddim", 10, 0.0, 0, 100, "any", 1.0), "num_samples"),
+    (("unicorns", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
+    (("my model", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
+])  # fmt: skip
+def test_generate_invalid(app, args, field):
+    fresh = Client(app[1], verbose=False)  # a session with no trained model
+    assert app_error(lambda: fresh.predict(*args, api_name="/generate")).startswith(field)
+
+
+def test_sessions_are_isolated(app, client):
+    demo, url = app
+    other = Client(url, verbose=False)
+    assert app_error(lambda: other.predict(0, api_name="/frame")).startswith("frame_index: no trajectory yet")
+    client.predict(0, api_name="/frame")  # the first client's trajectory is still there
+    assert len(demo.adiff_context.store) >= 2
+
+
+def test_guided_generate(client):
+    updates, (fig, summary) = stream(client, "moons", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0,
+                                     "ddim", 20, 0, 150, api_name="/guided_generate")  # fmt: skip
+    assert len(updates) >= 3
+    assert summary["guided_mean_reward"] > summary["unguided_mean_reward"]
+    assert "target_mean_reward" in summary
+    d = plot_json(fig)
+    assert sum(t["type"] == "heatmap" for t in d["data"]) == 3  # the reward under all three panels
+    _, (_, summary) = stream(client, "moons", "expression", "-abs(y)", "", 1.0, "cheap", 2, "any", 1.0, "ddim", 10,
+                             0, 50, api_name="/guided_generate")  # fmt: skip
+    assert summary["formula"] == "r(x, y) = -abs(y)" and summary["recurrence"] == 2
+    _, (fig, summary) = stream(client, "glyphs", "none", "", "", 0.0, "dps", 1, "7", 3.0, "ddim", 8, 0, 4,
+                               api_name="/guided_generate")  # fmt: skip
+    assert summary["cfg_scale"] == 3.0 and "CFG w = 3" in plot_json(fig)["layout"]["annotations"][1]["text"]
+
+
+@pytest.mark.parametrize("args, field", [
+    (("moons", "expression", "os.system('ls')", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "expression"),
+    (("moons", "brightness", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward"),
+    (("moons", "mode", "", '{"k": 12}', 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward_params"),
+    (("moons", "x_coordinate", "", "", 1e6, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_scale"),
+    (("moons", "x_coordinate", "", "", 1.0, "magic", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_mode"),
+    (("moons", "x_coordinate", "", "", 1.0, "dps", 50, "any", 1.0, "ddim", 10, 0, 10), "recurrence"),
+    (("glyphs", "none", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 4), "class_label"),
+])  # fmt: skip
+def test_guided_generate_invalid(client, args, field):
+    assert app_error(lambda: client.predict(*args, api_name="/guided_generate")).startswith(field)
+
+
+def test_adapt_streams_and_resets(client):
+    updates, (curves, buffer, gallery, before_after, status) = stream(
+        client, "moons", "x_coordinate", "", "", 3, 1e-3, 32, 100, 0.5, False, 2.0, 0, api_name="/adapt")
+    assert len(updates) >= 3  # "preparing" then one update per step
+    assert status["status"] == "done" and status["step"] == 3 and status["buffer_size"] > 0
+    d = plot_json(curves)
+    assert [t["name"] for t in d["data"]][:2] == ["mean reward", "max reward"] and len(d["data"][0]["x"]) == 3
+    b = plot_json(buffer)
+    assert b["data"][-1]["marker"]["colorscale"] and gallery == []
+    assert "before (base model)" in plot_json(before_after)["layout"]["annotations"][0]["text"]
+    # Start again with the same settings continues the same run
+    _, (_, _, _, _, status) = stream(client, "moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0,
+                                     api_name="/adapt")  # fmt: skip
+    assert status["step"] == 4
+    *_, reset = client.predict(api_name="/adapt_reset")
+    assert reset == {"status": "reset", "had_run": True}
+
+
+def test_adapt_images_fill_the_gallery(client):
+    _, (_, _, gallery, _, status) = stream(client, "glyphs", "brightness", "", "", 1, 1e-3, 8, 50, 0.5, False, 1.0, 0,
+                                           api_name="/adapt")  # fmt: skip
+    assert status["step"] == 1 and len(gallery) > 0
+    assert "r=" in gallery[0]["caption"] and "p=" in gallery[0]["caption"]
+    client.predict(api_name="/adapt_reset")
+
+
+@pytest.mark.parametrize("args, field", [
+    (("moons", "x_coordinate", "", "", 0, 1e-3, 32, 100, 0.5, False, 2.0, 0), "num_steps"),
+    (("moons", "x_coordinate", "", "", 1, 5.0, 32, 100, 0.5, False, 2.0, 0), "learning_rate"),
+    (("moons", "x_coordinate", "", "", 1, 1e-3, 2, 100, 0.5, False, 2.0, 0), "batch_size"),
+    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 10**6, 0.5, False, 2.0, 0), "buffer_capacity"),
+    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 1.5, False, 2.0, 0), "replay_share"),
+    (("moons", "symmetry", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0), "reward"),
+])  # fmt: skip
+def test_adapt_invalid(client, args, field):
+    assert app_error(lambda: client.predict(*args, api_name="/adapt")).startswith(field)
+
+
+def test_train_save_load(client, tmp_path):
+    updates, (loss, samples, status) = stream(client, "moons", "cosine", 50, "tiny", False, 30, 64, 2e-3, 0,
+                                              api_name="/train")  # fmt: skip
+    assert len(updates) >= 5 and status["status"] == "done" and status["step"] == 30
+    assert plot_json(loss)["data"][0]["name"] == "batch loss"
+    assert plot_json(samples)["data"][-1]["name"] == "model samples"
+    path, info = client.predict(api_name="/save_model")
+    assert path.endswith(".safetensors") and info["bytes"] > 1000
+    fig, loaded = client.predict(handle_file(path), api_name="/load_model")
+    assert loaded["dataset"] == "moons" and loaded["config"]["num_diffusion_steps"] == 50
+    _, (_, _, gen_status, _, _) = stream(client, "my model", "ddim", 10, 0.0, 0, 20, "any", 1.0, api_name="/generate")
+    assert gen_status["status"] == "done" and gen_status["T"] == 50
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert app_error(lambda: client.predict(handle_file(str(bad)), api_name="/load_model")).startswith("model_file")
+    good = bytearray(open(path, "rb").read())
+    good[-5] ^= 0xFF  # one flipped byte in the tensor data
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(bytes(good))
+    msg = app_error(lambda: client.predict(handle_file(str(corrupt)), api_name="/load_model"))
+    assert msg.startswith("model_file") and "checksum" in msg
+
+
+@pytest.mark.parametrize("args, field", [
+    (("moons", "linear", 5, "tiny", False, 10, 64, 2e-3, 0), "num_diffusion_steps"),
+    (("moons", "linear", 50, "huge", False, 10, 64, 2e-3, 0), "model_size"),
+    (("swissroll", "linear", 50, "tiny", True, 10, 64, 2e-3, 0), "conditional"),
+    (("moons", "linear", 50, "tiny", False, 10**6, 64, 2e-3, 0), "num_steps"),
+    (("moons", "linear", 50, "tiny", False, 10, 64, 1.0, 0), "learning_rate"),
+])  # fmt: skip
+def test_train_invalid(client, args, field):
+    assert app_error(lambda: client.predict(*args, api_name="/train")).startswith(field)
+
+
+def test_save_without_a_model_and_the_server_survives(app):
+    fresh = Client(app[1], verbose=False)
+    assert app_error(lambda: fresh.predict(api_name="/save_model")).startswith("model")
+    fig, _, _ = fresh.predict(["sigmoid"], 50, "", api_name="/schedule_curves")  # still serving
+    assert plot_json(fig)["data"]

@@ -1,0 +1,288 @@
+"""Callbacks and helpers without a server: input checks, conversions, session store, GIF, schedules and forward."""
+
+import gradio as gr
+import pytest
+import torch
+from PIL import Image
+
+from adiff.data import gaussian_mixture_for
+from adiff.schedules import make_schedule
+from components import common, forward_tab, reverse_tab, schedules_tab, validation
+from components.common import AppContext, ModelInfo
+from components.gif import trajectory_gif
+from components.state import Session, SessionStore
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def test_as_int_names_the_field():
+    assert validation.as_int(3.0, "num_steps", 1, 10) == 3
+    assert validation.as_int("4", "num_steps", 1, 10) == 4
+    for bad in (0, 11, 2.5, None, "x", True, float("nan")):
+        with pytest.raises(gr.Error, match="num_steps"):
+            validation.as_int(bad, "num_steps", 1, 10)
+
+
+def test_as_float_text_choice_bool():
+    assert validation.as_float("0.5", "eta", 0, 1) == 0.5
+    with pytest.raises(gr.Error, match="eta: must be in"):
+        validation.as_float(2, "eta", 0, 1)
+    with pytest.raises(gr.Error, match="eta"):
+        validation.as_float(float("inf"), "eta", 0, 1)
+    with pytest.raises(gr.Error, match="sampler: must be one of"):
+        validation.as_choice("euler", "sampler", ["ddpm", "ddim"])
+    with pytest.raises(gr.Error, match="expression: is too long"):
+        validation.as_text("x" * 300, "expression", 200)
+    with pytest.raises(gr.Error, match="guided_sampling"):
+        validation.as_bool("yes", "guided_sampling")
+
+
+def test_user_errors_wraps_plain_and_generator_callbacks():
+    @validation.user_errors
+    def bad_value():
+        raise ValueError("num_samples must be positive")
+
+    @validation.user_errors
+    def crash():
+        raise RuntimeError("boom")
+
+    @validation.user_errors
+    def stream():
+        yield 1
+        raise ValueError("eta must be in [0, 1]")
+
+    with pytest.raises(gr.Error, match="num_samples must be positive"):
+        bad_value()
+    with pytest.raises(gr.Error, match="crash failed unexpectedly .RuntimeError: boom"):
+        crash()
+    it = stream()
+    assert next(it) == 1
+    with pytest.raises(gr.Error, match="eta must be"):
+        next(it)
+
+
+def test_named_widgets_check_their_range_with_the_field_name():
+    s = validation.slider("num_steps", minimum=1, maximum=10, value=5)
+    assert s.get_block_name() == "slider"  # rendered by gradio's own slider
+    assert s.preprocess(3) == 3
+    with pytest.raises(gr.Error, match="num_steps: Value 11"):
+        s.preprocess(11)
+    with pytest.raises(gr.Error, match="num_steps: must be a number"):
+        s.preprocess("many")
+    t = validation.slider("t", bounds=(0, 2000), minimum=0, maximum=1000, value=0)
+    assert t.preprocess(1500) == 1500  # the callback checks t <= T
+    d = validation.dropdown("preset", choices=["moons"], value="moons")
+    with pytest.raises(gr.Error, match="preset: .*not in the list"):
+        d.preprocess("nope")
+    n = validation.number("seed", minimum=0, maximum=5, precision=0, value=0)
+    with pytest.raises(gr.Error, match="seed"):
+        n.preprocess(-1)
+    # gradio rebuilds a component from its constructor arguments when an event updates it for one session
+    copy = type(t)(**{**t.constructor_args, "maximum": 500, "render": False})
+    with pytest.raises(gr.Error, match="t: must be in"):
+        copy.preprocess(2500)
+
+
+def test_importing_the_widgets_writes_no_stub_files():
+    from pathlib import Path
+
+    assert not list((Path(validation.__file__).parent).glob("*.pyi"))
+
+
+# ---------------------------------------------------------------------------------------------- conversions
+def test_points_and_tiles():
+    p = common.points(torch.tensor([[1.0, 2.0], [float("nan"), 3.0]]))
+    assert p == {"x": [1.0, None], "y": [2.0, 3.0]}
+    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3)
+    assert len(grid) == 2 * 4 + 1 and len(grid[0]) == 3 * 4 + 2
+    assert grid[4][0] is None and grid[0][0] == 0.0
+    assert grid[5][4 * 2 + 2] is None  # the empty sixth cell
+
+
+def test_score_field_of_a_gaussian():
+    """For x0 ~ N(0, I) the score of q(x_t) is -x exactly, so the field must be -x on the grid."""
+    sch = make_schedule("linear", 100)
+    eps_fn = lambda x, t: x * sch.get_noise_level(t)[:, None]  # eps* = sigma_t x  (since var(x_t) = 1)
+    f = common.score_field(eps_fn, sch, 50, n=5)
+    assert len(f["x"]) == 25
+    for x, y, u, v in zip(f["x"], f["y"], f["u"], f["v"]):
+        assert u == pytest.approx(-x, abs=1e-3) and v == pytest.approx(-y, abs=1e-3)
+
+
+def test_schedule_curve_subsamples_and_keeps_ends():
+    sch = make_schedule("cosine", 5000)
+    c = common.schedule_curve(sch, "cosine", max_points=500)
+    assert c["t"][0] == 1 and c["t"][-1] == 5000 and len(c["t"]) <= 500
+    assert c["abar"][-1] == pytest.approx(float(sch.alphas_cumprod[-1]), abs=1e-6)
+    at = common.curve_at(c, sch, 0)
+    assert at["abar_at"] == 1.0 and at["noise_at"] == 0.0 and at["t"][0] == 0
+
+
+def test_build_reward_checks_kind_params_and_expressions():
+    r = common.build_reward("x_coordinate", "", '{"scale": 2}', "points")
+    assert r(torch.tensor([[1.0, 0.0]])).item() == 2.0
+    assert common.build_reward("none", "", "", "images", allow_none=True) is None
+    e = common.build_reward("expression", "x + y", "", "points")
+    assert e(torch.tensor([[1.0, 2.0]])).item() == pytest.approx(3.0)
+    with pytest.raises(gr.Error, match="reward: 'brightness' is a reward for images"):
+        common.build_reward("brightness", "", "", "points")
+    with pytest.raises(gr.Error, match="reward_params: .*JSON"):
+        common.build_reward("mode", "", "{k: 3", "points")
+    with pytest.raises(gr.Error, match="reward_params: .*k must be an integer in 0..7"):
+        common.build_reward("mode", "", '{"k": 9}', "points")
+    with pytest.raises(gr.Error, match="expression: .*not allowed"):
+        common.build_reward("expression", "__import__('os')", "", "points")
+    with pytest.raises(gr.Error, match="expression: is too long"):
+        common.build_reward("expression", "x+" * 200, "", "points")
+    with pytest.raises(gr.Error, match="reward: an expression reward is for 2-D points"):
+        common.build_reward("expression", "x", "", "images")
+    with pytest.raises(gr.Error, match="reward: must be one of"):
+        common.build_reward("nope", "", "", "points")
+
+
+def test_labels():
+    cond = ModelInfo("8gaussians", "8gaussians", "points", True, 8, {}, "")
+    unc = ModelInfo("moons", "moons", "points", False, None, {}, "")
+    assert common.parse_label("any", cond) is None and common.parse_label("3", cond) == 3
+    assert common.parse_label("each", cond) == "each"
+    assert common.condition_for("each", 10, 8).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+    with pytest.raises(gr.Error, match="class_label: .*0..7"):
+        common.parse_label("8", cond)
+    with pytest.raises(gr.Error, match="class_label: this model is unconditional"):
+        common.parse_label("1", unc)
+    assert common.label_choices(unc) == ["any"]
+
+
+# ---------------------------------------------------------------------------------------------- sessions
+def test_session_store_is_bounded_and_releases_sessions():
+    class Req:
+        def __init__(self, h):
+            self.session_hash = h
+
+    store = SessionStore(max_sessions=3)
+    a = store.get(Req("a"))
+    assert store.get(Req("a")) is a
+    wd = a.workdir
+    assert wd.is_dir()
+    for k in "bcd":
+        store.get(Req(k))
+    assert len(store) == 3 and "a" not in store.keys()  # the least recently used went first
+    assert not wd.exists()  # and took its files with it
+    store.drop_request(Req("d"))
+    assert "d" not in store.keys()
+    assert store.get(None).key == "local"
+
+
+def test_runs_supersede_each_other():
+    s = Session("x")
+    r1 = s.new_run("adapt")
+    assert s.is_current("adapt", r1)
+    r2 = s.new_run("adapt")
+    assert not s.is_current("adapt", r1) and s.is_current("adapt", r2)
+    s.stop_runs("adapt")
+    assert not s.is_current("adapt", r2)
+
+
+# ---------------------------------------------------------------------------------------------- tabs' callbacks
+def test_parse_custom_values_names_the_entry():
+    assert schedules_tab.parse_custom_values("0.1, 0.5 0.9") == [0.1, 0.5, 0.9]
+    with pytest.raises(gr.Error, match=r"custom_values: entry 1 = 'abc' is not a number"):
+        schedules_tab.parse_custom_values("0.1, abc")
+    with pytest.raises(gr.Error, match=r"custom_values\[2\] = 0.3 is not greater"):
+        schedules_tab.parse_custom_values("0.1, 0.5, 0.3")
+    with pytest.raises(gr.Error, match=r"custom_values\[1\] = 1.5 is outside"):
+        schedules_tab.parse_custom_values("0.1, 1.5")
+    assert schedules_tab.check_custom_values("0.1, 0.2").startswith("✓")
+    assert schedules_tab.check_custom_values("").startswith("✗ custom_values")
+
+
+def test_schedule_curves_warnings():
+    fig, md, summary = schedules_tab.schedule_curves(["linear", "cosine", "custom"], 20, "0.01, 0.5, 0.9")
+    assert set(summary) == {"linear", "cosine", "custom"}
+    assert "only T = 20 steps" in md  # too few steps
+    assert "terminal SNR" in md  # the custom schedule ends at sigma = 0.9
+    assert summary["cosine"]["max_beta"] == pytest.approx(0.999)
+    assert len(fig.data) == 12
+    with pytest.raises(gr.Error, match="schedules: must be among"):
+        schedules_tab.schedule_curves(["quadratic"], 100, "")
+    with pytest.raises(gr.Error, match="num_steps: must be in 2..10000"):
+        schedules_tab.schedule_curves(["linear"], 20000, "")
+
+
+def test_forward_data_points_images_and_exact_density():
+    ctx = AppContext(device="cpu")
+    data, curve, summary = forward_tab.forward_data(ctx, "8gaussians", "linear", 1000, 0, 300, 0)
+    assert data["x_t"] == data["data"]  # t = 0 is the data itself
+    assert "density" in data and summary["sigma_t"] == 0.0
+    data, curve, summary = forward_tab.forward_data(ctx, "moons", "cosine", 1000, 1000, 2000, 1)
+    assert abs(summary["x_t_std"] - 1.0) < 0.05  # q(x_T) is N(0, I)
+    assert curve["abar_at"] < 1e-3
+    data, _, _ = forward_tab.forward_data(ctx, "glyphs", "linear", 100, 37, 2, 0)
+    assert [c["t"] for c in data["columns"] if c["selected"]] == [37]
+    with pytest.raises(gr.Error, match="t: must be in 0..100"):
+        forward_tab.forward_data(ctx, "moons", "linear", 100, 101, 10, 0)
+    with pytest.raises(gr.Error, match="num_points: must be in 1..8"):
+        forward_tab.forward_data(ctx, "glyphs", "linear", 100, 1, 9, 0)
+
+
+def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
+    info = ModelInfo("8gaussians", "8gaussians", "points", True, 8, {}, "")
+    full = reverse_tab.ideal_mixture(info, None)
+    assert full.num_components == 8
+    one = reverse_tab.ideal_mixture(info, 3)
+    assert one.num_components == 1 and torch.allclose(one.means[0], gaussian_mixture_for("8gaussians").means[3])
+    assert reverse_tab.ideal_mixture(info, "each") is None
+    assert reverse_tab.ideal_mixture(ModelInfo("moons", "moons", "points", False, None, {}, ""), None) is None
+
+    class Ideal:  # a model whose noise predictor is the exact one, so "learned" and "ideal" must agree
+        noise_schedule = make_schedule("linear", 100)
+        device = torch.device("cpu")
+        is_conditional = False
+
+        def noise_predictor(self, label, n):
+            return full.eps_fn(self.noise_schedule)
+
+    x = torch.randn(50, 2)
+    t_b = torch.full((50,), 40)
+    eps = full.eps_fn(Ideal.noise_schedule)(x, t_b)
+    frame = reverse_tab.frame_data(Ideal(), "points", 40, x, x, eps, ideal=full)
+    assert frame["ideal"]["eps"]["x"] == pytest.approx(frame["eps"]["x"], abs=1e-3)
+    assert frame["ideal"]["score"]["u"] == pytest.approx(frame["score"]["u"], abs=1e-3)
+
+
+def test_gif_has_one_frame_per_kept_step(tmp_path):
+    from adiff.sampling import Trajectory
+
+    K, B = 4, 30
+    traj = Trajectory([30, 20, 10, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2),
+                      torch.linspace(1, 0, K), [None] * K)
+    path = trajectory_gif(traj, "points", tmp_path / "t.gif")
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == K and im.info.get("loop") == 0
+    imgs = Trajectory([5, 0], torch.rand(2, 4, 1, 16, 16) * 2 - 1, torch.zeros(2, 4, 1, 16, 16),
+                      torch.zeros(2, 4, 1, 16, 16), torch.tensor([0.5, 0.0]), [None, None])
+    with Image.open(trajectory_gif(imgs, "images", tmp_path / "i.gif")) as im:
+        assert im.n_frames == 2
+
+
+def test_app_context_model_errors_name_the_field():
+    ctx = AppContext(device="cpu")
+    with pytest.raises(gr.Error, match="preset: 'my model' needs a model"):
+        ctx.model("my model", Session("x"))
+    with pytest.raises(gr.Error, match="preset: must be one of"):
+        ctx.model("unicorns", Session("x"))
+
+
+def test_build_app_rejects_bad_settings():
+    import app
+
+    with pytest.raises(ValueError, match="device"):
+        app.build_app(device="tpu")
+    with pytest.raises(ValueError, match="max_heavy_jobs"):
+        app.build_app(device="cpu", max_heavy_jobs=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            app.parse_args(["--device", "cuda"])
+    with pytest.raises(SystemExit):
+        app.parse_args(["--max-heavy-jobs", "0"])
+    args = app.parse_args(["--host", "0.0.0.0", "--port", "7999", "--share", "--root-path", "/adiff"])
+    assert (args.host, args.port, args.share, args.root_path, args.device) == ("0.0.0.0", 7999, True, "/adiff", "auto")
