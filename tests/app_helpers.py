@@ -64,3 +64,16 @@ def plot_json(value) -> dict:
 
 def traces_named(fig: dict, name: str) -> list[dict]:
     return [t for t in fig["data"] if t.get("name") == name]
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip a test that cannot run here, but fail it on CI (CI=true): nothing is silently skipped there."""
+    import os
+
+    import pytest
+
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"cannot run on CI: {reason}", pytrace=False)
+    pytest.skip(reason)
