@@ -257,7 +257,9 @@ def build(ctx: AppContext) -> None:
         inputs = [preset, reward, expression, params, steps, lr, bs, cap, replay, guided, lam, seed]
         outputs = [curves, buffer_plot, gallery, before_after, summary]
         ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", **ctx.heavy)
-        stop_btn.click(adapt_stop, None, summary, cancels=[ev], api_name="adapt_stop", queue=False)
+        # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
+        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
+            adapt_stop, None, summary, api_name="adapt_stop", queue=False)
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
         preset.change(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
                       api_visibility="private", **ctx.light)  # fmt: skip

@@ -225,7 +225,9 @@ def build(ctx: AppContext) -> None:
 
         ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
-        stop_btn.click(train_stop, None, summary, cancels=[ev], api_name="train_stop", queue=False)
+        # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
+        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
+            train_stop, None, summary, api_name="train_stop", queue=False)
         save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
         upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
         dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
