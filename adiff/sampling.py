@@ -168,7 +168,8 @@ def sample_progressive(
         t_b = torch.full((B,), t, device=device, dtype=torch.long)
         for k in range(gcfg.recurrence):
             eps, info = guided_eps(eps_fn, schedule, x, t_b, gcfg)
-            noise = torch.randn(shape, generator=generator, device=device)
+            stochastic = sampler == "ddpm" or eta > 0  # deterministic DDIM draws no noise (and spends no time on it)
+            noise = torch.randn(shape, generator=generator, device=device) if stochastic else None
             if sampler == "ddpm":
                 x_s, x0 = ddpm_step(schedule, x, t, s, eps, noise, clip_x0)
             else:
