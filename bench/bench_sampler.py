@@ -1,0 +1,342 @@
+"""Sampler overhead, guidance cost and the physical limit, on the moons preset.
+
+    python bench/bench_sampler.py [--quick] [--threads 1] [--device cuda] [--compile]
+
+1. Overhead: ``model.generate`` (DDPM, T = 1000, 2000 points, trajectory kept every 10 steps; and DDIM-50) against
+   the same number of bare EMA-denoiser forward calls (no_grad, same batch, same timesteps).  Target <= 1.10x.
+   Also step-paired: in one run of generate's own loop a bare forward is timed beside every step (alternately
+   before and after it), which is robust to the load of a shared machine changing between whole runs.
+2. Guidance: DDIM-50 generate with reward guidance ("dps", "cheap", "xt"; r = x-coordinate, lambda = 2) against
+   unguided DDIM-50 generate: whole runs interleaved, and "lockstep": the four samplers advanced one step each in
+   turn, every step timed, so all see the same load (the main figure on a shared machine).
+3. Sampler loop cost per step with a trivial noise predictor (what the sampler adds around the network).
+4. The physical limit: FLOPs of one denoiser forward (torch.utils.flop_counter) against the matmul throughput torch
+   reaches here (a large square matmul, and the model's own FFN shape); the fraction of it that sampling achieves,
+   and where the forward's time goes (profiler).
+5. A prototype of a fix found here: the timestep conditioning is computed per sample although every sample of a
+   sampling step shares t; passing t as [1] (broadcast) gives the same output.  Forward time t[B] vs t[1].
+
+Every time is measured side by side with interleaved repeats; figures are medians (min-max) of per-round ratios.
+--quick: DDPM overhead on 300 points instead of 2000, fewer repeats, guidance in lockstep only.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from common import (base_parser, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
+                    print_header, print_table, setup, stats, sync, verdict)  # fmt: skip
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from adiff.rewards import make_reward  # noqa: E402
+from adiff.sampling import TrajectoryRecorder, sample, sampling_timesteps  # noqa: E402
+
+
+def bare_forwards(model, n: int, num_steps: int | None, device):
+    """The baseline: the EMA denoiser called once per sampler step on a fixed batch, nothing else."""
+    net, T = model.ema.module, model.num_diffusion_steps
+    ts = sampling_timesteps(T, num_steps)
+    tf = [torch.full((n,), t, device=device, dtype=torch.long).float() / T for t in ts]
+    x = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
+
+    def run():
+        with torch.no_grad(), model.autocast():
+            for tt in tf:
+                net(x, tt)
+
+    return run
+
+
+def step_paired(model, n: int, kw: dict, device) -> tuple[float, float]:
+    """generate's own loop (generate_progressive + TrajectoryRecorder(10), as model.generate runs it), with one bare
+    forward timed next to every step (alternately before and after it), so both see the same load at the same moment.
+    Returns (generate seconds, bare seconds)."""
+    net, T = model.ema.module, model.num_diffusion_steps
+    x_bare = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
+    ts = sampling_timesteps(T, kw.get("num_steps"))
+    tf = {t: torch.full((n,), t, device=device, dtype=torch.long).float() / T for t in ts}
+
+    def bare(t):
+        sync(device)
+        t0 = time.perf_counter()
+        with torch.no_grad(), model.autocast():
+            net(x_bare, tf[t])
+        sync(device)
+        return time.perf_counter() - t0
+
+    gen_s = bare_s = 0.0
+    t0 = time.perf_counter()
+    rec = TrajectoryRecorder(10)
+    it = model.generate_progressive(n, seed=0, **kw)
+    gen_s += time.perf_counter() - t0
+    i = 0
+    while True:
+        if i % 2 == 0 and i < len(ts):
+            bare_s += bare(ts[i])
+        sync(device)
+        t0 = time.perf_counter()
+        step = next(it, None)
+        if step is None:
+            rec.finish()
+            sync(device)
+            gen_s += time.perf_counter() - t0
+            break
+        rec.add(step)
+        sync(device)
+        gen_s += time.perf_counter() - t0
+        if i % 2 == 1:
+            bare_s += bare(step.t)
+        i += 1
+    return gen_s, bare_s
+
+
+def recorded(steps, keep_every: int = 10):
+    """What model.generate does with generate_progressive's records, one step at a time."""
+    rec = TrajectoryRecorder(keep_every)
+    for step in steps:
+        rec.add(step)
+        yield step
+    rec.finish()
+
+
+def matmul_gflops(m: int, k: int, n: int, device, dtype, seconds: float = 0.5, repeats: int = 5) -> float:
+    """Best-of-``repeats`` GFLOP/s of torch.mm [m, k] @ [k, n] (2 m k n FLOPs per product)."""
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    out = torch.empty(m, n, device=device, dtype=dtype)
+    torch.mm(a, b, out=out)
+    best = 0.0
+    for _ in range(repeats):
+        iters, t0 = 0, time.perf_counter()
+        sync(device)
+        while True:
+            for _ in range(4):
+                torch.mm(a, b, out=out)
+            iters += 4
+            sync(device)
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        best = max(best, 2.0 * m * k * n * iters / dt / 1e9)
+    return best
+
+
+def forward_flops(model, n: int, device) -> int:
+    x = torch.randn(n, 2, device=device)
+    t = torch.full((n,), 0.5, device=device)
+    net = getattr(model.ema.module, "_orig_mod", model.ema.module)  # count the eager module
+    with FlopCounterMode(display=False) as fc, torch.no_grad(), model.autocast():
+        net(x, t)
+    return int(fc.get_total_flops())
+
+
+def profile_forward(model, n: int, device, top: int = 8) -> list[list]:
+    x = torch.randn(n, 2, device=device)
+    t = torch.full((n,), 0.5, device=device)
+    net = getattr(model.ema.module, "_orig_mod", model.ema.module)
+    with torch.no_grad(), model.autocast():
+        for _ in range(3):
+            net(x, t)
+        acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with torch.profiler.profile(activities=acts) as prof:
+            for _ in range(5):
+                net(x, t)
+            sync(device)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    ev = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in ev) or 1.0
+    return [[e.key, f"{getattr(e, key) / 5 / 1e3:.2f}", f"{100 * getattr(e, key) / total:.1f}%", e.count // 5] for e in ev[:top]]
+
+
+def main() -> int:
+    ap = base_parser(__doc__)
+    ap.add_argument("--points", type=int, default=2000, help="batch size (points sampled)")
+    args = ap.parse_args()
+    device = setup(args)
+    quick = args.quick
+    n = args.points
+    n_ddpm = 300 if quick else n
+    reps_ddpm, reps = (3, 3) if quick else (3, 5)
+    info = print_header("bench_sampler: sampler overhead, guidance cost, FLOPs fraction (moons preset)", device, args,
+                        {"points": n, "ddpm_points": n_ddpm, "compile": args.compile})  # fmt: skip
+    model = load_model("moons", device, compile=args.compile)
+    T = model.num_diffusion_steps
+    reward = make_reward("x_coordinate")
+    rows, results = [], {}
+
+    if args.compile:
+        t0 = time.perf_counter()
+        model.generate(n, sampler="ddim", num_steps=2, seed=0)
+        if n_ddpm != n:
+            model.generate(n_ddpm, sampler="ddim", num_steps=2, seed=0)
+        print(f"torch.compile warm-up (compile) took {time.perf_counter() - t0:.1f} s (excluded from every figure)")
+
+    # 1. overhead ------------------------------------------------------------------------------------------
+    for label, npts, kw, r in (
+        ("DDPM-1000", n_ddpm, {"sampler": "ddpm"}, reps_ddpm),
+        ("DDIM-50", n, {"sampler": "ddim", "num_steps": 50}, reps),
+    ):
+        steps = kw.get("num_steps") or T
+        print(f"\n[overhead] {label}, {npts} points, keep_every=10: generate vs {steps} bare forwards", flush=True)
+        cases = {
+            "generate": lambda kw=kw, npts=npts: model.generate(npts, seed=0, keep_every=10, **kw),
+            "bare": bare_forwards(model, npts, kw.get("num_steps"), device),
+        }
+        warm = {"generate": lambda npts=npts: model.generate(npts, sampler="ddim", num_steps=20, seed=0, keep_every=10),
+                "bare": bare_forwards(model, npts, 20, device)}  # fmt: skip
+        tm = interleaved(cases, r, warmup=warm, device=device)
+        ratio = paired_ratio(tm, "generate", "bare")
+        per_step = stats([v / steps for v in tm["generate"]])
+        over_us = stats([(g - b) / steps * 1e6 for g, b in zip(tm["generate"], tm["bare"])])
+        results[label] = {"ratio": ratio, "gen": stats(tm["generate"]), "bare": stats(tm["bare"])}
+        rows.append([f"overhead {label} ({npts} pts): generate / bare forwards", fmt_stats(ratio, "x"),
+                     f"generate {fmt_stats(stats(tm['generate']), ' s', digits=2)}, bare {fmt_stats(stats(tm['bare']), ' s', digits=2)}; "
+                     f"{per_step[0] * 1e3:.2f} ms/step, sampler adds {over_us[0]:.0f} us/step",
+                     "<= 1.10x: " + verdict(ratio[0], 1.10)])  # fmt: skip
+        g_s, b_s = step_paired(model, npts, kw, device)
+        results[label]["step_paired"] = g_s / b_s
+        rows.append([f"overhead {label} ({npts} pts), step-paired", f"{g_s / b_s:.3f}x",
+                     f"one run: generate's steps {g_s:.2f} s vs a bare forward timed beside each step {b_s:.2f} s",
+                     "<= 1.10x: " + verdict(g_s / b_s, 1.10)])  # fmt: skip
+
+    # 2. guidance cost -------------------------------------------------------------------------------------
+    print(f"\n[guidance] DDIM-50, {n} points, r = x-coordinate, lambda = 2", flush=True)
+    gk = {"sampler": "ddim", "num_steps": 50, "seed": 0, "keep_every": 10}
+    cases = {"unguided": lambda: model.generate(n, **gk)}
+    for mode in ("dps", "cheap", "xt"):
+        cases[mode] = lambda mode=mode: model.generate(n, use_guidance=True, reward_fn=reward, guidance_scale=2.0,
+                                                      guidance_mode=mode, **gk)  # fmt: skip
+    for f in cases.values() if args.compile else [cases["unguided"]]:  # warm-up (compiles dps' backward too)
+        f()
+    tm = interleaved(cases, reps, warmup=False, device=device) if not quick else None  # --quick: lockstep only
+    gkw = {k: v for k, v in gk.items() if k != "keep_every"}
+    makers = {"unguided": lambda: recorded(model.generate_progressive(n, **gkw))}
+    for mode in ("dps", "cheap", "xt"):
+        makers[mode] = lambda mode=mode: recorded(model.generate_progressive(
+            n, use_guidance=True, reward_fn=reward, guidance_scale=2.0, guidance_mode=mode, **gkw))
+    ls = {k: [] for k in makers}
+    for _ in range(reps):
+        for k, v in lockstep(makers, device).items():
+            ls[k].append(v)
+    for mode in ("dps", "cheap", "xt"):
+        ratio = paired_ratio(ls, mode, "unguided")
+        whole = fmt_stats(paired_ratio(tm, mode, "unguided"), "x") if tm else "not run (--quick)"
+        results[f"guidance_{mode}"] = ratio
+        note = {"dps": "forward + backward through the denoiser", "cheap": "reward gradient at x0_hat only",
+                "xt": "reward gradient at x_t only"}[mode]  # fmt: skip
+        rows.append([f"guidance '{mode}' / unguided (DDIM-50), lockstep", fmt_stats(ratio, "x"),
+                     f"whole runs interleaved: {whole}; {note}", "(no target)"])  # fmt: skip
+
+    # 3. loop cost per step with a trivial eps_fn ----------------------------------------------------------
+    print("\n[loop] sampler cost per step with a trivial noise predictor (eps = 0.1 x)", flush=True)
+    sch = model.noise_schedule
+
+    def trivial(x, t):
+        return 0.1 * x
+
+    def our_loop(sampler, steps):
+        g = torch.Generator(device=device).manual_seed(0)
+        return lambda: sample(trivial, sch, (n, 2), sampler=sampler, num_steps=steps, generator=g, device=device)
+
+    def gen_loop(sampler, steps):  # the same through model.generate (validation, EMA wrapper, trajectory recorder)
+        net = model.ema.module
+
+        class Zero(torch.nn.Module):
+            def forward(self, x, t, condition=None):
+                return 0.1 * x
+
+        def run():
+            model.ema.module = Zero()
+            try:
+                model.generate(n, sampler=sampler, num_steps=steps, seed=0, keep_every=10)
+            finally:
+                model.ema.module = net
+
+        return run
+
+    cases = {"sample ddpm-1000": our_loop("ddpm", None), "generate ddpm-1000": gen_loop("ddpm", None)}
+    tm = interleaved(cases, reps, device=device, verbose=False)
+    for k in cases:
+        s = stats([v / T * 1e6 for v in tm[k]])
+        results[f"loop_{k}"] = s
+        rows.append([f"loop cost per step, {k} (trivial eps)", fmt_stats(s, " us", digits=0), f"{n} points", ""])
+
+    # 4. physical limit ------------------------------------------------------------------------------------
+    print("\n[limit] FLOPs per forward and matmul throughput", flush=True)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    flops_n = forward_flops(model, n, device)
+    flops_ddpm = forward_flops(model, n_ddpm, device)
+    big = 4096 if device.type == "cuda" else 1024
+    peak = matmul_gflops(big, big, big, device, dtype)
+    ffn = matmul_gflops(2 * n, 64, 256, device, dtype)
+    ref = matmul_gflops(2000, 128, 128, device, dtype)
+    ach = {}
+    for label, npts, fl in (("DDPM-1000", n_ddpm, flops_ddpm), ("DDIM-50", n, flops_n)):
+        g = results[label]["gen"][0]
+        steps = T if label == "DDPM-1000" else 50
+        ach[label] = fl * steps / g / 1e9
+    bare_gflops = flops_n * 50 / results["DDIM-50"]["bare"][0] / 1e9
+    rows.append(["denoiser FLOPs per forward", f"{flops_n / 1e9:.3f} GFLOP", f"{n} points ({flops_n / n / 1e3:.0f} kFLOP/point; "
+                 "matmuls + attention, as FlopCounterMode counts)", ""])  # fmt: skip
+    sq = peak
+    peak = max(sq, ffn, ref)  # the best rate torch reached here, whichever shape gave it
+    rows.append([f"matmul {big}^3 {str(dtype)[6:]}", f"{sq:.1f} GFLOP/s", f"threads {torch.get_num_threads()}; "
+                 f"best of 5; 'peak' below = the best of the three shapes, {peak:.1f} GFLOP/s", ""])  # fmt: skip
+    rows.append([f"matmul [{2 * n}x64]@[64x256] (the FFN's shape)", f"{ffn:.1f} GFLOP/s", "", ""])
+    rows.append(["matmul [2000x128]@[128x128] (STACK.md's shape)", f"{ref:.1f} GFLOP/s", "", ""])
+    for label, v in ach.items():
+        rows.append([f"sampling {label}: achieved / matmul peak", f"{v / peak:.1%}",
+                     f"{v:.1f} GFLOP/s achieved; {v / ffn:.1%} of the FFN-shape matmul rate", "(report)"])  # fmt: skip
+    rows.append(["bare forwards (DDIM-50 batch): achieved / peak", f"{bare_gflops / peak:.1%}", f"{bare_gflops:.1f} GFLOP/s", ""])
+    results["limit"] = {"flops": flops_n, "peak": peak, "ffn": ffn, "achieved": ach}
+    prof = profile_forward(model, n, device)
+
+    # 5. prototype: shared timestep ----------------------------------------------------------------------
+    print("\n[prototype] denoiser forward with t [B] vs t [1] (broadcast; all samples share t while sampling)", flush=True)
+    net = model.ema.module
+    x = torch.randn(n, 2, device=device)
+    tb = torch.full((n,), 0.5, device=device)
+    with torch.no_grad(), model.autocast():
+        diff = (net(x, tb).float() - net(x, tb[:1]).float()).abs().max().item()
+    calls = 10 if quick else 20
+
+    def fwd(t):
+        def run():
+            with torch.no_grad(), model.autocast():
+                for _ in range(calls):
+                    net(x, t)
+        return run
+
+    tm = interleaved({"t[B]": fwd(tb), "t[1]": fwd(tb[:1])}, reps, device=device, verbose=False)
+    ratio = paired_ratio(tm, "t[1]", "t[B]")
+    results["prototype_shared_t"] = ratio
+    rows.append(["prototype: forward with t[1] / t[B]", fmt_stats(ratio, "x"), f"max |diff| {diff:.1e}; "
+                 f"t[B] {stats(tm['t[B]'])[0] / calls * 1e3:.2f} ms/forward", "(fix proposal)"])  # fmt: skip
+
+    if args.compile:  # compiled against eager, side by side
+        eager = model.ema.module._orig_mod
+
+        def fwd_with(m):
+            def run():
+                with torch.no_grad(), model.autocast():
+                    for _ in range(calls):
+                        m(x, tb)
+            return run
+
+        tm = interleaved({"compiled": fwd_with(net), "eager": fwd_with(eager)}, reps, device=device, verbose=False)
+        ratio = paired_ratio(tm, "compiled", "eager")
+        rows.append(["torch.compile: compiled / eager forward", fmt_stats(ratio, "x"),
+                     f"eager {stats(tm['eager'])[0] / calls * 1e3:.2f} ms/forward, {n} points", "(report)"])  # fmt: skip
+
+    print_table(["op (one forward, {} points)".format(n), "ms", "share", "calls"], prof, "Where one forward's time goes (profiler)")
+    print_table(["figure", "value: median (min-max)", "details", "target"], rows,
+                f"bench_sampler results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
+                f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}")  # fmt: skip
+    print_footer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
