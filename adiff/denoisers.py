@@ -139,7 +139,8 @@ class CrossAttentionBlock(nn.Module):
 class DenoiserNetwork(nn.Module):
     """Shared trunk: tokenizer, timestep MLP, transformer blocks, adaLN output layer.
 
-    forward(x [B, *data_shape], t [B] in [0, 1] (= timestep / T), condition=None) -> eps_hat [B, *data_shape]
+    forward(x [B, *data_shape], t [B] (or [1], shared by the batch) in [0, 1] (= timestep / T), condition=None)
+    -> eps_hat [B, *data_shape]
     """
 
     def __init__(self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size=1, mlp_ratio=4):
@@ -225,7 +226,7 @@ class ConditionalDenoiser(DenoiserNetwork):
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:
         c = self.time_vector(t)  # [B, D]
         ctx = self.condition_embedding(self.context(condition, x.shape[0], x.device))  # [B, S, D]
-        ctx = torch.cat([ctx, c.unsqueeze(1)], dim=1)  # the tokens choose between class and time information
+        ctx = torch.cat([ctx, c.unsqueeze(1).expand(ctx.shape[0], -1, -1)], dim=1)  # tokens choose class or time
         return self._trunk(x, c, ctx)
 
 

@@ -153,3 +153,17 @@ def test_training_on_moons_approaches_the_data():
     d_model, d_noise = mmd2(out, ref), mmd2(noise, ref)
     assert d_model < 5e-3 < d_noise, (d_model, d_noise)
     assert sliced_wasserstein(out, ref) < 0.5 * sliced_wasserstein(noise, ref)
+
+
+@pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
+def test_shared_timestep_broadcasts_like_a_per_sample_one(ptype):
+    """Samplers pass one t for the whole batch; it must give what a per-sample t gives."""
+    extra = {"num_classes": 3} if ptype == "conditional" else {}
+    m = DiffusionModel(cfg(model_type=ptype, data_shape=[1, 8, 8], **extra))
+    for p in m.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    net = m.denoiser.eval()
+    x, lab = torch.randn(6, 1, 8, 8), (torch.randint(0, 3, (6,)) if extra else None)
+    assert torch.allclose(net(x, torch.full((6,), 0.3), lab), net(x, torch.tensor([0.3]), lab), atol=1e-5)
+    eps = m.noise_predictor(lab, 6, use_ema=False)
+    assert torch.allclose(eps(x, torch.full((6,), 15)), net(x, torch.full((6,), 15 / 50), lab), atol=1e-5)
