@@ -13,8 +13,9 @@
 4. The physical limit: FLOPs of one denoiser forward (torch.utils.flop_counter) against the matmul throughput torch
    reaches here (a large square matmul, and the model's own FFN shape); the fraction of it that sampling achieves,
    and where the forward's time goes (profiler).
-5. A prototype of a fix found here: the timestep conditioning is computed per sample although every sample of a
-   sampling step shares t; passing t as [1] (broadcast) gives the same output.  Forward time t[B] vs t[1].
+5. The shared timestep: every sample of a sampling step shares t, so the adaLN conditioning can take t as [1]
+   (broadcast) with the same output.  Forward time t[1] vs t[B].  (Found by this script; adiff does it since 931ea8e.
+   The bare baseline of 1. and the FLOP count of 4. shape t the way the library passes it, detected at run time.)
 
 Every time is measured side by side with interleaved repeats; figures are medians (min-max) of per-round ratios.
 --quick: DDPM overhead on 300 points instead of 2000, fewer repeats, guidance in lockstep only.
@@ -34,11 +35,37 @@ from adiff.rewards import make_reward  # noqa: E402
 from adiff.sampling import TrajectoryRecorder, sample, sampling_timesteps  # noqa: E402
 
 
-def bare_forwards(model, n: int, num_steps: int | None, device):
-    """The baseline: the EMA denoiser called once per sampler step on a fixed batch, nothing else."""
+def sampler_t_rows(model, device) -> int:
+    """How many timestep rows the library's noise predictor hands the denoiser during sampling: 1 when it passes one
+    shared row (adiff since 931ea8e), B when one per sample.  The bare baseline and the FLOP count follow it, so the
+    overhead figure measures the sampler, not a difference between two forwards."""
+    real = model.ema.module
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t, condition=None):
+            seen.append(t.shape[0])
+            return torch.zeros_like(x)
+
+    model.ema.module = Spy()
+    try:
+        model.generate(4, sampler="ddim", num_steps=2, seed=0)
+    finally:
+        model.ema.module = real
+    return seen[0]
+
+
+def t_batch(n: int, t: int, T: int, rows: int, device) -> torch.Tensor:
+    """The denoiser's time input for n samples at timestep t, as the library passes it ([1] or [n])."""
+    return torch.full((1 if rows == 1 else n,), t, device=device, dtype=torch.long).float() / T
+
+
+def bare_forwards(model, n: int, num_steps: int | None, device, rows: int):
+    """The baseline: the EMA denoiser called once per sampler step on a fixed batch, nothing else (with the time input
+    shaped as the library passes it)."""
     net, T = model.ema.module, model.num_diffusion_steps
     ts = sampling_timesteps(T, num_steps)
-    tf = [torch.full((n,), t, device=device, dtype=torch.long).float() / T for t in ts]
+    tf = [t_batch(n, t, T, rows, device) for t in ts]
     x = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
 
     def run():
@@ -49,14 +76,14 @@ def bare_forwards(model, n: int, num_steps: int | None, device):
     return run
 
 
-def step_paired(model, n: int, kw: dict, device) -> tuple[float, float]:
+def step_paired(model, n: int, kw: dict, device, rows: int) -> tuple[float, float]:
     """generate's own loop (generate_progressive + TrajectoryRecorder(10), as model.generate runs it), with one bare
     forward timed next to every step (alternately before and after it), so both see the same load at the same moment.
     Returns (generate seconds, bare seconds)."""
     net, T = model.ema.module, model.num_diffusion_steps
     x_bare = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
     ts = sampling_timesteps(T, kw.get("num_steps"))
-    tf = {t: torch.full((n,), t, device=device, dtype=torch.long).float() / T for t in ts}
+    tf = {t: t_batch(n, t, T, rows, device) for t in ts}
 
     def bare(t):
         sync(device)
@@ -123,18 +150,18 @@ def matmul_gflops(m: int, k: int, n: int, device, dtype, seconds: float = 0.5, r
     return best
 
 
-def forward_flops(model, n: int, device) -> int:
+def forward_flops(model, n: int, device, rows: int) -> int:
     x = torch.randn(n, 2, device=device)
-    t = torch.full((n,), 0.5, device=device)
+    t = torch.full((1 if rows == 1 else n,), 0.5, device=device)
     net = getattr(model.ema.module, "_orig_mod", model.ema.module)  # count the eager module
     with FlopCounterMode(display=False) as fc, torch.no_grad(), model.autocast():
         net(x, t)
     return int(fc.get_total_flops())
 
 
-def profile_forward(model, n: int, device, top: int = 8) -> list[list]:
+def profile_forward(model, n: int, device, rows: int, top: int = 8) -> list[list]:
     x = torch.randn(n, 2, device=device)
-    t = torch.full((n,), 0.5, device=device)
+    t = torch.full((1 if rows == 1 else n,), 0.5, device=device)
     net = getattr(model.ema.module, "_orig_mod", model.ema.module)
     with torch.no_grad(), model.autocast():
         for _ in range(3):
@@ -165,6 +192,9 @@ def main() -> int:
     T = model.num_diffusion_steps
     reward = make_reward("x_coordinate")
     rows, results = [], {}
+    t_rows = sampler_t_rows(model, device)
+    print(f"  the library passes the denoiser {'one shared timestep row' if t_rows == 1 else 'one timestep per sample'}; "
+          "the bare baseline does the same", flush=True)  # fmt: skip
 
     if args.compile:
         t0 = time.perf_counter()
@@ -182,10 +212,10 @@ def main() -> int:
         print(f"\n[overhead] {label}, {npts} points, keep_every=10: generate vs {steps} bare forwards", flush=True)
         cases = {
             "generate": lambda kw=kw, npts=npts: model.generate(npts, seed=0, keep_every=10, **kw),
-            "bare": bare_forwards(model, npts, kw.get("num_steps"), device),
+            "bare": bare_forwards(model, npts, kw.get("num_steps"), device, t_rows),
         }
         warm = {"generate": lambda npts=npts: model.generate(npts, sampler="ddim", num_steps=20, seed=0, keep_every=10),
-                "bare": bare_forwards(model, npts, 20, device)}  # fmt: skip
+                "bare": bare_forwards(model, npts, 20, device, t_rows)}  # fmt: skip
         tm = interleaved(cases, r, warmup=warm, device=device)
         ratio = paired_ratio(tm, "generate", "bare")
         per_step = stats([v / steps for v in tm["generate"]])
@@ -195,7 +225,7 @@ def main() -> int:
                      f"generate {fmt_stats(stats(tm['generate']), ' s', digits=2)}, bare {fmt_stats(stats(tm['bare']), ' s', digits=2)}; "
                      f"{per_step[0] * 1e3:.2f} ms/step, sampler adds {over_us[0]:.0f} us/step",
                      "<= 1.10x: " + verdict(ratio[0], 1.10)])  # fmt: skip
-        g_s, b_s = step_paired(model, npts, kw, device)
+        g_s, b_s = step_paired(model, npts, kw, device, t_rows)
         results[label]["step_paired"] = g_s / b_s
         rows.append([f"overhead {label} ({npts} pts), step-paired", f"{g_s / b_s:.3f}x",
                      f"one run: generate's steps {g_s:.2f} s vs a bare forward timed beside each step {b_s:.2f} s",
@@ -266,8 +296,9 @@ def main() -> int:
     # 4. physical limit ------------------------------------------------------------------------------------
     print("\n[limit] FLOPs per forward and matmul throughput", flush=True)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    flops_n = forward_flops(model, n, device)
-    flops_ddpm = forward_flops(model, n_ddpm, device)
+    flops_n = forward_flops(model, n, device, t_rows)
+    flops_ddpm = forward_flops(model, n_ddpm, device, t_rows)
+    flops_per_sample_t = forward_flops(model, n, device, n)
     big = 4096 if device.type == "cuda" else 1024
     peak = matmul_gflops(big, big, big, device, dtype)
     ffn = matmul_gflops(2 * n, 64, 256, device, dtype)
@@ -278,8 +309,9 @@ def main() -> int:
         steps = T if label == "DDPM-1000" else 50
         ach[label] = fl * steps / g / 1e9
     bare_gflops = flops_n * 50 / results["DDIM-50"]["bare"][0] / 1e9
-    rows.append(["denoiser FLOPs per forward", f"{flops_n / 1e9:.3f} GFLOP", f"{n} points ({flops_n / n / 1e3:.0f} kFLOP/point; "
-                 "matmuls + attention, as FlopCounterMode counts)", ""])  # fmt: skip
+    rows.append(["denoiser FLOPs per forward, as sampling calls it", f"{flops_n / 1e9:.3f} GFLOP",
+                 f"{n} points, t as [{t_rows}] ({flops_n / n / 1e3:.0f} kFLOP/point; matmuls + attention, as FlopCounterMode "
+                 f"counts); with t per sample: {flops_per_sample_t / 1e9:.3f} GFLOP", ""])  # fmt: skip
     sq = peak
     peak = max(sq, ffn, ref)  # the best rate torch reached here, whichever shape gave it
     rows.append([f"matmul {big}^3 {str(dtype)[6:]}", f"{sq:.1f} GFLOP/s", f"threads {torch.get_num_threads()}; "
@@ -291,10 +323,10 @@ def main() -> int:
                      f"{v:.1f} GFLOP/s achieved; {v / ffn:.1%} of the FFN-shape matmul rate", "(report)"])  # fmt: skip
     rows.append(["bare forwards (DDIM-50 batch): achieved / peak", f"{bare_gflops / peak:.1%}", f"{bare_gflops:.1f} GFLOP/s", ""])
     results["limit"] = {"flops": flops_n, "peak": peak, "ffn": ffn, "achieved": ach}
-    prof = profile_forward(model, n, device)
+    prof = profile_forward(model, n, device, t_rows)
 
     # 5. prototype: shared timestep ----------------------------------------------------------------------
-    print("\n[prototype] denoiser forward with t [B] vs t [1] (broadcast; all samples share t while sampling)", flush=True)
+    print("\n[shared t] denoiser forward with t [B] vs t [1] (broadcast; all samples share t while sampling)", flush=True)
     net = model.ema.module
     x = torch.randn(n, 2, device=device)
     tb = torch.full((n,), 0.5, device=device)
@@ -312,8 +344,9 @@ def main() -> int:
     tm = interleaved({"t[B]": fwd(tb), "t[1]": fwd(tb[:1])}, reps, device=device, verbose=False)
     ratio = paired_ratio(tm, "t[1]", "t[B]")
     results["prototype_shared_t"] = ratio
-    rows.append(["prototype: forward with t[1] / t[B]", fmt_stats(ratio, "x"), f"max |diff| {diff:.1e}; "
-                 f"t[B] {stats(tm['t[B]'])[0] / calls * 1e3:.2f} ms/forward", "(fix proposal)"])  # fmt: skip
+    rows.append(["shared timestep: forward with t[1] / t[B]", fmt_stats(ratio, "x"), f"max |diff| {diff:.1e}; "
+                 f"t[B] {stats(tm['t[B]'])[0] / calls * 1e3:.2f} ms/forward",
+                 "(in adiff: sampling uses t[1])" if t_rows == 1 else "(fix proposal)"])  # fmt: skip
 
     if args.compile:  # compiled against eager, side by side
         eager = model.ema.module._orig_mod
@@ -322,7 +355,7 @@ def main() -> int:
             def run():
                 with torch.no_grad(), model.autocast():
                     for _ in range(calls):
-                        m(x, tb)
+                        m(x, tb if t_rows != 1 else tb[:1])
             return run
 
         tm = interleaved({"compiled": fwd_with(net), "eager": fwd_with(eager)}, reps, device=device, verbose=False)
@@ -330,7 +363,8 @@ def main() -> int:
         rows.append(["torch.compile: compiled / eager forward", fmt_stats(ratio, "x"),
                      f"eager {stats(tm['eager'])[0] / calls * 1e3:.2f} ms/forward, {n} points", "(report)"])  # fmt: skip
 
-    print_table(["op (one forward, {} points)".format(n), "ms", "share", "calls"], prof, "Where one forward's time goes (profiler)")
+    print_table([f"op (one forward, {n} points, t as [{t_rows}])", "ms", "share", "calls"], prof,
+                "Where one forward's time goes (profiler)")
     print_table(["figure", "value: median (min-max)", "details", "target"], rows,
                 f"bench_sampler results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
                 f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}")  # fmt: skip
