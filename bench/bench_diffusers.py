@@ -72,7 +72,8 @@ def diffusers_loop(eps_fn, sched, n: int, num_steps: int, seed: int, device, eta
 
 def ours(eps_fn, schedule, n: int, sampler: str, num_steps, seed: int, device):
     g = torch.Generator(device=device).manual_seed(seed)
-    return sample(eps_fn, schedule, (n, 2), sampler=sampler, num_steps=num_steps, eta=0.0, generator=g, device=device)
+    return sample(eps_fn, schedule, (n, 2), sampler=sampler, num_steps=num_steps, eta=0.0, spacing="uniform", generator=g,
+                  device=device)  # diffusers' "trailing" = even in t
 
 
 def diffusers_progressive(eps_fn, sched, n: int, num_steps: int, seed: int, device):
@@ -93,7 +94,7 @@ def prototype_progressive(eps_fn, schedule, n: int, sampler: str, num_steps, see
     per-step coefficients are Python floats computed once from the float64 table (no 0-d tensor arithmetic, no
     timestep checks per step), and DDIM with eta = 0 draws no noise.  Same formulas, same StepRecords."""
     T = schedule.num_steps
-    ts = sampling_timesteps(T, num_steps)
+    ts = sampling_timesteps(T, num_steps, "uniform")
     abar = schedule._abar64.tolist()  # float64, index = timestep
     sig = [math.sqrt(1.0 - a) for a in abar]
     g = torch.Generator(device=device).manual_seed(seed)
@@ -123,7 +124,8 @@ def lockstep(eps_fn, schedule, sched, n: int, sampler: str, num_steps, seed: int
     S = num_steps or schedule.num_steps
     g1 = torch.Generator(device=device).manual_seed(seed)
     g2 = torch.Generator(device=device).manual_seed(seed)
-    it = sample_progressive(eps_fn, schedule, (n, 2), sampler=sampler, num_steps=num_steps, generator=g1, device=device)
+    it = sample_progressive(eps_fn, schedule, (n, 2), sampler=sampler, num_steps=num_steps, spacing="uniform", generator=g1,
+                            device=device)  # fmt: skip
     x = torch.randn((n, 2), generator=g2, device=device)
     sched.set_timesteps(S, device=device)
     ddim = isinstance(sched, DDIMScheduler)
@@ -226,7 +228,7 @@ def main() -> int:
         proto_diff = (a.float() - b.float()).abs().max().item()
         makers = {
             "ours": lambda sampler=sampler, steps=steps: sample_progressive(
-                trivial, sch, (n, 2), sampler=sampler, num_steps=steps, generator=torch.Generator(device=device).manual_seed(0),
+                trivial, sch, (n, 2), sampler=sampler, num_steps=steps, spacing="uniform", generator=torch.Generator(device=device).manual_seed(0),
                 device=device),
             "diffusers": lambda sampler=sampler, S=S: diffusers_progressive(trivial, make_scheduler(sampler, T), n, S, 0, device),
             "prototype": lambda sampler=sampler, steps=steps: prototype_progressive(trivial, sch, n, sampler, steps, 0, device),

@@ -64,7 +64,7 @@ def bare_forwards(model, n: int, num_steps: int | None, device, rows: int):
     """The baseline: the EMA denoiser called once per sampler step on a fixed batch, nothing else (with the time input
     shaped as the library passes it)."""
     net, T = model.ema.module, model.num_diffusion_steps
-    ts = sampling_timesteps(T, num_steps)
+    ts = sampling_timesteps(model.noise_schedule, num_steps)  # the steps generate visits (default spacing)
     tf = [t_batch(n, t, T, rows, device) for t in ts]
     x = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
 
@@ -82,7 +82,7 @@ def step_paired(model, n: int, kw: dict, device, rows: int) -> tuple[float, floa
     Returns (generate seconds, bare seconds)."""
     net, T = model.ema.module, model.num_diffusion_steps
     x_bare = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
-    ts = sampling_timesteps(T, kw.get("num_steps"))
+    ts = sampling_timesteps(model.noise_schedule, kw.get("num_steps"))
     tf = {t: t_batch(n, t, T, rows, device) for t in ts}
 
     def bare(t):
