@@ -121,8 +121,9 @@ def sampling_timesteps(schedule: NoiseSchedule | int, num_steps: int | None, spa
     from phi_T down to 0.  A DDIM step is an Euler step of dy/dtau = eps_hat in y = x / sqrt(abar_t),
     tau = tan(phi).  For data N(0, s^2) the exact flow is y = c sqrt(s^2 + tau^2), and the leading error of a run
     of Euler steps is smallest when every step covers the same s / (s^2 + tau^2) dtau, i.e. the same stretch of
-    arctan(tau / s); for data of unit scale (s = 1) that is the same stretch of phi.  Measured on Gaussian data N(0, 1) with the exact denoiser and
-    the linear schedule, DDIM-50 shrinks the standard deviation by 3.6% with "uniform" and by 2.4% with "angle".
+    arctan(tau / s); for data of unit scale (s = 1) that is the same stretch of phi.  Measured on Gaussian data
+    N(0, 1) with the exact denoiser and the linear schedule, DDIM-50 shrinks the standard deviation by 3.6% with
+    "uniform" and by 2.4% with "angle".
     For the cosine schedule phi is nearly linear in t and the two spacings nearly agree.
     ``schedule`` may be an int T only for "uniform".
     """
@@ -140,13 +141,12 @@ def sampling_timesteps(schedule: NoiseSchedule | int, num_steps: int | None, spa
         return [int(round(T - i * ratio)) for i in range(num_steps)]
     if isinstance(schedule, int):
         raise ValueError("spacing 'angle' needs the noise schedule, not only T")
-    abar = schedule._abar64[1:]  # t = 1..T
-    phi = torch.atan(((1 - abar) / abar).sqrt())  # increasing in t
+    phi = schedule.angles64[1:]  # t = 1..T
     targets = torch.linspace(float(phi[-1]), 0.0, num_steps + 1, dtype=torch.float64)[:-1]
-    idx = torch.searchsorted(phi, targets).clamp(max=T - 1)  # nearest of the two neighbours
-    lower = (idx - 1).clamp(min=0)
-    idx = torch.where((targets - phi[lower]).abs() < (phi[idx] - targets).abs(), lower, idx)
-    ts = [int(i) + 1 for i in idx]
+    # The t whose phi is nearest each target (searchsorted, not a [num_steps, T] distance matrix: T may be 10^4).
+    hi = torch.searchsorted(phi, targets).clamp(max=T - 1)  # first phi >= target
+    lo = (hi - 1).clamp(min=0)
+    ts = (torch.where(targets - phi[lo] < phi[hi] - targets, lo, hi) + 1).tolist()
     for i in range(1, num_steps):  # strictly decreasing, within 1..T: push collisions down, then back up
         ts[i] = min(ts[i], ts[i - 1] - 1)
     ts[-1] = max(ts[-1], 1)

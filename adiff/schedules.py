@@ -62,6 +62,8 @@ class NoiseSchedule:
         self.noise_levels = torch.sqrt(1.0 - abar).float()  # sigma_t = sqrt(1 - abar_t)
         self.snr = (abar / (1.0 - abar)).float()  # SNR(t) = abar_t / (1 - abar_t)   (Kingma et al. 2021)
         self.log_snr = torch.log(abar / (1.0 - abar)).float()
+        # Noise angle phi_t = arctan(sigma_t / sqrt(abar_t)), float64, index t = 0..T (phi_0 = 0, rising to < pi/2).
+        self.angles64 = torch.atan(((1.0 - self._abar64) / self._abar64).sqrt())
         self._device_cache: dict[tuple[str, torch.dtype], dict[str, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ lookup

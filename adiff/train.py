@@ -41,10 +41,6 @@ def _progress(step: int, total: int, loss: float, t0: float, stream=sys.stderr) 
     stream.flush()
 
 
-def _conditions(model: DiffusionModel, labels: torch.Tensor | None):
-    return labels if model.is_conditional else None
-
-
 def _mean_se(values: list[float]) -> tuple[float, float]:
     v = torch.tensor(values, dtype=torch.float64)
     return float(v.mean()), (float(v.std() / len(values) ** 0.5) if len(values) > 1 else float("nan"))
@@ -70,7 +66,7 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     out = {"n": n, "draws": draws}
     for name, kw in (("ddpm1000", {"sampler": "ddpm"}), ("ddim50", {"sampler": "ddim", "num_steps": 50})):
         t0 = time.time()  # all draws in one batch (less overhead); the draws stay independent
-        x, _ = model.generate(n * draws, condition=_conditions(model, cond), seed=seed, keep_every=10_000, **kw)
+        x, _ = model.generate(n * draws, condition=cond, seed=seed, keep_every=10_000, **kw)
         out[f"{name}_seconds"] = round(time.time() - t0, 2)
         xs = x.cpu().split(n)
         per[f"{name}_mmd2"] = [mmd2(xk, r) for xk, r in zip(xs, refs)]

@@ -80,7 +80,7 @@ def test_ddim_eta1_full_steps_has_ddpm_variance():
 
 
 def test_timesteps_start_at_T_and_never_repeat():
-    lin, cos = make_schedule("linear", 1000), make_schedule("cosine", 1000)
+    lin = make_schedule("linear", 1000)
     assert sampling_timesteps(1000, 50, "uniform")[:3] == [1000, 980, 960] and sampling_timesteps(1000, 50, "uniform")[-1] == 20
     assert sampling_timesteps(lin, 50, "uniform") == sampling_timesteps(1000, 50, "uniform")
     assert sampling_timesteps(10, None, "uniform") == list(range(10, 0, -1))
