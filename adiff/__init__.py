@@ -6,10 +6,10 @@
 
 The library never imports a UI toolkit; the Gradio app in app.py/components drives it.
 """
-from .buffer import TrajectoryBuffer
-from .config import ModelConfig
+from .steering.buffer import TrajectoryBuffer
+from .nn.config import ModelConfig
 from .model import DiffusionModel
-from .schedules import (
+from .diffusion.schedules import (
     CosineNoiseSchedule,
     CustomNoiseSchedule,
     LinearNoiseSchedule,

@@ -8,14 +8,14 @@ from typing import Callable, Iterator
 
 import torch
 
-from . import checkpoints
-from .buffer import TrajectoryBuffer
-from .config import ModelConfig, resolve_device
-from .denoisers import build_denoiser
-from .guidance import ConditionalEps
-from .sampling import StepRecord, Trajectory, TrajectoryRecorder, ddpm_step, sample_progressive
-from .schedules import make_schedule
-from .training import EMA, OptimizerConfig, TrainEvent, epsilon_loss, make_lr_scheduler, make_optimizer
+from .nn import checkpoints
+from .steering.buffer import TrajectoryBuffer
+from .nn.config import ModelConfig, resolve_device
+from .nn.denoisers import build_denoiser
+from .steering.guidance import ConditionalEps
+from .samplers import StepRecord, Trajectory, TrajectoryRecorder, ddpm_step, sample_progressive
+from .diffusion.schedules import make_schedule
+from .nn.training import EMA, OptimizerConfig, TrainEvent, epsilon_loss, make_lr_scheduler, make_optimizer
 
 __all__ = ["DiffusionModel"]
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ class DiffusionModel:
 
     def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None, sample_kwargs=None):
         """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.adaptation.Adapter)."""
-        from .adaptation import Adapter
+        from .steering.adaptation import Adapter
 
         adapter = Adapter(self, reward_fn, adaptation_config, data, sample_kwargs)
         yield from adapter.run(num_steps)

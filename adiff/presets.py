@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoints import CheckpointError
+from .nn.checkpoints import CheckpointError
 from .model import DiffusionModel
 
 __all__ = ["PresetSpec", "PRESETS", "list_presets", "preset_spec", "preset_path", "preset_card", "load_preset", "PRESET_DIR"]

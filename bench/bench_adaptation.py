@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from adiff.adaptation import Adapter, AdaptationConfig  # noqa: E402
+from adiff.steering.adaptation import Adapter, AdaptationConfig  # noqa: E402
 from adiff.data import eight_gaussians_mixture, make_dataset  # noqa: E402
-from adiff.metrics import mmd2  # noqa: E402
+from adiff.eval.metrics import mmd2  # noqa: E402
 from adiff.presets import load_preset  # noqa: E402
-from adiff.rewards import make_reward  # noqa: E402
-from adiff.train import machine_info  # noqa: E402
+from adiff.steering.rewards import make_reward  # noqa: E402
+from adiff.cli.train import machine_info  # noqa: E402
 
 
 def main():

@@ -36,7 +36,7 @@ from common import (base_parser, fmt_stats, interleaved, load_model, lockstep as
 
 import torch  # noqa: E402
 
-from adiff.sampling import StepRecord, sample, sample_progressive, sampling_timesteps  # noqa: E402
+from adiff.samplers import StepRecord, sample, sample_progressive, sampling_timesteps  # noqa: E402
 
 try:
     import diffusers

@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adiff.presets import list_presets, load_preset, preset_card, preset_spec  # noqa: E402
-from adiff.train import evaluate_glyphs, evaluate_points, machine_info  # noqa: E402
+from adiff.cli.train import evaluate_glyphs, evaluate_points, machine_info  # noqa: E402
 
 
 def main():

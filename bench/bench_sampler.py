@@ -31,8 +31,8 @@ from common import (base_parser, fmt_stats, interleaved, load_model, lockstep, p
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from adiff.rewards import make_reward  # noqa: E402
-from adiff.sampling import TrajectoryRecorder, sample, sampling_timesteps  # noqa: E402
+from adiff.steering.rewards import make_reward  # noqa: E402
+from adiff.samplers import TrajectoryRecorder, sample, sampling_timesteps  # noqa: E402
 
 
 def sampler_t_rows(model, device) -> int:

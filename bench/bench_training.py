@@ -13,7 +13,7 @@ transformer's parameter count, SiLU, Linear to 2.
 The two trainings run interleaved, ``--chunk`` steps at a time, so both see the same machine load; the training wall
 time of each counts only its own chunks.  Every ``--eval-every`` steps each model's EMA weights draw ``--eval-points``
 DDPM-1000 samples (seed 0) and MMD^2 is taken against fresh moons data (seed 10000), as the preset's model card does
-(adiff.train.evaluate_points); evaluation time is not counted as training time.  A model stops once it reaches the
+(adiff.cli.train.evaluate_points); evaluation time is not counted as training time.  A model stops once it reaches the
 threshold; the run stops at --steps or when the --minutes budget is spent.
 --quick: 1000 steps, evaluations every 500 steps on 500 points (a smoke test: the threshold is not expected).
 """
@@ -29,11 +29,11 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from adiff.data import make_dataset  # noqa: E402
-from adiff.denoisers import timestep_embedding  # noqa: E402
-from adiff.metrics import mmd2  # noqa: E402
+from adiff.nn.denoisers import timestep_embedding  # noqa: E402
+from adiff.eval.metrics import mmd2  # noqa: E402
 from adiff.model import DiffusionModel  # noqa: E402
 from adiff.presets import preset_spec  # noqa: E402
-from adiff.training import EMA  # noqa: E402
+from adiff.nn.training import EMA  # noqa: E402
 
 THRESHOLD = 5e-4
 

@@ -19,7 +19,7 @@ from .common import (EXPRESSION, LIMITS, AppContext, ModelInfo, build_reward, po
 from .figures import make_adaptation_figure, make_before_after_figure, make_buffer_figure, make_message_figure
 from .validation import as_bool, as_float, as_int, dropdown, number, slider, user_errors
 
-from adiff.adaptation import AdaptationConfig, Adapter
+from adiff.steering.adaptation import AdaptationConfig, Adapter
 
 __all__ = ["build", "AdaptationRun", "buffer_view", "gallery_items"]
 

@@ -16,10 +16,10 @@ import torch
 
 import adiff.presets
 from adiff import DiffusionModel
-from adiff.checkpoints import CheckpointError
+from adiff.nn.checkpoints import CheckpointError
 from adiff.data import PLOT_RANGE, make_dataset
-from adiff.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
-from adiff.schedules import NoiseSchedule
+from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
+from adiff.diffusion.schedules import NoiseSchedule
 
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
@@ -248,7 +248,7 @@ def reward_choices(kind: str, allow_none: bool = False) -> list[str]:
 
 def reward_help(name: str) -> str:
     if name == EXPRESSION:
-        from adiff.rewards import EXPRESSION_HELP
+        from adiff.steering.rewards import EXPRESSION_HELP
 
         return EXPRESSION_HELP
     if name == NO_REWARD:

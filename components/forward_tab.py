@@ -9,7 +9,7 @@ import gradio as gr
 import torch
 
 from adiff.data import IMAGE_DATASETS, PLOT_RANGE, TOY_2D_DATASETS, dataset_info, gaussian_mixture_for
-from adiff.schedules import make_schedule
+from adiff.diffusion.schedules import make_schedule
 
 from .common import LIMITS, AppContext, curve_at, finite_list, grid, points, schedule_curve, tile_images
 from .figures import make_forward_figure, make_schedule_marker_figure

@@ -11,8 +11,8 @@ import gradio as gr
 import torch
 
 from adiff.data import PLOT_RANGE
-from adiff.guidance import GUIDANCE_MODES
-from adiff.sampling import SAMPLERS
+from adiff.steering.guidance import GUIDANCE_MODES
+from adiff.samplers import SAMPLERS
 
 from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, default_label,
                      label_choices, parse_label, points, reward_choices, reward_grid, reward_help, tile_images)  # fmt: skip

@@ -13,10 +13,10 @@ import gradio as gr
 import torch
 
 from adiff.data import PLOT_RANGE, gaussian_mixture_for
-from adiff.gmm import GaussianMixture
-from adiff.metrics import mmd2
+from adiff.data.gmm import GaussianMixture
+from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
-from adiff.sampling import SAMPLERS, TrajectoryRecorder, predict_x0_from_eps
+from adiff.samplers import SAMPLERS, TrajectoryRecorder, predict_x0_from_eps
 
 from .common import (LIMITS, AppContext, ModelInfo, condition_for, curve_at, default_label, label_choices, parse_label,
                      points, schedule_curve, score_field, tile_images)  # fmt: skip

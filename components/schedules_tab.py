@@ -8,7 +8,7 @@ import re
 
 import gradio as gr
 
-from adiff.schedules import SCHEDULES, make_schedule, validate_custom_values
+from adiff.diffusion.schedules import SCHEDULES, make_schedule, validate_custom_values
 
 from .common import LIMITS, AppContext, schedule_curve
 from .figures import make_schedule_figure

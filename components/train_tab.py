@@ -11,7 +11,7 @@ import gradio as gr
 import torch
 
 from adiff import DiffusionModel
-from adiff.checkpoints import CheckpointError
+from adiff.nn.checkpoints import CheckpointError
 from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
 from .common import LIMITS, MY_MODEL, AppContext, points, tile_images

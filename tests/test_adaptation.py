@@ -3,10 +3,10 @@ The quality figures (reward gain, MMD to the tilted target) are printed by bench
 import pytest
 import torch
 
-from adiff.adaptation import AdaptationConfig, Adapter
+from adiff.steering.adaptation import AdaptationConfig, Adapter
 from adiff.data import make_dataset
 from adiff.presets import load_preset
-from adiff.rewards import make_reward
+from adiff.steering.rewards import make_reward
 
 FAST = {"batch_size": 64, "eval_samples": 64, "sample_steps": 10, "buffer_capacity": 50, "learning_rate": 1e-3}
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from adiff.data import gaussian_mixture_for
-from adiff.schedules import make_schedule
+from adiff.diffusion.schedules import make_schedule
 from components import common, forward_tab, reverse_tab, schedules_tab, validation
 from components.common import AppContext, ModelInfo
 from components.gif import trajectory_gif
@@ -250,7 +250,7 @@ def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
 
 
 def test_gif_has_one_frame_per_kept_step(tmp_path):
-    from adiff.sampling import Trajectory
+    from adiff.samplers import Trajectory
 
     K, B = 4, 30
     traj = Trajectory([30, 20, 10, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2),

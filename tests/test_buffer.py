@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adiff.buffer import BufferSample, BufferSnapshot, TrajectoryBuffer
+from adiff.steering.buffer import BufferSample, BufferSnapshot, TrajectoryBuffer
 
 
 def _filled(rewards, shape=(2,), capacity=None, temperature=1.0):

@@ -1,4 +1,4 @@
-"""Built-in datasets (adiff.data) and the shipped glyph classifier (adiff.classifier): real data, no mocks."""
+"""Built-in datasets (adiff.data) and the shipped glyph classifier (adiff.eval.classifier): real data, no mocks."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from adiff.classifier import (
+from adiff.eval.classifier import (
     DEFAULT_CLASSIFIER_PATH,
     HELDOUT_SEED,
     TRAIN_SEED_BASE,
@@ -29,7 +29,7 @@ from adiff.data import (
     make_dataset,
     points_from_drawing,
 )
-from adiff.gmm import GaussianMixture
+from adiff.data.gmm import GaussianMixture
 
 BUILTIN = [name for name in DATASETS if name != "drawing"]
 

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from adiff.data import eight_gaussians_mixture
-from adiff.guidance import ConditionalEps
-from adiff.metrics import mmd2
-from adiff.rewards import make_reward
-from adiff.sampling import sample, sample_progressive
-from adiff.schedules import make_schedule
+from adiff.steering.guidance import ConditionalEps
+from adiff.eval.metrics import mmd2
+from adiff.steering.rewards import make_reward
+from adiff.samplers import sample, sample_progressive
+from adiff.diffusion.schedules import make_schedule
 
 LAM = 2.0
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from adiff import DiffusionModel
-from adiff.checkpoints import CheckpointError
+from adiff.nn.checkpoints import CheckpointError
 from adiff.data import make_dataset
-from adiff.metrics import mmd2, sliced_wasserstein
+from adiff.eval.metrics import mmd2, sliced_wasserstein
 
 
 def cfg(**kw):

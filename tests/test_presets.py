@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adiff.data import make_dataset
-from adiff.metrics import mmd2
+from adiff.eval.metrics import mmd2
 from adiff.presets import PRESET_DIR, list_presets, load_preset, preset_card, preset_path, preset_spec
 
 POINTS = [p for p in list_presets() if preset_spec(p).config["data_shape"] == [2]]
@@ -41,7 +41,7 @@ def test_conditional_8gaussians_follows_its_label():
 
 
 def test_glyph_preset_draws_the_requested_digits():
-    from adiff.classifier import load_glyph_classifier
+    from adiff.eval.classifier import load_glyph_classifier
 
     model = load_preset("glyphs", device="cpu")
     labels = torch.arange(10).repeat(4)

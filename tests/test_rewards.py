@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adiff.rewards import (
+from adiff.steering.rewards import (
     BUILTIN_REWARDS,
     EXPRESSION_HELP,
     MODE_RADIUS,
@@ -123,7 +123,7 @@ def test_image_rewards_make_sense():
 
 
 def test_classifier_logprob():
-    # needs adiff/classifier.py and assets/glyph_classifier.safetensors (written separately)
+    # needs adiff/eval/classifier.py and assets/glyph_classifier.safetensors (written separately)
     reward = make_reward("classifier_logprob", digit=3)
     x = _images(3)
     r, g = _value_and_grad(reward, x)

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from adiff.gmm import GaussianMixture
-from adiff.sampling import (
+from adiff.data.gmm import GaussianMixture
+from adiff.samplers import (
     TrajectoryRecorder,
     ddim_step,
     ddpm_step,
@@ -14,7 +14,7 @@ from adiff.sampling import (
     sample_progressive,
     sampling_timesteps,
 )
-from adiff.schedules import make_schedule
+from adiff.diffusion.schedules import make_schedule
 
 
 def eight_gaussians():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from adiff import CosineNoiseSchedule, CustomNoiseSchedule, LinearNoiseSchedule, make_schedule
-from adiff.schedules import SigmoidNoiseSchedule
+from adiff.diffusion.schedules import SigmoidNoiseSchedule
 
 REF = json.loads((Path(__file__).parent / "fixtures" / "diffusers_schedules.json").read_text())
 ALL = ["linear", "cosine", "sigmoid"]

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import torch
 
 from .buffer import BufferSnapshot, TrajectoryBuffer
-from .metrics import mmd2
+from ..eval.metrics import mmd2
 
 __all__ = ["AdaptationConfig", "AdaptationEvent", "Adapter"]
 
@@ -176,7 +176,7 @@ class Adapter:
         return torch.nan_to_num(r.detach().float(), nan=-1e6, posinf=1e6, neginf=-1e6)
 
     def _sample(self, n: int, labels, generator, net=None, guided: bool = False) -> torch.Tensor:
-        from .sampling import sample  # local: sampling imports guidance, which this module does not need otherwise
+        from ..samplers import sample  # local: sampling imports guidance, which this module does not need otherwise
 
         net = net or self.base_net
         T = self.model.num_diffusion_steps

@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from .reward import Reward
+
 __all__ = ["ExpressionError", "compile_expression", "EXPRESSION_HELP", "MAX_EXPRESSION_CHARS"]
 
 MAX_EXPRESSION_CHARS = 200
@@ -350,6 +352,6 @@ def compile_expression(text: str) -> Reward:
             out = out + 0.0 * (xs + ys)  # keep the result in the graph: its gradient is exactly zero
         return out.to(x.dtype)
 
-    from .rewards import Reward  # here, not at the top: adiff.rewards re-exports this module's names
+    from .rewards import Reward  # here, not at the top: adiff.steering.rewards re-exports this module's names
 
     return Reward("expression", "points", text, f"r(x, y) = {body}", fn, {"text": text})

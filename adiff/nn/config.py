@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .schedules import MAX_STEPS, SCHEDULES, validate_custom_values
+from ..diffusion.schedules import MAX_STEPS, SCHEDULES, validate_custom_values
 
 __all__ = ["ModelConfig", "resolve_device", "REQUIRED_FIELDS"]
 

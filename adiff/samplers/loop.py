@@ -14,8 +14,8 @@ from typing import Callable, Iterator
 
 import torch
 
-from .guidance import GuidanceConfig, GuidanceInfo, guided_eps, renoise
-from .schedules import NoiseSchedule
+from ..steering.guidance import GuidanceConfig, GuidanceInfo, guided_eps, renoise
+from ..diffusion.schedules import NoiseSchedule
 
 __all__ = [
     "StepRecord",

@@ -1,0 +1,7 @@
+"""Datasets made by code (2-D toys, glyphs, drawings) and Gaussian mixtures with their exact denoisers."""
+from .datasets import *  # noqa: F401,F403
+from .datasets import __all__ as _datasets_all
+from .glyphs import GLYPH_SIZE, make_glyphs
+from .gmm import GaussianMixture
+
+__all__ = [*_datasets_all, "GLYPH_SIZE", "make_glyphs", "GaussianMixture"]

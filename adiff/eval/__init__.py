@@ -1,0 +1,1 @@
+"""Evaluation: distances between sample sets, diversity, reward statistics, the glyph classifier."""
