@@ -19,6 +19,7 @@ from adiff import DiffusionModel
 from adiff.nn.checkpoints import CheckpointError
 from adiff.data import PLOT_RANGE, make_dataset
 from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
+from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
 
 from .state import Session, SessionStore
@@ -117,7 +118,7 @@ class AppContext:
                 raise field_error(field_name, "'my model' needs a model trained or loaded in the Train tab first")
             info = session.trained_info
             kind = _kind_of(model, field_name)
-            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.cfg.num_classes,
+            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.num_classes,
                                     dict(info.get("sample_kwargs", {})), info.get("description", "your model"))  # fmt: skip
         try:
             model = adiff.presets.load_preset(source, self.device)
@@ -125,7 +126,7 @@ class AppContext:
             raise field_error(field_name, str(e)) from None
         spec = adiff.presets.preset_spec(source)
         kind = _kind_of(model, field_name)
-        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.cfg.num_classes,
+        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.num_classes,
                                 dict(spec.sample_kwargs), spec.description)  # fmt: skip
 
     # -------------------------------------------------------------- data (read-only, cached per app)
@@ -185,14 +186,13 @@ def grid(n: int, rng=PLOT_RANGE) -> tuple[torch.Tensor, list, list]:
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1), c.tolist(), c.tolist()
 
 
-def score_field(eps_fn: Callable, schedule: NoiseSchedule, t: int, n: int = 17, rng=PLOT_RANGE, device=None) -> dict:
+def score_field(eps_fn: Callable, process: Process, t, n: int = 17, rng=PLOT_RANGE, device=None) -> dict:
     """The score s(x, t) = grad log p_t(x) = -eps(x, t) / sigma_t on an n x n grid -> {"x","y","u","v"}."""
     pts, _, _ = grid(n, rng)
     pts = pts.to(device or "cpu")
-    t_b = torch.full((pts.shape[0],), int(t), dtype=torch.long, device=pts.device)
     with torch.no_grad():
-        eps = eps_fn(pts, t_b).float().cpu()
-    sigma = float(schedule.get_noise_level(int(t)))
+        eps = eps_fn(pts, t).float().cpu()
+    sigma = process.coefficients(t)[1]
     s = -eps / max(sigma, 1e-6)
     p = pts.cpu()
     return {"x": finite_list(p[:, 0], 3), "y": finite_list(p[:, 1], 3), "u": finite_list(s[:, 0]), "v": finite_list(s[:, 1])}

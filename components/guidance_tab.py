@@ -57,7 +57,7 @@ def build(ctx: AppContext) -> None:
         """Unguided and guided samples from the same seed (streams progress), with the tilted target."""
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
-        T = model.num_diffusion_steps
+        T = model.max_sampling_steps
         reward_fn = build_reward(reward, expression, reward_params, info.kind, allow_none=info.conditional)
         lam = as_float(guidance_scale, "guidance_scale", -LIMITS.guidance_scale, LIMITS.guidance_scale)
         mode = as_choice(guidance_mode, "guidance_mode", list(GUIDANCE_MODES))

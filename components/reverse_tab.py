@@ -16,7 +16,8 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
-from adiff.samplers import SAMPLERS, TrajectoryRecorder, predict_x0_from_eps
+from adiff.diffusion import Predictor
+from adiff.samplers import SAMPLERS, TrajectoryRecorder
 
 from .common import (LIMITS, AppContext, ModelInfo, condition_for, curve_at, default_label, label_choices, parse_label,
                      points, schedule_curve, score_field, tile_images)  # fmt: skip
@@ -51,10 +52,8 @@ def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture |
 def _field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
     """The noise predictor drawn as the score field: for one class, that class (with CFG); otherwise unconditional."""
     label = label if isinstance(label, int) else None
-    eps = model.noise_predictor(label, n)
-    if cfg_scale is not None and label is not None and model.is_conditional:
-        eps = eps.with_cfg(cfg_scale)
-    return eps
+    use_cfg = cfg_scale is not None and label is not None and model.is_conditional
+    return model.noise_predictor(label, n, cfg_scale=cfg_scale if use_cfg else None)
 
 
 def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_scale=None, ideal=None, paths=None,
@@ -65,20 +64,19 @@ def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_s
                 "x_t": tile_images(x_t), "x0_pred": tile_images(x0_pred), "eps": tile_images(eps)}  # fmt: skip
     frame = {"kind": "points", "t": int(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
              "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or []}  # fmt: skip
-    sch = model.noise_schedule
+    proc = model.process
     G = FIELD_GRID * FIELD_GRID
     if t > 0:
-        frame["score"] = score_field(_field_eps(model, label, cfg_scale, G), sch, t, FIELD_GRID, PLOT_RANGE, model.device)
+        frame["score"] = score_field(_field_eps(model, label, cfg_scale, G), proc, t, FIELD_GRID, PLOT_RANGE, model.device)
     if ideal is not None:
-        eps_star = ideal.eps_fn(sch)
+        star = Predictor(ideal.model_fn(proc, "epsilon" if proc.name == "vp" else "velocity"), proc,
+                         "epsilon" if proc.name == "vp" else "velocity")  # fmt: skip
         if t > 0:
-            xt = x_t.detach().to(torch.float64).cpu()
-            t_b = torch.full((xt.shape[0],), int(t), dtype=torch.long)
             with torch.no_grad():
-                e = eps_star(xt, t_b)
-            x0 = predict_x0_from_eps(sch, xt, t_b, e)
-            frame["ideal"] = {"x0_pred": points(x0), "eps": points(e),
-                              "score": score_field(eps_star, sch, t, FIELD_GRID, PLOT_RANGE, "cpu")}  # fmt: skip
+                p = star(x_t.detach().to(torch.float64).cpu(), t)
+            frame["ideal"] = {"x0_pred": points(p.x0), "eps": points(p.eps),
+                              "score": score_field(lambda x, tt: star(x.double(), tt).eps, proc, t, FIELD_GRID, PLOT_RANGE,
+                                                   "cpu")}  # fmt: skip
         else:
             frame["ideal"] = {"x0_pred": points(x_t), "eps": points(torch.zeros_like(x_t))}
     return frame
@@ -106,7 +104,7 @@ def _stored_frame(st: StoredTrajectory, k: int) -> dict:
 
 def _curve_figure(model, t: int):
     sch = model.noise_schedule
-    curve = schedule_curve(sch, model.cfg.noise_schedule, max_points=250)  # smooth: 250 points draw it; sent every frame
+    curve = schedule_curve(sch, model.cfg.diffusion.noise_schedule, max_points=250)  # smooth: 250 points draw it; sent every frame
     return make_schedule_marker_figure(curve_at(curve, sch, t), t)
 
 
@@ -118,7 +116,7 @@ def build(ctx: AppContext) -> None:
         """Sample a preset and stream the frames; store the trajectory for the frame slider and the GIF."""
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
-        T = model.num_diffusion_steps
+        T = model.max_sampling_steps
         sampler = as_choice(sampler, "sampler", list(SAMPLERS))
         steps = as_int(num_steps, "num_steps", 1, T)
         eta = as_float(eta, "eta", 0.0, 1.0)
@@ -211,14 +209,14 @@ def build(ctx: AppContext) -> None:
         images = info.kind == "images"
         limit = LIMITS.images if images else LIMITS.points
         cfg = info.sample_kwargs.get("cfg_scale", 1.0)
-        desc = f"**{preset}**: {info.description}  ·  T = {model.num_diffusion_steps}, schedule {model.cfg.noise_schedule}"
+        desc = f"**{preset}**: {info.description}  ·  T = {model.num_diffusion_steps}, schedule {model.cfg.diffusion.noise_schedule}"
         return (gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
                 gr.update(value=16 if images else 500, maximum=limit),
                 gr.update(value=cfg, interactive=info.conditional),
-                gr.update(maximum=model.num_diffusion_steps), desc)  # fmt: skip
+                gr.update(maximum=model.max_sampling_steps), desc)  # fmt: skip
 
     def on_sampler(sampler):
-        return gr.update(value=1000 if sampler == "ddpm" else 100), gr.update(interactive=sampler == "ddim")
+        return gr.update(value=1000 if sampler == "ddpm" else 100), gr.update(value=0.0, interactive=sampler == "ddim")
 
     with gr.Tab("3 · Reverse diffusion", id="reverse"):
         gr.Markdown(INTRO)

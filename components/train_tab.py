@@ -48,8 +48,8 @@ def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, st
     n = 16 if kind == "images" else 400
     cond = None
     if model.is_conditional:
-        cond = torch.arange(n) % model.cfg.num_classes
-    x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.num_diffusion_steps),
+        cond = torch.arange(n) % model.num_classes
+    x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.max_sampling_steps),
                           keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
     title = f"samples after {step} steps (DDIM 25, seed 1234)"
     if kind == "images":
@@ -174,7 +174,7 @@ def build(ctx: AppContext) -> None:
             session.trained, session.trained_info = model, info
         kind = _kind(model)
         fig = make_samples_figure(_preview(model, kind, ds, None, model.training_step))
-        return fig, {"loaded": path.name, "dataset": ds, "config": model.config, "training_step": model.training_step,
+        return fig, {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
                      "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
 
     def on_dataset(name):

@@ -143,7 +143,7 @@ def test_generate_glyphs(client):
 
 @pytest.mark.parametrize("args, field", [
     (("moons", "ddim", 40, 0.0, 0, 5000, "any", 1.0), "num_samples"),
-    (("moons", "euler", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
+    (("moons", "lms", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
     (("moons", "ddim", 40, 1.5, 0, 10, "any", 1.0), "eta"),
     (("moons", "ddim", 4000, 0.0, 0, 10, "any", 1.0), "num_steps"),
     (("moons", "ddim", 40, 0.0, 0, 10, "3", 1.0), "class_label"),

@@ -18,6 +18,7 @@ from ..data import gaussian_mixture_for, make_dataset
 from ..eval.metrics import mmd2, sliced_wasserstein
 from ..model import DiffusionModel
 from ..presets import PRESET_DIR, preset_spec
+from ..diffusion.parameterization import Predictor
 from ..samplers import sample
 
 __all__ = ["train_preset", "evaluate_points", "evaluate_glyphs", "machine_info"]
@@ -74,7 +75,9 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     per["ddim50_minus_ddpm1000"] = [a - b for a, b in zip(per["ddim50_mmd2"], per["ddpm1000_mmd2"])]
     g = gaussian_mixture_for(dataset)
     if g is not None:
-        ideal = sample(g.eps_fn(model.noise_schedule), model.noise_schedule, (n * draws, 2), generator=torch.Generator().manual_seed(seed))
+        proc = model.process
+        ideal = sample(Predictor(g.model_fn(proc, "sample"), proc, "sample"), proc, (n * draws, 2),
+                       generator=torch.Generator().manual_seed(seed))  # fmt: skip
         per["ideal_ddpm1000_mmd2"] = [mmd2(xk, r) for xk, r in zip(ideal.split(n), refs)]
     for key, values in per.items():
         out[key], out[f"{key}_se"] = _mean_se(values)
