@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["standardize", "mmd2", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "MMD_BANDWIDTHS"]
+__all__ = ["standardize", "mmd2", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "path_straightness",
+           "MMD_BANDWIDTHS"]
 
 MMD_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RBF bandwidths on standardised coordinates
 
@@ -75,3 +76,16 @@ def diversity(x: torch.Tensor) -> float:
         return 0.0
     d = torch.cdist(a, a)
     return float(d.sum() / (a.shape[0] * (a.shape[0] - 1)))
+
+
+def path_straightness(path: torch.Tensor) -> float:
+    """Mean path length over mean displacement of sample paths path [K, B, ...] (K states per sample, in order):
+    sum_b sum_k |x_{k+1,b} - x_{k,b}| / sum_b |x_{K-1,b} - x_{0,b}|.  1 for straight paths, larger for curved ones
+    (Liu et al. 2022 measure the same property of rectified-flow couplings).  Use every step's state: a subsampled
+    path is shorter than the real one."""
+    if path.dim() < 2 or path.shape[0] < 2:
+        raise ValueError(f"path must be [K >= 2, B, ...], got {list(path.shape)}")
+    p = path.detach().double().cpu().reshape(path.shape[0], path.shape[1], -1)
+    length = (p[1:] - p[:-1]).norm(dim=-1).sum()
+    disp = (p[-1] - p[0]).norm(dim=-1).sum()
+    return float(length / disp.clamp(min=1e-30))
