@@ -59,6 +59,7 @@ class Session:
     trained_info: dict = field(default_factory=dict)  # dataset, steps, ... of ``trained``
     train_history: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)  # kind -> id of the current run of that kind
+    progress: dict = field(default_factory=dict)  # kind -> plain words on how far its last run got (for "stopped")
     _workdir: str | None = None
     _run_ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
 
