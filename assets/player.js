@@ -260,15 +260,14 @@
     if (S.live || S.K < 2) return;
     if (S.k >= S.K - 1) show(0);
     S.playing = true; playBtn.textContent = "\u275A\u275A Pause"; root.dataset.state = "playing";
-    const interval = 1000 / S.fps;
-    let last = performance.now();
+    // the frame follows the clock (k0 + fps * elapsed): the playback takes K / fps seconds whatever the screen's
+    // refresh rate, and a late refresh shows the frame that is due instead of slowing the whole run down
+    const t0 = performance.now(), k0 = S.k;
     const tick = (now) => {
       if (!S.playing) return;
-      if (now - last >= interval - 1) {
-        last = now - last > 2 * interval ? now : last + interval;
-        if (S.k >= S.K - 1) return pause();
-        show(S.k + 1);
-      }
+      const due = Math.min(S.K - 1, k0 + Math.floor(((now - t0) * S.fps) / 1000 + 0.25));
+      if (due > S.k) show(due);
+      if (S.k >= S.K - 1) return pause();
       S.raf = requestAnimationFrame(tick);
     };
     S.raf = requestAnimationFrame(tick);
@@ -276,7 +275,11 @@
   playBtn.addEventListener("click", () => (S.playing ? pause() : play()));
   slider.addEventListener("input", () => { if (S.playing) pause(); show(+slider.value); });
   speed.addEventListener("change", () => { S.fps = +speed.value; if (S.playing) { pause(); play(); } });
-  root.adiffPlayer = { play, pause, show, state: S };
+  function freeze() { // Stop was clicked: draw nothing more of this run, even a message already on its way
+    S.frozen = S.runId;
+    if (S.live) root.dataset.state = "stopped";
+  }
+  root.adiffPlayer = { play, pause, show, freeze, state: S };
 
   // ------------------------------------------------------------------ hover read-out
   canvas.addEventListener("mousemove", (ev) => {
@@ -310,6 +313,7 @@
   }
   function receive(v) {
     if (!v || !v.frames) { if (!S.stat) drawEmpty(); return; }
+    if (v.id === S.frozen) return;
     const newRun = v.id !== S.runId;
     if (newRun) { S.runId = v.id; S.frames = {}; S.scale = {}; S.t = []; S.sigma = []; S.labels = []; }
     if (v.static) { S.stat = v.static; legend(); }

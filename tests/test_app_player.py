@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from components import reverse_tab
+from components import trajectory_view as view
 from components.common import AppContext
 from components.player import (decode_field, decode_images, decode_points, encode_field, encode_images, encode_points,
                                live_message, player_payload)  # fmt: skip
@@ -78,15 +78,15 @@ def test_a_fifty_frame_trajectory_fits_the_budget(ctx, preset, limit_mb):
     cond = torch.arange(n) % info.num_classes if info.conditional else None
     _, traj = model.generate(n, condition=cond, seed=0, sampler="ddim", num_steps=100, keep_every=2,
                              cfg_scale=2.0 if cond is not None else None)  # fmt: skip
-    ideal = reverse_tab.ideal_mixture(info, None)
-    static = reverse_tab.player_static(model, info, "title", ideal is not None, n)
-    arrays = reverse_tab.trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred,
+    ideal = view.ideal_mixture(info, None)
+    static = view.player_static(model, info, "title", ideal is not None, n)
+    arrays = view.trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred,
                                            ideal=ideal)  # fmt: skip
     if info.kind == "images":
-        reverse_tab._image_specs(static, arrays)
+        view.image_specs(static, arrays)
     sig = traj.noise_levels.tolist()
     msg = player_payload("r", info.kind, static, arrays, traj.timesteps, sig,
-                         reverse_tab._labels(traj.timesteps, sig, arrays), live=False)  # fmt: skip
+                         view.frame_labels(traj.timesteps, sig, arrays), live=False)  # fmt: skip
     size = len(json.dumps(msg))
     assert msg["frames"]["count"] == len(traj) == 52
     assert size <= limit_mb * 1e6, size
