@@ -110,6 +110,15 @@ class Page:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
+    def titles_outside(self, elem_id: str) -> list[str]:
+        """Plot and panel titles of gr.Plot(elem_id=...) that stick out of the figure (cut off on screen)."""
+        return self.page.evaluate(
+            """id => { const g = document.querySelector('#' + id + ' .js-plotly-plot').getBoundingClientRect();
+                return Array.from(document.querySelectorAll('#' + id + ' .annotation-text, #' + id + ' .gtitle'))
+                  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 &&
+                    (r.left < g.left - 1 || r.right > g.right + 1 || r.top < g.top - 1); })
+                  .map(e => e.textContent); }""", elem_id)  # fmt: skip
+
     def check_clean(self) -> None:
         assert not self.problems, "console problems:\n" + "\n".join(self.problems)
 
@@ -208,6 +217,7 @@ def test_walk_through_every_tab(served, tmp_path):
     assert "over-shoots p·e^{λr}" in P.text("#gd-status"), P.text("#gd-status")
     titles = page.locator("#gd-figure .annotation-text").all_text_contents()
     assert sum("mean reward" in t for t in titles) >= 3, titles  # unguided, guided and the target
+    assert not P.titles_outside("gd-figure")
     P.shoot("4-guidance")
 
     # 5 · adaptation: Start, the curves gain points and the buffer fills; Stop says "stopped"; Reset clears
@@ -229,6 +239,8 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_function("(document.querySelector('#ad-buffer .js-plotly-plot')?.data || [])"
                            ".some(t => t.type === 'scatter' && t.x.length > 0)", timeout=60_000)  # fmt: skip
     P.shoot("5-adaptation-running")
+    for elem in ("ad-curves", "ad-buffer"):
+        assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     page.click("#ad-stop", force=True)
     P.wait_text("#ad-status-text", "stopped", timeout=20_000)
     session = next(s for k in demo.adiff_context.store.keys() if (s := demo.adiff_context.store.peek(k)).adaptation)
@@ -252,6 +264,8 @@ def test_walk_through_every_tab(served, tmp_path):
     assert "step 30 of 30" in P.text("#tr-status-text")
     loss = [t for t in P.plot("tr-loss") if t["name"] == "batch loss"]
     assert loss and loss[0]["n"] == 30
+    for elem in ("tr-loss", "tr-samples"):
+        assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     P.shoot("6-train")
     page.locator("button.label-wrap", has_text="Save / load a model").click()
     bad = tmp_path / "corrupt.safetensors"
@@ -311,15 +325,12 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
         r = page.locator(result).first.bounding_box()
         assert b and 0 <= b["y"] and b["y"] + b["height"] <= 900, (key, b)  # the button is in view...
         assert r and r["y"] < 900 - 150, (key, r)  # ...with the top of its result
-    # no plot title cut off: every panel title lies inside its figure (adaptation and train, where they were cut)
-    for key, elem in (("adaptation", "ad-curves"), ("train", "tr-loss"), ("guidance", "gd-figure")):
+    # no title of the figures a tab opens with is cut off (the ones drawn by a run are checked in the walk)
+    for key, elem in (("adaptation", "ad-curves"), ("adaptation", "ad-before-after"), ("train", "tr-loss"),
+                      ("train", "tr-samples"), ("guidance", "gd-figure")):  # fmt: skip
         P.tab(key)
         page.wait_for_selector(f"#{elem} .main-svg")
-        out = page.evaluate("""id => { const g = document.querySelector('#' + id + ' .js-plotly-plot').getBoundingClientRect();
-            return Array.from(document.querySelectorAll('#' + id + ' .annotation-text, #' + id + ' .gtitle'))
-              .map(e => e.getBoundingClientRect()).filter(r => r.width > 0)
-              .filter(r => r.left < g.left - 1 || r.right > g.right + 1 || r.top < g.top - 1).length; }""", elem)
-        assert out == 0, (key, out)
+        assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     P.shoot("layout-1440")
     P.check_clean()
 
@@ -343,4 +354,29 @@ def test_phone_layout_shows_every_tab_and_full_width_figures(served):
     widths["gd-figure"] = page.locator("#gd-figure").bounding_box()["width"]
     assert all(w >= 390 for w in widths.values()), widths
     P.shoot("phone-390")
+    P.check_clean()
+
+
+def test_every_long_job_says_stopped(served):
+    """Reverse and adaptation are stopped in the walk; here guidance and training."""
+    _, url, browser = served
+    P = Page(browser, url)
+    page = P.page
+    P.tab("guidance")
+    page.wait_for_selector("#gd-generate")
+    page.locator("button.label-wrap", has_text="Sampler").click()
+    page.locator("#gd-sampler").get_by_label("ddpm").check()
+    P.set_number("#gd-steps input[type=number]", 1000)
+    page.click("#gd-generate")
+    P.wait_text("#gd-status", "sampling guided", timeout=120_000)
+    page.click("#gd-stop", force=True)
+    P.wait_text("#gd-status", "stopped", timeout=30_000)
+    P.tab("train")
+    page.wait_for_selector("#tr-train")
+    page.locator("#tr-size").get_by_label("tiny").check()
+    P.set_number("#tr-steps input[type=number]", 20000)
+    page.click("#tr-train")
+    P.wait_text("#tr-status-text", "training", timeout=120_000)
+    page.click("#tr-stop", force=True)
+    P.wait_text("#tr-status-text", "stopped", timeout=30_000)
     P.check_clean()
