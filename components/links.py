@@ -144,7 +144,7 @@ def link_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
     """The "link to this view" control of a tab (wired by ``wire``)."""
     with gr.Row(elem_classes=["adiff-link-row"]):
         button = gr.Button("Link to this view", size="sm", scale=0, min_width=170, elem_id=f"{tab}-link-btn")
-        box = gr.Textbox(label="Link to this view", show_label=False, interactive=False, max_lines=1, scale=4,
+        box = gr.Textbox(label="Link to this view (copy it, or send it to the room)", interactive=False, max_lines=1, scale=4,
                          placeholder="press the button: a URL that opens this tab with these settings (for a workshop)",
                          buttons=["copy"], elem_id=f"{tab}-link")  # fmt: skip
     return button, box

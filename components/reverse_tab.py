@@ -28,7 +28,7 @@ from .help import try_this
 from .links import LinkParams, TabLink, link_row
 from .player import live_message, player_component, player_payload
 from .state import StoredTrajectory
-from .summaries import live_text, reverse_done_text, stopped_text
+from .summaries import reverse_done_text, stopped_text
 from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, frame_labels, ideal_mixture, image_specs, player_static,
                               trajectory_arrays)  # fmt: skip
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
@@ -143,9 +143,11 @@ def build(ctx: AppContext) -> TabLink:
             label_k = frame_labels([step.t], [step.noise_level], {k: v[None] for k, v in arrays.items()},
                               f"sampling: step {step.index + 1} of {steps} · ")[0]  # fmt: skip
             msg = live_message(run_id, info.kind, static, arrays, step.t, step.noise_level, label_k, seq)
+            # the player's own label says which step it shows; the status line is written once, not per message
+            text = (f"… **sampling** ({sampler.upper()}, {steps} steps): the frames stream into the player below, its label "
+                    "says which step" if seq == 0 else gr.skip())  # fmt: skip
             seq += 1
-            yield (msg, live_text("sampling", step.index + 1, steps, step.t, step.noise_level, time.time() - t0),
-                   gr.skip(), gr.skip())  # fmt: skip
+            yield msg, text, gr.skip(), gr.skip()
         traj = rec.finish()
         paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
         stored = StoredTrajectory(traj, model, info.source, info.kind, label, cfg, paths, ideal)

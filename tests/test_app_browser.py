@@ -208,6 +208,9 @@ def test_walk_through_every_tab(served, tmp_path):
     # 4 · guidance: a large λ over-shoots the tilted target, and the summary says so
     P.tab("guidance")
     page.wait_for_selector("#gd-generate")
+    P.set_number("#gd-lambda input[type=number]", "1e6")  # the slider clamps it: the page says so
+    P.wait_text("#gd-lambda", "guidance_scale", timeout=10_000)
+    assert "1e6 is above the maximum 20; the slider uses 20" in P.text("#gd-lambda .adiff-clamp-note")
     P.set_number("#gd-lambda input[type=number]", 10)
     page.locator("button.label-wrap", has_text="Sampler").click()
     P.set_number("#gd-steps input[type=number]", 10)
@@ -302,6 +305,11 @@ def test_a_deep_link_opens_its_tab_with_its_values(served):
     for part in ("tab=reverse", "preset=moons", "sampler=ddpm", "steps=50", "seed=3", "n=123"):
         assert part in link, link
     assert len(P.requests) == before
+    # choosing another model adapts the controls (the user's own choice, not the link's)
+    page.locator("#rev-preset input").click()
+    page.get_by_role("option", name="glyphs").click()
+    page.wait_for_function("document.querySelector('#rev-n input').value === '16'", timeout=20_000)
+    P.wait_text("#rev-preset-info", "glyphs")
     # a value the tab would refuse is named, not clamped
     P2 = Page(browser, url, query="?tab=guidance&lam=1e6&steps=20&colour=red")
     P2.page.wait_for_selector("#gd-generate", timeout=30_000)
