@@ -279,7 +279,7 @@
     S.frozen = S.runId;
     if (S.live) root.dataset.state = "stopped";
   }
-  root.adiffPlayer = { play, pause, show, freeze, state: S };
+  root.adiffPlayer = { play, pause, show, freeze, load, state: S };
 
   // ------------------------------------------------------------------ hover read-out
   canvas.addEventListener("mousemove", (ev) => {
@@ -311,7 +311,24 @@
     for (const note of S.stat.notes || []) { const li = document.createElement("li"); li.textContent = note; N.appendChild(li); }
     $(".adiff-title").textContent = S.stat.title || "";
   }
+  async function load(url) { // the whole trajectory, sent as a file (one parse, no copies through gradio's state)
+    const want = S.pending;
+    try {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      const v = await r.json();
+      if (want && v.id !== want) return; // a newer run started meanwhile
+      S.pending = null;
+      receive(v);
+    } catch (e) {
+      $(".adiff-readout").textContent = "Could not load the trajectory (" + e.message + "): press Generate again.";
+    }
+  }
   function receive(v) {
+    if (v && v.file && !v.frames) { // the run is done; its trajectory follows as a file (see load)
+      if (v.id !== S.frozen) { S.pending = v.id; root.dataset.state = "loading"; }
+      return;
+    }
     if (!v || !v.frames) { if (!S.stat) drawEmpty(); return; }
     if (v.id === S.frozen) return;
     const newRun = v.id !== S.runId;

@@ -3,11 +3,15 @@ then scrub and play the trajectory in the browser (components/player.py): x_t, t
 noise side by side; for 2-D the learned score field under the points and a few particle paths, and for 8gaussians
 the ideal (exact) denoiser at the same x_t; the current t on the schedule curve; the trajectory as an animated GIF.
 
-While sampling, at most one update per ``STREAM_INTERVAL_S`` goes to the browser, carrying only the new frame's
-points; the whole trajectory (at most LIMITS.frames frames) is sent once at the end.
+While sampling, at most one update per ``STREAM_INTERVAL_S`` goes to the browser, and about ``LIVE_MESSAGES`` per
+run (a slow run, e.g. on a busy CPU, spaces them out: every message costs the page some main-thread time and the
+server CPU it shares), each carrying only the new frame's points; the whole trajectory (at most LIMITS.frames
+frames) is sent once at the end, as a JSON file the player fetches (gr.HTML would copy and compare a big value
+several times per update; a file is parsed once).
 API: /generate (streams player messages), /frame (a plotly figure of any stored frame)."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -36,12 +40,15 @@ from .validation import as_choice, as_float, as_int, dropdown, number, radio, sl
 __all__ = ["build", "frame_data", "ideal_mixture", "STREAM_INTERVAL_S"]
 
 STREAM_INTERVAL_S = 0.2  # at most 5 updates per second reach the browser while sampling
+LIVE_MESSAGES = 12  # and about this many per run: the interval grows with the run's expected length
 DEFAULT_STEPS = {"ddpm": 1000, "ddim": 100}  # the step count a sampler starts with (the registry's, once it has one)
 INTRO = """### Reverse diffusion: from noise to data
 The model predicts the noise ε̂ = ε_θ(x_t, t) in x_t; from it follow the **predicted clean sample
 x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t** and the **score ∇log p_t(x_t) ≈ −ε̂ / √(1−ᾱ_t)** (arrows).  Each step moves x_t
 towards x̂₀ and, for DDPM, adds fresh noise.  Press **Generate**: the frames stream in; then drag the frame slider
 or press **▶ Play** (both run in your browser)."""
+LOAD_JS = """(f) => { const p = document.querySelector('#rev-player .adiff-player')?.adiffPlayer;
+  if (p && f && f.url) p.load(f.url); }"""
 STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffPlayer?.freeze();
   return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }"""
 
@@ -126,13 +133,14 @@ def build(ctx: AppContext) -> TabLink:
         base = {"preset": preset, "sampler": sampler, "num_steps": steps, "eta": eta, "seed": seed, "num_samples": n,
                 "class_label": label, "cfg_scale": cfg, "T": T}  # fmt: skip
         session.progress["reverse"] = "before the first step"
-        seq, last = 0, -1.0
+        seq, last, started = 0, -1.0, time.monotonic()
         for step in model.generate_progressive(n, condition=condition, seed=seed, sampler=sampler, num_steps=steps,
                                                eta=eta, cfg_scale=cfg, clip_x0=clip):  # fmt: skip
             rec.add(step)
             session.progress["reverse"] = f"at step {step.index + 1} of {steps} (t = {step.t})"
             now = time.monotonic()
-            if now - last < STREAM_INTERVAL_S and step.index > 0:
+            expected = (now - started) / (step.index + 1) * steps  # the whole run's length, as it goes so far
+            if step.index > 0 and now - last < max(STREAM_INTERVAL_S, expected / LIVE_MESSAGES):
                 continue
             last = now
             arrays = trajectory_arrays(model, info.kind, [step.t], step.x_t[None], step.x0_pred[None], step.eps_pred[None],
@@ -147,22 +155,25 @@ def build(ctx: AppContext) -> TabLink:
             text = (f"… **sampling** ({sampler.upper()}, {steps} steps): the frames stream into the player below, its label "
                     "says which step" if seq == 0 else gr.skip())  # fmt: skip
             seq += 1
-            yield msg, text, gr.skip(), gr.skip()
+            yield msg, text, gr.skip(), gr.skip(), gr.skip()
         traj = rec.finish()
         paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
         stored = StoredTrajectory(traj, model, info.source, info.kind, label, cfg, paths, ideal)
         K = len(traj)
         gif_path = session.workdir / f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
         stored.gif_path = str(trajectory_gif(traj, info.kind, gif_path, PLOT_RANGE))
-        previous, session.trajectory = session.trajectory, stored
-        if previous is not None and previous.gif_path and previous.gif_path != stored.gif_path:
-            Path(previous.gif_path).unlink(missing_ok=True)  # gradio serves its own copy; keep one GIF per session
         arrays = trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, label=label,
                                    cfg_scale=cfg, ideal=ideal)  # fmt: skip
         if info.kind == "images":
             image_specs(static, arrays)
         payload = player_payload(run_id, info.kind, static, arrays, traj.timesteps, traj.noise_levels.tolist(),
                                  frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False)  # fmt: skip
+        stored.data_path = str(session.workdir / f"trajectory-{run_id}.json")
+        Path(stored.data_path).write_text(json.dumps(payload, separators=(",", ":")))
+        previous, session.trajectory = session.trajectory, stored
+        for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
+            if old_file:  # gradio serves its own copy; keep one of each per session
+                Path(old_file).unlink(missing_ok=True)
         final = traj.final
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
                    "elapsed_s": round(time.time() - t0, 2), "sample_mean": final.mean(0).flatten()[:4].tolist(),
@@ -174,7 +185,9 @@ def build(ctx: AppContext) -> TabLink:
             if len(ref) >= 2 and len(final) >= 2:  # 500 vs 500 points: MMD^2 costs O((n + m)^2)
                 summary["mmd2_to_data"] = mmd2(final[:500].float().cpu(), ref[:500])
         session.progress["reverse"] = "after the last step"
-        yield payload, reverse_done_text(summary), summary, stored.gif_path
+        # the player keeps the last live frame on screen until it has fetched the file
+        pointer = {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": K}
+        yield pointer, reverse_done_text(summary), summary, stored.gif_path, stored.data_path
 
     @user_errors
     def show_frame(frame_index, request: gr.Request):
@@ -270,18 +283,22 @@ def build(ctx: AppContext) -> TabLink:
                 with gr.Accordion("Details: the numbers (JSON) and the GIF", open=False):
                     summary = gr.JSON(label="status", elem_id="rev-summary", max_height=320)
                     gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
+                    data_file = gr.File(label="Trajectory as JSON (what the player plays; decode with components.player)",
+                                        elem_id="rev-trajectory", height=90)  # fmt: skip
                 link_btn, link_box = link_row("reverse")
         with gr.Row(visible=False):  # the /frame endpoint: a plotly figure of any stored frame, for API users
             frame = number("frame_index", value=0, minimum=0, maximum=LIMITS.frames, precision=0, label="Frame")
             frame_plot, frame_curve, frame_summary = gr.Plot(), gr.Plot(), gr.JSON()
 
-        gen_event = gen_btn.click(generate, [preset, sampler, steps, eta, seed, n, label, cfg], [player, status, summary, gif],
-                                  api_name="generate", show_progress_on=[status], **ctx.heavy)  # fmt: skip
+        gen_event = gen_btn.click(generate, [preset, sampler, steps, eta, seed, n, label, cfg],
+                                  [player, status, summary, gif, data_file], api_name="generate",
+                                  show_progress_on=[status], **ctx.heavy)  # fmt: skip
         # In the browser at once: the player draws nothing more of this run and the status says so; then the server
         # cancels the run, and its own message (at which step) follows.
         stop_btn.click(None, None, status, js=STOP_JS, cancels=[gen_event], api_visibility="private").then(
             stop, None, [status, summary], api_name="generate_stop", queue=False)
         frame.change(show_frame, frame, [frame_plot, frame_curve, frame_summary], api_name="frame", **ctx.light)
+        data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
         preset.input(on_preset, preset, [label, n, cfg, steps, preset_md], api_visibility="private", **ctx.light)
         sampler.input(on_sampler, sampler, [steps, eta], api_visibility="private", queue=False)
     fields = {"preset": preset, "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "n": n, "label": label,

@@ -37,6 +37,7 @@ class StoredTrajectory:
     paths: Any  # [K, P, 2] positions of the highlighted particles (points only)
     ideal: Any = None  # adiff.gmm.GaussianMixture for the ideal model, or None
     gif_path: str | None = None
+    data_path: str | None = None  # the player's JSON of the whole trajectory (sent to the browser as a file)
 
     @property
     def num_frames(self) -> int:

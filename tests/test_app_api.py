@@ -1,5 +1,6 @@
 """The public API through gradio_client against the app launched in-process: every endpoint with valid and invalid
 input, streaming endpoints deliver several updates before the last, sessions are isolated, the server survives."""
+import json
 import time
 
 import numpy as np
@@ -114,13 +115,17 @@ def test_generate_streams_light_messages_then_the_whole_trajectory(client):
     for u in job:
         first = first if first is not None else time.time() - t0
         updates.append(u)
-    player, text, status, gif = job.result()
+    pointer, text, status, gif, data = job.result()
     assert first < 10  # generous on a loaded CI machine; about 0.2 s here
     live = [u[0] for u in updates if isinstance(u[0], dict) and u[0].get("live")]
     assert live, "no streamed frame"
     # a live message is one frame; only the first carries the static part (panels, layer styles, schedule)
     assert live[0]["seq"] == 0 and "static" in live[0] and all("static" not in m for m in live[1:])
-    assert all(m["frames"]["count"] == 1 and m["id"] == player["id"] for m in live)
+    assert all(m["frames"]["count"] == 1 and m["id"] == pointer["id"] for m in live)
+    # the last message points the player at the whole trajectory, sent as a JSON file
+    assert pointer == {"v": 1, "id": pointer["id"], "live": False, "file": "trajectory", "count": 41}
+    player = json.loads(open(data).read())
+    assert player["id"] == pointer["id"]
     assert set(live[0]["frames"]["data"]) == {"x_t", "x0_pred", "eps", "score"}
     assert text.startswith("✓ **done**") and "MMD²" in text and status["status"] == "done"
     # the whole trajectory: 41 frames of 200 points, decodable, ending at t = 0 with the samples
@@ -140,7 +145,8 @@ def test_generate_streams_light_messages_then_the_whole_trajectory(client):
 
 
 def test_generate_8gaussians_has_the_ideal_model(client):
-    _, (player, _, status, _) = stream(client, "8gaussians", "ddim", 10, 0.0, 0, 100, "3", 2.0, api_name="/generate")
+    _, (_, _, status, _, data) = stream(client, "8gaussians", "ddim", 10, 0.0, 0, 100, "3", 2.0, api_name="/generate")
+    player = json.loads(open(data).read())
     assert status["class_label"] == 3 and status["cfg_scale"] == 2.0
     assert {"ideal_x0", "ideal_eps", "ideal_score"} <= set(player["frames"]["data"])
     f, _, _ = client.predict(3, api_name="/frame")
@@ -149,8 +155,9 @@ def test_generate_8gaussians_has_the_ideal_model(client):
 
 
 def test_generate_glyphs(client):
-    updates, (player, _, status, gif) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
-                                               api_name="/generate")  # fmt: skip
+    updates, (_, _, status, gif, data) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
+                                                api_name="/generate")  # fmt: skip
+    player = json.loads(open(data).read())
     assert len(updates) >= 2 and status["num_samples"] == 4
     spec = player["static"]["layers"]["x_t"]
     assert player["kind"] == "images" and (spec["h"], spec["w"]) == (33, 33)  # 2 x 2 glyphs of 16 with a 1-pixel gap
@@ -260,7 +267,7 @@ def test_train_save_load(client, tmp_path):
     assert path.endswith(".safetensors") and info["bytes"] > 1000
     fig, loaded = client.predict(handle_file(path), api_name="/load_model")
     assert loaded["dataset"] == "moons" and loaded["config"]["num_diffusion_steps"] == 50
-    _, (_, _, gen_status, _) = stream(client, "my model", "ddim", 10, 0.0, 0, 20, "any", 1.0, api_name="/generate")
+    _, (_, _, gen_status, *_) = stream(client, "my model", "ddim", 10, 0.0, 0, 20, "any", 1.0, api_name="/generate")
     assert gen_status["status"] == "done" and gen_status["T"] == 50
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint at all")

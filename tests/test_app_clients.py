@@ -118,9 +118,9 @@ def test_twenty_concurrent_generate_calls_all_succeed(app):
     clients = [new_client(url) for _ in range(20)]
 
     def gen(i):
-        _, (player, _, status, gif) = result(clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0,
-                                             api_name="/generate")  # fmt: skip
-        return player, status, gif
+        _, (_, _, status, gif, data) = result(clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0,
+                                              api_name="/generate")  # fmt: skip
+        return json.loads(open(data).read()), status, gif
 
     with ThreadPoolExecutor(20) as pool:
         outs = list(pool.map(gen, range(20)))
