@@ -16,6 +16,8 @@ from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D
 
 from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
+from .help import try_this
+from .links import LinkParams, TabLink, link_row
 from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
 
 __all__ = ["build", "model_config", "SIZES"]
@@ -51,7 +53,7 @@ def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, st
         cond = torch.arange(n) % model.num_classes
     x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.max_sampling_steps),
                           keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
-    title = f"samples after {step} steps (DDIM 25, seed 1234)"
+    title = f"samples after {step} steps (DDIM 25)"
     if kind == "images":
         return {"kind": "images", "z": tile_images(x), "title": title}
     return {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE}
@@ -61,7 +63,23 @@ def _kind(model: DiffusionModel) -> str:
     return "images" if len(model.data_shape) == 3 else "points"
 
 
-def build(ctx: AppContext) -> None:
+# The status JSON in plain words, formatted in the browser (no request): training, stopped, saved or loaded.
+STATUS_JS = """(s) => {
+  if (!s) return "";
+  const p = (v) => (typeof v === "number" ? v.toPrecision(3) : "n/a");
+  if (s.status === "training" || s.status === "done")
+    return (s.status === "done" ? "✓ **done**" : "… **training**") + ": step " + s.step + " of " + s.of +
+      " · loss " + p(s.loss_smooth) + " (smoothed) · " + s.steps_per_s + " steps/s · " + s.elapsed_s + " s · " +
+      s.parameters + " parameters" + (s.status === "done" ? ". Your model is now **my model** in the other tabs." : "");
+  if (s.status === "stopped") return "■ **stopped** at step " + s.step + ": the model so far is **my model** in the other tabs.";
+  if (s.saved) return "✓ saved **" + s.saved + "** (" + Math.round(s.bytes / 1024) + " KB): download it from Save / load.";
+  if (s.loaded) return "✓ loaded **" + s.loaded + "** (" + s.parameters + " parameters, " + s.training_step +
+      " training steps, data: " + (s.dataset || "unknown") + "): it is now **my model** in the other tabs.";
+  return "";
+}"""
+
+
+def build(ctx: AppContext) -> TabLink:
     @user_errors
     def train(dataset, schedule, num_diffusion_steps, model_size, conditional, num_steps, batch_size, learning_rate,
               seed, request: gr.Request):  # fmt: skip
@@ -183,10 +201,20 @@ def build(ctx: AppContext) -> None:
         return (gr.update(interactive=has_labels, value=images and has_labels),
                 gr.update(value=128 if images else 256), gr.update(value=1e-3 if images else 2e-3))  # fmt: skip
 
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        d = q.choice("dataset", TRAIN_DATASETS)
+        if d is not None:
+            out.update(zip([conditional, bs, lr, dataset], [*on_dataset(d), d]))
+        return q.fill(out, [("schedule", schedule, "choice", SCHEDULES), ("size", size, "choice", list(SIZES)),
+                            ("T", T, "int", 10, LIMITS.train_T), ("steps", steps, "int", 1, LIMITS.train_steps),
+                            ("bs", bs, "int", 8, LIMITS.train_batch), ("seed", seed, "int", 0, LIMITS.seed),
+                            ("lr", lr, "float", 1e-6, 0.05), ("conditional", conditional, "bool")])  # fmt: skip
+
     with gr.Tab("6 · Train", id="train"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=340):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 dataset = dropdown("dataset", choices=TRAIN_DATASETS, value="moons", label="Dataset", elem_id="tr-dataset")
                 with gr.Row():
                     schedule = radio("schedule", choices=SCHEDULES, value="linear", label="Schedule", elem_id="tr-schedule")
@@ -208,7 +236,7 @@ def build(ctx: AppContext) -> None:
                                 info="AdamW, warm-up then cosine decay", elem_id="tr-lr")  # fmt: skip
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                                   elem_id="tr-seed")  # fmt: skip
-                with gr.Row():
+                with gr.Row(elem_classes=["adiff-actions"]):
                     train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop")
                 with gr.Accordion("Save / load a model", open=False):
@@ -216,12 +244,19 @@ def build(ctx: AppContext) -> None:
                     saved = gr.File(label="Download", elem_id="tr-saved", height=90)
                     upload = gr.File(label=f"Load a model (.safetensors, ≤ {LIMITS.upload_bytes // 2**20} MB)",
                                      file_types=[".safetensors"], type="filepath", elem_id="tr-upload", height=140)  # fmt: skip
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status_md = gr.Markdown("Press **Train**: the loss curve and a few samples appear as the model learns.",
+                                        elem_id="tr-status-text", elem_classes=["adiff-status"])  # fmt: skip
                 with gr.Row():
-                    loss_plot = gr.Plot(make_loss_figure({}), label="Loss", show_label=False, elem_id="tr-loss")
+                    loss_plot = gr.Plot(make_loss_figure({}), label="Loss", show_label=False, elem_id="tr-loss",
+                                        elem_classes=["adiff-figure"])  # fmt: skip
                     samples_plot = gr.Plot(make_message_figure("Samples appear here as the model learns."),
-                                           label="Samples", show_label=False, elem_id="tr-samples")  # fmt: skip
-                summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+                                           label="Samples", show_label=False, elem_id="tr-samples",
+                                           elem_classes=["adiff-figure"])  # fmt: skip
+                with gr.Accordion("Details: the numbers (JSON)", open=False):
+                    summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+                try_this("train")
+                link_btn, link_box = link_row("train")
 
         ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
@@ -230,4 +265,8 @@ def build(ctx: AppContext) -> None:
             train_stop, None, summary, api_name="train_stop", queue=False)
         save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
         upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
-        dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
+        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
+        summary.change(None, summary, status_md, js=STATUS_JS, api_visibility="private")
+    fields = {"dataset": dataset, "schedule": schedule, "T": T, "size": size, "conditional": conditional,
+              "steps": steps, "bs": bs, "lr": lr, "seed": seed}  # fmt: skip
+    return TabLink("train", fields, apply_link, link_btn, link_box)
