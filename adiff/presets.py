@@ -1,4 +1,4 @@
-"""Pretrained presets shipped in assets/presets/, each reproducible with `python -m adiff.train --preset NAME`.
+"""Pretrained presets shipped in assets/presets/, each reproducible with `python -m adiff.train --preset NAME --ship`.
 
 A preset is a recipe (dataset, model config, training settings) plus the checkpoint and model card that the
 training command wrote from it.  ``load_preset`` returns a cached, shared model: treat it as read-only and
@@ -101,7 +101,7 @@ def load_preset(name: str, device: str = "auto") -> DiffusionModel:
     with _lock:
         if key not in _cache:
             if not path.is_file():
-                raise CheckpointError(f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name}`")
+                raise CheckpointError(f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name} --ship`")
             model = DiffusionModel.load(path, device=device)
             model.denoiser.eval()
             _cache[key] = model
