@@ -48,9 +48,12 @@ __all__ = [
     "gaussian_mixture_for",
     "points_from_drawing",
     "dataset_from_drawing",
+    "check_drawing",
+    "MIN_DRAWING_PIXELS",
 ]
 
 MAX_SAMPLES = 200_000  # upper bound on n accepted by make_dataset
+MIN_DRAWING_PIXELS = 30  # a drawing needs at least this many inked pixels (ink > 0.5) to be worth sampling
 PLOT_RANGE = (-3.5, 3.5)  # one axis range (both axes) that fits every built-in 2-D dataset
 
 TOY_2D_DATASETS = ("moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles")
@@ -366,6 +369,19 @@ def points_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) 
     x = (cols + jitter[:, 0] - W / 2) * scale
     y = (H / 2 - (rows + jitter[:, 1])) * scale  # row 0 is the top -> +y
     return torch.stack([x, y], 1).float()
+
+
+def check_drawing(image: Any, min_pixels: int = MIN_DRAWING_PIXELS) -> int:
+    """The number of inked pixels (ink > 0.5) of a drawing; ValueError when it is empty or when the strokes are too
+    small to sample a shape from (fewer than ``min_pixels``: a dot or a stray click)."""
+    ink = _ink_from_image(image)
+    inked = int((ink > 0.5).sum())
+    if inked == 0:
+        raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
+    if inked < min_pixels:
+        raise ValueError(f"drawing: the strokes cover only {inked} pixel{'s' if inked != 1 else ''}, fewer than "
+                         f"{min_pixels}: draw a bigger shape")  # fmt: skip
+    return inked
 
 
 def dataset_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> tuple[torch.Tensor, None]:
