@@ -10,7 +10,7 @@ import time
 import gradio as gr
 import torch
 
-from adiff.data import PLOT_RANGE
+from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.steering.guidance import GUIDANCE_MODES
 from adiff.samplers import SAMPLERS
 
@@ -35,7 +35,7 @@ def tilted_target(ctx: AppContext, dataset: str | None, reward, lam: float, n: i
     Returns (samples [n, ...], weighted mean reward, effective sample size) or None when the data is unknown."""
     if dataset is None:
         return None
-    pool, labels = ctx.dataset(dataset, 20_000 if dataset != "glyphs" else 2_000, 777)
+    pool, labels = ctx.dataset(dataset, 2_000 if dataset in IMAGE_DATASETS else 20_000, 777)
     if isinstance(label, int) and labels is not None:
         pool = pool[labels == label]
     if len(pool) < 2:

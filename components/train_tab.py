@@ -12,7 +12,7 @@ import torch
 
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import CheckpointError
-from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
+from adiff.data import DATA_SHAPES, DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
 from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
@@ -33,11 +33,12 @@ The trained model becomes **my model** in the other tabs; save it, or load one y
 def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str) -> dict:
     emb, hidden, layers = SIZES[size]
     images = dataset in IMAGE_DATASETS
+    shape = list(DATA_SHAPES[dataset])
     cfg = {"model_type": "conditional" if conditional else "unconditional", "embedding_dim": emb, "hidden_dim": hidden,
            "num_layers": layers, "num_heads": 4, "num_diffusion_steps": T, "noise_schedule": schedule,
-           "data_shape": [1, 16, 16] if images else [2], "device": device}  # fmt: skip
+           "data_shape": shape, "device": device}  # fmt: skip
     if images:
-        cfg["patch_size"] = 4
+        cfg["patch_size"] = 2 if shape[-1] <= 8 else 4  # 16 tokens for 8x8 digits and 16x16 glyphs
     if conditional:
         cfg["num_classes"] = NUM_CLASSES[dataset]
     return cfg
@@ -164,7 +165,7 @@ def build(ctx: AppContext) -> None:
         model.denoiser.eval()
         ds = (model.metadata or {}).get("dataset")
         ds = ds if ds in DATASETS else None
-        if ds is not None and shape != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
+        if ds is not None and shape != DATA_SHAPES[ds]:
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
