@@ -95,17 +95,23 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def open_page(browser, url: str, height: int = 1000):
+    """A new page at the app, and the list its console errors and uncaught page errors are collected in."""
+    page = browser.new_page(viewport={"width": 1500, "height": height})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(url)
+    return page, errors
+
+
 # --- the walk --------------------------------------------------------------------------------------------------------
 
 def test_walk_through_every_tab(served, tmp_path):
     from playwright.sync_api import expect
 
     demo, url, browser = served
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.goto(url)
+    page, errors = open_page(browser, url, height=1000)
 
     # 1 · schedules: tick sigmoid, its four curves join the eight of linear + cosine
     expect(page.locator("#sched-figure .js-plotly-plot .main-svg").first).to_be_visible(timeout=30_000)
