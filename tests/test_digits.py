@@ -72,3 +72,38 @@ def test_classifier_reward_on_real_digits():
     bright = make_reward("brightness")(digits_split("train")[0])
     labels = digits_split("train")[1]
     assert bright[labels == 8].mean() > bright[labels == 1].mean()
+
+
+def test_digits_preset_draws_the_requested_digits_and_not_copies():
+    from adiff.eval.classifier import load_digits_classifier
+    from adiff.presets import load_preset, preset_card, preset_spec
+
+    model = load_preset("digits", device="cpu")
+    labels = torch.arange(10).repeat(4)
+    x, _ = model.generate(40, condition=labels, seed=0, sampler="ddim", num_steps=50, **preset_spec("digits").sample_kwargs)
+    assert x.shape == (40, 1, 8, 8) and float(x.min()) >= -1.01 and float(x.max()) <= 1.01
+    acc = (load_digits_classifier()(x).argmax(1) == labels).float().mean()
+    assert acc >= 0.7, f"only {acc:.0%} of the digits were read as the requested digit"
+    card = preset_card("digits")
+    q = card["quality"]
+    assert q["accuracy"] >= 0.9 and q["n"] >= 500
+    copies = q["copy_check"]
+    assert copies["share_closer_than_any_heldout"] <= 0.05 and copies["ratio_of_medians"] >= 0.8
+    # Held-out real digits are as far from the training set as the samples are: the card's figures, recomputed.
+    from adiff.eval.metrics import copy_check
+
+    now = copy_check(x, digits_split("train")[0], digits_split("heldout")[0])
+    assert now["heldout"] == copies["heldout"] and now["share_closer_than_any_heldout"] <= 0.1
+    assert card["train_cpu_seconds"] <= 2 * 600  # <= 10 minutes on 2 cores, in CPU time (the machine is shared)
+
+
+def test_rewards_steer_the_digits_preset():
+    from adiff.presets import load_preset
+
+    model = load_preset("digits", device="cpu")
+    for reward in (make_reward("classifier_logprob", digit=3), make_reward("brightness")):
+        kw = dict(condition=None, seed=1, sampler="ddim", num_steps=20, clip_x0=1.0, keep_every=10**6)
+        base, _ = model.generate(16, **kw)
+        guided, _ = model.generate(16, use_guidance=True, reward_fn=reward, guidance_scale=4.0, **kw)
+        with torch.no_grad():
+            assert reward(guided).mean() > reward(base).mean(), reward.name

@@ -182,7 +182,7 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
             if info.is_main:
                 save_resume_state(resume_path, model, run)
 
-        t0, losses = time.time(), []
+        t0, cpu0, losses = time.time(), time.process_time(), []
         for ev in train_loop(model, x, labels, steps=steps, batch_size=spec.batch_size, seed=seed, info=info,
                              shards=shards, start_step=start, on_checkpoint=checkpoint,
                              checkpoint_every=checkpoint_every):  # fmt: skip
@@ -192,6 +192,8 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
                 if info.is_main and not quiet:
                     _bar("train", ev.step, steps, t0, f" loss {recent:.4f}")
         wall = time.time() - t0
+        # CPU time of all processes together: on a shared machine wall time says more about the neighbours.
+        cpu = mean_across(time.process_time() - cpu0, info) * info.world_size
         final_loss = mean_across(sum(losses[-200:]) / len(losses[-200:]), info)
     finally:
         close_distributed(info)
@@ -201,7 +203,8 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
         "preset": name, "description": spec.description, "dataset": spec.dataset, "dataset_size": spec.dataset_size,
         "config": model.config, "parameters": model.num_parameters, "steps": steps, "batch_size": spec.batch_size,
         "learning_rate": spec.learning_rate, "seed": seed, "processes": info.world_size, "shards": shards,
-        "resumed_at_step": start or None, "train_seconds": round(wall, 1),
+        "resumed_at_step": start or None, "train_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
+        "load_average": [float(v) for v in open("/proc/loadavg").read().split()[:3]] if os.path.exists("/proc/loadavg") else None,
         "samples_per_second": round((steps - start) * spec.batch_size / max(wall, 1e-9), 1), "final_loss": final_loss,
         "quality": None, "eval": "pending" if evaluate else "skipped (--no-eval)",
         "machine": machine_info(model.device, info), "sample_kwargs": spec.sample_kwargs,
@@ -223,8 +226,13 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
 
 def _command(args) -> str:
     """The command line that reproduces this run, for the model card."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    head = f"torchrun --nproc_per_node {world} -m adiff.train" if world > 1 else "python -m adiff.train"
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if world == 1:
+        head = "python -m adiff.train"
+    elif world == local:  # one machine
+        head = f"torchrun --standalone --nproc_per_node {world} -m adiff.train"
+    else:  # several: the rendezvous flags are the user's (see the README)
+        head = f"torchrun --nnodes {world // local} --nproc_per_node {local} [rendezvous flags] -m adiff.train"
     parts = [head, f"--preset {args.preset}"]
     for flag, value, default in (("--steps", args.steps, None), ("--seed", args.seed, 0), ("--threads", args.threads, None),
                                  ("--shards", args.shards, None), ("--eval-draws", args.eval_draws, 5)):  # fmt: skip
