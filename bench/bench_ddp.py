@@ -7,8 +7,8 @@ cases run round-robin, the order reversing every round, so the ratios compare ru
 
     python bench/bench_ddp.py [--presets moons digits] [--steps 300] [--rounds 3] [--device cpu|cuda]
 
-Cases (CPU): 1 process x 1 thread, 1 process x 2 threads, 2 processes x 1 thread (gloo): the same two cores used by
-threads inside one process or by two processes.  With --device cuda: 1 process on 1 GPU, and 2 processes on 2 GPUs
+Cases (CPU): 1 process x 1 thread and 2 processes x 1 thread (gloo); --with-threads adds 1 process x 2 threads (the
+same two cores used by threads inside one process).  With --device cuda: 1 process on 1 GPU, and 2 processes on 2 GPUs
 (NCCL) when there are two.  Output: bench/results/bench_ddp.txt (with --out).
 """
 from __future__ import annotations
@@ -42,6 +42,8 @@ def main() -> int:
     ap.add_argument("--presets", nargs="*", default=["moons", "digits"])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--with-threads", action="store_true",
+                    help="add 1 process x 2 threads (on an oversubscribed machine OpenMP threads spin: very slow)")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.rounds = 100, 2
@@ -53,7 +55,9 @@ def main() -> int:
         if torch.cuda.device_count() >= 2:
             cases["2 procs, 2 GPUs (NCCL)"] = (2, 1)
     else:
-        cases = {"1 proc x 1 thread": (1, 1), "1 proc x 2 threads": (1, 2), "2 procs x 1 thread (gloo)": (2, 1)}
+        cases = {"1 proc x 1 thread": (1, 1), "2 procs x 1 thread (gloo)": (2, 1)}
+        if args.with_threads:  # the same two cores as two OpenMP threads of one process
+            cases["1 proc x 2 threads"] = (1, 2)
     info = print_header("bench_ddp: one process against two (torchrun, DDP)", args.device, args,
                         {"steps": args.steps, "rounds": args.rounds, "cases": list(cases)})  # fmt: skip
     base = next(iter(cases))

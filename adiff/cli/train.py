@@ -204,7 +204,7 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
         "config": model.config, "parameters": model.num_parameters, "steps": steps, "batch_size": spec.batch_size,
         "learning_rate": spec.learning_rate, "seed": seed, "processes": info.world_size, "shards": shards,
         "resumed_at_step": start or None, "train_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
-        "load_average": [float(v) for v in open("/proc/loadavg").read().split()[:3]] if os.path.exists("/proc/loadavg") else None,
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "samples_per_second": round((steps - start) * spec.batch_size / max(wall, 1e-9), 1), "final_loss": final_loss,
         "quality": None, "eval": "pending" if evaluate else "skipped (--no-eval)",
         "machine": machine_info(model.device, info), "sample_kwargs": spec.sample_kwargs,
