@@ -161,11 +161,18 @@ def points(x: torch.Tensor, limit: float = 1e4) -> dict:
     return {"x": finite_list(a[:, 0]), "y": finite_list(a[:, 1])}
 
 
-def tile_array(x: torch.Tensor, cols: int | None = None, gap: int = 1) -> np.ndarray:
-    """Images [N, 1, H, W] (or [N, H, W]) -> one float array tiling them in a grid, ``gap`` NaN pixels between."""
+def tile_array(x: torch.Tensor, cols: int | None = None, gap: int = 1, min_size: int = 16) -> np.ndarray:
+    """Images [N, 1, H, W] (or [N, H, W]) -> one float array tiling them in a grid, ``gap`` NaN pixels between.
+
+    Images smaller than ``min_size`` pixels a side are enlarged by a whole factor, each pixel repeated
+    (nearest-neighbour), so that 8x8 digits show as large, sharp blocks beside 16x16 glyphs and the 1-pixel gaps
+    between tiles stay thin."""
     a = x.detach().float().cpu()
     if a.dim() == 4:
         a = a[:, 0]
+    k = max(1, math.ceil(min_size / max(a.shape[1:])))
+    if k > 1:
+        a = a.repeat_interleave(k, dim=1).repeat_interleave(k, dim=2)  # nearest-neighbour upscaling
     N, H, W = a.shape
     cols = cols or max(1, math.ceil(math.sqrt(N)))
     rows = max(1, math.ceil(N / cols))
@@ -177,9 +184,9 @@ def tile_array(x: torch.Tensor, cols: int | None = None, gap: int = 1) -> np.nda
     return canvas
 
 
-def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3) -> list[list]:
+def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3, min_size: int = 16) -> list[list]:
     """``tile_array`` as a 2-D list (rounded; None in the gaps) for plotly heatmaps."""
-    out = np.round(tile_array(x, cols, gap), digits)
+    out = np.round(tile_array(x, cols, gap, min_size), digits)
     return [[None if math.isnan(v) else v for v in row] for row in out.tolist()]
 
 

@@ -358,15 +358,17 @@ def make_loss_figure(history: dict) -> go.Figure:
 
 def make_samples_figure(data: dict) -> go.Figure:
     """Samples of a model: {"kind": "points", "points": {"x","y"}, "data": optional {"x","y"}, "title", "range"}
-    or {"kind": "images", "z": 2-D list, "title"}."""
+    or {"kind": "images", "z": 2-D list, "title"}.  Without "points", the data alone (a dataset's preview)."""
     title = data.get("title")
     if data["kind"] == "images":
         layout = _image_grid(1, [""])
-        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, "sample", hover="pixel")], layout, 460, title,
+        name = data.get("name", "sample")
+        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, name, hover="pixel")], layout, 460, title,
                        legend=False)  # fmt: skip
     traces = []
     if data.get("data"):
-        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35))
-    traces.append(_scatter(data["points"], "base", name="model samples"))
+        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35 if data.get("points") else 0.6))
+    if data.get("points"):
+        traces.append(_scatter(data["points"], "base", name="model samples"))
     layout = _grid(1, 1, None, square=True, rng=data.get("range", DEFAULT_RANGE))
     return _figure(traces, layout, 460, title)

@@ -95,7 +95,7 @@ def build(ctx: AppContext) -> TabLink:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 dataset = dropdown("dataset", choices=DATASETS, value="moons", label="Dataset",
-                                   info="2-D toy sets, or 16×16 glyphs (digits)", elem_id="fwd-dataset")  # fmt: skip
+                                   info="2-D toy sets, 16×16 glyphs, or real 8×8 handwritten digits", elem_id="fwd-dataset")  # fmt: skip
                 schedule = radio("schedule", choices=SCHEDULE_NAMES, value="linear", label="Schedule",
                                  info="how β_t grows with t (see tab 1)", elem_id="fwd-schedule")  # fmt: skip
                 steps = number("num_steps", value=1000, minimum=2, maximum=LIMITS.train_T, precision=0, label="T",
@@ -103,7 +103,7 @@ def build(ctx: AppContext) -> TabLink:
                 t = slider("t", bounds=(0, LIMITS.train_T), minimum=0, maximum=1000, value=250, step=1, label="t",
                            info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise", elem_id="fwd-t")  # fmt: skip
                 n = number("num_points", value=1000, minimum=1, maximum=LIMITS.forward_points, precision=0,
-                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or glyph rows (≤ {LIMITS.forward_images})",
+                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
                            elem_id="fwd-n")  # fmt: skip
                 seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                               info="the same seed gives the same data and noise", elem_id="fwd-seed")  # fmt: skip

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from adiff.data import PLOT_RANGE
+from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.samplers import SAMPLERS
 from adiff.steering.guidance import GUIDANCE_MODES
 
@@ -57,7 +57,7 @@ def tilted_target(ctx: AppContext, dataset: str | None, reward, lam: float, n: i
     Returns a Tilted, or None when the data is unknown."""
     if dataset is None:
         return None
-    pool, labels = ctx.dataset(dataset, 20_000 if dataset != "glyphs" else 2_000, 777)
+    pool, labels = ctx.dataset(dataset, 2_000 if dataset in IMAGE_DATASETS else 20_000, 777)
     if isinstance(label, int) and labels is not None:
         pool = pool[labels == label]
     if len(pool) < 2:
@@ -75,13 +75,13 @@ def tilted_target(ctx: AppContext, dataset: str | None, reward, lam: float, n: i
 
 
 def classifier_recheck(model, x: torch.Tensor, digit: int, seed: int, t_fraction: float = RECHECK_T_FRACTION):
-    """The glyph classifier's agreement with ``digit`` on x, and on a copy re-noised to t = t_fraction T and denoised
+    """The digit classifier's agreement with ``digit`` on x, and on a copy re-noised to t = t_fraction T and denoised
     in one step by the model without any condition or guidance (x0_hat = (x_t - sigma_t eps_hat) / sqrt(abar_t),
     Ho et al. 2020 eq. 15): pixels that only fool the classifier do not survive it, a drawn digit does.
     Returns (agreement, agreement after the re-check, t)."""
-    from adiff.eval.classifier import load_glyph_classifier  # lazy: the weights live in assets/
+    from adiff.eval.classifier import classifier_for_shape  # lazy: the weights live in assets/
 
-    clf = load_glyph_classifier(device="cpu")
+    clf = classifier_for_shape(tuple(x.shape[1:]), "cpu")  # 16x16 glyphs or the 8x8 real digits
     proc = model.process
     t = max(1, int(round(t_fraction * proc.t_max))) if proc.name == "vp" else t_fraction
     n = x.shape[0]

@@ -12,8 +12,9 @@ import torch
 
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import CheckpointError
-from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
+from adiff.data import DATA_SHAPES, DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
+from . import own_data
 from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
 from .help import try_this
@@ -32,16 +33,19 @@ The network ε_θ(x_t, t) learns to predict the noise: **L = E_{t, x₀, ε} |ε
 The trained model becomes **my model** in the other tabs; save it, or load one you saved."""
 
 
-def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str) -> dict:
+def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str,
+                 shape: tuple | None = None, num_classes: int | None = None) -> dict:  # fmt: skip
+    """The config of a fresh model for a built-in dataset, or for data of ``shape`` with ``num_classes`` (own data)."""
     emb, hidden, layers = SIZES[size]
-    images = dataset in IMAGE_DATASETS
+    shape = list(shape or DATA_SHAPES[dataset])
+    images = len(shape) == 3
     cfg = {"model_type": "conditional" if conditional else "unconditional", "embedding_dim": emb, "hidden_dim": hidden,
            "num_layers": layers, "num_heads": 4, "num_diffusion_steps": T, "noise_schedule": schedule,
-           "data_shape": [1, 16, 16] if images else [2], "device": device}  # fmt: skip
+           "data_shape": shape, "device": device}  # fmt: skip
     if images:
-        cfg["patch_size"] = 4
+        cfg["patch_size"] = 2 if shape[-1] <= 8 else 4  # 8x8: 16 tokens, 16x16: 16, 32x32: 64
     if conditional:
-        cfg["num_classes"] = NUM_CLASSES[dataset]
+        cfg["num_classes"] = num_classes or NUM_CLASSES[dataset]
     return cfg
 
 
@@ -84,28 +88,36 @@ def build(ctx: AppContext) -> TabLink:
     def train(dataset, schedule, num_diffusion_steps, model_size, conditional, num_steps, batch_size, learning_rate,
               seed, request: gr.Request):  # fmt: skip
         """Train a fresh model, streaming the loss and periodic samples; it becomes this session's 'my model'."""
-        dataset = as_choice(dataset, "dataset", TRAIN_DATASETS)
+        dataset = as_choice(dataset, "dataset", TRAIN_DATASETS + own_data.OWN_DATASETS)
+        session = ctx.store.get(request)
+        own = own_data.own_data(session, dataset) if dataset in own_data.OWN_DATASETS else None
+        num_classes = own.num_classes if own is not None else NUM_CLASSES.get(dataset)
         schedule = as_choice(schedule, "schedule", SCHEDULES)
         T = as_int(num_diffusion_steps, "num_diffusion_steps", 10, LIMITS.train_T)
         size = as_choice(model_size, "model_size", list(SIZES))
         conditional = as_bool(conditional, "conditional")
-        if conditional and not NUM_CLASSES.get(dataset):
+        if conditional and not num_classes:
             raise field_error("conditional", f"dataset {dataset!r} has no labels; untick conditional")
         steps = as_int(num_steps, "num_steps", 1, LIMITS.train_steps)
         bs = as_int(batch_size, "batch_size", 8, LIMITS.train_batch)
         lr = as_float(learning_rate, "learning_rate", 1e-6, 0.05)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
-        session = ctx.store.get(request)
         rid = session.new_run("train")
-        images = dataset in IMAGE_DATASETS
+        if own is not None:
+            x, labels = own.x, own.labels
+        else:
+            x, labels = ctx.dataset(dataset, 5000 if dataset in IMAGE_DATASETS else 20_000, seed)
+        images = x.dim() == 4
         kind = "images" if images else "points"
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed; the global RNG is restored
             torch.manual_seed(seed)
-            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device))
+            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device,
+                                                tuple(x.shape[1:]), num_classes))  # fmt: skip
         model.setup_training({"learning_rate": lr, "scheduler_steps": steps, "warmup_steps": min(200, steps // 10)})
-        x, labels = ctx.dataset(dataset, 5000 if images else 20_000, seed)
         data_pts = None if images else points(x[:1000])
-        info = {"dataset": dataset, "description": f"trained here on {dataset} ({size}, {schedule}, T = {T})",
+        # Own data is not a built-in dataset: the other tabs then use no reference data for "my model".
+        info = {"dataset": None if own is not None else dataset,
+                "description": f"trained here on {own.description if own else dataset} ({size}, {schedule}, T = {T})",
                 "sample_kwargs": {"clip_x0": 1.0} if images else {}, "steps": 0}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
@@ -182,7 +194,7 @@ def build(ctx: AppContext) -> TabLink:
         model.denoiser.eval()
         ds = (model.metadata or {}).get("dataset")
         ds = ds if ds in DATASETS else None
-        if ds is not None and shape != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
+        if ds is not None and shape != DATA_SHAPES[ds]:
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
@@ -196,8 +208,8 @@ def build(ctx: AppContext) -> TabLink:
                      "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
 
     def on_dataset(name):
-        has_labels = bool(NUM_CLASSES.get(name))
-        images = name in IMAGE_DATASETS
+        has_labels = bool(NUM_CLASSES.get(name)) or name == own_data.OWN_IMAGES  # own images may have class folders
+        images = name in IMAGE_DATASETS or name == own_data.OWN_IMAGES
         return (gr.update(interactive=has_labels, value=images and has_labels),
                 gr.update(value=128 if images else 256), gr.update(value=1e-3 if images else 2e-3))  # fmt: skip
 
@@ -215,7 +227,8 @@ def build(ctx: AppContext) -> TabLink:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
-                dataset = dropdown("dataset", choices=TRAIN_DATASETS, value="moons", label="Dataset", elem_id="tr-dataset")
+                dataset = dropdown("dataset", choices=TRAIN_DATASETS + own_data.OWN_DATASETS, value="moons", label="Dataset",
+                                   info="built-in, or your own (draw or upload below)", elem_id="tr-dataset")  # fmt: skip
                 with gr.Row():
                     schedule = radio("schedule", choices=SCHEDULES, value="linear", label="Schedule", elem_id="tr-schedule")
                     T = number("num_diffusion_steps", value=1000, minimum=10, maximum=LIMITS.train_T, precision=0,
@@ -257,6 +270,7 @@ def build(ctx: AppContext) -> TabLink:
                     summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
                 try_this("train")
                 link_btn, link_box = link_row("train")
+        own_data.build(ctx, dataset)
 
         ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
