@@ -19,7 +19,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from components import adaptation_tab, forward_tab, guidance_tab, links, reverse_tab, schedules_tab, train_tab  # noqa: E402
+from components import (adaptation_tab, compare_tab, forward_tab, guidance_tab, links, reverse_tab,  # noqa: E402
+                        schedules_tab, train_tab)
 from components.common import LIMITS, AppContext  # noqa: E402
 from components.help import glossary_markdown, page_script  # noqa: E402
 from components.state import SessionStore  # noqa: E402
@@ -51,7 +52,7 @@ def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 25
         notice = gr.Markdown(visible=False, elem_id="link-notice")
         # "wrap": on a phone every tab name stays visible (the default hides the overflow behind "…")
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
-            tab_links = [tab.build(ctx) for tab in (schedules_tab, forward_tab, reverse_tab, guidance_tab,
+            tab_links = [tab.build(ctx) for tab in (schedules_tab, forward_tab, reverse_tab, compare_tab, guidance_tab,
                                                     adaptation_tab, train_tab)]  # fmt: skip
         links.wire(demo, [link for link in tab_links if link is not None], notice)
 

@@ -244,7 +244,7 @@ def build(ctx: AppContext) -> TabLink:
                             ("cap", cap, "int", 1, LIMITS.buffer_capacity), ("seed", seed, "int", 0, LIMITS.seed),
                             ("guided", guided, "bool")])  # fmt: skip
 
-    with gr.Tab("5 · Adaptation", id="adaptation"):
+    with gr.Tab("6 · Adaptation", id="adaptation"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):

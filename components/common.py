@@ -21,13 +21,14 @@ from adiff.data import PLOT_RANGE, make_dataset
 from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
 from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
+from adiff.samplers import SOLVERS, solvers_for
 
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
 
 __all__ = [
     "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "tile_array", "grid", "score_field",
-    "score_grid", "reward_grid",
+    "score_grid", "reward_grid", "solver_choices", "solver_help", "default_solver", "steps_for",
     "schedule_curve", "curve_at", "build_reward", "reward_choices", "parse_label", "label_choices", "finite_list",
     "condition_for", "default_label", "EACH_LABEL",
 ]  # fmt: skip
@@ -74,6 +75,8 @@ class ModelInfo:
     num_classes: int | None
     sample_kwargs: dict  # e.g. {"cfg_scale": 2.0, "clip_x0": 1.0}
     description: str
+    sampler: str | None = None  # the preset's default solver and step count (None: the registry's for the process)
+    num_steps: int | None = None
 
 
 def _kind_of(model: DiffusionModel, field_name: str) -> str:
@@ -128,7 +131,8 @@ class AppContext:
         spec = adiff.presets.preset_spec(source)
         kind = _kind_of(model, field_name)
         return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.num_classes,
-                                dict(spec.sample_kwargs), spec.description)  # fmt: skip
+                                dict(spec.sample_kwargs), spec.description, getattr(spec, "sampler", None),
+                                getattr(spec, "num_steps", None))  # fmt: skip
 
     # -------------------------------------------------------------- data (read-only, cached per app)
     def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -363,3 +367,35 @@ def condition_for(label: int | str | None, n: int, num_classes: int | None):
     if label == EACH_LABEL:
         return torch.arange(n) % int(num_classes)
     return label
+
+
+# ---------------------------------------------------------------------------------------------- solvers
+FEW_STEP_DEFAULT = {"vp": "dpmpp_2m", "flow": "euler"}  # a model without a preset's choice starts with these
+
+
+def solver_choices(model) -> list[tuple[str, str]]:
+    """(label, name) for every solver of the model's process, the label with its NFE per step."""
+    out = []
+    for name in solvers_for(model.process):
+        per = SOLVERS[name].nfe(2) / 2
+        out.append((f"{name} · {'2 NFE/step' if per > 1 else '1 NFE/step'}", name))
+    return out
+
+
+def solver_help(model) -> str:
+    """The solvers of the model's process, one line each (the registry's summaries)."""
+    return "\n".join(f"- **{n}**: {SOLVERS[n].summary}" for n in solvers_for(model.process))
+
+
+def default_solver(model, info: ModelInfo) -> tuple[str, int]:
+    """The solver and step count a model starts with: its preset's, else a few-step solver's own default."""
+    names = solvers_for(model.process)
+    name = info.sampler if info.sampler in names else FEW_STEP_DEFAULT.get(model.process.name, names[0])
+    if name == info.sampler and info.num_steps:
+        return name, min(int(info.num_steps), model.max_sampling_steps)
+    return name, steps_for(model, name)
+
+
+def steps_for(model, name: str) -> int:
+    """A solver's sensible step count for this model, never more than the model can take."""
+    return SOLVERS[name].default_num_steps(model.process)

@@ -77,14 +77,15 @@ def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
     return _figure(traces, layout, 720)
 
 
-def make_schedule_marker_figure(curve: dict, t: int, title: str | None = None, height: int = 320) -> go.Figure:
-    """curve: {"name", "t": [...], "abar": [...], "noise": [...], "abar_at", "noise_at"}; ᾱ_t and σ_t against t
-    with the current t marked (a vertical line and two markers in the x_t colour)."""
-    color = SCHEDULE_COLORS.get(curve["name"], COLORS["x_t"])
+def make_schedule_marker_figure(curve: dict, t, title: str | None = None, height: int = 320, solid: str = "ᾱ") -> go.Figure:
+    """curve: {"name", "t": [...], "abar": [...], "noise": [...], "abar_at", "noise_at"}; the solid curve (ᾱ_t, or a
+    flow's α_t with ``solid="α"``) and σ_t against t with the current t marked (a vertical line and two markers in
+    the x_t colour)."""
+    color = SCHEDULE_COLORS.get(curve["name"].split()[0], COLORS["x_t"])
     T = max(curve["t"]) if curve["t"] else 1
     traces = [
-        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["abar"]), "mode": "lines", "name": "ᾱ_t (signal)",
-         "line": {"color": color, "width": 3.5}, "hovertemplate": "t = %{x}<br>ᾱ_t = %{y:.4g}<extra></extra>"},
+        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["abar"]), "mode": "lines", "name": f"{solid}_t (signal)",
+         "line": {"color": color, "width": 3.5}, "hovertemplate": f"t = %{{x}}<br>{solid}_t = %{{y:.4g}}<extra></extra>"},
         {"type": "scatter", "x": list(curve["t"]), "y": list(curve["noise"]), "mode": "lines",
          "name": "σ_t (noise)", "line": {"color": color, "width": 3.5, "dash": "dash"},
          "hovertemplate": "t = %{x}<br>σ_t = %{y:.4g}<extra></extra>"},
@@ -98,7 +99,7 @@ def make_schedule_marker_figure(curve: dict, t: int, title: str | None = None, h
         traces.append({
             "type": "scatter", "x": [t, t], "y": [a, s], "mode": "markers+text", "name": "at t", "showlegend": False,
             "marker": {"color": COLORS["x_t"], "size": 14, "line": {"color": "white", "width": 2}},
-            "text": [f"ᾱ={a:.3f}", f"σ={s:.3f}"], "textposition": [upper, lower] if a >= s else [lower, upper],
+            "text": [f"{solid}={a:.3f}", f"σ={s:.3f}"], "textposition": [upper, lower] if a >= s else [lower, upper],
             "textfont": {"size": FONT_SIZE, "color": COLORS["x_t"]},
             "hovertemplate": "t = %{x}<br>%{y:.4g}<extra></extra>",
         })  # fmt: skip

@@ -283,7 +283,7 @@ def build(ctx: AppContext) -> TabLink:
                             ("n", n, "int", 1, LIMITS.points), ("mode", mode, "choice", list(GUIDANCE_MODES)),
                             ("sampler", sampler, "choice", list(SAMPLERS))])  # fmt: skip
 
-    with gr.Tab("4 · Guidance", id="guidance"):
+    with gr.Tab("5 · Guidance", id="guidance"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):

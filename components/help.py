@@ -70,6 +70,19 @@ GLOSSARY: dict[str, str] = {
     "ε-MSE loss": "The training loss |ε − ε_θ(x_t, t)|² averaged over data, t and noise (Ho et al. 2020, eq. 14).",
     "EMA": "An exponential moving average of the weights, used for sampling (smoother than the raw weights).",
     "conditional": "A model that also takes a class label (with label dropout, so CFG works).",
+    "rectified flow": "The straight path x_t = (1 − t) x₀ + t ε, t ∈ [0, 1] (Liu et al. 2022; flow matching, "
+                      "Lipman et al. 2023): the network learns the velocity v = ε − x₀ and sampling integrates "
+                      "dx/dt = v̂ from t = 1 to 0.",
+    "prediction type": "What the network outputs: ε (the noise), x₀ (the clean sample), v = α_t ε − σ_t x₀ "
+                       "(v-prediction, Salimans & Ho 2022) or a flow's velocity ε − x₀. One conversion turns any of "
+                       "them into ε̂ and x̂₀, so every solver works with every type.",
+    "NFE": "Number of function (network) evaluations of a run: the cost that matters. Heun spends 2 per step.",
+    "DPM-Solver++": "A second-order multistep ODE solver in log-SNR (Lu et al. 2022): it reuses the previous "
+                    "x̂₀, so 10–20 NFE look like DDIM at 100.",
+    "Euler, Heun": "First- and second-order steps of the probability-flow ODE (Karras et al. 2022); on a flow, "
+                   "Euler is x ← x + Δt·v̂.",
+    "path straightness": "Mean path length / mean displacement of the samples' paths from x_T to x₀: 1 = "
+                         "straight lines. Straight paths are what lets an ODE solver take few, long steps.",
 }
 
 MMD_NOTE = ("MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
@@ -104,6 +117,13 @@ TRY_THIS: dict[str, list[str]] = {
         "Press **Start** → the mean reward (left) climbs while the distance to data (right) stays small.",
         "**Reset**, set replay share to 0 and Start → only model samples are replayed: the distance grows faster.",
         "**Reset**, set λ = −2 and Start → the model learns to move the other way.",
+    ],
+    "compare": [
+        "Compare **moons** with DDIM 10 steps against DPM-Solver++ 10 → same noise, same NFE: DPM-Solver++ lands on "
+        "the moons, DDIM still between them.",
+        "Compare **moons** (VP, ε) with **moons-flow** (rectified flow), both Euler 10 → the flow's paths are "
+        "straighter (straightness nearer 1).",
+        "Set one side to **DDPM** → its paths jitter (fresh noise every step): straightness far above 1.",
     ],
     "train": [
         "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "

@@ -24,6 +24,7 @@ COLORS: dict[str, str] = {
     "x0_pred": "#009E73",  # the model's predicted clean sample x0_hat(x_t)
     "eps": "#D55E00",  # the predicted noise eps_theta(x_t, t)
     "score": "#E69F00",  # the score field -eps / sigma_t
+    "velocity": "#CC79A7",  # the reverse velocity field -v_hat (v-prediction and flow models)
     "ideal": "#AA4499",  # the exact (Bayes-optimal) denoiser of a known mixture
     "base": "#56B4E9",  # samples of the base model (unguided, before adaptation)
     "steered": "#882255",  # samples steered by the reward (guided, after adaptation)
@@ -33,7 +34,8 @@ COLORS: dict[str, str] = {
     "distance": "#8C564B",  # distances between sample sets (MMD^2)
     "path": "#111111",  # highlighted particle paths
 }
-SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99"}
+SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99",
+                                   "rectified": "#AA3377"}  # "rectified flow"
 LABELS: dict[str, str] = {
     "data": "data x₀", "x_t": "x_t", "x0_pred": "predicted x₀", "eps": "predicted noise ε̂", "score": "score −ε̂/σ_t",
     "ideal": "ideal model", "base": "base model", "steered": "steered", "target": "target p·e^(λr)",

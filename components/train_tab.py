@@ -223,7 +223,7 @@ def build(ctx: AppContext) -> TabLink:
                             ("bs", bs, "int", 8, LIMITS.train_batch), ("seed", seed, "int", 0, LIMITS.seed),
                             ("lr", lr, "float", 1e-6, 0.05), ("conditional", conditional, "bool")])  # fmt: skip
 
-    with gr.Tab("6 · Train", id="train"):
+    with gr.Tab("7 · Train", id="train"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):

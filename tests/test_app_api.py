@@ -11,7 +11,8 @@ from gradio_client.exceptions import AppError
 from components.player import decode_field, decode_images, decode_points
 from tests.app_helpers import plot_json, preset_dir_with_fallbacks, torch_threads
 
-ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/guided_generate", "/guided_stop",
+ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/compare", "/compare_stop",
+             "/guided_generate", "/guided_stop",
              "/adapt", "/adapt_stop", "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
 
 

@@ -31,7 +31,7 @@ CHROMIUM = os.environ.get("ADIFF_CHROMIUM") or shutil.which("chromium") or "/usr
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TABS = {"schedules": "1 · Noise schedules", "forward": "2 · Forward process", "reverse": "3 · Reverse diffusion",
-        "guidance": "4 · Guidance", "adaptation": "5 · Adaptation", "train": "6 · Train"}  # fmt: skip
+        "compare": "4 · Compare", "guidance": "5 · Guidance", "adaptation": "6 · Adaptation", "train": "7 · Train"}  # fmt: skip
 PLAYER = "#rev-player .adiff-player"
 # Console messages that are not the app's own: (a regular expression for the text, where it comes from).
 # * Gradio's client logs "Method not implemented." from its SSE stream's close() whenever a running event is cancelled,
@@ -395,4 +395,53 @@ def test_every_long_job_says_stopped(served):
     P.wait_text("#tr-status-text", "training", timeout=120_000)
     page.click("#tr-stop", force=True)
     P.wait_text("#tr-status-text", "stopped", timeout=30_000)
+    P.check_clean()
+
+
+def test_compare_view_and_a_flow_preset(served):
+    """Compare: the VP moons preset and the rectified-flow moons preset from the same noise; both rows stream in,
+    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn; then the flow
+    preset in the reverse tab offers only its process's solvers and plays its velocity field."""
+    demo, url, browser = served
+    P = Page(browser, url)
+    page = P.page
+    cmp_player = "#cmp-player .adiff-player"
+    P.tab("compare")
+    page.wait_for_selector("#cmp-go")
+    page.locator("#cmp-model-b input").click()
+    page.get_by_role("option", name="moons-flow", exact=True).click()
+    page.locator("#cmp-solver-a").get_by_label("euler").check()
+    page.locator("#cmp-solver-b").get_by_label("euler").check()
+    for sel, v in (("#cmp-steps-a", 12), ("#cmp-steps-b", 12)):
+        P.set_number(f"{sel} input[type=number]", v)
+    P.set_number("#cmp-n input[type=number]", 300)
+    page.click("#cmp-go")
+    # frames stream: the player goes live with both rows before the run ends
+    page.wait_for_function(f"document.querySelector('{cmp_player}')?.dataset.state === 'live'", timeout=90_000)
+    page.wait_for_function(f"document.querySelector('{cmp_player}')?.dataset.state === 'ready'", timeout=120_000)
+    P.wait_text("#cmp-status", "straightness")
+    status = P.text("#cmp-status")
+    assert "same x_T" in status and "moons-flow" in status and "euler" in status, status
+    # one slider moves both rows: the frame label names both sides' times
+    slider = page.locator(f"{cmp_player} .adiff-frame")
+    slider.fill("4")
+    page.wait_for_function(f"document.querySelector('{cmp_player}').dataset.frame === '4'", timeout=5_000)
+    label = P.text(f"{cmp_player} .adiff-frame-label")
+    assert label.startswith("A: t = ") and " · B: t = 0." in label and "frame 5 of 13" in label, label
+    names = [t["name"] for t in P.plot("cmp-curve")]
+    assert any(n.startswith("A: moons") for n in names) and any(n.startswith("B: moons-flow") for n in names), names
+    P.shoot("4-compare")
+
+    # the flow preset in the reverse tab: its solvers only, its process named, a velocity panel in the player
+    P.tab("reverse")
+    page.locator("#rev-preset input").click()
+    page.get_by_role("option", name="moons-flow", exact=True).click()
+    P.wait_text("#rev-preset-info", "rectified flow")
+    labels = page.locator("#rev-sampler label").all_inner_texts()
+    assert not any(t.startswith(("ddpm", "ddim")) for t in labels), labels
+    page.click("#rev-generate")
+    page.wait_for_function(f"document.querySelector('{PLAYER}')?.dataset.state === 'ready'", timeout=90_000)
+    P.wait_text("#rev-status", "done")
+    assert "t = 0" in P.text(f"{PLAYER} .adiff-frame-label")
+    P.shoot("3-reverse-flow")
     P.check_clean()

@@ -30,9 +30,9 @@ def curve(name="linear", T=10):
 
 
 def test_one_colour_per_quantity_and_distinct():
-    keys = ["data", "x_t", "x0_pred", "eps", "score", "ideal", "base", "steered", "target"]
+    keys = ["data", "x_t", "x0_pred", "eps", "score", "velocity", "ideal", "base", "steered", "target"]
     assert len({COLORS[k] for k in keys}) == len(keys)
-    assert len(set(SCHEDULE_COLORS.values())) == 4
+    assert len(set(SCHEDULE_COLORS.values())) == len(SCHEDULE_COLORS) == 5  # four VP schedules and the flow
     assert not set(SCHEDULE_COLORS.values()) & {COLORS[k] for k in keys}
 
 

@@ -27,7 +27,7 @@ def test_the_glossary_explains_every_term_the_ui_uses():
 
 
 def test_every_tab_has_two_or_three_prompts_of_what_to_try():
-    assert set(H.TRY_THIS) == {"schedules", "forward", "reverse", "guidance", "adaptation", "train"}
+    assert set(H.TRY_THIS) == {"schedules", "forward", "reverse", "compare", "guidance", "adaptation", "train"}
     for tab, prompts in H.TRY_THIS.items():
         assert 2 <= len(prompts) <= 3, tab
         assert all("→" in p for p in prompts), tab  # try this → notice that

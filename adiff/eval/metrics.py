@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["standardize", "mmd2", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "path_straightness",
-           "MMD_BANDWIDTHS", "nearest_distances", "copy_check"]
+           "MMD_BANDWIDTHS", "nearest_distances", "copy_check", "StraightnessMeter"]
 
 MMD_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RBF bandwidths on standardised coordinates
 
@@ -89,6 +89,29 @@ def path_straightness(path: torch.Tensor) -> float:
     length = (p[1:] - p[:-1]).norm(dim=-1).sum()
     disp = (p[-1] - p[0]).norm(dim=-1).sum()
     return float(length / disp.clamp(min=1e-30))
+
+
+class StraightnessMeter:
+    """``path_straightness`` of a path fed one state [B, ...] at a time (every step), without keeping the path."""
+
+    def __init__(self):
+        self.first: torch.Tensor | None = None
+        self.last: torch.Tensor | None = None
+        self.length = 0.0
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.detach().double().cpu().reshape(x.shape[0], -1)
+        if self.last is not None:
+            self.length += float((x - self.last).norm(dim=-1).sum())
+        else:
+            self.first = x
+        self.last = x
+
+    @property
+    def value(self) -> float:
+        if self.first is None or self.last is self.first:
+            raise ValueError("a path needs at least 2 states")
+        return self.length / max(float((self.last - self.first).norm(dim=-1).sum()), 1e-30)
 
 
 def nearest_distances(x: torch.Tensor, reference: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
