@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent
 CSS_PATH = ROOT / "assets" / "app.css"
 HEADER = """# adiff · see how diffusion models work
 Left to right: **noise schedules** → the **forward process** that destroys data → **reverse diffusion** that rebuilds
-it → **guidance** with a reward → **adaptation** to a reward → **training** your own. Your session is your own."""
+it → **compare** two solvers or models on the same noise → **guidance** with a reward → **adaptation** to a reward →
+**training** your own. Your session is your own."""
 
 
 def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 256, max_sessions: int = 200) -> gr.Blocks:

@@ -44,9 +44,9 @@ class Limits:
     images: int = 64  # samples of an image model per run
     forward_points: int = 5000  # points in the forward-process view
     forward_images: int = 8  # glyph rows in the forward strip
-    schedule_T: int = 10_000  # T in the schedule explorer (adiff.schedules.MAX_STEPS)
+    schedule_T: int = 10_000  # T in the schedule explorer (adiff.diffusion.schedules.MAX_STEPS)
     custom_chars: int = 20_000  # custom schedule text
-    expression_chars: int = 200  # reward expression (adiff.rewards.MAX_EXPRESSION_CHARS)
+    expression_chars: int = 200  # reward expression (adiff.steering.expressions.MAX_EXPRESSION_CHARS)
     reward_params_chars: int = 400
     seed: int = 2**31 - 1
     guidance_scale: float = 100.0

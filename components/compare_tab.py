@@ -34,7 +34,7 @@ from .help import try_this
 from .player import live_message, player_component, player_payload
 from .plotting import COLORS, LABELS
 from .summaries import describe_mmd2, fmt, stopped_text
-from .trajectory_view import NUM_PATHS, fmt_t, image_specs, process_text
+from .trajectory_view import NUM_PATHS, fmt_t, image_specs
 from .validation import as_choice, as_int, dropdown, number, radio, slider, user_errors
 
 __all__ = ["build", "cached_curve", "SIDES"]
@@ -42,8 +42,8 @@ __all__ = ["build", "cached_curve", "SIDES"]
 SIDES = ("a", "b")
 STREAM_INTERVAL_S = 0.25
 LIVE_MESSAGES = 12
-CURVE_NFES = (5, 10, 20, 50)  # the on-demand curve of a model without a cached one (500 points each)
-CURVE_N = 500
+CURVE_NFES = (5, 10, 20, 50)  # the on-demand curve of a model without a cached one (CURVE_N points each)
+CURVE_N = 1000
 MMD_N = 1000  # samples (and fresh data points) per MMD^2
 INTRO = """### Compare: the same noise, two choices
 Both sides start from **the same x_T** (same seed, same points) and differ in one choice: the solver, the number of
@@ -350,7 +350,7 @@ def build(ctx: AppContext) -> None:
                                      elem_id="cmp-status", elem_classes=["adiff-status"])  # fmt: skip
                 player = player_component("cmp-player", empty_text="Press Compare: side A (top) and side B (bottom) "
                                           "start from the same noise.")  # fmt: skip
-                curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve", elem_classes=["adiff-figure"])
+                curve = gr.Plot(label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"])
                 try_this("compare")
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="cmp-summary", max_height=320)

@@ -16,11 +16,12 @@ import gradio as gr
 import torch
 
 from adiff.data import IMAGE_DATASETS, PLOT_RANGE
-from adiff.samplers import SAMPLERS
+from adiff.samplers import SAMPLERS, solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
 from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, default_label,
-                     label_choices, parse_label, points, reward_choices, reward_grid, reward_help, tile_images)  # fmt: skip
+                     default_solver, label_choices, parse_label, points, reward_choices, reward_grid, reward_help,
+                     solver_choices, tile_images)  # fmt: skip
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
@@ -115,7 +116,7 @@ def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
     if summary.get("clipped_fraction", 0) > 0.2:
         lines.append(f"{summary['clipped_fraction']:.0%} of the guidance gradients were clipped (very large pushes "
                      "were capped): λ is large for this reward.")  # fmt: skip
-    lines.append(f"{summary['num_samples']} samples, {summary['sampler'].upper()} {summary['num_steps']} steps, "
+    lines.append(f"{summary['num_samples']} samples, {summary['sampler']} {summary['num_steps']} steps, "
                  f"seed {summary['seed']}, {summary['elapsed_s']:.1f} s.")
     return "\n\n".join(lines)
 
@@ -134,7 +135,7 @@ def build(ctx: AppContext) -> TabLink:
         rec = as_int(recurrence, "recurrence", 1, LIMITS.recurrence)
         label = parse_label(class_label, info)
         w = as_float(cfg_scale, "cfg_scale", 0.0, LIMITS.cfg_scale) if info.conditional else 1.0
-        sampler = as_choice(sampler, "sampler", list(SAMPLERS))
+        sampler = as_choice(sampler, "sampler", solvers_for(model.process))
         steps = as_int(num_steps, "num_steps", 1, T)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         n = as_int(num_samples, "num_samples", 1, LIMITS.points if info.kind == "points" else LIMITS.images)
@@ -239,7 +240,7 @@ def build(ctx: AppContext) -> TabLink:
         where = ctx.store.get(request).progress.get("guidance")
         return stopped_text("guidance", where), {"status": "stopped", "at": where}
 
-    def preset_updates(preset, reward_value, request) -> dict | str:
+    def preset_updates(preset, reward_value, request, sampler_value=None) -> dict | str:
         try:
             model, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
@@ -247,14 +248,18 @@ def build(ctx: AppContext) -> TabLink:
         choices = reward_choices(info.kind, allow_none=info.conditional)
         value = reward_value if reward_value in choices else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
         images = info.kind == "images"
+        # the solvers of the model's process (a flow has no DDPM/DDIM); keep the user's choice where it still serves
+        solver = sampler_value if sampler_value in solvers_for(model.process) else default_solver(model, info)[0]
         return {reward: gr.update(choices=choices, value=value),
+                sampler: gr.update(choices=solver_choices(model), value=solver),
+                steps: gr.update(maximum=model.max_sampling_steps),
                 label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
                 cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
                 n: gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
                 reward_md: reward_help(value), **reward_updates(value)}  # fmt: skip
 
-    def on_preset(preset, reward_value, request: gr.Request):
-        up = preset_updates(preset, reward_value, request)
+    def on_preset(preset, reward_value, sampler_value, request: gr.Request):
+        up = preset_updates(preset, reward_value, request, sampler_value)
         return {reward_md: up} if isinstance(up, str) else up
 
     def reward_updates(name) -> dict:
@@ -346,7 +351,7 @@ def build(ctx: AppContext) -> TabLink:
                           show_progress_on=[status], **ctx.heavy)  # fmt: skip
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
             stop, None, [status, summary], api_name="guided_stop", queue=False)
-        preset.input(on_preset, [preset, reward], [reward, label, cfg, n, reward_md, expression, params],
+        preset.input(on_preset, [preset, reward, sampler], [reward, sampler, steps, label, cfg, n, reward_md, expression, params],
                      api_visibility="private", **ctx.light)  # fmt: skip
         reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", queue=False)
     fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam, "mode": mode,

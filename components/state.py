@@ -28,14 +28,14 @@ __all__ = ["Session", "SessionStore", "StoredTrajectory"]
 class StoredTrajectory:
     """A finished reverse-diffusion run, kept for the frame slider and the GIF."""
 
-    trajectory: Any  # adiff.sampling.Trajectory (CPU tensors [K, B, ...])
+    trajectory: Any  # adiff.samplers.Trajectory (CPU tensors [K, B, ...])
     model: Any  # the DiffusionModel that made it (for the score field at any frame)
     source: str  # preset name or "my model"
     kind: str  # "points" | "images"
     condition: Any  # None or an int label
     cfg_scale: float | None
     paths: Any  # [K, P, 2] positions of the highlighted particles (points only)
-    ideal: Any = None  # adiff.gmm.GaussianMixture for the ideal model, or None
+    ideal: Any = None  # adiff.data.gmm.GaussianMixture for the ideal model, or None
     gif_path: str | None = None
     data_path: str | None = None  # the player's JSON of the whole trajectory (sent to the browser as a file)
 

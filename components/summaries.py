@@ -44,8 +44,9 @@ def live_text(what: str, step: int, steps: int, t: int | None, sigma: float | No
 
 
 def reverse_done_text(s: dict) -> str:
+    nfe = f", {s['nfe']} NFE" if s.get("nfe") not in (None, s["num_steps"]) else ""
     lines = [f"✓ **done**: {s['num_samples']} samples of **{s['preset']}** in {s['elapsed_s']:.1f} s "
-             f"({s['sampler'].upper()}, {s['num_steps']} steps, seed {s['seed']}). Drag the frame slider or press "
+             f"({s['sampler']}, {s['num_steps']} steps{nfe}, seed {s['seed']}). Drag the frame slider or press "
              f"▶ Play: the {s['num_frames']} frames play in your browser."]  # fmt: skip
     if s.get("mmd2_to_data") is not None:
         lines.append(_cap(describe_mmd2(s["mmd2_to_data"])))

@@ -3,7 +3,7 @@
     python -m adiff.cli.quality --preset moons            # one preset
     python -m adiff.cli.quality --all                     # every 2-D preset
 
-MMD² to fresh data (N = 1000 per point, one draw, seed 0) for every solver of the preset's process at NFE 5-200;
+MMD² to fresh data (N = 2000 per point, one draw, seed 0) for every solver of the preset's process at NFE 5-200;
 see adiff.eval.quality.  Image presets have no MMD² curve (the compare view shows them without one).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ def curve_path(name: str):
     return preset_path(name).with_suffix(".nfe.json")
 
 
-def write_curve(name: str, n: int = 1000, quiet: bool = False) -> dict:
+def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
     spec = PRESETS[name]
     model = load_preset(name, "cpu")
     if tuple(model.data_shape) != (2,):
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--preset", choices=list(PRESETS))
     g.add_argument("--all", action="store_true", help="every 2-D preset")
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
