@@ -12,7 +12,7 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.diffusion import Predictor
 
-from .common import ModelInfo, schedule_curve, score_grid, tile_array
+from .common import ModelInfo, process_curve, score_grid, tile_array
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
 
 __all__ = ["NUM_PATHS", "FIELD_GRID", "FIELD_NOTE", "ideal_mixture", "field_eps", "player_static",
@@ -47,8 +47,7 @@ def field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
 
 def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: int) -> dict:
     """What the player needs once per run: panels, layer styles, the schedule curve, the legend and notes."""
-    sch = model.noise_schedule
-    curve = schedule_curve(sch, model.cfg.diffusion.noise_schedule, max_points=250)
+    curve = process_curve(model.process, max_points=250)  # VP: its schedule over t = 1..T; a flow: t in [0, 1]
     schedule = {"name": curve["name"], "T": curve["T"], "t": [0] + curve["t"], "abar": [1.0] + curve["abar"],
                 "sigma": [0.0] + curve["noise"], "color": SCHEDULE_COLORS.get(curve["name"], COLORS["x_t"])}  # fmt: skip
     if info.kind == "images":
