@@ -64,7 +64,7 @@ def make_forward_figure(data: dict) -> go.Figure:
         if flow.get("density"):
             traces.append(_density_trace(flow["density"], 3, False))
         traces.append(_on(_scatter(flow["x_t"], "x_t", name=f"flow x_t (t = {_fmt(flow['t'])})", opacity=0.6), 3))
-    return _figure(traces, layout, 500 if flow else 560)
+    return _figure(traces, layout, 440 if flow else 560)  # three squares need less height than two
 
 
 def _density_trace(dens: dict, n: int, showlegend: bool) -> dict:

@@ -58,11 +58,12 @@ def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
     for n in (1, 2, 3, 4):
         layout[_ref(n)[2]]["range"] = [0, 1]
     for n in (3, 4):
-        layout[_ref(n)[2]]["title"] = {"text": "normalised time t/T (flow: t)"}
+        layout[_ref(n)[2]]["title"] = {"text": "normalised time t/T (flow: t, or u when shifted)"}
     return _figure(traces, layout, 720)
 
 
-def _marker_figure(curves: Sequence[dict], t, T, title: str, height: int) -> go.Figure:
+def _marker_figure(curves: Sequence[dict], t, T, title: str, height: int, xlabel: str = "t",
+                   yrange: Sequence[float] = (-0.05, 1.08)) -> go.Figure:  # fmt: skip
     """Signal and noise coefficients of one or more processes against t (0..T), a vertical line at t and, per
     process, two markers with their values.  curves: [{"name", "color", "x", "signal", "noise", "symbol" (e.g. "ᾱ"),
     "at": (signal, noise) or None}]; the first curve's markers come last (the reverse tab's frame marker)."""
@@ -74,7 +75,7 @@ def _marker_figure(curves: Sequence[dict], t, T, title: str, height: int) -> go.
             traces.append({"type": "scatter", "x": list(c["x"]), "y": list(c[key]), "mode": "lines", "name": prefix + what,
                            "line": {"color": c["color"], "width": 3.5, "dash": dash},
                            "hovertemplate": f"{prefix}t = %{{x}}<br>{what.split(' ')[0]} = %{{y:.4g}}<extra></extra>"})  # fmt: skip
-    traces.insert(2, {"type": "scatter", "x": [t, t], "y": [-0.05, 1.08], "mode": "lines", "name": f"t = {t}",
+    traces.insert(2, {"type": "scatter", "x": [t, t], "y": list(yrange), "mode": "lines", "name": f"t = {t}",
                       "showlegend": False, "line": {"color": COLORS["x_t"], "width": 2}, "hoverinfo": "skip"})  # fmt: skip
     side = "right" if t < 0.7 * T else "left"
     for c in reversed(curves):
@@ -90,7 +91,7 @@ def _marker_figure(curves: Sequence[dict], t, T, title: str, height: int) -> go.
             "textfont": {"size": FONT_SIZE, "color": c["color"] if many else COLORS["x_t"]},
             "hovertemplate": f"{c['name'] + ', ' if many else ''}t = %{{x}}<br>%{{y:.4g}}<extra></extra>",
         })  # fmt: skip
-    layout = {"xaxis": _axis(title={"text": "t"}, range=[0, T * 1.02]), "yaxis": _axis(range=[-0.05, 1.08])}
+    layout = {"xaxis": _axis(title={"text": xlabel}, range=[0, T * 1.02]), "yaxis": _axis(range=list(yrange))}
     return _figure(traces, layout, height, title)
 
 
@@ -105,7 +106,7 @@ def make_schedule_marker_figure(curve: dict, t: int, title: str | None = None, h
 
 
 def make_process_marker_figure(curves: Sequence[dict], t: int, T: int, title: str | None = None,
-                               height: int = 340) -> go.Figure:  # fmt: skip
+                               height: int = 400) -> go.Figure:  # fmt: skip
     """The coefficients α(t), σ(t) of x_t = α x₀ + σ ε for several processes against the VP step t = 0..T, with t
     marked: curves [{"name", "key" (colour: a schedule name or "flow"), "t": [...], "alpha": [...], "noise": [...],
     "alpha_at", "noise_at"}]; a flow curve's "t" is its own time in [0, 1] and is drawn at t·T (the same slider)."""
@@ -116,4 +117,6 @@ def make_process_marker_figure(curves: Sequence[dict], t: int, T: int, title: st
         cs.append({"name": c["name"], "color": SCHEDULE_COLORS.get(c.get("key", c["name"]), COLORS["x_t"]),
                    "x": [round(v * scale, 6) for v in c["t"]], "signal": c["alpha"], "noise": c["noise"], "symbol": "α",
                    "at": at})  # fmt: skip
-    return _marker_figure(cs, t, T, title or f"α and σ at t = {t} of {T}", height)
+    # room above 1 and below 0 for the value labels of two processes
+    return _marker_figure(cs, t, T, title or f"α and σ at t = {t} of {T}", height,
+                          "t" + (" (the flow's time is t/T)" if len(cs) > 1 else ""), (-0.15, 1.2))  # fmt: skip

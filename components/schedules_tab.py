@@ -32,10 +32,9 @@ INTRO = """### Noise schedules
 The forward process adds Gaussian noise in T steps: **x_t = √ᾱ_t · x₀ + √(1 − ᾱ_t) · ε**, ε ~ N(0, I), with
 **ᾱ_t = ∏ₛ₌₁ᵗ (1 − β_s)**.  A schedule is the choice of β_1..β_T.  What matters is how fast the signal fraction ᾱ_t
 falls, and that it reaches ~0 at t = T, so that sampling can start from pure noise.
-**Rectified flow** (olive) is a straight path instead: **x_t = (1 − t) · x₀ + t · ε**, t ∈ [0, 1], so α + σ = 1 and
-α² + σ² dips to ½ at t = ½ (not variance preserving).  Notice in the log-SNR panel: the flow's **log-SNR = 2·log((1 − t)/t)**
-crosses 0 (SNR = 1) at t = ½, like cosine's and within about 1 of it, while linear crosses at t/T ≈ 0.26 and then
-spends most steps near pure noise.  A flow shift s lowers the whole flow curve by 2·log s (more time at high noise)."""
+**Rectified flow** (olive) is a straight path: **x_t = (1 − t) · x₀ + t · ε**, so α + σ = 1 (α² + σ² dips to ½: not
+variance preserving).  Notice its **log-SNR = 2·log((1 − t)/t)**: 0 at t = ½ like cosine's (within about 1), while
+linear crosses 0 at t/T ≈ 0.26; a flow shift s lowers the whole curve by 2·log s (more time at high noise)."""
 
 
 def parse_custom_values(text) -> list[float]:
