@@ -29,7 +29,8 @@ from .validation import as_choice, as_text, field_error
 __all__ = [
     "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "tile_array", "grid", "score_field",
     "score_grid", "reward_grid", "solver_choices", "solver_help", "default_solver", "steps_for",
-    "schedule_curve", "curve_at", "build_reward", "reward_choices", "parse_label", "label_choices", "finite_list",
+    "schedule_curve", "curve_at", "flow_curve", "process_curve", "flow_time", "build_reward", "reward_choices",
+    "parse_label", "label_choices", "finite_list",
     "condition_for", "default_label", "EACH_LABEL",
 ]  # fmt: skip
 
@@ -253,15 +254,49 @@ def schedule_curve(schedule: NoiseSchedule, name: str, max_points: int = 1000) -
         "noise": finite_list(schedule.noise_levels[ii], 6),
         "beta": finite_list(schedule.betas[ii], 6),
         "log_snr": finite_list(schedule.log_snr[ii], 4),
+        "u": [round((i + 1) / T, 6) for i in idx],  # t / T: the time axis shared with the flow (Schedules tab)
+        "alpha": finite_list(schedule.alphas_cumprod[ii].double().sqrt(), 6),  # alpha_t = sqrt(abar_t)
     }
 
 
+def flow_time(u, shift: float = 1.0):
+    """The flow time t' that an even grid position u in [0, 1] maps to under a timestep shift s:
+    t' = s u / (1 + (s - 1) u)  (Esser et al. 2024, eq. 23; s = 1 is the identity).  Works on floats and arrays."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def flow_curve(shift: float = 1.0, num_points: int = 400, name: str = "flow") -> dict:
+    """The rectified-flow path x_t = (1 - t) x_0 + t eps (Liu et al. 2022, eq. 1) as curves on an even grid
+    u = 0..1 with t = flow_time(u, shift): alpha = 1 - t, sigma = t, "abar" = alpha^2 (the signal's share of the
+    variance, as for VP) and log-SNR = 2 log((1 - t) / t) = -2 logit(t) (infinite at both ends: left as gaps).
+    The keys are those of ``schedule_curve`` (no "beta": the flow has no discrete steps); "t" is the flow time."""
+    u = np.linspace(0.0, 1.0, num_points + 1)
+    t = flow_time(u, float(shift))
+    alpha, sigma = 1.0 - t, t
+    with np.errstate(divide="ignore"):
+        log_snr = 2.0 * (np.log(alpha) - np.log(sigma))
+    return {"name": name, "process": "flow", "shift": float(shift), "T": 1, "t": finite_list(t, 6),
+            "u": finite_list(u, 6), "alpha": finite_list(alpha, 6), "noise": finite_list(sigma, 6),
+            "abar": finite_list(alpha**2, 6), "log_snr": finite_list(log_snr, 4)}  # fmt: skip
+
+
+def process_curve(process: Process, name: str | None = None, max_points: int = 400) -> dict:
+    """The curves of any process on its own time axis: ``schedule_curve`` for VP (t = 1..T), ``flow_curve`` for a
+    flow (t in [0, 1], its sampling shift not applied: a flow's time is t itself)."""
+    if process.name == "flow":
+        return flow_curve(1.0, max_points, name or "flow")
+    return schedule_curve(process.schedule, name or process.schedule.name, max_points)
+
+
 def curve_at(curve: dict, schedule: NoiseSchedule, t: int) -> dict:
-    """The curve with t = 0 prepended and the values at t attached (for the marker)."""
+    """The curve with t = 0 prepended and the values at t attached (for the marker): abar_at, noise_at, alpha_at."""
     t = int(t)
     abar = 1.0 if t == 0 else float(schedule.alphas_cumprod[t - 1])
-    return {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
-            "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+    out = {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
+           "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+    if "alpha" in curve:
+        out.update(alpha=[1.0] + curve["alpha"], u=[0.0] + curve["u"], alpha_at=math.sqrt(abar))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- rewards

@@ -93,12 +93,14 @@ TRY_THIS: dict[str, list[str]] = {
     "schedules": [
         "Set **T = 20** with the linear schedule → ᾱ_T stays far from 0, so x_T is *not* noise: a warning appears.",
         "Tick **cosine** next to linear → its ᾱ_t falls later (more signal kept mid-way) and β_t hits the 0.999 clip.",
-        "Type a custom schedule ending at **0.9** → terminal SNR far from 0: the warning names the problem.",
+        "Look at **log-SNR**: flow (olive) and cosine both cross 0 at t/T = ½; set **Flow shift** to 3 and press "
+        "Plot → the flow's curve drops by 2·log 3 ≈ 2.2: more of its time at high noise.",
     ],
     "forward": [
         "Drag **t** from 0 to 1000 on moons → the two moons blur into one round blob: q(x_t) → N(0, I).",
         "Keep t = 250 and switch to **cosine** → more of the moons survive: cosine destroys the signal slowly early on.",
-        "Pick **8gaussians** → the shaded contours are the exact density of q(x_t): watch the eight peaks merge.",
+        "Pick **8gaussians** and drag **t** to 500 → the shaded contours are the exact densities of q(x_t); the flow "
+        "cloud (right) is smaller than the VP one: α² + σ² = ½ mid-way, each point on a straight line from x₀ to ε.",
     ],
     "reverse": [
         "Generate, then drag the frame slider back to the first frames → x̂₀ (green) already sketches the moons "
@@ -129,6 +131,8 @@ TRY_THIS: dict[str, list[str]] = {
         "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "
         "a low loss is not yet good samples.",
         "Train on **glyphs** with *conditional* ticked → in tab 3, pick 'my model' and a class to ask for one digit.",
+        "Pick **rectified flow** → T and the schedule go away and the network predicts the velocity ε − x₀; train, "
+        "then sample 'my model' in tab 3 with Euler.",
     ],
 }
 

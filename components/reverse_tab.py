@@ -36,7 +36,7 @@ from .player import live_message, player_component, player_payload, time_value
 from .state import StoredTrajectory
 from .summaries import reverse_done_text, stopped_text
 from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, fmt_t, frame_labels, ideal_mixture, image_specs,
-                              player_static, process_curve, process_text, solid_at, trajectory_arrays)  # fmt: skip
+                              player_static, player_schedule, process_text, solid_at, trajectory_arrays)  # fmt: skip
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
 __all__ = ["build", "frame_data", "ideal_mixture", "STREAM_INTERVAL_S"]
@@ -103,8 +103,9 @@ def _stored_frame(st: StoredTrajectory, k: int) -> dict:
 
 def _curve_figure(model, t):
     """The schedule strip (any process) with t marked, as a plotly figure."""
-    c = process_curve(model.process, model.cfg.diffusion.noise_schedule)
-    curve = {"name": c["name"], "t": c["t"], "abar": c["abar"], "noise": c["sigma"], "abar_at": solid_at(model.process, t),
+    c = player_schedule(model.process, model.cfg.diffusion.noise_schedule)
+    key = "flow" if model.process.name == "flow" else model.cfg.diffusion.noise_schedule  # its colour
+    curve = {"name": key, "t": c["t"], "abar": c["abar"], "noise": c["sigma"], "abar_at": solid_at(model.process, t),
              "noise_at": float(model.process.coefficients(t)[1])}  # fmt: skip
     title = f"{c['name']} · t = {fmt_t(t)} of {c['T']}"
     return make_schedule_marker_figure(curve, time_value(t), title=title, solid=c["solid"])

@@ -12,11 +12,11 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.diffusion import Predictor
 
-from .common import ModelInfo, grid, schedule_curve, score_grid, tile_array
+from .common import ModelInfo, grid, process_curve, score_grid, tile_array
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
 
 __all__ = ["NUM_PATHS", "FIELD_GRID", "FIELD_NOTE", "VELOCITY_NOTE", "ideal_mixture", "field_eps", "player_static",
-           "trajectory_arrays", "frame_labels", "image_specs", "process_curve", "solid_at", "process_text",
+           "trajectory_arrays", "frame_labels", "image_specs", "player_schedule", "solid_at", "process_text",
            "shows_velocity", "fmt_t"]  # fmt: skip
 
 NUM_PATHS = 6  # highlighted particles
@@ -51,16 +51,14 @@ def process_text(model) -> str:
     return f"variance preserving, {d.noise_schedule} schedule, T = {model.num_diffusion_steps} · predicts {ptype}"
 
 
-def process_curve(process, name: str | None = None, max_points: int = 250) -> dict:
+def player_schedule(process, name: str | None = None, max_points: int = 250) -> dict:
     """The player's schedule strip for any process: t from 0 to T (a VP schedule's steps; a flow's T = 1), the solid
-    curve (ᾱ_t for VP, α_t = 1 − t for a flow) and σ_t."""
+    curve (ᾱ_t for VP, α_t = 1 − t for a flow) and σ_t (from ``common.process_curve``)."""
+    c = process_curve(process, name, max_points)
     if process.name == "flow":
-        ts = np.linspace(0.0, 1.0, max_points + 1)
-        return {"name": "rectified flow", "T": 1, "t": [round(float(t), 4) for t in ts], "abar": [round(1 - float(t), 6) for t in ts],
-                "sigma": [round(float(t), 6) for t in ts], "solid": "α"}  # fmt: skip
-    curve = schedule_curve(process.schedule, name or process.schedule.name, max_points=max_points)
-    return {"name": f"{curve['name']} schedule", "T": curve["T"], "t": [0] + curve["t"], "abar": [1.0] + curve["abar"],
-            "sigma": [0.0] + curve["noise"], "solid": "ᾱ"}  # fmt: skip
+        return {"name": "rectified flow", "T": 1, "t": c["t"], "abar": c["alpha"], "sigma": c["noise"], "solid": "α"}
+    return {"name": f"{c['name']} schedule", "T": c["T"], "t": [0] + c["t"], "abar": [1.0] + c["abar"],
+            "sigma": [0.0] + c["noise"], "solid": "ᾱ"}  # fmt: skip
 
 
 def solid_at(process, t) -> float:
@@ -116,8 +114,9 @@ def field_grids(predict, process, ts, velocity: bool, device=None) -> tuple[np.n
 
 def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: int) -> dict:
     """What the player needs once per run: panels, layer styles, the schedule curve, the legend and notes."""
-    schedule = process_curve(model.process, model.cfg.diffusion.noise_schedule)
-    schedule["color"] = SCHEDULE_COLORS.get(schedule["name"].split()[0], COLORS["x_t"])
+    schedule = player_schedule(model.process, model.cfg.diffusion.noise_schedule)
+    key = "flow" if model.process.name == "flow" else schedule["name"].split()[0]
+    schedule["color"] = SCHEDULE_COLORS.get(key, COLORS["x_t"])
     if info.kind == "images":
         H = W = None  # set by the caller from the tiles (see trajectory_arrays)
         layers = {"x_t": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},

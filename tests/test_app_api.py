@@ -88,7 +88,8 @@ def test_schedule_curves_invalid(client, args, field):
 def test_forward(client):
     fig, curve, summary, text = client.predict("moons", "linear", 1000, 500, 400, 0, api_name="/forward")
     d = plot_json(fig)
-    assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)"] and len(d["data"][1]["x"]) == 400
+    assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)", "flow x_t (t = 0.5)"]  # flow beside VP
+    assert len(d["data"][1]["x"]) == 400
     c = plot_json(curve)
     assert c["data"][-1]["x"] == [500, 500]
     assert summary["t"] == 500 and 0 < summary["abar_t"] < 1

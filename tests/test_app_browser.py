@@ -140,12 +140,14 @@ def test_walk_through_every_tab(served, tmp_path):
     P = Page(browser, url)
     page = P.page
 
-    # 1 · schedules: tick sigmoid, its four curves join the eight of linear + cosine; the custom check names the field
+    # 1 · schedules: tick sigmoid, its four curves join the eleven of linear + cosine + flow (α, σ, log-SNR: no β);
+    # the custom check names the field
     expect(page.locator("#sched-figure .js-plotly-plot .main-svg").first).to_be_visible(timeout=30_000)
     expect(page.locator("#sched-warnings")).to_contain_text("0.999 clip")
-    assert len(P.plot("sched-figure")) == 8
+    assert len(P.plot("sched-figure")) == 11
+    expect(page.locator("#sched-figure .legend")).to_contain_text("flow")
     page.locator("#sched-names").get_by_label("sigmoid").check()
-    page.wait_for_function("document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 12", timeout=20_000)
+    page.wait_for_function("document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 15", timeout=20_000)
     expect(page.locator("#sched-figure .legend")).to_contain_text("sigmoid")
     page.locator("#sched-custom textarea").fill("1e-300, 0.5, 0.99999999999")
     P.wait_text("#sched-custom-status", "custom_values", timeout=20_000)
@@ -159,6 +161,8 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_function("(document.querySelector('#fwd-figure .js-plotly-plot')?.data || [])"
                            ".some(t => (t.name || '').includes('t = 800'))", timeout=20_000)  # fmt: skip
     P.wait_text("#fwd-summary-text", "At t = 800")
+    P.wait_text("#fwd-summary-text", "Rectified flow at t = 0.8")  # the flow path beside VP, at the same slider
+    assert any(t["name"] == "flow x_t (t = 0.8)" for t in P.plot("fwd-figure"))
     P.shoot("2-forward")
 
     # 3 · reverse: a typed 0 steps is reported, not silently clamped
@@ -268,6 +272,8 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_selector("#tr-train")
     page.locator("#tr-size").get_by_label("tiny").check()
     P.set_number("#tr-T input[type=number]", 50)
+    P.wait_text("#tr-schedule-note", "T = 50 (linear)", timeout=20_000)  # √ᾱ_T and the 1000/T rescaling, beside T
+    assert "rescaled by 1000/T" in P.text("#tr-schedule-note")
     P.set_number("#tr-steps input[type=number]", 30)
     P.set_number("#tr-bs input[type=number]", 64)
     page.click("#tr-train")
@@ -278,6 +284,15 @@ def test_walk_through_every_tab(served, tmp_path):
     for elem in ("tr-loss", "tr-samples"):
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     P.shoot("6-train")
+    # rectified flow: T and the schedule go away, and only the prediction types that serve a flow are offered
+    assert page.locator("#tr-prediction label").all_inner_texts() == ["ε: the noise", "x₀: the clean sample", "v = α ε − σ x₀"]
+    page.locator("#tr-process").get_by_label("rectified flow").check()
+    P.wait_text("#tr-schedule-note", "no T and no schedule", timeout=20_000)
+    expect(page.locator("#tr-T")).to_be_hidden()
+    expect(page.locator("#tr-schedule")).to_be_hidden()
+    assert page.locator("#tr-prediction label").all_inner_texts() == ["velocity ε − x₀", "x₀: the clean sample"]
+    page.locator("#tr-process").get_by_label("VP (DDPM schedule)").check()
+    expect(page.locator("#tr-T")).to_be_visible(timeout=20_000)
     page.locator("button.label-wrap", has_text="Save / load a model").click()
     bad = tmp_path / "corrupt.safetensors"
     bad.write_bytes(os.urandom(4096))
