@@ -24,6 +24,7 @@ from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, co
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
+from .result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from .summaries import classifier_check_text, fmt, guidance_verdict, live_text, stopped_text
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
@@ -147,6 +148,16 @@ def build(ctx: AppContext) -> TabLink:
         base_cfg = (w if reward_fn is not None else 1.0) if label is not None else None
         guided_cfg = w if label is not None else None
         t0 = time.time()
+        key = preset_key(info.source, "guided_generate", reward=reward, device=str(model.device),
+                         expression=expression.strip() if reward == EXPRESSION else None,
+                         reward_params=str(reward_params or "").strip() if reward not in (EXPRESSION, NO_REWARD) else None,
+                         guidance_scale=lam, guidance_mode=mode, recurrence=rec, class_label=label, cfg_scale=w,
+                         sampler=sampler, num_steps=steps, seed=seed, num_samples=n)  # fmt: skip
+        hit = ctx.results.get(key)
+        if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
+            fig, text, summary = hit
+            yield fig, text + "\n\n" + REUSED_TEXT, {**summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            return
         session.progress["guidance"] = "while drawing the unguided samples"
         yield gr.skip(), live_text("sampling unguided (λ = 0)", 0, steps, None, None, 0.0), gr.skip()
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
@@ -230,10 +241,13 @@ def build(ctx: AppContext) -> TabLink:
                 summary["classifier_check"] = {"digit": digit, "t": t_chk, "unguided_agree": b_agree,
                                                "guided_agree": g_agree, "unguided_recheck": b_again,
                                                "guided_recheck": g_again, "likely_fooled": fooled}  # fmt: skip
-        summary["elapsed_s"] = round(time.time() - t0, 2)
+        summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
         session.progress["guidance"] = "after the last step"
         title = f"{info.source}: reward {summary['reward']}" if reward_fn is not None else f"{info.source}: classifier-free guidance"
-        yield figure(panels, title), _guidance_summary_md(summary, verdict, check), summary
+        result = (figure(panels, title), _guidance_summary_md(summary, verdict, check), summary)
+        if key is not None:
+            ctx.results.put(key, result, figure_nbytes(result[0]) + len(result[1]) + len(str(summary)))
+        yield result
 
     def stop(request: gr.Request):
         where = ctx.store.get(request).progress.get("guidance")
