@@ -332,7 +332,9 @@ def build(ctx: AppContext) -> TabLink:
                                  info="ε(∅) + w (ε(y) − ε(∅))")  # fmt: skip
                 with gr.Accordion("Sampler", open=False):
                     sampler = radio("sampler", choices=list(SAMPLERS), value="ddim", label="Sampler", elem_id="gd-sampler")
-                    steps = slider("num_steps", minimum=1, maximum=1000, value=50, step=1, label="Steps",
+                    # 20 DDIM steps: the same over-shoot verdict as 50 at the default λ, 2.5x less compute for a
+                    # workshop (bench/bench_app.py --workshop; BENCHMARKS.md, issue 12)
+                    steps = slider("num_steps", minimum=1, maximum=1000, value=20, step=1, label="Steps",
                                    bounds=(1, LIMITS.train_T), elem_id="gd-steps")  # fmt: skip
                 with gr.Row():
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
