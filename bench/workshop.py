@@ -44,7 +44,7 @@ def defaults(api) -> dict[str, dict]:
 
 def session_calls(api, d: dict, seed: int | None) -> dict:
     """One user's five calls; per endpoint {"s": seconds, "ok": bool, ...}; /generate also "first", "mmd2", "reused"."""
-    from bench_app import timed_generate  # noqa: PLC0415  (bench_app imports this module)
+    from bench_app import timed_generate  # bench_app imports this module
 
     out: dict[str, dict] = {}
 
@@ -81,7 +81,7 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
 
 
 def load_run(url: str, n: int, d: dict, seeds: list | None, timeout: float = 900.0) -> dict:
-    from bench_app import Api  # noqa: PLC0415
+    from bench_app import Api
     from gradio_client import Client
 
     apis = [Api(Client(url, verbose=False)) for _ in range(n)]
@@ -139,7 +139,7 @@ def verdicts(run: dict, pct) -> list[str]:
 
 def run_workshop(args, url: str, api, pct, print_table) -> None:
     """The whole workshop benchmark against the app at ``url`` (started by bench_app.main)."""
-    from bench_app import timed_generate  # noqa: PLC0415
+    from bench_app import timed_generate
 
     n = args.workshop_clients
     d = defaults(api)
