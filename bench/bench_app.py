@@ -181,6 +181,7 @@ def main() -> int:
     ap.add_argument("--workshop", action="store_true", help="the workshop load (bench/workshop.py) instead")
     ap.add_argument("--workshop-clients", type=int, default=None, help="clients at once (default 30; --quick 10)")
     ap.add_argument("--baseline-rounds", type=int, default=None, help="single-client rounds (default 3; --quick 2)")
+    ap.add_argument("--http-timeout", type=float, default=60.0, help="the workshop clients' HTTP timeout in s (gradio_client's default: 5)")
     ap.add_argument("--quality-seeds", type=int, default=None, help="DDIM-100 runs for the quality figure (default 10; --quick 4)")
     args = ap.parse_args()
     args.workshop_clients = args.workshop_clients or (10 if args.quick else 30)

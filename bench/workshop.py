@@ -14,6 +14,9 @@ the ratios "30 clients / alone" measured in the same run on the same shared mach
 Sample quality: the default /generate's MMD^2 to fresh data (the summary's mmd2_to_data, 500 samples against 500
 data points), mean over the clients of run (b), beside DDIM-100's on seeds 1000..1000+Q-1 through the same endpoint
 (sequentially, after the load runs), and the default's on those same seeds (paired: the same x_T).
+HTTP: httpx's default 5 s read timeout on gradio_client's POSTs (e.g. joining the queue) counts a server that is slow
+to answer as a failure; a browser waits.  --http-timeout (default 60 s) sets the load clients' timeout; 5 reproduces
+gradio_client's default.
 """
 from __future__ import annotations
 
@@ -80,11 +83,11 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
     return out
 
 
-def load_run(url: str, n: int, d: dict, seeds: list | None, timeout: float = 900.0) -> dict:
+def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float, timeout: float = 900.0) -> dict:
     from bench_app import Api
     from gradio_client import Client
 
-    apis = [Api(Client(url, verbose=False)) for _ in range(n)]
+    apis = [Api(Client(url, verbose=False, httpx_kwargs={"timeout": http_timeout})) for _ in range(n)]
     barrier = threading.Barrier(n)
     results: list = [None] * n
 
@@ -153,7 +156,7 @@ def run_workshop(args, url: str, api, pct, print_table) -> None:
     for label, seeds in ((f"(b) {n} clients, each a different seed (no reuse)", [1000 + i for i in range(n)]),
                          (f"(a) {n} clients, all the same defaults (the cache can serve)", None)):  # fmt: skip
         print(f"\n[{label}] (load {loadavg()})", flush=True)
-        runs[label] = load_run(url, n, d, seeds)
+        runs[label] = load_run(url, n, d, seeds, args.http_timeout)
     # quality beside the latency: the default solver against DDIM-100 on the same seeds, through /generate
     q = min(args.quality_seeds, n)
     print(f"\n[quality] DDIM-100 on seeds 1000..{999 + q} through /generate (load {loadavg()})", flush=True)
