@@ -23,6 +23,7 @@ from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
 from adiff.samplers import SOLVERS, solvers_for
 
+from .result_cache import ResultCache
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
 
@@ -97,6 +98,7 @@ class AppContext:
     max_heavy_jobs: int = 2
     light_jobs: int = 8
     store: SessionStore = field(default_factory=SessionStore)
+    results: ResultCache = field(default_factory=ResultCache)  # identical preset requests (result_cache.py)
     _data_cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

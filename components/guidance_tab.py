@@ -25,6 +25,7 @@ from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, co
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
+from .result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from .summaries import classifier_check_text, fmt, guidance_verdict, live_text, stopped_text
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
@@ -148,6 +149,16 @@ def build(ctx: AppContext) -> TabLink:
         base_cfg = (w if reward_fn is not None else 1.0) if label is not None else None
         guided_cfg = w if label is not None else None
         t0 = time.time()
+        key = preset_key(info.source, "guided_generate", reward=reward, device=str(model.device),
+                         expression=expression.strip() if reward == EXPRESSION else None,
+                         reward_params=str(reward_params or "").strip() if reward not in (EXPRESSION, NO_REWARD) else None,
+                         guidance_scale=lam, guidance_mode=mode, recurrence=rec, class_label=label, cfg_scale=w,
+                         sampler=sampler, num_steps=steps, seed=seed, num_samples=n)  # fmt: skip
+        hit = ctx.results.get(key)
+        if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
+            fig, text, summary = hit
+            yield fig, text + "\n\n" + REUSED_TEXT, {**summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            return
         session.progress["guidance"] = "while drawing the unguided samples"
         yield gr.skip(), live_text("sampling unguided (λ = 0)", 0, steps, None, None, 0.0), gr.skip()
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
@@ -231,10 +242,13 @@ def build(ctx: AppContext) -> TabLink:
                 summary["classifier_check"] = {"digit": digit, "t": t_chk, "unguided_agree": b_agree,
                                                "guided_agree": g_agree, "unguided_recheck": b_again,
                                                "guided_recheck": g_again, "likely_fooled": fooled}  # fmt: skip
-        summary["elapsed_s"] = round(time.time() - t0, 2)
+        summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
         session.progress["guidance"] = "after the last step"
         title = f"{info.source}: reward {summary['reward']}" if reward_fn is not None else f"{info.source}: classifier-free guidance"
-        yield figure(panels, title), _guidance_summary_md(summary, verdict, check), summary
+        result = (figure(panels, title), _guidance_summary_md(summary, verdict, check), summary)
+        if key is not None:
+            ctx.results.put(key, result, figure_nbytes(result[0]) + len(result[1]) + len(str(summary)))
+        yield result
 
     def stop(request: gr.Request):
         where = ctx.store.get(request).progress.get("guidance")
@@ -323,7 +337,9 @@ def build(ctx: AppContext) -> TabLink:
                                  info="ε(∅) + w (ε(y) − ε(∅))")  # fmt: skip
                 with gr.Accordion("Sampler", open=False):
                     sampler = radio("sampler", choices=list(SAMPLERS), value="ddim", label="Sampler", elem_id="gd-sampler")
-                    steps = slider("num_steps", minimum=1, maximum=1000, value=50, step=1, label="Steps",
+                    # 20 DDIM steps: the same over-shoot verdict as 50 at the default λ, 2.5x less compute for a
+                    # workshop (bench/bench_app.py --workshop; BENCHMARKS.md, issue 12)
+                    steps = slider("num_steps", minimum=1, maximum=1000, value=20, step=1, label="Steps",
                                    bounds=(1, LIMITS.train_T), elem_id="gd-steps")  # fmt: skip
                 with gr.Row():
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",

@@ -33,6 +33,7 @@ from .gif import trajectory_gif
 from .help import try_this
 from .links import LinkParams, TabLink, link_row
 from .player import live_message, player_component, player_payload, time_value
+from .result_cache import REUSED_TEXT, FinishedRun, preset_key
 from .state import StoredTrajectory
 from .summaries import reverse_done_text, stopped_text
 from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, fmt_t, frame_labels, ideal_mixture, image_specs,
@@ -101,6 +102,20 @@ def _stored_frame(st: StoredTrajectory, k: int) -> dict:
                       cfg_scale=st.cfg_scale, ideal=st.ideal, paths=paths, index=k, num_frames=len(tr))  # fmt: skip
 
 
+def _keep(session, stored: StoredTrajectory) -> None:
+    """Make ``stored`` the session's trajectory and delete the previous one's files (gradio serves its own copy;
+    keep one of each per session)."""
+    previous, session.trajectory = session.trajectory, stored
+    for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
+        if old_file:
+            Path(old_file).unlink(missing_ok=True)
+
+
+def _pointer(run_id: str, count: int) -> dict:
+    """The last message of a run: the player keeps the last live frame on screen until it has fetched the file."""
+    return {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": count}
+
+
 def _curve_figure(model, t):
     """The schedule strip (any process) with t marked, as a plotly figure."""
     c = player_schedule(model.process, model.cfg.diffusion.noise_schedule)
@@ -139,6 +154,18 @@ def build(ctx: AppContext) -> TabLink:
         base = {"preset": preset, "sampler": sampler, "num_steps": steps, "eta": eta, "seed": seed, "num_samples": n,
                 "class_label": label, "cfg_scale": cfg, "T": T, "nfe": nfe, "process": model.process.name,
                 "prediction_type": model.prediction_type}  # fmt: skip
+        gif_name = f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
+        key = preset_key(info.source, "generate", sampler=sampler, num_steps=steps, eta=eta, seed=seed, num_samples=n,
+                         class_label=label, cfg_scale=cfg, device=str(model.device))  # fmt: skip
+        hit = ctx.results.get(key)
+        if hit is not None:  # an identical request on a preset ran before: its result, in this session's own files
+            stored = StoredTrajectory(hit.trajectory, model, info.source, info.kind, label, cfg, hit.paths, ideal)
+            stored.gif_path, stored.data_path = hit.write_files(session.workdir, run_id, gif_name)
+            _keep(session, stored)
+            summary = {**hit.summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            yield (_pointer(run_id, stored.num_frames), reverse_done_text(summary) + "\n\n" + REUSED_TEXT, summary,
+                   stored.gif_path, stored.data_path)  # fmt: skip
+            return
         session.progress["reverse"] = "before the first step"
         seq, last, started = 0, -1.0, time.monotonic()
         for step in model.generate_progressive(n, condition=condition, seed=seed, sampler=sampler, num_steps=steps,
@@ -168,8 +195,7 @@ def build(ctx: AppContext) -> TabLink:
         paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
         stored = StoredTrajectory(traj, model, info.source, info.kind, label, cfg, paths, ideal)
         K = len(traj)
-        gif_path = session.workdir / f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
-        stored.gif_path = str(trajectory_gif(traj, info.kind, gif_path, PLOT_RANGE))
+        stored.gif_path = str(trajectory_gif(traj, info.kind, session.workdir / gif_name, PLOT_RANGE))
         arrays = trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, label=label,
                                    cfg_scale=cfg, ideal=ideal)  # fmt: skip
         if info.kind == "images":
@@ -178,15 +204,13 @@ def build(ctx: AppContext) -> TabLink:
                                  frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False,
                                  alpha=[solid_at(model.process, t) for t in traj.timesteps])  # fmt: skip
         stored.data_path = str(session.workdir / f"trajectory-{run_id}.json")
-        Path(stored.data_path).write_text(json.dumps(payload, separators=(",", ":")))
-        previous, session.trajectory = session.trajectory, stored
-        for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
-            if old_file:  # gradio serves its own copy; keep one of each per session
-                Path(old_file).unlink(missing_ok=True)
+        payload_text = json.dumps(payload, separators=(",", ":"))
+        Path(stored.data_path).write_text(payload_text)
+        _keep(session, stored)
         final = traj.final
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
                    "elapsed_s": round(time.time() - t0, 2), "sample_mean": final.mean(0).flatten()[:4].tolist(),
-                   "sample_std": float(final.std())}  # fmt: skip
+                   "sample_std": float(final.std()), "reused": False}  # fmt: skip
         if info.kind == "points" and info.dataset is not None:
             ref, ref_labels = ctx.dataset(info.dataset, 4000, 123)
             if isinstance(label, int) and ref_labels is not None:
@@ -194,9 +218,10 @@ def build(ctx: AppContext) -> TabLink:
             if len(ref) >= 2 and len(final) >= 2:  # 500 vs 500 points: MMD^2 costs O((n + m)^2)
                 summary["mmd2_to_data"] = mmd2(final[:500].float().cpu(), ref[:500])
         session.progress["reverse"] = "after the last step"
-        # the player keeps the last live frame on screen until it has fetched the file
-        pointer = {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": K}
-        yield pointer, reverse_done_text(summary), summary, stored.gif_path, stored.data_path
+        if key is not None:
+            run = FinishedRun(traj, paths, payload, len(payload_text), Path(stored.gif_path).read_bytes(), summary)
+            ctx.results.put(key, run, run.nbytes())
+        yield _pointer(run_id, K), reverse_done_text(summary), summary, stored.gif_path, stored.data_path
 
     @user_errors
     def show_frame(frame_index, request: gr.Request):
