@@ -41,8 +41,14 @@ import torch  # noqa: E402  (after the re-exec, so torch's own allocations see t
 
 
 # ------------------------------------------------------------------------------------------------ arguments
-def base_parser(doc: str | None) -> argparse.ArgumentParser:
+def base_parser(doc: str | None, results_name: str | None = None) -> argparse.ArgumentParser:
+    """The common flags.  ``results_name``: the script writes its full output to bench/results/<name>.txt (or
+    <name>_quick.txt with --quick) unless --out says otherwise (--out - prints only)."""
     ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    if results_name:
+        ap.add_argument("--out", default=None, help=f"where the full output goes too (default bench/results/{results_name}.txt, "
+                                                    f"or {results_name}_quick.txt with --quick; '-' = stdout only)")
+        ap.set_defaults(results_name=results_name)
     ap.add_argument("--quick", action="store_true", help="a short run (<= 2 min): fewer repeats / smaller sizes")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: the 2 cores are shared and OpenMP collapses when oversubscribed)")
@@ -51,8 +57,40 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+class _Tee:
+    """Writes to the terminal and to a file at once (the script's full output, kept in bench/results/)."""
+
+    def __init__(self, stream, path: Path):
+        self.stream, self.file = stream, open(path, "w", buffering=1)
+
+    def write(self, s):
+        self.stream.write(s)
+        self.file.write(s)
+        return len(s)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def tee_output(args) -> Path | None:
+    """With a results name (see base_parser), copy everything printed from now on to the results file."""
+    name = getattr(args, "results_name", None)
+    if not name or args.out == "-":
+        return None
+    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{name}{'_quick' if args.quick else ''}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout = _Tee(sys.stdout, path)
+    return path
+
+
 def setup(args) -> torch.device:
-    """Threads and device from the common flags; exits with a clear message when CUDA is asked for and absent."""
+    """Threads and device from the common flags (and the results file, see tee_output); exits with a clear message
+    when CUDA is asked for and absent."""
+    tee_output(args)
     torch.set_num_threads(max(1, int(args.threads)))
     dev = str(args.device)
     if dev.startswith("cuda"):
@@ -262,6 +300,27 @@ def load_model(name: str, device: torch.device, compile: bool = False):
     if compile:
         model.ema.module = torch.compile(model.ema.module)
     return model
+
+
+def flow_twin(model, seed: int = 0):
+    """An untrained rectified-flow DiffusionModel (velocity prediction) with ``model``'s architecture, on its device:
+    the flow stand-in for timing while no flow preset ships (a network's cost does not depend on its weights)."""
+    from adiff.model import DiffusionModel
+
+    torch.manual_seed(seed)
+    cfg = model.cfg.replace(process="flow", prediction_type="velocity", num_diffusion_steps=None, beta_range=None)
+    twin = DiffusionModel(cfg)
+    twin.denoiser.eval()
+    return twin
+
+
+def mean_se(xs) -> tuple[float, float]:
+    """(mean, standard error of the mean) of a list of numbers (SE 0 for a single value)."""
+    xs = list(xs)
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, 0.0
+    return m, statistics.stdev(xs) / len(xs) ** 0.5
 
 
 def verdict(value: float, target: float, lower_is_better: bool = True) -> str:
