@@ -302,14 +302,18 @@ def load_model(name: str, device: torch.device, compile: bool = False):
     return model
 
 
-def flow_twin(model, seed: int = 0):
-    """An untrained rectified-flow DiffusionModel (velocity prediction) with ``model``'s architecture, on its device:
-    the flow stand-in for timing while no flow preset ships (a network's cost does not depend on its weights)."""
+def flow_twin(model):
+    """A rectified-flow DiffusionModel (velocity prediction) with ``model``'s architecture, on its device, never trained
+    as a flow: the flow stand-in for timing and parity while no flow preset ships (a network's cost does not depend on
+    its weights).  It carries ``model``'s weights, read as a velocity network: a fresh network outputs exactly zero
+    (its last layer starts at zero), which would make every flow solver return x_1 unchanged; these weights give a
+    smooth non-zero function of (x, t) instead.  It is not a good flow model of the data."""
     from adiff.model import DiffusionModel
 
-    torch.manual_seed(seed)
     cfg = model.cfg.replace(process="flow", prediction_type="velocity", num_diffusion_steps=None, beta_range=None)
     twin = DiffusionModel(cfg)
+    for src, dst in ((model.denoiser, twin.denoiser), (model.ema.module, twin.ema.module)):
+        dst.load_state_dict(getattr(src, "_orig_mod", src).state_dict())
     twin.denoiser.eval()
     return twin
 
