@@ -30,9 +30,10 @@ Timing: both loops call the same raw network function (model.model_fn(), t a Pyt
 under no_grad, and diffusers' loop calls scale_model_input as its pipelines do.  Interleaved whole runs (median
 (min-max) of per-round ratios ours / diffusers) and "lockstep": one run in which the two loops advance one solver step
 each in turn (a Heun step is both of its network calls), every step timed, robust to the machine's load changing
-between whole runs (the main figure on a shared machine).  The loop cost per step is measured the same way with a
-trivial model (output 0.1 x), which isolates the solver arithmetic from the network: medians (min-max) over 7 (DDPM)
-/ 25 (others) lockstep runs.
+between whole runs (the main figure on a shared machine): the median of the per-step ratios over every step of 1
+(DDPM) or 5 (--quick: 3) lockstep runs, with the ratio of the totals beside it.  The loop cost per step is measured
+the same way with a trivial model (output 0.1 x), which isolates the solver arithmetic from the network: per-step
+medians (min-max) over 7 (DDPM) / 25 (others) lockstep runs.
 --quick: DDPM on 200 points instead of 2000, fewer repeats.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ import math
 import sys
 
 from common import (base_parser, flow_twin, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
-                    print_header, print_table, setup, stats, verdict)  # fmt: skip
+                    print_header, print_table, setup, stats, step_ratio, verdict)  # fmt: skip
 
 import torch  # noqa: E402
 
@@ -197,15 +198,20 @@ def main() -> int:
                      f"ours {fmt_stats(stats(tm['ours']), ' s', digits=2)}, diffusers {fmt_stats(stats(tm['diffusers']), ' s', digits=2)} ({r} rounds)",
                      "<= 1.00x: " + verdict(ratio[0], 1.0)])  # fmt: skip
         boxes = {"ours": [None], "diffusers": [None]}
-        ls = lockstep({
-            "ours": lambda: last_of(ours_steps(predict, process, label, npts, args.seed, device), boxes["ours"]),
-            "diffusers": lambda: last_of(diffusers_steps(raw, make_scheduler(label, T), label, npts, args.seed, device,
-                                                         process), boxes["diffusers"]),
-        }, device)  # fmt: skip
+        per_step, tot = {}, {"ours": 0.0, "diffusers": 0.0}
+        for _ in range(1 if sampler == "ddpm" else r):
+            ls = lockstep({
+                "ours": lambda: last_of(ours_steps(predict, process, label, npts, args.seed, device), boxes["ours"]),
+                "diffusers": lambda: last_of(diffusers_steps(raw, make_scheduler(label, T), label, npts, args.seed, device,
+                                                             process), boxes["diffusers"]),
+            }, device, per_step)  # fmt: skip
+            tot = {k: tot[k] + ls[k] for k in tot}
         ldiff = (boxes["ours"][0].float() - boxes["diffusers"][0].float()).abs().max().item()
-        rows.append([f"{label} ({npts} pts): time ours / diffusers, lockstep", f"{ls['ours'] / ls['diffusers']:.3f}x",
-                     f"one run, both loops stepped side by side: ours {ls['ours']:.2f} s, diffusers {ls['diffusers']:.2f} s "
-                     f"(max |diff| {ldiff:.1e})", "<= 1.00x: " + verdict(ls["ours"] / ls["diffusers"], 1.0)])  # fmt: skip
+        per = step_ratio(per_step, "ours", "diffusers")
+        rows.append([f"{label} ({npts} pts): time ours / diffusers, lockstep", fmt_stats(per, "x"),
+                     f"median (min-max) of per-step ratios over {len(per_step['ours'])} steps "
+                     f"({len(per_step['ours']) // steps} runs); totals ours {tot['ours']:.2f} s, diffusers {tot['diffusers']:.2f} s "
+                     f"= {tot['ours'] / tot['diffusers']:.3f}x (max |diff| {ldiff:.1e})", "<= 1.00x: " + verdict(per[0], 1.0)])  # fmt: skip
 
     # loop cost with a trivial model ---------------------------------------------------------------------------------
     print("\n[loop] every pair's loop with a trivial model (output = 0.1 x), lockstep", flush=True)
@@ -221,12 +227,14 @@ def main() -> int:
             "diffusers": lambda lb=label, pr=process: diffusers_steps(trivial, make_scheduler(lb, T), lb, n, 0, device, pr),
         }
         lockstep(makers, device)  # warm-up
-        runs = [lockstep(makers, device) for _ in range(loop_runs.get(label, 5 if args.quick else 25))]
-        us = {k: stats([run[k] / steps * 1e6 for run in runs]) for k in makers}
-        ratio = stats([run["ours"] / run["diffusers"] for run in runs])
+        per_step: dict = {}
+        runs = [lockstep(makers, device, per_step) for _ in range(loop_runs.get(label, 5 if args.quick else 25))]
+        us = {k: stats([v * 1e6 for v in per_step[k]]) for k in makers}
+        ratio = step_ratio(per_step, "ours", "diffusers")
+        whole = stats([run["ours"] / run["diffusers"] for run in runs])
         rows.append([f"{label} loop cost per step, trivial model ({n} pts), lockstep: ours / diffusers", fmt_stats(ratio, "x"),
-                     f"ours {fmt_stats(us['ours'], ' us', digits=0)}, diffusers {fmt_stats(us['diffusers'], ' us', digits=0)}; "
-                     f"{len(runs)} runs", "(no target)"])  # fmt: skip
+                     f"per step: ours {fmt_stats(us['ours'], ' us', digits=0)}, diffusers {fmt_stats(us['diffusers'], ' us', digits=0)}; "
+                     f"{len(runs)} runs; per run: {fmt_stats(whole, 'x')}", "(no target)"])  # fmt: skip
 
     print_table(["figure", "value: median (min-max)", "details", "target"], rows,
                 f"bench_diffusers results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "

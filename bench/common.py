@@ -232,17 +232,20 @@ def interleaved(cases: dict[str, Callable[[], Any]], repeats: int, warmup: dict[
     return times
 
 
-def lockstep(makers: dict[str, Callable[[], Any]], device=None) -> dict[str, float]:
+def lockstep(makers: dict[str, Callable[[], Any]], device=None, per_step: dict | None = None) -> dict[str, float]:
     """Advance several iterators (e.g. samplers' step generators) one step each in turn, rotating who goes first,
     timing every ``next``: all of them see the same machine load at the same moment.  makers: name -> a function
-    returning a fresh iterator (its creation is timed too).  Returns name -> total seconds."""
+    returning a fresh iterator (its creation is timed too).  Returns name -> total seconds.  ``per_step``: a dict
+    that receives, per name, the list of every step's seconds (the iterator's creation counts into its first step)."""
     end = object()
     times = {k: 0.0 for k in makers}
+    first = dict(times)
     its = {}
     for k, f in makers.items():
         t0 = time.perf_counter()
         its[k] = iter(f())
-        times[k] += time.perf_counter() - t0
+        first[k] = time.perf_counter() - t0
+        times[k] += first[k]
     live, r = list(its), 0
     while live:
         j = r % len(live)
@@ -251,11 +254,21 @@ def lockstep(makers: dict[str, Callable[[], Any]], device=None) -> dict[str, flo
             t0 = time.perf_counter()
             v = next(its[k], end)
             sync(device)
-            times[k] += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            times[k] += dt
             if v is end:
                 live.remove(k)
+            elif per_step is not None:
+                per_step.setdefault(k, []).append(dt + first[k])
+                first[k] = 0.0
         r += 1
     return times
+
+
+def step_ratio(per_step: dict[str, list[float]], a: str, b: str) -> tuple[float, float, float]:
+    """Per-step paired ratios a/b of lockstep step times (step i of a against step i of b, measured at the same
+    moment): (median, min, max).  The median is robust to load bursts that hit a few steps of a whole run."""
+    return stats([x / y for x, y in zip(per_step[a], per_step[b])])
 
 
 def stats(xs: list[float]) -> tuple[float, float, float]:
