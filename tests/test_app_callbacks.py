@@ -93,10 +93,16 @@ def test_importing_the_widgets_writes_no_stub_files():
 def test_points_and_tiles():
     p = common.points(torch.tensor([[1.0, 2.0], [float("nan"), 3.0]]))
     assert p == {"x": [1.0, None], "y": [2.0, 3.0]}
-    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3)
+    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3, min_size=1)
     assert len(grid) == 2 * 4 + 1 and len(grid[0]) == 3 * 4 + 2
     assert grid[4][0] is None and grid[0][0] == 0.0
     assert grid[5][4 * 2 + 2] is None  # the empty sixth cell
+    # 8x8 digits are enlarged x2 by repeating pixels (nearest neighbour); 16x16 glyphs stay as they are.
+    img = torch.arange(64.0).reshape(1, 1, 8, 8)
+    big = common.tile_images(torch.cat([img, img]), cols=2)
+    assert len(big) == 16 and len(big[0]) == 2 * 16 + 1
+    assert big[0][0] == big[1][1] == 0.0 and big[0][2] == 1.0 and big[15][15] == 63.0 and big[0][16] is None
+    assert len(common.tile_images(torch.zeros(1, 1, 16, 16))) == 16
 
 
 def test_score_field_of_a_gaussian():
