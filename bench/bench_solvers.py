@@ -1,6 +1,6 @@
 """Quality against network calls: MMD² to fresh data for every solver, spacing and budget of network evaluations.
 
-    python bench/bench_solvers.py [--quick] [--threads 1] [--draws 3] [--moons-draws 3] [--points 2000] [--out PATH]
+    python bench/bench_solvers.py [--quick] [--threads 1] [--draws 3] [--moons-draws 2] [--moons-full] [--points 2000] [--out PATH]
 
 (a) The exact 8-gaussians mixture (adiff.data.eight_gaussians_mixture, GaussianMixture.model_fn: the Bayes-optimal
     model, so only the solver's discretisation error shows) under the VP linear and VP cosine processes (T = 1000,
@@ -32,6 +32,8 @@ Recommendations: for each VP solver, the spacing with the lowest mean MMD² most
 (mixture linear and cosine, moons); and the smallest budget at which a solver, at that spacing, comes within the
 same tolerance of its own 1000-NFE figure (capped at 20 NFE for the few-step solvers: what it costs to stop there).
 
+On moons the 1000-NFE budget runs ddim only (the converged reference) and 2 draws by default: every solver at 1000
+NFE and 3 draws take over an hour on the shared 2-core machine (--moons-full, --moons-draws 3 restore them).
 --quick: 1000 points, 2 draws, budgets 5, 10, 20, 100 (moons 10, 20, 100).  One torch thread (--threads).
 """
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Setting:
     data: Callable[[int, int], torch.Tensor]  # (n, seed) -> data points [n, 2]
     spacings: tuple  # the spacings to run ("uniform" for the flow)
     full_budget_spacing: str = "default"  # "all" | "default": which spacings run the 1000-NFE budget
+    full_budget_solvers: tuple | None = None  # the solvers that run the 1000-NFE budget (None: every solver)
     cells: dict = field(default_factory=dict)  # (solver, spacing, budget) -> {"nfe", "steps", "mmd": [per draw]}
     floor: list = field(default_factory=list)  # data-vs-data MMD² per draw
     seconds: float = 0.0
@@ -89,6 +92,8 @@ def plan(setting: Setting, budgets) -> list[tuple]:
         for spacing in setting.spacings:
             for b in budgets:
                 if b == max(BUDGETS) and setting.full_budget_spacing == "default" and spacing != default:
+                    continue
+                if b == max(BUDGETS) and setting.full_budget_solvers is not None and name not in setting.full_budget_solvers:
                     continue
                 n = steps_for(solver, b, setting.process)
                 grid = tuple(sampling_timesteps(setting.process, n, spacing, name))
@@ -275,7 +280,10 @@ def main() -> int:
     ap = base_parser(__doc__, results_name="bench_solvers")
     ap.add_argument("--points", type=int, default=None, help="samples per draw (default 2000; --quick 1000)")
     ap.add_argument("--draws", type=int, default=None, help="draws on the mixture (default 3; --quick 2)")
-    ap.add_argument("--moons-draws", type=int, default=None, help="draws on moons (default 3; --quick 2)")
+    ap.add_argument("--moons-draws", type=int, default=None, help="draws on moons (default 2; --quick 2)")
+    ap.add_argument("--moons-full", action="store_true",
+                    help="on moons, every solver runs the 1000-NFE budget (default: ddim only, the reference; the full "
+                         "run takes over an hour on the shared 2-core machine)")
     args = ap.parse_args()
     device = setup(args)
     if device.type != "cpu":
@@ -283,7 +291,7 @@ def main() -> int:
     quick = args.quick
     n = args.points or (1000 if quick else 2000)
     draws = args.draws or (2 if quick else 3)
-    moons_draws = args.moons_draws or (2 if quick else 3)
+    moons_draws = args.moons_draws or 2
     budgets = (5, 10, 20, 100) if quick else BUDGETS
     moons_budgets = (10, 20, 100) if quick else BUDGETS
     print_header("bench_solvers: quality (MMD² to fresh data) against network evaluations", device, args,
@@ -291,6 +299,8 @@ def main() -> int:
     t0 = time.perf_counter()
     mixtures = mixture_settings()
     moons = moons_setting()
+    if not args.moons_full:
+        moons.full_budget_solvers = ("ddim",)
     for s in mixtures:
         run_setting(s, budgets, draws, n)
         print_setting(s, budgets)
@@ -324,7 +334,8 @@ def main() -> int:
     for name in solvers_for("vp"):
         tally = best_spacing_tally(vp, name, budgets)
         best = max(tally, key=lambda k: (tally[k], k == SOLVERS[name].default_spacing["vp"])) if tally else "-"
-        conv = {s.name: converged_budget(s, name, best, budgets if s is not moons else moons_budgets) for s in vp}
+        conv = {s.name: converged_budget(s, name, best, budgets if s is not moons else moons_budgets) for s in vp
+                if s.full_budget_solvers is None or name in s.full_budget_solvers}  # a reference at the top budget
         need = [v for v in conv.values() if v is not None]
         worst = max(need) if need else None
         cap = 20 if name in FEW_STEP else None
