@@ -34,8 +34,8 @@ between whole runs (the main figure on a shared machine): the median of the per-
 (DDPM) or 5 (--quick: 3) lockstep runs, with the ratio of the totals beside it.  The loop cost per step is measured
 the same way with a trivial model (output 0.1 x), which isolates the solver arithmetic from the network: per-step
 medians (min-max) over 7 (DDPM) / 25 (others) lockstep runs.
-DDPM-1000 runs on --ddpm-points (default 1000: at 2000 points the script takes over 20 minutes on the shared 2-core
-machine).  --quick: DDPM on 200 points, fewer repeats.
+DDPM-1000 runs on --ddpm-points (default 250: at 1000 points the DDPM pair alone took over 40 minutes on the shared
+2-core machine at load average 15-20).  --quick: DDPM on 200 points, fewer repeats.
 """
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ def main() -> int:
     ap = base_parser(__doc__, results_name="bench_diffusers")
     ap.add_argument("--points", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ddpm-points", type=int, default=1000,
-                    help="batch size for DDPM-1000 (default 1000: 2000 points take over 20 min on 2 shared cores)")
+    ap.add_argument("--ddpm-points", type=int, default=250,
+                    help="batch size for DDPM-1000 (default 250: 1000 points take over 40 min on 2 shared cores)")
     args = ap.parse_args()
     device = setup(args)
     n = args.points
