@@ -1,10 +1,12 @@
-"""Adaptation mechanics on the shipped 8gaussians preset: events, buffer, hooks, stop/reset consistency.
-The quality figures (reward gain, MMD to the tilted target) are printed by bench/bench_adaptation.py."""
+"""Adaptation on the shipped 8gaussians preset: the fitted mixture is the tilted target however long the run,
+a run stays on it, and the mechanics (events, buffer, hooks, stop/reset consistency).  The long-run figures are
+printed by bench/bench_adaptation.py."""
 import pytest
 import torch
 
 from adiff.steering.adaptation import AdaptationConfig, Adapter
-from adiff.data import make_dataset
+from adiff.data import eight_gaussians_mixture, make_dataset
+from adiff.eval.metrics import MMDReference
 from adiff.presets import load_preset
 from adiff.steering.rewards import make_reward
 
@@ -77,6 +79,40 @@ def test_adapt_facade_and_validation(model, data):
 
 
 def test_guided_sampling_and_no_data(model):
-    adapter = Adapter(model, make_reward("x_coordinate"), {**FAST, "guided_sampling": True, "replay_share": 0.0})
+    """Without data a pool of base samples is the replay pool; DPS-guided fresh samples are shown, never trained on."""
+    with pytest.raises(ValueError, match="replay_share"):
+        AdaptationConfig.from_dict({"guided_sampling": True, "replay_share": 0.0})
+    adapter = Adapter(model, make_reward("x_coordinate"), {**FAST, "guided_sampling": True, "replay_share": 0.5})
     ev = next(adapter.run(1))
     assert ev.fresh_reward_mean > 0.5, "DPS-guided fresh samples lean towards +x"
+    assert len(ev.buffer.rewards) > 0 and len(adapter.reservoir) == 0
+    x, _, w, _ = adapter._batch()
+    assert len(x) == 32 and torch.all(w == 1), "the batch is the replay rows alone"
+
+
+@pytest.mark.slow
+def test_the_fitted_mixture_is_the_tilted_target_however_long_the_run(model, data):
+    """The weighted rows of every batch are what the loss is fitted to, so they must describe p exp(lambda r), from
+    the first step to the last: a top-k buffer of the best rewards (or a reweighting that only holds early) drifts
+    towards argmax r as rewards accumulate.  No training here: the fresh samples stay the base model's."""
+    lam = 2.0
+    tilt = eight_gaussians_mixture().tilted_linear([1.0, 0.0], lam)
+    target_mean = float((tilt.weights * tilt.means[:, 0]).sum())  # 1.857; the data's mean x is 0
+    exact, _ = tilt.sample(1000, torch.Generator().manual_seed(1))
+    cfg = {"batch_size": 256, "sample_steps": 25, "eval_samples": 2, "replay_share": 0.2, "buffer_share": 0.6,
+           "buffer_capacity": 100, "guidance_scale": lam}
+    adapter = Adapter(model, make_reward("x_coordinate"), cfg, data=data)
+    windows = {}
+    for step in range(1, 201):
+        x, _, w, _ = adapter._batch()
+        if step <= 40 or step > 160:
+            xs, ws = windows.setdefault("early" if step <= 40 else "late", ([], []))
+            xs.append(x), ws.append(w.double())
+    for name, (xs, ws) in windows.items():
+        x, w = torch.cat(xs), torch.cat(ws)
+        gain = float((w * x[:, 0].double()).sum() / w.sum()) / target_mean
+        keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:2000]  # a uniform subsample
+        dist = MMDReference(x[keep], w[keep])(exact)
+        # measured: this code 93-98% of the gain at MMD^2 4.5e-3..5.8e-3 (the base model's DDIM-25 samples, tilted);
+        # the top-k buffer it replaces 101% at 1.5e-2 (steps 1-40), 107% at 2.5e-2, then 400% at 0.19 (steps 161-200)
+        assert 0.85 <= gain <= 1.15 and dist < 1e-2, (name, gain, dist)

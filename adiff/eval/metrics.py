@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["standardize", "mmd2", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "MMD_BANDWIDTHS"]
+__all__ = ["standardize", "mmd2", "MMDReference", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "MMD_BANDWIDTHS"]
 
 MMD_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RBF bandwidths on standardised coordinates
 
@@ -42,6 +42,49 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=MMD_BANDWIDTHS, standardis
     syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return float(sxx + syy - 2 * kxy.mean())
 
+
+class MMDReference:
+    """MMD^2 of sample sets against one fixed reference y [M, ...], optionally weighted (weights [M] >= 0, any scale),
+    with the kernel and the standardisation of :func:`mmd2`; the reference-only term is computed once.
+
+    Unweighted it equals ``mmd2(x, y)``.  Weighted, y describes sum_j w_j delta(y_j): for y drawn from p and
+    w_j proportional to exp(lambda r(y_j)) that is the self-normalised importance-sampling estimate of
+    p_lambda = p exp(lambda r) / Z, used as is instead of resampling y by w (resampling repeats the heavy points, and
+    repeated points are pairs at distance 0 that bias the y-y term upwards).  The y-y term is the ratio estimate
+    sum_{j != l} w_j w_l k(y_j, y_l) / sum_{j != l} w_j w_l (the diagonal left out as in Gretton et al. 2012, eq. 3);
+    the standardisation uses the weighted mean and the unbiased weighted std of y (y's std when unweighted)."""
+
+    def __init__(self, y: torch.Tensor, weights: torch.Tensor | None = None, bandwidths=MMD_BANDWIDTHS, chunk: int = 1024):
+        if y.shape[0] < 2:
+            raise ValueError("MMDReference needs at least 2 reference samples")
+        b = _flat(y)  # [M, D]
+        m = b.shape[0]
+        w = torch.full((m,), 1.0 / m, dtype=torch.float64) if weights is None else weights.detach().double().cpu().reshape(-1)
+        if w.shape != (m,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"weights must be {m} finite non-negative numbers with a positive sum")
+        w = w / w.sum()
+        if float((w * w).sum()) >= 1 - 1e-12:
+            raise ValueError("weights put all the mass on one reference sample")
+        self.mean = (w[:, None] * b).sum(0)
+        var = (w[:, None] * (b - self.mean) ** 2).sum(0) / (1 - float((w * w).sum()))  # unbiased (reliability weights)
+        self.std = var.sqrt().clamp(min=1e-8)
+        self.y, self.w, self.bandwidths, self.chunk = (b - self.mean) / self.std, w, tuple(bandwidths), chunk
+        wkw = sum(float(w[i:i + chunk] @ self._k(self.y[i:i + chunk], self.y) @ w) for i in range(0, m, chunk))
+        self.syy = (wkw - float((w * w).sum())) / (1 - float((w * w).sum()))  # k(y, y) = 1 on the diagonal
+
+    def _k(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        d2 = torch.cdist(p, q).pow(2)
+        return sum(torch.exp(-d2 / (2 * h * h)) for h in self.bandwidths) / len(self.bandwidths)
+
+    def __call__(self, x: torch.Tensor) -> float:
+        if x.shape[0] < 2:
+            raise ValueError("MMD needs at least 2 samples in each set")
+        a = (_flat(x) - self.mean) / self.std
+        n = a.shape[0]
+        kxx = self._k(a, a)
+        sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+        sxy = sum(float(self._k(a[i:i + self.chunk], self.y).sum(0) @ self.w) for i in range(0, n, self.chunk)) / n
+        return float(sxx + self.syy - 2 * sxy)
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, p: int = 2, seed: int = 0) -> float:
     """Sliced p-Wasserstein distance (Bonneel et al. 2015): the mean over random directions of W_p between the 1-D
