@@ -23,18 +23,17 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Transcript, code_version, config_overrides, machine_info  # noqa: E402  (sets the malloc env)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from adiff.cli.train import machine_info  # noqa: E402
+import torch  # noqa: E402
+
 from adiff.data import make_dataset  # noqa: E402
 from adiff.data.datasets import gaussian_mixture_for  # noqa: E402
 from adiff.eval.metrics import MMDReference  # noqa: E402
 from adiff.presets import load_preset, preset_spec  # noqa: E402
 from adiff.steering.adaptation import AdaptationConfig, Adapter  # noqa: E402
 from adiff.steering.rewards import make_reward  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def target_reference(preset: str, reward, reward_name: str, params: dict, lam: float, ref_size: int):
@@ -107,25 +106,20 @@ def main():
     ap.add_argument("--set", nargs="*", default=[], help="AdaptationConfig overrides, e.g. learning_rate=2e-4")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    lines = []
-
-    def out(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    out = Transcript()
 
     params = json.loads(args.reward_params)
     reward = make_reward(args.reward, **params)
     model = load_preset(args.preset, device="cpu").clone(device="cpu")
     sample_kwargs = dict(preset_spec(args.preset).sample_kwargs) if args.sampling == "preset" else {}
-    over = {k: type(getattr(AdaptationConfig, k))(v) if not isinstance(getattr(AdaptationConfig, k), bool) else v == "True"
-            for k, v in (kv.split("=") for kv in args.set)}  # fmt: skip
+    over = config_overrides(AdaptationConfig, args.set)
     cfg = AdaptationConfig(**{"guidance_scale": args.lam, "eval_samples": args.eval_samples, "eval_every": args.eval_every, **over})
     ref, target_mean, floor, ref_desc, tilt = target_reference(args.preset, reward, args.reward, params, args.lam, args.ref_size)
     data = make_dataset(spec_dataset(args.preset), 20_000, seed=0)
     t0 = time.time()
     adapter = Adapter(model, reward, cfg, data=data, sample_kwargs=sample_kwargs)
     base_mean = float(reward(adapter.base_samples).mean())
-    out(f"python bench/bench_adaptation.py {' '.join(sys.argv[1:])}")
+    out(f"python bench/bench_adaptation.py {' '.join(sys.argv[1:])}   (code {code_version()})")
     out(f"config: {cfg}")
     out(f"sampling: DDIM-{cfg.sample_steps} {sample_kwargs or '(no clip)'}; machine: {machine_info(model.device)}; loadavg at start {os.getloadavg()}")
     out(f"{args.preset}, reward {reward.formula}, lambda = {args.lam}: base mean reward {base_mean:.3f}, target mean reward "
@@ -166,10 +160,7 @@ def main():
         if on is not None:
             out(f"  from the first evaluation on target (step {rows[on][0]}) {span(on)}")
         out(f"  last: gain {rows[-1][1]:.0%}, MMD2 {rows[-1][2]:.2e}")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"bench_adaptation_{args.tag or args.preset}.txt"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
+    out.write(f"bench_adaptation_{args.tag or args.preset}")
 
 
 if __name__ == "__main__":

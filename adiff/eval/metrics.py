@@ -4,6 +4,8 @@ Used by tests, benchmarks, model cards and the adaptation display ("distance to 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["standardize", "mmd2", "MMDReference", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "MMD_BANDWIDTHS"]
@@ -52,7 +54,10 @@ class MMDReference:
     p_lambda = p exp(lambda r) / Z, used as is instead of resampling y by w (resampling repeats the heavy points, and
     repeated points are pairs at distance 0 that bias the y-y term upwards).  The y-y term is the ratio estimate
     sum_{j != l} w_j w_l k(y_j, y_l) / sum_{j != l} w_j w_l (the diagonal left out as in Gretton et al. 2012, eq. 3);
-    the standardisation uses the weighted mean and the unbiased weighted std of y (y's std when unweighted)."""
+    the standardisation uses the weighted mean and the unbiased weighted std of y (y's std when unweighted).
+    The bandwidths are scaled by sqrt(D / 2) for D coordinates: unchanged for 2-D points (equal to ``mmd2``), while
+    for 16x16 images (D = 256) standardised distances are about sqrt(2 D) = 23 and unscaled kernels are all ~0
+    (measured on glyphs: 1.1e-5 for a fresh draw, 1.0e-3 for 3s only, 4.7e-5 for noise; scaled: 1.4e-5, 1.6e-2, 0.22)."""
 
     def __init__(self, y: torch.Tensor, weights: torch.Tensor | None = None, bandwidths=MMD_BANDWIDTHS, chunk: int = 1024):
         if y.shape[0] < 2:
@@ -65,10 +70,12 @@ class MMDReference:
         w = w / w.sum()
         if float((w * w).sum()) >= 1 - 1e-12:
             raise ValueError("weights put all the mass on one reference sample")
+        scale = math.sqrt(b.shape[1] / 2)
         self.mean = (w[:, None] * b).sum(0)
         var = (w[:, None] * (b - self.mean) ** 2).sum(0) / (1 - float((w * w).sum()))  # unbiased (reliability weights)
         self.std = var.sqrt().clamp(min=1e-8)
-        self.y, self.w, self.bandwidths, self.chunk = (b - self.mean) / self.std, w, tuple(bandwidths), chunk
+        self.y, self.w, self.chunk = (b - self.mean) / self.std, w, chunk
+        self.bandwidths = tuple(h * scale for h in bandwidths)
         wkw = sum(float(w[i:i + chunk] @ self._k(self.y[i:i + chunk], self.y) @ w) for i in range(0, m, chunk))
         self.syy = (wkw - float((w * w).sum())) / (1 - float((w * w).sum()))  # k(y, y) = 1 on the diagonal
 

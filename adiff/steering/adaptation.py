@@ -69,6 +69,8 @@ class AdaptationConfig:
     eval_samples: int = 256  # samples drawn at lambda = 0 after each step (fixed seed)
     eval_every: int = 1  # evaluate every k steps
     ema_decay: float = 0.99  # EMA of the weights during adaptation
+    warmup_steps: int = 0  # learning rate ramped up linearly over the first steps (Adam's first steps move every
+    # weight by about the full learning rate, whatever its gradient: a large model can jump at step 1)
     grad_clip: float = 1.0
     seed: int = 0
 
@@ -111,6 +113,7 @@ class AdaptationConfig:
         integer("sample_steps", 1, 1000)
         integer("eval_samples", 2, 10_000)
         integer("eval_every", 1, 10_000)
+        integer("warmup_steps", 0, 100_000)
         num("ema_decay", 0, 1)
         num("grad_clip", 0, 1e6)
         integer("seed", 0, 2**31 - 1)
@@ -288,6 +291,8 @@ class Adapter:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.denoiser.parameters(), self.cfg.grad_clip or float("inf"))
+        for group in self.optimizer.param_groups:  # linear warm-up (Goyal et al. 2017, section 2.2)
+            group["lr"] = self.cfg.learning_rate * min(1.0, (self.steps + 1) / (self.cfg.warmup_steps + 1))
         self.optimizer.step()
         self.model.ema.update(self.model.denoiser)
         self.steps += 1
