@@ -1,30 +1,61 @@
-"""Reward-guided adaptation: fine-tune a diffusion model towards the reward-tilted distribution
-p_lambda(x) = p(x) exp(lambda r(x)) / Z, live, one event per step.
+"""Reward-guided adaptation: fine-tune a diffusion model towards the reward-tilted distribution, live, one event per
+step.
 
-The fixed point.  The denoising loss over weighted examples, sum_i w_i |eps - eps_theta(x_t, t)|^2, is minimised by
-eps_theta(x_t, t) = E_M[eps | x_t], the noise predictor of the weighted mixture M of the examples (Vincent 2011;
-Ho et al. 2020, eq. 14): the model converges to whatever M is.  So every part of a batch is drawn or weighted such
-that M IS p_lambda, and nothing the adapted model samples ever enters a batch (retraining on one's own
-reward-curated samples compounds the tilt each round and collapses towards argmax r: Ferbach et al., NeurIPS 2024).
-With R the reference pool (the data, or without data a pool of base-model samples), Z^ = mean_R exp(lambda r) and
-w(x) = min(exp(lambda r(x)) / Z^, w_max), w_max = max_R exp(lambda r) / Z^, the importance weight p_lambda / p:
-  * replay: R resampled with probabilities proportional to exp(lambda r); weight 1.
-  * fresh: new samples of the frozen base model (the reward queries); weight w(x), NOT renormalised within the
-    batch: self-normalising over the few fresh samples of one batch under-tilts (O(1/n) bias; measured on the
-    exact 8-gaussians mixture, lambda = 2: 98.9% of the tilted mean reward at n = 64, 94% at n = 13).  The cap
-    keeps the tilt of the base model's own errors bounded: exp(lambda r) also multiplies the base model's density
-    where the data has none, and r = x is unbounded (below).
-  * buffer: a reservoir of all earlier fresh samples kept by priority sampling with the weights w (reservoir.py,
-    Duffield, Lund & Thorup 2007), drawn with probabilities proportional to max(w_i, tau); weight 1.  Its mixture
-    is the weighted stream of base samples, however many steps went by.
-The prioritised TrajectoryBuffer of the best samples is what the app shows; it cannot enter the loss: what fell
-below its threshold is gone, so no weight turns it back into p_lambda, and its threshold rises as samples
-accumulate.  DPS-guided fresh samples (guided_sampling) have no known density, hence no weight: they fill the shown
-buffer but are not trained on (measured from the 8gaussians preset, lambda = 2: DPS gives 114% of the tilted mean
-reward at MMD^2 3.4e-2 to p_lambda); the batch is then the replay rows alone.  The anchor |eps_theta - eps_base|^2
-averages noise predictions pointwise, i.e. scores: at t -> 0 its fixed point is p exp(lambda r / (1 + anchor)),
-hence anchor_weight 0 by default.  An EMA of the weights smooths what is evaluated; samples are drawn at lambda = 0
-(the same seed) after each step; ``reset()`` restores the base model.
+The target.  p_lambda(x) = p(x) exp(lambda r(x)) / Z,  Z = E_p[exp(lambda r)], is the maximiser of the KL-regularised
+reward E_q[r] - KL(q || p) / lambda (the Gibbs variational principle, log E_p[e^f] = max_q E_q[f] - KL(q || p) with
+f = lambda r; the objective of reward fine-tuning in Uehara et al. 2024, "Fine-tuning of continuous-time diffusion
+models as entropy-regularized control", and Domingo-Enrich et al., ICLR 2025, "Adjoint matching").  lambda < 0
+tilts away from high rewards; lambda = 0 is p.  The app's Guidance tab draws the same target by reweighting data.
+
+The fixed point.  The denoising loss over weighted examples, sum_i w_i |f_theta(x_t, t) - target_i|^2
+(adiff/diffusion/losses.py), is minimised at every (x_t, t) by the conditional expectation of the target under the
+weighted mixture M of the examples, M = sum_i w_i delta(x0_i) / sum_i w_i (Vincent 2011; Ho et al. 2020, eq. 14).
+This holds for every prediction type and both processes: each target (eps, x0, v = alpha eps - sigma x0, the flow's
+velocity eps - x0) is linear in (x0, eps) given x_t, and the per-sample weights of the "sample" loss depend on t
+only.  So the model converges to the denoiser of M, whatever M is, and adaptation is right iff M = p_lambda at every
+step, however long the run, whatever the model currently samples.
+
+Why the old fixed point was not p_lambda (measured, see the end of this docstring).  Three parts of its batch each
+moved M off the target, and one of them moved it further the longer the run went:
+  * the loss replayed the app's top-k buffer of the best samples ever seen, drawn by priority and reweighted by
+    exp(lambda r) / q only within the draw.  A top-k buffer is p_lambda truncated above its threshold, and the
+    threshold rises as samples accumulate: M tilted further every step, a compounding tilt towards argmax r, the
+    same feedback loop as retraining on one's own reward-curated samples, which provably converges to the reward's
+    maximisers (Ferbach, Bertrand, Bose & Gidel, "Self-consuming generative models with curated data provably
+    optimize human preferences", NeurIPS 2024: on curated samples alone the expected reward rises each round and
+    the model collapses onto the maximisers) unless a share of real data stays in every round (which, they show,
+    keeps the model close to the data distribution).  One unclipped base-model sample at
+    x = 29 became the buffer's best and was refed with nearly all of its weight at every later step;
+  * the fresh samples were self-normalised within the batch (weights exp(lambda r_i) / mean_batch exp(lambda r)):
+    a ratio estimate with an O(1/n) under-tilt, and one extreme sample takes all of the batch's fresh weight;
+  * the anchor |eps_theta - eps_base|^2 averages noise predictions pointwise, i.e. scores: at t -> 0 its fixed
+    point is p exp(lambda r / (1 + anchor)), not p_lambda.
+
+The batch now.  Nothing the adapted model samples ever enters the loss: the fitted mixture M is a fixed function of
+the data, the frozen base model and lambda, so there is no feedback loop to compound.  With R the reference pool (the
+data, or without data a pool of base-model samples), Z^ = mean_R exp(lambda r) and w(x) = min(exp(lambda r(x)) / Z^,
+w_max), w_max = max_R exp(lambda r) / Z^, the importance weight p_lambda / p:
+  * replay (replay_share, 0.7): real data, R resampled with probabilities proportional to exp(lambda r) (sampling-
+    importance resampling, Rubin 1988); weight 1.  The real-data share is what keeps M on p_lambda where the base
+    model is wrong (exp(lambda r) also multiplies the base model's density where the data has none, and r = x is
+    unbounded), it holds the low-variance rows (weight 1, where importance weights are heavy-tailed), and it is the
+    real data that Ferbach et al. show keeps iterated retraining stable;
+  * fresh (the rest): new samples of the FROZEN base model (the reward queries; p approximately); weight w(x), NOT
+    renormalised within the batch (Z^ comes from the large pool R: measured on the exact 8-gaussians mixture,
+    lambda = 2, within-batch normalising gave 98.9% of the tilted mean reward at n = 64, 94% at n = 13).  The cap
+    w_max bounds the tilt of the base model's own errors to the largest the data supports;
+  * buffer (buffer_share, 0.2): a reservoir of all earlier fresh samples kept by priority sampling with the weights
+    w (reservoir.py, Duffield, Lund & Thorup 2007), drawn with probabilities proportional to max(w_i, tau); weight 1.
+    Its draws describe the whole weighted stream of base samples, i.e. p_lambda, however many steps went by.
+Each part's weighted mixture is (an estimate of) p_lambda, so any mixture of them is too: the shares trade variance,
+not the fixed point.  The prioritised TrajectoryBuffer of the best samples is what the app shows; it never enters the
+loss.  DPS-guided fresh samples (guided_sampling) have no known density, hence no weight: they fill the shown buffer
+but are not trained on (from the 8gaussians preset, lambda = 2, DPS gives 114% of the tilted mean reward at MMD^2
+3.4e-2 to p_lambda); the batch is then the replay rows alone.  anchor_weight defaults to 0 (above).  An EMA of the
+weights smooths what is evaluated; samples are drawn at lambda = 0 (the same seed) after each step; ``reset()``
+restores the base model.  tests/test_adaptation.py checks the batch rows over 200 steps against the exact tilt (a
+top-k buffer fails it), and small flow / VP models of every prediction type against the exact tilt of a Gaussian
+mixture (fresh samples from the adapted model, the compounding loop, fail it).
 
 What went wrong before (bench/bench_adaptation.py on 8gaussians, r = x, lambda = 2, unclipped DDIM-50, old code:
 top-k buffer drawn by priority and reweighted by exp(lambda r) / q within the draw, fresh samples self-normalised
