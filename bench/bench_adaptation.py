@@ -15,6 +15,7 @@ large draw of the data), i.e. what a perfect model would score.
     python bench/bench_adaptation.py --preset 8gaussians --reward x_coordinate --lam -2 --steps 2000 --tag neg
 Options: --set key=value ... (AdaptationConfig overrides), --sampling preset|none (the preset's sampling settings,
 as the app uses them, or the library's bare DDIM), --reward-params JSON.  Writes bench/results/bench_adaptation_<tag>.txt.
+Ctrl-C ends a run early and still writes the summary; --summarise TRANSCRIPT prints the summary of a saved output.
 """
 import argparse
 import json
@@ -85,6 +86,48 @@ def path_floor(ref, tilt, lam: float, base_mean: float, target_mean: float, gain
     return ref(tilt((lo + hi) / 2)[1])
 
 
+def first_at(rows):
+    """Indices of the first evaluation with >= 80% of the gain, and of the first on target (80-120%, MMD2 <= 5e-3)."""
+    first = next((i for i, (_, g, _) in enumerate(rows) if g >= 0.8), None)
+    on = next((i for i, (_, g, m) in enumerate(rows) if 0.8 <= g <= 1.2 and m <= 5e-3), None)
+    return first, on
+
+
+def summary(rows) -> list[str]:
+    """The issue-16 criterion over rows [(step, gain, MMD2 to target)]: from the first evaluation at >= 80% of the
+    gain (and from the first on target) to the last, the lowest and highest gain and the worst MMD2."""
+    if not rows:
+        return ["SUMMARY: no evaluation"]
+    first, on = first_at(rows)
+
+    def span(i):
+        tail = rows[i:]
+        lo, hi, worst = min(g for _, g, _ in tail), max(g for _, g, _ in tail), max(m for _, _, m in tail)
+        ok = lo >= 0.8 and hi <= 1.2 and worst <= 5e-3
+        return (f"to step {rows[-1][0]} ({len(tail)} evaluations): gain {lo:.0%}..{hi:.0%} (max {hi:.0%}), worst MMD2 "
+                f"{worst:.2e}: {'PASS' if ok else 'FAIL'}")
+
+    if first is None:
+        return [f"SUMMARY: never reached 80% of the gain in {rows[-1][0]} steps (best {max(g for _, g, _ in rows):.0%}): FAIL"]
+    lines = ["SUMMARY (criterion: gain within 80-120%, MMD2 to target <= 5e-3)",
+             (f"  from the first evaluation >= 80% of the gain (step {rows[first][0]}, {rows[first][1]:.0%}, MMD2 "
+              f"{rows[first][2]:.2e}) {span(first)}")]
+    if on is not None:
+        lines.append(f"  from the first evaluation on target (step {rows[on][0]}) {span(on)}")
+    lines.append(f"  last: gain {rows[-1][1]:.0%}, MMD2 {rows[-1][2]:.2e}")
+    return lines
+
+
+def rows_from_transcript(path: str):
+    """[(step, gain, MMD2)] from the table of a transcript (this script's output, also one cut short)."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        f = line.split()
+        if len(f) == 8 and f[0].isdigit():
+            rows.append((int(f[0]), float(f[4]) / 100, float(f[5])))
+    return rows
+
+
 def spec_dataset(preset: str) -> str:
     return preset_spec(preset).dataset
 
@@ -104,7 +147,11 @@ def main():
     ap.add_argument("--ref-size", type=int, default=8000)
     ap.add_argument("--tag", default=None, help="result file suffix (default: the preset)")
     ap.add_argument("--set", nargs="*", default=[], help="AdaptationConfig overrides, e.g. learning_rate=2e-4")
+    ap.add_argument("--summarise", metavar="TRANSCRIPT", help="only print the summary of a transcript (one cut short)")
     args = ap.parse_args()
+    if args.summarise:
+        print("\n".join(summary(rows_from_transcript(args.summarise))))
+        return
     torch.set_num_threads(args.threads)
     out = Transcript()
 
@@ -127,39 +174,26 @@ def main():
     out(f"base model MMD2 to target {ref(adapter.base_samples):.2e}")
     out(f"{'step':>5} {'queries':>8} {'seconds':>8} {'reward':>8} {'gain %':>7} {'MMD2 target':>12} {'MMD2 data':>10} {'loss':>7}")
     rows = []
-    for ev in adapter.run(args.steps):
-        if ev.step % args.eval_every == 0 or ev.step == 1:
-            gain = (ev.reward_mean - base_mean) / (target_mean - base_mean)
-            mt = ref(ev.samples)
-            rows.append((ev.step, gain, mt))
-            out(f"{ev.step:5d} {ev.reward_queries:8d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * gain:7.1f} "
-                f"{mt:12.2e} {ev.distance_to_data:10.2e} {ev.loss:7.4f}")
-        if time.time() - t0 > args.minutes * 60:
-            out(f"stopped at the time limit ({args.minutes} min)")
-            break
-    first = next((i for i, (_, g, _) in enumerate(rows) if g >= 0.8), None)
-    on = next((i for i, (_, g, m) in enumerate(rows) if 0.8 <= g <= 1.2 and m <= 5e-3), None)
-
-    def span(i):
-        tail = rows[i:]
-        lo, hi, worst = min(g for _, g, _ in tail), max(g for _, g, _ in tail), max(m for _, _, m in tail)
-        ok = lo >= 0.8 and hi <= 1.2 and worst <= 5e-3
-        return (f"to step {rows[-1][0]} ({len(tail)} evaluations): gain {lo:.0%}..{hi:.0%} (max {hi:.0%}), worst MMD2 "
-                f"{worst:.2e}: {'PASS' if ok else 'FAIL'}")
-
-    if first is None:
-        out(f"SUMMARY: never reached 80% of the gain in {rows[-1][0]} steps (best {max(g for _, g, _ in rows):.0%}): FAIL")
-    else:
-        g0 = rows[first][1]
-        out(f"SUMMARY (criterion: gain within 80-120%, MMD2 to target <= 5e-3; {time.time() - t0:.0f} s, loadavg at end "
-            f"{os.getloadavg()})")
-        out(f"  from the first evaluation >= 80% of the gain (step {rows[first][0]}, {g0:.0%}, MMD2 {rows[first][2]:.2e}) "
-            f"{span(first)}")
+    try:  # Ctrl-C stops the run and still writes the summary and the result file
+        for ev in adapter.run(args.steps):
+            if ev.step % args.eval_every == 0 or ev.step == 1:
+                gain = (ev.reward_mean - base_mean) / (target_mean - base_mean)
+                mt = ref(ev.samples)
+                rows.append((ev.step, gain, mt))
+                out(f"{ev.step:5d} {ev.reward_queries:8d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * gain:7.1f} "
+                    f"{mt:12.2e} {ev.distance_to_data:10.2e} {ev.loss:7.4f}")
+            if time.time() - t0 > args.minutes * 60:
+                out(f"stopped at the time limit ({args.minutes} min)")
+                break
+    except KeyboardInterrupt:
+        out(f"stopped by hand after step {rows[-1][0] if rows else 0}")
+    for line in summary(rows):
+        out(line)
+    if first_at(rows)[0] is not None:
+        g0 = rows[first_at(rows)[0]][1]
         out(f"  (the exact tilt p_l with {g0:.0%} of the gain is itself at MMD2 "
             f"{path_floor(ref, tilt, args.lam, base_mean, target_mean, g0):.2e} from the target)")
-        if on is not None:
-            out(f"  from the first evaluation on target (step {rows[on][0]}) {span(on)}")
-        out(f"  last: gain {rows[-1][1]:.0%}, MMD2 {rows[-1][2]:.2e}")
+    out(f"{time.time() - t0:.0f} s, loadavg at end {os.getloadavg()}")
     out.write(f"bench_adaptation_{args.tag or args.preset}")
 
 
