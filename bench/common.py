@@ -205,6 +205,34 @@ def print_footer() -> None:
     print(f"\nat the end: loadavg {load}; also running: " + ("; ".join(busy) if busy else "nothing"))
 
 
+
+class Transcript:
+    """Prints each line and keeps it, so that a run's whole output can be written to bench/results/<name>.txt."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def write(self, name: str) -> Path:
+        path = ROOT / "bench" / "results" / f"{name}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")
+        print(f"wrote {path}")
+        return path
+
+
+def config_overrides(cls, pairs: list[str]) -> dict:
+    """["key=value", ...] -> {key: value} typed like the dataclass ``cls``'s defaults (for --set options)."""
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        default = getattr(cls, k)
+        out[k] = v == "True" if isinstance(default, bool) else type(default)(v)
+    return out
+
 # ------------------------------------------------------------------------------------------------ timing
 def interleaved(cases: dict[str, Callable[[], Any]], repeats: int, warmup: dict[str, Callable] | None | bool = True,
                 device=None, verbose: bool = True) -> dict[str, list[float]]:  # fmt: skip

@@ -250,6 +250,7 @@ def test_adapt_images_fill_the_gallery(client):
 @pytest.mark.parametrize("args, field", [
     (("moons", "x_coordinate", "", "", 0, 1e-3, 32, 100, 0.5, False, 2.0, 0), "num_steps"),
     (("moons", "x_coordinate", "", "", 1, 5.0, 32, 100, 0.5, False, 2.0, 0), "learning_rate"),
+    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.0, True, 2.0, 0), "replay_share"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 2, 100, 0.5, False, 2.0, 0), "batch_size"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 10**6, 0.5, False, 2.0, 0), "buffer_capacity"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 1.5, False, 2.0, 0), "replay_share"),

@@ -238,6 +238,15 @@ def test_walk_through_every_tab(served, tmp_path):
     # 5 · adaptation: Start, the curves gain points and the buffer fills; Stop says "stopped"; Reset clears
     P.tab("adaptation")
     page.wait_for_selector("#ad-start")
+    # the defaults follow the kind of model: glyphs (brightness varies little) get a stronger tilt and fewer steps
+    lam_box, steps_box = page.locator("#ad-lambda input[type=number]").first, page.locator("#ad-steps input").first
+    expect(lam_box).to_have_value("2")
+    expect(steps_box).to_have_value("100")
+    for preset, lam, steps in (("glyphs", "10", "30"), ("moons", "2", "100")):
+        page.locator("#ad-preset input").first.click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        expect(lam_box).to_have_value(lam, timeout=60_000)
+        expect(steps_box).to_have_value(steps)
     P.set_number("#ad-steps input", 200)
     P.set_number("#ad-bs input", 32)
     page.click("#ad-start")
