@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .diffusion.processes import FlowProcess
 from .nn.checkpoints import CheckpointError
 from .model import DiffusionModel
 
@@ -18,8 +19,11 @@ __all__ = ["PresetSpec", "PRESETS", "list_presets", "preset_spec", "preset_path"
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 
-_POINTS = {"embedding_dim": 64, "hidden_dim": 64, "num_layers": 3, "num_heads": 4, "num_diffusion_steps": 1000,
-           "noise_schedule": "linear", "data_shape": [2], "ema_decay": 0.999}  # fmt: skip
+_ARCH_2D = {"embedding_dim": 64, "hidden_dim": 64, "num_layers": 3, "num_heads": 4, "data_shape": [2], "ema_decay": 0.999}
+_POINTS = {**_ARCH_2D, "num_diffusion_steps": 1000, "noise_schedule": "linear"}  # VP, epsilon prediction
+# Rectified flow (x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0): the same network; time is continuous
+# in [0, 1], so there is no T.
+_FLOW_POINTS = {**_ARCH_2D, "process": "flow", "prediction_type": "velocity"}
 # Every 2-D set lies inside [-3.5, 3.5]^2: clipping x0_hat at 4 never touches a sample of the data, but keeps a
 # guided trajectory from running off to where the network never saw data.
 _POINTS_SAMPLING = {"clip_x0": 4.0}
@@ -31,6 +35,10 @@ class PresetSpec:
     dataset: str  # adiff.data dataset name
     config: dict  # DiffusionModel config
     description: str
+    # The default solver and step count: what the app starts with, and where the card's headline quality is measured
+    # (``python -m adiff.train --preset NAME`` evaluates there).  The solver must serve the config's process.
+    sampler: str
+    num_steps: int
     steps: int = 10_000  # training steps
     batch_size: int = 256
     learning_rate: float = 2e-3
@@ -38,31 +46,61 @@ class PresetSpec:
     dataset_size: int = 50_000
     sample_kwargs: dict = field(default_factory=dict)  # what the app uses by default (e.g. cfg_scale)
 
+    def __post_init__(self):
+        from .nn.config import ModelConfig
+        from .samplers.registry import solvers_for
+
+        diffusion = ModelConfig.from_dict(self.config).diffusion
+        if self.sampler not in solvers_for(diffusion.process):
+            raise ValueError(f"preset {self.name!r}: sampler must be one of {solvers_for(diffusion.process)} for its "
+                             f"{diffusion.process} process, got {self.sampler!r}")  # fmt: skip
+        most = diffusion.num_diffusion_steps if diffusion.process == "vp" else FlowProcess().max_steps
+        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or not 1 <= self.num_steps <= most:
+            raise ValueError(f"preset {self.name!r}: num_steps must be an integer in 1..{most}, got {self.num_steps!r}")
+
+    @property
+    def sampling(self) -> dict:
+        """The default sampling keywords: sampler, num_steps and sample_kwargs together."""
+        return {"sampler": self.sampler, "num_steps": self.num_steps, **self.sample_kwargs}
+
 
 PRESETS: dict[str, PresetSpec] = {
     s.name: s
     for s in (
-        PresetSpec("moons", "moons", {"model_type": "unconditional", **_POINTS}, "Two interleaving half-moons (unconditional).", sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("moons", "moons", {"model_type": "unconditional", **_POINTS}, "Two interleaving half-moons (unconditional).",
+                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
         PresetSpec(
             "8gaussians",
             "8gaussians",
             {"model_type": "conditional", "num_classes": 8, **_POINTS},
             "Eight Gaussians on a circle, conditional on the component (0 = +x axis, counter-clockwise); "
             "the exact denoiser is known, so the learned model can be compared with the ideal one.",
+            "dpmpp_2m",
+            25,
             sample_kwargs=_POINTS_SAMPLING,
         ),
-        PresetSpec("swissroll", "swissroll", {"model_type": "unconditional", **_POINTS}, "A 2-D Swiss roll (unconditional).", sample_kwargs=_POINTS_SAMPLING),
-        PresetSpec("checkerboard", "checkerboard", {"model_type": "unconditional", **_POINTS}, "A 4x4 checkerboard (unconditional).", sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("swissroll", "swissroll", {"model_type": "unconditional", **_POINTS}, "A 2-D Swiss roll (unconditional).",
+                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("checkerboard", "checkerboard", {"model_type": "unconditional", **_POINTS}, "A 4x4 checkerboard (unconditional).",
+                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("moons-flow", "moons", {"model_type": "unconditional", **_FLOW_POINTS},
+                   "Two interleaving half-moons as a rectified flow (velocity prediction): nearly straight paths.",
+                   "dpmpp_2m", 20, sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec("checkerboard-flow", "checkerboard", {"model_type": "unconditional", **_FLOW_POINTS},
+                   "A 4x4 checkerboard as a rectified flow (velocity prediction).",
+                   "dpmpp_2m", 20, sample_kwargs=_POINTS_SAMPLING),
         PresetSpec(
             "glyphs",
             "glyphs",
-            {"model_type": "conditional", "num_classes": 10, "embedding_dim": 64, "hidden_dim": 96, "num_layers": 4,
-             "num_heads": 4, "num_diffusion_steps": 1000, "noise_schedule": "cosine", "data_shape": [1, 16, 16],
-             "patch_size": 4, "ema_decay": 0.999},  # fmt: skip
-            "Digits 0-9 as 16x16 grayscale glyphs, conditional on the digit.",
-            steps=8000,
+            {"model_type": "conditional", "num_classes": 10, "embedding_dim": 64, "hidden_dim": 64, "num_layers": 4,
+             "num_heads": 4, "num_diffusion_steps": 1000, "noise_schedule": "cosine", "prediction_type": "v_prediction",
+             "data_shape": [1, 16, 16], "patch_size": 4, "ema_decay": 0.999},  # fmt: skip
+            "Digits 0-9 as 16x16 grayscale glyphs, conditional on the digit (v-prediction, cosine schedule).",
+            "dpmpp_2m",
+            20,
+            steps=4000,
             batch_size=128,
-            learning_rate=1e-3,
+            learning_rate=2e-3,
             sample_kwargs={"cfg_scale": 2.0, "clip_x0": 1.0},
         ),
         PresetSpec(
@@ -73,6 +111,8 @@ PRESETS: dict[str, PresetSpec] = {
              "patch_size": 2, "ema_decay": 0.999},  # fmt: skip
             "Real handwritten digits 0-9 (UCI, 8x8), conditional on the digit; trained on the 1,438-image training "
             "split only.",
+            "dpmpp_2m",
+            25,
             steps=4000,
             batch_size=128,
             learning_rate=2e-3,

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from adiff import DiffusionModel
 from adiff.cli.distributed import ShardedBatches, shard_generator
+from adiff.presets import preset_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -116,8 +117,36 @@ def test_checkpoint_before_evaluation_and_progress_during_it(tmp_path):
               "--out", str(tmp_path)])  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     err = r.stderr
-    assert err.index("wrote ") < err.index("eval ddim100 [")  # the checkpoint exists before the evaluation starts
-    assert "100/100" in err
+    spec = preset_spec("glyphs")
+    bar = f"eval {spec.sampler}{spec.num_steps} ["  # the evaluation samples at the preset's default solver and steps
+    assert err.index("wrote ") < err.index(bar)  # the checkpoint exists before the evaluation starts
+    assert f"{spec.num_steps}/{spec.num_steps}" in err
     card = json.loads((tmp_path / "glyphs.json").read_text())
     assert card["eval"] == "done" and card["quality"]["n"] == 100
+    assert card["quality"]["sampler"] == spec.sampling
     assert card["command"] == "python -m adiff.train --preset glyphs --steps 3 --threads 1 --eval-draws 1"
+
+
+def test_eval_only_rewrites_the_quality_and_keeps_the_training_record(tmp_path):
+    spec = preset_spec("moons-flow")
+    train = [PY, "-m", "adiff.train", "--preset", "moons-flow", "--threads", "1", "--out", str(tmp_path)]
+    r = _run([*train, "--steps", "20", "--no-eval"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    before = json.loads((tmp_path / "moons-flow.json").read_text())
+    weights = (tmp_path / "moons-flow.safetensors").read_bytes()
+    r = _run([*train, "--eval-only", "--eval-draws", "2"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"eval {spec.sampler}{spec.num_steps} [" in r.stderr
+    card = json.loads((tmp_path / "moons-flow.json").read_text())
+    q = card["quality"]
+    assert q["sampler"] == spec.sampling and q["draws"] == 2 and len(q["mmd2_draws"]) == 2
+    assert q["mmd2"] == pytest.approx(sum(q["mmd2_draws"]) / 2) and q["mmd2_se"] > 0
+    assert q["mmd2"] > 10 * abs(q["floor_mmd2"])  # 20 training steps: far from the data, and the figure shows it
+    assert card["eval"] == "done" and card["eval_command"].endswith("--eval-draws 2 --eval-only")
+    for key in ("steps", "train_seconds", "final_loss", "command", "config"):
+        assert card[key] == before[key], key
+    assert (tmp_path / "moons-flow.safetensors").read_bytes() == weights  # evaluating never rewrites the weights
+    r = _run([*train, "--eval-only", "--steps", "5"])
+    assert r.returncode == 2 and "--eval-only trains nothing: drop --steps" in r.stderr
+    r = _run([PY, "-m", "adiff.train", "--preset", "moons", "--eval-only", "--out", str(tmp_path)])
+    assert r.returncode == 2 and "--eval-only needs a checkpoint at" in r.stderr

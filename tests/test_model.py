@@ -168,7 +168,7 @@ def test_checkpoints_from_before_prediction_types_load_as_epsilon_models(tmp_pat
     assert old.prediction_type == "epsilon" and old.process.name == "vp" and old.training_step == 3
     assert torch.equal(old.noise_schedule.betas, m.noise_schedule.betas), "the old betas, not the rescaled ones"
     assert not torch.equal(old.noise_schedule.betas, DiffusionModel(cfg()).noise_schedule.betas)
-    for name in ("moons", "glyphs"):  # the shipped presets predate the sections too
+    for name in ("moons", "checkerboard"):  # shipped presets that predate the sections (re-evaluated, not retrained)
         from adiff.presets import preset_path
 
         assert DiffusionModel.load(preset_path(name)).prediction_type == "epsilon"
