@@ -82,7 +82,11 @@ GLOSSARY: dict[str, str] = {
     "Euler, Heun": "First- and second-order steps of the probability-flow ODE (Karras et al. 2022); on a flow, "
                    "Euler is x ← x + Δt·v̂.",
     "path straightness": "Mean path length / mean displacement of the samples' paths from x_T to x₀: 1 = "
-                         "straight lines. Straight paths are what lets an ODE solver take few, long steps.",
+                         "straight lines, which an ODE solver could cross in one step. A rectified flow trains on "
+                         "straight lines x_t = (1 − t)x₀ + tε, but the paths it samples follow the average velocity "
+                         "over all pairs through x_t and bend; a variance-preserving path keeps |x_t| near the data's "
+                         "scale and, on these 2-D sets, bends less (measured on the exact 8-gaussians mixture: 1.15 "
+                         "VP, 1.50 flow).",
 }
 
 MMD_NOTE = ("MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
@@ -123,8 +127,9 @@ TRY_THIS: dict[str, list[str]] = {
     "compare": [
         "Compare **moons** with DDIM 10 steps against DPM-Solver++ 10 → same noise, same NFE: DPM-Solver++ lands on "
         "the moons, DDIM still between them.",
-        "Compare **moons** (VP, ε) with **moons-flow** (rectified flow), both Euler 10 → the flow's paths are "
-        "straighter (straightness nearer 1).",
+        "Compare **moons** (VP, ε) with **moons-flow** (rectified flow), both Euler 10 → the flow's paths are *not* "
+        "straighter (about 1.8 against 1.2): only its training paths (1 − t)x₀ + tε are straight lines; the sampled "
+        "paths follow their average, which bends (Liu et al.'s reflow straightens it).",
         "Set one side to **DDPM** → its paths jitter (fresh noise every step): straightness far above 1.",
     ],
     "train": [
