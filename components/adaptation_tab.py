@@ -259,8 +259,8 @@ def build(ctx: AppContext) -> None:
         ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", **ctx.heavy)
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            adapt_stop, None, summary, api_name="adapt_stop", queue=False)
+            adapt_stop, None, summary, api_name="adapt_stop", **ctx.light)
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
         preset.change(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
                       api_visibility="private", **ctx.light)  # fmt: skip
-        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.light)

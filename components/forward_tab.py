@@ -109,7 +109,7 @@ def build(ctx: AppContext) -> None:
         for comp in (schedule, seed):
             comp.change(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
         n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
-        dataset.change(on_dataset, dataset, n, api_visibility="private", queue=False).then(
+        dataset.change(on_dataset, dataset, n, api_visibility="private", **ctx.light).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
-        steps.submit(on_steps, [steps, t], t, api_visibility="private", queue=False).then(
+        steps.submit(on_steps, [steps, t], t, api_visibility="private", **ctx.light).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip

@@ -14,8 +14,9 @@ from adiff.data import PLOT_RANGE
 from adiff.steering.guidance import GUIDANCE_MODES
 from adiff.samplers import SAMPLERS
 
-from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, default_label,
-                     label_choices, parse_label, points, reward_choices, reward_grid, reward_help, tile_images)  # fmt: skip
+from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, count_nonfinite, default_label,
+                     finite_rows, label_choices, parse_label, points, reward_choices, reward_grid, reward_help,
+                     tile_images)  # fmt: skip
 from .figures import make_guidance_figure, make_message_figure
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
@@ -80,7 +81,10 @@ def build(ctx: AppContext) -> None:
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
         base_x = base_x.detach().float().cpu()
 
-        def rewards_of(x):
+        def rewards_of(x):  # over the finite samples (the non-finite ones are counted apart)
+            x = finite_rows(x)
+            if not len(x):
+                return torch.full((1,), float("nan"), dtype=torch.float64)
             with torch.no_grad():
                 return torch.nan_to_num(reward_fn(x.to(torch.float32)).double(), nan=0.0)
 
@@ -100,8 +104,8 @@ def build(ctx: AppContext) -> None:
 
         def panel(key, title, x, r):
             if info.kind == "points":
-                return {"key": key, "title": title, "points": points(x), "mean_reward": r}
-            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r}
+                return {"key": key, "title": title, "points": points(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
+            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
 
         def figure(panels, title):
             return make_guidance_figure({"kind": info.kind, "reward": grid, "range": PLOT_RANGE, "panels": panels,
@@ -135,6 +139,7 @@ def build(ctx: AppContext) -> None:
             "unguided_mean_reward": base_panel["mean_reward"], "guided_mean_reward": guided_panel["mean_reward"],
             "unguided_median_reward": median_reward(base_x), "guided_median_reward": median_reward(guided_x),
             "clipped_fraction": sum(clipped) / len(clipped) if clipped else 0.0, "nonfinite_gradients": nonfinite,
+            "nonfinite_samples": {"unguided": base_panel["nonfinite"], "guided": guided_panel["nonfinite"]},
             "elapsed_s": None,
         }  # fmt: skip
         if reward_fn is not None:
@@ -223,4 +228,4 @@ def build(ctx: AppContext) -> None:
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private")
         preset.change(on_preset, [preset, reward], [reward, label, cfg, n, reward_md], api_visibility="private",
                       **ctx.light)  # fmt: skip
-        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.light)

@@ -18,8 +18,8 @@ from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
 from adiff.samplers import SAMPLERS, TrajectoryRecorder, predict_x0_from_eps
 
-from .common import (LIMITS, AppContext, ModelInfo, condition_for, curve_at, default_label, label_choices, parse_label,
-                     points, schedule_curve, score_field, tile_images)  # fmt: skip
+from .common import (LIMITS, AppContext, ModelInfo, condition_for, count_nonfinite, curve_at, default_label, finite_rows,
+                     label_choices, parse_label, points, schedule_curve, score_field, tile_images)  # fmt: skip
 from .figures import make_frame_figure, make_message_figure, make_schedule_marker_figure
 from .gif import trajectory_gif
 from .state import StoredTrajectory
@@ -59,12 +59,15 @@ def _field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
 
 def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_scale=None, ideal=None, paths=None,
                index=0, num_frames=None) -> dict:  # fmt: skip
-    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here)."""
+    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here; "nonfinite" counts
+    the samples of x_t that are NaN or infinite, which the figure leaves out and names)."""
+    bad = count_nonfinite(x_t)
     if kind == "images":
-        return {"kind": "images", "t": int(t), "index": index, "num_frames": num_frames,
+        return {"kind": "images", "t": int(t), "index": index, "num_frames": num_frames, "nonfinite": bad,
                 "x_t": tile_images(x_t), "x0_pred": tile_images(x0_pred), "eps": tile_images(eps)}  # fmt: skip
     frame = {"kind": "points", "t": int(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
-             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or []}  # fmt: skip
+             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or [],
+             "nonfinite": bad}  # fmt: skip
     sch = model.noise_schedule
     G = FIELD_GRID * FIELD_GRID
     if t > 0:
@@ -158,10 +161,11 @@ def build(ctx: AppContext) -> None:
         previous, session.trajectory = session.trajectory, stored
         if previous is not None and previous.gif_path and previous.gif_path != stored.gif_path:
             Path(previous.gif_path).unlink(missing_ok=True)  # gradio serves its own copy; keep one GIF per session
-        final = traj.final
+        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
-                   "elapsed_s": round(time.time() - t0, 2), "sample_mean": final.mean(0).flatten()[:4].tolist(),
-                   "sample_std": float(final.std())}  # fmt: skip
+                   "elapsed_s": round(time.time() - t0, 2), "nonfinite_samples": n - len(final),
+                   "sample_mean": final.mean(0).flatten()[:4].tolist() if len(final) else None,
+                   "sample_std": float(final.std()) if len(final) >= 2 else None}  # fmt: skip
         if info.kind == "points" and info.dataset is not None:
             ref, ref_labels = ctx.dataset(info.dataset, 4000, 123)
             if isinstance(label, int) and ref_labels is not None:
@@ -273,7 +277,7 @@ def build(ctx: AppContext) -> None:
         frame.input(show_frame, frame, [plot, curve_plot, summary], api_name="frame", trigger_mode="always_last",
                     **ctx.light)  # fmt: skip
         play_btn.click(play, frame, [timer, frame], api_visibility="private", **ctx.light)
-        pause_btn.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", queue=False)
+        pause_btn.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", **ctx.light)
         timer.tick(tick, frame, [timer, frame, plot, curve_plot, summary], api_visibility="private", **ctx.light)
         preset.change(on_preset, preset, [label, n, cfg, steps, preset_md], api_visibility="private", **ctx.light)
-        sampler.change(on_sampler, sampler, [steps, eta], api_visibility="private", queue=False)
+        sampler.change(on_sampler, sampler, [steps, eta], api_visibility="private", **ctx.light)

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,11 @@ class SessionStore:
 
     @staticmethod
     def key_of(request) -> str:
+        """The caller's session hash.  A caller without one (a direct call with no request; the queue gives every
+        API call one) gets a session of its own, never a shared key: two such callers must not see each other's
+        models."""
         key = getattr(request, "session_hash", None) if request is not None else None
-        return key or "local"  # a direct call without a request (unit tests, scripts)
+        return key or f"anonymous-{uuid.uuid4().hex}"
 
     def get(self, request) -> Session:
         key = self.key_of(request)

@@ -11,12 +11,12 @@ import gradio as gr
 import torch
 
 from adiff import DiffusionModel
-from adiff.nn.checkpoints import CheckpointError
+from adiff.nn.checkpoints import CheckpointError, open_checkpoint
 from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
-from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
+from .common import LIMITS, MY_MODEL, AppContext, count_nonfinite, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
-from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
+from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, short, user_errors
 
 __all__ = ["build", "model_config", "SIZES"]
 
@@ -43,18 +43,32 @@ def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bo
     return cfg
 
 
-def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
-    """A few samples of the current model (DDIM, 25 steps, fixed seed)."""
-    n = 16 if kind == "images" else 400
+def _preview_steps(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int):
+    """A few samples of the current model (DDIM, 25 steps, fixed seed): yields None after each sampler step (a
+    cancelled job stops there), then the figure's data."""
+    n = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
     cond = None
     if model.is_conditional:
         cond = torch.arange(n) % model.cfg.num_classes
-    x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.num_diffusion_steps),
-                          keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
-    title = f"samples after {step} steps (DDIM 25, seed 1234)"
+    steps = min(LIMITS.preview_steps, model.num_diffusion_steps)
+    last = None
+    for last in model.generate_progressive(n, condition=cond, seed=1234, sampler="ddim", num_steps=steps,
+                                           clip_x0=1.0 if kind == "images" else None):  # fmt: skip
+        yield None
+    x = last.x_prev
+    bad = count_nonfinite(x)
+    title = f"samples after {step} steps (DDIM {steps}, seed 1234)"
+    if bad:
+        title += f"  ·  ⚠ {bad} of {n} samples are NaN or infinite (not drawn)"
     if kind == "images":
-        return {"kind": "images", "z": tile_images(x), "title": title}
-    return {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE}
+        yield {"kind": "images", "z": tile_images(x), "title": title, "nonfinite": bad}
+        return
+    yield {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE, "nonfinite": bad}
+
+
+def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
+    *_, data = _preview_steps(model, kind, dataset, data_pts, step)
+    return data
 
 
 def _kind(model: DiffusionModel) -> str:
@@ -144,7 +158,10 @@ def build(ctx: AppContext) -> None:
 
     @user_errors
     def load_model(model_file, request: gr.Request):
-        """Load an uploaded checkpoint (validated: size, format, checksum, config) as this session's 'my model'."""
+        """Load an uploaded checkpoint as this session's 'my model', then draw a preview (streams its progress; a
+        heavy job, cancelled by Stop).  Checked before anything is built: size, header, format, the config and what
+        its model would cost (parameters, tokens and FLOPs per sample), tensor names and shapes; then the checksum
+        and finite weights."""
         if model_file is None or model_file == "":
             raise gr.Error("model_file: no file was uploaded", print_exception=False)
         path = Path(model_file if isinstance(model_file, (str, Path)) else getattr(model_file, "path", model_file["path"]))
@@ -154,28 +171,33 @@ def build(ctx: AppContext) -> None:
         if size > LIMITS.upload_bytes:
             raise gr.Error(f"model_file: {size} bytes is over the {LIMITS.upload_bytes} byte limit", print_exception=False)
         try:
-            model = DiffusionModel.load(path.read_bytes(), device=ctx.device)
+            ckpt = open_checkpoint(path, name=path.name)  # the header only
+            shape = ckpt.config.get("data_shape")
+            if not (shape == [2] or (isinstance(shape, list) and len(shape) == 3 and shape[0] == 1)):
+                raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape "
+                               f"is {short(shape)}", print_exception=False)  # fmt: skip
+            kind = "points" if shape == [2] else "images"
+            model = DiffusionModel.load(ckpt, device=ctx.device, budget=ctx.upload_budget(kind))
         except CheckpointError as e:
-            raise gr.Error(f"model_file: {e}".replace("<uploaded bytes>", path.name), print_exception=False) from None
-        shape = tuple(model.data_shape)
-        if shape != (2,) and not (len(shape) == 3 and shape[0] == 1):
-            raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}",
-                           print_exception=False)  # fmt: skip
+            raise gr.Error(f"model_file: {e}", print_exception=False) from None
         model.denoiser.eval()
-        ds = (model.metadata or {}).get("dataset")
-        ds = ds if ds in DATASETS else None
-        if ds is not None and shape != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
+        ds = model.metadata.get("dataset")
+        ds = ds if isinstance(ds, str) and ds in DATASETS else None
+        if ds is not None and tuple(model.data_shape) != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
         info = {"dataset": ds, "description": f"loaded from {path.name}", "steps": model.training_step,
-                "sample_kwargs": {"clip_x0": 1.0} if len(shape) == 3 else {}}  # fmt: skip
+                "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {}}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
-        kind = _kind(model)
-        fig = make_samples_figure(_preview(model, kind, ds, None, model.training_step))
-        return fig, {"loaded": path.name, "dataset": ds, "config": model.config, "training_step": model.training_step,
-                     "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        status = {"loaded": path.name, "dataset": ds, "config": model.config, "training_step": model.training_step,
+                  "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        yield gr.skip(), {**status, "status": "loaded; drawing a preview"}
+        for data in _preview_steps(model, kind, ds, None, model.training_step):
+            if data is None:
+                yield gr.skip(), gr.skip()  # Stop cancels the job here
+        yield make_samples_figure(data), {**status, "status": "loaded", "nonfinite_samples": data["nonfinite"]}
 
     def on_dataset(name):
         has_labels = bool(NUM_CLASSES.get(name))
@@ -226,8 +248,9 @@ def build(ctx: AppContext) -> None:
         ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
-        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            train_stop, None, summary, api_name="train_stop", queue=False)
         save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
-        upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
-        dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
+        # loading and previewing an upload is a heavy job: the same queue and slots as sampling, and Stop cancels it
+        load_ev = upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.heavy)
+        stop_btn.click(None, None, None, cancels=[ev, load_ev], api_visibility="private").then(
+            train_stop, None, summary, api_name="train_stop", **ctx.light)
+        dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", **ctx.light)

@@ -91,3 +91,14 @@ def compute_bomb() -> bytes:
     """A valid, small file of an image model with one token per pixel (finding 3): [1, 64, 64], patch_size 1."""
     return valid_checkpoint({"data_shape": [1, 64, 64], "patch_size": 1, "hidden_dim": 8, "embedding_dim": 8,
                              "num_heads": 2, "num_layers": 1}, extra={"dataset": None})  # fmt: skip
+
+
+def with_huge_weights(blob: bytes, value: float = 1e30) -> bytes:
+    """Finite but huge output weights (checksum recomputed): every prediction overflows, so sampling makes NaN or
+    infinite points (finding 4's second half: the app must count them, not drop them silently)."""
+    tensors, _, meta = parts(blob)
+    for key in [k for k in tensors if k.split(".", 1)[1].startswith("output_proj.")]:
+        tensors[key] = torch.full_like(tensors[key], value)
+    for key in [k for k in tensors if k.split(".", 1)[1].startswith("final_ada.1.")]:
+        tensors[key] = torch.full_like(tensors[key], 1.0)
+    return assemble(tensors, meta)

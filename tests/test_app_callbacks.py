@@ -169,7 +169,10 @@ def test_session_store_is_bounded_and_releases_sessions():
     assert not wd.exists()  # and took its files with it
     store.drop_request(Req("d"))
     assert "d" not in store.keys()
-    assert store.get(None).key == "local"
+    # a caller without a session hash gets a session of its own, never a shared one (issue 14, finding 6)
+    x, y = store.get(None), store.get(None)
+    assert x is not y and x.key != y.key and x.key.startswith("anonymous-")
+    assert len(store) == 3  # still bounded
 
 
 def test_runs_supersede_each_other():
