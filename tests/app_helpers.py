@@ -118,17 +118,17 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def app_process(log_path: Path, *flags: str, timeout: float = 180.0):
-    """``python app.py --device cpu --port P *flags`` as a process of its own (so its memory is its own): yields
-    (url, pid); stopped at the end by its process id."""
+def app_process(log_path: Path, *flags: str, timeout: float = 180.0, root: Path = ROOT):
+    """``python app.py --device cpu --port P *flags`` (the app.py in ``root``) as a process of its own, so that its
+    memory is its own: yields (url, pid); stopped at the end by its process id."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--device", "cpu", "--port", str(port), *flags],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        proc = subprocess.Popen([sys.executable, str(root / "app.py"), "--device", "cpu", "--port", str(port), *flags],
+                                cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
         try:
             t0 = time.time()
             while True:

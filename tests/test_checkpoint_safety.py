@@ -172,7 +172,7 @@ PROBE = textwrap.dedent("""
                 return int(line.split()[1]) / 1024
 
     out = {}
-    DiffusionModel.load(sys.argv[1])  # warm-up: one real load (imports, the meta device's registrations)
+    DiffusionModel.load(sys.argv[1])  # warm-up: one real load (imports, the allocator)
     for path in sys.argv[3:]:
         before = hwm()
         try:

@@ -4,18 +4,18 @@ A checkpoint describes the model it wants; an untrusted one can describe a model
 image model with one token per pixel whose every forward pass costs minutes.  ``model_cost`` counts the denoiser's
 parameters, tokens per sample and forward FLOPs per sample with closed formulas (no module, no tensor), and
 ``Budget.check`` refuses a config over its caps with a message naming the config fields that drive the cost.
-``expected_shapes`` gives the tensor names and shapes the config implies by building the denoiser on PyTorch's
-"meta" device (shapes only: no storage is allocated), so a checkpoint's tensors can be matched before the real
-model exists.
+``state_shapes`` / ``expected_shapes`` give the tensor names and shapes the config implies, computed, so that a
+checkpoint's tensors can be matched before the real model exists.  (Building the denoiser on PyTorch's "meta"
+device would give them too, but its first random initialisation there imports PyTorch's Python decompositions:
+about 75 MB of resident memory for the life of the app.)
 
 The formulas mirror adiff/nn/denoisers.py (tests compare them with the built module and with PyTorch's FLOP
 counter).  Everything they read comes through ``arch_of``: the one place to change when the config changes.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-import torch
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -28,6 +28,7 @@ __all__ = [
     "check_shapes",
     "expected_shapes",
     "model_cost",
+    "state_shapes",
 ]
 
 
@@ -74,34 +75,54 @@ def _tokens(a: Arch) -> tuple[int, int]:
     return (h // p) * (w // p), c * p * p
 
 
-def _linear(n_in: int, n_out: int) -> int:
-    return n_in * n_out + n_out  # weight + bias
+def _linear(name: str, n_in: int, n_out: int) -> dict[str, tuple[int, ...]]:
+    return {f"{name}.weight": (n_out, n_in), f"{name}.bias": (n_out,)}  # nn.Linear stores weight as [out, in]
+
+
+def _attention(name: str, D: int) -> dict[str, tuple[int, ...]]:
+    return {**_linear(f"{name}.q", D, D), **_linear(f"{name}.kv", D, 2 * D), **_linear(f"{name}.out", D, D)}
+
+
+def state_shapes(a: Arch) -> dict[str, tuple[int, ...]]:
+    """The denoiser's state_dict names and shapes (adiff/nn/denoisers.py), computed: nothing is built.  A test
+    compares them with the built module for every kind of config, so a change to the modules shows up here."""
+    D, E, r = a.hidden_dim, a.embedding_dim, a.mlp_ratio
+    L, td = _tokens(a)
+    out = {"tokenizer.pos": (1, L, D), **_linear("tokenizer.proj", td, D),
+           **_linear("noise_embedding.0", E, D), **_linear("noise_embedding.2", D, D)}  # fmt: skip
+    for i in range(a.num_layers):  # TransformerBlock: LayerNorms without affine parameters
+        b = f"encoder.{i}"
+        out.update({**_attention(f"{b}.attention", D), **_linear(f"{b}.ffn.0", D, r * D),
+                    **_linear(f"{b}.ffn.3", r * D, D), **_linear(f"{b}.ada.1", D, 6 * D)})  # fmt: skip
+    out.update({**_linear("final_ada.1", D, 2 * D), **_linear("output_proj", D, td)})
+    if a.model_type == "conditional":
+        out.update({"label_embedding.weight": (a.num_classes + 1, E),  # the last row is the null class
+                    **_linear("condition_embedding.0", E, D), **_linear("condition_embedding.2", D, D)})  # fmt: skip
+        for i in range(a.num_layers):  # CrossAttentionBlock: two affine LayerNorms and an attention
+            c = f"cross_attention.{i}"
+            out.update({f"{c}.norm1.weight": (D,), f"{c}.norm1.bias": (D,), f"{c}.norm2.weight": (D,),
+                        f"{c}.norm2.bias": (D,), **_attention(f"{c}.attention", D)})  # fmt: skip
+    return out
 
 
 def model_cost(a: Arch) -> ModelCost:
     """Parameters, tokens and forward FLOPs per sample of the denoiser of ``a`` (adiff/nn/denoisers.py).
 
-    FLOPs count the matrix products, 2 per multiply-add, as in Kaplan et al. 2020 ("Scaling Laws for Neural Language
-    Models", Table 1: C_forward ~ 2 N + 2 n_layer n_ctx d_attn), here with attention over L tokens (scores and
-    values: 2 * 2 L^2 D per block) and, for conditional models, cross-attention to S = 2 context tokens (class and
-    time).  Element-wise work (LayerNorm, GELU, softmax) is left out: a few percent at these sizes.  The time and
-    class embeddings are counted per sample (training computes one per sample; sampling shares one row).
+    Parameters are the sum over ``state_shapes``.  FLOPs count the matrix products, 2 per multiply-add, as in Kaplan
+    et al. 2020 ("Scaling Laws for Neural Language Models", Table 1: C_forward ~ 2 N + 2 n_layer n_ctx d_attn), here
+    with attention over L tokens (scores and values: 2 * 2 L^2 D per block) and, for conditional models,
+    cross-attention to S = 2 context tokens (class and time).  Element-wise work (LayerNorm, GELU, softmax) is left
+    out: a few percent at these sizes.  The time and class embeddings are counted per sample (training computes one
+    per sample; sampling shares one row).
     """
     D, E, r, n = a.hidden_dim, a.embedding_dim, a.mlp_ratio, a.num_layers
     L, td = _tokens(a)
-    attn_params = _linear(D, D) + _linear(D, 2 * D) + _linear(D, D)  # q, kv, out
-    block_params = attn_params + _linear(D, r * D) + _linear(r * D, D) + _linear(D, 6 * D)  # + MLP + adaLN
-    params = (_linear(td, D) + L * D  # tokenizer projection and learned positions
-              + _linear(E, D) + _linear(D, D)  # timestep MLP
-              + n * block_params
-              + _linear(D, 2 * D) + _linear(D, td))  # final adaLN, output projection  # fmt: skip
+    params = sum(math.prod(shape) for shape in state_shapes(a).values())
     mac = (L * td * D + E * D + D * D  # tokenizer, timestep MLP
            + n * (6 * D * D + L * (4 * D * D + 2 * r * D * D) + 2 * L * L * D)  # adaLN, q/kv/out, MLP, attention
            + 2 * D * D + L * D * td)  # final adaLN, output projection  # fmt: skip
     if a.model_type == "conditional":
         S = 2  # context tokens: the class embedding and the timestep vector
-        params += ((a.num_classes + 1) * E + _linear(E, D) + _linear(D, D)  # label table (+ null row), its MLP
-                   + n * (attn_params + 4 * D))  # cross-attention and its two affine LayerNorms  # fmt: skip
         mac += E * D + D * D + n * (2 * L * D * D + 2 * S * D * D + 2 * L * S * D)
     return ModelCost(parameters=params, tokens=L, token_dim=td, flops=2 * mac)
 
@@ -142,15 +163,8 @@ DEFAULT_BUDGET = Budget()
 
 
 def expected_shapes(cfg) -> dict[str, tuple[int, ...]]:
-    """The denoiser's state_dict names and shapes for ``cfg``, from a build on the "meta" device (no storage).
-    Call it after ``Budget.check``: building even on "meta" walks every layer in Python."""
-    from .denoisers import (
-        build_denoiser,  # the modules themselves, so names and shapes can never drift
-    )
-
-    with torch.device("meta"):
-        net = build_denoiser(cfg)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    """The denoiser's state_dict names and shapes for a ModelConfig (``state_shapes``; nothing is built)."""
+    return state_shapes(arch_of(cfg))
 
 
 def check_shapes(found: dict[str, tuple], expected: dict[str, tuple], what: str) -> None:
