@@ -81,9 +81,9 @@ def main() -> int:
     files = {
         "config inflated: hidden 1024, mlp_ratio 16": H.with_config(good, hidden_dim=1024, num_layers=2, mlp_ratio=16),
         "largest config: hidden 8192, 64 layers": H.with_config(good, hidden_dim=8192, num_layers=64, mlp_ratio=16,
-                                                               num_heads=8),  # fmt: skip
+                                                               num_heads=8),
         "num_classes 100000, embedding 4096": H.with_config(good, model_type="conditional", num_classes=100_000,
-                                                            embedding_dim=4096),  # fmt: skip
+                                                            embedding_dim=4096),
         "63 MB header": H.huge_header(63),
         "compute bomb: [1, 64, 64], patch_size 1": H.compute_bomb(),
         "NaN weights, checksum recomputed": H.with_nonfinite(good),
