@@ -19,16 +19,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from components import adaptation_tab, forward_tab, guidance_tab, reverse_tab, schedules_tab, train_tab  # noqa: E402
+from components import adaptation_tab, forward_tab, guidance_tab, links, reverse_tab, schedules_tab, train_tab  # noqa: E402
 from components.common import LIMITS, AppContext  # noqa: E402
+from components.help import glossary_markdown, page_script  # noqa: E402
 from components.state import SessionStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 CSS_PATH = ROOT / "assets" / "app.css"
 HEADER = """# adiff · see how diffusion models work
-Six tabs, left to right: **noise schedules** → the **forward process** that destroys data → **reverse diffusion**
-that rebuilds it → **guidance** with a reward → **adaptation** of the model to a reward → **training** your own.
-Every visitor has their own session; the pretrained presets are shared and read-only."""
+Left to right: **noise schedules** → the **forward process** that destroys data → **reverse diffusion** that rebuilds
+it → **guidance** with a reward → **adaptation** to a reward → **training** your own. Your session is your own."""
 
 
 def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 256, max_sessions: int = 200,
@@ -47,11 +47,18 @@ def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 25
                      max_upload_params=max_upload_params)  # fmt: skip
     # delete_cache: files served to browsers (GIFs, checkpoints, gallery images) older than an hour are removed
     # every half hour, so a day-long workshop does not fill the disk
-    with gr.Blocks(title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+    with gr.Blocks(title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600),
+                   fill_width=True) as demo:  # fmt: skip
         gr.Markdown(HEADER, elem_id="header")
-        with gr.Tabs():
-            for tab in (schedules_tab, forward_tab, reverse_tab, guidance_tab, adaptation_tab, train_tab):
-                tab.build(ctx)
+        page_script()
+        with gr.Accordion("Glossary: every term used in this app", open=False, elem_id="glossary"):
+            gr.Markdown(glossary_markdown())
+        notice = gr.Markdown(visible=False, elem_id="link-notice")
+        # "wrap": on a phone every tab name stays visible (the default hides the overflow behind "…")
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
+            tab_links = [tab.build(ctx) for tab in (schedules_tab, forward_tab, reverse_tab, guidance_tab,
+                                                    adaptation_tab, train_tab)]  # fmt: skip
+        links.wire(demo, [link for link in tab_links if link is not None], notice, ctx.instant)
 
         def release_session(request: gr.Request):  # a closed tab releases its models, trajectories and files
             ctx.store.drop_request(request)

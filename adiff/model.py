@@ -1,5 +1,5 @@
-"""DiffusionModel: the original design's public API, a thin facade over schedules, denoisers, sampling,
-guidance, training and checkpoints."""
+"""DiffusionModel: the original design's public API, a thin facade over processes, prediction types, denoisers,
+solvers, guidance, training and checkpoints."""
 from __future__ import annotations
 
 import contextlib
@@ -8,43 +8,45 @@ from typing import Callable, Iterator
 
 import torch
 
-from .nn import checkpoints
-from .steering.buffer import TrajectoryBuffer
+from .diffusion.losses import per_sample_loss
+from .diffusion.parameterization import Predictor
+from .nn import checkpoints, inputs
 from .nn.budget import DEFAULT_BUDGET, Budget, admit_checkpoint, check_shapes
 from .nn.config import ModelConfig, resolve_device
 from .nn.denoisers import build_denoiser
-from .steering.guidance import ConditionalEps
-from .samplers import StepRecord, Trajectory, TrajectoryRecorder, ddpm_step, sample_progressive
-from .diffusion.schedules import make_schedule
-from .nn.training import EMA, OptimizerConfig, TrainEvent, epsilon_loss, make_lr_scheduler, make_optimizer
+from .nn.ema import EMA
+from .nn.optim import OptimizerConfig, TrainEvent, make_lr_scheduler, make_optimizer
+from .samplers import StepRecord, Trajectory, TrajectoryRecorder, sample_progressive
+from .samplers.ddpm import DDPM
+from .data import make_dataset
+from .steering.adaptation import Adapter
+from .steering.buffer import TrajectoryBuffer
+from .steering.cfg import ConditionalModel
+from .steering.guidance import GuidanceConfig, RewardGuidance
 
 __all__ = ["DiffusionModel"]
 log = logging.getLogger(__name__)
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
-ARCH_FIELDS = (
-    "model_type", "embedding_dim", "hidden_dim", "num_layers", "num_heads", "num_diffusion_steps", "noise_schedule",
-    "custom_schedule_values", "data_shape", "num_classes", "patch_size", "mlp_ratio",
-)  # fmt: skip
 
 
 class DiffusionModel:
-    """A denoising diffusion model: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps for t = 1..T, and a transformer
-    eps_theta(x_t, t[, y]) trained to predict eps.  Sampling uses an EMA of the weights."""
+    """A diffusion model: a forward process x_t = alpha(t) x_0 + sigma(t) eps (discrete VP with t = 1..T, or the
+    rectified flow with t in [0, 1]) and a transformer f_theta(x_t, t[, y]) trained to predict eps, x_0, v or the
+    flow velocity (config ``prediction_type``).  Sampling uses an EMA of the weights."""
 
     def __init__(self, config: dict | ModelConfig):
         self.cfg = ModelConfig.from_dict(config)
         self.config = self.cfg.to_dict()
-        self.model_type = self.cfg.model_type
-        self.num_diffusion_steps = self.cfg.num_diffusion_steps
-        self.data_shape = tuple(self.cfg.data_shape)
+        self.model_type = self.cfg.arch.model_type
+        self.data_shape = tuple(self.cfg.arch.data_shape)
         self.device = resolve_device(self.cfg.device)
         self.precision = self.cfg.precision if self.device.type == "cuda" else "fp32"
         if self.precision != self.cfg.precision:
             log.info("precision %s applies on CUDA only; using fp32 on %s", self.cfg.precision, self.device)
-        self.noise_schedule = make_schedule(self.cfg.noise_schedule, self.num_diffusion_steps, self.cfg.custom_schedule_values)
-        self.denoiser = build_denoiser(self.cfg).to(self.device)
-        self.ema = EMA(self.denoiser, self.cfg.ema_decay)
+        self.process = self.cfg.diffusion.make_process()
+        self.denoiser = build_denoiser(self.cfg.arch).to(self.device)
+        self.ema = EMA(self.denoiser, self.cfg.training.ema_decay)
         self.optimizer = None
         self.lr_scheduler = None
         self.optimizer_config: OptimizerConfig | None = None
@@ -52,7 +54,7 @@ class DiffusionModel:
         self.training_step = 0
         self.adaptation_step = 0
         self.eval_metrics: dict = {}
-        self.trajectory_buffer = TrajectoryBuffer(capacity=self.cfg.buffer_capacity)
+        self.trajectory_buffer = TrajectoryBuffer(capacity=self.cfg.training.buffer_capacity)
         self.adaptation_hooks: list[Callable] = []
         self.metadata: dict = {}  # what a checkpoint carried besides the model (dataset, preset)
 
@@ -60,6 +62,28 @@ class DiffusionModel:
     @property
     def is_conditional(self) -> bool:
         return self.model_type == "conditional"
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.cfg.arch.num_classes
+
+    @property
+    def prediction_type(self) -> str:
+        return self.cfg.diffusion.prediction_type
+
+    @property
+    def noise_schedule(self):
+        """The VP process's NoiseSchedule (None for a flow)."""
+        return getattr(self.process, "schedule", None)
+
+    @property
+    def num_diffusion_steps(self) -> int | None:
+        """T of the VP process (None for a flow, whose time is continuous)."""
+        return self.cfg.diffusion.num_diffusion_steps
+
+    @property
+    def max_sampling_steps(self) -> int:
+        return self.process.max_steps
 
     @property
     def num_parameters(self) -> int:
@@ -77,54 +101,50 @@ class DiffusionModel:
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
     def _check_batch(self, x: torch.Tensor, name: str = "x_0") -> torch.Tensor:
-        if not torch.is_tensor(x) or not x.is_floating_point():
-            raise ValueError(f"{name} must be a float tensor [B, {', '.join(map(str, self.data_shape))}], got {type(x).__name__}")
-        if tuple(x.shape[1:]) != self.data_shape or x.shape[0] < 1:
-            raise ValueError(f"{name} must have shape [B, {', '.join(map(str, self.data_shape))}], got {list(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        return x.to(self.device, torch.float32)
+        return inputs.check_batch(x, self.data_shape, self.device, name)
 
     def labels(self, condition, batch: int) -> torch.Tensor | None:
         """A condition (int, list or LongTensor [B]; None = the null class) as labels [B] on the device."""
-        if not self.is_conditional:
-            if condition is not None:
-                raise ValueError("condition was given but this model is unconditional")
-            return None
-        n = self.cfg.num_classes
-        if condition is None:
-            return torch.full((batch,), n, dtype=torch.long, device=self.device)
-        if isinstance(condition, int) and not isinstance(condition, bool):
-            condition = torch.full((batch,), condition, dtype=torch.long)
-        lab = torch.as_tensor(condition).to(self.device)
-        if lab.is_floating_point() and lab.dim() >= 2:
-            return lab  # an embedding context [B, S, embedding_dim]
-        lab = lab.long().reshape(-1)
-        if lab.numel() != batch:
-            raise ValueError(f"condition must have {batch} labels, got {lab.numel()}")
-        if int(lab.min()) < 0 or int(lab.max()) > n:
-            raise ValueError(f"condition labels must be in 0..{n - 1} (or {n} for none), got {lab.unique().tolist()[:8]}")
-        return lab
+        return inputs.labels_for(condition, batch, self.num_classes if self.is_conditional else None, self.device)
 
-    # ------------------------------------------------------------------ noise predictor
-    def noise_predictor(self, condition=None, batch: int | None = None, use_ema: bool = True):
-        """eps_fn(x_t [B, ...], t [B] in 1..T) for the samplers; conditional models return a ConditionalEps
-        (so classifier-free guidance can be applied by the sampler)."""
+    # ------------------------------------------------------------------ the network as the samplers see it
+    def net_fn(self, use_ema: bool = True) -> Callable:
+        """fn(x_t [B, ...], t, labels=None) -> raw output, with t in the process's time (a Python number shared by
+        the batch, or [B]); the process turns it into the network's input (time in one place)."""
         net = self.ema.module if use_ema else self.denoiser
-        T = self.num_diffusion_steps
+        process = self.process
 
         def run(x, t, labels=None):
-            # Samplers give every sample the same t: one timestep row then broadcasts through the adaLN
-            # conditioning instead of recomputing it per sample (about 23% of a forward's FLOPs).
-            if t.numel() > 1 and bool((t == t[0]).all()):
-                t = t[:1]
+            # Samplers give every sample the same t: one time row then broadcasts through the adaLN conditioning
+            # instead of being recomputed per sample (about 23% of a forward's FLOPs).
+            if torch.is_tensor(t) and t.numel() > 1 and bool((t == t.reshape(-1)[0]).all()):
+                t = t.reshape(-1)[:1]
             with self.autocast():
-                return net(x, t.float() / T, labels).float()
+                return net(x, process.model_time(t, device=x.device), labels).float()
 
+        return run
+
+    def model_fn(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale: float | None = None):
+        """The raw model fn(x_t, t) for a condition; conditional models give a ConditionalModel, mixed by
+        classifier-free guidance when ``cfg_scale`` is set."""
+        run = self.net_fn(use_ema)
         labels = self.labels(condition, batch)  # raises for a condition on an unconditional model
         if not self.is_conditional:
+            if cfg_scale is not None:
+                raise ValueError("cfg_scale needs a conditional model")
             return lambda x, t: run(x, t)
-        return ConditionalEps(run, labels, self.cfg.num_classes)
+        fn = ConditionalModel(run, labels, self.num_classes)
+        return fn if cfg_scale is None else fn.with_cfg(cfg_scale)
+
+    def predictor(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale: float | None = None,
+                  clip_x0: float | None = None) -> Predictor:  # fmt: skip
+        """(x_t, t) -> Prediction(x0_hat, eps_hat) for this model's process and prediction type."""
+        return Predictor(self.model_fn(condition, batch, use_ema, cfg_scale), self.process, self.prediction_type, clip_x0)
+
+    def noise_predictor(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale=None):
+        """eps_hat(x_t, t) (whatever the prediction type), e.g. for drawing the score -eps_hat / sigma."""
+        predict = self.predictor(condition, batch, use_ema, cfg_scale)
+        return lambda x, t: predict(x, t).eps
 
     # ------------------------------------------------------------------ the design's methods
     def setup_training(self, optimizer_config: dict | None = None) -> None:
@@ -135,31 +155,35 @@ class DiffusionModel:
         self._scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.precision == "fp16")
 
     def forward_diffusion(self, x_0: torch.Tensor, noise_level, generator: torch.Generator | None = None):
-        """x_t = sqrt(1 - sigma^2) x_0 + sigma eps for a noise level sigma = sqrt(1 - abar) in [0, 1] (float or [B]).
-        Returns (x_t, eps)."""
+        """x_t = alpha x_0 + sigma eps at a noise level sigma in [0, 1] (float or [B]); alpha = sqrt(1 - sigma^2) for
+        the VP process, 1 - sigma for the flow (where sigma = t).  Returns (x_t, eps)."""
         x0 = self._check_batch(x_0)
         sigma = torch.as_tensor(noise_level, dtype=torch.float32, device=self.device)
         if not torch.isfinite(sigma).all() or (sigma < 0).any() or (sigma > 1).any():
             raise ValueError(f"noise_level must lie in [0, 1], got {noise_level!r}")
         sigma = sigma.reshape(sigma.shape + (1,) * (x0.dim() - sigma.dim())) if sigma.dim() else sigma
+        alpha = 1 - sigma if self.process.name == "flow" else torch.sqrt(1 - sigma**2)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
-        return torch.sqrt(1 - sigma**2) * x0 + sigma * noise, noise
+        return alpha * x0 + sigma * noise, noise
 
     def q_sample(self, x_0: torch.Tensor, t, generator: torch.Generator | None = None):
-        """x_t ~ q(x_t | x_0) at integer timesteps t (int or [B]); returns (x_t, eps)."""
+        """x_t ~ q(x_t | x_0) at times t (a number or [B]); returns (x_t, eps)."""
         x0 = self._check_batch(x_0)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
-        return self.noise_schedule.q_sample(x0, t, noise), noise
+        return self.process.q_sample(x0, t, noise), noise
 
     def loss(self, x_0: torch.Tensor, condition=None, generator=None, model=None) -> torch.Tensor:
-        """The epsilon-MSE of a batch (with classifier-free-guidance label dropout for conditional models)."""
+        """The denoising loss of a batch for this model's prediction type (adiff.diffusion.losses), with
+        classifier-free-guidance label dropout for conditional models.  ``model``: the module to run (default
+        the denoiser; e.g. a DistributedDataParallel wrapper of it)."""
         x0 = self._check_batch(x_0)
         labels = self.labels(condition, x0.shape[0])
-        if labels is not None and labels.dim() == 1 and self.denoiser.training and self.cfg.cfg_dropout > 0:
-            drop = torch.rand(labels.shape, device=self.device, generator=generator) < self.cfg.cfg_dropout
-            labels = torch.where(drop, torch.full_like(labels, self.cfg.num_classes), labels)
+        dropout = self.cfg.training.cfg_dropout
+        if labels is not None and labels.dim() == 1 and self.denoiser.training and dropout > 0:
+            drop = torch.rand(labels.shape, device=self.device, generator=generator) < dropout
+            labels = torch.where(drop, torch.full_like(labels, self.num_classes), labels)
         with self.autocast():
-            return epsilon_loss(model or self.denoiser, self.noise_schedule, x0, labels, generator)
+            return per_sample_loss(model or self.denoiser, self.process, self.prediction_type, x0, labels, generator).mean()
 
     def optimizer_step(self, loss: torch.Tensor) -> TrainEvent:
         """Backward, clip, step, LR schedule, EMA.  A non-finite loss changes nothing and raises."""
@@ -230,38 +254,38 @@ class DiffusionModel:
             yield self._update(x[idx], None if lab is None else lab[idx], gen)
 
     def single_denoising_step(self, x_t: torch.Tensor, t: int, condition=None, generator=None) -> torch.Tensor:
-        """One DDPM ancestral step x_t -> x_{t-1} (Ho et al. 2020, eq. 11 with the posterior variance)."""
+        """One DDPM ancestral step x_t -> x_{t-1} of the VP process (Ho et al. 2020, eq. 11, posterior variance)."""
         x = self._check_batch(x_t, "x_t")
+        if self.process.name != "vp":
+            raise ValueError(f"single_denoising_step is DDPM's step of the VP process; this model is a {self.process.name}: "
+                             "use generate_progressive")  # fmt: skip
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.num_diffusion_steps:
             raise ValueError(f"t must be an integer in 1..{self.num_diffusion_steps}, got {t!r}")
-        eps_fn = self.noise_predictor(condition, x.shape[0])
-        with torch.no_grad():
-            eps = eps_fn(x, torch.full((x.shape[0],), t, device=self.device))
-        noise = torch.randn(x.shape, generator=generator, device=self.device)
-        return ddpm_step(self.noise_schedule, x, t, t - 1, eps, noise)[0]
+        predict = self.predictor(condition, x.shape[0])
+        return DDPM().step(predict, self.process, x, t, t - 1, predict(x, t), {}, generator)[0]
 
     def _shape(self, shape) -> tuple:
-        if isinstance(shape, int) and not isinstance(shape, bool):
-            shape = (shape, *self.data_shape)
-        shape = tuple(shape)
-        if len(shape) != 1 + len(self.data_shape) or tuple(shape[1:]) != self.data_shape or not 1 <= shape[0] <= 100_000:
-            raise ValueError(f"shape must be [B, {', '.join(map(str, self.data_shape))}] with 1 <= B <= 100000, got {list(shape)}")
-        return shape
+        return inputs.check_shape(shape, self.data_shape)
 
     def generate_progressive(self, shape, condition=None, use_guidance: bool = False, guidance_scale: float = 1.0,
-                             reward_fn=None, *, seed: int | None = None, generator=None, **kwargs) -> Iterator[StepRecord]:  # fmt: skip
-        """Yield a StepRecord per reverse step (see adiff.sampling.sample_progressive for the keywords:
-        sampler, num_steps, eta, x_T, clip_x0, guidance_mode, recurrence, guidance_clip, cfg_scale)."""
+                             reward_fn=None, *, seed: int | None = None, generator=None, cfg_scale: float | None = None,
+                             clip_x0: float | None = None, guidance_mode: str = "dps", guidance_clip: float = 3.0,
+                             **kwargs) -> Iterator[StepRecord]:  # fmt: skip
+        """Yield a StepRecord per step.  Sampling keywords go to adiff.samplers.sample_progressive: sampler, num_steps,
+        eta, spacing, timesteps, recurrence, x_T.  cfg_scale: classifier-free guidance weight (conditional models);
+        clip_x0: clamp x0_hat; use_guidance with reward_fn, guidance_scale, guidance_mode, guidance_clip: reward
+        guidance towards p(x) exp(lambda r(x)) (adiff.steering.guidance)."""
         shape = self._shape(shape)
         if use_guidance and reward_fn is None:
             raise ValueError("use_guidance=True needs a reward_fn")
+        if self.is_conditional and condition is not None and cfg_scale is None:
+            cfg_scale = 1.0
+        predict = self.predictor(condition, shape[0], cfg_scale=cfg_scale, clip_x0=clip_x0)
         if use_guidance:
-            kwargs.update(reward_fn=reward_fn, guidance_scale=guidance_scale)
-        if self.is_conditional and condition is not None and kwargs.get("cfg_scale") is None:
-            kwargs["cfg_scale"] = 1.0
-        eps_fn = self.noise_predictor(condition, shape[0])
+            gcfg = GuidanceConfig(reward_fn, guidance_scale, guidance_mode, guidance_clip)
+            predict = RewardGuidance(predict, self.process, gcfg, clip_x0)
         gen = generator if generator is not None else self.make_generator(seed)
-        yield from sample_progressive(eps_fn, self.noise_schedule, shape, generator=gen, device=self.device, **kwargs)
+        yield from sample_progressive(predict, self.process, shape, generator=gen, device=self.device, **kwargs)
 
     def generate(self, shape, condition=None, use_guidance: bool = False, guidance_scale: float = 1.0, reward_fn=None,
                  *, keep_every: int = 1, **kwargs) -> tuple[torch.Tensor, Trajectory]:  # fmt: skip
@@ -280,20 +304,14 @@ class DiffusionModel:
         self.adaptation_hooks.append(hook)
 
     def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None, sample_kwargs=None):
-        """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.adaptation.Adapter)."""
-        from .steering.adaptation import Adapter
-
+        """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.steering.adaptation.Adapter)."""
         adapter = Adapter(self, reward_fn, adaptation_config, data, sample_kwargs)
         yield from adapter.run(num_steps)
 
     def adapt(self, task, num_steps: int, reward_fn, adaptation_config: dict | None = None) -> dict:
         """The design's adapt(): fine-tune towards p(x) exp(lambda r(x)) and return per-step metrics.
         ``task`` is the dataset to replay, as (x, labels) tensors or a dataset name, or None (base-model samples)."""
-        data = task
-        if isinstance(task, str):
-            from .data import make_dataset
-
-            data = make_dataset(task, 20_000, seed=0)
+        data = make_dataset(task, 20_000, seed=0) if isinstance(task, str) else task
         metrics = {"reward_mean": [], "reward_max": [], "loss": [], "distance_to_data": [], "reward_queries": []}
         for ev in self.adapt_progressive(reward_fn, num_steps, adaptation_config, data):
             for k in metrics:
@@ -311,14 +329,21 @@ class DiffusionModel:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Load weights and counters; a config of another architecture, a mismatched or non-finite tensor, or a bad
-        counter raises and leaves the model unchanged (checked against this model's own tensors: no copy is built)."""
+        """Load weights and counters; a config of another architecture or process, a mismatched or non-finite tensor,
+        or a bad counter raises and leaves the model unchanged (checked against this model's own tensors: no copy is
+        built)."""
         if not isinstance(state, dict) or "denoiser" not in state or "config" not in state:
             raise ValueError("state must be a dict with 'config' and 'denoiser' (from get_state_dict)")
-        other = ModelConfig.from_dict({**state["config"], "device": "cpu"})
-        for f in ARCH_FIELDS:
-            if getattr(other, f) != getattr(self.cfg, f):
-                raise ValueError(f"state config field '{f}' is {getattr(other, f)!r}, this model has {getattr(self.cfg, f)!r}")
+        other = ModelConfig.from_dict({**checkpoints.migrate_config(state["config"]), "device": "cpu"})
+        for f, v in vars(self.cfg.arch).items():
+            if getattr(other.arch, f) != v:
+                raise ValueError(f"state config field '{f}' is {getattr(other.arch, f)!r}, this model has {v!r}")
+        if other.diffusion.prediction_type != self.prediction_type:
+            raise ValueError(f"state config field 'prediction_type' is {other.diffusion.prediction_type!r}, "
+                             f"this model has {self.prediction_type!r}")  # fmt: skip
+        theirs = other.diffusion.make_process().to_dict()
+        if theirs != self.process.to_dict():
+            raise ValueError(f"state config describes the process {theirs}, this model has {self.process.to_dict()}")
         own = {k: tuple(v.shape) for k, v in self.denoiser.state_dict().items()}
         parts = {"denoiser": state["denoiser"], "ema": state.get("ema", state["denoiser"])}
         for part, sd in parts.items():
@@ -333,7 +358,7 @@ class DiffusionModel:
         self.training_step, self.adaptation_step = counters["training_step"], counters["adaptation_step"]
 
     def save(self, path, extra: dict | None = None, ema_only: bool = False):
-        """Write a single .safetensors checkpoint (weights, EMA weights; config, counters, schedule as JSON).
+        """Write a single .safetensors checkpoint (weights, EMA weights; config, counters, process as JSON).
         ``ema_only`` stores just the EMA weights (half the size; a loaded model then starts from them)."""
         st = self.get_state_dict()
         tensors = {f"ema.{k}": v for k, v in st["ema"].items()}
@@ -342,7 +367,7 @@ class DiffusionModel:
         meta = {
             "config": self.config,
             "counters": {"training_step": self.training_step, "adaptation_step": self.adaptation_step},
-            "schedule": self.noise_schedule.to_dict(),
+            "process": self.process.to_dict(),
             "extra": extra or {},
         }
         return checkpoints.save_checkpoint(path, tensors, meta)
@@ -351,25 +376,26 @@ class DiffusionModel:
     def load(cls, source, device: str | None = None, budget: Budget | None = None) -> "DiffusionModel":
         """Rebuild a model from a checkpoint (a path, bytes, or an opened CheckpointFile) with no other arguments.
         ``device`` overrides the stored one (default "auto", so a checkpoint made on a GPU loads on a CPU).
-        Before anything is built, the config must fit ``budget`` (default: adiff.nn.budget.DEFAULT_BUDGET) and the
-        file's tensor names and shapes must be those the config implies; weights must be finite.  Raises
-        CheckpointError, having allocated nothing but the file's own tensors."""
+        Checkpoints written before prediction types and processes existed load as the epsilon-prediction VP models
+        they are (checkpoints.migrate_config).  Before anything is built, the config must fit ``budget`` (default:
+        adiff.nn.budget.DEFAULT_BUDGET) and the file's tensor names and shapes must be those the config implies;
+        weights must be finite.  Raises CheckpointError, having allocated nothing but the file's own tensors."""
         ckpt = source if isinstance(source, checkpoints.CheckpointFile) else checkpoints.open_checkpoint(source)
         cfg = admit_checkpoint(ckpt, device or "auto", budget or DEFAULT_BUDGET)  # nothing is built before this
         tensors = ckpt.tensors()
         ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
         raw = {k[len("denoiser."):]: v for k, v in tensors.items() if k.startswith("denoiser.")}
         model = cls(cfg)
-        model.load_state_dict({"config": cfg.to_dict(), "denoiser": raw or ema, "ema": ema or raw, **ckpt.counters})
+        try:
+            model.load_state_dict({"config": cfg.to_dict(), "denoiser": raw or ema, "ema": ema or raw, **ckpt.counters})
+        except ValueError as e:
+            raise checkpoints.CheckpointError(f"checkpoint {ckpt.name} tensors do not match its config: {e}") from None
         model.metadata = dict(ckpt.extra)
         return model
 
     def clone(self, device: str | None = None) -> "DiffusionModel":
         """An independent copy (weights, EMA, counters; no optimiser state, an empty buffer) for a user session."""
-        config = dict(self.config)
-        if device is not None:
-            config["device"] = device
-        twin = DiffusionModel(config)
+        twin = DiffusionModel(self.cfg if device is None else self.cfg.replace(device=device))
         twin.load_state_dict({"config": self.config, "denoiser": self.denoiser.state_dict(),
                               "ema": self.ema.module.state_dict(), "training_step": self.training_step,
                               "adaptation_step": self.adaptation_step})  # copied into the twin's own tensors  # fmt: skip
@@ -377,5 +403,5 @@ class DiffusionModel:
         return twin
 
     def __repr__(self) -> str:
-        return (f"DiffusionModel({self.model_type}, data_shape={list(self.data_shape)}, T={self.num_diffusion_steps}, "
-                f"schedule={self.cfg.noise_schedule}, params={self.num_parameters}, device={self.device})")  # fmt: skip
+        return (f"DiffusionModel({self.model_type}, data_shape={list(self.data_shape)}, process={self.process!r}, "
+                f"prediction_type={self.prediction_type}, params={self.num_parameters}, device={self.device})")  # fmt: skip

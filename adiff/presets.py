@@ -1,4 +1,4 @@
-"""Pretrained presets shipped in assets/presets/, each reproducible with `python -m adiff.train --preset NAME`.
+"""Pretrained presets shipped in assets/presets/, each reproducible with `python -m adiff.train --preset NAME --ship`.
 
 A preset is a recipe (dataset, model config, training settings) plus the checkpoint and model card that the
 training command wrote from it.  ``load_preset`` returns a cached, shared model: treat it as read-only and
@@ -65,6 +65,20 @@ PRESETS: dict[str, PresetSpec] = {
             learning_rate=1e-3,
             sample_kwargs={"cfg_scale": 2.0, "clip_x0": 1.0},
         ),
+        PresetSpec(
+            "digits",
+            "digits",
+            {"model_type": "conditional", "num_classes": 10, "embedding_dim": 64, "hidden_dim": 64, "num_layers": 4,
+             "num_heads": 4, "num_diffusion_steps": 1000, "noise_schedule": "cosine", "data_shape": [1, 8, 8],
+             "patch_size": 2, "ema_decay": 0.999},  # fmt: skip
+            "Real handwritten digits 0-9 (UCI, 8x8), conditional on the digit; trained on the 1,438-image training "
+            "split only.",
+            steps=4000,
+            batch_size=128,
+            learning_rate=2e-3,
+            dataset_size=1438,  # the whole training split, once (make_dataset draws it in a shuffled pass)
+            sample_kwargs={"cfg_scale": 2.0, "clip_x0": 1.0},
+        ),
     )
 }
 
@@ -101,7 +115,7 @@ def load_preset(name: str, device: str = "auto") -> DiffusionModel:
     with _lock:
         if key not in _cache:
             if not path.is_file():
-                raise CheckpointError(f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name}`")
+                raise CheckpointError(f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name} --ship`")
             model = DiffusionModel.load(path, device=device)
             model.denoiser.eval()
             _cache[key] = model

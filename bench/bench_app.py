@@ -239,8 +239,8 @@ def main() -> int:
                      "the sampling part of the first frame", ""])  # fmt: skip
         ratio = stats([a["total"] / b for a, b in zip(app_ddim, lib_s)])
         rows.append(["app /generate whole run / library generate (DDIM-100, 500 pts)", fmt_stats(ratio, "x", digits=2),
-                     f"library {fmt_stats(stats(lib_s), ' s', digits=2)}; the app adds 30 streamed figures, score fields, "
-                     "paths, a GIF and MMD^2", "(report)"])  # fmt: skip
+                     f"library {fmt_stats(stats(lib_s), ' s', digits=2)}; the app adds a few streamed frames, a score "
+                     "field per kept frame, a GIF, the trajectory file and MMD^2", "(report)"])  # fmt: skip
 
         # scrub -------------------------------------------------------------------------------------------
         if "/frame" in api.endpoints:

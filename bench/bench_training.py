@@ -33,7 +33,7 @@ from adiff.nn.denoisers import timestep_embedding  # noqa: E402
 from adiff.eval.metrics import mmd2  # noqa: E402
 from adiff.model import DiffusionModel  # noqa: E402
 from adiff.presets import preset_spec  # noqa: E402
-from adiff.nn.training import EMA  # noqa: E402
+from adiff.nn.ema import EMA  # noqa: E402
 
 THRESHOLD = 5e-4
 

@@ -5,7 +5,8 @@ side.
 
 Starts `python app.py --device cpu --max-heavy-jobs 2` (one torch thread per job on 2 cores) as a process of its own on 127.0.0.1 (and the app.py of
 ``--baseline``, e.g. the code before the fix from `git archive`, one after the other), loads one valid checkpoint
-(warm-up), then uploads each hostile file of tests/hostile_files.py through gradio_client's /load_model and reports
+(warm-up), then uploads each hostile file of tests/hostile_files.py through gradio_client's /load_model (and a drawing and
+image uploads through /use_drawing and /use_images, issue 15's own-data routes) and reports
 the app's resident memory before and after (VmRSS), its peak (VmHWM, from /proc/PID/status), the seconds the call
 took and the first part of the answer.  The target: no refused upload leaves more than 50 MB behind.  Then, on this
 code only, two models at 84% of the upload budget's FLOPs (a 2-D one and a 256-token image one) are uploaded and the
@@ -90,12 +91,25 @@ def main() -> int:
         "100,000 nested [ header": H.nested_header(),
         "counters Infinity": H.with_meta(good, counters={"training_step": float("inf")}),
         "counters [1]": H.with_meta(good, counters=[1]),
+        # issue 15's own-data uploads (the Train tab): a drawing sent through the API, a zip, an image
+        "/use_drawing: 144 M-pixel PNG (20 kB)": H.png_bomb(),
+        "/use_images: zip inflating to 200 MB": H.zip_bomb(),
+        "/use_images: 144 M-pixel PNG (20 kB)": H.png_bomb(),
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench_uploads_"))
     paths = {}
     for i, (name, blob) in enumerate(files.items()):
-        paths[name] = tmp / f"hostile{i}.safetensors"
+        ext = ".zip" if "zip" in name else ".png" if "PNG" in name else ".safetensors"
+        paths[name] = tmp / f"hostile{i}{ext}"
         paths[name].write_bytes(blob)
+
+    def send(client, name: str, path: Path):
+        if name.startswith("/use_drawing"):
+            return client.predict({"background": None, "layers": [], "id": None, "composite": handle_file(str(path))},
+                                  api_name="/use_drawing")  # fmt: skip
+        if name.startswith("/use_images"):
+            return client.predict([handle_file(str(path))], "16", api_name="/use_images")
+        return client.predict(handle_file(str(path)), api_name="/load_model")
     (tmp / "good.safetensors").write_bytes(good)
     worst = {}
     for app_name, root in apps.items():
@@ -110,7 +124,7 @@ def main() -> int:
                 before = memory_mb(pid)
                 t0 = time.time()
                 try:
-                    answer = "ACCEPTED: " + str(client.predict(handle_file(str(path)), api_name="/load_model")[-1])
+                    answer = "ACCEPTED: " + str(send(client, name, path)[-1])
                 except Exception as e:  # noqa: BLE001 - the app's refusal is what is measured
                     answer = str(e)
                 after = memory_mb(pid)
@@ -121,11 +135,11 @@ def main() -> int:
                 if not answer.startswith("ACCEPTED"):
                     worst[app_name] = max(worst.get(app_name, 0.0), left)
                 rows.append([name, f"{before['VmRSS']:.0f}", f"{after['VmRSS']:.0f}", f"{left:+.0f}",
-                             f"{after['VmHWM']:.0f}", f"{time.time() - t0:.1f}", answer[:110].replace("|", "/")])  # fmt: skip
+                             f"{after['VmHWM']:.0f}", f"{time.time() - t0:.1f}", " ".join(answer.split())[:110].replace("|", "/")])  # fmt: skip
             if app_name == "this code":
                 preview_rows = timed_previews(client, handle_file, tmp, H)
         print_table(["upload", "RSS before MB", "after MB", "left MB", "peak MB", "s", "answer (first 110 characters)"],
-                    rows, title=f"{app_name}: hostile uploads through /load_model")  # fmt: skip
+                    rows, title=f"{app_name}: hostile uploads through /load_model (and the Train tab's own data)")  # fmt: skip
         print()
     print_table(["accepted model (84% of the FLOPs budget)", "FLOPs/sample", "preview samples x steps",
                  "/load_model s (load + preview)"], preview_rows,

@@ -1,7 +1,9 @@
 """Tab 5, adaptation: fine-tune this session's own copy of a model towards p(x)·exp(λ r(x)), live.  Every step:
 mean and max reward, loss and distance-to-data curves; the trajectory buffer (2-D: a scatter coloured by priority;
 images: a gallery sorted by reward, labelled with reward and priority); before/after samples from the same seed.
-Start / Stop / Reset.  API: /adapt (streaming), /adapt_reset."""
+Start / Stop / Reset.  The stream stays light: the small curves and the status go out at most every
+STREAM_INTERVAL_S, the buffer and before/after figures (thousands of points over a reward heatmap) at most every
+HEAVY_INTERVAL_S and at the end.  API: /adapt (streaming), /adapt_stop, /adapt_reset."""
 from __future__ import annotations
 
 import time
@@ -17,6 +19,9 @@ from adiff.data import PLOT_RANGE
 from .common import (EXPRESSION, LIMITS, AppContext, ModelInfo, build_reward, points, reward_choices, reward_grid,
                      reward_help, tile_images)  # fmt: skip
 from .figures import make_adaptation_figure, make_before_after_figure, make_buffer_figure, make_message_figure
+from .help import try_this
+from .links import LinkParams, TabLink, link_row, merge
+from .summaries import adaptation_text, stopped_text
 from .validation import as_bool, as_float, as_int, dropdown, number, slider, user_errors
 
 from adiff.steering.adaptation import AdaptationConfig, Adapter
@@ -33,6 +38,8 @@ DEFAULTS = AdaptationConfig() if AdaptationConfig is not None else None  # the l
 SAMPLE_STEPS = 25  # DDIM steps of fresh and evaluation samples: live on a CPU (the library's default is 50)
 BUFFER_SHOWN = 600  # buffer points drawn (the best ones)
 GALLERY_SHOWN = 24  # buffer images shown
+STREAM_INTERVAL_S = 0.5  # curves and status: at most 2 updates a second
+HEAVY_INTERVAL_S = 3.0  # buffer and before/after figures: at most one every 3 s (and the last step's)
 
 
 @dataclass
@@ -96,7 +103,7 @@ def _before_after(run: AdaptationRun, after: torch.Tensor, step: int) -> dict:
             "title": "the same seed, λ = 0, before and after"}  # fmt: skip
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> TabLink:
     @user_errors
     def adapt(preset, reward, expression, reward_params, num_steps, learning_rate, batch_size, buffer_capacity,
               replay_share, guided_sampling, guidance_scale, seed, request: gr.Request):  # fmt: skip
@@ -126,8 +133,9 @@ def build(ctx: AppContext) -> None:
             run = session.adaptation
             fresh = run is None or run.key != key
         if fresh:
+            prep = {"status": "preparing", "preset": preset}
             yield (gr.skip(), gr.skip(), gr.skip(), make_message_figure("Preparing: copying the model, drawing the "
-                   "'before' samples…"), {"status": "preparing", "preset": preset})  # fmt: skip
+                   "'before' samples…"), adaptation_text(prep), prep)  # fmt: skip
             with session.lock:
                 if not session.is_current("adapt", rid):
                     return
@@ -137,7 +145,7 @@ def build(ctx: AppContext) -> None:
                 grid = reward_grid(reward_fn, 70, PLOT_RANGE) if not images else None
                 run = session.adaptation = AdaptationRun(key, adapter, model, info, reward_fn, grid)
         it = run.adapter.run(steps)
-        done = 0
+        done, sent, sent_heavy = 0, 0.0, 0.0
         while True:
             with session.lock:  # never held across a yield: Stop/Reset/another Start take over between steps
                 if not session.is_current("adapt", rid) or session.adaptation is not run:
@@ -150,16 +158,28 @@ def build(ctx: AppContext) -> None:
             h = run.history
             for k in ("step", "reward_mean", "reward_max", "loss", "distance_to_data", "distance_to_target"):
                 h[k].append(getattr(ev, k))
-            view = buffer_view(ev.buffer, info.kind, run.reward_grid, cap)
-            buffer_fig = make_buffer_figure(view) if view else make_message_figure("Image buffer: see the gallery.")
-            gallery = gallery_items(ev.buffer, info.num_classes) if images else []
+            session.progress["adapt"] = f"after step {ev.step} ({done} of {steps} in this run)"
+            now, last = time.monotonic(), done == steps
+            if not last and now - sent < STREAM_INTERVAL_S:
+                continue
+            sent = now
+            heavy = last or now - sent_heavy >= HEAVY_INTERVAL_S
+            if heavy:
+                sent_heavy = now
+                view = buffer_view(ev.buffer, info.kind, run.reward_grid, cap)
+                buffer_fig = make_buffer_figure(view) if view else make_message_figure("Image buffer: see the gallery.")
+                gallery = gallery_items(ev.buffer, info.num_classes) if images else []
+                before_after = make_before_after_figure(_before_after(run, ev.samples, ev.step))
+            else:
+                buffer_fig = gallery = before_after = gr.skip()
             status = {"status": "running" if done < steps else "done", "step": ev.step, "steps_this_run": done,
                       "of": steps, "reward_mean": ev.reward_mean, "reward_max": ev.reward_max, "loss": ev.loss,
                       "distance_to_data": ev.distance_to_data, "distance_to_target": ev.distance_to_target,
                       "reward_queries": ev.reward_queries, "buffer_size": len(ev.buffer.rewards),
-                      "base_mean_reward": _base_mean(run), "elapsed_s": round(time.time() - t0, 2)}  # fmt: skip
-            yield (make_adaptation_figure(h), buffer_fig, gallery, make_before_after_figure(_before_after(run, ev.samples, ev.step)),
-                   status)  # fmt: skip
+                      "base_mean_reward": _base_mean(run), "elapsed_s": round(time.time() - t0, 2),
+                      "distance_to_data_first": h["distance_to_data"][0],
+                      "distance_to_target_first": h["distance_to_target"][0]}  # fmt: skip
+            yield make_adaptation_figure(h), buffer_fig, gallery, before_after, adaptation_text(status), status
 
     def _base_mean(run: AdaptationRun) -> float:
         with torch.no_grad():
@@ -179,19 +199,20 @@ def build(ctx: AppContext) -> None:
             session.adaptation = None
         return (make_adaptation_figure({}), make_message_figure("The buffer is empty."), [],
                 make_message_figure("Reset: the next Start begins from the base model."),
+                "Reset: the model is back to the base weights and the buffer is empty.",
                 {"status": "reset", "had_run": run is not None})  # fmt: skip
 
     def adapt_stop(request: gr.Request):
         session = ctx.store.get(request)
         session.stop_runs("adapt")
         run = session.adaptation
-        return {"status": "stopped", "step": run.adapter.steps if run else 0}
+        return stopped_text("adapt", session.progress.get("adapt")), {"status": "stopped", "step": run.adapter.steps if run else 0}
 
     def on_preset(preset, reward, request: gr.Request):
         try:
             _, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e.message}"
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠ {e.message}"
         choices = reward_choices(info.kind)
         value = reward if reward in choices else choices[0]
         images = info.kind == "images"
@@ -202,10 +223,31 @@ def build(ctx: AppContext) -> None:
     def on_reward(name):
         return reward_help(name), gr.update(visible=name == EXPRESSION), gr.update(visible=name != EXPRESSION)
 
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        p = q.choice("preset", ctx.sources())
+        if p is not None:
+            ups = on_preset(p, q.values.get("reward", "x_coordinate"), request)
+            if isinstance(ups[-1], str) and ups[-1].startswith("⚠"):
+                q.problems.append(f"preset: {ups[-1]}")
+            else:
+                out.update(zip([reward, buffer_plot, gallery, bs, cap, reward_md, preset], [*ups, p]))
+        r = q.choice_among("reward", out, reward, reward_choices("points"))
+        if r is not None:
+            merge(out, reward, r)
+            out.update(dict(zip([reward_md, expression, params], on_reward(r))))
+        return q.fill(out, [("expression", expression, "text", LIMITS.expression_chars),
+                            ("params", params, "text", LIMITS.reward_params_chars),
+                            ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
+                            ("lr", lr, "float", 1e-6, 1e-2), ("replay", replay, "float", 0.0, 1.0),
+                            ("steps", steps, "int", 1, LIMITS.adapt_steps), ("bs", bs, "int", 4, LIMITS.adapt_batch),
+                            ("cap", cap, "int", 1, LIMITS.buffer_capacity), ("seed", seed, "int", 0, LIMITS.seed),
+                            ("guided", guided, "bool")])  # fmt: skip
+
     with gr.Tab("5 · Adaptation", id="adaptation"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=340):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model", elem_id="ad-preset",
                                   info="your session adapts its own copy; the preset stays as it is")  # fmt: skip
                 reward = dropdown("reward", choices=reward_choices("points"), value="x_coordinate", label="Reward r(x)",
@@ -238,29 +280,40 @@ def build(ctx: AppContext) -> None:
                                      info="draw fresh samples with DPS guidance at λ instead of reweighting them",
                                      elem_id="ad-guided")  # fmt: skip
                 seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="ad-seed")
-                with gr.Row():
+                with gr.Row(elem_classes=["adiff-actions"]):
                     start_btn = gr.Button("Start", variant="primary", elem_id="ad-start")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="ad-stop")
                     reset_btn = gr.Button("Reset", elem_id="ad-reset")
-            with gr.Column(scale=3):
-                curves = gr.Plot(make_adaptation_figure({}), label="Live curves", show_label=False, elem_id="ad-curves")
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status_md = gr.Markdown("Press **Start**: your own copy of the model learns towards the tilted target; "
+                                        "the curves grow one point per step.", elem_id="ad-status-text",
+                                        elem_classes=["adiff-status"])  # fmt: skip
+                curves = gr.Plot(make_adaptation_figure({}), label="Live curves", show_label=False, elem_id="ad-curves",
+                                 elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
                 before_after = gr.Plot(make_message_figure("Before / after samples appear here."),
                                        label="Before / after (same seed)", show_label=False,
-                                       elem_id="ad-before-after")  # fmt: skip
+                                       elem_id="ad-before-after", elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
                 with gr.Row():
                     buffer_plot = gr.Plot(make_message_figure("The buffer fills with the best fresh samples."),
-                                          label="Trajectory buffer", show_label=False, elem_id="ad-buffer", scale=3)  # fmt: skip
+                                          label="Trajectory buffer", show_label=False, elem_id="ad-buffer", scale=3,
+                                          elem_classes=["adiff-figure"])  # fmt: skip
                     gallery = gr.Gallery(label="Buffer, best first (r = reward · p = priority · y = class)", columns=4,
                                          height=560, visible=False, format="png", elem_id="ad-gallery", scale=3)  # fmt: skip
-                    summary = gr.JSON(label="status", elem_id="ad-status", max_height=560, scale=2)
+                try_this("adaptation")
+                with gr.Accordion("Details: the numbers of the last step (JSON)", open=False):
+                    summary = gr.JSON(label="status", elem_id="ad-status", max_height=400)
+                link_btn, link_box = link_row("adaptation")
 
         inputs = [preset, reward, expression, params, steps, lr, bs, cap, replay, guided, lam, seed]
-        outputs = [curves, buffer_plot, gallery, before_after, summary]
-        ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", **ctx.heavy)
+        outputs = [curves, buffer_plot, gallery, before_after, status_md, summary]
+        ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", show_progress_on=[status_md], **ctx.heavy)
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            adapt_stop, None, summary, api_name="adapt_stop", **ctx.light)
+            adapt_stop, None, [status_md, summary], api_name="adapt_stop", **ctx.instant)
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
-        preset.change(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
-                      api_visibility="private", **ctx.light)  # fmt: skip
-        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.light)
+        preset.input(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
+                     api_visibility="private", **ctx.light)  # fmt: skip
+        reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
+    fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam,
+              "steps": steps, "lr": lr, "bs": bs, "cap": cap, "replay": replay, "guided": guided, "seed": seed}  # fmt: skip
+    return TabLink("adaptation", fields, apply_link, link_btn, link_box, [buffer_plot, gallery, reward_md])

@@ -21,13 +21,15 @@ from adiff.nn.checkpoints import CheckpointError
 from adiff.nn.config import resolve_device
 from adiff.data import PLOT_RANGE, make_dataset
 from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
+from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
 
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
 
 __all__ = [
-    "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "grid", "score_field", "reward_grid",
+    "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "tile_array", "grid", "score_field",
+    "score_grid", "reward_grid",
     "schedule_curve", "curve_at", "build_reward", "reward_choices", "parse_label", "label_choices", "finite_list",
     "condition_for", "default_label", "EACH_LABEL", "count_nonfinite", "finite_rows", "PREVIEW_FLOPS_PER_SECOND",
 ]  # fmt: skip
@@ -118,6 +120,12 @@ class AppContext:
     def light(self) -> dict:
         return {"concurrency_limit": self.light_jobs, "concurrency_id": "light"}
 
+    @property
+    def instant(self) -> dict:
+        """Handlers that compute nothing (a Stop's status line, a dropdown's help text, a link's values): queued like
+        every event (no route skips the queue), in a pool of their own so a full light pool never delays them."""
+        return {"concurrency_limit": self.light_jobs, "concurrency_id": "instant"}
+
     # -------------------------------------------------------------- uploads
     def upload_budget(self, kind: str) -> Budget:
         """What an uploaded model may cost: at most ``max_upload_params`` parameters, ``LIMITS.upload_tokens``
@@ -141,7 +149,7 @@ class AppContext:
                 raise field_error(field_name, "'my model' needs a model trained or loaded in the Train tab first")
             info = session.trained_info
             kind = _kind_of(model, field_name)
-            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.cfg.num_classes,
+            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.num_classes,
                                     dict(info.get("sample_kwargs", {})), info.get("description", "your model"))  # fmt: skip
         try:
             model = adiff.presets.load_preset(source, self.device)
@@ -149,7 +157,7 @@ class AppContext:
             raise field_error(field_name, str(e)) from None
         spec = adiff.presets.preset_spec(source)
         kind = _kind_of(model, field_name)
-        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.cfg.num_classes,
+        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.num_classes,
                                 dict(spec.sample_kwargs), spec.description)  # fmt: skip
 
     # -------------------------------------------------------------- data (read-only, cached per app)
@@ -193,11 +201,18 @@ def points(x: torch.Tensor, limit: float = 1e4) -> dict:
     return {"x": finite_list(a[:, 0]), "y": finite_list(a[:, 1])}
 
 
-def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3) -> list[list]:
-    """Images [N, 1, H, W] (or [N, H, W]) -> one 2-D list tiling them in a grid with ``gap`` empty (None) pixels."""
+def tile_array(x: torch.Tensor, cols: int | None = None, gap: int = 1, min_size: int = 16) -> np.ndarray:
+    """Images [N, 1, H, W] (or [N, H, W]) -> one float array tiling them in a grid, ``gap`` NaN pixels between.
+
+    Images smaller than ``min_size`` pixels a side are enlarged by a whole factor, each pixel repeated
+    (nearest-neighbour), so that 8x8 digits show as large, sharp blocks beside 16x16 glyphs and the 1-pixel gaps
+    between tiles stay thin."""
     a = x.detach().float().cpu()
     if a.dim() == 4:
         a = a[:, 0]
+    k = max(1, math.ceil(min_size / max(a.shape[1:])))
+    if k > 1:
+        a = a.repeat_interleave(k, dim=1).repeat_interleave(k, dim=2)  # nearest-neighbour upscaling
     N, H, W = a.shape
     cols = cols or max(1, math.ceil(math.sqrt(N)))
     rows = max(1, math.ceil(N / cols))
@@ -206,7 +221,12 @@ def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: 
     for i in range(N):
         r, c = divmod(i, cols)
         canvas[r * (H + gap): r * (H + gap) + H, c * (W + gap): c * (W + gap) + W] = arr[i]
-    out = np.round(canvas, digits)
+    return canvas
+
+
+def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3, min_size: int = 16) -> list[list]:
+    """``tile_array`` as a 2-D list (rounded; None in the gaps) for plotly heatmaps."""
+    out = np.round(tile_array(x, cols, gap, min_size), digits)
     return [[None if math.isnan(v) else v for v in row] for row in out.tolist()]
 
 
@@ -219,17 +239,29 @@ def grid(n: int, rng=PLOT_RANGE) -> tuple[torch.Tensor, list, list]:
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1), c.tolist(), c.tolist()
 
 
-def score_field(eps_fn: Callable, schedule: NoiseSchedule, t: int, n: int = 17, rng=PLOT_RANGE, device=None) -> dict:
-    """The score s(x, t) = grad log p_t(x) = -eps(x, t) / sigma_t on an n x n grid -> {"x","y","u","v"}."""
+def score_grid(eps_fn: Callable, process: Process, ts, n: int = 17, rng=PLOT_RANGE, device=None) -> np.ndarray:
+    """The score s(x, t) = grad log p_t(x) = -eps(x, t) / sigma_t on an n x n grid (``grid`` order) at each t in
+    ``ts`` -> [len(ts), n*n, 2]; zero at t = 0 (clean data has no noise to point against).  One call of ``eps_fn``
+    (which takes n*n points) per t: a batch that shares its t is the denoiser's fast path."""
     pts, _, _ = grid(n, rng)
-    pts = pts.to(device or "cpu")
-    t_b = torch.full((pts.shape[0],), int(t), dtype=torch.long, device=pts.device)
-    with torch.no_grad():
-        eps = eps_fn(pts, t_b).float().cpu()
-    sigma = float(schedule.get_noise_level(int(t)))
-    s = -eps / max(sigma, 1e-6)
-    p = pts.cpu()
-    return {"x": finite_list(p[:, 0], 3), "y": finite_list(p[:, 1], 3), "u": finite_list(s[:, 0]), "v": finite_list(s[:, 1])}
+    G = pts.shape[0]
+    x = pts.to(device or "cpu")
+    out = np.zeros((len(ts), G, 2))
+    for i, t in enumerate(ts):
+        if t <= 0:
+            continue
+        with torch.no_grad():
+            eps = eps_fn(x, t).float().cpu()
+        out[i] = (-eps / max(process.coefficients(t)[1], 1e-6)).numpy()
+    return out
+
+
+def score_field(eps_fn: Callable, process: Process, t, n: int = 17, rng=PLOT_RANGE, device=None) -> dict:
+    """``score_grid`` at one t > 0 -> {"x","y","u","v"} lists for the plotly frame figure."""
+    pts, _, _ = grid(n, rng)
+    s = score_grid(eps_fn, process, [t], n, rng, device)[0]
+    return {"x": finite_list(pts[:, 0], 3), "y": finite_list(pts[:, 1], 3), "u": finite_list(s[:, 0]),
+            "v": finite_list(s[:, 1])}  # fmt: skip
 
 
 def reward_grid(reward: Callable, n: int = 70, rng=PLOT_RANGE) -> dict:

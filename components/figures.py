@@ -25,11 +25,22 @@ __all__ = [
     "make_before_after_figure", "make_loss_figure", "make_samples_figure",
 ]  # fmt: skip
 
+def _wrap(text: str, width: int = 44) -> str:
+    """Break a message into lines of at most ``width`` characters (plotly does not wrap annotations)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def make_message_figure(text: str, height: int = 360) -> go.Figure:
-    """An empty figure that says what to do (instead of a blank plot)."""
+    """An empty figure that says what to do (instead of a blank plot); the text is wrapped to fit half a screen."""
     layout = {"xaxis": {"visible": False}, "yaxis": {"visible": False},
-              "annotations": [{"text": text, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False,
-                               "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
+              "annotations": [{"text": _wrap(text), "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                               "showarrow": False, "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
     return _figure([], layout, height, legend=False)
 
 
@@ -226,7 +237,7 @@ def make_frame_figure(frame: dict) -> go.Figure:
 # ---------------------------------------------------------------------------------------------- guidance
 def _reward_heatmap(grid: dict, showscale: bool, n: int) -> dict:
     tr = {"type": "heatmap", "x": list(grid["x"]), "y": list(grid["y"]), "z": grid["z"], "colorscale": REWARD_COLORSCALE,
-          "showscale": showscale, "name": "reward r(x)", "zsmooth": "best",
+          "showscale": showscale, "name": "reward r(x)", "zsmooth": "fast",
           "hovertemplate": "r(%{x:.2f}, %{y:.2f}) = %{z:.3g}<extra></extra>"}  # fmt: skip
     if showscale:
         tr["colorbar"] = {"title": {"text": "r(x)"}, "len": 0.8, "thickness": 16}
@@ -259,7 +270,7 @@ def make_guidance_figure(data: dict) -> go.Figure:
         _color_titles(layout, [p["key"] for p in panels])
         traces = [_on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
                   for i, p in enumerate(panels)]  # fmt: skip
-        return _figure(traces, layout, 560, data.get("title"), legend=False)
+        return _figure(traces, layout, 620, data.get("title"), legend=False)
     layout = _grid(1, len(panels), titles, hspace=0.05, square=True, rng=rng)
     _color_titles(layout, [p["key"] for p in panels])
     traces = []
@@ -268,7 +279,7 @@ def make_guidance_figure(data: dict) -> go.Figure:
             traces.append(_reward_heatmap(data["reward"], showscale=i == len(panels), n=i))
         size = 4 if p["key"] == "target" else _MARKER
         traces.append(_on(_scatter(p["points"], p["key"], name=p["title"].split("<br>")[0], size=size, opacity=0.8), i))
-    return _figure(traces, layout, 600, data.get("title"))
+    return _figure(traces, layout, 700, data.get("title"))  # tall enough that the squares fill the width
 
 
 # ---------------------------------------------------------------------------------------------- adaptation
@@ -351,15 +362,17 @@ def make_loss_figure(history: dict) -> go.Figure:
 
 def make_samples_figure(data: dict) -> go.Figure:
     """Samples of a model: {"kind": "points", "points": {"x","y"}, "data": optional {"x","y"}, "title", "range"}
-    or {"kind": "images", "z": 2-D list, "title"}."""
+    or {"kind": "images", "z": 2-D list, "title"}.  Without "points", the data alone (a dataset's preview)."""
     title = data.get("title")
     if data["kind"] == "images":
         layout = _image_grid(1, [""])
-        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, "sample", hover="pixel")], layout, 460, title,
+        name = data.get("name", "sample")
+        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, name, hover="pixel")], layout, 460, title,
                        legend=False)  # fmt: skip
     traces = []
     if data.get("data"):
-        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35))
-    traces.append(_scatter(data["points"], "base", name="model samples"))
+        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35 if data.get("points") else 0.6))
+    if data.get("points"):
+        traces.append(_scatter(data["points"], "base", name="model samples"))
     layout = _grid(1, 1, None, square=True, rng=data.get("range", DEFAULT_RANGE))
     return _figure(traces, layout, 460, title)

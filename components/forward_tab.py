@@ -13,6 +13,9 @@ from adiff.diffusion.schedules import make_schedule
 
 from .common import LIMITS, AppContext, curve_at, finite_list, grid, points, schedule_curve, tile_images
 from .figures import make_forward_figure, make_schedule_marker_figure
+from .help import try_this
+from .links import LinkParams, TabLink, link_row
+from .summaries import forward_text
 from .validation import as_choice, as_int, dropdown, number, radio, slider, user_errors
 
 __all__ = ["build", "forward", "forward_data"]
@@ -63,17 +66,36 @@ def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, s
 
 def forward(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed):
     data, curve, summary = forward_data(ctx, dataset, schedule, num_steps, t, num_points, seed)
-    return make_forward_figure(data), make_schedule_marker_figure(curve, summary["t"]), summary
+    return make_forward_figure(data), make_schedule_marker_figure(curve, summary["t"]), summary, forward_text(summary)
 
 
-def build(ctx: AppContext) -> None:
-    fig0, curve0, summary0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0)  # what the tab opens on
+def build(ctx: AppContext) -> TabLink:
+    fig0, curve0, summary0, text0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0)  # what the tab opens on
+
+    def apply_link(q: LinkParams, request) -> dict:
+        v = {"dataset": q.choice("dataset", DATASETS), "schedule": q.choice("schedule", SCHEDULE_NAMES),
+             "T": q.int("T", 2, LIMITS.train_T), "t": q.int("t", 0, LIMITS.train_T),
+             "n": q.int("n", 1, LIMITS.forward_points), "seed": q.int("seed", 0, LIMITS.seed)}  # fmt: skip
+        images = (v["dataset"] or "moons") in IMAGE_DATASETS
+        args = [v["dataset"] or "moons", v["schedule"] or "linear", v["T"] or 1000, v["t"] if v["t"] is not None else 250,
+                v["n"] or (4 if images else 1000), v["seed"] if v["seed"] is not None else 0]  # fmt: skip
+        try:
+            figs = dict(zip([plot, curve_plot, summary, summary_md], forward(ctx, *args)))
+        except gr.Error as e:
+            q.problems.append(e.message)
+            figs = {}
+        comps = {"dataset": dataset, "schedule": schedule, "T": steps, "n": n, "seed": seed}
+        out = {comps[k]: val for k, val in v.items() if k in comps and val is not None}
+        if v["t"] is not None or v["T"] is not None:
+            out[t] = gr.update(value=args[3], maximum=args[2])
+        return {**out, **figs}
+
     with gr.Tab("2 · Forward process", id="forward"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 dataset = dropdown("dataset", choices=DATASETS, value="moons", label="Dataset",
-                                   info="2-D toy sets, or 16×16 glyphs (digits)", elem_id="fwd-dataset")  # fmt: skip
+                                   info="2-D toy sets, 16×16 glyphs, or real 8×8 handwritten digits", elem_id="fwd-dataset")  # fmt: skip
                 schedule = radio("schedule", choices=SCHEDULE_NAMES, value="linear", label="Schedule",
                                  info="how β_t grows with t (see tab 1)", elem_id="fwd-schedule")  # fmt: skip
                 steps = number("num_steps", value=1000, minimum=2, maximum=LIMITS.train_T, precision=0, label="T",
@@ -81,15 +103,20 @@ def build(ctx: AppContext) -> None:
                 t = slider("t", bounds=(0, LIMITS.train_T), minimum=0, maximum=1000, value=250, step=1, label="t",
                            info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise", elem_id="fwd-t")  # fmt: skip
                 n = number("num_points", value=1000, minimum=1, maximum=LIMITS.forward_points, precision=0,
-                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or glyph rows (≤ {LIMITS.forward_images})",
+                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
                            elem_id="fwd-n")  # fmt: skip
                 seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                               info="the same seed gives the same data and noise", elem_id="fwd-seed")  # fmt: skip
-            with gr.Column(scale=3):
-                plot = gr.Plot(fig0, label="Data and noised data", show_label=False, elem_id="fwd-figure")
-                curve_plot = gr.Plot(curve0, label="Schedule at t", show_label=False, elem_id="fwd-curve")
-                with gr.Accordion("Numbers at t", open=False):
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                summary_md = gr.Markdown(text0, elem_id="fwd-summary-text", elem_classes=["adiff-status"])
+                plot = gr.Plot(fig0, label="Data and noised data", show_label=False, elem_id="fwd-figure",
+                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                curve_plot = gr.Plot(curve0, label="Schedule at t", show_label=False, elem_id="fwd-curve",
+                                     elem_classes=["adiff-figure"])  # fmt: skip
+                with gr.Accordion("Details: the numbers at t (JSON)", open=False):
                     summary = gr.JSON(summary0, label="summary", max_height=320)
+                try_this("forward")
+                link_btn, link_box = link_row("forward")
 
         @user_errors
         def run_forward(dataset, schedule, num_steps, t, num_points, seed):
@@ -100,16 +127,20 @@ def build(ctx: AppContext) -> None:
             return gr.update(value=4 if images else 1000)
 
         def on_steps(num_steps, t):
-            T = max(2, min(int(num_steps or 2), LIMITS.train_T))
+            T = as_int(num_steps, "num_steps", 2, LIMITS.train_T)
+            if t is not None and int(t) > T:  # say so: the t slider cannot go past the new T
+                gr.Info(f"t: {int(t)} is beyond the new T = {T}, so t is now {T}")
             return gr.update(maximum=T, value=min(int(t or 0), T))
 
         inputs = [dataset, schedule, steps, t, n, seed]
-        outputs = [plot, curve_plot, summary]
+        outputs = [plot, curve_plot, summary, summary_md]
         t.input(run_forward, inputs, outputs, api_name="forward", trigger_mode="always_last", **ctx.light)
         for comp in (schedule, seed):
-            comp.change(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
+            comp.input(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
         n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
-        dataset.change(on_dataset, dataset, n, api_visibility="private", **ctx.light).then(
+        dataset.input(on_dataset, dataset, n, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
-        steps.submit(on_steps, [steps, t], t, api_visibility="private", **ctx.light).then(
+        steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
+    fields = {"dataset": dataset, "schedule": schedule, "T": steps, "t": t, "n": n, "seed": seed}
+    return TabLink("forward", fields, apply_link, link_btn, link_box, [plot, curve_plot, summary, summary_md])

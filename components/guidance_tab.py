@@ -1,26 +1,37 @@
 """Tab 4, guidance: steer sampling with a reward (a built-in or an expression) at a guidance scale λ, a mode and a
 recurrence; guided and unguided samples from the same seed side by side over a heatmap of the reward, each with
 its mean reward; for 2-D (and glyphs) the tilted target p(x)·exp(λ r(x)) drawn from reweighted data; classifier-free
-guidance for conditional presets.  API: /guided_generate (streams its progress)."""
+guidance for conditional presets.  The summary says in words whether the guided mean reward over- or under-shoots
+the tilted target, and for the glyph classifier reward whether a second check (re-noise, denoise without guidance,
+classify again) agrees that the images changed.  While sampling only the progress line streams (at most
+1 / STREAM_INTERVAL_S updates a second); the figure is drawn once, at the end.
+API: /guided_generate (streams its progress), /guided_stop."""
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import gradio as gr
 import torch
 
-from adiff.data import PLOT_RANGE
-from adiff.steering.guidance import GUIDANCE_MODES
+from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.samplers import SAMPLERS
+from adiff.steering.guidance import GUIDANCE_MODES
 
 from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, count_nonfinite, default_label,
                      finite_rows, label_choices, parse_label, points, reward_choices, reward_grid, reward_help,
                      tile_images)  # fmt: skip
 from .figures import make_guidance_figure, make_message_figure
+from .help import try_this
+from .links import LinkParams, TabLink, link_row, merge
+from .summaries import classifier_check_text, fmt, guidance_verdict, live_text, stopped_text
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
-__all__ = ["build", "tilted_target"]
+__all__ = ["build", "tilted_target", "Tilted", "classifier_recheck", "RECHECK_T_FRACTION"]
+
+STREAM_INTERVAL_S = 0.2
+RECHECK_T_FRACTION = 0.3  # the second check re-noises to t = 0.3 T (sigma ~ 0.46 on the glyphs preset's cosine schedule)
 
 INTRO = """### Guidance: steer the sampler with a reward
 Guidance aims at the **tilted distribution p_λ(x) ∝ p(x) · exp(λ r(x))**.  At each step the noise prediction is
@@ -31,12 +42,23 @@ MODE_HELP = ("dps: gradient through the denoiser · cheap: ∇_{x̂₀} r / √�
              "xt: ∇ r(x_t) of the noisy state (over-shoots)")
 
 
+@dataclass(frozen=True)
+class Tilted:
+    """n draws of the tilted target and what is known about its reward."""
+
+    samples: torch.Tensor  # [n, ...]
+    mean_reward: float  # E_w[r]: the weighted mean over the whole pool
+    se: float  # its standard error, sqrt(Var_w[r] / ESS)
+    ess: float  # effective sample size 1 / sum w^2 (Kish)
+
+
 def tilted_target(ctx: AppContext, dataset: str | None, reward, lam: float, n: int, label: int | None, seed: int):
-    """Draw n samples of p(x) exp(lam r(x)) by resampling real data with self-normalised weights.
-    Returns (samples [n, ...], weighted mean reward, effective sample size) or None when the data is unknown."""
+    """Draw n samples of p(x) exp(lam r(x)) by resampling real data with self-normalised weights
+    w_i = softmax(lam r(x_i)) (importance resampling; Kish's effective sample size 1 / sum w_i^2).
+    Returns a Tilted, or None when the data is unknown."""
     if dataset is None:
         return None
-    pool, labels = ctx.dataset(dataset, 20_000 if dataset != "glyphs" else 2_000, 777)
+    pool, labels = ctx.dataset(dataset, 2_000 if dataset in IMAGE_DATASETS else 20_000, 777)
     if isinstance(label, int) and labels is not None:
         pool = pool[labels == label]
     if len(pool) < 2:
@@ -46,19 +68,71 @@ def tilted_target(ctx: AppContext, dataset: str | None, reward, lam: float, n: i
     r = torch.nan_to_num(r, nan=-1e6, posinf=1e6, neginf=-1e6)
     w = torch.softmax(lam * r, 0)
     ess = float(1.0 / (w**2).sum())
+    mean = float((w * r).sum())
+    var = float((w * (r - mean) ** 2).sum())
     g = torch.Generator().manual_seed(seed)
     idx = torch.multinomial(w.float(), n, replacement=True, generator=g)
-    return pool[idx], float((w * r).sum()), ess
+    return Tilted(pool[idx], mean, math.sqrt(max(var, 0.0) / max(ess, 1.0)), ess)
 
 
-def build(ctx: AppContext) -> None:
+def classifier_recheck(model, x: torch.Tensor, digit: int, seed: int, t_fraction: float = RECHECK_T_FRACTION):
+    """The digit classifier's agreement with ``digit`` on x, and on a copy re-noised to t = t_fraction T and denoised
+    in one step by the model without any condition or guidance (x0_hat = (x_t - sigma_t eps_hat) / sqrt(abar_t),
+    Ho et al. 2020 eq. 15): pixels that only fool the classifier do not survive it, a drawn digit does.
+    Returns (agreement, agreement after the re-check, t)."""
+    from adiff.eval.classifier import classifier_for_shape  # lazy: the weights live in assets/
+
+    clf = classifier_for_shape(tuple(x.shape[1:]), "cpu")  # 16x16 glyphs or the 8x8 real digits
+    proc = model.process
+    t = max(1, int(round(t_fraction * proc.t_max))) if proc.name == "vp" else t_fraction
+    n = x.shape[0]
+    g = torch.Generator().manual_seed(seed + 1)
+    x = x.detach().float().cpu()
+    with torch.no_grad():
+        noise = torch.randn(x.shape, generator=g)
+        xt = proc.q_sample(x, t, noise).to(model.device)
+        x0 = model.predictor(None, n, clip_x0=1.0)(xt, t).x0.float().cpu()
+        agree = float((clf(x).argmax(-1) == digit).float().mean())
+        again = float((clf(x0).argmax(-1) == digit).float().mean())
+    return agree, again, t
+
+
+def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
+    lines = []
+    if summary.get("unguided_mean_reward") is not None:
+        line = (f"Mean reward: unguided **{fmt(summary['unguided_mean_reward'])}** → guided "
+                f"**{fmt(summary['guided_mean_reward'])}**")  # fmt: skip
+        if summary.get("target_mean_reward") is not None:
+            line += (f"; the tilted target p·e^{{λr}} at λ = {summary['guidance_scale']:g} has "
+                     f"**{fmt(summary['target_mean_reward'])}** (from {summary['target_effective_samples']:.0f} effective "
+                     "data points)")  # fmt: skip
+        lines.append(line + ".")
+    elif summary.get("reward") == NO_REWARD and summary.get("cfg_scale") is not None:
+        lines.append(f"Classifier-free guidance only: w = 1 (left) against w = {summary['cfg_scale']:g} (right).")
+    bad = summary.get("nonfinite_samples") or {}
+    if any(bad.values()):
+        lines.append(f"⚠ **NaN or infinite samples** (the model's output overflowed; not drawn, not in the rewards): "
+                     f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {summary['num_samples']}.")
+    if verdict:
+        lines.append(("⚠ " if not verdict.startswith("on target") else "✓ ") + verdict)
+    if check:
+        lines.append(check)
+    if summary.get("clipped_fraction", 0) > 0.2:
+        lines.append(f"{summary['clipped_fraction']:.0%} of the guidance gradients were clipped (very large pushes "
+                     "were capped): λ is large for this reward.")  # fmt: skip
+    lines.append(f"{summary['num_samples']} samples, {summary['sampler'].upper()} {summary['num_steps']} steps, "
+                 f"seed {summary['seed']}, {summary['elapsed_s']:.1f} s.")
+    return "\n\n".join(lines)
+
+
+def build(ctx: AppContext) -> TabLink:
     @user_errors
     def guided_generate(preset, reward, expression, reward_params, guidance_scale, guidance_mode, recurrence,
                         class_label, cfg_scale, sampler, num_steps, seed, num_samples, request: gr.Request):  # fmt: skip
         """Unguided and guided samples from the same seed (streams progress), with the tilted target."""
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
-        T = model.num_diffusion_steps
+        T = model.max_sampling_steps
         reward_fn = build_reward(reward, expression, reward_params, info.kind, allow_none=info.conditional)
         lam = as_float(guidance_scale, "guidance_scale", -LIMITS.guidance_scale, LIMITS.guidance_scale)
         mode = as_choice(guidance_mode, "guidance_mode", list(GUIDANCE_MODES))
@@ -78,21 +152,25 @@ def build(ctx: AppContext) -> None:
         base_cfg = (w if reward_fn is not None else 1.0) if label is not None else None
         guided_cfg = w if label is not None else None
         t0 = time.time()
+        session.progress["guidance"] = "while drawing the unguided samples"
+        yield gr.skip(), live_text("sampling unguided (λ = 0)", 0, steps, None, None, 0.0), gr.skip()
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
         base_x = base_x.detach().float().cpu()
 
-        def rewards_of(x):  # over the finite samples (the non-finite ones are counted apart)
+        def rewards_of(x):  # over the finite samples (the non-finite ones are counted apart); None when there are none
             x = finite_rows(x)
-            if not len(x):
-                return torch.full((1,), float("nan"), dtype=torch.float64)
+            if reward_fn is None or not len(x):
+                return None
             with torch.no_grad():
                 return torch.nan_to_num(reward_fn(x.to(torch.float32)).double(), nan=0.0)
 
         def mean_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).mean())
+            r = rewards_of(x)
+            return None if r is None else float(r.mean())
 
         def median_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).median())
+            r = rewards_of(x)
+            return None if r is None else float(r.median())
 
         grid = reward_grid(reward_fn, 70, PLOT_RANGE) if (reward_fn is not None and info.kind == "points") else None
         lam_txt = f"λ = {lam:g}, {mode}" + (f", recurrence {rec}" if rec > 1 else "")
@@ -115,19 +193,17 @@ def build(ctx: AppContext) -> None:
         kw = dict(common, cfg_scale=guided_cfg)
         if reward_fn is not None and lam != 0:
             kw.update(use_guidance=True, reward_fn=reward_fn, guidance_scale=lam, guidance_mode=mode, recurrence=rec)
-        every = max(1, math.ceil(steps / 10))
-        clipped, nonfinite, last = [], 0, None
+        clipped, nonfinite, last, sent = [], 0, None, time.monotonic()
         for step in model.generate_progressive(n, **kw):
             last = step
             if step.guidance is not None:
                 clipped.append(step.guidance.clipped_fraction)
                 nonfinite += step.guidance.nonfinite
-            if step.index % every == 0:
-                cur = panel("steered", f"guided: step {step.index + 1} of {step.num_steps} (t = {step.t})",
-                            step.x_t.detach().float().cpu(), None)  # fmt: skip
-                status = {"status": "sampling guided", "step": step.index + 1, "num_steps": step.num_steps,
-                          "elapsed_s": round(time.time() - t0, 2)}  # fmt: skip
-                yield figure([base_panel, cur], f"{info.source}: sampling…"), status
+            session.progress["guidance"] = f"at guided step {step.index + 1} of {step.num_steps}"
+            if time.monotonic() - sent >= STREAM_INTERVAL_S:
+                sent = time.monotonic()
+                yield (gr.skip(), live_text("sampling guided", step.index + 1, step.num_steps, step.t, None,
+                                            time.time() - t0), gr.skip())  # fmt: skip
         guided_x = last.x_prev.detach().float().cpu()
         guided_panel = panel("steered", guided_title, guided_x, mean_reward(guided_x))
         panels = [base_panel, guided_panel]
@@ -142,40 +218,87 @@ def build(ctx: AppContext) -> None:
             "nonfinite_samples": {"unguided": base_panel["nonfinite"], "guided": guided_panel["nonfinite"]},
             "elapsed_s": None,
         }  # fmt: skip
+        verdict, check = "", None
         if reward_fn is not None:
             tgt = tilted_target(ctx, info.dataset, reward_fn, lam, n, label, seed)
             if tgt is not None:
-                x_tgt, r_tgt, ess = tgt
-                panels.append(panel("target", f"target p·e^(λr), λ = {lam:g}", x_tgt, r_tgt))
-                summary.update(target_mean_reward=r_tgt, target_effective_samples=round(ess, 1))
-                if ess < 30:
-                    summary["note"] = (f"only ~{ess:.0f} effective data points carry the tilted target at λ = {lam:g}: "
+                panels.append(panel("target", f"target p·e^(λr), λ = {lam:g}", tgt.samples, tgt.mean_reward))
+                summary.update(target_mean_reward=tgt.mean_reward, target_mean_reward_se=tgt.se,
+                               target_effective_samples=round(tgt.ess, 1))  # fmt: skip
+                if tgt.ess < 30:
+                    summary["note"] = (f"only ~{tgt.ess:.0f} effective data points carry the tilted target at λ = {lam:g}: "
                                        "its picture is rough")  # fmt: skip
+                r_g = rewards_of(guided_x)
+                kind_, verdict = guidance_verdict(base_panel["mean_reward"], guided_panel["mean_reward"], tgt.mean_reward,
+                                                  float(r_g.std() / math.sqrt(len(r_g))) if r_g is not None and len(r_g) > 1
+                                                  else 0.0, tgt.se, tgt.ess,
+                                                  lam, rec)  # fmt: skip
+                summary["versus_target"] = kind_
+            if reward == "classifier_logprob" and info.kind == "images":
+                digit = int(reward_fn.params.get("digit", 0))
+                b_agree, b_again, t_chk = classifier_recheck(model, base_x, digit, seed)
+                g_agree, g_again, _ = classifier_recheck(model, guided_x, digit, seed)
+                fooled, check = classifier_check_text(digit, b_agree, g_agree, g_again, b_again, t_chk)
+                summary["classifier_check"] = {"digit": digit, "t": t_chk, "unguided_agree": b_agree,
+                                               "guided_agree": g_agree, "unguided_recheck": b_again,
+                                               "guided_recheck": g_again, "likely_fooled": fooled}  # fmt: skip
         summary["elapsed_s"] = round(time.time() - t0, 2)
+        session.progress["guidance"] = "after the last step"
         title = f"{info.source}: reward {summary['reward']}" if reward_fn is not None else f"{info.source}: classifier-free guidance"
-        yield figure(panels, title), summary
+        yield figure(panels, title), _guidance_summary_md(summary, verdict, check), summary
 
-    def on_preset(preset, reward, request: gr.Request):
+    def stop(request: gr.Request):
+        where = ctx.store.get(request).progress.get("guidance")
+        return stopped_text("guidance", where), {"status": "stopped", "at": where}
+
+    def preset_updates(preset, reward_value, request) -> dict | str:
         try:
             model, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e.message}"
+            return f"⚠ {e.message}"
         choices = reward_choices(info.kind, allow_none=info.conditional)
-        value = reward if reward in choices else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
+        value = reward_value if reward_value in choices else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
         images = info.kind == "images"
-        return (gr.update(choices=choices, value=value),
-                gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
-                gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
-                gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
-                reward_help(value))  # fmt: skip
+        return {reward: gr.update(choices=choices, value=value),
+                label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
+                cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
+                n: gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
+                reward_md: reward_help(value), **reward_updates(value)}  # fmt: skip
 
-    def on_reward(name):
-        return reward_help(name), gr.update(visible=name == EXPRESSION), gr.update(visible=name not in (EXPRESSION, NO_REWARD))
+    def on_preset(preset, reward_value, request: gr.Request):
+        up = preset_updates(preset, reward_value, request)
+        return {reward_md: up} if isinstance(up, str) else up
+
+    def reward_updates(name) -> dict:
+        return {reward_md: reward_help(name), expression: gr.update(visible=name == EXPRESSION),
+                params: gr.update(visible=name not in (EXPRESSION, NO_REWARD))}  # fmt: skip
+
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        p = q.choice("preset", ctx.sources())
+        if p is not None:
+            up = preset_updates(p, q.values.get("reward"), request)
+            if isinstance(up, str):
+                q.problems.append(f"preset: {up}")
+            else:
+                out.update(up)
+                out[preset] = p
+        r = q.choice_among("reward", out, reward, reward_choices("points"))
+        if r is not None:
+            merge(out, reward, r)
+            out.update(reward_updates(r))
+        return q.fill(out, [("expression", expression, "text", LIMITS.expression_chars),
+                            ("params", params, "text", LIMITS.reward_params_chars), ("label", label, "text", 8),
+                            ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
+                            ("cfg", cfg, "float", 0.0, LIMITS.cfg_scale), ("rec", rec, "int", 1, LIMITS.recurrence),
+                            ("steps", steps, "int", 1, LIMITS.train_T), ("seed", seed, "int", 0, LIMITS.seed),
+                            ("n", n, "int", 1, LIMITS.points), ("mode", mode, "choice", list(GUIDANCE_MODES)),
+                            ("sampler", sampler, "choice", list(SAMPLERS))])  # fmt: skip
 
     with gr.Tab("4 · Guidance", id="guidance"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=340):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model", elem_id="gd-preset",
                                   info="a shipped preset, or the model from the Train tab")  # fmt: skip
                 reward = dropdown("reward", choices=reward_choices("points"), value="distance_to_target",
@@ -214,18 +337,30 @@ def build(ctx: AppContext) -> None:
                                   elem_id="gd-seed")  # fmt: skip
                     n = number("num_samples", value=300, minimum=1, maximum=LIMITS.points, precision=0,
                                label="Samples", elem_id="gd-n")  # fmt: skip
-                with gr.Row():
+                with gr.Row(elem_classes=["adiff-actions"]):
                     go_btn = gr.Button("Generate guided", variant="primary", elem_id="gd-generate")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="gd-stop")
-            with gr.Column(scale=3):
+            with gr.Column(scale=4, elem_classes=["adiff-result-col"]):
+                status = gr.Markdown("Press **Generate guided**: unguided and guided samples from the same seed appear "
+                                     "side by side over the reward, with the target they aim at.", elem_id="gd-status",
+                                     elem_classes=["adiff-status"])  # fmt: skip
                 plot = gr.Plot(make_message_figure("Press Generate guided: unguided and guided samples from the same seed "
                                                    "appear side by side over the reward."),
-                               label="Guided vs unguided", show_label=False, elem_id="gd-figure")  # fmt: skip
-                summary = gr.JSON(label="mean rewards and settings", elem_id="gd-summary", max_height=320)
+                               label="Guided vs unguided", show_label=False, elem_id="gd-figure",
+                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                try_this("guidance")
+                with gr.Accordion("Details: mean rewards and settings (JSON)", open=False):
+                    summary = gr.JSON(label="mean rewards and settings", elem_id="gd-summary", max_height=320)
+                link_btn, link_box = link_row("guidance")
 
         inputs = [preset, reward, expression, params, lam, mode, rec, label, cfg, sampler, steps, seed, n]
-        ev = go_btn.click(guided_generate, inputs, [plot, summary], api_name="guided_generate", **ctx.heavy)
-        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private")
-        preset.change(on_preset, [preset, reward], [reward, label, cfg, n, reward_md], api_visibility="private",
-                      **ctx.light)  # fmt: skip
-        reward.change(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.light)
+        ev = go_btn.click(guided_generate, inputs, [plot, status, summary], api_name="guided_generate",
+                          show_progress_on=[status], **ctx.heavy)  # fmt: skip
+        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
+            stop, None, [status, summary], api_name="guided_stop", **ctx.instant)
+        preset.input(on_preset, [preset, reward], [reward, label, cfg, n, reward_md, expression, params],
+                     api_visibility="private", **ctx.light)  # fmt: skip
+        reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
+    fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam, "mode": mode,
+              "rec": rec, "label": label, "cfg": cfg, "sampler": sampler, "steps": steps, "seed": seed, "n": n}  # fmt: skip
+    return TabLink("guidance", fields, apply_link, link_btn, link_box, [reward_md])

@@ -1,10 +1,17 @@
-"""Tab 3, reverse diffusion: sample a preset with DDPM or DDIM, watch the frames stream in, then scrub the stored
-trajectory (frame slider, Play/Pause): x_t, the predicted x0 and the predicted noise side by side; for 2-D the
-learned score field under the points and a few particle paths, and for 8gaussians the ideal (exact) denoiser at
-the same x_t; the current t on the schedule curve; the trajectory as an animated GIF.
-API: /generate (streaming), /frame."""
+"""Tab 3, reverse diffusion: sample a preset with a solver from the samplers' registry, watch the frames stream in,
+then scrub and play the trajectory in the browser (components/player.py): x_t, the predicted x0 and the predicted
+noise side by side; for 2-D the learned score field under the points and a few particle paths, and for 8gaussians
+the ideal (exact) denoiser at the same x_t; the current t on the schedule curve; the trajectory as an animated GIF.
+
+While sampling, at most one update per ``STREAM_INTERVAL_S`` goes to the browser, and about ``LIVE_MESSAGES`` per
+run (a slow run, e.g. on a busy CPU, spaces them out: every message costs the page some main-thread time and the
+server CPU it shares), each carrying only the new frame's points; the whole trajectory (at most LIMITS.frames
+frames) is sent once at the end, as a JSON file the player fetches (gr.HTML would copy and compare a big value
+several times per update; a file is parsed once).
+API: /generate (streams player messages), /frame (a plotly figure of any stored frame)."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -12,49 +19,39 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from adiff.data import PLOT_RANGE, gaussian_mixture_for
-from adiff.data.gmm import GaussianMixture
+from adiff.data import PLOT_RANGE
 from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
-from adiff.samplers import SAMPLERS, TrajectoryRecorder, predict_x0_from_eps
+from adiff.diffusion import Predictor
+from adiff.samplers import SAMPLERS, TrajectoryRecorder
 
-from .common import (LIMITS, AppContext, ModelInfo, condition_for, count_nonfinite, curve_at, default_label, finite_rows,
+from .common import (LIMITS, AppContext, condition_for, count_nonfinite, curve_at, default_label, finite_rows,
                      label_choices, parse_label, points, schedule_curve, score_field, tile_images)  # fmt: skip
-from .figures import make_frame_figure, make_message_figure, make_schedule_marker_figure
+from .figures import make_frame_figure, make_schedule_marker_figure
 from .gif import trajectory_gif
+from .help import try_this
+from .links import LinkParams, TabLink, link_row
+from .player import live_message, player_component, player_payload
 from .state import StoredTrajectory
+from .summaries import reverse_done_text, stopped_text
+from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, frame_labels, ideal_mixture, image_specs, player_static,
+                              trajectory_arrays)  # fmt: skip
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
-__all__ = ["build", "frame_data", "ideal_mixture", "NUM_PATHS"]
+__all__ = ["build", "frame_data", "ideal_mixture", "STREAM_INTERVAL_S"]
 
-NUM_PATHS = 6  # highlighted particles
-FIELD_GRID = 17  # score-field arrows per side
+STREAM_INTERVAL_S = 0.2  # at most 5 updates per second reach the browser while sampling
+LIVE_MESSAGES = 12  # and about this many per run: the interval grows with the run's expected length
+DEFAULT_STEPS = {"ddpm": 1000, "ddim": 100}  # the step count a sampler starts with (the registry's, once it has one)
 INTRO = """### Reverse diffusion: from noise to data
 The model predicts the noise ε̂ = ε_θ(x_t, t) in x_t; from it follow the **predicted clean sample
 x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t** and the **score ∇log p_t(x_t) ≈ −ε̂ / √(1−ᾱ_t)** (arrows).  Each step moves x_t
-towards x̂₀ and, for DDPM, adds fresh noise.  Press **Generate**, then scrub the frames or press **Play**."""
-
-
-def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture | None:
-    """The exact data distribution when it is a known Gaussian mixture (8gaussians), restricted to a class
-    (None for per-sample classes, where no single mixture is the ideal)."""
-    if info.dataset is None or info.kind != "points" or isinstance(label, str):
-        return None
-    gmm = gaussian_mixture_for(info.dataset)
-    if gmm is None or label is None:
-        return gmm
-    if label >= gmm.num_components:
-        return None
-    return GaussianMixture([1.0], gmm.means[label: label + 1], gmm.covs[label: label + 1])
-
-
-def _field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The noise predictor drawn as the score field: for one class, that class (with CFG); otherwise unconditional."""
-    label = label if isinstance(label, int) else None
-    eps = model.noise_predictor(label, n)
-    if cfg_scale is not None and label is not None and model.is_conditional:
-        eps = eps.with_cfg(cfg_scale)
-    return eps
+towards x̂₀ and, for DDPM, adds fresh noise.  Press **Generate**: the frames stream in; then drag the frame slider
+or press **▶ Play** (both run in your browser)."""
+LOAD_JS = """(f) => { const p = document.querySelector('#rev-player .adiff-player')?.adiffPlayer;
+  if (p && f && f.url) p.load(f.url); }"""
+STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffPlayer?.freeze();
+  return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }"""
 
 
 def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_scale=None, ideal=None, paths=None,
@@ -68,20 +65,19 @@ def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_s
     frame = {"kind": "points", "t": int(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
              "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or [],
              "nonfinite": bad}  # fmt: skip
-    sch = model.noise_schedule
+    proc = model.process
     G = FIELD_GRID * FIELD_GRID
     if t > 0:
-        frame["score"] = score_field(_field_eps(model, label, cfg_scale, G), sch, t, FIELD_GRID, PLOT_RANGE, model.device)
+        frame["score"] = score_field(field_eps(model, label, cfg_scale, G), proc, t, FIELD_GRID, PLOT_RANGE, model.device)
     if ideal is not None:
-        eps_star = ideal.eps_fn(sch)
+        star = Predictor(ideal.model_fn(proc, "epsilon" if proc.name == "vp" else "velocity"), proc,
+                         "epsilon" if proc.name == "vp" else "velocity")  # fmt: skip
         if t > 0:
-            xt = x_t.detach().to(torch.float64).cpu()
-            t_b = torch.full((xt.shape[0],), int(t), dtype=torch.long)
             with torch.no_grad():
-                e = eps_star(xt, t_b)
-            x0 = predict_x0_from_eps(sch, xt, t_b, e)
-            frame["ideal"] = {"x0_pred": points(x0), "eps": points(e),
-                              "score": score_field(eps_star, sch, t, FIELD_GRID, PLOT_RANGE, "cpu")}  # fmt: skip
+                p = star(x_t.detach().to(torch.float64).cpu(), t)
+            frame["ideal"] = {"x0_pred": points(p.x0), "eps": points(p.eps),
+                              "score": score_field(lambda x, tt: star(x.double(), tt).eps, proc, t, FIELD_GRID, PLOT_RANGE,
+                                                   "cpu")}  # fmt: skip
         else:
             frame["ideal"] = {"x0_pred": points(x_t), "eps": points(torch.zeros_like(x_t))}
     return frame
@@ -109,19 +105,17 @@ def _stored_frame(st: StoredTrajectory, k: int) -> dict:
 
 def _curve_figure(model, t: int):
     sch = model.noise_schedule
-    curve = schedule_curve(sch, model.cfg.noise_schedule, max_points=250)  # smooth: 250 points draw it; sent every frame
+    curve = schedule_curve(sch, model.cfg.diffusion.noise_schedule, max_points=250)  # smooth: 250 points draw it; sent every frame
     return make_schedule_marker_figure(curve_at(curve, sch, t), t)
 
 
-def build(ctx: AppContext) -> None:
-    empty = make_message_figure("Press Generate: frames stream in as the sampler runs.")
-
+def build(ctx: AppContext) -> TabLink:
     @user_errors
     def generate(preset, sampler, num_steps, eta, seed, num_samples, class_label, cfg_scale, request: gr.Request):
-        """Sample a preset and stream the frames; store the trajectory for the frame slider and the GIF."""
+        """Sample a preset; stream one light player message per STREAM_INTERVAL_S; end with the whole trajectory."""
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
-        T = model.num_diffusion_steps
+        T = model.max_sampling_steps
         sampler = as_choice(sampler, "sampler", list(SAMPLERS))
         steps = as_int(num_steps, "num_steps", 1, T)
         eta = as_float(eta, "eta", 0.0, 1.0)
@@ -134,34 +128,60 @@ def build(ctx: AppContext) -> None:
         clip = info.sample_kwargs.get("clip_x0")
         ideal = ideal_mixture(info, label)
         keep_every = max(1, math.ceil(steps / LIMITS.frames))
-        every = max(1, math.ceil(steps / LIMITS.stream_updates))
         rec = TrajectoryRecorder(keep_every)
-        sel = torch.arange(min(NUM_PATHS, n))
-        history: list = []
         t0 = time.time()
+        run_id = f"{int(t0 * 1000)}-{seed}"
+        title = f"{info.source} · {sampler.upper()}, {steps} steps · seed {seed} · {n} samples"
+        static = player_static(model, info, title, ideal is not None, n)
         base = {"preset": preset, "sampler": sampler, "num_steps": steps, "eta": eta, "seed": seed, "num_samples": n,
                 "class_label": label, "cfg_scale": cfg, "T": T}  # fmt: skip
+        session.progress["reverse"] = "before the first step"
+        seq, last, started = 0, -1.0, time.monotonic()
         for step in model.generate_progressive(n, condition=condition, seed=seed, sampler=sampler, num_steps=steps,
                                                eta=eta, cfg_scale=cfg, clip_x0=clip):  # fmt: skip
             rec.add(step)
-            if info.kind == "points":
-                history.append(step.x_t[sel].detach().float().cpu())
-            if step.index % every == 0:
-                frame = frame_data(model, info.kind, step.t, step.x_t, step.x0_pred, step.eps_pred, label=label,
-                                   cfg_scale=cfg, ideal=ideal, paths=_paths_from(history))  # fmt: skip
-                status = {**base, "status": "sampling", "step": step.index + 1, "t": step.t,
-                          "sigma_t": step.noise_level, "elapsed_s": round(time.time() - t0, 2)}  # fmt: skip
-                yield make_frame_figure(frame), _curve_figure(model, step.t), status, gr.skip(), gr.skip()
+            session.progress["reverse"] = f"at step {step.index + 1} of {steps} (t = {step.t})"
+            now = time.monotonic()
+            expected = (now - started) / (step.index + 1) * steps  # the whole run's length, as it goes so far
+            if step.index > 0 and now - last < max(STREAM_INTERVAL_S, expected / LIVE_MESSAGES):
+                continue
+            last = now
+            arrays = trajectory_arrays(model, info.kind, [step.t], step.x_t[None], step.x0_pred[None], step.eps_pred[None],
+                                       label=label, cfg_scale=cfg, ideal=ideal)  # fmt: skip
+            arrays = {k: v[0] for k, v in arrays.items()}
+            if info.kind == "images" and seq == 0:
+                image_specs(static, {k: v[None] for k, v in arrays.items()})
+            label_k = frame_labels([step.t], [step.noise_level], {k: v[None] for k, v in arrays.items()},
+                              f"sampling: step {step.index + 1} of {steps} · ")[0]  # fmt: skip
+            msg = live_message(run_id, info.kind, static, arrays, step.t, step.noise_level, label_k, seq)
+            # the player's own label says which step it shows; the status line is written once, not per message
+            text = (f"… **sampling** ({sampler.upper()}, {steps} steps): the frames stream into the player below, its label "
+                    "says which step" if seq == 0 else gr.skip())  # fmt: skip
+            seq += 1
+            yield msg, text, gr.skip(), gr.skip(), gr.skip()
         traj = rec.finish()
-        paths = traj.x[:, sel].clone() if info.kind == "points" else None  # [K, P, 2] at the kept frames
+        paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
         stored = StoredTrajectory(traj, model, info.source, info.kind, label, cfg, paths, ideal)
         K = len(traj)
         gif_path = session.workdir / f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
         stored.gif_path = str(trajectory_gif(traj, info.kind, gif_path, PLOT_RANGE))
+        arrays = trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, label=label,
+                                   cfg_scale=cfg, ideal=ideal)  # fmt: skip
+        if info.kind == "images":
+            image_specs(static, arrays)
+        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged, and the player says so
+        if len(final) < n:
+            static["title"] += f" · ⚠ {n - len(final)} of {n} samples are NaN or infinite (not drawn)"
+            static["notes"] = [*static["notes"], f"⚠ {n - len(final)} of {n} samples ended NaN or infinite: the model's "
+                               "output overflowed. They are not drawn and not in the statistics."]  # fmt: skip
+        payload = player_payload(run_id, info.kind, static, arrays, traj.timesteps, traj.noise_levels.tolist(),
+                                 frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False)  # fmt: skip
+        stored.data_path = str(session.workdir / f"trajectory-{run_id}.json")
+        Path(stored.data_path).write_text(json.dumps(payload, separators=(",", ":")))
         previous, session.trajectory = session.trajectory, stored
-        if previous is not None and previous.gif_path and previous.gif_path != stored.gif_path:
-            Path(previous.gif_path).unlink(missing_ok=True)  # gradio serves its own copy; keep one GIF per session
-        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged
+        for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
+            if old_file:  # gradio serves its own copy; keep one of each per session
+                Path(old_file).unlink(missing_ok=True)
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
                    "elapsed_s": round(time.time() - t0, 2), "nonfinite_samples": n - len(final),
                    "sample_mean": final.mean(0).flatten()[:4].tolist() if len(final) else None,
@@ -172,12 +192,14 @@ def build(ctx: AppContext) -> None:
                 ref = ref[ref_labels == label]  # compare a class-conditional run with that class's data
             if len(ref) >= 2 and len(final) >= 2:  # 500 vs 500 points: MMD^2 costs O((n + m)^2)
                 summary["mmd2_to_data"] = mmd2(final[:500].float().cpu(), ref[:500])
-        yield (make_frame_figure(_stored_frame(stored, K - 1)), _curve_figure(model, 0), summary,
-               gr.update(maximum=K - 1, value=K - 1), stored.gif_path)  # fmt: skip
+        session.progress["reverse"] = "after the last step"
+        # the player keeps the last live frame on screen until it has fetched the file
+        pointer = {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": K}
+        yield pointer, reverse_done_text(summary), summary, stored.gif_path, stored.data_path
 
     @user_errors
     def show_frame(frame_index, request: gr.Request):
-        """Draw frame ``frame_index`` of this session's last trajectory."""
+        """Draw frame ``frame_index`` of this session's last trajectory as a plotly figure (for API users)."""
         session = ctx.store.get(request)
         st = session.trajectory
         if st is None:
@@ -188,46 +210,51 @@ def build(ctx: AppContext) -> None:
                    "sigma_t": float(st.trajectory.noise_levels[k])}  # fmt: skip
         return make_frame_figure(_stored_frame(st, k)), _curve_figure(st.model, t), summary
 
-    def play(frame_index, request: gr.Request):
-        st = ctx.store.get(request).trajectory
-        if st is None:
-            return gr.Timer(active=False), gr.skip()
-        restart = frame_index is None or int(frame_index) >= st.num_frames - 1
-        return gr.Timer(active=True), (0 if restart else gr.skip())
+    def stop(request: gr.Request):
+        where = ctx.store.get(request).progress.get("reverse")
+        return stopped_text("reverse", where), {"status": "stopped", "at": where}
 
-    def tick(frame_index, request: gr.Request):
-        st = ctx.store.get(request).trajectory
-        if st is None:
-            return gr.Timer(active=False), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        k = min(int(frame_index or 0) + 1, st.num_frames - 1)
-        try:
-            fig, cfig, summary = show_frame(k, request)
-        except gr.Error:
-            return gr.Timer(active=False), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return gr.Timer(active=k < st.num_frames - 1), k, fig, cfig, summary
-
-    def on_preset(preset, request: gr.Request):
-        """Adapt the controls to the chosen model (labels, sample limit, CFG default) and describe it."""
+    def preset_updates(preset, request) -> dict | str:
+        """The controls for the chosen model (labels, sample limit, CFG default, step limit) and its description."""
         try:
             model, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e.message}"
+            return f"⚠ {e.message}"
         images = info.kind == "images"
-        limit = LIMITS.images if images else LIMITS.points
-        cfg = info.sample_kwargs.get("cfg_scale", 1.0)
-        desc = f"**{preset}**: {info.description}  ·  T = {model.num_diffusion_steps}, schedule {model.cfg.noise_schedule}"
-        return (gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
-                gr.update(value=16 if images else 500, maximum=limit),
-                gr.update(value=cfg, interactive=info.conditional),
-                gr.update(maximum=model.num_diffusion_steps), desc)  # fmt: skip
+        desc = f"**{preset}**: {info.description}  ·  T = {model.num_diffusion_steps}, schedule {model.cfg.diffusion.noise_schedule}"
+        return {label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
+                n: gr.update(value=16 if images else 500, maximum=LIMITS.images if images else LIMITS.points),
+                cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
+                steps: gr.update(maximum=model.max_sampling_steps), preset_md: desc}  # fmt: skip
+
+    def on_preset(preset, request: gr.Request):
+        up = preset_updates(preset, request)
+        return {preset_md: up} if isinstance(up, str) else up
 
     def on_sampler(sampler):
-        return gr.update(value=1000 if sampler == "ddpm" else 100), gr.update(interactive=sampler == "ddim")
+        return gr.update(value=DEFAULT_STEPS.get(sampler, 100)), gr.update(value=0.0, interactive=sampler == "ddim")
+
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        p = q.choice("preset", ctx.sources())
+        if p is not None:
+            up = preset_updates(p, request)
+            if isinstance(up, str):
+                q.problems.append(f"preset: {up}")
+            else:
+                out.update(up)
+                out[preset] = p
+        s = q.choice("sampler", list(SAMPLERS))
+        if s is not None:
+            out[sampler], out[eta] = s, gr.update(interactive=s == "ddim")
+        return q.fill(out, [("steps", steps, "int", 1, LIMITS.train_T), ("seed", seed, "int", 0, LIMITS.seed),
+                            ("n", n, "int", 1, LIMITS.points), ("eta", eta, "float", 0.0, 1.0),
+                            ("cfg", cfg, "float", 0.0, LIMITS.cfg_scale), ("label", label, "text", 8)])  # fmt: skip
 
     with gr.Tab("3 · Reverse diffusion", id="reverse"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model",
                                   info="a shipped preset, or the model from the Train tab", elem_id="rev-preset")  # fmt: skip
                 preset_md = gr.Markdown(f"**moons**: {preset_spec('moons').description}", elem_id="rev-preset-info")
@@ -248,36 +275,40 @@ def build(ctx: AppContext) -> None:
                 with gr.Group():
                     label = dropdown("class_label", choices=["any"], value="any", label="Class",
                                      info="conditional models: y (any = unconditional, each = 0, 1, 2, …)",
-                                     interactive=False,
-                                     allow_custom_value=True, elem_id="rev-label")  # fmt: skip
+                                     interactive=False, allow_custom_value=True, elem_id="rev-label")  # fmt: skip
                     cfg = slider("cfg_scale", minimum=0.0, maximum=LIMITS.cfg_scale, value=1.0, step=0.1,
                                  label="CFG scale w", info="ε = ε(∅) + w (ε(y) − ε(∅))", interactive=False,
                                  elem_id="rev-cfg")  # fmt: skip
-                with gr.Row():
+                with gr.Row(elem_classes=["adiff-actions"]):
                     gen_btn = gr.Button("Generate", variant="primary", elem_id="rev-generate")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="rev-stop")
-            with gr.Column(scale=3):
-                plot = gr.Plot(empty, label="Trajectory", show_label=False, elem_id="rev-figure")
-                with gr.Row():
-                    frame = slider("frame_index", bounds=(0, 1000), minimum=0, maximum=LIMITS.frames,
-                                   value=0, step=1, label="Frame", info="scrub the stored trajectory (0 = x_T)",
-                                   elem_id="rev-frame", scale=4)  # fmt: skip
-                    play_btn = gr.Button("▶ Play", elem_id="rev-play", scale=1, min_width=90)
-                    pause_btn = gr.Button("Pause", elem_id="rev-pause", scale=1, min_width=90)
-                with gr.Row():
-                    curve_plot = gr.Plot(label="t on the schedule", show_label=False, elem_id="rev-curve", scale=3)
-                    with gr.Column(scale=2):
-                        gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
-                        summary = gr.JSON(label="status", elem_id="rev-status", max_height=230)
-        timer = gr.Timer(0.35, active=False)
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status = gr.Markdown("Press **Generate**: the frames stream in as the sampler runs.", elem_id="rev-status",
+                                     elem_classes=["adiff-status"])  # fmt: skip
+                player = player_component("rev-player", empty_text="Press Generate: the frames stream in here as the "
+                                          "sampler runs; then drag the frame slider or press ▶ Play.")  # fmt: skip
+                try_this("reverse")
+                with gr.Accordion("Details: the numbers (JSON) and the GIF", open=False):
+                    summary = gr.JSON(label="status", elem_id="rev-summary", max_height=320)
+                    gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
+                    data_file = gr.File(label="Trajectory as JSON (what the player plays; decode with components.player)",
+                                        elem_id="rev-trajectory", height=90)  # fmt: skip
+                link_btn, link_box = link_row("reverse")
+        with gr.Row(visible=False):  # the /frame endpoint: a plotly figure of any stored frame, for API users
+            frame = number("frame_index", value=0, minimum=0, maximum=LIMITS.frames, precision=0, label="Frame")
+            frame_plot, frame_curve, frame_summary = gr.Plot(), gr.Plot(), gr.JSON()
 
         gen_event = gen_btn.click(generate, [preset, sampler, steps, eta, seed, n, label, cfg],
-                                  [plot, curve_plot, summary, frame, gif], api_name="generate", **ctx.heavy)  # fmt: skip
-        stop_btn.click(None, None, None, cancels=[gen_event], api_visibility="private")
-        frame.input(show_frame, frame, [plot, curve_plot, summary], api_name="frame", trigger_mode="always_last",
-                    **ctx.light)  # fmt: skip
-        play_btn.click(play, frame, [timer, frame], api_visibility="private", **ctx.light)
-        pause_btn.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private", **ctx.light)
-        timer.tick(tick, frame, [timer, frame, plot, curve_plot, summary], api_visibility="private", **ctx.light)
-        preset.change(on_preset, preset, [label, n, cfg, steps, preset_md], api_visibility="private", **ctx.light)
-        sampler.change(on_sampler, sampler, [steps, eta], api_visibility="private", **ctx.light)
+                                  [player, status, summary, gif, data_file], api_name="generate",
+                                  show_progress_on=[status], **ctx.heavy)  # fmt: skip
+        # In the browser at once: the player draws nothing more of this run and the status says so; then the server
+        # cancels the run, and its own message (at which step) follows.
+        stop_btn.click(None, None, status, js=STOP_JS, cancels=[gen_event], api_visibility="private").then(
+            stop, None, [status, summary], api_name="generate_stop", **ctx.instant)
+        frame.change(show_frame, frame, [frame_plot, frame_curve, frame_summary], api_name="frame", **ctx.light)
+        data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
+        preset.input(on_preset, preset, [label, n, cfg, steps, preset_md], api_visibility="private", **ctx.light)
+        sampler.input(on_sampler, sampler, [steps, eta], api_visibility="private", **ctx.instant)
+    fields = {"preset": preset, "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "n": n, "label": label,
+              "cfg": cfg}  # fmt: skip
+    return TabLink("reverse", fields, apply_link, link_btn, link_box, [preset_md])

@@ -12,9 +12,11 @@ from adiff.diffusion.schedules import SCHEDULES, make_schedule, validate_custom_
 
 from .common import LIMITS, AppContext, schedule_curve
 from .figures import make_schedule_figure
+from .help import try_this
+from .links import LinkParams, TabLink, link_row
 from .validation import as_int, as_text, checkbox_group, field_error, number, user_errors
 
-__all__ = ["build", "schedule_curves", "parse_custom_values", "check_custom_values", "DEFAULT_CUSTOM"]
+__all__ = ["build", "schedule_curves", "parse_custom_values", "custom_schedule", "check_custom_values", "DEFAULT_CUSTOM"]
 
 DEFAULT_CUSTOM = "0.01, 0.1, 0.3, 0.6, 0.9, 0.99, 0.9999"
 INTRO = """### Noise schedules
@@ -41,13 +43,33 @@ def parse_custom_values(text) -> list[float]:
         raise gr.Error(str(e), print_exception=False) from None
 
 
-def check_custom_values(text) -> str:
-    """Live validation message for the custom-schedule editor (never raises)."""
+def custom_schedule(text, T: int):
+    """The custom schedule the text describes at T steps, checked exactly as Plot uses it; every error names
+    custom_values (the text's field) and says what to change."""
+    vals = parse_custom_values(text)
     try:
-        vals = parse_custom_values(text)
+        return make_schedule("custom", T, vals)
+    except ValueError as e:
+        msg = str(e)
+        if "betas must be finite" in msg:
+            msg = (f"at T = {T} these noise levels give a step whose β_t is 0 or 1 (a level too close to 0, such as "
+                   f"{vals[0]:g}, or too close to 1, such as {vals[-1]:.12g}, rounds to exactly that in float64); "
+                   "keep them within about [1e-4, 0.9999]")  # fmt: skip
+        elif "non-increasing" in msg:
+            msg = f"at T = {T} the interpolated noise levels do not increase at every step; give fewer values or a larger T"
+        raise field_error("custom_values", msg) from None
+
+
+def check_custom_values(text, num_steps=1000) -> str:
+    """Live validation message for the custom-schedule editor: the same check as Plot (never raises)."""
+    try:
+        T = as_int(num_steps, "num_steps", 2, LIMITS.schedule_T)
+        sch = custom_schedule(text, T)
     except gr.Error as e:
         return f"✗ {e.message}"
-    return f"✓ {len(vals)} noise levels from {vals[0]:g} to {vals[-1]:g}, interpolated to T steps."
+    vals = parse_custom_values(text)
+    return (f"✓ {len(vals)} noise levels from {vals[0]:g} to {vals[-1]:g}, interpolated to T = {T} steps "
+            f"(terminal SNR {float(sch.alphas_cumprod[-1]) / (1 - float(sch.alphas_cumprod[-1])):.2g}).")
 
 
 def _summary(schedule, name: str) -> dict:
@@ -74,9 +96,8 @@ def schedule_curves(schedules, num_steps, custom_values):
     T = as_int(num_steps, "num_steps", 2, LIMITS.schedule_T)
     curves, summary, lines = [], {}, []
     for name in dict.fromkeys(schedules):  # unique, in order
-        custom = parse_custom_values(custom_values) if name == "custom" else None
-        sch = make_schedule(name, T, custom)
-        curves.append(schedule_curve(sch, name))
+        sch = custom_schedule(custom_values, T) if name == "custom" else make_schedule(name, T)
+        curves.append(schedule_curve(sch, name, max_points=400))  # 400 points draw a smooth curve; lighter page
         summary[name] = _summary(sch, name)
         for w in summary[name]["warnings"]:
             lines.append(f"- ⚠ **{name}**: {w}")
@@ -84,11 +105,32 @@ def schedule_curves(schedules, num_steps, custom_values):
     return make_schedule_figure(curves), md, summary
 
 
-def build(ctx: AppContext) -> None:
+def build(ctx: AppContext) -> TabLink:
+    fn = user_errors(schedule_curves)
+
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        names = q.choices("schedules", list(SCHEDULES))
+        T = q.int("T", 2, LIMITS.schedule_T)
+        text = q.text("custom", LIMITS.custom_chars)
+        if names is not None:
+            out[schedules] = names
+        if T is not None:
+            out[steps] = T
+        if text is not None:
+            out[custom] = text
+            out[custom_status] = check_custom_values(text, T or 1000)
+        try:
+            fig, md, summary = schedule_curves(names or ["linear", "cosine"], T or 1000, text or DEFAULT_CUSTOM)
+            out.update({plot: fig, warnings: md, summary_json: summary})
+        except gr.Error as e:
+            q.problems.append(e.message)
+        return out
+
     with gr.Tab("1 · Noise schedules", id="schedules"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 schedules = checkbox_group(
                     "schedules", choices=list(SCHEDULES), value=["linear", "cosine"], label="Schedules",
                     info="linear: β from 1e-4 to 0.02 · cosine: ᾱ_t ∝ cos²((t/T + s)/(1 + s) · π/2) · "
@@ -101,17 +143,22 @@ def build(ctx: AppContext) -> None:
                                     info="numbers in (0, 1), strictly increasing, spread evenly over t = 1..T "
                                          "(linearly interpolated)", elem_id="sched-custom")  # fmt: skip
                 custom_status = gr.Markdown(check_custom_values(DEFAULT_CUSTOM), elem_id="sched-custom-status")
-                plot_btn = gr.Button("Plot", variant="primary", elem_id="sched-plot")
-            with gr.Column(scale=3):
+                with gr.Row(elem_classes=["adiff-actions"]):
+                    plot_btn = gr.Button("Plot", variant="primary", elem_id="sched-plot")
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
                 fig, md, summary = schedule_curves(["linear", "cosine"], 1000, DEFAULT_CUSTOM)
-                plot = gr.Plot(fig, label="Schedules against t", show_label=False, elem_id="sched-figure")
-                warnings = gr.Markdown(md, elem_id="sched-warnings")
-                with gr.Accordion("Numbers (terminal SNR, max β, warnings)", open=False):
+                warnings = gr.Markdown(md, elem_id="sched-warnings", elem_classes=["adiff-status"])
+                plot = gr.Plot(fig, label="Schedules against t", show_label=False, elem_id="sched-figure",
+                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                with gr.Accordion("Details: terminal SNR, max β, warnings (JSON)", open=False):
                     summary_json = gr.JSON(summary, label="summary")
-        fn = user_errors(schedule_curves)
+                try_this("schedules")
+                link_btn, link_box = link_row("schedules")
         outputs = [plot, warnings, summary_json]
         plot_btn.click(fn, [schedules, steps, custom], outputs, api_name="schedule_curves", **ctx.light)
-        schedules.change(fn, [schedules, steps, custom], outputs, api_visibility="private", **ctx.light)
+        schedules.input(fn, [schedules, steps, custom], outputs, api_visibility="private", **ctx.light)
         steps.submit(fn, [schedules, steps, custom], outputs, api_visibility="private", **ctx.light)
-        custom.change(check_custom_values, custom, custom_status, api_visibility="private", trigger_mode="always_last",
-                      **ctx.light)  # fmt: skip
+        gr.on([custom.change, steps.change], check_custom_values, [custom, steps], custom_status,
+              api_visibility="private", trigger_mode="always_last", **ctx.light)  # fmt: skip
+    return TabLink("schedules", {"schedules": schedules, "T": steps, "custom": custom}, apply_link, link_btn, link_box,
+                   [custom_status, plot, warnings, summary_json])

@@ -60,6 +60,7 @@ class StoredTrajectory:
     paths: Any  # [K, P, 2] positions of the highlighted particles (points only)
     ideal: Any = None  # adiff.gmm.GaussianMixture for the ideal model, or None
     gif_path: str | None = None
+    data_path: str | None = None  # the player's JSON of the whole trajectory (sent to the browser as a file)
 
     @property
     def num_frames(self) -> int:
@@ -81,7 +82,9 @@ class Session:
     trained: Any = None  # DiffusionModel trained or loaded in the Train tab
     trained_info: dict = field(default_factory=dict)  # dataset, steps, ... of ``trained``
     train_history: dict = field(default_factory=dict)
+    own_data: dict = field(default_factory=dict)  # "my drawing" / "my images" -> components.own_data.OwnData
     runs: dict = field(default_factory=dict)  # kind -> id of the current run of that kind
+    progress: dict = field(default_factory=dict)  # kind -> plain words on how far its last run got (for "stopped")
     _workdir: str | None = None
     _run_ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -114,6 +117,7 @@ class Session:
         self.adaptation = None
         self.trained = None
         self.train_history = {}
+        self.own_data = {}
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

@@ -11,12 +11,16 @@ import gradio as gr
 import torch
 
 from adiff import DiffusionModel
+from adiff.nn.budget import checkpoint_config
 from adiff.nn.checkpoints import CheckpointError, open_checkpoint
-from adiff.data import DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
+from adiff.data import DATA_SHAPES, DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
+from . import own_data
 from .common import LIMITS, MY_MODEL, AppContext, count_nonfinite, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
-from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, short, user_errors
+from .help import try_this
+from .links import LinkParams, TabLink, link_row
+from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
 
 __all__ = ["build", "model_config", "SIZES"]
 
@@ -30,16 +34,19 @@ The network ε_θ(x_t, t) learns to predict the noise: **L = E_{t, x₀, ε} |ε
 The trained model becomes **my model** in the other tabs; save it, or load one you saved."""
 
 
-def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str) -> dict:
+def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str,
+                 shape: tuple | None = None, num_classes: int | None = None) -> dict:  # fmt: skip
+    """The config of a fresh model for a built-in dataset, or for data of ``shape`` with ``num_classes`` (own data)."""
     emb, hidden, layers = SIZES[size]
-    images = dataset in IMAGE_DATASETS
+    shape = list(shape or DATA_SHAPES[dataset])
+    images = len(shape) == 3
     cfg = {"model_type": "conditional" if conditional else "unconditional", "embedding_dim": emb, "hidden_dim": hidden,
            "num_layers": layers, "num_heads": 4, "num_diffusion_steps": T, "noise_schedule": schedule,
-           "data_shape": [1, 16, 16] if images else [2], "device": device}  # fmt: skip
+           "data_shape": shape, "device": device}  # fmt: skip
     if images:
-        cfg["patch_size"] = 4
+        cfg["patch_size"] = 2 if shape[-1] <= 8 else 4  # 8x8: 16 tokens, 16x16: 16, 32x32: 64
     if conditional:
-        cfg["num_classes"] = NUM_CLASSES[dataset]
+        cfg["num_classes"] = num_classes or NUM_CLASSES[dataset]
     return cfg
 
 
@@ -49,8 +56,8 @@ def _preview_steps(model: DiffusionModel, kind: str, dataset: str | None, data_p
     n = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
     cond = None
     if model.is_conditional:
-        cond = torch.arange(n) % model.cfg.num_classes
-    steps = min(LIMITS.preview_steps, model.num_diffusion_steps)
+        cond = torch.arange(n) % model.num_classes
+    steps = min(LIMITS.preview_steps, model.max_sampling_steps)
     last = None
     for last in model.generate_progressive(n, condition=cond, seed=1234, sampler="ddim", num_steps=steps,
                                            clip_x0=1.0 if kind == "images" else None):  # fmt: skip
@@ -75,33 +82,57 @@ def _kind(model: DiffusionModel) -> str:
     return "images" if len(model.data_shape) == 3 else "points"
 
 
-def build(ctx: AppContext) -> None:
+# The status JSON in plain words, formatted in the browser (no request): training, stopped, saved or loaded.
+STATUS_JS = """(s) => {
+  if (!s) return "";
+  const p = (v) => (typeof v === "number" ? v.toPrecision(3) : "n/a");
+  if (s.status === "training" || s.status === "done")
+    return (s.status === "done" ? "✓ **done**" : "… **training**") + ": step " + s.step + " of " + s.of +
+      " · loss " + p(s.loss_smooth) + " (smoothed) · " + s.steps_per_s + " steps/s · " + s.elapsed_s + " s · " +
+      s.parameters + " parameters" + (s.status === "done" ? ". Your model is now **my model** in the other tabs." : "");
+  if (s.status === "stopped") return "■ **stopped** at step " + s.step + ": the model so far is **my model** in the other tabs.";
+  if (s.saved) return "✓ saved **" + s.saved + "** (" + Math.round(s.bytes / 1024) + " KB): download it from Save / load.";
+  if (s.loaded) return "✓ loaded **" + s.loaded + "** (" + s.parameters + " parameters, " + s.training_step +
+      " training steps, data: " + (s.dataset || "unknown") + "): it is now **my model** in the other tabs.";
+  return "";
+}"""
+
+
+def build(ctx: AppContext) -> TabLink:
     @user_errors
     def train(dataset, schedule, num_diffusion_steps, model_size, conditional, num_steps, batch_size, learning_rate,
               seed, request: gr.Request):  # fmt: skip
         """Train a fresh model, streaming the loss and periodic samples; it becomes this session's 'my model'."""
-        dataset = as_choice(dataset, "dataset", TRAIN_DATASETS)
+        dataset = as_choice(dataset, "dataset", TRAIN_DATASETS + own_data.OWN_DATASETS)
+        session = ctx.store.get(request)
+        own = own_data.own_data(session, dataset) if dataset in own_data.OWN_DATASETS else None
+        num_classes = own.num_classes if own is not None else NUM_CLASSES.get(dataset)
         schedule = as_choice(schedule, "schedule", SCHEDULES)
         T = as_int(num_diffusion_steps, "num_diffusion_steps", 10, LIMITS.train_T)
         size = as_choice(model_size, "model_size", list(SIZES))
         conditional = as_bool(conditional, "conditional")
-        if conditional and not NUM_CLASSES.get(dataset):
+        if conditional and not num_classes:
             raise field_error("conditional", f"dataset {dataset!r} has no labels; untick conditional")
         steps = as_int(num_steps, "num_steps", 1, LIMITS.train_steps)
         bs = as_int(batch_size, "batch_size", 8, LIMITS.train_batch)
         lr = as_float(learning_rate, "learning_rate", 1e-6, 0.05)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
-        session = ctx.store.get(request)
         rid = session.new_run("train")
-        images = dataset in IMAGE_DATASETS
+        if own is not None:
+            x, labels = own.x, own.labels
+        else:
+            x, labels = ctx.dataset(dataset, 5000 if dataset in IMAGE_DATASETS else 20_000, seed)
+        images = x.dim() == 4
         kind = "images" if images else "points"
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed; the global RNG is restored
             torch.manual_seed(seed)
-            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device))
+            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device,
+                                                tuple(x.shape[1:]), num_classes))  # fmt: skip
         model.setup_training({"learning_rate": lr, "scheduler_steps": steps, "warmup_steps": min(200, steps // 10)})
-        x, labels = ctx.dataset(dataset, 5000 if images else 20_000, seed)
         data_pts = None if images else points(x[:1000])
-        info = {"dataset": dataset, "description": f"trained here on {dataset} ({size}, {schedule}, T = {T})",
+        # Own data is not a built-in dataset: the other tabs then use no reference data for "my model".
+        info = {"dataset": None if own is not None else dataset,
+                "description": f"trained here on {own.description if own else dataset} ({size}, {schedule}, T = {T})",
                 "sample_kwargs": {"clip_x0": 1.0} if images else {}, "steps": 0}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
@@ -172,18 +203,18 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(f"model_file: {size} bytes is over the {LIMITS.upload_bytes} byte limit", print_exception=False)
         try:
             ckpt = open_checkpoint(path, name=path.name)  # the header only
-            shape = ckpt.config.get("data_shape")
-            if not (shape == [2] or (isinstance(shape, list) and len(shape) == 3 and shape[0] == 1)):
+            shape = checkpoint_config(ckpt, ctx.device).arch.data_shape  # validated (nested, flat or migrated)
+            if not (shape == (2,) or (len(shape) == 3 and shape[0] == 1)):
                 raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape "
-                               f"is {short(shape)}", print_exception=False)  # fmt: skip
-            kind = "points" if shape == [2] else "images"
+                               f"is {list(shape)}", print_exception=False)  # fmt: skip
+            kind = "points" if shape == (2,) else "images"
             model = DiffusionModel.load(ckpt, device=ctx.device, budget=ctx.upload_budget(kind))
         except CheckpointError as e:
             raise gr.Error(f"model_file: {e}", print_exception=False) from None
         model.denoiser.eval()
-        ds = model.metadata.get("dataset")
+        ds = (model.metadata or {}).get("dataset")
         ds = ds if isinstance(ds, str) and ds in DATASETS else None
-        if ds is not None and tuple(model.data_shape) != ((1, 16, 16) if ds in IMAGE_DATASETS else (2,)):
+        if ds is not None and tuple(model.data_shape) != tuple(DATA_SHAPES[ds]):
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
@@ -191,7 +222,7 @@ def build(ctx: AppContext) -> None:
                 "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {}}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
-        status = {"loaded": path.name, "dataset": ds, "config": model.config, "training_step": model.training_step,
+        status = {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
                   "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
         yield gr.skip(), {**status, "status": "loaded; drawing a preview"}
         for data in _preview_steps(model, kind, ds, None, model.training_step):
@@ -200,16 +231,27 @@ def build(ctx: AppContext) -> None:
         yield make_samples_figure(data), {**status, "status": "loaded", "nonfinite_samples": data["nonfinite"]}
 
     def on_dataset(name):
-        has_labels = bool(NUM_CLASSES.get(name))
-        images = name in IMAGE_DATASETS
+        has_labels = bool(NUM_CLASSES.get(name)) or name == own_data.OWN_IMAGES  # own images may have class folders
+        images = name in IMAGE_DATASETS or name == own_data.OWN_IMAGES
         return (gr.update(interactive=has_labels, value=images and has_labels),
                 gr.update(value=128 if images else 256), gr.update(value=1e-3 if images else 2e-3))  # fmt: skip
 
+    def apply_link(q: LinkParams, request) -> dict:
+        out = {}
+        d = q.choice("dataset", TRAIN_DATASETS)
+        if d is not None:
+            out.update(zip([conditional, bs, lr, dataset], [*on_dataset(d), d]))
+        return q.fill(out, [("schedule", schedule, "choice", SCHEDULES), ("size", size, "choice", list(SIZES)),
+                            ("T", T, "int", 10, LIMITS.train_T), ("steps", steps, "int", 1, LIMITS.train_steps),
+                            ("bs", bs, "int", 8, LIMITS.train_batch), ("seed", seed, "int", 0, LIMITS.seed),
+                            ("lr", lr, "float", 1e-6, 0.05), ("conditional", conditional, "bool")])  # fmt: skip
+
     with gr.Tab("6 · Train", id="train"):
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=340):
-                dataset = dropdown("dataset", choices=TRAIN_DATASETS, value="moons", label="Dataset", elem_id="tr-dataset")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+                dataset = dropdown("dataset", choices=TRAIN_DATASETS + own_data.OWN_DATASETS, value="moons", label="Dataset",
+                                   info="built-in, or your own (draw or upload below)", elem_id="tr-dataset")  # fmt: skip
                 with gr.Row():
                     schedule = radio("schedule", choices=SCHEDULES, value="linear", label="Schedule", elem_id="tr-schedule")
                     T = number("num_diffusion_steps", value=1000, minimum=10, maximum=LIMITS.train_T, precision=0,
@@ -230,7 +272,7 @@ def build(ctx: AppContext) -> None:
                                 info="AdamW, warm-up then cosine decay", elem_id="tr-lr")  # fmt: skip
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                                   elem_id="tr-seed")  # fmt: skip
-                with gr.Row():
+                with gr.Row(elem_classes=["adiff-actions"]):
                     train_btn = gr.Button("Train", variant="primary", elem_id="tr-train")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="tr-stop")
                 with gr.Accordion("Save / load a model", open=False):
@@ -238,12 +280,20 @@ def build(ctx: AppContext) -> None:
                     saved = gr.File(label="Download", elem_id="tr-saved", height=90)
                     upload = gr.File(label=f"Load a model (.safetensors, ≤ {LIMITS.upload_bytes // 2**20} MB)",
                                      file_types=[".safetensors"], type="filepath", elem_id="tr-upload", height=140)  # fmt: skip
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status_md = gr.Markdown("Press **Train**: the loss curve and a few samples appear as the model learns.",
+                                        elem_id="tr-status-text", elem_classes=["adiff-status"])  # fmt: skip
                 with gr.Row():
-                    loss_plot = gr.Plot(make_loss_figure({}), label="Loss", show_label=False, elem_id="tr-loss")
+                    loss_plot = gr.Plot(make_loss_figure({}), label="Loss", show_label=False, elem_id="tr-loss",
+                                        elem_classes=["adiff-figure"])  # fmt: skip
                     samples_plot = gr.Plot(make_message_figure("Samples appear here as the model learns."),
-                                           label="Samples", show_label=False, elem_id="tr-samples")  # fmt: skip
-                summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+                                           label="Samples", show_label=False, elem_id="tr-samples",
+                                           elem_classes=["adiff-figure"])  # fmt: skip
+                with gr.Accordion("Details: the numbers (JSON)", open=False):
+                    summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+                try_this("train")
+                link_btn, link_box = link_row("train")
+        own_data.build(ctx, dataset)
 
         ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
@@ -252,5 +302,9 @@ def build(ctx: AppContext) -> None:
         # loading and previewing an upload is a heavy job: the same queue and slots as sampling, and Stop cancels it
         load_ev = upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.heavy)
         stop_btn.click(None, None, None, cancels=[ev, load_ev], api_visibility="private").then(
-            train_stop, None, summary, api_name="train_stop", **ctx.light)
-        dataset.change(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", **ctx.light)
+            train_stop, None, summary, api_name="train_stop", **ctx.instant)
+        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", **ctx.instant)
+        summary.change(None, summary, status_md, js=STATUS_JS, api_visibility="private")
+    fields = {"dataset": dataset, "schedule": schedule, "T": T, "size": size, "conditional": conditional,
+              "steps": steps, "bs": bs, "lr": lr, "seed": seed}  # fmt: skip
+    return TabLink("train", fields, apply_link, link_btn, link_box)

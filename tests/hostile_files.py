@@ -47,9 +47,28 @@ def assemble(tensors: dict[str, torch.Tensor], meta: dict, checksum: str | None 
 
 
 def with_config(blob: bytes, **changes) -> bytes:
-    """The same tensors and checksum, with the config in the metadata changed (issue 14, finding 1)."""
+    """The same tensors and checksum, with the config in the metadata changed (issue 14, finding 1): each field in
+    its section of a nested config (as DiffusionModel.save writes it), or at the top of a flat one."""
     tensors, md, meta = parts(blob)
-    meta["config"] = {**meta["config"], **changes}
+    config = meta["config"]
+    for k, v in changes.items():
+        section = next((s for s in ("arch", "diffusion", "training") if k in config.get(s, {})), None)
+        (config[section] if section else config)[k] = v
+    return assemble(tensors, meta, checksum=md["sha256"])
+
+
+def as_flat(blob: bytes) -> bytes:
+    """The checkpoint as adiff wrote it before the config had sections (a flat config, an epsilon VP model with a
+    stored "schedule"): what the shipped presets still are, and what checkpoints.migrate_config reads."""
+    tensors, md, meta = parts(blob)
+    config = meta["config"]
+    flat = {**config["arch"], **config["diffusion"], **config["training"], "device": config["device"]}
+    for k in ("process", "prediction_type", "beta_range", "flow_shift", "precision"):
+        flat.pop(k, None)
+    meta["config"] = flat
+    meta["schedule"] = {"name": flat["noise_schedule"], "num_steps": flat["num_diffusion_steps"], "beta_start": 1e-4,
+                        "beta_end": 0.02}  # fmt: skip
+    meta.pop("process", None)
     return assemble(tensors, meta, checksum=md["sha256"])
 
 
@@ -102,3 +121,26 @@ def with_huge_weights(blob: bytes, value: float = 1e30) -> bytes:
     for key in [k for k in tensors if k.split(".", 1)[1].startswith("final_ada.1.")]:
         tensors[key] = torch.full_like(tensors[key], 1.0)
     return assemble(tensors, meta)
+
+
+# --- issue 15's own-data uploads (the Train tab's drawing and image upload) --------------------------------------------
+def png_bomb(side: int = 12_000) -> bytes:
+    """A blank 1-bit PNG of side x side pixels: about 20 kB of file, 144 M pixels (144-576 MB) once decoded."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("1", (side, side), 1).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def zip_bomb(megabytes: int = 200) -> bytes:
+    """A zip of one 'image' that inflates to ``megabytes`` MB of zeros (about 0.2 MB of file)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/x.png", b"\0" * megabytes * 2**20)
+    return buf.getvalue()

@@ -1,15 +1,18 @@
 """The public API through gradio_client against the app launched in-process: every endpoint with valid and invalid
 input, streaming endpoints deliver several updates before the last, sessions are isolated, the server survives."""
+import json
 import time
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from components.player import decode_field, decode_images, decode_points
 from tests.app_helpers import live_app, plot_json
 
-ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate", "/adapt", "/adapt_stop",
-             "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
+ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/guided_generate", "/guided_stop",
+             "/adapt", "/adapt_stop", "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +77,14 @@ def test_schedule_curves_invalid(client, args, field):
 
 
 def test_forward(client):
-    fig, curve, summary = client.predict("moons", "linear", 1000, 500, 400, 0, api_name="/forward")
+    fig, curve, summary, text = client.predict("moons", "linear", 1000, 500, 400, 0, api_name="/forward")
     d = plot_json(fig)
     assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)"] and len(d["data"][1]["x"]) == 400
     c = plot_json(curve)
     assert c["data"][-1]["x"] == [500, 500]
     assert summary["t"] == 500 and 0 < summary["abar_t"] < 1
-    fig, _, summary = client.predict("glyphs", "cosine", 100, 30, 2, 0, api_name="/forward")
+    assert text.startswith("At t = 500 of 1000 (linear)") and "mostly noise" in text
+    fig, _, summary, _ = client.predict("glyphs", "cosine", 100, 30, 2, 0, api_name="/forward")
     assert all(t["type"] == "heatmap" for t in plot_json(fig)["data"])
 
 
@@ -95,7 +99,7 @@ def test_forward_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/forward")).startswith(field)
 
 
-def test_generate_streams_then_scrubs(client):
+def test_generate_streams_light_messages_then_the_whole_trajectory(client):
     t0 = time.time()
     job = client.submit("moons", "ddim", 40, 0.0, 3, 200, "any", 1.0, api_name="/generate")
     first = None
@@ -103,39 +107,59 @@ def test_generate_streams_then_scrubs(client):
     for u in job:
         first = first if first is not None else time.time() - t0
         updates.append(u)
-    fig, curve, status, frame, gif = job.result()
-    assert len(updates) >= 5  # several frames before the last
-    assert updates[0][2]["status"] == "sampling" and status["status"] == "done"
+    pointer, text, status, gif, data = job.result()
     assert first < 10  # generous on a loaded CI machine; about 0.2 s here
-    d = plot_json(fig)
-    assert "t = 0" in d["layout"]["title"]["text"]
-    assert status["num_frames"] == 41 and frame["value"] == frame["maximum"] == 40
+    live = [u[0] for u in updates if isinstance(u[0], dict) and u[0].get("live")]
+    assert live, "no streamed frame"
+    # a live message is one frame; only the first carries the static part (panels, layer styles, schedule)
+    assert live[0]["seq"] == 0 and "static" in live[0] and all("static" not in m for m in live[1:])
+    assert all(m["frames"]["count"] == 1 and m["id"] == pointer["id"] for m in live)
+    # the last message points the player at the whole trajectory, sent as a JSON file
+    assert pointer == {"v": 1, "id": pointer["id"], "live": False, "file": "trajectory", "count": 41}
+    player = json.loads(open(data).read())
+    assert player["id"] == pointer["id"]
+    assert set(live[0]["frames"]["data"]) == {"x_t", "x0_pred", "eps", "score"}
+    assert text.startswith("✓ **done**") and "MMD²" in text and status["status"] == "done"
+    # the whole trajectory: 41 frames of 200 points, decodable, ending at t = 0 with the samples
+    F = player["frames"]
+    assert player["live"] is False and F["count"] == status["num_frames"] == 41 and F["t"][-1] == 0
+    x = decode_points(F["data"]["x_t"], (41, 200, 2))
+    assert abs(x[-1].mean(0) - status["sample_mean"][:2]).max() < 2e-3
+    field = decode_field(F["data"]["score"], F["scale"]["score"], (41, 17 * 17, 2))
+    assert abs(field[0]).max() > 0 and abs(field[-1]).max() == 0  # no score at t = 0
+    assert "frame 41 of 41" in F["labels"][-1] and "max |s|" in F["labels"][0]
     assert gif.endswith(".gif") and "mmd2_to_data" in status
-    mid = plot_json(updates[1][0])
-    assert any(t.get("name") == "score −ε̂/σ_t" for t in mid["data"])  # the learned score field under the points
+    # /frame still draws any stored frame as a plotly figure, for API users
     f, c, s = client.predict(10, api_name="/frame")
     assert s["frame"] == 10 and s["t"] == plot_json(c)["data"][-1]["x"][0] > 0
+    assert any(t.get("name") == "score −ε̂/σ_t" for t in plot_json(f)["data"])
     assert app_error(lambda: client.predict(41, api_name="/frame")).startswith("frame_index")
 
 
 def test_generate_8gaussians_has_the_ideal_model(client):
-    _, (fig, _, status, _, _) = stream(client, "8gaussians", "ddim", 10, 0.0, 0, 100, "3", 2.0, api_name="/generate")
+    _, (_, _, status, _, data) = stream(client, "8gaussians", "ddim", 10, 0.0, 0, 100, "3", 2.0, api_name="/generate")
+    player = json.loads(open(data).read())
     assert status["class_label"] == 3 and status["cfg_scale"] == 2.0
+    assert {"ideal_x0", "ideal_eps", "ideal_score"} <= set(player["frames"]["data"])
     f, _, _ = client.predict(3, api_name="/frame")
     names = {t.get("name") for t in plot_json(f)["data"]}
     assert {"exact score", "ideal predicted x₀", "ideal ε*"} <= names
 
 
 def test_generate_glyphs(client):
-    updates, (fig, _, status, _, gif) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
-                                               api_name="/generate")  # fmt: skip
-    assert len(updates) >= 3 and status["num_samples"] == 4
-    assert [t["type"] for t in plot_json(fig)["data"]] == ["heatmap"] * 3
+    updates, (_, _, status, gif, data) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
+                                                api_name="/generate")  # fmt: skip
+    player = json.loads(open(data).read())
+    assert len(updates) >= 2 and status["num_samples"] == 4
+    spec = player["static"]["layers"]["x_t"]
+    assert player["kind"] == "images" and (spec["h"], spec["w"]) == (33, 33)  # 2 x 2 glyphs of 16 with a 1-pixel gap
+    x = decode_images(player["frames"]["data"]["x_t"], -1.0, 1.0, (player["frames"]["count"], 33, 33))
+    assert np.isnan(x[:, 16, :]).all() and np.nanmax(np.abs(x[-1])) <= 1.0 + 1e-6
 
 
 @pytest.mark.parametrize("args, field", [
     (("moons", "ddim", 40, 0.0, 0, 5000, "any", 1.0), "num_samples"),
-    (("moons", "euler", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
+    (("moons", "lms", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
     (("moons", "ddim", 40, 1.5, 0, 10, "any", 1.0), "eta"),
     (("moons", "ddim", 4000, 0.0, 0, 10, "any", 1.0), "num_steps"),
     (("moons", "ddim", 40, 0.0, 0, 10, "3", 1.0), "class_label"),
@@ -157,18 +181,19 @@ def test_sessions_are_isolated(app, client):
 
 
 def test_guided_generate(client):
-    updates, (fig, summary) = stream(client, "moons", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0,
-                                     "ddim", 20, 0, 150, api_name="/guided_generate")  # fmt: skip
-    assert len(updates) >= 3
+    updates, (fig, text, summary) = stream(client, "moons", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0,
+                                           "ddim", 20, 0, 150, api_name="/guided_generate")  # fmt: skip
+    assert len(updates) >= 2
     assert summary["guided_mean_reward"] > summary["unguided_mean_reward"]
-    assert "target_mean_reward" in summary
+    assert "target_mean_reward" in summary and summary["versus_target"] in ("over", "under", "on")
+    assert "tilted target" in text and ("over-shoots" in text) == (summary["versus_target"] == "over")
     d = plot_json(fig)
     assert sum(t["type"] == "heatmap" for t in d["data"]) == 3  # the reward under all three panels
-    _, (_, summary) = stream(client, "moons", "expression", "-abs(y)", "", 1.0, "cheap", 2, "any", 1.0, "ddim", 10,
-                             0, 50, api_name="/guided_generate")  # fmt: skip
+    _, (_, _, summary) = stream(client, "moons", "expression", "-abs(y)", "", 1.0, "cheap", 2, "any", 1.0, "ddim",
+                                10, 0, 50, api_name="/guided_generate")  # fmt: skip
     assert summary["formula"] == "r(x, y) = -abs(y)" and summary["recurrence"] == 2
-    _, (fig, summary) = stream(client, "glyphs", "none", "", "", 0.0, "dps", 1, "7", 3.0, "ddim", 8, 0, 4,
-                               api_name="/guided_generate")  # fmt: skip
+    _, (fig, _, summary) = stream(client, "glyphs", "none", "", "", 0.0, "dps", 1, "7", 3.0, "ddim", 8, 0, 4,
+                                  api_name="/guided_generate")  # fmt: skip
     assert summary["cfg_scale"] == 3.0 and "CFG w = 3" in plot_json(fig)["layout"]["annotations"][1]["text"]
 
 
@@ -186,26 +211,27 @@ def test_guided_generate_invalid(client, args, field):
 
 
 def test_adapt_streams_and_resets(client):
-    updates, (curves, buffer, gallery, before_after, status) = stream(
+    updates, (curves, buffer, gallery, before_after, text, status) = stream(
         client, "moons", "x_coordinate", "", "", 3, 1e-3, 32, 100, 0.5, False, 2.0, 0, api_name="/adapt")
-    assert len(updates) >= 3  # "preparing" then one update per step
+    assert len(updates) >= 2  # "preparing", then at most a few updates a second, and the last step
     assert status["status"] == "done" and status["step"] == 3 and status["buffer_size"] > 0
+    assert text.startswith("✓ **done**: step 3") and "Mean reward" in text
     d = plot_json(curves)
     assert [t["name"] for t in d["data"]][:2] == ["mean reward", "max reward"] and len(d["data"][0]["x"]) == 3
     b = plot_json(buffer)
     assert b["data"][-1]["marker"]["colorscale"] and gallery == []
     assert "before (base model)" in plot_json(before_after)["layout"]["annotations"][0]["text"]
     # Start again with the same settings continues the same run
-    _, (_, _, _, _, status) = stream(client, "moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0,
-                                     api_name="/adapt")  # fmt: skip
+    _, (*_, status) = stream(client, "moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0,
+                             api_name="/adapt")  # fmt: skip
     assert status["step"] == 4
     *_, reset = client.predict(api_name="/adapt_reset")
     assert reset == {"status": "reset", "had_run": True}
 
 
 def test_adapt_images_fill_the_gallery(client):
-    _, (_, _, gallery, _, status) = stream(client, "glyphs", "brightness", "", "", 1, 1e-3, 8, 50, 0.5, False, 1.0, 0,
-                                           api_name="/adapt")  # fmt: skip
+    _, (_, _, gallery, _, _, status) = stream(client, "glyphs", "brightness", "", "", 1, 1e-3, 8, 50, 0.5, False,
+                                              1.0, 0, api_name="/adapt")  # fmt: skip
     assert status["step"] == 1 and len(gallery) > 0
     assert "r=" in gallery[0]["caption"] and "p=" in gallery[0]["caption"]
     client.predict(api_name="/adapt_reset")
@@ -233,7 +259,7 @@ def test_train_save_load(client, tmp_path):
     assert path.endswith(".safetensors") and info["bytes"] > 1000
     fig, loaded = client.predict(handle_file(path), api_name="/load_model")
     assert loaded["dataset"] == "moons" and loaded["config"]["num_diffusion_steps"] == 50
-    _, (_, _, gen_status, _, _) = stream(client, "my model", "ddim", 10, 0.0, 0, 20, "any", 1.0, api_name="/generate")
+    _, (_, _, gen_status, *_) = stream(client, "my model", "ddim", 10, 0.0, 0, 20, "any", 1.0, api_name="/generate")
     assert gen_status["status"] == "done" and gen_status["T"] == 50
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint at all")

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from adiff.data import gaussian_mixture_for
+from adiff.diffusion.processes import make_process
 from adiff.diffusion.schedules import make_schedule
 from components import common, forward_tab, reverse_tab, schedules_tab, validation
 from components.common import AppContext, ModelInfo
@@ -94,17 +95,23 @@ def test_importing_the_widgets_writes_no_stub_files():
 def test_points_and_tiles():
     p = common.points(torch.tensor([[1.0, 2.0], [float("nan"), 3.0]]))
     assert p == {"x": [1.0, None], "y": [2.0, 3.0]}
-    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3)
+    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3, min_size=1)
     assert len(grid) == 2 * 4 + 1 and len(grid[0]) == 3 * 4 + 2
     assert grid[4][0] is None and grid[0][0] == 0.0
     assert grid[5][4 * 2 + 2] is None  # the empty sixth cell
+    # 8x8 digits are enlarged x2 by repeating pixels (nearest neighbour); 16x16 glyphs stay as they are.
+    img = torch.arange(64.0).reshape(1, 1, 8, 8)
+    big = common.tile_images(torch.cat([img, img]), cols=2)
+    assert len(big) == 16 and len(big[0]) == 2 * 16 + 1
+    assert big[0][0] == big[1][1] == 0.0 and big[0][2] == 1.0 and big[15][15] == 63.0 and big[0][16] is None
+    assert len(common.tile_images(torch.zeros(1, 1, 16, 16))) == 16
 
 
 def test_score_field_of_a_gaussian():
     """For x0 ~ N(0, I) the score of q(x_t) is -x exactly, so the field must be -x on the grid."""
-    sch = make_schedule("linear", 100)
-    eps_fn = lambda x, t: x * sch.get_noise_level(t)[:, None]  # eps* = sigma_t x  (since var(x_t) = 1)
-    f = common.score_field(eps_fn, sch, 50, n=5)
+    proc = make_process("vp", schedule="linear", num_steps=100)
+    eps_fn = lambda x, t: x * proc.coefficients(t)[1]  # eps* = sigma_t x  (since var(x_t) = 1)
+    f = common.score_field(eps_fn, proc, 50, n=5)
     assert len(f["x"]) == 25
     for x, y, u, v in zip(f["x"], f["y"], f["u"], f["v"]):
         assert u == pytest.approx(-x, abs=1e-3) and v == pytest.approx(-y, abs=1e-3)
@@ -254,16 +261,15 @@ def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
     assert reverse_tab.ideal_mixture(ModelInfo("moons", "moons", "points", False, None, {}, ""), None) is None
 
     class Ideal:  # a model whose noise predictor is the exact one, so "learned" and "ideal" must agree
-        noise_schedule = make_schedule("linear", 100)
+        process = make_process("vp", schedule="linear", num_steps=100)
         device = torch.device("cpu")
         is_conditional = False
 
-        def noise_predictor(self, label, n):
-            return full.eps_fn(self.noise_schedule)
+        def noise_predictor(self, label, n, cfg_scale=None):
+            return full.model_fn(self.process, "epsilon")
 
     x = torch.randn(50, 2)
-    t_b = torch.full((50,), 40)
-    eps = full.eps_fn(Ideal.noise_schedule)(x, t_b)
+    eps = full.model_fn(Ideal.process, "epsilon")(x, 40)
     frame = reverse_tab.frame_data(Ideal(), "points", 40, x, x, eps, ideal=full)
     assert frame["ideal"]["eps"]["x"] == pytest.approx(frame["eps"]["x"], abs=1e-3)
     assert frame["ideal"]["score"]["u"] == pytest.approx(frame["score"]["u"], abs=1e-3)

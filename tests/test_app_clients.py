@@ -64,10 +64,10 @@ def test_two_clients_adapting_at_once_stay_apart(app):
     with ThreadPoolExecutor(2) as pool:
         fr = pool.submit(run, right, "x_coordinate", "")
         fl = pool.submit(run, left, "expression", "-x")
-        (nr, (curves_r, buffer_r, _, _, status_r)), (nl, (curves_l, buffer_l, _, _, status_l)) = fr.result(), fl.result()
+        (nr, (curves_r, buffer_r, *_, status_r)), (nl, (curves_l, buffer_l, *_, status_l)) = fr.result(), fl.result()
 
     for status, n in ((status_r, nr), (status_l, nl)):
-        assert status["status"] == "done" and status["step"] == ADAPT["num_steps"] and n >= 3, status
+        assert status["status"] == "done" and status["step"] == ADAPT["num_steps"] and n >= 2, status
         assert 0 < status["buffer_size"] <= ADAPT["capacity"]
     # each buffer keeps the best samples under its own reward (the same seed draws the same first samples): the
     # right-most points for r = x, the left-most for r = -x, each ranked by its own reward
@@ -109,19 +109,18 @@ def test_twenty_concurrent_generate_calls_all_succeed(app):
     clients = [new_client(url) for _ in range(20)]
 
     def gen(i):
-        _, (fig, _, status, frame, gif) = result(clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0,
-                                                 api_name="/generate")  # fmt: skip
-        return fig, status, frame, gif
+        _, (_, _, status, gif, data) = result(clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0,
+                                              api_name="/generate")  # fmt: skip
+        return json.loads(open(data).read()), status, gif
 
     with ThreadPoolExecutor(20) as pool:
         outs = list(pool.map(gen, range(20)))
     assert len(outs) == 20
-    for i, (fig, status, frame, gif) in enumerate(outs):
+    for i, (player, status, gif) in enumerate(outs):
         assert status["status"] == "done" and status["num_frames"] == 11 and status["num_samples"] == 100, (i, status)
-        assert frame["value"] == 10 and gif.endswith(".gif")
-        assert "t = 0" in plot_json(fig)["layout"]["title"]["text"]
+        assert player["frames"]["count"] == 11 and player["frames"]["t"][-1] == 0 and gif.endswith(".gif")
     # every session kept its own trajectory: a different seed gave different samples
-    assert len({json.dumps(plot_json(o[0])["data"]) for o in outs}) == 20
+    assert len({o[0]["frames"]["data"]["x_t"] for o in outs}) == 20
     f, _, s = clients[7].predict(3, api_name="/frame")
     assert s["frame"] == 3
 
@@ -160,7 +159,7 @@ INVALID = {
     "/train": (TRAIN[:3] + ("huge",) + TRAIN[4:], "model_size", TRAIN),
     "/load_model": ("CORRUPT", "model_file", "VALID"),
 }
-NO_INPUT = ["/adapt_stop", "/adapt_reset", "/train_stop", "/save_model"]
+NO_INPUT = ["/generate_stop", "/guided_stop", "/adapt_stop", "/adapt_reset", "/train_stop", "/save_model"]
 
 
 def _files(args, tmp_path, checkpoint):

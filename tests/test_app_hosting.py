@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -73,7 +74,9 @@ def test_every_event_is_queued_and_the_direct_route_refuses_every_one(app):
     fns = [fn for fn in demo.fns.values() if fn.fn is not None]  # fn None: Stop buttons' cancels, no server code
     assert fns and all(fn.queue for fn in fns), [fn.name for fn in fns if not fn.queue]
     named = [fn.api_name for fn in fns if fn.api_name]
-    assert {"generate", "guided_generate", "train", "train_stop", "load_model"} <= set(named)
+    assert {"generate", "guided_generate", "train", "train_stop", "load_model", "use_drawing", "use_images"} <= set(named)
+    heavy = {fn.api_name for fn in fns if fn.concurrency_id == "heavy"}  # what reads uploads or samples shares the slots
+    assert {"generate", "guided_generate", "adapt", "train", "load_model", "use_drawing", "use_images"} <= heavy, heavy
     for name in named:  # finding 7: this route used to run /guided_generate at once with both heavy slots busy
         code, body = post(url, f"/gradio_api/run/{name}", {"data": []})
         assert code == 404 and "join the queue" in json.loads(body)["detail"], (name, code, body)
@@ -152,12 +155,15 @@ def test_non_finite_samples_are_counted_and_named(app, tmp_path):
     assert status["status"] == "loaded" and status["nonfinite_samples"] == 400, status
     assert "400 of 400 samples are NaN or infinite" in plot_json(fig)["layout"]["title"]["text"]
     job = client.submit("my model", "ddim", 10, 0.0, 0, 50, "any", 1.0, api_name="/generate")
-    fig, _, summary, _, _ = job.result()
+    _, text, summary, _, data_file = job.result()
     assert summary["nonfinite_samples"] == 50 and summary["sample_std"] is None, summary
-    assert "50 samples are NaN or infinite (not drawn)" in plot_json(fig)["layout"]["title"]["text"]
+    assert "50 of 50 samples are NaN or infinite" in text
+    played = json.loads(Path(data_file).read_text())["static"]  # what the in-browser player draws
+    assert "50 of 50 samples are NaN or infinite (not drawn)" in played["title"]
+    assert any("50 of 50 samples ended NaN or infinite" in note for note in played["notes"])
     job = client.submit("my model", "x_coordinate", "", "", 1.0, "cheap", 1, "any", 1.0, "ddim", 5, 0, 20,
                         api_name="/guided_generate")  # fmt: skip
-    fig, summary = job.result()
+    fig, _, summary = job.result()
     assert summary["nonfinite_samples"] == {"unguided": 20, "guided": 20}, summary
     titles = [a["text"] for a in plot_json(fig)["layout"]["annotations"]]
     assert all("20 samples NaN or infinite" in t for t in titles[:2]), titles

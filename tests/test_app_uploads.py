@@ -92,3 +92,39 @@ def test_a_refused_upload_keeps_the_model_already_loaded(served):
         client.predict(handle_file(str(path)), api_name="/load_model")
     *_, summary, _, _ = client.predict("my model", "ddim", 5, 0.0, 0, 10, "any", 1.0, api_name="/generate")
     assert summary["status"] == "done" and summary["T"] == H.SMALL["num_diffusion_steps"]
+
+
+# --- issue 15's own-data uploads: the same queue and the same bounds --------------------------------------------------
+
+def _file(path, blob: bytes) -> str:
+    path.write_bytes(blob)
+    return str(path)
+
+
+OWN_DATA_CASES = {
+    # a drawing sent through the API may be any image: 144 M pixels decoded would be 144-576 MB in the app
+    "drawing bomb": ("/use_drawing", lambda tmp: [{"background": None, "layers": [], "id": None,
+                                                    "composite": handle_file(_file(tmp / "bomb.png", H.png_bomb()))}],
+                     "exceeds limit of 4194304 pixels"),  # Gradio's own refusal: it decodes before use_drawing
+    # a zip whose one member inflates to 200 MB, and a PNG whose header declares 144 M pixels
+    "zip bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "bomb.zip", H.zip_bomb()))], "16"], "images:"),
+    "image bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "big.png", H.png_bomb()))], "16"], "images:"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(OWN_DATA_CASES))
+def test_hostile_own_data_is_refused_queued_and_leaves_no_memory_behind(served, case):
+    url, pid, client, good, tmp = served
+    api_name, args, expected = OWN_DATA_CASES[case]
+    inputs = args(tmp)
+    before = memory_mb(pid)
+    with pytest.raises(AppError) as info:
+        client.predict(*inputs, api_name=api_name)
+    after = memory_mb(pid)
+    msg = str(info.value)
+    assert expected in msg and len(msg) < 700 and "Traceback" not in msg, msg  # Gradio cuts its echo of the input
+    left = after["VmRSS"] - before["VmRSS"]
+    print(f"{case}: RSS {before['VmRSS']:.0f} -> {after['VmRSS']:.0f} MB (+{left:.1f}), peak {after['VmHWM']:.0f} MB; {msg}")
+    assert left < LEFT_BEHIND_MB, (case, before, after)
+    *_, summary, _, _ = client.predict("moons", "ddim", 5, 0.0, 0, 20, "any", 1.0, api_name="/generate")
+    assert summary["status"] == "done"  # the server is up and the next call works

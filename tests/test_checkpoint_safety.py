@@ -43,12 +43,12 @@ CONFIGS = [
 def test_cost_formulas_match_the_built_module_and_pytorchs_flop_counter(changes):
     cfg = ModelConfig.from_dict({**H.SMALL, **changes})
     cost = model_cost(arch_of(cfg))
-    net = build_denoiser(cfg).eval()
+    net = build_denoiser(cfg.arch).eval()
     assert cost.parameters == sum(p.numel() for p in net.parameters())
     assert expected_shapes(cfg) == {k: tuple(v.shape) for k, v in net.state_dict().items()}
     B = 3
-    x, t = torch.randn(B, *cfg.data_shape), torch.rand(B)
-    cond = torch.zeros(B, dtype=torch.long) if cfg.model_type == "conditional" else None
+    x, t = torch.randn(B, *cfg.arch.data_shape), torch.rand(B)
+    cond = torch.zeros(B, dtype=torch.long) if cfg.arch.model_type == "conditional" else None
     # the math attention backend runs attention as matrix products, which the FLOP counter sees
     with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
         net(x, t, cond)
@@ -114,6 +114,37 @@ def test_hostile_files_are_refused_with_a_message_naming_the_field():
     assert "its metadata is nested 42 levels deep" in load_error(deep_meta)
 
 
+@pytest.mark.parametrize("changes, expected", [
+    ({"hidden_dim": 1024, "num_layers": 2, "mlp_ratio": 16}, "has shape [1, 2, 32]; its config implies [1, 2, 1024]"),
+    ({"hidden_dim": 8192, "num_layers": 64, "mlp_ratio": 16, "num_heads": 8}, "over budget: config (hidden_dim 8192"),
+    ({"model_type": "conditional", "num_classes": 100_000, "embedding_dim": 4096}, "num_classes 100000"),
+    ({"data_shape": [1, 256, 256], "patch_size": 1}, "65,536 tokens per sample"),
+])  # fmt: skip
+def test_the_budget_reads_flat_configs_from_before_the_sections_too(changes, expected):
+    """Checkpoints written before the config had sections (the shipped presets are such) go through
+    checkpoints.migrate_config and the same budget: the flat form is no way around it."""
+    flat = H.as_flat(H.valid_checkpoint())
+    old = DiffusionModel.load(flat)  # a valid one still loads, as the epsilon VP model it is
+    assert old.prediction_type == "epsilon" and old.cfg.diffusion.beta_range == (1e-4, 0.02)
+    msg = load_error(H.with_config(flat, **changes))
+    assert expected in msg, msg
+
+
+def test_the_budget_equals_every_shipped_preset_as_built():
+    """model_cost and expected_shapes, computed from the config, equal the denoiser DiffusionModel.load builds for
+    every preset (2-D, glyphs, digits: conditional, image patches)."""
+    from adiff.presets import list_presets, preset_path
+
+    for name in list_presets():
+        if not preset_path(name).is_file():
+            continue
+        model = DiffusionModel.load(preset_path(name), device="cpu")
+        cost = model_cost(arch_of(model.cfg))
+        assert cost.parameters == sum(p.numel() for p in model.denoiser.parameters()) == model.num_parameters, name
+        assert expected_shapes(model.cfg) == {k: tuple(v.shape) for k, v in model.denoiser.state_dict().items()}, name
+        assert cost.tokens == model.denoiser.tokenizer.num_tokens, name
+
+
 def test_app_sized_budget_refuses_the_compute_bomb():
     bomb = H.compute_bomb()
     assert len(bomb) < 200_000
@@ -137,7 +168,7 @@ def test_open_checkpoint_reads_only_the_header(tmp_path):
     p = tmp_path / "m.safetensors"
     p.write_bytes(good + b"")
     ckpt = open_checkpoint(p, name="mine.safetensors")
-    assert ckpt.config["hidden_dim"] == 32 and ckpt.counters == {"training_step": 0, "adaptation_step": 0}
+    assert ckpt.config["arch"]["hidden_dim"] == 32 and ckpt.counters == {"training_step": 0, "adaptation_step": 0}
     assert ckpt.specs["ema.encoder.0.ffn.0.weight"] == ("F32", (128, 32))
     p.write_bytes(good[:-100])  # the tensors are not read until asked for
     ckpt = open_checkpoint(p, name="mine.safetensors")

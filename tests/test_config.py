@@ -52,6 +52,16 @@ def test_missing_required_field(field):
         ({"model_type": "conditional"}, r"'num_classes' must be an integer >= 1 .*None"),
         ({"model_type": "conditional", "num_classes": 0}, r"'num_classes' must be an integer >= 1 .*0"),
         ({"learning_rate": 0.1}, r"'learning_rate' is unknown"),
+        ({"process": "sde"}, r"'process' must be one of \['vp', 'flow'\], got 'sde'"),
+        ({"prediction_type": "score"}, r"'prediction_type' must be one of .*'score'"),
+        ({"prediction_type": "velocity"}, r"'prediction_type' 'velocity' does not serve the vp process"),
+        ({"process": "flow", "prediction_type": "epsilon", "num_diffusion_steps": ...}, r"'prediction_type' 'epsilon' does not serve the flow"),
+        ({"process": "flow"}, r"'num_diffusion_steps' is for the 'vp' process.*got 10"),
+        ({"process": "flow", "num_diffusion_steps": ..., "flow_shift": 0.0}, r"'flow_shift' must be in \[0.1, 10.0\], got 0.0"),
+        ({"beta_range": [0.02, 1e-4]}, r"'beta_range' must be \[beta_1, beta_T\]"),
+        ({"beta_range": [1e-4, 0.02], "noise_schedule": "cosine"}, r"'beta_range' is for the linear schedule only"),
+        ({"arch": {"hidden_dim": 8, "depth": 2}}, r"'arch.depth' is unknown"),
+        ({"diffusion": [1]}, r"section 'diffusion' must be an object"),
     ],
 )
 def test_bad_values(kw, match):
@@ -68,6 +78,19 @@ def test_cuda_without_gpu():
 def test_not_a_dict():
     with pytest.raises(ValueError, match="config must be a dict"):
         DiffusionModel([("model_type", "unconditional")])
+
+
+def test_sections_nested_and_flat_are_the_same_config():
+    from adiff.nn.config import ModelConfig
+
+    flat = ModelConfig.from_dict(with_(prediction_type="v_prediction", noise_schedule="cosine", ema_decay=0.99))
+    nested = ModelConfig.from_dict(flat.to_dict())
+    assert nested == flat and flat.to_dict()["diffusion"]["prediction_type"] == "v_prediction"
+    assert flat.arch.hidden_dim == 16 and flat.training.ema_decay == 0.99 and flat.diffusion.num_diffusion_steps == 10
+    assert set(flat.to_dict()) == {"arch", "diffusion", "training", "device", "precision"}
+    assert ModelConfig.from_dict(with_()).diffusion.prediction_type == "epsilon", "VP defaults to epsilon"
+    flow = ModelConfig.from_dict(with_(process="flow", num_diffusion_steps=...))
+    assert flow.diffusion.prediction_type == "velocity", "a flow defaults to its velocity"
 
 
 def test_good_configs_build():

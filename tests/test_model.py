@@ -6,8 +6,6 @@ import torch
 
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import CheckpointError
-from adiff.data import make_dataset
-from adiff.eval.metrics import mmd2, sliced_wasserstein
 
 
 def cfg(**kw):
@@ -139,20 +137,53 @@ def test_corrupt_truncated_and_mismatched_checkpoints(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in m.denoiser.state_dict().items()), "a failed load changed the model"
 
 
-def test_training_on_moons_approaches_the_data():
-    """Loose sanity bound; bench/bench_core.py prints the real figures."""
-    torch.manual_seed(0)
-    x, _ = make_dataset("moons", 8000, seed=0)
-    m = DiffusionModel(cfg(hidden_dim=64, embedding_dim=64, num_layers=3, num_diffusion_steps=1000, ema_decay=0.995))
-    m.setup_training({"learning_rate": 2e-3, "scheduler_steps": 1200, "warmup_steps": 100})
-    losses = [e.loss for e in m.train_progressive(x, num_steps=1200, batch_size=256)]
-    assert sum(losses[-100:]) / 100 < 0.8 * sum(losses[:100]) / 100
-    ref, _ = make_dataset("moons", 1000, seed=11)
-    out, _ = m.generate(1000, seed=0, sampler="ddpm", num_steps=100)
-    noise = torch.randn(1000, 2)
-    d_model, d_noise = mmd2(out, ref), mmd2(noise, ref)
-    assert d_model < 5e-3 < d_noise, (d_model, d_noise)
-    assert sliced_wasserstein(out, ref) < 0.5 * sliced_wasserstein(noise, ref)
+@pytest.mark.parametrize("extra", [{"prediction_type": "v_prediction"}, {"prediction_type": "sample"},
+                                   {"process": "flow", "num_diffusion_steps": None},
+                                   {"process": "flow", "prediction_type": "sample", "flow_shift": 3.0, "num_diffusion_steps": None}])  # fmt: skip
+def test_processes_and_prediction_types_round_trip(tmp_path, extra):
+    c = {k: v for k, v in {**cfg(), **extra}.items() if v is not None}
+    m = DiffusionModel(c)
+    m.train_step(torch.randn(32, 2))
+    m2 = DiffusionModel.load(m.save(tmp_path / "m.safetensors"))
+    assert m2.prediction_type == m.prediction_type and m2.process.to_dict() == m.process.to_dict()
+    sampler = "heun" if m.process.name == "flow" else "dpmpp_2m"
+    a, _ = m.generate(16, seed=1, sampler=sampler, num_steps=5)
+    b, _ = m2.generate(16, seed=1, sampler=sampler, num_steps=5)
+    assert torch.equal(a, b)
+
+
+def test_checkpoints_from_before_prediction_types_load_as_epsilon_models(tmp_path):
+    """A flat config (the format before typed sections) is an epsilon-prediction VP model whose linear schedule ran
+    from 1e-4 to 0.02 at any T: loading it must not rescale the betas (the new default for T != 1000)."""
+    from adiff.nn.checkpoints import save_checkpoint
+
+    m = DiffusionModel(cfg(beta_range=[1e-4, 0.02]))  # T = 50: the range of old checkpoints
+    old_config = {k: v for k, v in m.cfg.flat().items() if k not in ("process", "prediction_type", "beta_range", "flow_shift")}
+    old_config["data_shape"] = list(old_config["data_shape"])
+    tensors = {f"ema.{k}": v for k, v in m.get_state_dict()["ema"].items()}
+    path = save_checkpoint(tmp_path / "old.safetensors", tensors, {
+        "config": old_config, "counters": {"training_step": 3, "adaptation_step": 0},
+        "schedule": {"name": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.02}, "extra": {}})  # fmt: skip
+    old = DiffusionModel.load(path)
+    assert old.prediction_type == "epsilon" and old.process.name == "vp" and old.training_step == 3
+    assert torch.equal(old.noise_schedule.betas, m.noise_schedule.betas), "the old betas, not the rescaled ones"
+    assert not torch.equal(old.noise_schedule.betas, DiffusionModel(cfg()).noise_schedule.betas)
+    for name in ("moons", "glyphs"):  # the shipped presets predate the sections too
+        from adiff.presets import preset_path
+
+        assert DiffusionModel.load(preset_path(name)).prediction_type == "epsilon"
+
+
+def test_checkpoint_with_an_unknown_prediction_type_names_the_field(tmp_path):
+    from adiff.nn.checkpoints import save_checkpoint
+
+    m = DiffusionModel(cfg())
+    conf = m.config
+    conf["diffusion"]["prediction_type"] = "score"
+    tensors = {f"ema.{k}": v for k, v in m.get_state_dict()["ema"].items()}
+    path = save_checkpoint(tmp_path / "x.safetensors", tensors, {"config": conf, "counters": {}, "extra": {}})
+    with pytest.raises(CheckpointError, match="'prediction_type' must be one of .*'score'"):
+        DiffusionModel.load(path)
 
 
 @pytest.mark.parametrize("ptype", ["unconditional", "conditional"])

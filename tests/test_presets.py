@@ -17,9 +17,10 @@ def test_preset_files(name):
     card = preset_card(name)
     for key in ("config", "dataset", "steps", "train_seconds", "machine", "quality", "command"):
         assert key in card, f"model card of {name} lacks {key}"
-    assert card["command"].startswith(f"python -m adiff.train --preset {name}")
+    assert card["command"].startswith((f"python -m adiff.train --preset {name}",
+                                       f"torchrun --standalone --nproc_per_node 2 -m adiff.train --preset {name}"))
     model = load_preset(name, device="cpu")
-    assert model.config["data_shape"] == preset_spec(name).config["data_shape"]
+    assert model.config["arch"]["data_shape"] == preset_spec(name).config["data_shape"]
     assert load_preset(name, device="cpu") is model, "presets are loaded once and shared"
 
 

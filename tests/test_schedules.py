@@ -103,7 +103,21 @@ def test_custom_validation(values, match):
 
 
 def test_warnings():
-    assert any("terminal SNR" in w for w in make_schedule("linear", 100).warnings())
+    # DDPM's range 1e-4..0.02 kept at T = 100 leaves sqrt(abar_T) = 0.6: x_T is not noise
+    fixed = make_schedule("linear", 100, beta_start=1e-4, beta_end=0.02)
+    assert any("terminal SNR" in w for w in fixed.warnings()) and float(fixed.alphas_cumprod[-1]) ** 0.5 > 0.5
+    assert any("steps" in w for w in make_schedule("cosine", 20).warnings())
+    assert make_schedule("linear", 1000).warnings() == []
+
+
+@pytest.mark.parametrize("T", [50, 100, 250, 1000, 4000])
+def test_linear_range_rescales_with_T(T):
+    """Without an explicit range the linear schedule scales DDPM's betas by 1000 / T (improved-diffusion), so
+    abar_T stays within a factor of 10 of its T = 1000 value (4.0e-5) and x_T is noise at every T."""
+    s = make_schedule("linear", T)
+    assert s.beta_start == pytest.approx(1e-4 * 1000 / T) and s.beta_end == pytest.approx(0.02 * 1000 / T)
+    assert 4e-6 < float(s.alphas_cumprod[-1]) < 4e-4
+    assert not any("terminal SNR" in w for w in s.warnings())
     assert any("steps" in w for w in make_schedule("cosine", 20).warnings())
     assert make_schedule("linear", 1000).warnings() == []
 

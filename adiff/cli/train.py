@@ -1,6 +1,12 @@
-"""Train a preset from its seed and write the checkpoint and model card that ship in assets/presets/.
+"""Train a preset from its seed; write its checkpoint and model card as soon as training ends, then evaluate it.
 
-    python -m adiff.train --preset moons [--device cuda] [--out DIR] [--steps N] [--seed S]
+    python -m adiff.train --preset moons [--out runs] [--steps N] [--seed S] [--device auto|cpu|cuda]
+                          [--eval-draws N | --no-eval] [--checkpoint-every N] [--resume] [--shards S] [--ship]
+    torchrun --nproc_per_node 2 -m adiff.train --preset moons ...      # DDP: gloo on CPUs, NCCL on GPUs
+
+Files go to --out (default ./runs): NAME.safetensors (loadable by the app), NAME.json (the model card), and during
+training NAME.resume.safetensors every --checkpoint-every steps (continue with --resume; removed once the checkpoint is
+written).  Replacing a shipped preset in assets/presets/ needs --ship.
 """
 from __future__ import annotations
 
@@ -11,34 +17,67 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from ..data import gaussian_mixture_for, make_dataset
-from ..eval.metrics import mmd2, sliced_wasserstein
+from ..data import digits_split, gaussian_mixture_for, make_dataset
+from ..eval.metrics import copy_check, mmd2, sliced_wasserstein
 from ..model import DiffusionModel
 from ..presets import PRESET_DIR, preset_spec
+from ..diffusion.parameterization import Predictor
 from ..samplers import sample
+from .distributed import DistInfo, close_distributed, init_distributed, load_resume_state, mean_across, \
+    save_resume_state, train_loop  # fmt: skip
 
-__all__ = ["train_preset", "evaluate_points", "evaluate_glyphs", "machine_info"]
+__all__ = ["train_preset", "evaluate_points", "evaluate_images", "machine_info", "DEFAULT_OUT"]
+
+DEFAULT_OUT = Path("runs")  # relative to where the command runs; assets/presets/ only with --ship
+Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-def machine_info(device: torch.device) -> dict:
+def machine_info(device: torch.device, dist_info: DistInfo | None = None) -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "device": str(device)}  # fmt: skip
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+    if dist_info is not None and dist_info.distributed:
+        info.update(processes=dist_info.world_size, backend=dist_info.backend)
     return info
 
 
-def _progress(step: int, total: int, loss: float, t0: float, stream=sys.stderr) -> None:
+def _bar(label: str, done: int, total: int, t0: float, extra: str = "", stream=sys.stderr) -> None:
     width = 30
-    done = int(width * step / total)
-    rate = step / max(1e-9, time.time() - t0)
-    eta = (total - step) / max(rate, 1e-9)
-    stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} loss {loss:.4f} {rate:.1f} it/s eta {eta:.0f}s ")
+    k = int(width * done / max(total, 1))
+    rate = done / max(1e-9, time.time() - t0)
+    eta = (total - done) / max(rate, 1e-9)
+    stream.write(f"\r{label} [{'#' * k}{'.' * (width - k)}] {done}/{total}{extra} {rate:.1f} it/s eta {eta:.0f}s ")
     stream.flush()
+    if done == total:
+        stream.write("\n")
+
+
+def eval_progress(stream=sys.stderr) -> Progress:
+    """A progress callback for the evaluation: one bar per sampling run (e.g. "eval ddpm1000 [###...] 340/1000")."""
+    starts: dict[str, float] = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        t0 = starts.setdefault(what, time.time())
+        if done == total or done % max(1, total // 50) == 0:
+            _bar(f"eval {what}", done, total, t0, stream=stream)
+
+    return report
+
+
+def _sample(model: DiffusionModel, n: int, condition, seed: int, what: str, progress: Progress | None, **kw):
+    """n samples [n, *data_shape] (CPU) through the progressive sampler, reporting each step to ``progress``."""
+    last = None
+    for rec in model.generate_progressive(n, condition=condition, seed=seed, **kw):
+        last = rec
+        if progress is not None:
+            progress(what, rec.index + 1, rec.num_steps)
+    return last.x_prev.detach().cpu()
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -46,7 +85,8 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), (float(v.std() / len(values) ** 0.5) if len(values) > 1 else float("nan"))
 
 
-def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: int = 5, seed: int = 0) -> dict:
+def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: int = 5, seed: int = 0,
+                    progress: Progress | None = None) -> dict:  # fmt: skip
     """MMD^2 / sliced Wasserstein of n DDPM-1000 and n DDIM-50 samples to n fresh data points, and the
     data-vs-data floor, each over ``draws`` independent draws (fresh data, fresh noise).
 
@@ -66,15 +106,17 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     out = {"n": n, "draws": draws}
     for name, kw in (("ddpm1000", {"sampler": "ddpm"}), ("ddim50", {"sampler": "ddim", "num_steps": 50})):
         t0 = time.time()  # all draws in one batch (less overhead); the draws stay independent
-        x, _ = model.generate(n * draws, condition=cond, seed=seed, keep_every=10_000, **kw)
+        x = _sample(model, n * draws, cond, seed, name, progress, **kw)
         out[f"{name}_seconds"] = round(time.time() - t0, 2)
-        xs = x.cpu().split(n)
+        xs = x.split(n)
         per[f"{name}_mmd2"] = [mmd2(xk, r) for xk, r in zip(xs, refs)]
         per[f"{name}_swd"] = [sliced_wasserstein(xk, r) for xk, r in zip(xs, refs)]
     per["ddim50_minus_ddpm1000"] = [a - b for a, b in zip(per["ddim50_mmd2"], per["ddpm1000_mmd2"])]
     g = gaussian_mixture_for(dataset)
     if g is not None:
-        ideal = sample(g.eps_fn(model.noise_schedule), model.noise_schedule, (n * draws, 2), generator=torch.Generator().manual_seed(seed))
+        proc = model.process
+        ideal = sample(Predictor(g.model_fn(proc, "sample"), proc, "sample"), proc, (n * draws, 2),
+                       generator=torch.Generator().manual_seed(seed))  # fmt: skip
         per["ideal_ddpm1000_mmd2"] = [mmd2(xk, r) for xk, r in zip(ideal.split(n), refs)]
     for key, values in per.items():
         out[key], out[f"{key}_se"] = _mean_se(values)
@@ -82,78 +124,171 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     return out
 
 
-def evaluate_glyphs(model: DiffusionModel, n_per_digit: int = 20, seed: int = 0, **sample_kwargs) -> dict:
-    """Share of conditional samples that the shipped glyph classifier labels with the requested digit."""
-    from ..eval.classifier import load_glyph_classifier
+def evaluate_images(model: DiffusionModel, dataset: str, draws: int = 5, seed: int = 0, progress: Progress | None = None,
+                    **sample_kwargs) -> dict:  # fmt: skip
+    """Share of conditional samples (``draws`` x 100: ten of each digit) that the shipped digit classifier for the
+    image size labels with the requested digit; for a dataset with a held-out split ("digits"), the copy check of
+    :func:`adiff.eval.metrics.copy_check` on the same samples."""
+    from ..eval.classifier import classifier_for_shape
 
-    clf = load_glyph_classifier(device=str(model.device))
-    labels = torch.arange(10).repeat_interleave(n_per_digit)
+    clf = classifier_for_shape(model.data_shape, device=str(model.device))
+    labels = torch.arange(10).repeat(10 * draws)
     kw = {"sampler": "ddim", "num_steps": 100, **sample_kwargs}
-    x, _ = model.generate(len(labels), condition=labels, seed=seed, keep_every=10_000, **kw)
+    x = _sample(model, len(labels), labels, seed, f"{kw['sampler']}{kw.get('num_steps', '')}", progress, **kw)
     with torch.no_grad():
-        pred = clf(x.float()).argmax(1).cpu()
+        pred = clf(x.float().to(model.device)).argmax(1).cpu()
     per_digit = [(pred[labels == d] == d).float().mean().item() for d in range(10)]
-    return {"n": len(labels), "accuracy": float((pred == labels).float().mean()), "per_digit": per_digit, "sampler": kw}
+    out = {"n": len(labels), "accuracy": float((pred == labels).float().mean()), "per_digit": per_digit, "sampler": kw}
+    if dataset == "digits":
+        out["copy_check"] = copy_check(x, digits_split("train")[0], digits_split("heldout")[0])
+    return out
 
 
-def train_preset(name: str, device: str = "auto", out: Path | None = None, steps: int | None = None,
-                 seed: int = 0, quiet: bool = False, threads: int | None = None) -> dict:  # fmt: skip
+def evaluate_preset(model: DiffusionModel, spec, draws: int, seed: int, progress: Progress | None) -> dict:
+    model.denoiser.eval()
+    if len(model.data_shape) == 1:
+        return evaluate_points(model, spec.dataset, draws=draws, seed=seed, progress=progress)
+    return evaluate_images(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sample_kwargs)
+
+
+def train_preset(name: str, device: str = "auto", out: Path | None = None, steps: int | None = None, seed: int = 0,
+                 quiet: bool = False, threads: int | None = None, *, eval_draws: int = 5, evaluate: bool = True,
+                 resume: bool = False, checkpoint_every: int = 1000, shards: int | None = None,
+                 command: str | None = None) -> dict:  # fmt: skip
+    """Train preset ``name`` (on every process under torchrun) and, on rank 0, write out/NAME.safetensors and the
+    card out/NAME.json when training ends, then evaluate (unless ``evaluate`` is False) and rewrite the card with
+    the figures.  Returns the card (an empty dict on the other ranks)."""
     spec = preset_spec(name)
+    steps = steps or spec.steps
+    for field, value, lo in (("steps", steps, 1), ("eval_draws", eval_draws, 1), ("checkpoint_every", checkpoint_every, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ValueError(f"{field} must be an integer >= {lo}, got {value!r}")
     if threads:
         torch.set_num_threads(threads)
-    steps = steps or spec.steps
-    torch.manual_seed(seed)
-    model = DiffusionModel({**spec.config, "device": device})
-    x, labels = make_dataset(spec.dataset, spec.dataset_size, seed=seed)
-    model.setup_training({"learning_rate": spec.learning_rate, "scheduler_steps": steps,
-                          "warmup_steps": spec.warmup_steps, "weight_decay": 0.0})  # fmt: skip
-    t0, losses = time.time(), []
-    for ev in model.train_progressive(x, labels, num_steps=steps, batch_size=spec.batch_size, seed=seed):
-        losses.append(ev.loss)
-        if not quiet and (ev.step % 50 == 0 or ev.step == steps):
-            _progress(ev.step, steps, sum(losses[-50:]) / len(losses[-50:]), t0)
-    wall = time.time() - t0
-    if not quiet:
-        sys.stderr.write("\n")
-    model.denoiser.eval()
-    t1 = time.time()
-    if len(model.data_shape) == 1:
-        quality = evaluate_points(model, spec.dataset, seed=seed)
-    else:
-        quality = evaluate_glyphs(model, seed=seed, **spec.sample_kwargs)
+    out = Path(out or DEFAULT_OUT)
+    info = init_distributed(device)
+    try:
+        shards = shards or info.world_size
+        torch.manual_seed(seed)  # the initial weights (DDP also broadcasts rank 0's)
+        model = DiffusionModel({**spec.config, "device": str(info.device)})
+        x, labels = make_dataset(spec.dataset, spec.dataset_size, seed=seed)
+        model.setup_training({"learning_rate": spec.learning_rate, "scheduler_steps": steps,
+                              "warmup_steps": spec.warmup_steps, "weight_decay": 0.0})  # fmt: skip
+        run = {"preset": name, "seed": seed, "steps": steps, "batch_size": spec.batch_size, "shards": shards,
+               "dataset_size": spec.dataset_size, "learning_rate": spec.learning_rate}  # fmt: skip
+        resume_path = out / f"{name}.resume.safetensors"
+        start = load_resume_state(resume_path, model, run) if resume else 0
+        if info.is_main and not quiet and start:
+            sys.stderr.write(f"resuming {name} at step {start} of {steps} from {resume_path}\n")
+
+        def checkpoint(step: int) -> None:
+            if info.is_main:
+                save_resume_state(resume_path, model, run)
+
+        t0, cpu0, losses = time.time(), time.process_time(), []
+        for ev in train_loop(model, x, labels, steps=steps, batch_size=spec.batch_size, seed=seed, info=info,
+                             shards=shards, start_step=start, on_checkpoint=checkpoint,
+                             checkpoint_every=checkpoint_every):  # fmt: skip
+            losses.append(ev.loss)
+            if ev.step % 50 == 0 or ev.step == steps:
+                recent = mean_across(sum(losses[-50:]) / len(losses[-50:]), info)  # every process, same steps
+                if info.is_main and not quiet:
+                    _bar("train", ev.step, steps, t0, f" loss {recent:.4f}")
+        wall = time.time() - t0
+        # CPU time of all processes together: on a shared machine wall time says more about the neighbours.
+        cpu = mean_across(time.process_time() - cpu0, info) * info.world_size
+        final_loss = mean_across(sum(losses[-200:]) / len(losses[-200:]), info)
+    finally:
+        close_distributed(info)
+    if not info.is_main:
+        return {}
     card = {
         "preset": name, "description": spec.description, "dataset": spec.dataset, "dataset_size": spec.dataset_size,
         "config": model.config, "parameters": model.num_parameters, "steps": steps, "batch_size": spec.batch_size,
-        "learning_rate": spec.learning_rate, "seed": seed, "train_seconds": round(wall, 1),
-        "final_loss": sum(losses[-200:]) / len(losses[-200:]), "eval_seconds": round(time.time() - t1, 1),
-        "quality": quality, "machine": machine_info(model.device), "sample_kwargs": spec.sample_kwargs,
-        "command": f"python -m adiff.train --preset {name}" + (f" --steps {steps}" if steps != spec.steps else "")
-        + (f" --seed {seed}" if seed else "") + (f" --threads {threads}" if threads else ""),
+        "learning_rate": spec.learning_rate, "seed": seed, "processes": info.world_size, "shards": shards,
+        "resumed_at_step": start or None, "train_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "samples_per_second": round((steps - start) * spec.batch_size / max(wall, 1e-9), 1), "final_loss": final_loss,
+        "quality": None, "eval": "pending" if evaluate else "skipped (--no-eval)",
+        "machine": machine_info(model.device, info), "sample_kwargs": spec.sample_kwargs,
+        "command": command or f"python -m adiff.train --preset {name}",
     }  # fmt: skip
-    out = Path(out or PRESET_DIR)
-    model.save(out / f"{name}.safetensors", extra={"preset": name, "dataset": spec.dataset}, ema_only=True)
-    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    ckpt = model.save(out / f"{name}.safetensors", extra={"preset": name, "dataset": spec.dataset}, ema_only=True)
+    card_path = out / f"{name}.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    resume_path.unlink(missing_ok=True)
+    if not quiet:
+        sys.stderr.write(f"wrote {ckpt} and {card_path}" + (" (evaluating next; Ctrl-C keeps them)\n" if evaluate else "\n"))
+    if evaluate:
+        t1 = time.time()
+        card["quality"] = evaluate_preset(model, spec, eval_draws, seed, None if quiet else eval_progress())
+        card.update(eval="done", eval_seconds=round(time.time() - t1, 1))
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _command(args) -> str:
+    """The command line that reproduces this run, for the model card."""
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if world == 1:
+        head = "python -m adiff.train"
+    elif world == local:  # one machine
+        head = f"torchrun --standalone --nproc_per_node {world} -m adiff.train"
+    else:  # several: the rendezvous flags are the user's (see the README)
+        head = f"torchrun --nnodes {world // local} --nproc_per_node {local} [rendezvous flags] -m adiff.train"
+    parts = [head, f"--preset {args.preset}"]
+    for flag, value, default in (("--steps", args.steps, None), ("--seed", args.seed, 0), ("--threads", args.threads, None),
+                                 ("--shards", args.shards, None), ("--eval-draws", args.eval_draws, 5)):  # fmt: skip
+        if value != default:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts + ["--ship"] * args.ship)
+
+
+def output_folder(out: str | None, ship: bool, preset: str) -> Path:
+    """Where a run writes: --out, the default ./runs, or assets/presets/ with --ship (and only with it)."""
+    if ship:
+        if out is not None and Path(out).resolve() != PRESET_DIR:
+            raise ValueError(f"--ship writes into the shipped preset folder {PRESET_DIR}; drop --out {out}")
+        return PRESET_DIR
+    folder = Path(out) if out is not None else DEFAULT_OUT
+    if folder.resolve() == PRESET_DIR:
+        raise ValueError(f"--out {out} is the shipped preset folder: pass --ship to replace the shipped preset "
+                         f"{preset!r} (or choose another --out)")  # fmt: skip
+    return folder
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m adiff.train", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", required=True, help="preset name (see adiff.presets.list_presets())")
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    ap.add_argument("--out", default=None, help=f"output folder (default {PRESET_DIR})")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (under torchrun: one GPU per process)")
+    ap.add_argument("--out", default=None, help=f"output folder (default ./{DEFAULT_OUT}; never {PRESET_DIR} without --ship)")
+    ap.add_argument("--ship", action="store_true", help=f"write into {PRESET_DIR}, replacing the shipped preset")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for torch (default: torch's choice; 1 is fastest for the 2-D presets)")
+    ap.add_argument("--eval-draws", type=int, default=5,
+                    help="evaluation draws after training: 2000-vs-2000 point sets, or 100 images (default 5)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the evaluation (the card then has quality null)")
+    ap.add_argument("--checkpoint-every", type=int, default=1000,
+                    help="write NAME.resume.safetensors every N steps (default 1000; 0 = never)")
+    ap.add_argument("--resume", action="store_true", help="continue from NAME.resume.safetensors in the output folder")
+    ap.add_argument("--shards", type=int, default=None,
+                    help="random streams the global batch is split into (default: the number of processes); "
+                         "one process with --shards N reproduces an N-process run")  # fmt: skip
     args = ap.parse_args(argv)
     try:
-        card = train_preset(args.preset, args.device, Path(args.out) if args.out else None, args.steps, args.seed,
-                            threads=args.threads)  # fmt: skip
+        out = output_folder(args.out, args.ship, args.preset)
+        card = train_preset(args.preset, args.device, out, args.steps, args.seed, threads=args.threads,
+                            eval_draws=args.eval_draws, evaluate=not args.no_eval, resume=args.resume,
+                            checkpoint_every=args.checkpoint_every, shards=args.shards, command=_command(args))  # fmt: skip
     except ValueError as e:
         ap.error(str(e))
-    q = card["quality"]
-    summary = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in q.items() if not isinstance(v, (list, dict))}
-    print(f"{args.preset}: {card['steps']} steps in {card['train_seconds']} s, final loss {card['final_loss']:.4f}; {summary}")
+    if card:
+        q = card["quality"] or {}
+        summary = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in q.items() if not isinstance(v, (list, dict))}
+        print(f"{args.preset}: {card['steps']} steps in {card['train_seconds']} s, final loss {card['final_loss']:.4f}; "
+              f"{summary or card['eval']}")  # fmt: skip
     return 0
 
 

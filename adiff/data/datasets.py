@@ -8,6 +8,8 @@ Two kinds of data:
   [-3, 3]^2, so a single plot range ``PLOT_RANGE = (-3.5, 3.5)`` fits every one of them.
 * "glyphs": 16x16 grayscale images of the digits 0-9, data_shape (1, 16, 16), values in [-1, 1]
   (background -1, full ink +1), rendered with Pillow's bundled font under random geometry, labelled by digit.
+* "digits": real handwriting, the UCI 8x8 digits (data_shape (1, 8, 8), same value range), drawn from the fixed
+  training split shipped in assets/ (see :mod:`adiff.data.digits`; the held-out split is ``digits_split``).
 
 Every sample is a random draw: positions along curves and angles are drawn at random (evenly spaced points are not
 a sample). All randomness comes from a local generator seeded with ``seed``; the global RNGs are never touched, so
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .digits import DIGITS_SIZE, make_digits
 from .glyphs import GLYPH_SIZE, make_glyphs
 from .gmm import GaussianMixture
 
@@ -45,19 +48,23 @@ __all__ = [
     "gaussian_mixture_for",
     "points_from_drawing",
     "dataset_from_drawing",
+    "check_drawing",
+    "MIN_DRAWING_PIXELS",
 ]
 
 MAX_SAMPLES = 200_000  # upper bound on n accepted by make_dataset
+MIN_DRAWING_PIXELS = 30  # a drawing needs at least this many inked pixels (ink > 0.5) to be worth sampling
 PLOT_RANGE = (-3.5, 3.5)  # one axis range (both axes) that fits every built-in 2-D dataset
 
 TOY_2D_DATASETS = ("moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles")
-IMAGE_DATASETS = ("glyphs",)
+IMAGE_DATASETS = ("glyphs", "digits")
 DATASETS = TOY_2D_DATASETS + ("drawing",) + IMAGE_DATASETS  # "drawing" needs make_dataset(..., image=...)
 
 DATA_SHAPES: dict[str, tuple[int, ...]] = {
     **{name: (2,) for name in TOY_2D_DATASETS},
     "drawing": (2,),
     "glyphs": (1, GLYPH_SIZE, GLYPH_SIZE),
+    "digits": (1, DIGITS_SIZE, DIGITS_SIZE),
 }
 NUM_CLASSES: dict[str, int | None] = {
     "moons": 2,
@@ -68,6 +75,7 @@ NUM_CLASSES: dict[str, int | None] = {
     "circles": 2,
     "drawing": None,
     "glyphs": 10,
+    "digits": 10,
 }
 
 
@@ -97,6 +105,9 @@ _INFO = {
                 "the drawing's longer side spans [-extent, extent] (default extent 3), y up"),
     "glyphs": ("16x16 grayscale digits 0-9 from Pillow's bundled font, randomly shifted, scaled, rotated, sheared "
                "and thickened; label = digit", "pixel values in [-1, 1]: background -1, full ink +1"),
+    "digits": ("real handwritten digits 0-9, 8x8 (UCI optical recognition, 43 writers, CC BY 4.0), from the fixed "
+               "1,438-image training split in shuffled passes; label = digit",
+               "pixel values in [-1, 1]: count of 'on' pixels in a 4x4 block (0..16) / 8 - 1"),
 }
 
 
@@ -152,6 +163,8 @@ def make_dataset(name: str, n: int, seed: int = 0, *, image: Any = None) -> tupl
     g = _generator(seed)
     if name == "glyphs":
         x, labels = make_glyphs(n, g)
+    elif name == "digits":
+        x, labels = make_digits(n, g)
     else:
         x, labels = _TOY_2D[name](n, g)
     expected = (n, *DATA_SHAPES[name])
@@ -356,6 +369,19 @@ def points_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) 
     x = (cols + jitter[:, 0] - W / 2) * scale
     y = (H / 2 - (rows + jitter[:, 1])) * scale  # row 0 is the top -> +y
     return torch.stack([x, y], 1).float()
+
+
+def check_drawing(image: Any, min_pixels: int = MIN_DRAWING_PIXELS) -> int:
+    """The number of inked pixels (ink > 0.5) of a drawing; ValueError when it is empty or when the strokes are too
+    small to sample a shape from (fewer than ``min_pixels``: a dot or a stray click)."""
+    ink = _ink_from_image(image)
+    inked = int((ink > 0.5).sum())
+    if inked == 0:
+        raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
+    if inked < min_pixels:
+        raise ValueError(f"drawing: the strokes cover only {inked} pixel{'s' if inked != 1 else ''}, fewer than "
+                         f"{min_pixels}: draw a bigger shape")  # fmt: skip
+    return inked
 
 
 def dataset_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> tuple[torch.Tensor, None]:

@@ -1,10 +1,14 @@
 """Gaussian mixtures and their exact (Bayes-optimal) denoiser: "the ideal model".
 
-If p(x_0) = sum_k w_k N(mu_k, S_k) and x_t = a x_0 + s eps with a = sqrt(abar_t), s = sqrt(1 - abar_t), then
-the noised marginal is again a mixture, p_t(x_t) = sum_k w_k N(a mu_k, a^2 S_k + s^2 I), and the optimal noise
-prediction is eps*(x_t, t) = E[eps | x_t] = -s * grad log p_t(x_t) (Tweedie's formula; Vincent 2011, Song et al.
-2021 eq. 1). With it a sampler can be tested without any learned error, and a learner can compare a trained
-network with the ideal one.
+If p(x_0) = sum_k w_k N(mu_k, S_k) and x_t = a x_0 + s eps (any process: a = sqrt(abar_t), s = sqrt(1 - abar_t) for
+VP; a = 1 - t, s = t for the flow), the noised marginal is again a mixture, p_t(x_t) = sum_k w_k N(a mu_k, C_k) with
+C_k = a^2 S_k + s^2 I, and the optimal predictions are posterior means in closed form (Gaussian conditioning):
+    x0*(x_t) = E[x0 | x_t] = sum_k gamma_k(x_t) (mu_k + a S_k C_k^{-1} (x_t - a mu_k)),
+    eps*(x_t) = E[eps | x_t] = (x_t - a x0*) / s = -s grad log p_t(x_t)   (Tweedie; Vincent 2011),
+with gamma_k the posterior responsibilities; every other prediction type follows (adiff.diffusion.parameterization;
+the flow's velocity E[eps - x0 | x_t] = eps* - x0*).  x0* stays defined where a = 0 (a flow's t = 1: the data mean).
+With it a sampler can be tested without any learned error, and a learner can compare a trained network with the
+ideal one.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from ..diffusion.parameterization import from_prediction
 
 __all__ = ["GaussianMixture"]
 
@@ -94,15 +100,36 @@ class GaussianMixture:
             self._eig_cache = (evals.to(device), evecs.to(device))
         return self._eig_cache
 
-    def eps_fn(self, schedule):
-        """The exact noise predictor eps*(x_t, t) = -sqrt(1 - abar_t) * score(x_t) for ``schedule``, as the samplers
-        expect: x_t [B, D], integer t [B] in 1..T -> [B, D] in x_t's dtype."""
+    def posterior_mean(self, x_t: torch.Tensor, alpha, sigma) -> torch.Tensor:
+        """E[x0 | x_t] for x_t = alpha x0 + sigma eps; x_t [B, D], alpha/sigma floats or [B] -> [B, D] float64."""
+        x = x_t.double()
+        B = x.shape[0]
+        a = torch.as_tensor(alpha, dtype=torch.float64, device=x.device).reshape(-1, 1, 1).expand(B, 1, 1)
+        s2 = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1, 1, 1).expand(B, 1, 1) ** 2
+        evals, evecs = self._eig(x.device)  # [K, D], [K, D, D]
+        var = a * a * evals + s2  # [B, K, D]: eigenvalues of C_k
+        means = self.means.to(x.device)
+        diff = x.unsqueeze(1) - a * means  # [B, K, D]
+        z = torch.einsum("kdj,bkd->bkj", evecs, diff)  # U_k^T (x - a mu_k)
+        logp = torch.log(self.weights.to(x.device)) - 0.5 * ((z * z / var).sum(-1) + torch.log(var).sum(-1))
+        gamma = torch.softmax(logp, dim=-1)  # [B, K]
+        cond = means + torch.einsum("kdj,bkj->bkd", evecs, a * evals * z / var)  # mu_k + a S_k C_k^-1 (x - a mu_k)
+        return (gamma.unsqueeze(-1) * cond).sum(1)
 
-        def eps(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            abar = schedule.extract("abar", t, None).to(device=x_t.device, dtype=torch.float64)
-            return (-(1 - abar).sqrt().unsqueeze(-1) * self.score(x_t, abar)).to(x_t.dtype)
+    def model_fn(self, process, prediction_type: str = "epsilon"):
+        """The exact model as the samplers call a network: fn(x_t [B, D], t) -> the ``prediction_type`` output at the
+        process's time t (a number or [B]), in x_t's dtype."""
+        def fn(x_t: torch.Tensor, t) -> torch.Tensor:
+            if torch.is_tensor(t):
+                a, s = process.coefficients(t, x_t.double())
+            else:
+                a, s = process.coefficients(t)
+            x0 = self.posterior_mean(x_t, a.reshape(-1) if torch.is_tensor(a) else a, s.reshape(-1) if torch.is_tensor(s) else s)
+            x = x_t.double()
+            eps = (x - a * x0) / s
+            return from_prediction(x0, eps, a, s, prediction_type).to(x_t.dtype)
 
-        return eps
+        return fn
 
     # ------------------------------------------------------------------ exact tilts, for tests and teaching
     def tilted_linear(self, direction, lam: float) -> "GaussianMixture":

@@ -141,13 +141,20 @@ class NoiseSchedule:
 
 
 class LinearNoiseSchedule(NoiseSchedule):
-    """betas = linspace(beta_start, beta_end, T)   (Ho et al. 2020, section 4: 1e-4 to 0.02 for T = 1000)."""
+    """betas = linspace(beta_start, beta_end, T)   (Ho et al. 2020, section 4: 1e-4 to 0.02 for T = 1000).
+
+    That range only suits T = 1000: at T = 100 it leaves sqrt(abar_T) = 0.6, so x_T is far from the N(0, I) the sampler
+    starts from.  Unless a range is given, it is rescaled by 1000 / T as improved-diffusion does
+    (``get_named_beta_schedule``, Nichol & Dhariwal 2021), which keeps abar_T near 4e-5 at every T; beta_end is capped
+    at 0.999 (T < 20)."""
 
     name = "linear"
 
-    def __init__(self, num_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02):
+    def __init__(self, num_steps: int, beta_start: float | None = None, beta_end: float | None = None):
         num_steps = _check_num_steps(num_steps)
-        self.beta_start, self.beta_end = float(beta_start), float(beta_end)
+        scale = 1000.0 / num_steps
+        self.beta_start = float(beta_start) if beta_start is not None else min(1e-4 * scale, 0.999)
+        self.beta_end = float(beta_end) if beta_end is not None else min(0.02 * scale, 0.999)
         if not 0 < self.beta_start <= self.beta_end < 1:
             raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start!r}, {beta_end!r}")
         # float32 linspace as diffusers' DDPMScheduler does, so parity holds to float rounding.

@@ -1,10 +1,11 @@
-"""A small CNN that reads the 16x16 "glyphs" digits: used by the reward "classifier log-probability of digit d" and by
-the benchmark that checks class-conditional samples.
+"""A small CNN that reads digits: the 16x16 "glyphs" and the real 8x8 "digits".  Used by the reward "classifier
+log-probability of digit d" and by the benchmarks that check class-conditional samples.
 
-The shipped weights (``assets/glyph_classifier.safetensors`` with its model card ``glyph_classifier.json``) are made by
-the command in adiff.cli.classifier, which trains on freshly generated glyphs and reports held-out accuracy::
+The shipped weights (``assets/glyph_classifier.safetensors`` and ``assets/digits_classifier.safetensors``, each with
+its model card ``*.json``) are made by the command in adiff.cli.classifier, which trains on freshly generated glyphs
+(or on the digits' training split) and reports held-out accuracy::
 
-    python -m adiff.cli.classifier [--steps N] [--seed S] [--out DIR]
+    python -m adiff.cli.classifier [--dataset glyphs|digits] [--steps N] [--seed S] [--out DIR]
 
 Files are safetensors with the architecture and metrics as JSON in the metadata; nothing is ever unpickled.
 """
@@ -19,10 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..data import GLYPH_SIZE, make_dataset
+from ..data import DIGITS_SIZE, GLYPH_SIZE, digits_split, make_dataset
 
 __all__ = [
     "GlyphClassifier",
+    "DIGITS_CLASSIFIER_PATH",
+    "evaluate_digits_classifier",
+    "load_digits_classifier",
+    "classifier_for_shape",
     "evaluate_glyph_classifier",
     "save_glyph_classifier",
     "load_glyph_classifier",
@@ -35,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 DEFAULT_CLASSIFIER_PATH = ASSETS_DIR / "glyph_classifier.safetensors"
+DIGITS_CLASSIFIER_PATH = ASSETS_DIR / "digits_classifier.safetensors"
 NUM_DIGITS = 10
 # Training glyphs come from make_dataset("glyphs", ..., seed=TRAIN_SEED_BASE + 1000 * seed + chunk) (chunk < 1000), so
 # every seed below TRAIN_SEED_BASE is never seen in training; HELDOUT_SEED is the one the metrics report.
@@ -45,40 +51,45 @@ _METADATA_KEY = "adiff_glyph_classifier"
 
 
 class GlyphClassifier(nn.Module):
-    """x [B, 1, 16, 16] in [-1, 1] -> logits [B, 10].
+    """x [B, 1, S, S] in [-1, 1] -> logits [B, 10], S = image_size (16 for glyphs, 8 for the real digits).
 
-    Three 3x3 conv stages (16 -> 8 -> 4 pixels, average pooling) with SiLU, then a linear read-out. Smooth
+    Three 3x3 conv stages (S -> S/2 -> S/4 pixels, average pooling) with SiLU, then a linear read-out. Smooth
     activations and average pooling keep the gradient with respect to the input well behaved, since rewards
-    differentiate log-softmax of this network in x. About 45k parameters with the default channels.
+    differentiate log-softmax of this network in x. About 45k parameters with the default channels at S = 16.
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), num_classes: int = NUM_DIGITS):
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), num_classes: int = NUM_DIGITS,
+                 image_size: int = GLYPH_SIZE):  # fmt: skip
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 3 or min(channels) < 1:
             raise ValueError(f"channels must be three positive integers, got {channels!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4 or image_size % 4:
+            raise ValueError(f"image_size must be a positive multiple of 4, got {image_size!r}")
         c1, c2, c3 = channels
         self.channels = channels
         self.num_classes = int(num_classes)
+        self.image_size = image_size
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, 3, padding=1), nn.SiLU(),
             nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU(),
-            nn.AvgPool2d(2),  # 16 -> 8
+            nn.AvgPool2d(2),  # S -> S/2
             nn.Conv2d(c1, c2, 3, padding=1), nn.SiLU(),
             nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU(),
-            nn.AvgPool2d(2),  # 8 -> 4
+            nn.AvgPool2d(2),  # S/2 -> S/4
             nn.Conv2d(c2, c3, 3, padding=1), nn.SiLU(),
         )
-        self.head = nn.Linear(c3 * (GLYPH_SIZE // 4) ** 2, self.num_classes)
+        self.head = nn.Linear(c3 * (image_size // 4) ** 2, self.num_classes)
 
     def arch_args(self) -> dict:
         """The constructor's arguments, as stored with the weights."""
-        return {"channels": list(self.channels), "num_classes": self.num_classes}
+        return {"channels": list(self.channels), "num_classes": self.num_classes, "image_size": self.image_size}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, GLYPH_SIZE, GLYPH_SIZE):
-            raise ValueError(f"GlyphClassifier expects x of shape [B, 1, {GLYPH_SIZE}, {GLYPH_SIZE}], got {tuple(x.shape)}")
-        h = self.features(x)  # [B, c3, 4, 4]
+        S = self.image_size
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, S, S):
+            raise ValueError(f"GlyphClassifier expects x of shape [B, 1, {S}, {S}], got {tuple(x.shape)}")
+        h = self.features(x)  # [B, c3, S/4, S/4]
         return self.head(h.flatten(1))  # [B, num_classes]
 
 
@@ -105,6 +116,18 @@ def evaluate_glyph_classifier(model: GlyphClassifier, n: int = HELDOUT_SIZE, see
     return correct / n
 
 
+def evaluate_digits_classifier(model: GlyphClassifier, split: str = "heldout") -> float:
+    """Accuracy of ``model`` on every real digit of a split ("heldout": 359 images never trained on)."""
+    x, y = digits_split(split)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        correct = int((model(x.to(device)).argmax(1).cpu() == y).sum())
+    model.train(was_training)
+    return correct / len(y)
+
+
 # ---------------------------------------------------------------------------------------------- files
 def save_glyph_classifier(model: GlyphClassifier, path: str | os.PathLike, metrics: dict | None = None) -> Path:
     """Write the weights as safetensors, with {"arch": ..., "metrics": ...} as JSON in the metadata."""
@@ -115,6 +138,7 @@ def save_glyph_classifier(model: GlyphClassifier, path: str | os.PathLike, metri
     meta = {_METADATA_KEY: json.dumps({"arch": model.arch_args(), "metrics": metrics or {}}, sort_keys=True)}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata=meta)
+    path.chmod(0o644)  # an ordinary readable file (safetensors writes 0600)
     return path
 
 
@@ -134,7 +158,7 @@ def load_glyph_classifier(path: str | os.PathLike | None = None, device: str | t
     try:
         st = path.stat()
     except OSError as e:
-        raise ValueError(f"glyph classifier file {str(path)!r} cannot be read: {e.strerror or e}") from None
+        raise ValueError(f"classifier file {str(path)!r} cannot be read: {e.strerror or e}") from None
     key = (str(path), str(device), st.st_mtime_ns, st.st_size)
     with _CACHE_LOCK:
         model = _CACHE.get(key)
@@ -144,6 +168,23 @@ def load_glyph_classifier(path: str | os.PathLike | None = None, device: str | t
                 del _CACHE[old]  # the file changed: drop the stale copy
             _CACHE[key] = model
     return model
+
+
+def load_digits_classifier(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> GlyphClassifier:
+    """The shipped classifier of the real 8x8 digits (``assets/digits_classifier.safetensors``); cached and shared
+    like :func:`load_glyph_classifier`."""
+    return load_glyph_classifier(DIGITS_CLASSIFIER_PATH if path is None else path, device)
+
+
+def classifier_for_shape(shape, device: str | torch.device = "cpu") -> GlyphClassifier:
+    """The shipped classifier for images of per-sample ``shape``: (1, 16, 16) glyphs or (1, 8, 8) real digits."""
+    shape = tuple(shape)
+    if shape == (1, GLYPH_SIZE, GLYPH_SIZE):
+        return load_glyph_classifier(device=device)
+    if shape == (1, DIGITS_SIZE, DIGITS_SIZE):
+        return load_digits_classifier(device=device)
+    raise ValueError(f"no shipped digit classifier reads images of shape {list(shape)}: there is one for "
+                     f"[1, {GLYPH_SIZE}, {GLYPH_SIZE}] (glyphs) and one for [1, {DIGITS_SIZE}, {DIGITS_SIZE}] (digits)")
 
 
 def _load(path: Path, device: torch.device) -> GlyphClassifier:
@@ -157,7 +198,7 @@ def _load(path: Path, device: torch.device) -> GlyphClassifier:
         model = GlyphClassifier(**info["arch"])
         model.load_state_dict(tensors, strict=True)
     except Exception as e:  # safetensors' own error type, JSON, a missing key, mismatched shapes: all mean "bad file"
-        raise ValueError(f"glyph classifier file {str(path)!r} is not a valid classifier file "
+        raise ValueError(f"classifier file {str(path)!r} is not a valid classifier file "
                          f"({type(e).__name__}: {e})") from None
     model.requires_grad_(False)
     return model.to(device).eval()

@@ -26,6 +26,7 @@ __all__ = [
     "admit_checkpoint",
     "arch_of",
     "check_shapes",
+    "checkpoint_config",
     "expected_shapes",
     "model_cost",
     "state_shapes",
@@ -52,9 +53,11 @@ class Arch:
 
 
 def arch_of(cfg) -> Arch:
-    """The architecture fields of a validated ModelConfig (the only function that reads the config)."""
-    return Arch(cfg.model_type, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers, cfg.num_heads, cfg.mlp_ratio,
-                tuple(cfg.data_shape), cfg.effective_patch_size, cfg.num_classes)  # fmt: skip
+    """The architecture fields of a validated ModelConfig or its ArchConfig section (adiff.nn.config), the only
+    function that reads the config."""
+    a = getattr(cfg, "arch", cfg)  # ModelConfig -> its "arch" section
+    return Arch(a.model_type, a.embedding_dim, a.hidden_dim, a.num_layers, a.num_heads, a.mlp_ratio,
+                tuple(a.data_shape), a.effective_patch_size, a.num_classes)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -183,17 +186,26 @@ def check_shapes(found: dict[str, tuple], expected: dict[str, tuple], what: str)
             raise ValueError(f"{what}: tensor '{k}' has shape {list(found[k])}; its config implies {list(shape)}")
 
 
+def checkpoint_config(ckpt, device: str):
+    """The validated ModelConfig of an opened checkpoint (adiff.nn.checkpoints.CheckpointFile) on ``device``: nested
+    or flat, and a checkpoint from before the config sections migrated as DiffusionModel.load does
+    (checkpoints.migrate_config).  Nothing is built; a bad config is a CheckpointError naming the field."""
+    from .checkpoints import CheckpointError, migrate_config
+    from .config import ModelConfig
+
+    try:
+        return ModelConfig.from_dict({**migrate_config(ckpt.config, ckpt.meta.get("schedule")), "device": device})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {ckpt.name} has an invalid config: {e}") from None
+
+
 def admit_checkpoint(ckpt, device: str, budget: Budget):
     """The ModelConfig of an opened checkpoint (adiff.nn.checkpoints.CheckpointFile) on ``device``, once its config
     is valid, fits ``budget``, and its tensor names and shapes are exactly those the config implies (for the parts
     it holds: "ema." and/or "denoiser.").  Nothing is built; every failure is a CheckpointError."""
     from .checkpoints import CheckpointError
-    from .config import ModelConfig
 
-    try:
-        cfg = ModelConfig.from_dict({**ckpt.config, "device": device})
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {ckpt.name} has an invalid config: {e}") from None
+    cfg = checkpoint_config(ckpt, device)
     try:
         budget.check(cfg)
     except BudgetError as e:

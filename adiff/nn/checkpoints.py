@@ -40,6 +40,7 @@ __all__ = [
     "CheckpointFile",
     "check_counters",
     "check_finite",
+    "migrate_config",
     "open_checkpoint",
     "parse_json",
     "read_checkpoint",
@@ -273,3 +274,19 @@ def read_checkpoint(source) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint from a path or from bytes: (tensors on CPU, metadata dict).  Raises CheckpointError."""
     ckpt = open_checkpoint(source)
     return ckpt.tensors(), ckpt.meta
+
+
+def migrate_config(config, schedule_meta: dict | None = None) -> dict:
+    """A checkpoint's config as ModelConfig.from_dict takes it.  Nested configs (with "arch", "diffusion",
+    "training" sections) are current; a flat one predates them and describes an epsilon-prediction VP model whose
+    linear schedule always ran from 1e-4 to 0.02 (``schedule_meta``, the checkpoint's stored schedule, says so
+    explicitly when present), so that range is pinned: today's default rescales it for T != 1000."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be an object, got {type(config).__name__}")
+    if "arch" in config:
+        return dict(config)
+    flat = dict(config)
+    if flat.get("noise_schedule", "linear") == "linear" and "beta_range" not in flat and flat.get("process", "vp") == "vp":
+        sm = schedule_meta if isinstance(schedule_meta, dict) else {}
+        flat["beta_range"] = [float(sm.get("beta_start", 1e-4)), float(sm.get("beta_end", 0.02))]
+    return flat

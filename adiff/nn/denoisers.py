@@ -139,7 +139,7 @@ class CrossAttentionBlock(nn.Module):
 class DenoiserNetwork(nn.Module):
     """Shared trunk: tokenizer, timestep MLP, transformer blocks, adaLN output layer.
 
-    forward(x [B, *data_shape], t [B] (or [1], shared by the batch) in [0, 1] (= timestep / T), condition=None)
+    forward(x [B, *data_shape], t [B] (or [1], shared by the batch) in [0, 1] (the process's model_time), condition=None)
     -> eps_hat [B, *data_shape]
     """
 

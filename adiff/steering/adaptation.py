@@ -26,8 +26,12 @@ from typing import Callable, Iterator
 
 import torch
 
-from .buffer import BufferSnapshot, TrajectoryBuffer
+from ..diffusion.losses import per_sample_loss
+from ..diffusion.parameterization import Predictor
 from ..eval.metrics import mmd2
+from ..samplers import sample
+from .buffer import BufferSnapshot, TrajectoryBuffer
+from .guidance import GuidanceConfig, RewardGuidance
 
 __all__ = ["AdaptationConfig", "AdaptationEvent", "Adapter"]
 
@@ -142,7 +146,7 @@ class Adapter:
         unconditional distribution (class-conditional ones follow through the replayed labelled data)."""
         if not self.model.is_conditional:
             return None
-        return torch.full((n,), self.model.cfg.num_classes, dtype=torch.long, device=self.device)
+        return torch.full((n,), self.model.num_classes, dtype=torch.long, device=self.device)
 
     def _reference(self, data) -> None:
         if data is not None:
@@ -176,19 +180,20 @@ class Adapter:
         return torch.nan_to_num(r.detach().float(), nan=-1e6, posinf=1e6, neginf=-1e6)
 
     def _sample(self, n: int, labels, generator, net=None, guided: bool = False) -> torch.Tensor:
-        from ..samplers import sample  # local: sampling imports guidance, which this module does not need otherwise
-
+        model, process = self.model, self.model.process
         net = net or self.base_net
-        T = self.model.num_diffusion_steps
 
-        def eps_fn(x, t):
-            with self.model.autocast():
-                return net(x, t.float() / T, labels).float()
+        def run(x, t):
+            with model.autocast():
+                return net(x, process.model_time(t, device=x.device), labels).float()
 
-        kw = {"reward_fn": self.reward_fn, "guidance_scale": self.cfg.guidance_scale} if guided else {}
-        shape = (n, *self.model.data_shape)
-        x = sample(eps_fn, self.model.noise_schedule, shape, sampler="ddim", num_steps=min(self.cfg.sample_steps, T),
-                   generator=generator, device=self.device, **self.sample_kwargs, **kw)  # fmt: skip
+        clip = self.sample_kwargs.get("clip_x0")
+        predict = Predictor(run, process, model.prediction_type, clip)
+        if guided:
+            predict = RewardGuidance(predict, process, GuidanceConfig(self.reward_fn, self.cfg.guidance_scale), clip)
+        sampler = "ddim" if process.name == "vp" else "euler"
+        x = sample(predict, process, (n, *model.data_shape), sampler=sampler,
+                   num_steps=min(self.cfg.sample_steps, process.max_steps), generator=generator, device=self.device)  # fmt: skip
         return x.detach()
 
     def _evaluate_samples(self) -> torch.Tensor:
@@ -233,20 +238,17 @@ class Adapter:
         return x, labels, torch.cat(ws), float(r.mean())
 
     def _loss(self, x, labels, weights) -> torch.Tensor:
-        """sum_i w_i |eps - eps_theta(x_t, t)|^2 / B + anchor * |eps_theta - eps_base|^2 (same x_t, t)."""
-        model, sch, T = self.model, self.model.noise_schedule, self.model.num_diffusion_steps
-        B = x.shape[0]
-        t = torch.randint(1, T + 1, (B,), generator=self.gen, device=self.device)
-        noise = torch.randn(x.shape, generator=self.gen, device=self.device)
-        x_t = sch.q_sample(x, t, noise)
+        """sum_i w_i |f_theta - target|^2 / B + anchor * |f_theta - f_base|^2 at the same x_t, t (f: the network's
+        output for the model's prediction type)."""
+        model, process = self.model, self.model.process
         with model.autocast():
-            pred = model.denoiser(x_t, t.float() / T, labels).float()
-            per = ((pred - noise) ** 2).reshape(B, -1).mean(1)
+            per, (x_t, t, out) = per_sample_loss(model.denoiser, process, model.prediction_type, x, labels, self.gen,
+                                                 return_output=True)  # fmt: skip
             loss = (weights * per).mean()
             if self.cfg.anchor_weight > 0:
                 with torch.no_grad():
-                    base = self.base_net(x_t, t.float() / T, labels).float()
-                loss = loss + self.cfg.anchor_weight * ((pred - base) ** 2).mean()
+                    base = self.base_net(x_t, process.model_time(t, device=x.device), labels).float()
+                loss = loss + self.cfg.anchor_weight * ((out - base) ** 2).mean()
         return loss
 
     # ------------------------------------------------------------------ the loop

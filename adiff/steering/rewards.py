@@ -214,21 +214,26 @@ def _ink_in_region(region: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0
 
 
 def _classifier_logprob(digit: int = 0, device: str | None = None) -> Reward:
-    from adiff.eval.classifier import load_glyph_classifier  # lazy: loads weights from assets/
+    from adiff.eval.classifier import classifier_for_shape  # lazy: loads weights from assets/
 
-    # The loader caches one shared, read-only model per device (eval mode, requires_grad=False): never move it.
+    # The loader caches one shared, read-only model per file and device (eval mode, requires_grad=False): never
+    # move it.  The image size picks the classifier: 16x16 glyphs or the real 8x8 digits.
     home = torch.device(device or "cpu")
-    model = load_glyph_classifier(device=home)  # fails here, early, when the weights are missing
+    classifier_for_shape((1, 16, 16), home)  # fails here, early, when the weights are missing
+    classifier_for_shape((1, 8, 8), home)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[1:]) != (1, 16, 16):
-            raise ValueError(f"x must have shape [B, 1, 16, 16] for reward 'classifier_logprob', got shape {tuple(x.shape)}")
-        net = model if x.device == home else load_glyph_classifier(device=x.device)
+        try:
+            net = classifier_for_shape(x.shape[1:], x.device)
+        except ValueError as e:
+            raise ValueError(f"x has shape {tuple(x.shape)}, which reward 'classifier_logprob' cannot read: {e}") from None
         logits = net(x.float())  # [B, 10]
         return torch.log_softmax(logits, dim=-1)[:, digit].to(x.dtype)
 
     return Reward(
-        "classifier_logprob", "images", "Log-probability that the glyph classifier reads the image as the digit.",
+        "classifier_logprob", "images",
+        "Log-probability that the shipped digit classifier (16x16 glyphs or 8x8 real digits, by the image size) "
+        "reads the image as the digit.",
         f"r(x) = log p_classifier(digit = {digit} | x)", fn, {"digit": digit, "device": device},
     )
 
@@ -278,7 +283,7 @@ BUILTIN_REWARDS: tuple[RewardSpec, ...] = (
     _spec("symmetry", "images", "Left-right mirror symmetry.", "r(x) = -mean((x - flip_lr(x))^2)", _symmetry),
     _spec("ink_in_region", "images", "Mean ink inside a rectangle (top, bottom, left, right) in fractions.",
           "r(x) = mean((x + 1) / 2 in region)", _ink_in_region, region=((0.0, 1.0, 0.0, 0.5), _quad)),
-    _spec("classifier_logprob", "images", "Log-probability of a digit under the glyph classifier.",
+    _spec("classifier_logprob", "images", "Log-probability of a digit under the digit classifier (glyphs or digits).",
           "r(x) = log p(digit | x)", _classifier_logprob,
           digit=(0, lambda f, v: _int_in(f, v, 0, 9)), device=(None, _device)),
 )

@@ -1,15 +1,12 @@
-"""Training pieces: optimiser and LR schedule from the design's optimizer_config, an EMA of the weights, and the
-epsilon-prediction loss (Ho et al. 2020, eq. 14, "L_simple")."""
+"""The optimiser and learning-rate schedule from the design's optimizer_config, and the per-step training event."""
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 
-__all__ = ["OptimizerConfig", "make_optimizer", "make_lr_scheduler", "EMA", "TrainEvent", "epsilon_loss"]
+__all__ = ["OptimizerConfig", "make_optimizer", "make_lr_scheduler", "lr_factor", "TrainEvent"]
 
 
 @dataclass(frozen=True)
@@ -76,44 +73,9 @@ def make_lr_scheduler(optimizer, cfg: OptimizerConfig):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
 
 
-class EMA:
-    """Exponential moving average of a module's parameters, kept as a frozen copy of the module that sampling uses:
-    w_ema <- d w_ema + (1 - d) w, with the warm-up d_k = min(decay, (1 + k) / (10 + k)) so that early averages are
-    not dominated by the initial weights."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.num_updates = 0
-        self.module = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.num_updates += 1
-        d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
-        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
-
-    @torch.no_grad()
-    def reset(self, model: nn.Module) -> None:
-        """Make the average equal to the model's current weights."""
-        self.module.load_state_dict(model.state_dict())
-        self.num_updates = 0
-
-
 @dataclass(frozen=True)
 class TrainEvent:
     step: int  # global training step after this update
-    loss: float  # the batch's epsilon-MSE
+    loss: float  # the batch's denoising loss
     lr: float  # learning rate used for this update
     grad_norm: float  # global gradient norm before clipping
-
-
-def epsilon_loss(denoiser, schedule, x0: torch.Tensor, condition=None, generator=None, t=None) -> torch.Tensor:
-    """L_simple = E_{t ~ U{1..T}, eps ~ N(0, I)} |eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t)|^2
-    (Ho et al. 2020, eq. 14).  Works for any data shape: x0 [B, *data_shape]."""
-    B, T = x0.shape[0], schedule.num_steps
-    if t is None:
-        t = torch.randint(1, T + 1, (B,), device=x0.device, generator=generator)
-    noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-    x_t = schedule.q_sample(x0, t, noise)
-    pred = denoiser(x_t, t.float() / T, condition)
-    return torch.mean((pred.float() - noise) ** 2)

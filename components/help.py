@@ -1,0 +1,128 @@
+"""Teaching help shown in the app: "try this -> notice that" prompts for each tab and one glossary of every term
+the UI uses (rendered once, as a closed section under the header).  Plain text only; the tabs place it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+__all__ = ["GLOSSARY", "TRY_THIS", "glossary_markdown", "try_this", "MMD_NOTE", "page_script"]
+
+PAGE_JS = (Path(__file__).resolve().parent.parent / "assets" / "page.js").read_text()
+
+# term -> one or two plain sentences.  Keep the terms as the UI writes them.
+GLOSSARY: dict[str, str] = {
+    "x₀": "A clean data point (a 2-D point or a 16×16 glyph).",
+    "t, T": "The diffusion time: t = 0 is clean data, t = T (often 1000) is (nearly) pure noise.",
+    "x_t": "The noisy state at time t: x_t = √ᾱ_t · x₀ + σ_t · ε.",
+    "ε (noise)": "Standard Gaussian noise, ε ~ N(0, I), mixed into the data by the forward process.",
+    "β_t": "The variance of the noise added in step t (the schedule is the choice of β_1 … β_T).",
+    "ᾱ_t": "The share of the signal's variance left at time t: ᾱ_t = ∏ₛ (1 − β_s). 1 at t = 0, ≈ 0 at t = T.",
+    "σ_t (noise level)": "√(1 − ᾱ_t): how much of x_t is noise. The reverse-tab frames show it.",
+    "SNR, log-SNR": "Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t), and its logarithm (falls as t grows).",
+    "terminal SNR": "The SNR at t = T. It should be ≈ 0: otherwise x_T still contains data, yet sampling starts "
+                    "from pure noise (a mismatch the schedules tab warns about).",
+    "0.999 clip": "Cosine schedules cap β_t at 0.999 near t = T so that ᾱ_t never reaches exactly 0.",
+    "q(x_t)": "The distribution of x_t over all data points and all noise (the forward process's marginal).",
+    "ε̂ (predicted noise)": "The network's guess ε_θ(x_t, t) of the noise in x_t.",
+    "x̂₀ (predicted clean sample)": "Where the model thinks x_t came from: x̂₀ = (x_t − σ_t ε̂) / √ᾱ_t.",
+    "score": "s(x, t) = ∇ₓ log p_t(x), the direction in which the noisy data gets denser; the model's score is "
+             "−ε̂ / σ_t. The reverse tab draws it as arrows, normalised per frame (see the player's note).",
+    "DDPM": "Ancestral sampling (Ho et al. 2020): each step moves x_t towards x̂₀ and adds fresh noise.",
+    "DDIM": "A deterministic jump via x̂₀ (Song et al. 2021); works with far fewer steps than T.",
+    "η (eta)": "DDIM's noise knob: 0 = deterministic, 1 = as much fresh noise per step as DDPM.",
+    "steps": "How many reverse steps the sampler takes (≤ T); fewer is faster and rougher.",
+    "seed": "Fixes the random numbers (x_T and any noise), so the same settings give the same picture.",
+    "frame": "One stored moment of a reverse run (at most 50 per run), scrubbed and played in your browser.",
+    "ideal (exact) denoiser": "For 8gaussians the data density is known, so the perfect ε̂ can be computed; the "
+                              "second row shows it at the same x_t.",
+    "class, ∅": "Conditional models take a class y (a digit). ∅ (any) is the null class: unconditional samples; "
+                "each = one sample of every class in turn.",
+    "CFG": "Classifier-free guidance: ε = ε(∅) + w (ε(y) − ε(∅)), pushing samples towards class y.",
+    "w (CFG scale)": "The strength of CFG: 1 = plain conditional model, > 1 = more typical of the class.",
+    "reward r(x)": "A score of a sample you want high (a formula, a distance, a classifier's log-probability).",
+    "λ (guidance scale)": "How strongly the reward tilts the target p(x)·e^{λ r(x)}; 0 = no reward guidance.",
+    "tilted target p·e^{λr}": "The distribution guidance and adaptation aim at: the data reweighted by e^{λ r}. "
+                              "Its mean reward is the honest goal: above it is over-shooting.",
+    "DPS": "Diffusion posterior sampling (Chung et al. 2023): the reward's gradient is taken through the "
+           "denoiser, ∇_{x_t} r(x̂₀(x_t)), and added to the noise prediction.",
+    "mode (cheap, xt)": "Cheaper guidance gradients: cheap skips the denoiser's Jacobian, xt differentiates the "
+                        "reward of the noisy x_t itself; both over-shoot at large t.",
+    "recurrence": "Repeat each guided step k times, re-noising in between (Bansal et al. 2023): slower, but the "
+                  "samples stay closer to the data while following the reward.",
+    "clipped fraction": "The share of guidance steps whose gradient was clipped (a very large push was capped).",
+    "reward hacking": "Samples that score high by leaving the data (or fooling a classifier) instead of becoming "
+                      "good examples of what the reward means.",
+    "ESS": "Effective sample size of the reweighted data that draws the tilted target: few effective points "
+           "(say < 30) mean its picture and its mean reward are rough.",
+    "adaptation": "Fine-tuning your own copy of the model so that it samples the tilted target without guidance.",
+    "replay share": "The share of each adaptation batch taken from real data, reweighted by e^{λ r}; the rest are "
+                    "fresh model samples and the buffer.",
+    "buffer": "The best samples seen so far during adaptation, replayed in later batches.",
+    "priority": "How often a buffer sample is replayed: higher reward, higher priority (the colour in the plot).",
+    "anchor": "A penalty |ε_θ − ε_base|² that keeps the adapted model near the base model, so it does not forget "
+              "the data while chasing the reward.",
+    "learning rate": "The optimiser's step size (Adam): too large and the loss jumps, too small and nothing moves.",
+    "batch size": "Examples per optimisation step.",
+    "MMD²": "Maximum mean discrepancy between two sample sets (Gretton et al. 2012): about 0 when they look "
+            "alike, larger when they differ. Its unbiased estimate can be slightly negative: read that as 0.",
+    "distance to data": "MMD² between model samples and real data: how far the model has drifted.",
+    "ε-MSE loss": "The training loss |ε − ε_θ(x_t, t)|² averaged over data, t and noise (Ho et al. 2020, eq. 14).",
+    "EMA": "An exponential moving average of the weights, used for sampling (smoother than the raw weights).",
+    "conditional": "A model that also takes a class label (with label dropout, so CFG works).",
+}
+
+MMD_NOTE = ("MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
+            "scatters around 0 and can come out slightly negative; read a value within a few 1e-4 of 0 as "
+            "'no detectable difference'.")  # fmt: skip
+
+TRY_THIS: dict[str, list[str]] = {
+    "schedules": [
+        "Set **T = 20** with the linear schedule → ᾱ_T stays far from 0, so x_T is *not* noise: a warning appears.",
+        "Tick **cosine** next to linear → its ᾱ_t falls later (more signal kept mid-way) and β_t hits the 0.999 clip.",
+        "Type a custom schedule ending at **0.9** → terminal SNR far from 0: the warning names the problem.",
+    ],
+    "forward": [
+        "Drag **t** from 0 to 1000 on moons → the two moons blur into one round blob: q(x_t) → N(0, I).",
+        "Keep t = 250 and switch to **cosine** → more of the moons survive: cosine destroys the signal slowly early on.",
+        "Pick **8gaussians** → the shaded contours are the exact density of q(x_t): watch the eight peaks merge.",
+    ],
+    "reverse": [
+        "Generate, then drag the frame slider back to the first frames → x̂₀ (green) already sketches the moons "
+        "while x_t is still noise.",
+        "Set **Steps = 5** and Generate → the samples land between the moons: too few steps.",
+        "Pick **8gaussians** → a second row shows the exact denoiser at the same x_t: compare its arrows.",
+    ],
+    "guidance": [
+        "Raise **λ** from 2 to 10 → the guided samples leave the moons for the reward's peak: reward hacking, "
+        "and the summary says the mean reward over-shoots the target.",
+        "At λ = 2 set **recurrence 3** → the guided mean reward moves towards the target's (right panel).",
+        "Model **glyphs**, reward classifier_logprob, parameters `{\"digit\": 7}` → the classifier's confidence "
+        "rises; the second check says whether the images really became 7s.",
+    ],
+    "adaptation": [
+        "Press **Start** → the mean reward (left) climbs while the distance to data (right) stays small.",
+        "**Reset**, set replay share to 0 and Start → only model samples are replayed: the distance grows faster.",
+        "**Reset**, set λ = −2 and Start → the model learns to move the other way.",
+    ],
+    "train": [
+        "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "
+        "a low loss is not yet good samples.",
+        "Train on **glyphs** with *conditional* ticked → in tab 3, pick 'my model' and a class to ask for one digit.",
+    ],
+}
+
+
+def glossary_markdown() -> str:
+    return "\n".join(f"- **{term}**: {text}" for term, text in GLOSSARY.items())
+
+
+def try_this(tab: str) -> gr.Markdown:
+    """The prompts of one tab, as a short list under its introduction."""
+    items = "\n".join(f"- {p}" for p in TRY_THIS[tab])
+    return gr.Markdown(f"**Try this →** notice that\n{items}", elem_classes=["adiff-try"], elem_id=f"{tab}-try")
+
+
+def page_script() -> gr.HTML:
+    """An empty block whose script (assets/page.js) tells the user when a slider clamps a typed value."""
+    return gr.HTML("", js_on_load=PAGE_JS, container=False, padding=False, elem_id="adiff-page-script")

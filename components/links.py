@@ -1,0 +1,201 @@
+"""Deep links for workshops: ``?tab=reverse&preset=moons&sampler=ddim&steps=50&seed=3`` opens a tab with those
+settings, and every tab has a "link to this view" button that writes such a URL for its current settings.
+
+Each tab's ``build`` returns a ``TabLink``: its tab id, the URL key of each linked widget, and ``apply(params,
+request)``, which turns the URL's values (strings) into widget updates the same way the tab's own callbacks check
+them, so a bad value is reported (naming the key and the value) instead of being clamped or ignored silently.
+``wire`` adds the page-load event that applies a link and the buttons that make one (in the browser: no server call).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from .validation import as_choice, as_float, as_int
+
+__all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge"]
+
+MAX_PARAM_CHARS = 400  # a URL value longer than this is refused (nothing in the app needs more)
+
+
+class LinkParams:
+    """The URL's query values for one tab, read with the app's own checks; problems are collected, not raised."""
+
+    def __init__(self, values: dict[str, str]):
+        self.values = dict(values)
+        self.used: set[str] = {"tab"}
+        self.problems: list[str] = []
+
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+    def _get(self, key: str, check: Callable[[str], Any]):
+        if key not in self.values:
+            return None
+        self.used.add(key)
+        raw = self.values[key]
+        if len(raw) > MAX_PARAM_CHARS:
+            self.problems.append(f"{key}: the value is {len(raw)} characters long, at most {MAX_PARAM_CHARS}; ignored")
+            return None
+        try:
+            return check(raw)
+        except gr.Error as e:
+            self.problems.append(f"{e.message} (from the link; the tab's own value was kept)")
+            return None
+
+    def int(self, key: str, lo: int, hi: int):
+        return self._get(key, lambda v: as_int(v, key, lo, hi))
+
+    def float(self, key: str, lo: float, hi: float):
+        return self._get(key, lambda v: as_float(v, key, lo, hi))
+
+    def choice(self, key: str, choices: Sequence[str]):
+        return self._get(key, lambda v: as_choice(v, key, list(choices)))
+
+    def choices(self, key: str, choices: Sequence[str]):
+        """A comma-separated list of choices (a checkbox group)."""
+
+        def check(v):
+            picked = [s.strip() for s in v.split(",") if s.strip()]
+            for s in picked:
+                as_choice(s, key, list(choices))
+            if not picked:
+                raise gr.Error(f"{key}: pick at least one of {list(choices)}", print_exception=False)
+            return picked
+
+        return self._get(key, check)
+
+    def bool(self, key: str):
+        def check(v):
+            low = v.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise gr.Error(f"{key}: must be true or false, got {v!r}", print_exception=False)
+
+        return self._get(key, check)
+
+    def text(self, key: str, max_chars: int):
+        def check(v):
+            if len(v) > max_chars:
+                raise gr.Error(f"{key}: is too long: {len(v)} characters, at most {max_chars}", print_exception=False)
+            return v
+
+        return self._get(key, check)
+
+    def unused(self) -> list[str]:
+        return sorted(k for k in self.values if k not in self.used)
+
+    def fill(self, out: dict, fields: Sequence[tuple]) -> dict:
+        """Read (key, component, kind, *limits) entries (kind: int, float, text, choice, choices, bool) into the
+        updates ``out``; a value for a component that already has an update (new choices or limits from a preset)
+        joins that update."""
+        for key, comp, kind, *limits in fields:
+            value = getattr(self, kind)(key, *limits)
+            if value is not None:
+                merge(out, comp, value)
+        return out
+
+    def choice_among(self, key: str, out: dict, comp, default: Sequence[str]):
+        """A choice checked against the choices an earlier update of ``out`` gave ``comp`` (else ``default``)."""
+        choices = [c[0] if isinstance(c, tuple) else c for c in (out.get(comp) or {}).get("choices", default)]
+        return self.choice(key, choices)
+
+
+def merge(out: dict, comp, value) -> None:
+    prev = out.get(comp)
+    out[comp] = {**prev, "value": value} if isinstance(prev, dict) else value
+
+
+@dataclass
+class TabLink:
+    """What a tab offers to deep links: its id, URL key -> widget, and how a link's values become widget updates."""
+
+    tab: str
+    fields: dict[str, gr.components.Component]
+    apply: Callable[[LinkParams, Any], dict]  # (params, request) -> {component: value or gr.update}
+    button: gr.Button | None = None
+    box: gr.Textbox | None = None
+    extra_outputs: list = field(default_factory=list)  # components apply() may update besides the fields
+
+
+def link_js(tab: str, keys: Sequence[str]) -> str:
+    """Browser code for a "link to this view" button: the page's URL with ?tab=...&key=value for the inputs."""
+    return f"""(...vals) => {{
+  const keys = {json.dumps(list(keys))};
+  const p = new URLSearchParams();
+  p.set("tab", {json.dumps(tab)});
+  keys.forEach((k, i) => {{
+    let v = vals[i];
+    if (Array.isArray(v)) v = v.join(",");
+    if (v !== null && v !== undefined && v !== "") p.set(k, String(v));
+  }});
+  const url = window.location.origin + window.location.pathname + "?" + p.toString();
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {{}});
+  return url;
+}}"""
+
+
+def link_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
+    """The "link to this view" control of a tab (wired by ``wire``)."""
+    with gr.Row(elem_classes=["adiff-link-row"]):
+        button = gr.Button("Link to this view", size="sm", scale=0, min_width=170, elem_id=f"{tab}-link-btn")
+        box = gr.Textbox(label="Link to this view (copy it, or send it to the room)", interactive=False, max_lines=1, scale=4,
+                         placeholder="press the button: a URL that opens this tab with these settings (for a workshop)",
+                         buttons=["copy"], elem_id=f"{tab}-link")  # fmt: skip
+    return button, box
+
+
+SELECT_TAB_JS = """() => {
+  const tab = new URLSearchParams(window.location.search).get("tab");
+  if (!tab) return;
+  const pick = (tries) => {
+    const b = document.querySelector('button[role="tab"][data-tab-id="' + CSS.escape(tab) + '"]');
+    if (b) b.click(); else if (tries > 0) setTimeout(() => pick(tries - 1), 100);
+  };
+  pick(50);
+}"""
+
+
+def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown, queue: dict | None = None) -> None:
+    """Apply ?tab=... on page load, and wire every tab's link button (browser only).
+
+    The tab is selected in the browser (a click on its button): an event whose outputs include the Tabs layout
+    makes Gradio re-read every component under it at each later status update (a streamed run would pay that on
+    every message).  The values come from one light request whose outputs are the linked widgets only."""
+    by_tab = {link.tab: link for link in links}
+    demo.adiff_links = by_tab  # for tests: each tab's TabLink
+    outputs: list = [notice]
+    for link in links:
+        for comp in list(link.fields.values()) + link.extra_outputs:
+            if comp not in outputs:
+                outputs.append(comp)
+
+    def apply(request: gr.Request):
+        skip = {c: gr.skip() for c in outputs}
+        values = dict(request.query_params) if request is not None else {}
+        if not values:
+            return skip
+        tab = values.get("tab")
+        if tab not in by_tab:
+            known = ", ".join(sorted(by_tab))
+            return {**skip, notice: gr.update(value=f"⚠ link: tab must be one of {known}, got {tab!r}", visible=True)}
+        params = LinkParams(values)
+        updates = by_tab[tab].apply(params, request)
+        problems = params.problems + [f"{k}: this tab has no setting of that name (ignored)" for k in params.unused()]
+        shown = ", ".join(f"{k} = {v}" for k, v in values.items() if k != "tab" and k not in params.unused())
+        text = f"Opened from a link: **{tab}**" + (f" with {shown}" if shown else "") + "."
+        if problems:
+            text += "\n" + "\n".join(f"- ⚠ {p}" for p in problems)
+        return {**skip, **updates, notice: gr.update(value=text, visible=True)}
+
+    demo.load(None, None, None, js=SELECT_TAB_JS)
+    demo.load(apply, None, outputs, api_visibility="private", show_progress="hidden", **(queue or {}))
+    for link in links:
+        if link.button is not None and link.box is not None:
+            link.button.click(None, list(link.fields.values()), link.box, js=link_js(link.tab, list(link.fields)),
+                              api_visibility="private")  # fmt: skip
