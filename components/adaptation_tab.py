@@ -343,11 +343,11 @@ def build(ctx: AppContext) -> TabLink:
         ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", show_progress_on=[status_md], **ctx.heavy)
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            adapt_stop, None, [status_md, summary], api_name="adapt_stop", queue=False)
+            adapt_stop, None, [status_md, summary], api_name="adapt_stop", **ctx.instant)
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
         preset.input(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, lam, steps, lr, reward_md],
                      api_visibility="private", **ctx.light)  # fmt: skip
-        reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
     fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam,
               "steps": steps, "lr": lr, "bs": bs, "cap": cap, "replay": replay, "guided": guided, "seed": seed}  # fmt: skip
     return TabLink("adaptation", fields, apply_link, link_btn, link_box, [buffer_plot, gallery, reward_md])

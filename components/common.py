@@ -16,7 +16,9 @@ import torch
 
 import adiff.presets
 from adiff import DiffusionModel
+from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
+from adiff.nn.config import resolve_device
 from adiff.data import PLOT_RANGE, make_dataset
 from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
 from adiff.diffusion.processes import Process
@@ -32,7 +34,7 @@ __all__ = [
     "score_grid", "reward_grid", "solver_choices", "solver_help", "default_solver", "steps_for",
     "schedule_curve", "curve_at", "flow_curve", "process_curve", "flow_time", "build_reward", "reward_choices",
     "parse_label", "label_choices", "finite_list",
-    "condition_for", "default_label", "EACH_LABEL",
+    "condition_for", "default_label", "EACH_LABEL", "count_nonfinite", "finite_rows", "PREVIEW_FLOPS_PER_SECOND",
 ]  # fmt: skip
 
 MY_MODEL = "my model"  # the model trained or loaded in the Train tab (per session)
@@ -61,11 +63,22 @@ class Limits:
     train_batch: int = 1024
     train_T: int = 2000
     upload_bytes: int = 64 * 2**20
+    upload_params: int = 50_000_000  # default of --max-upload-params (parameters of one denoiser)
+    upload_tokens: int = 256  # tokens per sample of an uploaded model (the glyphs preset has 16)
+    preview_points: int = 400  # samples in the Train tab's preview of a 2-D model
+    preview_images: int = 16  # ... of an image model
+    preview_steps: int = 25  # DDIM steps of that preview
+    preview_seconds: float = 3.0  # what the preview of an uploaded model may cost, estimated from its FLOPs
     frames: int = 50  # frames kept per trajectory for the slider and the GIF
     stream_updates: int = 30  # updates streamed per run
 
 
 LIMITS = Limits()
+
+# Forward FLOP/s assumed when estimating an upload's preview.  Measured on the 2-core CI machine, one thread, load
+# average 3.4: 37-48 GFLOP/s for the presets and 256-token image models (model_cost FLOPs over wall time); half of
+# that is assumed, as the cores are shared by concurrent jobs.  On a GPU, a conservative 0.5 TFLOP/s.
+PREVIEW_FLOPS_PER_SECOND = {"cpu": 2e10, "cuda": 5e11}
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class AppContext:
     device: str = "auto"
     max_heavy_jobs: int = 2
     light_jobs: int = 8
+    max_upload_params: int = LIMITS.upload_params
     store: SessionStore = field(default_factory=SessionStore)
     results: ResultCache = field(default_factory=ResultCache)  # identical preset requests (result_cache.py)
     _data_cache: dict = field(default_factory=dict, repr=False)
@@ -111,6 +125,22 @@ class AppContext:
     @property
     def light(self) -> dict:
         return {"concurrency_limit": self.light_jobs, "concurrency_id": "light"}
+
+    @property
+    def instant(self) -> dict:
+        """Handlers that compute nothing (a Stop's status line, a dropdown's help text, a link's values): queued like
+        every event (no route skips the queue), in a pool of their own so a full light pool never delays them."""
+        return {"concurrency_limit": self.light_jobs, "concurrency_id": "instant"}
+
+    # -------------------------------------------------------------- uploads
+    def upload_budget(self, kind: str) -> Budget:
+        """What an uploaded model may cost: at most ``max_upload_params`` parameters, ``LIMITS.upload_tokens``
+        tokens per sample, and forward FLOPs per sample such that the Train tab's preview (``LIMITS.preview_*``
+        samples and steps) is estimated to take at most ``LIMITS.preview_seconds`` on this app's device."""
+        dev = "cuda" if str(resolve_device(self.device)).startswith("cuda") else "cpu"
+        samples = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
+        flops = LIMITS.preview_seconds * PREVIEW_FLOPS_PER_SECOND[dev] / (samples * LIMITS.preview_steps)
+        return Budget(max_parameters=self.max_upload_params, max_tokens=LIMITS.upload_tokens, max_flops=flops)
 
     # -------------------------------------------------------------- models
     def sources(self) -> list[str]:
@@ -152,6 +182,16 @@ class AppContext:
 
 
 # ---------------------------------------------------------------------------------------------- conversions
+def count_nonfinite(x: torch.Tensor) -> int:
+    """Samples (rows of x [N, ...]) holding a NaN or an infinity: the figures leave them out and say how many."""
+    return int((~torch.isfinite(x.detach().reshape(x.shape[0], -1))).any(1).sum()) if x.numel() else 0
+
+
+def finite_rows(x: torch.Tensor) -> torch.Tensor:
+    """The samples of x [N, ...] whose every value is finite."""
+    return x[torch.isfinite(x.detach().reshape(x.shape[0], -1)).all(1)]
+
+
 def finite_list(a, digits: int = 4) -> list:
     """A 1-D array-like -> list of rounded floats, with None for NaN/inf (plotly leaves a gap)."""
     arr = np.asarray(a, dtype=np.float64).reshape(-1)

@@ -359,7 +359,7 @@ def build(ctx: AppContext) -> None:
         event = go_btn.click(compare, [ma, sa, ka, mb, sb, kb, seed, n, label], [player, status, summary, data_file, curve],
                              api_name="compare", show_progress_on=[status], **ctx.heavy)  # fmt: skip
         stop_btn.click(None, None, status, js=STOP_JS, cancels=[event], api_visibility="private").then(
-            stop, None, [status, summary], api_name="compare_stop", queue=False)
+            stop, None, [status, summary], api_name="compare_stop", **ctx.instant)
         data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
         ma.input(on_model("a"), ma, [sa, ka, label, n], api_visibility="private", **ctx.light)
         mb.input(on_model("b"), mb, [sb, kb], api_visibility="private", **ctx.light)

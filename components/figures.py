@@ -127,6 +127,8 @@ def make_frame_figure(frame: dict) -> go.Figure:
     """
     t = frame["t"]
     head = f"t = {t}" + (f"  ·  frame {frame['index'] + 1} of {frame['num_frames']}" if frame.get("num_frames") else "")
+    if frame.get("nonfinite"):
+        head += f"  ·  ⚠ {frame['nonfinite']} samples are NaN or infinite" + (" (not drawn)" if frame["kind"] == "points" else "")
     if frame["kind"] == "images":
         layout = _image_grid(3, ["x_t", "predicted x₀ = (x_t − σ_t ε̂) / √ᾱ_t", "predicted noise ε̂"], hspace=0.03)
         _color_titles(layout, ["x_t", "x0_pred", "eps"])
@@ -191,6 +193,8 @@ def make_guidance_figure(data: dict) -> go.Figure:
     titles = []
     for p in panels:
         lines = [p["title"]]
+        if p.get("nonfinite"):
+            lines.append(f"⚠ {p['nonfinite']} samples NaN or infinite" + (" (not drawn)" if data["kind"] == "points" else ""))
         if p.get("mean_reward") is not None:
             lines.append(f"mean reward {_fmt(p.get('mean_reward'))}")
         if data["kind"] == "points":

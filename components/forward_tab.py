@@ -169,9 +169,9 @@ def build(ctx: AppContext) -> TabLink:
         for comp in (schedule, seed, show_flow):
             comp.input(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
         n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
-        dataset.input(on_dataset, dataset, n, api_visibility="private", queue=False).then(
+        dataset.input(on_dataset, dataset, n, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
-        steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", queue=False).then(
+        steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
     fields = {"dataset": dataset, "schedule": schedule, "T": steps, "t": t, "n": n, "seed": seed, "flow": show_flow}
     return TabLink("forward", fields, apply_link, link_btn, link_box, [plot, curve_plot, summary, summary_md])

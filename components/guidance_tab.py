@@ -19,9 +19,9 @@ from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.samplers import SAMPLERS, solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, default_label,
-                     default_solver, label_choices, parse_label, points, reward_choices, reward_grid, reward_help,
-                     solver_choices, tile_images)  # fmt: skip
+from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, count_nonfinite,
+                     default_label, default_solver, finite_rows, label_choices, parse_label, points, reward_choices,
+                     reward_grid, reward_help, solver_choices, tile_images)  # fmt: skip
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
@@ -108,8 +108,12 @@ def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
                      f"**{fmt(summary['target_mean_reward'])}** (from {summary['target_effective_samples']:.0f} effective "
                      "data points)")  # fmt: skip
         lines.append(line + ".")
-    else:
+    elif summary.get("reward") == NO_REWARD and summary.get("cfg_scale") is not None:
         lines.append(f"Classifier-free guidance only: w = 1 (left) against w = {summary['cfg_scale']:g} (right).")
+    bad = summary.get("nonfinite_samples") or {}
+    if any(bad.values()):
+        lines.append(f"⚠ **NaN or infinite samples** (the model's output overflowed; not drawn, not in the rewards): "
+                     f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {summary['num_samples']}.")
     if verdict:
         lines.append(("⚠ " if not verdict.startswith("on target") else "✓ ") + verdict)
     if check:
@@ -164,15 +168,20 @@ def build(ctx: AppContext) -> TabLink:
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
         base_x = base_x.detach().float().cpu()
 
-        def rewards_of(x):
+        def rewards_of(x):  # over the finite samples (the non-finite ones are counted apart); None when there are none
+            x = finite_rows(x)
+            if reward_fn is None or not len(x):
+                return None
             with torch.no_grad():
                 return torch.nan_to_num(reward_fn(x.to(torch.float32)).double(), nan=0.0)
 
         def mean_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).mean())
+            r = rewards_of(x)
+            return None if r is None else float(r.mean())
 
         def median_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).median())
+            r = rewards_of(x)
+            return None if r is None else float(r.median())
 
         grid = reward_grid(reward_fn, 70, PLOT_RANGE) if (reward_fn is not None and info.kind == "points") else None
         lam_txt = f"λ = {lam:g}, {mode}" + (f", recurrence {rec}" if rec > 1 else "")
@@ -184,8 +193,8 @@ def build(ctx: AppContext) -> TabLink:
 
         def panel(key, title, x, r):
             if info.kind == "points":
-                return {"key": key, "title": title, "points": points(x), "mean_reward": r}
-            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r}
+                return {"key": key, "title": title, "points": points(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
+            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
 
         def figure(panels, title):
             return make_guidance_figure({"kind": info.kind, "reward": grid, "range": PLOT_RANGE, "panels": panels,
@@ -217,6 +226,7 @@ def build(ctx: AppContext) -> TabLink:
             "unguided_mean_reward": base_panel["mean_reward"], "guided_mean_reward": guided_panel["mean_reward"],
             "unguided_median_reward": median_reward(base_x), "guided_median_reward": median_reward(guided_x),
             "clipped_fraction": sum(clipped) / len(clipped) if clipped else 0.0, "nonfinite_gradients": nonfinite,
+            "nonfinite_samples": {"unguided": base_panel["nonfinite"], "guided": guided_panel["nonfinite"]},
             "elapsed_s": None,
         }  # fmt: skip
         verdict, check = "", None
@@ -231,7 +241,8 @@ def build(ctx: AppContext) -> TabLink:
                                        "its picture is rough")  # fmt: skip
                 r_g = rewards_of(guided_x)
                 kind_, verdict = guidance_verdict(base_panel["mean_reward"], guided_panel["mean_reward"], tgt.mean_reward,
-                                                  float(r_g.std() / math.sqrt(n)) if n > 1 else 0.0, tgt.se, tgt.ess,
+                                                  float(r_g.std() / math.sqrt(len(r_g))) if r_g is not None and len(r_g) > 1
+                                                  else 0.0, tgt.se, tgt.ess,
                                                   lam, rec)  # fmt: skip
                 summary["versus_target"] = kind_
             if reward == "classifier_logprob" and info.kind == "images":
@@ -366,10 +377,10 @@ def build(ctx: AppContext) -> TabLink:
         ev = go_btn.click(guided_generate, inputs, [plot, status, summary], api_name="guided_generate",
                           show_progress_on=[status], **ctx.heavy)  # fmt: skip
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            stop, None, [status, summary], api_name="guided_stop", queue=False)
+            stop, None, [status, summary], api_name="guided_stop", **ctx.instant)
         preset.input(on_preset, [preset, reward, sampler], [reward, sampler, steps, label, cfg, n, reward_md, expression, params],
                      api_visibility="private", **ctx.light)  # fmt: skip
-        reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
     fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam, "mode": mode,
               "rec": rec, "label": label, "cfg": cfg, "sampler": sampler, "steps": steps, "seed": seed, "n": n}  # fmt: skip
     return TabLink("guidance", fields, apply_link, link_btn, link_box, [reward_md])

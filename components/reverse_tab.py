@@ -26,8 +26,9 @@ from adiff.presets import preset_spec
 from adiff.diffusion import Predictor
 from adiff.samplers import SAMPLERS, SOLVERS, TrajectoryRecorder, get_solver, solvers_for
 
-from .common import (LIMITS, AppContext, condition_for, default_label, default_solver, label_choices, parse_label,
-                     points, score_field, solver_choices, solver_help, steps_for, tile_images)  # fmt: skip
+from .common import (LIMITS, AppContext, condition_for, count_nonfinite, default_label, default_solver, finite_rows,
+                     label_choices, parse_label, points, score_field, solver_choices, solver_help, steps_for,
+                     tile_images)  # fmt: skip
 from .figures import make_frame_figure, make_schedule_marker_figure
 from .gif import trajectory_gif
 from .help import try_this
@@ -58,12 +59,15 @@ STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffP
 
 def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_scale=None, ideal=None, paths=None,
                index=0, num_frames=None) -> dict:  # fmt: skip
-    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here)."""
+    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here; "nonfinite" counts
+    the samples of x_t that are NaN or infinite, which the figure leaves out and names)."""
+    bad = count_nonfinite(x_t)
     if kind == "images":
-        return {"kind": "images", "t": time_value(t), "index": index, "num_frames": num_frames,
+        return {"kind": "images", "t": time_value(t), "index": index, "num_frames": num_frames, "nonfinite": bad,
                 "x_t": tile_images(x_t), "x0_pred": tile_images(x0_pred), "eps": tile_images(eps)}  # fmt: skip
     frame = {"kind": "points", "t": time_value(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
-             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or []}  # fmt: skip
+             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or [],
+             "nonfinite": bad}  # fmt: skip
     proc = model.process
     G = FIELD_GRID * FIELD_GRID
     if t > 0:
@@ -200,6 +204,11 @@ def build(ctx: AppContext) -> TabLink:
                                    cfg_scale=cfg, ideal=ideal)  # fmt: skip
         if info.kind == "images":
             image_specs(static, arrays)
+        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged, and the player says so
+        if len(final) < n:
+            static["title"] += f" · ⚠ {n - len(final)} of {n} samples are NaN or infinite (not drawn)"
+            static["notes"] = [*static["notes"], f"⚠ {n - len(final)} of {n} samples ended NaN or infinite: the model's "
+                               "output overflowed. They are not drawn and not in the statistics."]  # fmt: skip
         payload = player_payload(run_id, info.kind, static, arrays, traj.timesteps, traj.noise_levels.tolist(),
                                  frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False,
                                  alpha=[solid_at(model.process, t) for t in traj.timesteps])  # fmt: skip
@@ -207,10 +216,10 @@ def build(ctx: AppContext) -> TabLink:
         payload_text = json.dumps(payload, separators=(",", ":"))
         Path(stored.data_path).write_text(payload_text)
         _keep(session, stored)
-        final = traj.final
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
-                   "elapsed_s": round(time.time() - t0, 2), "sample_mean": final.mean(0).flatten()[:4].tolist(),
-                   "sample_std": float(final.std()), "reused": False}  # fmt: skip
+                   "elapsed_s": round(time.time() - t0, 2), "nonfinite_samples": n - len(final),
+                   "sample_mean": final.mean(0).flatten()[:4].tolist() if len(final) else None,
+                   "sample_std": float(final.std()) if len(final) >= 2 else None, "reused": False}  # fmt: skip
         if info.kind == "points" and info.dataset is not None:
             ref, ref_labels = ctx.dataset(info.dataset, 4000, 123)
             if isinstance(label, int) and ref_labels is not None:
@@ -345,7 +354,7 @@ def build(ctx: AppContext) -> TabLink:
         # In the browser at once: the player draws nothing more of this run and the status says so; then the server
         # cancels the run, and its own message (at which step) follows.
         stop_btn.click(None, None, status, js=STOP_JS, cancels=[gen_event], api_visibility="private").then(
-            stop, None, [status, summary], api_name="generate_stop", queue=False)
+            stop, None, [status, summary], api_name="generate_stop", **ctx.instant)
         frame.change(show_frame, frame, [frame_plot, frame_curve, frame_summary], api_name="frame", **ctx.light)
         data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
         preset.input(on_preset, preset, [label, n, cfg, sampler, steps, eta, sampler_md, preset_md], api_visibility="private",

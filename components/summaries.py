@@ -48,6 +48,9 @@ def reverse_done_text(s: dict) -> str:
     lines = [f"✓ **done**: {s['num_samples']} samples of **{s['preset']}** in {s['elapsed_s']:.1f} s "
              f"({s['sampler']}, {s['num_steps']} steps{nfe}, seed {s['seed']}). Drag the frame slider or press "
              f"▶ Play: the {s['num_frames']} frames play in your browser."]  # fmt: skip
+    if s.get("nonfinite_samples"):
+        lines.append(f"⚠ **{s['nonfinite_samples']} of {s['num_samples']} samples are NaN or infinite** (the model's "
+                     "output overflowed): they are not drawn and not in the statistics.")  # fmt: skip
     if s.get("mmd2_to_data") is not None:
         lines.append(_cap(describe_mmd2(s["mmd2_to_data"])))
     return "\n\n".join(lines)

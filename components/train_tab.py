@@ -13,12 +13,13 @@ import torch
 from adiff import DiffusionModel
 from adiff.diffusion.parameterization import DEFAULT_PREDICTION_TYPE, PROCESS_PREDICTION_TYPES
 from adiff.diffusion.schedules import make_schedule
-from adiff.nn.checkpoints import CheckpointError
+from adiff.nn.budget import checkpoint_config
+from adiff.nn.checkpoints import CheckpointError, open_checkpoint
 from adiff.samplers.loop import DEFAULT_SAMPLER
 from adiff.data import DATA_SHAPES, DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
 from . import own_data
-from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
+from .common import LIMITS, MY_MODEL, AppContext, count_nonfinite, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row
@@ -100,20 +101,33 @@ def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bo
     return cfg
 
 
-def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
-    """A few samples of the current model (25 steps of DDIM for VP, of Euler for a flow; fixed seed)."""
-    n = 16 if kind == "images" else 400
+def _preview_steps(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int):
+    """A few samples of the current model (25 steps of DDIM for VP, of Euler for a flow; fixed seed): yields None
+    after each sampler step (a cancelled job stops there), then the figure's data."""
+    n = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
     cond = None
     if model.is_conditional:
         cond = torch.arange(n) % model.num_classes
     sampler = "ddim" if model.process.name == "vp" else DEFAULT_SAMPLER[model.process.name]
-    steps = min(PREVIEW_STEPS, model.max_sampling_steps)
-    x, _ = model.generate(n, condition=cond, seed=1234, sampler=sampler, num_steps=steps,
-                          keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
-    title = f"samples after {step} steps ({sampler.upper()} {steps})"
+    steps = min(LIMITS.preview_steps, model.max_sampling_steps)
+    last = None
+    for last in model.generate_progressive(n, condition=cond, seed=1234, sampler=sampler, num_steps=steps,
+                                           clip_x0=1.0 if kind == "images" else None):  # fmt: skip
+        yield None
+    x = last.x_prev
+    bad = count_nonfinite(x)
+    title = f"samples after {step} steps ({sampler} {steps}, seed 1234)"
+    if bad:
+        title += f"  ·  ⚠ {bad} of {n} samples are NaN or infinite (not drawn)"
     if kind == "images":
-        return {"kind": "images", "z": tile_images(x), "title": title}
-    return {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE}
+        yield {"kind": "images", "z": tile_images(x), "title": title, "nonfinite": bad}
+        return
+    yield {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE, "nonfinite": bad}
+
+
+def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
+    *_, data = _preview_steps(model, kind, dataset, data_pts, step)
+    return data
 
 
 def _kind(model: DiffusionModel) -> str:
@@ -239,7 +253,10 @@ def build(ctx: AppContext) -> TabLink:
 
     @user_errors
     def load_model(model_file, request: gr.Request):
-        """Load an uploaded checkpoint (validated: size, format, checksum, config) as this session's 'my model'."""
+        """Load an uploaded checkpoint as this session's 'my model', then draw a preview (streams its progress; a
+        heavy job, cancelled by Stop).  Checked before anything is built: size, header, format, the config and what
+        its model would cost (parameters, tokens and FLOPs per sample), tensor names and shapes; then the checksum
+        and finite weights."""
         if model_file is None or model_file == "":
             raise gr.Error("model_file: no file was uploaded", print_exception=False)
         path = Path(model_file if isinstance(model_file, (str, Path)) else getattr(model_file, "path", model_file["path"]))
@@ -249,28 +266,33 @@ def build(ctx: AppContext) -> TabLink:
         if size > LIMITS.upload_bytes:
             raise gr.Error(f"model_file: {size} bytes is over the {LIMITS.upload_bytes} byte limit", print_exception=False)
         try:
-            model = DiffusionModel.load(path.read_bytes(), device=ctx.device)
+            ckpt = open_checkpoint(path, name=path.name)  # the header only
+            shape = checkpoint_config(ckpt, ctx.device).arch.data_shape  # validated (nested, flat or migrated)
+            if not (shape == (2,) or (len(shape) == 3 and shape[0] == 1)):
+                raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape "
+                               f"is {list(shape)}", print_exception=False)  # fmt: skip
+            kind = "points" if shape == (2,) else "images"
+            model = DiffusionModel.load(ckpt, device=ctx.device, budget=ctx.upload_budget(kind))
         except CheckpointError as e:
-            raise gr.Error(f"model_file: {e}".replace("<uploaded bytes>", path.name), print_exception=False) from None
-        shape = tuple(model.data_shape)
-        if shape != (2,) and not (len(shape) == 3 and shape[0] == 1):
-            raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}",
-                           print_exception=False)  # fmt: skip
+            raise gr.Error(f"model_file: {e}", print_exception=False) from None
         model.denoiser.eval()
         ds = (model.metadata or {}).get("dataset")
-        ds = ds if ds in DATASETS else None
-        if ds is not None and shape != DATA_SHAPES[ds]:
+        ds = ds if isinstance(ds, str) and ds in DATASETS else None
+        if ds is not None and tuple(model.data_shape) != tuple(DATA_SHAPES[ds]):
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
         info = {"dataset": ds, "description": f"loaded from {path.name}", "steps": model.training_step,
-                "sample_kwargs": {"clip_x0": 1.0} if len(shape) == 3 else {}}  # fmt: skip
+                "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {}}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
-        kind = _kind(model)
-        fig = make_samples_figure(_preview(model, kind, ds, None, model.training_step))
-        return fig, {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
-                     "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        status = {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
+                  "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        yield gr.skip(), {**status, "status": "loaded; drawing a preview"}
+        for data in _preview_steps(model, kind, ds, None, model.training_step):
+            if data is None:
+                yield gr.skip(), gr.skip()  # Stop cancels the job here
+        yield make_samples_figure(data), {**status, "status": "loaded", "nonfinite_samples": data["nonfinite"]}
 
     def on_diffusion(process_value, current, schedule_value, T_value):
         vp = process_value != "flow"
@@ -357,13 +379,14 @@ def build(ctx: AppContext) -> TabLink:
         # On page load and on every change: only the prediction types that serve the process, the schedule and T
         # only for VP, and the note on x_T (no trigger list: gr.on then also runs when the page loads).
         gr.on(None, on_diffusion, [process, prediction, schedule, T], [prediction, schedule, T, note],
-              api_visibility="private", queue=False, trigger_mode="always_last")  # fmt: skip
+              api_visibility="private", trigger_mode="always_last", **ctx.instant)  # fmt: skip
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
-        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            train_stop, None, summary, api_name="train_stop", queue=False)
         save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
-        upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
-        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
+        # loading and previewing an upload is a heavy job: the same queue and slots as sampling, and Stop cancels it
+        load_ev = upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.heavy)
+        stop_btn.click(None, None, None, cancels=[ev, load_ev], api_visibility="private").then(
+            train_stop, None, summary, api_name="train_stop", **ctx.instant)
+        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", **ctx.instant)
         summary.change(None, summary, status_md, js=STATUS_JS, api_visibility="private")
     fields = {"dataset": dataset, "process": process, "prediction": prediction, "schedule": schedule, "T": T,
               "size": size, "conditional": conditional,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_helpers import preset_dir_with_fallbacks, require, torch_threads
+from tests.app_helpers import live_app, require
 
 pytestmark = pytest.mark.browser
 
@@ -51,20 +51,12 @@ def served(tmp_path_factory):
         import playwright.sync_api as playwright
     except ImportError:  # pragma: no cover - depends on the environment
         require(False, "the playwright Python package is not installed (pip install playwright)")
-    import app as app_module
-
-    with preset_dir_with_fallbacks(tmp_path_factory.mktemp("presets")), torch_threads(1):
-        demo = app_module.build_app(device="cpu")
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                **app_module.launch_kwargs())  # fmt: skip
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                yield demo, url, browser
-            finally:
-                browser.close()
-                demo.close()
-                demo.adiff_context.store.close_all()
+    with live_app(tmp_path_factory.mktemp("presets")) as (demo, url), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield demo, url, browser
+        finally:
+            browser.close()
 
 
 class Page:
