@@ -11,6 +11,7 @@ import torch
 from .diffusion.losses import per_sample_loss
 from .diffusion.parameterization import Predictor
 from .nn import checkpoints, inputs
+from .nn.budget import DEFAULT_BUDGET, Budget, admit_checkpoint, check_shapes
 from .nn.config import ModelConfig, resolve_device
 from .nn.denoisers import build_denoiser
 from .nn.ema import EMA
@@ -328,8 +329,9 @@ class DiffusionModel:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Load weights and counters; a config of another architecture or process, or a mismatched tensor, raises
-        and leaves the model unchanged."""
+        """Load weights and counters; a config of another architecture or process, a mismatched or non-finite tensor,
+        or a bad counter raises and leaves the model unchanged (checked against this model's own tensors: no copy is
+        built)."""
         if not isinstance(state, dict) or "denoiser" not in state or "config" not in state:
             raise ValueError("state must be a dict with 'config' and 'denoiser' (from get_state_dict)")
         other = ModelConfig.from_dict({**checkpoints.migrate_config(state["config"]), "device": "cpu"})
@@ -342,17 +344,18 @@ class DiffusionModel:
         theirs = other.diffusion.make_process().to_dict()
         if theirs != self.process.to_dict():
             raise ValueError(f"state config describes the process {theirs}, this model has {self.process.to_dict()}")
-        trial = build_denoiser(self.cfg.arch)
-        ema_trial = build_denoiser(self.cfg.arch)
-        try:
-            trial.load_state_dict(state["denoiser"])
-            ema_trial.load_state_dict(state.get("ema", state["denoiser"]))
-        except (RuntimeError, KeyError) as e:
-            raise ValueError(f"state does not match this model: {e}") from None
-        self.denoiser.load_state_dict(trial.state_dict())
-        self.ema.module.load_state_dict(ema_trial.state_dict())
-        self.training_step = int(state.get("training_step", 0))
-        self.adaptation_step = int(state.get("adaptation_step", 0))
+        own = {k: tuple(v.shape) for k, v in self.denoiser.state_dict().items()}
+        parts = {"denoiser": state["denoiser"], "ema": state.get("ema", state["denoiser"])}
+        for part, sd in parts.items():
+            if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+                raise ValueError(f"state '{part}' must be a dict of tensors")
+            check_shapes({k: tuple(v.shape) for k, v in sd.items()}, own, f"state '{part}'")
+            checkpoints.check_finite(sd, f"state '{part}'")
+        counters = checkpoints.check_counters({k: state.get(k, 0) for k in checkpoints.COUNTERS}, "state")
+        with torch.no_grad():
+            self.denoiser.load_state_dict(parts["denoiser"])
+            self.ema.module.load_state_dict(parts["ema"])
+        self.training_step, self.adaptation_step = counters["training_step"], counters["adaptation_step"]
 
     def save(self, path, extra: dict | None = None, ema_only: bool = False):
         """Write a single .safetensors checkpoint (weights, EMA weights; config, counters, process as JSON).
@@ -370,31 +373,32 @@ class DiffusionModel:
         return checkpoints.save_checkpoint(path, tensors, meta)
 
     @classmethod
-    def load(cls, source, device: str | None = None) -> "DiffusionModel":
-        """Rebuild a model from a checkpoint path (or bytes) with no other arguments.  ``device`` overrides the
-        stored one (default "auto", so a checkpoint made on a GPU loads on a CPU).  Checkpoints written before
-        prediction types and processes existed load as the epsilon-prediction VP models they are."""
-        tensors, meta = checkpoints.read_checkpoint(source)
-        try:
-            config = checkpoints.migrate_config(meta["config"], meta.get("schedule"))
-            config["device"] = device or "auto"
-            model = cls(config)
-        except (KeyError, TypeError, ValueError) as e:
-            raise checkpoints.CheckpointError(f"checkpoint has an invalid config: {e}") from None
+    def load(cls, source, device: str | None = None, budget: Budget | None = None) -> "DiffusionModel":
+        """Rebuild a model from a checkpoint (a path, bytes, or an opened CheckpointFile) with no other arguments.
+        ``device`` overrides the stored one (default "auto", so a checkpoint made on a GPU loads on a CPU).
+        Checkpoints written before prediction types and processes existed load as the epsilon-prediction VP models
+        they are (checkpoints.migrate_config).  Before anything is built, the config must fit ``budget`` (default:
+        adiff.nn.budget.DEFAULT_BUDGET) and the file's tensor names and shapes must be those the config implies;
+        weights must be finite.  Raises CheckpointError, having allocated nothing but the file's own tensors."""
+        ckpt = source if isinstance(source, checkpoints.CheckpointFile) else checkpoints.open_checkpoint(source)
+        cfg = admit_checkpoint(ckpt, device or "auto", budget or DEFAULT_BUDGET)  # nothing is built before this
+        tensors = ckpt.tensors()
         ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
         raw = {k[len("denoiser."):]: v for k, v in tensors.items() if k.startswith("denoiser.")}
-        state = {"config": model.config, "denoiser": raw or ema, "ema": ema or raw, **meta.get("counters", {})}
+        model = cls(cfg)
         try:
-            model.load_state_dict(state)
+            model.load_state_dict({"config": cfg.to_dict(), "denoiser": raw or ema, "ema": ema or raw, **ckpt.counters})
         except ValueError as e:
-            raise checkpoints.CheckpointError(f"checkpoint tensors do not match its config: {e}") from None
-        model.metadata = meta.get("extra", {})
+            raise checkpoints.CheckpointError(f"checkpoint {ckpt.name} tensors do not match its config: {e}") from None
+        model.metadata = dict(ckpt.extra)
         return model
 
     def clone(self, device: str | None = None) -> "DiffusionModel":
         """An independent copy (weights, EMA, counters; no optimiser state, an empty buffer) for a user session."""
         twin = DiffusionModel(self.cfg if device is None else self.cfg.replace(device=device))
-        twin.load_state_dict(self.get_state_dict())
+        twin.load_state_dict({"config": self.config, "denoiser": self.denoiser.state_dict(),
+                              "ema": self.ema.module.state_dict(), "training_step": self.training_step,
+                              "adaptation_step": self.adaptation_step})  # copied into the twin's own tensors  # fmt: skip
         twin.metadata = dict(getattr(self, "metadata", {}))
         return twin
 

@@ -7,7 +7,7 @@
   if (root.__adiff) return; // mounted already
   const S = {
     runId: null, stat: null, kind: "points", K: 0, k: 0, live: false, playing: false, fps: 20,
-    frames: {}, scale: {}, t: [], sigma: [], labels: [], raf: 0, drawn: 0, lastDrawMs: 0, boxes: [], sched: null,
+    frames: {}, scale: {}, t: [], sigma: [], a: [], labels: [], raf: 0, drawn: 0, lastDrawMs: 0, boxes: [], sched: null,
   };
   root.__adiff = S;
   root.innerHTML =
@@ -188,6 +188,7 @@
     ctx.imageSmoothingEnabled = false; ctx.drawImage(off, b.x + (b.s - w) / 2, b.y + (b.s - h) / 2, w, h);
     ctx.strokeStyle = "#bbb"; ctx.strokeRect(b.x + (b.s - w) / 2, b.y + (b.s - h) / 2, w, h);
   }
+  const fmtT = (v) => (Number.isInteger(v) ? String(v) : Number(v).toFixed(3).replace(/0+$/, "").replace(/\.$/, ""));
   function scheduleCurves(box) {
     const sc = S.stat.schedule, T = sc.T, x = (t) => box.x + (t / T) * box.w, y = (v) => box.y + box.h - v * box.h;
     ctx.fillStyle = "#fff"; ctx.fillRect(box.x, box.y, box.w, box.h);
@@ -198,21 +199,23 @@
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    for (const v of [0, Math.round(T / 4), Math.round(T / 2), Math.round((3 * T) / 4), T]) text(String(v), x(v), box.y + box.h + 15, 12, "#555", "center");
+    for (const q of [0, 0.25, 0.5, 0.75, 1]) { const v = T >= 4 ? Math.round(q * T) : q * T; text(fmtT(v), x(v), box.y + box.h + 15, 12, "#555", "center"); }
     text("1", box.x - 6, box.y + 9, 12, "#555", "right"); text("0", box.x - 6, box.y + box.h, 12, "#555", "right");
   }
   function schedule(box) {
     const sc = S.stat.schedule, T = sc.T, x = (t) => box.x + (t / T) * box.w, y = (v) => box.y + box.h - v * box.h;
-    const t = S.t[S.k] || 0, sig = S.sigma[S.k] || 0, abar = 1 - sig * sig;
+    // the solid curve's value: the frame's own (a flow's α_t), else ᾱ_t = 1 − σ_t² (variance preserving)
+    const t = S.t[S.k] || 0, sig = S.sigma[S.k] || 0, abar = S.a.length === S.t.length ? S.a[S.k] : 1 - sig * sig;
+    const sym = sc.solid || "\u1FB1";
     ctx.strokeStyle = "#0072B2"; ctx.lineWidth = 2; ctx.beginPath(); ctx.moveTo(x(t), box.y); ctx.lineTo(x(t), box.y + box.h); ctx.stroke();
     ctx.fillStyle = "#0072B2"; ctx.beginPath(); ctx.arc(x(t), y(abar), 6, 0, 6.2832); ctx.arc(x(t), y(sig), 6, 0, 6.2832); ctx.fill();
     const right = t < 0.7 * T, tx = x(t) + (right ? 10 : -10), al = right ? "left" : "right";
     const inside = (v) => Math.max(box.y + 13, Math.min(box.y + box.h - 3, v));
     const ya = inside(y(abar) + (abar >= sig ? 13 : -4)), ys = inside(y(sig) + (abar >= sig ? -4 : 13));
-    text("\u1FB1 = " + abar.toFixed(3), tx, Math.abs(ya - ys) < 13 ? ys + (abar >= sig ? 13 : -13) : ya, 13, "#0072B2", al);
+    text(sym + " = " + abar.toFixed(3), tx, Math.abs(ya - ys) < 13 ? ys + (abar >= sig ? 13 : -13) : ya, 13, "#0072B2", al);
     text("\u03C3 = " + sig.toFixed(3), tx, ys, 13, "#0072B2", al);
-    const head = sc.name + " schedule: \u1FB1_t solid, \u03C3_t dashed; t = " + t + " of " + T;
-    text(box.w < 360 ? "t = " + t + " of " + T + " (" + sc.name + ")" : head, box.x, box.y - 8, 14, "#333");
+    const head = sc.name + ": " + sym + "_t solid, \u03C3_t dashed; t = " + fmtT(t) + " of " + fmtT(T);
+    text(box.w < 360 ? "t = " + fmtT(t) + " of " + fmtT(T) + " (" + sc.name + ")" : head, box.x, box.y - 8, 14, "#333");
   }
   function draw() {
     if (!S.stat || !S.boxes.length || S.K === 0) return;
@@ -332,7 +335,7 @@
     if (!v || !v.frames) { if (!S.stat) drawEmpty(); return; }
     if (v.id === S.frozen) return;
     const newRun = v.id !== S.runId;
-    if (newRun) { S.runId = v.id; S.frames = {}; S.scale = {}; S.t = []; S.sigma = []; S.labels = []; }
+    if (newRun) { S.runId = v.id; S.frames = {}; S.scale = {}; S.t = []; S.sigma = []; S.a = []; S.labels = []; }
     if (v.static) { S.stat = v.static; legend(); }
     if (!S.stat) return; // a live message whose first (static) part was missed
     pause();
@@ -343,9 +346,9 @@
     if (v.live) {
       for (const [name, views] of Object.entries(decoded)) (S.frames[name] = S.frames[name] || []).push(...views);
       for (const [name, sc] of Object.entries(F.scale || {})) (S.scale[name] = S.scale[name] || []).push(...sc);
-      S.t.push(...F.t); S.sigma.push(...F.sigma); S.labels.push(...F.labels);
+      S.t.push(...F.t); S.sigma.push(...F.sigma); S.a.push(...(F.a || [])); S.labels.push(...F.labels);
     } else {
-      S.frames = decoded; S.scale = F.scale || {}; S.t = F.t; S.sigma = F.sigma; S.labels = F.labels;
+      S.frames = decoded; S.scale = F.scale || {}; S.t = F.t; S.sigma = F.sigma; S.a = F.a || []; S.labels = F.labels;
     }
     S.live = !!v.live; S.K = S.t.length;
     playBtn.disabled = slider.disabled = S.live || S.K < 2;

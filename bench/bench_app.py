@@ -3,6 +3,7 @@
 concurrent clients calling /generate (success rate, p50/p95 latency).
 
     python bench/bench_app.py [--quick] [--device cuda] [--port 0] [--clients 10,30]
+    python bench/bench_app.py --workshop [--quick] [--workshop-clients 30]   # a workshop's load: see bench/workshop.py
 
 The script starts `python app.py --port P --device D` as a subprocess (its log goes to a temporary file, printed
 when something fails), waits for it to answer HTTP, and stops it at the end (by its own process id).  Each
@@ -17,6 +18,9 @@ simulated user is its own gradio_client.Client (its own session).  Inputs:
 As a side-by-side reference, the same DDIM-100 / 500-point sampling run in this process through the library
 (model.generate) is timed interleaved with the app's requests: "app / library".
 --quick: 2 rounds, no DDPM-1000, 10 clients only.
+--workshop: instead of the above, N clients each call all five endpoints at the UI's defaults, with the same
+defaults (the app's result cache can serve) and with a different seed each (it cannot), beside a single-client
+baseline and the default's sample quality against DDIM-100 (bench/workshop.py says how).
 The app picks its own torch threads (cores / max-heavy-jobs); --threads only sets this process's reference run.
 """
 from __future__ import annotations
@@ -174,7 +178,15 @@ def main() -> int:
     ap.add_argument("--clients", default=None, help="concurrent client counts (default 10,30; --quick 10)")
     ap.add_argument("--max-heavy-jobs", type=int, default=2, help="passed to app.py")
     ap.add_argument("--repeats", type=int, default=None, help="repeats per latency figure (default 7; --quick 3)")
+    ap.add_argument("--workshop", action="store_true", help="the workshop load (bench/workshop.py) instead")
+    ap.add_argument("--workshop-clients", type=int, default=None, help="clients at once (default 30; --quick 10)")
+    ap.add_argument("--baseline-rounds", type=int, default=None, help="single-client rounds (default 3; --quick 2)")
+    ap.add_argument("--http-timeout", type=float, default=60.0, help="the workshop clients' HTTP timeout in s (gradio_client's default: 5)")
+    ap.add_argument("--quality-seeds", type=int, default=None, help="DDIM-100 runs for the quality figure (default 10; --quick 4)")
     args = ap.parse_args()
+    args.workshop_clients = args.workshop_clients or (10 if args.quick else 30)
+    args.baseline_rounds = args.baseline_rounds or (2 if args.quick else 3)
+    args.quality_seeds = args.quality_seeds or (4 if args.quick else 10)
     if args.compile:
         sys.exit("error: --compile does not apply to bench_app.py (the app decides how it runs the model)")
     device = setup(args)
@@ -184,8 +196,10 @@ def main() -> int:
     import gradio_client
     from gradio_client import Client
 
-    info = print_header("bench_app: the Gradio app through gradio_client (moons preset)", device, args,
-                        {"gradio_client": gradio_client.__version__, "port": port, "clients": clients,
+    title = "workshop load" if args.workshop else "moons preset"
+    info = print_header(f"bench_app: the Gradio app through gradio_client ({title})", device, args,
+                        {"gradio_client": gradio_client.__version__, "port": port,
+                         "clients": args.workshop_clients if args.workshop else clients,
                          "max_heavy_jobs": args.max_heavy_jobs})  # fmt: skip
     log_path = Path(tempfile.mkdtemp(prefix="bench_app_")) / "app.log"
     proc, url, startup = start_app(port, args.device, ["--max-heavy-jobs", str(args.max_heavy_jobs)], log_path)
@@ -193,6 +207,12 @@ def main() -> int:
     try:
         print(f"  app up at {url} after {startup:.1f} s (log {log_path})", flush=True)
         api = Api(Client(url, verbose=False))
+        if args.workshop:
+            from workshop import run_workshop
+
+            run_workshop(args, url, api, pct, print_table)
+            print_footer()
+            return 0
         ui = {"preset": "moons", "sampler": "ddim", "num_steps": 100, "eta": 0.0, "seed": 0, "num_samples": 500}
         ddpm = {**ui, "sampler": "ddpm", "num_steps": 1000}
 

@@ -2,14 +2,22 @@
 
     python bench/bench_sampler.py [--quick] [--threads 1] [--device cuda] [--compile]
 
-1. Overhead: ``model.generate`` (DDPM, T = 1000, 2000 points, trajectory kept every 10 steps; and DDIM-50) against
-   the same number of bare EMA-denoiser forward calls (no_grad, same batch, same timesteps).  Target <= 1.10x.
-   Also step-paired: in one run of generate's own loop a bare forward is timed beside every step (alternately
-   before and after it), which is robust to the load of a shared machine changing between whole runs.
+1. Overhead, for every solver: ``model.generate`` (trajectory kept every 10 steps) with DDPM-1000, DDIM-50,
+   dpmpp_2m-20, euler-20, heun-10 (19 NFE) on the moons preset, and euler-20, heun-10, dpmpp_2m-20 on a flow twin of
+   it (common.flow_twin: the same architecture and weights, read as a velocity network, never trained as a flow; no
+   flow preset ships yet, and a network's cost does not depend on its weights), each at its default spacing, against
+   bare EMA-denoiser forwards (no_grad, same batch) that replay exactly the calls the sampler makes: a spy module in
+   place of the denoiser records the time input of every call in a generate run, so the baseline calls the network
+   as often and at the same times (two per Heun step).  Target <= 1.05x (issue 11).  Whole runs interleaved, and
+   step-paired: in generate's own loop the bare forwards of each step are timed beside it (alternately before and
+   after), which is robust to the load of a shared machine changing between whole runs.  The step-paired figure is
+   the median of the per-step ratios over every step of 1 (DDPM-1000) or 5 (--quick: 3) runs, with the ratio of the
+   totals beside it (the totals also carry the once-per-run work: building the grid, finishing the trajectory).
 2. Guidance: DDIM-50 generate with reward guidance ("dps", "cheap", "xt"; r = x-coordinate, lambda = 2) against
    unguided DDIM-50 generate: whole runs interleaved, and "lockstep": the four samplers advanced one step each in
    turn, every step timed, so all see the same load (the main figure on a shared machine).
-3. Sampler loop cost per step with a trivial noise predictor (what the sampler adds around the network).
+3. Sampler loop cost per step with a trivial model (output 0.1 x, wrapped in a Predictor) for every solver on both
+   processes: what the sampler adds around the network.
 4. The physical limit: FLOPs of one denoiser forward (torch.utils.flop_counter) against the matmul throughput torch
    reaches here (a large square matmul, and the model's own FFN shape); the fraction of it that sampling achieves,
    and where the forward's time goes (profiler).
@@ -18,105 +26,99 @@
    The bare baseline of 1. and the FLOP count of 4. shape t the way the library passes it, detected at run time.)
 
 Every time is measured side by side with interleaved repeats; figures are medians (min-max) of per-round ratios.
---quick: DDPM overhead on 300 points instead of 2000, fewer repeats, guidance in lockstep only.
+DDPM-1000 overhead on --ddpm-points (default 1000: at 2000 points the script takes over 20 minutes on the shared
+2-core machine).  --quick: DDPM overhead on 300 points, fewer repeats, guidance in lockstep only.
 """
 from __future__ import annotations
 
 import sys
 import time
 
-from common import (base_parser, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
+from common import (base_parser, flow_twin, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
                     print_header, print_table, setup, stats, sync, verdict)  # fmt: skip
 
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from adiff.steering.rewards import make_reward  # noqa: E402
-from adiff.samplers import TrajectoryRecorder, sample, sampling_timesteps  # noqa: E402
+from adiff.diffusion import Predictor  # noqa: E402
+from adiff.samplers import SOLVERS, TrajectoryRecorder, sample, solvers_for  # noqa: E402
 
 
-def sampler_t_rows(model, device) -> int:
-    """How many timestep rows the library's noise predictor hands the denoiser during sampling: 1 when it passes one
-    shared row (adiff since 931ea8e), B when one per sample.  The bare baseline and the FLOP count follow it, so the
-    overhead figure measures the sampler, not a difference between two forwards."""
-    real = model.ema.module
-    seen = []
+def network_calls(model, n: int, kw: dict) -> list[list[torch.Tensor]]:
+    """The time inputs the denoiser receives in a ``generate_progressive(n, **kw)`` run, grouped by sampler step:
+    recorded by a spy module in place of the EMA denoiser (it returns zeros; the times a solver visits do not depend
+    on the outputs).  The bare baseline replays exactly these calls, so it calls the network as often and at the same
+    times (and with the time input shaped as the library passes it: one shared row since 931ea8e)."""
+    real, seen = model.ema.module, []
 
     class Spy(torch.nn.Module):
         def forward(self, x, t, condition=None):
-            seen.append(t.shape[0])
+            seen.append(t.detach().clone())
             return torch.zeros_like(x)
 
     model.ema.module = Spy()
+    steps = []
     try:
-        model.generate(4, sampler="ddim", num_steps=2, seed=0)
+        for _ in model.generate_progressive(n, seed=0, **kw):
+            steps.append(list(seen))
+            seen.clear()
     finally:
         model.ema.module = real
-    return seen[0]
+    return steps
 
 
-def t_batch(n: int, t: int, T: int, rows: int, device) -> torch.Tensor:
-    """The denoiser's time input for n samples at timestep t, as the library passes it ([1] or [n])."""
-    return torch.full((1 if rows == 1 else n,), t, device=device, dtype=torch.long).float() / T
-
-
-def bare_forwards(model, n: int, num_steps: int | None, device, rows: int):
-    """The baseline: the EMA denoiser called once per sampler step on a fixed batch, nothing else (with the time input
-    shaped as the library passes it)."""
-    net, T = model.ema.module, model.num_diffusion_steps
-    ts = sampling_timesteps(model.noise_schedule, num_steps)  # the steps generate visits (default spacing)
-    tf = [t_batch(n, t, T, rows, device) for t in ts]
-    x = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
+def bare_forwards(model, n: int, calls: list[list[torch.Tensor]], device):
+    """The baseline: the EMA denoiser called at the recorded times on a fixed batch, nothing else."""
+    net = model.ema.module
+    flat = [t for step in calls for t in step]
+    x = torch.randn(n, *model.data_shape, device=device, generator=torch.Generator(device=device).manual_seed(1))
 
     def run():
         with torch.no_grad(), model.autocast():
-            for tt in tf:
+            for tt in flat:
                 net(x, tt)
 
     return run
 
 
-def step_paired(model, n: int, kw: dict, device, rows: int) -> tuple[float, float]:
-    """generate's own loop (generate_progressive + TrajectoryRecorder(10), as model.generate runs it), with one bare
-    forward timed next to every step (alternately before and after it), so both see the same load at the same moment.
-    Returns (generate seconds, bare seconds)."""
-    net, T = model.ema.module, model.num_diffusion_steps
-    x_bare = torch.randn(n, 2, device=device, generator=torch.Generator(device=device).manual_seed(1))
-    ts = sampling_timesteps(model.noise_schedule, kw.get("num_steps"))
-    tf = {t: t_batch(n, t, T, rows, device) for t in ts}
+def step_paired(model, n: int, kw: dict, calls: list[list[torch.Tensor]], device) -> tuple[list[float], list[float]]:
+    """generate's own loop (generate_progressive + TrajectoryRecorder(10), as model.generate runs it), with the bare
+    forwards of each step (the recorded calls: two for a Heun step) timed next to it, alternately before and after,
+    so both see the same load at the same moment.  Returns per-step seconds (generate, bare); generate's first step
+    includes creating the run, its last the recorder's finish."""
+    net = model.ema.module
+    x_bare = torch.randn(n, *model.data_shape, device=device, generator=torch.Generator(device=device).manual_seed(1))
 
-    def bare(t):
+    def bare(times):
         sync(device)
         t0 = time.perf_counter()
         with torch.no_grad(), model.autocast():
-            net(x_bare, tf[t])
+            for tt in times:
+                net(x_bare, tt)
         sync(device)
         return time.perf_counter() - t0
 
-    gen_s = bare_s = 0.0
+    gen, bar = [], []
     t0 = time.perf_counter()
     rec = TrajectoryRecorder(10)
     it = model.generate_progressive(n, seed=0, **kw)
-    gen_s += time.perf_counter() - t0
-    i = 0
-    while True:
-        if i % 2 == 0 and i < len(ts):
-            bare_s += bare(ts[i])
+    setup_s = time.perf_counter() - t0
+    for i in range(len(calls)):
+        if i % 2 == 0:
+            bar.append(bare(calls[i]))
         sync(device)
         t0 = time.perf_counter()
-        step = next(it, None)
-        if step is None:
-            rec.finish()
-            sync(device)
-            gen_s += time.perf_counter() - t0
-            break
+        step = next(it)
         rec.add(step)
+        if i == len(calls) - 1:
+            assert next(it, None) is None
+            rec.finish()
         sync(device)
-        gen_s += time.perf_counter() - t0
+        gen.append(time.perf_counter() - t0 + (setup_s if i == 0 else 0.0))
         if i % 2 == 1:
-            bare_s += bare(step.t)
-        i += 1
-    return gen_s, bare_s
+            bar.append(bare(calls[i]))
+    return gen, bar
 
 
 def recorded(steps, keep_every: int = 10):
@@ -178,58 +180,82 @@ def profile_forward(model, n: int, device, rows: int, top: int = 8) -> list[list
 
 
 def main() -> int:
-    ap = base_parser(__doc__)
+    ap = base_parser(__doc__, results_name="bench_sampler")
     ap.add_argument("--points", type=int, default=2000, help="batch size (points sampled)")
+    ap.add_argument("--ddpm-points", type=int, default=1000,
+                    help="batch size for the DDPM-1000 overhead (default 1000: 2000 points take over 20 min on 2 shared cores)")
     args = ap.parse_args()
     device = setup(args)
     quick = args.quick
     n = args.points
-    n_ddpm = 300 if quick else n
+    n_ddpm = 300 if quick else args.ddpm_points
     reps_ddpm, reps = (3, 3) if quick else (3, 5)
     info = print_header("bench_sampler: sampler overhead, guidance cost, FLOPs fraction (moons preset)", device, args,
                         {"points": n, "ddpm_points": n_ddpm, "compile": args.compile})  # fmt: skip
     model = load_model("moons", device, compile=args.compile)
+    flow = flow_twin(model)  # no flow preset ships yet: a twin (the overhead does not depend on the weights)
+    if args.compile:
+        flow.ema.module = torch.compile(flow.ema.module)
     T = model.num_diffusion_steps
     reward = make_reward("x_coordinate")
     rows, results = [], {}
-    t_rows = sampler_t_rows(model, device)
+    t_rows = network_calls(model, 4, {"sampler": "ddim", "num_steps": 2})[0][0].shape[0]
     print(f"  the library passes the denoiser {'one shared timestep row' if t_rows == 1 else 'one timestep per sample'}; "
-          "the bare baseline does the same", flush=True)  # fmt: skip
+          "the bare baseline replays the calls a spy module recorded", flush=True)  # fmt: skip
 
     if args.compile:
         t0 = time.perf_counter()
-        model.generate(n, sampler="ddim", num_steps=2, seed=0)
+        for m in (model, flow):
+            m.generate(n, sampler="euler", num_steps=2, seed=0)
         if n_ddpm != n:
             model.generate(n_ddpm, sampler="ddim", num_steps=2, seed=0)
         print(f"torch.compile warm-up (compile) took {time.perf_counter() - t0:.1f} s (excluded from every figure)")
 
-    # 1. overhead ------------------------------------------------------------------------------------------
-    for label, npts, kw, r in (
-        ("DDPM-1000", n_ddpm, {"sampler": "ddpm"}, reps_ddpm),
-        ("DDIM-50", n, {"sampler": "ddim", "num_steps": 50}, reps),
-    ):
-        steps = kw.get("num_steps") or T
-        print(f"\n[overhead] {label}, {npts} points, keep_every=10: generate vs {steps} bare forwards", flush=True)
-        cases = {
-            "generate": lambda kw=kw, npts=npts: model.generate(npts, seed=0, keep_every=10, **kw),
-            "bare": bare_forwards(model, npts, kw.get("num_steps"), device, t_rows),
-        }
-        warm = {"generate": lambda npts=npts: model.generate(npts, sampler="ddim", num_steps=20, seed=0, keep_every=10),
-                "bare": bare_forwards(model, npts, 20, device, t_rows)}  # fmt: skip
+    # 1. overhead: every solver against bare forwards at the same times ----------------------------------------
+    overhead_cases = [
+        ("DDPM-1000", model, n_ddpm, {"sampler": "ddpm"}, reps_ddpm),
+        ("DDIM-50", model, n, {"sampler": "ddim", "num_steps": 50}, reps),
+        ("dpmpp_2m-20", model, n, {"sampler": "dpmpp_2m", "num_steps": 20}, reps),
+        ("euler-20", model, n, {"sampler": "euler", "num_steps": 20}, reps),
+        ("heun-10", model, n, {"sampler": "heun", "num_steps": 10}, reps),
+        ("flow euler-20", flow, n, {"sampler": "euler", "num_steps": 20}, reps),
+        ("flow heun-10", flow, n, {"sampler": "heun", "num_steps": 10}, reps),
+        ("flow dpmpp_2m-20", flow, n, {"sampler": "dpmpp_2m", "num_steps": 20}, reps),
+    ]
+    for label, m, npts, kw, r in overhead_cases:
+        calls = network_calls(m, npts, kw)
+        nfe, steps = sum(len(c) for c in calls), len(calls)
+        spacing = SOLVERS[kw["sampler"]].default_spacing[m.process.name]
+        print(f"\n[overhead] {label} ({spacing} spacing), {npts} points, keep_every=10: generate vs {nfe} bare forwards "
+              f"at the recorded times", flush=True)  # fmt: skip
+        cases = {"generate": lambda kw=kw, npts=npts, m=m: m.generate(npts, seed=0, keep_every=10, **kw),
+                 "bare": bare_forwards(m, npts, calls, device)}  # fmt: skip
+        if nfe > 100:  # warm up on something cheaper
+            short = network_calls(m, npts, {"sampler": "ddim", "num_steps": 20})
+            warm = {"generate": lambda npts=npts, m=m: m.generate(npts, sampler="ddim", num_steps=20, seed=0, keep_every=10),
+                    "bare": bare_forwards(m, npts, short, device)}  # fmt: skip
+        else:
+            warm = True
         tm = interleaved(cases, r, warmup=warm, device=device)
         ratio = paired_ratio(tm, "generate", "bare")
-        per_step = stats([v / steps for v in tm["generate"]])
+        per_nfe = stats([v / nfe for v in tm["generate"]])
         over_us = stats([(g - b) / steps * 1e6 for g, b in zip(tm["generate"], tm["bare"])])
-        results[label] = {"ratio": ratio, "gen": stats(tm["generate"]), "bare": stats(tm["bare"])}
-        rows.append([f"overhead {label} ({npts} pts): generate / bare forwards", fmt_stats(ratio, "x"),
+        results[label] = {"ratio": ratio, "gen": stats(tm["generate"]), "bare": stats(tm["bare"]), "nfe": nfe}
+        rows.append([f"overhead {label}, {nfe} NFE ({npts} pts): generate / bare forwards, whole runs", fmt_stats(ratio, "x"),
                      f"generate {fmt_stats(stats(tm['generate']), ' s', digits=2)}, bare {fmt_stats(stats(tm['bare']), ' s', digits=2)}; "
-                     f"{per_step[0] * 1e3:.2f} ms/step, sampler adds {over_us[0]:.0f} us/step",
-                     "<= 1.10x: " + verdict(ratio[0], 1.10)])  # fmt: skip
-        g_s, b_s = step_paired(model, npts, kw, device, t_rows)
-        results[label]["step_paired"] = g_s / b_s
-        rows.append([f"overhead {label} ({npts} pts), step-paired", f"{g_s / b_s:.3f}x",
-                     f"one run: generate's steps {g_s:.2f} s vs a bare forward timed beside each step {b_s:.2f} s",
-                     "<= 1.10x: " + verdict(g_s / b_s, 1.10)])  # fmt: skip
+                     f"{per_nfe[0] * 1e3:.2f} ms/NFE, sampler adds {over_us[0]:.0f} us/step ({r} rounds)",
+                     "<= 1.05x: " + verdict(ratio[0], 1.05)])  # fmt: skip
+        gen, bar = [], []
+        for _ in range(1 if nfe > 100 else r):
+            g_, b_ = step_paired(m, npts, kw, calls, device)
+            gen += g_
+            bar += b_
+        per = stats([g / b for g, b in zip(gen, bar)])
+        results[label]["step_paired"] = per
+        rows.append([f"overhead {label}, step-paired", fmt_stats(per, "x"),
+                     f"median (min-max) over {len(gen)} steps ({len(gen) // steps} runs) of generate's step / the same network "
+                     f"calls timed beside it; totals {sum(gen):.2f} s / {sum(bar):.2f} s = {sum(gen) / sum(bar):.3f}x",
+                     "<= 1.05x: " + verdict(per[0], 1.05)])  # fmt: skip
 
     # 2. guidance cost -------------------------------------------------------------------------------------
     print(f"\n[guidance] DDIM-50, {n} points, r = x-coordinate, lambda = 2", flush=True)
@@ -259,39 +285,48 @@ def main() -> int:
         rows.append([f"guidance '{mode}' / unguided (DDIM-50), lockstep", fmt_stats(ratio, "x"),
                      f"whole runs interleaved: {whole}; {note}", "(no target)"])  # fmt: skip
 
-    # 3. loop cost per step with a trivial eps_fn ----------------------------------------------------------
-    print("\n[loop] sampler cost per step with a trivial noise predictor (eps = 0.1 x)", flush=True)
-    sch = model.noise_schedule
+    # 3. loop cost per step with a trivial model --------------------------------------------------------------
+    print("\n[loop] sampler cost per step with a trivial model (output = 0.1 x)", flush=True)
 
     def trivial(x, t):
         return 0.1 * x
 
-    def our_loop(sampler, steps):
-        g = torch.Generator(device=device).manual_seed(0)
-        return lambda: sample(trivial, sch, (n, 2), sampler=sampler, num_steps=steps, generator=g, device=device)
+    def our_loop(m, sampler, steps):  # the library loop alone: Predictor + solver + records
+        predict = Predictor(trivial, m.process, m.prediction_type)
+        return lambda: sample(predict, m.process, (n, 2), sampler=sampler, num_steps=steps,
+                              generator=torch.Generator(device=device).manual_seed(0), device=device)  # fmt: skip
 
-    def gen_loop(sampler, steps):  # the same through model.generate (validation, EMA wrapper, trajectory recorder)
-        net = model.ema.module
+    def gen_loop(m, sampler, steps):  # the same through model.generate (validation, EMA wrapper, trajectory recorder)
+        net = m.ema.module
 
         class Zero(torch.nn.Module):
             def forward(self, x, t, condition=None):
                 return 0.1 * x
 
         def run():
-            model.ema.module = Zero()
+            m.ema.module = Zero()
             try:
-                model.generate(n, sampler=sampler, num_steps=steps, seed=0, keep_every=10)
+                m.generate(n, sampler=sampler, num_steps=steps, seed=0, keep_every=10)
             finally:
-                model.ema.module = net
+                m.ema.module = net
 
         return run
 
-    cases = {"sample ddpm-1000": our_loop("ddpm", None), "generate ddpm-1000": gen_loop("ddpm", None)}
+    loop_steps = {"ddpm": T, "ddim": 200, "dpmpp_2m": 200, "euler": 200, "heun": 100}
+    cases = {"generate ddpm-1000": gen_loop(model, "ddpm", None)}
+    for name, k in loop_steps.items():
+        cases[f"sample {name}-{k}"] = our_loop(model, name, k)
+    for name in solvers_for(flow.process):
+        cases[f"sample flow {name}-{loop_steps[name]}"] = our_loop(flow, name, loop_steps[name])
     tm = interleaved(cases, reps, device=device, verbose=False)
     for k in cases:
-        s = stats([v / T * 1e6 for v in tm[k]])
-        results[f"loop_{k}"] = s
-        rows.append([f"loop cost per step, {k} (trivial eps)", fmt_stats(s, " us", digits=0), f"{n} points", ""])
+        name, steps = k.split(" ")[-1].split("-")
+        nfe = SOLVERS[name].nfe(int(steps))
+        s_ = stats([v / int(steps) * 1e6 for v in tm[k]])
+        results[f"loop_{k}"] = s_
+        spacing = SOLVERS[name].default_spacing["flow" if "flow" in k else "vp"]
+        rows.append([f"loop cost per step, {k} (trivial model)", fmt_stats(s_, " us", digits=0),
+                     f"{n} points; {spacing} spacing; {stats([v / nfe * 1e6 for v in tm[k]])[0]:.0f} us per NFE", ""])  # fmt: skip
 
     # 4. physical limit ------------------------------------------------------------------------------------
     print("\n[limit] FLOPs per forward and matmul throughput", flush=True)

@@ -41,8 +41,14 @@ import torch  # noqa: E402  (after the re-exec, so torch's own allocations see t
 
 
 # ------------------------------------------------------------------------------------------------ arguments
-def base_parser(doc: str | None) -> argparse.ArgumentParser:
+def base_parser(doc: str | None, results_name: str | None = None) -> argparse.ArgumentParser:
+    """The common flags.  ``results_name``: the script writes its full output to bench/results/<name>.txt (or
+    <name>_quick.txt with --quick) unless --out says otherwise (--out - prints only)."""
     ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    if results_name:
+        ap.add_argument("--out", default=None, help=f"where the full output goes too (default bench/results/{results_name}.txt, "
+                                                    f"or {results_name}_quick.txt with --quick; '-' = stdout only)")
+        ap.set_defaults(results_name=results_name)
     ap.add_argument("--quick", action="store_true", help="a short run (<= 2 min): fewer repeats / smaller sizes")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: the 2 cores are shared and OpenMP collapses when oversubscribed)")
@@ -51,8 +57,40 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     return ap
 
 
+class _Tee:
+    """Writes to the terminal and to a file at once (the script's full output, kept in bench/results/)."""
+
+    def __init__(self, stream, path: Path):
+        self.stream, self.file = stream, open(path, "w", buffering=1)
+
+    def write(self, s):
+        self.stream.write(s)
+        self.file.write(s)
+        return len(s)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def tee_output(args) -> Path | None:
+    """With a results name (see base_parser), copy everything printed from now on to the results file."""
+    name = getattr(args, "results_name", None)
+    if not name or args.out == "-":
+        return None
+    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"{name}{'_quick' if args.quick else ''}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout = _Tee(sys.stdout, path)
+    return path
+
+
 def setup(args) -> torch.device:
-    """Threads and device from the common flags; exits with a clear message when CUDA is asked for and absent."""
+    """Threads and device from the common flags (and the results file, see tee_output); exits with a clear message
+    when CUDA is asked for and absent."""
+    tee_output(args)
     torch.set_num_threads(max(1, int(args.threads)))
     dev = str(args.device)
     if dev.startswith("cuda"):
@@ -167,6 +205,34 @@ def print_footer() -> None:
     print(f"\nat the end: loadavg {load}; also running: " + ("; ".join(busy) if busy else "nothing"))
 
 
+
+class Transcript:
+    """Prints each line and keeps it, so that a run's whole output can be written to bench/results/<name>.txt."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def write(self, name: str) -> Path:
+        path = ROOT / "bench" / "results" / f"{name}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("\n".join(self.lines) + "\n")
+        print(f"wrote {path}")
+        return path
+
+
+def config_overrides(cls, pairs: list[str]) -> dict:
+    """["key=value", ...] -> {key: value} typed like the dataclass ``cls``'s defaults (for --set options)."""
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        default = getattr(cls, k)
+        out[k] = v == "True" if isinstance(default, bool) else type(default)(v)
+    return out
+
 # ------------------------------------------------------------------------------------------------ timing
 def interleaved(cases: dict[str, Callable[[], Any]], repeats: int, warmup: dict[str, Callable] | None | bool = True,
                 device=None, verbose: bool = True) -> dict[str, list[float]]:  # fmt: skip
@@ -194,17 +260,20 @@ def interleaved(cases: dict[str, Callable[[], Any]], repeats: int, warmup: dict[
     return times
 
 
-def lockstep(makers: dict[str, Callable[[], Any]], device=None) -> dict[str, float]:
+def lockstep(makers: dict[str, Callable[[], Any]], device=None, per_step: dict | None = None) -> dict[str, float]:
     """Advance several iterators (e.g. samplers' step generators) one step each in turn, rotating who goes first,
     timing every ``next``: all of them see the same machine load at the same moment.  makers: name -> a function
-    returning a fresh iterator (its creation is timed too).  Returns name -> total seconds."""
+    returning a fresh iterator (its creation is timed too).  Returns name -> total seconds.  ``per_step``: a dict
+    that receives, per name, the list of every step's seconds (the iterator's creation counts into its first step)."""
     end = object()
     times = {k: 0.0 for k in makers}
+    first = dict(times)
     its = {}
     for k, f in makers.items():
         t0 = time.perf_counter()
         its[k] = iter(f())
-        times[k] += time.perf_counter() - t0
+        first[k] = time.perf_counter() - t0
+        times[k] += first[k]
     live, r = list(its), 0
     while live:
         j = r % len(live)
@@ -213,11 +282,21 @@ def lockstep(makers: dict[str, Callable[[], Any]], device=None) -> dict[str, flo
             t0 = time.perf_counter()
             v = next(its[k], end)
             sync(device)
-            times[k] += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            times[k] += dt
             if v is end:
                 live.remove(k)
+            elif per_step is not None:
+                per_step.setdefault(k, []).append(dt + first[k])
+                first[k] = 0.0
         r += 1
     return times
+
+
+def step_ratio(per_step: dict[str, list[float]], a: str, b: str) -> tuple[float, float, float]:
+    """Per-step paired ratios a/b of lockstep step times (step i of a against step i of b, measured at the same
+    moment): (median, min, max).  The median is robust to load bursts that hit a few steps of a whole run."""
+    return stats([x / y for x, y in zip(per_step[a], per_step[b])])
 
 
 def stats(xs: list[float]) -> tuple[float, float, float]:
@@ -262,6 +341,31 @@ def load_model(name: str, device: torch.device, compile: bool = False):
     if compile:
         model.ema.module = torch.compile(model.ema.module)
     return model
+
+
+def flow_twin(model):
+    """A rectified-flow DiffusionModel (velocity prediction) with ``model``'s architecture, on its device, never trained
+    as a flow: the flow stand-in for timing and parity while no flow preset ships (a network's cost does not depend on
+    its weights).  It carries ``model``'s weights, read as a velocity network: a fresh network outputs exactly zero
+    (its last layer starts at zero), which would make every flow solver return x_1 unchanged; these weights give a
+    smooth non-zero function of (x, t) instead.  It is not a good flow model of the data."""
+    from adiff.model import DiffusionModel
+
+    cfg = model.cfg.replace(process="flow", prediction_type="velocity", num_diffusion_steps=None, beta_range=None)
+    twin = DiffusionModel(cfg)
+    for src, dst in ((model.denoiser, twin.denoiser), (model.ema.module, twin.ema.module)):
+        dst.load_state_dict(getattr(src, "_orig_mod", src).state_dict())
+    twin.denoiser.eval()
+    return twin
+
+
+def mean_se(xs) -> tuple[float, float]:
+    """(mean, standard error of the mean) of a list of numbers (SE 0 for a single value)."""
+    xs = list(xs)
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, 0.0
+    return m, statistics.stdev(xs) / len(xs) ** 0.5
 
 
 def verdict(value: float, target: float, lower_is_better: bool = True) -> str:

@@ -22,7 +22,7 @@ from .figures import make_adaptation_figure, make_before_after_figure, make_buff
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
 from .summaries import adaptation_text, stopped_text
-from .validation import as_bool, as_float, as_int, dropdown, number, slider, user_errors
+from .validation import as_bool, as_float, as_int, dropdown, field_error, number, slider, user_errors
 
 from adiff.steering.adaptation import AdaptationConfig, Adapter
 
@@ -30,12 +30,34 @@ __all__ = ["build", "AdaptationRun", "buffer_view", "gallery_items"]
 
 INTRO = """### Adaptation: fine-tune the model towards the reward, live
 Your own copy of the model is trained towards **p_λ(x) ∝ p(x)·exp(λ r(x))**: each batch mixes real data resampled
-with weights **w ∝ exp(λ r(x))**, fresh samples of the frozen base model (reweighted the same way) and the buffer of
-the best samples, plus an anchor **|ε_θ − ε_base|²** that keeps it near the base model.  Samples are evaluated at
-λ = 0 with a fixed seed after each step, so the curves show what the model itself learned."""
+with weights **w ∝ exp(λ r(x))**, fresh samples of the frozen base model weighted by **exp(λ r)/Z** and a
+reservoir of earlier fresh samples kept so that it stays a sample of p_λ.  Every part is weighted so that the mixture the model is
+fitted to *is* p_λ: the model converges to the target and stays there, instead of drifting towards the reward's
+maximum.  The buffer shown holds the best samples seen (it is not trained on: the best alone would over-tilt).
+Samples are evaluated at λ = 0 with a fixed seed after each step, so the curves show what the model itself learned."""
 
 DEFAULTS = AdaptationConfig() if AdaptationConfig is not None else None  # the library's defaults (immutable)
 SAMPLE_STEPS = 25  # DDIM steps of fresh and evaluation samples: live on a CPU (the library's default is 50)
+
+
+@dataclass(frozen=True)
+class TabDefaults:
+    """What the tab starts a model of one kind with; measured on the shipped presets (BENCHMARKS.md, Adaptation)."""
+
+    guidance_scale: float  # lambda
+    num_steps: int
+    learning_rate: float
+    batch_size: int
+    buffer_capacity: int
+    warmup_steps: int  # not a widget: Adam's first steps jolt a large model (see AdaptationConfig.warmup_steps)
+
+
+KIND_DEFAULTS = {
+    # moons, 8gaussians, swissroll, checkerboard with r = x: on the target within about 100 steps
+    "points": TabDefaults(2.0, 100, DEFAULTS.learning_rate, DEFAULTS.batch_size, DEFAULTS.buffer_capacity, 0),
+    # glyphs with r = brightness (std 0.10 over the data): lambda = 2 moves the target's mean by only 0.02
+    "images": TabDefaults(10.0, 30, 2e-4, 64, 300, 10),
+}
 BUFFER_SHOWN = 600  # buffer points drawn (the best ones)
 GALLERY_SHOWN = 24  # buffer images shown
 STREAM_INTERVAL_S = 0.5  # curves and status: at most 2 updates a second
@@ -117,12 +139,16 @@ def build(ctx: AppContext) -> TabLink:
         cap = as_int(buffer_capacity, "buffer_capacity", 1, LIMITS.buffer_capacity)
         replay = as_float(replay_share, "replay_share", 0.0, 1.0)
         guided = as_bool(guided_sampling, "guided_sampling")
+        if guided and replay == 0:
+            raise field_error("replay_share", "must be > 0 with guidance during adaptation (guided samples are shown, "
+                                              "not trained on), got 0")
         lam = as_float(guidance_scale, "guidance_scale", -LIMITS.guidance_scale, LIMITS.guidance_scale)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         images = info.kind == "images"
         config = dict(learning_rate=lr, batch_size=bs, guidance_scale=lam, replay_share=replay,
                       buffer_share=min(DEFAULTS.buffer_share, 1.0 - replay), buffer_capacity=cap, guided_sampling=guided,
-                      sample_steps=SAMPLE_STEPS, eval_samples=256 if not images else 36, seed=seed)  # fmt: skip
+                      sample_steps=SAMPLE_STEPS, eval_samples=256 if not images else 36, seed=seed,
+                      warmup_steps=KIND_DEFAULTS[info.kind].warmup_steps)  # fmt: skip
         cfg = AdaptationConfig(**config)
         cfg.validate()
         key = (preset, id(base), reward, expression if reward == EXPRESSION else None, reward_params or "",
@@ -212,16 +238,19 @@ def build(ctx: AppContext) -> TabLink:
         try:
             _, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠ {e.message}"
+            return (*[gr.skip()] * 8, f"⚠ {e.message}")
         choices = reward_choices(info.kind)
         value = reward if reward in choices else choices[0]
         images = info.kind == "images"
+        d = KIND_DEFAULTS[info.kind]
         return (gr.update(choices=choices, value=value), gr.update(visible=not images), gr.update(visible=images),
-                gr.update(value=64 if images else DEFAULTS.batch_size), gr.update(value=300 if images else DEFAULTS.buffer_capacity),
-                reward_help(value))  # fmt: skip
+                gr.update(value=d.batch_size), gr.update(value=d.buffer_capacity), gr.update(value=d.guidance_scale),
+                gr.update(value=d.num_steps), gr.update(value=d.learning_rate), reward_help(value))  # fmt: skip
 
     def on_reward(name):
         return reward_help(name), gr.update(visible=name == EXPRESSION), gr.update(visible=name != EXPRESSION)
+
+    start = KIND_DEFAULTS["points"]  # the tab opens on moons
 
     def apply_link(q: LinkParams, request) -> dict:
         out = {}
@@ -231,7 +260,7 @@ def build(ctx: AppContext) -> TabLink:
             if isinstance(ups[-1], str) and ups[-1].startswith("⚠"):
                 q.problems.append(f"preset: {ups[-1]}")
             else:
-                out.update(zip([reward, buffer_plot, gallery, bs, cap, reward_md, preset], [*ups, p]))
+                out.update(zip([reward, buffer_plot, gallery, bs, cap, lam, steps, lr, reward_md, preset], [*ups, p]))
         r = q.choice_among("reward", out, reward, reward_choices("points"))
         if r is not None:
             merge(out, reward, r)
@@ -244,7 +273,7 @@ def build(ctx: AppContext) -> TabLink:
                             ("cap", cap, "int", 1, LIMITS.buffer_capacity), ("seed", seed, "int", 0, LIMITS.seed),
                             ("guided", guided, "bool")])  # fmt: skip
 
-    with gr.Tab("5 · Adaptation", id="adaptation"):
+    with gr.Tab("6 · Adaptation", id="adaptation"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
@@ -257,27 +286,32 @@ def build(ctx: AppContext) -> TabLink:
                                         visible=False, elem_id="ad-expression")  # fmt: skip
                 params = gr.Textbox("", label="Reward parameters (JSON)", max_lines=1, elem_id="ad-params",
                                     placeholder='e.g. {"scale": 2}', info="optional; empty = the defaults")  # fmt: skip
-                lam = slider("guidance_scale", minimum=-10, maximum=10, value=2.0, step=0.5, label="λ (tilt)",
+                lam = slider("guidance_scale", minimum=-10, maximum=10, value=start.guidance_scale, step=0.5,
+                             label="λ (tilt)",
                              bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale), elem_id="ad-lambda",
                              info="target p(x)·exp(λ r(x)); weights w ∝ exp(λ r)")  # fmt: skip
                 with gr.Row():
-                    steps = number("num_steps", value=30, minimum=1, maximum=LIMITS.adapt_steps, precision=0,
+                    steps = number("num_steps", value=start.num_steps, minimum=1, maximum=LIMITS.adapt_steps,
+                                   precision=0,
                                    label="Steps", info=f"≤ {LIMITS.adapt_steps}; Start again to continue",
                                    elem_id="ad-steps")  # fmt: skip
-                    lr = number("learning_rate", value=DEFAULTS.learning_rate if DEFAULTS else 2e-4, minimum=1e-6,
+                    lr = number("learning_rate", value=start.learning_rate, minimum=1e-6,
                                 maximum=1e-2, label="Learning rate",
                                 info="Adam step size", elem_id="ad-lr")  # fmt: skip
                 with gr.Row():
-                    bs = number("batch_size", value=256, minimum=4, maximum=LIMITS.adapt_batch, precision=0,
+                    bs = number("batch_size", value=start.batch_size, minimum=4, maximum=LIMITS.adapt_batch,
+                                precision=0,
                                 label="Batch size", elem_id="ad-bs")  # fmt: skip
-                    cap = number("buffer_capacity", value=1000, minimum=1, maximum=LIMITS.buffer_capacity, precision=0,
+                    cap = number("buffer_capacity", value=start.buffer_capacity, minimum=1,
+                                 maximum=LIMITS.buffer_capacity, precision=0,
                                  label="Buffer capacity", info="best samples kept", elem_id="ad-cap")  # fmt: skip
                 replay = slider("replay_share", minimum=0.0, maximum=1.0, value=DEFAULTS.replay_share if DEFAULTS else 0.7,
                                 step=0.05, label="Replay share",
                                 info="share of each batch from reweighted real data (the rest: fresh samples and the "
-                                     "buffer)", elem_id="ad-replay")  # fmt: skip
+                                     "reservoir)", elem_id="ad-replay")  # fmt: skip
                 guided = gr.Checkbox(False, label="Guidance during adaptation",
-                                     info="draw fresh samples with DPS guidance at λ instead of reweighting them",
+                                     info="draw the fresh samples with DPS guidance at λ: they fill the buffer but are "
+                                          "not trained on (their density is unknown: no weight makes them p_λ)",
                                      elem_id="ad-guided")  # fmt: skip
                 seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="ad-seed")
                 with gr.Row(elem_classes=["adiff-actions"]):
@@ -309,11 +343,11 @@ def build(ctx: AppContext) -> TabLink:
         ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", show_progress_on=[status_md], **ctx.heavy)
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            adapt_stop, None, [status_md, summary], api_name="adapt_stop", queue=False)
+            adapt_stop, None, [status_md, summary], api_name="adapt_stop", **ctx.instant)
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
-        preset.input(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, reward_md],
+        preset.input(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, lam, steps, lr, reward_md],
                      api_visibility="private", **ctx.light)  # fmt: skip
-        reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
     fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam,
               "steps": steps, "lr": lr, "bs": bs, "cap": cap, "replay": replay, "guided": guided, "seed": seed}  # fmt: skip
     return TabLink("adaptation", fields, apply_link, link_btn, link_box, [buffer_plot, gallery, reward_md])

@@ -16,20 +16,25 @@ import torch
 
 import adiff.presets
 from adiff import DiffusionModel
+from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
+from adiff.nn.config import resolve_device
 from adiff.data import PLOT_RANGE, make_dataset
 from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
 from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
+from adiff.samplers import SOLVERS, solvers_for
 
+from .result_cache import ResultCache
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
 
 __all__ = [
     "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "tile_array", "grid", "score_field",
-    "score_grid", "reward_grid",
-    "schedule_curve", "curve_at", "build_reward", "reward_choices", "parse_label", "label_choices", "finite_list",
-    "condition_for", "default_label", "EACH_LABEL",
+    "score_grid", "reward_grid", "solver_choices", "solver_help", "default_solver", "steps_for",
+    "schedule_curve", "curve_at", "flow_curve", "process_curve", "flow_time", "build_reward", "reward_choices",
+    "parse_label", "label_choices", "finite_list",
+    "condition_for", "default_label", "EACH_LABEL", "count_nonfinite", "finite_rows", "PREVIEW_FLOPS_PER_SECOND",
 ]  # fmt: skip
 
 MY_MODEL = "my model"  # the model trained or loaded in the Train tab (per session)
@@ -43,9 +48,9 @@ class Limits:
     images: int = 64  # samples of an image model per run
     forward_points: int = 5000  # points in the forward-process view
     forward_images: int = 8  # glyph rows in the forward strip
-    schedule_T: int = 10_000  # T in the schedule explorer (adiff.schedules.MAX_STEPS)
+    schedule_T: int = 10_000  # T in the schedule explorer (adiff.diffusion.schedules.MAX_STEPS)
     custom_chars: int = 20_000  # custom schedule text
-    expression_chars: int = 200  # reward expression (adiff.rewards.MAX_EXPRESSION_CHARS)
+    expression_chars: int = 200  # reward expression (adiff.steering.expressions.MAX_EXPRESSION_CHARS)
     reward_params_chars: int = 400
     seed: int = 2**31 - 1
     guidance_scale: float = 100.0
@@ -58,11 +63,22 @@ class Limits:
     train_batch: int = 1024
     train_T: int = 2000
     upload_bytes: int = 64 * 2**20
+    upload_params: int = 50_000_000  # default of --max-upload-params (parameters of one denoiser)
+    upload_tokens: int = 256  # tokens per sample of an uploaded model (the glyphs preset has 16)
+    preview_points: int = 400  # samples in the Train tab's preview of a 2-D model
+    preview_images: int = 16  # ... of an image model
+    preview_steps: int = 25  # DDIM steps of that preview
+    preview_seconds: float = 3.0  # what the preview of an uploaded model may cost, estimated from its FLOPs
     frames: int = 50  # frames kept per trajectory for the slider and the GIF
     stream_updates: int = 30  # updates streamed per run
 
 
 LIMITS = Limits()
+
+# Forward FLOP/s assumed when estimating an upload's preview.  Measured on the 2-core CI machine, one thread, load
+# average 3.4: 37-48 GFLOP/s for the presets and 256-token image models (model_cost FLOPs over wall time); half of
+# that is assumed, as the cores are shared by concurrent jobs.  On a GPU, a conservative 0.5 TFLOP/s.
+PREVIEW_FLOPS_PER_SECOND = {"cpu": 2e10, "cuda": 5e11}
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class ModelInfo:
     num_classes: int | None
     sample_kwargs: dict  # e.g. {"cfg_scale": 2.0, "clip_x0": 1.0}
     description: str
+    sampler: str | None = None  # the preset's default solver and step count (None: the registry's for the process)
+    num_steps: int | None = None
 
 
 def _kind_of(model: DiffusionModel, field_name: str) -> str:
@@ -92,7 +110,9 @@ class AppContext:
     device: str = "auto"
     max_heavy_jobs: int = 2
     light_jobs: int = 8
+    max_upload_params: int = LIMITS.upload_params
     store: SessionStore = field(default_factory=SessionStore)
+    results: ResultCache = field(default_factory=ResultCache)  # identical preset requests (result_cache.py)
     _data_cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -105,6 +125,22 @@ class AppContext:
     @property
     def light(self) -> dict:
         return {"concurrency_limit": self.light_jobs, "concurrency_id": "light"}
+
+    @property
+    def instant(self) -> dict:
+        """Handlers that compute nothing (a Stop's status line, a dropdown's help text, a link's values): queued like
+        every event (no route skips the queue), in a pool of their own so a full light pool never delays them."""
+        return {"concurrency_limit": self.light_jobs, "concurrency_id": "instant"}
+
+    # -------------------------------------------------------------- uploads
+    def upload_budget(self, kind: str) -> Budget:
+        """What an uploaded model may cost: at most ``max_upload_params`` parameters, ``LIMITS.upload_tokens``
+        tokens per sample, and forward FLOPs per sample such that the Train tab's preview (``LIMITS.preview_*``
+        samples and steps) is estimated to take at most ``LIMITS.preview_seconds`` on this app's device."""
+        dev = "cuda" if str(resolve_device(self.device)).startswith("cuda") else "cpu"
+        samples = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
+        flops = LIMITS.preview_seconds * PREVIEW_FLOPS_PER_SECOND[dev] / (samples * LIMITS.preview_steps)
+        return Budget(max_parameters=self.max_upload_params, max_tokens=LIMITS.upload_tokens, max_flops=flops)
 
     # -------------------------------------------------------------- models
     def sources(self) -> list[str]:
@@ -128,7 +164,8 @@ class AppContext:
         spec = adiff.presets.preset_spec(source)
         kind = _kind_of(model, field_name)
         return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.num_classes,
-                                dict(spec.sample_kwargs), spec.description)  # fmt: skip
+                                dict(spec.sample_kwargs), spec.description, getattr(spec, "sampler", None),
+                                getattr(spec, "num_steps", None))  # fmt: skip
 
     # -------------------------------------------------------------- data (read-only, cached per app)
     def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -145,6 +182,16 @@ class AppContext:
 
 
 # ---------------------------------------------------------------------------------------------- conversions
+def count_nonfinite(x: torch.Tensor) -> int:
+    """Samples (rows of x [N, ...]) holding a NaN or an infinity: the figures leave them out and say how many."""
+    return int((~torch.isfinite(x.detach().reshape(x.shape[0], -1))).any(1).sum()) if x.numel() else 0
+
+
+def finite_rows(x: torch.Tensor) -> torch.Tensor:
+    """The samples of x [N, ...] whose every value is finite."""
+    return x[torch.isfinite(x.detach().reshape(x.shape[0], -1)).all(1)]
+
+
 def finite_list(a, digits: int = 4) -> list:
     """A 1-D array-like -> list of rounded floats, with None for NaN/inf (plotly leaves a gap)."""
     arr = np.asarray(a, dtype=np.float64).reshape(-1)
@@ -249,15 +296,49 @@ def schedule_curve(schedule: NoiseSchedule, name: str, max_points: int = 1000) -
         "noise": finite_list(schedule.noise_levels[ii], 6),
         "beta": finite_list(schedule.betas[ii], 6),
         "log_snr": finite_list(schedule.log_snr[ii], 4),
+        "u": [round((i + 1) / T, 6) for i in idx],  # t / T: the time axis shared with the flow (Schedules tab)
+        "alpha": finite_list(schedule.alphas_cumprod[ii].double().sqrt(), 6),  # alpha_t = sqrt(abar_t)
     }
 
 
+def flow_time(u, shift: float = 1.0):
+    """The flow time t' that an even grid position u in [0, 1] maps to under a timestep shift s:
+    t' = s u / (1 + (s - 1) u)  (Esser et al. 2024, eq. 23; s = 1 is the identity).  Works on floats and arrays."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def flow_curve(shift: float = 1.0, num_points: int = 400, name: str = "flow") -> dict:
+    """The rectified-flow path x_t = (1 - t) x_0 + t eps (Liu et al. 2022, eq. 1) as curves on an even grid
+    u = 0..1 with t = flow_time(u, shift): alpha = 1 - t, sigma = t, "abar" = alpha^2 (the signal's share of the
+    variance, as for VP) and log-SNR = 2 log((1 - t) / t) = -2 logit(t) (infinite at both ends: left as gaps).
+    The keys are those of ``schedule_curve`` (no "beta": the flow has no discrete steps); "t" is the flow time."""
+    u = np.linspace(0.0, 1.0, num_points + 1)
+    t = flow_time(u, float(shift))
+    alpha, sigma = 1.0 - t, t
+    with np.errstate(divide="ignore"):
+        log_snr = 2.0 * (np.log(alpha) - np.log(sigma))
+    return {"name": name, "process": "flow", "shift": float(shift), "T": 1, "t": finite_list(t, 6),
+            "u": finite_list(u, 6), "alpha": finite_list(alpha, 6), "noise": finite_list(sigma, 6),
+            "abar": finite_list(alpha**2, 6), "log_snr": finite_list(log_snr, 4)}  # fmt: skip
+
+
+def process_curve(process: Process, name: str | None = None, max_points: int = 400) -> dict:
+    """The curves of any process on its own time axis: ``schedule_curve`` for VP (t = 1..T), ``flow_curve`` for a
+    flow (t in [0, 1], its sampling shift not applied: a flow's time is t itself)."""
+    if process.name == "flow":
+        return flow_curve(1.0, max_points, name or "flow")
+    return schedule_curve(process.schedule, name or process.schedule.name, max_points)
+
+
 def curve_at(curve: dict, schedule: NoiseSchedule, t: int) -> dict:
-    """The curve with t = 0 prepended and the values at t attached (for the marker)."""
+    """The curve with t = 0 prepended and the values at t attached (for the marker): abar_at, noise_at, alpha_at."""
     t = int(t)
     abar = 1.0 if t == 0 else float(schedule.alphas_cumprod[t - 1])
-    return {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
-            "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+    out = {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
+           "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+    if "alpha" in curve:
+        out.update(alpha=[1.0] + curve["alpha"], u=[0.0] + curve["u"], alpha_at=math.sqrt(abar))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- rewards
@@ -363,3 +444,35 @@ def condition_for(label: int | str | None, n: int, num_classes: int | None):
     if label == EACH_LABEL:
         return torch.arange(n) % int(num_classes)
     return label
+
+
+# ---------------------------------------------------------------------------------------------- solvers
+FEW_STEP_DEFAULT = {"vp": "dpmpp_2m", "flow": "euler"}  # a model without a preset's choice starts with these
+
+
+def solver_choices(model) -> list[tuple[str, str]]:
+    """(label, name) for every solver of the model's process, the label with its NFE per step."""
+    out = []
+    for name in solvers_for(model.process):
+        per = SOLVERS[name].nfe(2) / 2
+        out.append((f"{name} · {'2 NFE/step' if per > 1 else '1 NFE/step'}", name))
+    return out
+
+
+def solver_help(model) -> str:
+    """The solvers of the model's process, one line each (the registry's summaries)."""
+    return "\n".join(f"- **{n}**: {SOLVERS[n].summary}" for n in solvers_for(model.process))
+
+
+def default_solver(model, info: ModelInfo) -> tuple[str, int]:
+    """The solver and step count a model starts with: its preset's, else a few-step solver's own default."""
+    names = solvers_for(model.process)
+    name = info.sampler if info.sampler in names else FEW_STEP_DEFAULT.get(model.process.name, names[0])
+    if name == info.sampler and info.num_steps:
+        return name, min(int(info.num_steps), model.max_sampling_steps)
+    return name, steps_for(model, name)
+
+
+def steps_for(model, name: str) -> int:
+    """A solver's sensible step count for this model, never more than the model can take."""
+    return SOLVERS[name].default_num_steps(model.process)

@@ -14,104 +14,26 @@ import plotly.graph_objects as go
 from .plotting import (  # noqa: F401  (the style constants are re-exported for the tabs and the tests)
     COLORS, DEFAULT_RANGE, EPS_COLORSCALE, FONT_SIZE, IMAGE_COLORSCALE, LABELS, PRIORITY_COLORSCALE, REWARD_COLORSCALE,
     SCHEDULE_COLORS, _MARKER, _axis, _color_titles, _figure, _fmt, _grid, _heat, _image_grid, _on, _outside, _ref,
-    _scatter,
+    _scatter, make_message_figure,
 )
+from .schedule_figures import make_process_marker_figure, make_schedule_figure, make_schedule_marker_figure  # noqa: F401
 
 __all__ = [
     "COLORS", "SCHEDULE_COLORS", "REWARD_COLORSCALE", "PRIORITY_COLORSCALE", "IMAGE_COLORSCALE", "EPS_COLORSCALE",
     "FONT_SIZE", "LABELS", "DEFAULT_RANGE",
-    "make_message_figure", "make_schedule_figure", "make_schedule_marker_figure", "make_forward_figure",
+    "make_message_figure", "make_schedule_figure", "make_schedule_marker_figure", "make_process_marker_figure",
+    "make_forward_figure",
     "make_frame_figure", "make_guidance_figure", "make_adaptation_figure", "make_buffer_figure",
     "make_before_after_figure", "make_loss_figure", "make_samples_figure",
 ]  # fmt: skip
-
-def _wrap(text: str, width: int = 44) -> str:
-    """Break a message into lines of at most ``width`` characters (plotly does not wrap annotations)."""
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return "<br>".join(lines)
-
-
-def make_message_figure(text: str, height: int = 360) -> go.Figure:
-    """An empty figure that says what to do (instead of a blank plot); the text is wrapped to fit half a screen."""
-    layout = {"xaxis": {"visible": False}, "yaxis": {"visible": False},
-              "annotations": [{"text": _wrap(text), "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
-                               "showarrow": False, "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
-    return _figure([], layout, height, legend=False)
-
-
-# ---------------------------------------------------------------------------------------------- schedules
-_SCHEDULE_PANELS = (
-    ("abar", "ᾱ_t = ∏ (1 − β_s): signal kept", "ᾱ_t"),
-    ("noise", "noise level σ_t = √(1 − ᾱ_t)", "σ_t"),
-    ("beta", "β_t: noise added at step t (log scale)", "β_t"),
-    ("log_snr", "log-SNR = log(ᾱ_t / (1 − ᾱ_t))", "log-SNR"),
-)
-
-
-def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
-    """curves: [{"name": "linear", "t": [...], "abar": [...], "noise": [...], "beta": [...], "log_snr": [...]}].
-    A 2x2 grid (ᾱ_t, σ_t, β_t, log-SNR against t), one colour per schedule, the schedules overlaid."""
-    if not curves:
-        return make_message_figure("Pick at least one schedule.")
-    layout = _grid(2, 2, [p[1] for p in _SCHEDULE_PANELS], hspace=0.1, vspace=0.17)
-    traces = []
-    for i, c in enumerate(curves):
-        color = SCHEDULE_COLORS.get(c["name"], COLORS["x_t"])
-        for k, (key, _, short) in enumerate(_SCHEDULE_PANELS):
-            traces.append(_on({
-                "type": "scatter", "x": list(c["t"]), "y": list(c[key]), "mode": "lines", "name": c["name"],
-                "legendgroup": c["name"], "showlegend": k == 0,
-                "line": {"color": color, "width": 3.5, "dash": ("solid", "dash", "dot", "dashdot")[i % 4]},
-                "hovertemplate": f"<b>{c['name']}</b><br>t = %{{x}}<br>{short} = %{{y:.5g}}<extra></extra>",
-            }, k + 1))  # fmt: skip
-    for n in (1, 2):
-        layout[_ref(n)[3]]["range"] = [-0.03, 1.03]
-    layout[_ref(3)[3]].update(type="log", exponentformat="power")  # β spans 1e-4..0.999: a log axis shows every schedule
-    for n in (3, 4):
-        layout[_ref(n)[2]]["title"] = {"text": "t"}
-    return _figure(traces, layout, 720)
-
-
-def make_schedule_marker_figure(curve: dict, t: int, title: str | None = None, height: int = 320) -> go.Figure:
-    """curve: {"name", "t": [...], "abar": [...], "noise": [...], "abar_at", "noise_at"}; ᾱ_t and σ_t against t
-    with the current t marked (a vertical line and two markers in the x_t colour)."""
-    color = SCHEDULE_COLORS.get(curve["name"], COLORS["x_t"])
-    T = max(curve["t"]) if curve["t"] else 1
-    traces = [
-        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["abar"]), "mode": "lines", "name": "ᾱ_t (signal)",
-         "line": {"color": color, "width": 3.5}, "hovertemplate": "t = %{x}<br>ᾱ_t = %{y:.4g}<extra></extra>"},
-        {"type": "scatter", "x": list(curve["t"]), "y": list(curve["noise"]), "mode": "lines",
-         "name": "σ_t (noise)", "line": {"color": color, "width": 3.5, "dash": "dash"},
-         "hovertemplate": "t = %{x}<br>σ_t = %{y:.4g}<extra></extra>"},
-        {"type": "scatter", "x": [t, t], "y": [-0.05, 1.08], "mode": "lines", "name": f"t = {t}", "showlegend": False,
-         "line": {"color": COLORS["x_t"], "width": 2}, "hoverinfo": "skip"},
-    ]  # fmt: skip
-    a, s = curve.get("abar_at"), curve.get("noise_at")
-    if a is not None and s is not None:
-        side = "right" if t < 0.7 * T else "left"
-        upper, lower = f"top {side}", f"bottom {side}"  # the larger value's label above, the smaller's below
-        traces.append({
-            "type": "scatter", "x": [t, t], "y": [a, s], "mode": "markers+text", "name": "at t", "showlegend": False,
-            "marker": {"color": COLORS["x_t"], "size": 14, "line": {"color": "white", "width": 2}},
-            "text": [f"ᾱ={a:.3f}", f"σ={s:.3f}"], "textposition": [upper, lower] if a >= s else [lower, upper],
-            "textfont": {"size": FONT_SIZE, "color": COLORS["x_t"]},
-            "hovertemplate": "t = %{x}<br>%{y:.4g}<extra></extra>",
-        })  # fmt: skip
-    layout = {"xaxis": _axis(title={"text": "t"}, range=[0, T * 1.02]), "yaxis": _axis(range=[-0.05, 1.08])}
-    return _figure(traces, layout, height, title or f"{curve['name']} schedule · t = {t} of {T}")
-
 
 # ---------------------------------------------------------------------------------------------- forward process
 def make_forward_figure(data: dict) -> go.Figure:
     """The forward process at one t.
 
     points: {"kind": "points", "t", "T", "abar", "sigma", "data": {"x","y"}, "x_t": {"x","y"},
-             "density": optional {"x": [...], "y": [...], "z": [[...]]} (exact log q(x_t) on a grid), "range"}
+             "density": optional {"x": [...], "y": [...], "z": [[...]]} (exact log q(x_t) on a grid), "range",
+             "flow": optional {"t", "alpha", "sigma", "x_t", "density"} (the rectified-flow path: a third panel)}
     images: {"kind": "images", "t", "T", "columns": [{"t", "z": 2-D list, "selected": bool}]}
     """
     t = data["t"]
@@ -125,20 +47,35 @@ def make_forward_figure(data: dict) -> go.Figure:
         return _figure(traces, layout, 560, f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at several t (the chosen t = {t} in blue)",
                        legend=False)  # fmt: skip
     rng = data.get("range", DEFAULT_RANGE)
-    layout = _grid(1, 2, ["data x₀ ~ p(x₀)", f"x_t ~ q(x_t) at t = {t}: ᾱ_t = {_fmt(data['abar'])}, "
-                                             f"σ_t = {_fmt(data['sigma'])}"], hspace=0.08, square=True, rng=rng)  # fmt: skip
-    _color_titles(layout, ["data", "x_t"])
+    flow = data.get("flow")
+    titles = ["data x₀ ~ p(x₀)", f"x_t ~ q(x_t) at t = {t}: ᾱ_t = {_fmt(data['abar'])}, σ_t = {_fmt(data['sigma'])}"]
+    if flow:
+        titles = ["data x₀ ~ p(x₀)", f"VP at t = {t}:<br>α = √ᾱ_t = {_fmt(math.sqrt(data['abar']))}, σ = {_fmt(data['sigma'])}",
+                  f"rectified flow at t = {_fmt(flow['t'])}:<br>α = 1 − t = {_fmt(flow['alpha'])}, σ = t = {_fmt(flow['sigma'])}"]
+    layout = _grid(1, len(titles), titles, hspace=0.06 if flow else 0.08, square=True, rng=rng)
+    _color_titles(layout, ["data", "x_t"] + (["x_t"] if flow else []))
+    if flow:
+        layout["annotations"][2]["font"]["color"] = SCHEDULE_COLORS["flow"]
     traces = [_on(_scatter(data["data"], "data"), 1)]
-    dens = data.get("density")
-    if dens:
-        traces.append(_on({
-            "type": "contour", "x": list(dens["x"]), "y": list(dens["y"]), "z": dens["z"], "name": "exact log q(x_t)",
-            "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]], "showscale": False,
-            "contours": {"coloring": "fill", "showlines": True}, "line": {"width": 1, "color": COLORS["x_t"]},
-            "ncontours": 12, "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>", "showlegend": True,
-        }, 2))  # fmt: skip
+    if data.get("density"):
+        traces.append(_density_trace(data["density"], 2, True))
     traces.append(_on(_scatter(data["x_t"], "x_t", name=f"x_t (t = {t})"), 2))
-    return _figure(traces, layout, 560)
+    if flow:
+        if flow.get("density"):
+            traces.append(_density_trace(flow["density"], 3, False))
+        traces.append(_on(_scatter(flow["x_t"], "x_t", name=f"flow x_t (t = {_fmt(flow['t'])})", opacity=0.6), 3))
+    return _figure(traces, layout, 440 if flow else 560)  # three squares need less height than two
+
+
+def _density_trace(dens: dict, n: int, showlegend: bool) -> dict:
+    """The exact log-density of x_t (a mixture's) as filled contours in the x_t colour, on subplot n."""
+    return _on({
+        "type": "contour", "x": list(dens["x"]), "y": list(dens["y"]), "z": dens["z"], "name": "exact log q(x_t)",
+        "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]], "showscale": False,
+        "contours": {"coloring": "fill", "showlines": True}, "line": {"width": 1, "color": COLORS["x_t"]},
+        "ncontours": 12, "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>", "showlegend": showlegend,
+        "legendgroup": "density",
+    }, n)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- reverse process
@@ -190,6 +127,8 @@ def make_frame_figure(frame: dict) -> go.Figure:
     """
     t = frame["t"]
     head = f"t = {t}" + (f"  ·  frame {frame['index'] + 1} of {frame['num_frames']}" if frame.get("num_frames") else "")
+    if frame.get("nonfinite"):
+        head += f"  ·  ⚠ {frame['nonfinite']} samples are NaN or infinite" + (" (not drawn)" if frame["kind"] == "points" else "")
     if frame["kind"] == "images":
         layout = _image_grid(3, ["x_t", "predicted x₀ = (x_t − σ_t ε̂) / √ᾱ_t", "predicted noise ε̂"], hspace=0.03)
         _color_titles(layout, ["x_t", "x0_pred", "eps"])
@@ -254,6 +193,8 @@ def make_guidance_figure(data: dict) -> go.Figure:
     titles = []
     for p in panels:
         lines = [p["title"]]
+        if p.get("nonfinite"):
+            lines.append(f"⚠ {p['nonfinite']} samples NaN or infinite" + (" (not drawn)" if data["kind"] == "points" else ""))
         if p.get("mean_reward") is not None:
             lines.append(f"mean reward {_fmt(p.get('mean_reward'))}")
         if data["kind"] == "points":
@@ -341,7 +282,8 @@ def make_before_after_figure(data: dict) -> go.Figure:
 
 # ---------------------------------------------------------------------------------------------- training
 def make_loss_figure(history: dict) -> go.Figure:
-    """history: {"step": [...], "loss": [...], "loss_smooth": optional [...]} -> the live training loss."""
+    """history: {"step": [...], "loss": [...], "loss_smooth": optional [...], "ylabel", "title": optional (the
+    prediction type's loss; default the ε-MSE)} -> the live training loss."""
     steps = list(history.get("step", []))
     if not steps:
         return make_message_figure("Press Train: the loss curve appears here as the model learns.")
@@ -352,8 +294,9 @@ def make_loss_figure(history: dict) -> go.Figure:
         traces.append({"type": "scatter", "x": steps, "y": list(history["loss_smooth"]), "mode": "lines",
                        "name": "smoothed", "line": {"color": COLORS["loss"], "width": 3.5},
                        "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>"})  # fmt: skip
-    layout = {"xaxis": _axis(title={"text": "training step"}), "yaxis": _axis(title={"text": "ε-MSE"}, rangemode="tozero")}
-    return _figure(traces, layout, 460, "L = E |ε − ε_θ(x_t, t)|²")
+    ylabel, title = history.get("ylabel", "ε-MSE"), history.get("title", "L = E |ε − ε_θ(x_t, t)|²")
+    layout = {"xaxis": _axis(title={"text": "training step"}), "yaxis": _axis(title={"text": ylabel}, rangemode="tozero")}
+    return _figure(traces, layout, 460, title)
 
 
 def make_samples_figure(data: dict) -> go.Figure:

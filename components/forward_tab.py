@@ -1,6 +1,7 @@
 """Tab 2, the forward process: a dataset noised at a t slider, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε, with the schedule's
 curve and a marker at t.  2-D: the data and the marginal q(x_t) as scatters (plus the exact density for
-8gaussians); glyphs: a strip of x_t at several t.  API: /forward."""
+8gaussians), and beside it the rectified-flow path x_t = (1 − t/T) x₀ + (t/T) ε from the same x₀ and the same ε;
+the marker plot shows α and σ of both.  Glyphs: a strip of x_t at several t.  API: /forward."""
 from __future__ import annotations
 
 import math
@@ -11,12 +12,12 @@ import torch
 from adiff.data import IMAGE_DATASETS, PLOT_RANGE, TOY_2D_DATASETS, dataset_info, gaussian_mixture_for
 from adiff.diffusion.schedules import make_schedule
 
-from .common import LIMITS, AppContext, curve_at, finite_list, grid, points, schedule_curve, tile_images
-from .figures import make_forward_figure, make_schedule_marker_figure
+from .common import LIMITS, AppContext, curve_at, finite_list, flow_curve, grid, points, schedule_curve, tile_images
+from .figures import make_forward_figure, make_process_marker_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row
 from .summaries import forward_text
-from .validation import as_choice, as_int, dropdown, number, radio, slider, user_errors
+from .validation import as_bool, as_choice, as_int, dropdown, number, radio, slider, user_errors
 
 __all__ = ["build", "forward", "forward_data"]
 
@@ -24,16 +25,31 @@ DATASETS = list(TOY_2D_DATASETS) + list(IMAGE_DATASETS)
 SCHEDULE_NAMES = ["linear", "cosine", "sigmoid"]
 INTRO = """### Forward process: how noise destroys data
 Pick a dataset and drag **t**. Every point (or image) becomes **x_t = √ᾱ_t · x₀ + √(1 − ᾱ_t) · ε** with fresh
-noise ε ~ N(0, I).  The whole cloud is a sample of the marginal **q(x_t)**, which tends to N(0, I) as t → T."""
+noise ε ~ N(0, I).  The whole cloud is a sample of the marginal **q(x_t)**, which tends to N(0, I) as t → T.
+For 2-D sets the right panel shows **rectified flow** at the same slider position (its time is t/T) with the
+same x₀ and the same ε: **x_t = (1 − t/T) · x₀ + (t/T) · ε**, each point moving on a straight line from its data
+point to its noise point.  Mid-way the flow cloud is smaller (α² + σ² = ½ at t/T = ½)."""
+
+FLOW_FORMULA = "x_t = (1 - t) x_0 + t eps, t = step / T"  # Liu et al. 2022, eq. 1
 
 
-def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed) -> tuple[dict, dict, dict]:
-    """Validated inputs -> (figure data, curve data, summary)."""
+def _density(gmm, alpha: float, sigma: float) -> dict:
+    """The exact log-density of x_t = alpha x_0 + sigma eps for mixture data on a 60 x 60 grid."""
+    pts, xs, ys = grid(60)
+    logq = gmm.marginal(alpha, sigma).log_prob(pts).float().reshape(60, 60).clamp(min=-12)
+    return {"x": xs, "y": ys, "z": [finite_list(r, 3) for r in logq]}
+
+
+def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed,
+                 show_flow=True) -> tuple[dict, dict, dict]:  # fmt: skip
+    """Validated inputs -> (figure data, curve data, summary).  With ``show_flow`` (2-D sets), the rectified-flow
+    path at flow time t/T from the same x0 and noise: data["flow"], curve["flow"] and summary["flow"]."""
     dataset = as_choice(dataset, "dataset", DATASETS)
     schedule = as_choice(schedule, "schedule", SCHEDULE_NAMES)
     T = as_int(num_steps, "num_steps", 2, LIMITS.train_T)
     t = as_int(t, "t", 0, T)
     seed = as_int(seed, "seed", 0, LIMITS.seed)
+    show_flow = as_bool(show_flow, "show_flow")
     images = dataset in IMAGE_DATASETS
     n = as_int(num_points, "num_points", 1, LIMITS.forward_images if images else LIMITS.forward_points)
     sch = make_schedule(schedule, T)
@@ -46,6 +62,7 @@ def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, s
     summary = {
         "dataset": dataset, "schedule": schedule, "T": T, "t": t, "abar_t": abar, "sigma_t": sigma,
         "snr": abar / (1 - abar) if abar < 1 else None, "x_t_mean": x_t.mean().item(), "x_t_std": x_t.std().item(),
+        "alpha_t": math.sqrt(abar),
         "formula": "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps", "about": dataset_info(dataset).description,
     }  # fmt: skip
     if images:
@@ -57,34 +74,46 @@ def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, s
                 "x_t": points(x_t), "range": PLOT_RANGE}  # fmt: skip
         gmm = gaussian_mixture_for(dataset)
         if gmm is not None:
-            pts, xs, ys = grid(60)
-            logq = gmm.noised(abar).log_prob(pts).float().reshape(60, 60).clamp(min=-12)
-            data["density"] = {"x": xs, "y": ys, "z": [finite_list(r, 3) for r in logq]}
+            data["density"] = _density(gmm, math.sqrt(abar), sigma)
     curve = curve_at(schedule_curve(sch, schedule, max_points=250), sch, t)
+    if show_flow and not images:
+        u = t / T  # the flow's time at the same slider position
+        x_flow = (1 - u) * x0 + u * noise  # the same x0 and eps as the VP cloud (Liu et al. 2022, eq. 1)
+        data["flow"] = {"t": u, "alpha": 1 - u, "sigma": u, "x_t": points(x_flow)}
+        if gmm is not None:
+            data["flow"]["density"] = _density(gmm, 1 - u, u)
+        curve["flow"] = {**flow_curve(1.0, 200), "key": "flow", "alpha_at": 1 - u, "noise_at": u}
+        summary["flow"] = {"t": u, "alpha_t": 1 - u, "sigma_t": u, "snr": ((1 - u) / u) ** 2 if u > 0 else None,
+                           "x_t_mean": x_flow.mean().item(), "x_t_std": x_flow.std().item(), "formula": FLOW_FORMULA}  # fmt: skip
     return data, curve, summary
 
 
-def forward(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed):
-    data, curve, summary = forward_data(ctx, dataset, schedule, num_steps, t, num_points, seed)
-    return make_forward_figure(data), make_schedule_marker_figure(curve, summary["t"]), summary, forward_text(summary)
+def forward(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed, show_flow=True):
+    data, curve, summary = forward_data(ctx, dataset, schedule, num_steps, t, num_points, seed, show_flow)
+    curves = [{**curve, "key": schedule}] + ([curve["flow"]] if "flow" in curve else [])
+    title = f"α and σ at t = {summary['t']} of {summary['T']}" + (f" (flow: t/T = {summary['flow']['t']:.3g})"
+                                                                    if "flow" in summary else f" ({schedule})")  # fmt: skip
+    marker = make_process_marker_figure(curves, summary["t"], summary["T"], title)
+    return make_forward_figure(data), marker, summary, forward_text(summary)
 
 
 def build(ctx: AppContext) -> TabLink:
-    fig0, curve0, summary0, text0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0)  # what the tab opens on
+    fig0, curve0, summary0, text0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0, True)  # what the tab opens on
 
     def apply_link(q: LinkParams, request) -> dict:
         v = {"dataset": q.choice("dataset", DATASETS), "schedule": q.choice("schedule", SCHEDULE_NAMES),
              "T": q.int("T", 2, LIMITS.train_T), "t": q.int("t", 0, LIMITS.train_T),
-             "n": q.int("n", 1, LIMITS.forward_points), "seed": q.int("seed", 0, LIMITS.seed)}  # fmt: skip
+             "n": q.int("n", 1, LIMITS.forward_points), "seed": q.int("seed", 0, LIMITS.seed), "flow": q.bool("flow")}  # fmt: skip
         images = (v["dataset"] or "moons") in IMAGE_DATASETS
         args = [v["dataset"] or "moons", v["schedule"] or "linear", v["T"] or 1000, v["t"] if v["t"] is not None else 250,
-                v["n"] or (4 if images else 1000), v["seed"] if v["seed"] is not None else 0]  # fmt: skip
+                v["n"] or (4 if images else 1000), v["seed"] if v["seed"] is not None else 0,
+                v["flow"] if v["flow"] is not None else True]  # fmt: skip
         try:
             figs = dict(zip([plot, curve_plot, summary, summary_md], forward(ctx, *args)))
         except gr.Error as e:
             q.problems.append(e.message)
             figs = {}
-        comps = {"dataset": dataset, "schedule": schedule, "T": steps, "n": n, "seed": seed}
+        comps = {"dataset": dataset, "schedule": schedule, "T": steps, "n": n, "seed": seed, "flow": show_flow}
         out = {comps[k]: val for k, val in v.items() if k in comps and val is not None}
         if v["t"] is not None or v["T"] is not None:
             out[t] = gr.update(value=args[3], maximum=args[2])
@@ -107,6 +136,8 @@ def build(ctx: AppContext) -> TabLink:
                            elem_id="fwd-n")  # fmt: skip
                 seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                               info="the same seed gives the same data and noise", elem_id="fwd-seed")  # fmt: skip
+                show_flow = gr.Checkbox(True, label="Rectified flow beside VP", elem_id="fwd-flow",
+                                        info="2-D sets: x_t = (1 − t/T) x₀ + (t/T) ε, same x₀ and ε")  # fmt: skip
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
                 summary_md = gr.Markdown(text0, elem_id="fwd-summary-text", elem_classes=["adiff-status"])
                 plot = gr.Plot(fig0, label="Data and noised data", show_label=False, elem_id="fwd-figure",
@@ -119,8 +150,8 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("forward")
 
         @user_errors
-        def run_forward(dataset, schedule, num_steps, t, num_points, seed):
-            return forward(ctx, dataset, schedule, num_steps, t, num_points, seed)
+        def run_forward(dataset, schedule, num_steps, t, num_points, seed, show_flow):
+            return forward(ctx, dataset, schedule, num_steps, t, num_points, seed, show_flow)
 
         def on_dataset(name):
             images = name in IMAGE_DATASETS
@@ -132,15 +163,15 @@ def build(ctx: AppContext) -> TabLink:
                 gr.Info(f"t: {int(t)} is beyond the new T = {T}, so t is now {T}")
             return gr.update(maximum=T, value=min(int(t or 0), T))
 
-        inputs = [dataset, schedule, steps, t, n, seed]
+        inputs = [dataset, schedule, steps, t, n, seed, show_flow]
         outputs = [plot, curve_plot, summary, summary_md]
         t.input(run_forward, inputs, outputs, api_name="forward", trigger_mode="always_last", **ctx.light)
-        for comp in (schedule, seed):
+        for comp in (schedule, seed, show_flow):
             comp.input(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
         n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
-        dataset.input(on_dataset, dataset, n, api_visibility="private", queue=False).then(
+        dataset.input(on_dataset, dataset, n, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
-        steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", queue=False).then(
+        steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", **ctx.instant).then(
             run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
-    fields = {"dataset": dataset, "schedule": schedule, "T": steps, "t": t, "n": n, "seed": seed}
+    fields = {"dataset": dataset, "schedule": schedule, "T": steps, "t": t, "n": n, "seed": seed, "flow": show_flow}
     return TabLink("forward", fields, apply_link, link_btn, link_box, [plot, curve_plot, summary, summary_md])

@@ -74,7 +74,7 @@ def _images_panel(a: np.ndarray) -> Image.Image:
 
 
 def trajectory_gif(trajectory, kind: str, path: str | Path, rng=DEFAULT_RANGE, frame_ms: int = 120) -> Path:
-    """Write ``trajectory`` (adiff.sampling.Trajectory) as an animated GIF at ``path``; returns the path."""
+    """Write ``trajectory`` (adiff.samplers.Trajectory) as an animated GIF at ``path``; returns the path."""
     path = Path(path)
     font, small = _font(20), _font(16)
     palette = _palette()

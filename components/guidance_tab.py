@@ -16,14 +16,16 @@ import gradio as gr
 import torch
 
 from adiff.data import IMAGE_DATASETS, PLOT_RANGE
-from adiff.samplers import SAMPLERS
+from adiff.samplers import SAMPLERS, solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, default_label,
-                     label_choices, parse_label, points, reward_choices, reward_grid, reward_help, tile_images)  # fmt: skip
+from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, count_nonfinite,
+                     default_label, default_solver, finite_rows, label_choices, parse_label, points, reward_choices,
+                     reward_grid, reward_help, solver_choices, tile_images)  # fmt: skip
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
+from .result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from .summaries import classifier_check_text, fmt, guidance_verdict, live_text, stopped_text
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
@@ -106,8 +108,12 @@ def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
                      f"**{fmt(summary['target_mean_reward'])}** (from {summary['target_effective_samples']:.0f} effective "
                      "data points)")  # fmt: skip
         lines.append(line + ".")
-    else:
+    elif summary.get("reward") == NO_REWARD and summary.get("cfg_scale") is not None:
         lines.append(f"Classifier-free guidance only: w = 1 (left) against w = {summary['cfg_scale']:g} (right).")
+    bad = summary.get("nonfinite_samples") or {}
+    if any(bad.values()):
+        lines.append(f"⚠ **NaN or infinite samples** (the model's output overflowed; not drawn, not in the rewards): "
+                     f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {summary['num_samples']}.")
     if verdict:
         lines.append(("⚠ " if not verdict.startswith("on target") else "✓ ") + verdict)
     if check:
@@ -115,7 +121,7 @@ def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
     if summary.get("clipped_fraction", 0) > 0.2:
         lines.append(f"{summary['clipped_fraction']:.0%} of the guidance gradients were clipped (very large pushes "
                      "were capped): λ is large for this reward.")  # fmt: skip
-    lines.append(f"{summary['num_samples']} samples, {summary['sampler'].upper()} {summary['num_steps']} steps, "
+    lines.append(f"{summary['num_samples']} samples, {summary['sampler']} {summary['num_steps']} steps, "
                  f"seed {summary['seed']}, {summary['elapsed_s']:.1f} s.")
     return "\n\n".join(lines)
 
@@ -134,7 +140,7 @@ def build(ctx: AppContext) -> TabLink:
         rec = as_int(recurrence, "recurrence", 1, LIMITS.recurrence)
         label = parse_label(class_label, info)
         w = as_float(cfg_scale, "cfg_scale", 0.0, LIMITS.cfg_scale) if info.conditional else 1.0
-        sampler = as_choice(sampler, "sampler", list(SAMPLERS))
+        sampler = as_choice(sampler, "sampler", solvers_for(model.process))
         steps = as_int(num_steps, "num_steps", 1, T)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         n = as_int(num_samples, "num_samples", 1, LIMITS.points if info.kind == "points" else LIMITS.images)
@@ -147,20 +153,35 @@ def build(ctx: AppContext) -> TabLink:
         base_cfg = (w if reward_fn is not None else 1.0) if label is not None else None
         guided_cfg = w if label is not None else None
         t0 = time.time()
+        key = preset_key(info.source, "guided_generate", reward=reward, device=str(model.device),
+                         expression=expression.strip() if reward == EXPRESSION else None,
+                         reward_params=str(reward_params or "").strip() if reward not in (EXPRESSION, NO_REWARD) else None,
+                         guidance_scale=lam, guidance_mode=mode, recurrence=rec, class_label=label, cfg_scale=w,
+                         sampler=sampler, num_steps=steps, seed=seed, num_samples=n)  # fmt: skip
+        hit = ctx.results.get(key)
+        if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
+            fig, text, summary = hit
+            yield fig, text + "\n\n" + REUSED_TEXT, {**summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            return
         session.progress["guidance"] = "while drawing the unguided samples"
         yield gr.skip(), live_text("sampling unguided (λ = 0)", 0, steps, None, None, 0.0), gr.skip()
         base_x, _ = model.generate(n, keep_every=10**6, cfg_scale=base_cfg, **common)
         base_x = base_x.detach().float().cpu()
 
-        def rewards_of(x):
+        def rewards_of(x):  # over the finite samples (the non-finite ones are counted apart); None when there are none
+            x = finite_rows(x)
+            if reward_fn is None or not len(x):
+                return None
             with torch.no_grad():
                 return torch.nan_to_num(reward_fn(x.to(torch.float32)).double(), nan=0.0)
 
         def mean_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).mean())
+            r = rewards_of(x)
+            return None if r is None else float(r.mean())
 
         def median_reward(x):
-            return None if reward_fn is None else float(rewards_of(x).median())
+            r = rewards_of(x)
+            return None if r is None else float(r.median())
 
         grid = reward_grid(reward_fn, 70, PLOT_RANGE) if (reward_fn is not None and info.kind == "points") else None
         lam_txt = f"λ = {lam:g}, {mode}" + (f", recurrence {rec}" if rec > 1 else "")
@@ -172,8 +193,8 @@ def build(ctx: AppContext) -> TabLink:
 
         def panel(key, title, x, r):
             if info.kind == "points":
-                return {"key": key, "title": title, "points": points(x), "mean_reward": r}
-            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r}
+                return {"key": key, "title": title, "points": points(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
+            return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
 
         def figure(panels, title):
             return make_guidance_figure({"kind": info.kind, "reward": grid, "range": PLOT_RANGE, "panels": panels,
@@ -205,6 +226,7 @@ def build(ctx: AppContext) -> TabLink:
             "unguided_mean_reward": base_panel["mean_reward"], "guided_mean_reward": guided_panel["mean_reward"],
             "unguided_median_reward": median_reward(base_x), "guided_median_reward": median_reward(guided_x),
             "clipped_fraction": sum(clipped) / len(clipped) if clipped else 0.0, "nonfinite_gradients": nonfinite,
+            "nonfinite_samples": {"unguided": base_panel["nonfinite"], "guided": guided_panel["nonfinite"]},
             "elapsed_s": None,
         }  # fmt: skip
         verdict, check = "", None
@@ -219,7 +241,8 @@ def build(ctx: AppContext) -> TabLink:
                                        "its picture is rough")  # fmt: skip
                 r_g = rewards_of(guided_x)
                 kind_, verdict = guidance_verdict(base_panel["mean_reward"], guided_panel["mean_reward"], tgt.mean_reward,
-                                                  float(r_g.std() / math.sqrt(n)) if n > 1 else 0.0, tgt.se, tgt.ess,
+                                                  float(r_g.std() / math.sqrt(len(r_g))) if r_g is not None and len(r_g) > 1
+                                                  else 0.0, tgt.se, tgt.ess,
                                                   lam, rec)  # fmt: skip
                 summary["versus_target"] = kind_
             if reward == "classifier_logprob" and info.kind == "images":
@@ -230,16 +253,19 @@ def build(ctx: AppContext) -> TabLink:
                 summary["classifier_check"] = {"digit": digit, "t": t_chk, "unguided_agree": b_agree,
                                                "guided_agree": g_agree, "unguided_recheck": b_again,
                                                "guided_recheck": g_again, "likely_fooled": fooled}  # fmt: skip
-        summary["elapsed_s"] = round(time.time() - t0, 2)
+        summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
         session.progress["guidance"] = "after the last step"
         title = f"{info.source}: reward {summary['reward']}" if reward_fn is not None else f"{info.source}: classifier-free guidance"
-        yield figure(panels, title), _guidance_summary_md(summary, verdict, check), summary
+        result = (figure(panels, title), _guidance_summary_md(summary, verdict, check), summary)
+        if key is not None:
+            ctx.results.put(key, result, figure_nbytes(result[0]) + len(result[1]) + len(str(summary)))
+        yield result
 
     def stop(request: gr.Request):
         where = ctx.store.get(request).progress.get("guidance")
         return stopped_text("guidance", where), {"status": "stopped", "at": where}
 
-    def preset_updates(preset, reward_value, request) -> dict | str:
+    def preset_updates(preset, reward_value, request, sampler_value=None) -> dict | str:
         try:
             model, info = ctx.model(preset, ctx.store.get(request))
         except gr.Error as e:
@@ -247,14 +273,18 @@ def build(ctx: AppContext) -> TabLink:
         choices = reward_choices(info.kind, allow_none=info.conditional)
         value = reward_value if reward_value in choices else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
         images = info.kind == "images"
+        # the solvers of the model's process (a flow has no DDPM/DDIM); keep the user's choice where it still serves
+        solver = sampler_value if sampler_value in solvers_for(model.process) else default_solver(model, info)[0]
         return {reward: gr.update(choices=choices, value=value),
+                sampler: gr.update(choices=solver_choices(model), value=solver),
+                steps: gr.update(maximum=model.max_sampling_steps),
                 label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
                 cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
                 n: gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
                 reward_md: reward_help(value), **reward_updates(value)}  # fmt: skip
 
-    def on_preset(preset, reward_value, request: gr.Request):
-        up = preset_updates(preset, reward_value, request)
+    def on_preset(preset, reward_value, sampler_value, request: gr.Request):
+        up = preset_updates(preset, reward_value, request, sampler_value)
         return {reward_md: up} if isinstance(up, str) else up
 
     def reward_updates(name) -> dict:
@@ -283,7 +313,7 @@ def build(ctx: AppContext) -> TabLink:
                             ("n", n, "int", 1, LIMITS.points), ("mode", mode, "choice", list(GUIDANCE_MODES)),
                             ("sampler", sampler, "choice", list(SAMPLERS))])  # fmt: skip
 
-    with gr.Tab("4 · Guidance", id="guidance"):
+    with gr.Tab("5 · Guidance", id="guidance"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
@@ -318,7 +348,9 @@ def build(ctx: AppContext) -> TabLink:
                                  info="ε(∅) + w (ε(y) − ε(∅))")  # fmt: skip
                 with gr.Accordion("Sampler", open=False):
                     sampler = radio("sampler", choices=list(SAMPLERS), value="ddim", label="Sampler", elem_id="gd-sampler")
-                    steps = slider("num_steps", minimum=1, maximum=1000, value=50, step=1, label="Steps",
+                    # 20 DDIM steps: the same over-shoot verdict as 50 at the default λ, 2.5x less compute for a
+                    # workshop (bench/bench_app.py --workshop; BENCHMARKS.md, issue 12)
+                    steps = slider("num_steps", minimum=1, maximum=1000, value=20, step=1, label="Steps",
                                    bounds=(1, LIMITS.train_T), elem_id="gd-steps")  # fmt: skip
                 with gr.Row():
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
@@ -345,10 +377,10 @@ def build(ctx: AppContext) -> TabLink:
         ev = go_btn.click(guided_generate, inputs, [plot, status, summary], api_name="guided_generate",
                           show_progress_on=[status], **ctx.heavy)  # fmt: skip
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            stop, None, [status, summary], api_name="guided_stop", queue=False)
-        preset.input(on_preset, [preset, reward], [reward, label, cfg, n, reward_md, expression, params],
+            stop, None, [status, summary], api_name="guided_stop", **ctx.instant)
+        preset.input(on_preset, [preset, reward, sampler], [reward, sampler, steps, label, cfg, n, reward_md, expression, params],
                      api_visibility="private", **ctx.light)  # fmt: skip
-        reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", queue=False)
+        reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
     fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam, "mode": mode,
               "rec": rec, "label": label, "cfg": cfg, "sampler": sampler, "steps": steps, "seed": seed, "n": n}  # fmt: skip
     return TabLink("guidance", fields, apply_link, link_btn, link_box, [reward_md])

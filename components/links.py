@@ -161,7 +161,7 @@ SELECT_TAB_JS = """() => {
 }"""
 
 
-def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown) -> None:
+def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown, queue: dict | None = None) -> None:
     """Apply ?tab=... on page load, and wire every tab's link button (browser only).
 
     The tab is selected in the browser (a click on its button): an event whose outputs include the Tabs layout
@@ -194,7 +194,7 @@ def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown) -> None
         return {**skip, **updates, notice: gr.update(value=text, visible=True)}
 
     demo.load(None, None, None, js=SELECT_TAB_JS)
-    demo.load(apply, None, outputs, api_visibility="private", queue=False, show_progress="hidden")
+    demo.load(apply, None, outputs, api_visibility="private", show_progress="hidden", **(queue or {}))
     for link in links:
         if link.button is not None and link.box is not None:
             link.button.click(None, list(link.fields.values()), link.box, js=link_js(link.tab, list(link.fields)),

@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
 from adiff.data import PLOT_RANGE, check_drawing, points_from_drawing
 from adiff.data.uploads import UPLOAD_SIZES, ImageSet, UploadError, UploadLimits, images_from_files
@@ -81,7 +82,13 @@ def _counts_text(images: ImageSet) -> str:
 
 
 def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
-    """Lay out the own-data row (call inside the Train tab) and wire it to the tab's dataset dropdown."""
+    """Lay out the own-data row (call inside the Train tab) and wire it to the tab's dataset dropdown.
+
+    Gradio decodes a drawing sent through the API (any PNG up to the upload size) before ``use_drawing`` sees it: a
+    20 kB PNG of 144 M pixels cost 400 MB at the peak and left 137 MB behind.  Pillow refuses to decode an image of
+    more than 2 x ``Image.MAX_IMAGE_PIXELS`` pixels (its decompression-bomb check), so that cap is set to the
+    drawing's limit; image uploads are checked by adiff.data.uploads with smaller limits of their own, first."""
+    Image.MAX_IMAGE_PIXELS = min(Image.MAX_IMAGE_PIXELS or MAX_DRAWING_PIXELS, MAX_DRAWING_PIXELS // 2)
 
     @user_errors
     def use_drawing(sketch, request: gr.Request):
@@ -148,5 +155,5 @@ def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
                                                       "or a grid of your images with the count per class."),
                                   label="Preview", show_label=False, elem_id="tr-own-preview")  # fmt: skip
                 status = gr.JSON(label="your data", elem_id="tr-own-status", max_height=240)
-    draw_btn.click(use_drawing, sketch, [preview, status, dataset], api_name="use_drawing", **ctx.light)
-    images_btn.click(use_images, [files, size], [preview, status, dataset], api_name="use_images", **ctx.light)
+    draw_btn.click(use_drawing, sketch, [preview, status, dataset], api_name="use_drawing", **ctx.heavy)
+    images_btn.click(use_images, [files, size], [preview, status, dataset], api_name="use_images", **ctx.heavy)

@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = [
     "POINT_SCALE", "encode_points", "decode_points", "encode_field", "decode_field", "encode_images",
-    "decode_images", "player_payload", "live_message", "player_component", "PLAYER_JS",
+    "decode_images", "player_payload", "live_message", "player_component", "PLAYER_JS", "time_value",
 ]  # fmt: skip
 
 POINT_SCALE = 1000  # points are sent as int16 thousandths: +-32.767 data units, 0.001 resolution
@@ -83,6 +83,12 @@ def decode_images(s: str, lo: float, hi: float, shape: Sequence[int]) -> np.ndar
     return np.where(q == _GAP8, np.nan, lo + q / 254 * (hi - lo))
 
 
+def time_value(t) -> int | float:
+    """A process time for JSON: an integer step stays an int, a continuous time keeps 4 decimals."""
+    t = float(t)
+    return int(t) if t.is_integer() else round(t, 4)
+
+
 def _encode_layer(spec: dict, arr) -> tuple[str, list[float] | None]:
     kind = spec["type"]
     if kind == "points":
@@ -96,12 +102,14 @@ def _encode_layer(spec: dict, arr) -> tuple[str, list[float] | None]:
 
 def player_payload(run_id: str, kind: str, static: dict, arrays: dict[str, Any], t: Sequence[int],
                    sigma: Sequence[float], labels: Sequence[str], *, live: bool, seq: int = 0,
-                   active: int | None = None) -> dict:  # fmt: skip
+                   active: int | None = None, alpha: Sequence[float] | None = None) -> dict:  # fmt: skip
     """One message for the player: K frames of the layers named in ``static["layers"]`` (arrays [K, ...]).
 
     ``static`` (panels, layer specs, schedule, legend) is what does not change during a run; a complete trajectory
     carries it, a live stream only in its first message (see ``live_messages``).  Layers of type "paths" carry no
-    data of their own: the browser draws them from the frames of the layer they follow."""
+    data of their own: the browser draws them from the frames of the layer they follow.  ``t`` is the process's
+    time (an integer step of a VP schedule, a float in [0, 1] for a flow); ``alpha`` the schedule plot's solid curve
+    at each frame (a flow's α_t; without it the browser draws ᾱ_t = 1 − σ_t², right for variance preserving)."""
     if kind not in ("points", "images"):
         raise ValueError(f"kind must be points or images, got {kind!r}")
     K = len(t)
@@ -117,18 +125,22 @@ def player_payload(run_id: str, kind: str, static: dict, arrays: dict[str, Any],
         data[name], sc = _encode_layer(specs[name], arr)
         if sc is not None:
             scale[name] = sc
+    frames = {"count": K, "t": [time_value(v) for v in t], "sigma": [float(f"{v:.4g}") for v in sigma],
+              "labels": list(labels), "active": K - 1 if active is None else int(active), "data": data, "scale": scale}
+    if alpha is not None:
+        if len(alpha) != K:
+            raise ValueError(f"alpha must have one entry per frame, got {len(alpha)} for {K}")
+        frames["a"] = [float(f"{v:.4g}") for v in alpha]
     return {"v": 1, "id": str(run_id), "live": bool(live), "seq": int(seq), "kind": kind, "static": static,
-            "frames": {"count": K, "t": [int(v) for v in t], "sigma": [float(f"{v:.4g}") for v in sigma],
-                       "labels": list(labels), "active": K - 1 if active is None else int(active),
-                       "data": data, "scale": scale}}  # fmt: skip
+            "frames": frames}
 
 
-def live_message(run_id: str, kind: str, static: dict, arrays: dict[str, Any], t: int, sigma: float, label: str,
-                 seq: int) -> dict:  # fmt: skip
+def live_message(run_id: str, kind: str, static: dict, arrays: dict[str, Any], t, sigma: float, label: str,
+                 seq: int, alpha: float | None = None) -> dict:  # fmt: skip
     """Message ``seq`` of a live stream: one frame (arrays without the frame axis); the static part rides only in
     message 0 (the browser keeps it for the rest of the run)."""
     msg = player_payload(run_id, kind, static, {k: np.asarray(v)[None] for k, v in arrays.items()}, [t], [sigma],
-                         [label], live=True, seq=seq)  # fmt: skip
+                         [label], live=True, seq=seq, alpha=None if alpha is None else [alpha])  # fmt: skip
     if seq > 0:
         del msg["static"]
     return msg

@@ -24,6 +24,7 @@ COLORS: dict[str, str] = {
     "x0_pred": "#009E73",  # the model's predicted clean sample x0_hat(x_t)
     "eps": "#D55E00",  # the predicted noise eps_theta(x_t, t)
     "score": "#E69F00",  # the score field -eps / sigma_t
+    "velocity": "#CC79A7",  # the reverse velocity field -v_hat (v-prediction and flow models)
     "ideal": "#AA4499",  # the exact (Bayes-optimal) denoiser of a known mixture
     "base": "#56B4E9",  # samples of the base model (unguided, before adaptation)
     "steered": "#882255",  # samples steered by the reward (guided, after adaptation)
@@ -33,7 +34,8 @@ COLORS: dict[str, str] = {
     "distance": "#8C564B",  # distances between sample sets (MMD^2)
     "path": "#111111",  # highlighted particle paths
 }
-SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99"}
+SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99",
+                                   "flow": "#999933"}  # the rectified-flow path (Schedules and Forward tabs, player)
 LABELS: dict[str, str] = {
     "data": "data x₀", "x_t": "x_t", "x0_pred": "predicted x₀", "eps": "predicted noise ε̂", "score": "score −ε̂/σ_t",
     "ideal": "ideal model", "base": "base model", "steered": "steered", "target": "target p·e^(λr)",
@@ -160,3 +162,22 @@ def _color_titles(layout: dict, keys: Sequence[str | None]) -> None:
     for ann, key in zip(layout["annotations"], keys):
         if key:
             ann["font"] = {"size": FONT_SIZE + 1, "color": COLORS.get(key, "#333333")}
+
+
+def _wrap(text: str, width: int = 44) -> str:
+    """Break a message into lines of at most ``width`` characters (plotly does not wrap annotations)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def make_message_figure(text: str, height: int = 360) -> go.Figure:
+    """An empty figure that says what to do (instead of a blank plot); the text is wrapped to fit half a screen."""
+    layout = {"xaxis": {"visible": False}, "yaxis": {"visible": False},
+              "annotations": [{"text": _wrap(text), "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                               "showarrow": False, "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
+    return _figure([], layout, height, legend=False)

@@ -19,35 +19,38 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+import adiff.presets
 from adiff.data import PLOT_RANGE
 from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
 from adiff.diffusion import Predictor
-from adiff.samplers import SAMPLERS, TrajectoryRecorder
+from adiff.samplers import SAMPLERS, SOLVERS, TrajectoryRecorder, get_solver, solvers_for
 
-from .common import (LIMITS, AppContext, condition_for, curve_at, default_label, label_choices, parse_label,
-                     points, schedule_curve, score_field, tile_images)  # fmt: skip
+from .common import (LIMITS, AppContext, condition_for, count_nonfinite, default_label, default_solver, finite_rows,
+                     label_choices, parse_label, points, score_field, solver_choices, solver_help, steps_for,
+                     tile_images)  # fmt: skip
 from .figures import make_frame_figure, make_schedule_marker_figure
 from .gif import trajectory_gif
 from .help import try_this
 from .links import LinkParams, TabLink, link_row
-from .player import live_message, player_component, player_payload
+from .player import live_message, player_component, player_payload, time_value
+from .result_cache import REUSED_TEXT, FinishedRun, preset_key
 from .state import StoredTrajectory
 from .summaries import reverse_done_text, stopped_text
-from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, frame_labels, ideal_mixture, image_specs, player_static,
-                              trajectory_arrays)  # fmt: skip
+from .trajectory_view import (FIELD_GRID, NUM_PATHS, field_eps, fmt_t, frame_labels, ideal_mixture, image_specs,
+                              player_static, player_schedule, process_text, solid_at, trajectory_arrays)  # fmt: skip
 from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
 
 __all__ = ["build", "frame_data", "ideal_mixture", "STREAM_INTERVAL_S"]
 
 STREAM_INTERVAL_S = 0.2  # at most 5 updates per second reach the browser while sampling
 LIVE_MESSAGES = 12  # and about this many per run: the interval grows with the run's expected length
-DEFAULT_STEPS = {"ddpm": 1000, "ddim": 100}  # the step count a sampler starts with (the registry's, once it has one)
 INTRO = """### Reverse diffusion: from noise to data
-The model predicts the noise ε̂ = ε_θ(x_t, t) in x_t; from it follow the **predicted clean sample
-x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t** and the **score ∇log p_t(x_t) ≈ −ε̂ / √(1−ᾱ_t)** (arrows).  Each step moves x_t
-towards x̂₀ and, for DDPM, adds fresh noise.  Press **Generate**: the frames stream in; then drag the frame slider
-or press **▶ Play** (both run in your browser)."""
+x_t = α_t x₀ + σ_t ε.  Whatever the network predicts (ε, x₀, v = α_t ε − σ_t x₀, or a flow's velocity ε − x₀), one
+conversion gives the **predicted noise ε̂** and the **predicted clean sample x̂₀ = (x_t − σ_t ε̂) / α_t**, and the
+**score ∇log p_t(x_t) ≈ −ε̂ / σ_t** (arrows).  A solver steps x_t towards x̂₀ (DDPM adds fresh noise; DDIM, DPM-Solver++,
+Euler and Heun follow the probability-flow ODE).  Press **Generate**: the frames stream in; then drag the frame
+slider or press **▶ Play** (both run in your browser)."""
 LOAD_JS = """(f) => { const p = document.querySelector('#rev-player .adiff-player')?.adiffPlayer;
   if (p && f && f.url) p.load(f.url); }"""
 STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffPlayer?.freeze();
@@ -56,12 +59,15 @@ STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffP
 
 def frame_data(model, kind: str, t: int, x_t, x0_pred, eps, *, label=None, cfg_scale=None, ideal=None, paths=None,
                index=0, num_frames=None) -> dict:  # fmt: skip
-    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here)."""
+    """Tensors of one frame -> the data ``make_frame_figure`` takes (score fields computed here; "nonfinite" counts
+    the samples of x_t that are NaN or infinite, which the figure leaves out and names)."""
+    bad = count_nonfinite(x_t)
     if kind == "images":
-        return {"kind": "images", "t": int(t), "index": index, "num_frames": num_frames,
+        return {"kind": "images", "t": time_value(t), "index": index, "num_frames": num_frames, "nonfinite": bad,
                 "x_t": tile_images(x_t), "x0_pred": tile_images(x0_pred), "eps": tile_images(eps)}  # fmt: skip
-    frame = {"kind": "points", "t": int(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
-             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or []}  # fmt: skip
+    frame = {"kind": "points", "t": time_value(t), "index": index, "num_frames": num_frames, "range": PLOT_RANGE,
+             "x_t": points(x_t), "x0_pred": points(x0_pred), "eps": points(eps), "paths": paths or [],
+             "nonfinite": bad}  # fmt: skip
     proc = model.process
     G = FIELD_GRID * FIELD_GRID
     if t > 0:
@@ -100,10 +106,28 @@ def _stored_frame(st: StoredTrajectory, k: int) -> dict:
                       cfg_scale=st.cfg_scale, ideal=st.ideal, paths=paths, index=k, num_frames=len(tr))  # fmt: skip
 
 
-def _curve_figure(model, t: int):
-    sch = model.noise_schedule
-    curve = schedule_curve(sch, model.cfg.diffusion.noise_schedule, max_points=250)  # smooth: 250 points draw it; sent every frame
-    return make_schedule_marker_figure(curve_at(curve, sch, t), t)
+def _keep(session, stored: StoredTrajectory) -> None:
+    """Make ``stored`` the session's trajectory and delete the previous one's files (gradio serves its own copy;
+    keep one of each per session)."""
+    previous, session.trajectory = session.trajectory, stored
+    for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
+        if old_file:
+            Path(old_file).unlink(missing_ok=True)
+
+
+def _pointer(run_id: str, count: int) -> dict:
+    """The last message of a run: the player keeps the last live frame on screen until it has fetched the file."""
+    return {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": count}
+
+
+def _curve_figure(model, t):
+    """The schedule strip (any process) with t marked, as a plotly figure."""
+    c = player_schedule(model.process, model.cfg.diffusion.noise_schedule)
+    key = "flow" if model.process.name == "flow" else model.cfg.diffusion.noise_schedule  # its colour
+    curve = {"name": key, "t": c["t"], "abar": c["abar"], "noise": c["sigma"], "abar_at": solid_at(model.process, t),
+             "noise_at": float(model.process.coefficients(t)[1])}  # fmt: skip
+    title = f"{c['name']} · t = {fmt_t(t)} of {c['T']}"
+    return make_schedule_marker_figure(curve, time_value(t), title=title, solid=c["solid"])
 
 
 def build(ctx: AppContext) -> TabLink:
@@ -113,9 +137,10 @@ def build(ctx: AppContext) -> TabLink:
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
         T = model.max_sampling_steps
-        sampler = as_choice(sampler, "sampler", list(SAMPLERS))
+        sampler = as_choice(sampler, "sampler", solvers_for(model.process))
         steps = as_int(num_steps, "num_steps", 1, T)
-        eta = as_float(eta, "eta", 0.0, 1.0)
+        nfe = SOLVERS[sampler].nfe(steps)
+        eta = as_float(eta, "eta", 0.0, 1.0) if "eta" in SOLVERS[sampler].options else 0.0
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         limit = LIMITS.points if info.kind == "points" else LIMITS.images
         n = as_int(num_samples, "num_samples", 1, limit)
@@ -128,16 +153,29 @@ def build(ctx: AppContext) -> TabLink:
         rec = TrajectoryRecorder(keep_every)
         t0 = time.time()
         run_id = f"{int(t0 * 1000)}-{seed}"
-        title = f"{info.source} · {sampler.upper()}, {steps} steps · seed {seed} · {n} samples"
+        title = f"{info.source} · {sampler}, {steps} steps ({nfe} NFE) · seed {seed} · {n} samples"
         static = player_static(model, info, title, ideal is not None, n)
         base = {"preset": preset, "sampler": sampler, "num_steps": steps, "eta": eta, "seed": seed, "num_samples": n,
-                "class_label": label, "cfg_scale": cfg, "T": T}  # fmt: skip
+                "class_label": label, "cfg_scale": cfg, "T": T, "nfe": nfe, "process": model.process.name,
+                "prediction_type": model.prediction_type}  # fmt: skip
+        gif_name = f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
+        key = preset_key(info.source, "generate", sampler=sampler, num_steps=steps, eta=eta, seed=seed, num_samples=n,
+                         class_label=label, cfg_scale=cfg, device=str(model.device))  # fmt: skip
+        hit = ctx.results.get(key)
+        if hit is not None:  # an identical request on a preset ran before: its result, in this session's own files
+            stored = StoredTrajectory(hit.trajectory, model, info.source, info.kind, label, cfg, hit.paths, ideal)
+            stored.gif_path, stored.data_path = hit.write_files(session.workdir, run_id, gif_name)
+            _keep(session, stored)
+            summary = {**hit.summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            yield (_pointer(run_id, stored.num_frames), reverse_done_text(summary) + "\n\n" + REUSED_TEXT, summary,
+                   stored.gif_path, stored.data_path)  # fmt: skip
+            return
         session.progress["reverse"] = "before the first step"
         seq, last, started = 0, -1.0, time.monotonic()
         for step in model.generate_progressive(n, condition=condition, seed=seed, sampler=sampler, num_steps=steps,
                                                eta=eta, cfg_scale=cfg, clip_x0=clip):  # fmt: skip
             rec.add(step)
-            session.progress["reverse"] = f"at step {step.index + 1} of {steps} (t = {step.t})"
+            session.progress["reverse"] = f"at step {step.index + 1} of {steps} (t = {fmt_t(step.t)})"
             now = time.monotonic()
             expected = (now - started) / (step.index + 1) * steps  # the whole run's length, as it goes so far
             if step.index > 0 and now - last < max(STREAM_INTERVAL_S, expected / LIVE_MESSAGES):
@@ -150,9 +188,10 @@ def build(ctx: AppContext) -> TabLink:
                 image_specs(static, {k: v[None] for k, v in arrays.items()})
             label_k = frame_labels([step.t], [step.noise_level], {k: v[None] for k, v in arrays.items()},
                               f"sampling: step {step.index + 1} of {steps} · ")[0]  # fmt: skip
-            msg = live_message(run_id, info.kind, static, arrays, step.t, step.noise_level, label_k, seq)
+            msg = live_message(run_id, info.kind, static, arrays, step.t, step.noise_level, label_k, seq,
+                               alpha=solid_at(model.process, step.t))  # fmt: skip
             # the player's own label says which step it shows; the status line is written once, not per message
-            text = (f"… **sampling** ({sampler.upper()}, {steps} steps): the frames stream into the player below, its label "
+            text = (f"… **sampling** ({sampler}, {steps} steps): the frames stream into the player below, its label "
                     "says which step" if seq == 0 else gr.skip())  # fmt: skip
             seq += 1
             yield msg, text, gr.skip(), gr.skip(), gr.skip()
@@ -160,24 +199,27 @@ def build(ctx: AppContext) -> TabLink:
         paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
         stored = StoredTrajectory(traj, model, info.source, info.kind, label, cfg, paths, ideal)
         K = len(traj)
-        gif_path = session.workdir / f"trajectory-{info.source.replace(' ', '_')}-{seed}-{int(time.time() * 1000)}.gif"
-        stored.gif_path = str(trajectory_gif(traj, info.kind, gif_path, PLOT_RANGE))
+        stored.gif_path = str(trajectory_gif(traj, info.kind, session.workdir / gif_name, PLOT_RANGE))
         arrays = trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, label=label,
                                    cfg_scale=cfg, ideal=ideal)  # fmt: skip
         if info.kind == "images":
             image_specs(static, arrays)
+        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged, and the player says so
+        if len(final) < n:
+            static["title"] += f" · ⚠ {n - len(final)} of {n} samples are NaN or infinite (not drawn)"
+            static["notes"] = [*static["notes"], f"⚠ {n - len(final)} of {n} samples ended NaN or infinite: the model's "
+                               "output overflowed. They are not drawn and not in the statistics."]  # fmt: skip
         payload = player_payload(run_id, info.kind, static, arrays, traj.timesteps, traj.noise_levels.tolist(),
-                                 frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False)  # fmt: skip
+                                 frame_labels(traj.timesteps, traj.noise_levels.tolist(), arrays), live=False,
+                                 alpha=[solid_at(model.process, t) for t in traj.timesteps])  # fmt: skip
         stored.data_path = str(session.workdir / f"trajectory-{run_id}.json")
-        Path(stored.data_path).write_text(json.dumps(payload, separators=(",", ":")))
-        previous, session.trajectory = session.trajectory, stored
-        for old_file in (previous.gif_path, previous.data_path) if previous is not None else ():
-            if old_file:  # gradio serves its own copy; keep one of each per session
-                Path(old_file).unlink(missing_ok=True)
-        final = traj.final
+        payload_text = json.dumps(payload, separators=(",", ":"))
+        Path(stored.data_path).write_text(payload_text)
+        _keep(session, stored)
         summary = {**base, "status": "done", "step": steps, "t": 0, "num_frames": K, "frame": K - 1,
-                   "elapsed_s": round(time.time() - t0, 2), "sample_mean": final.mean(0).flatten()[:4].tolist(),
-                   "sample_std": float(final.std())}  # fmt: skip
+                   "elapsed_s": round(time.time() - t0, 2), "nonfinite_samples": n - len(final),
+                   "sample_mean": final.mean(0).flatten()[:4].tolist() if len(final) else None,
+                   "sample_std": float(final.std()) if len(final) >= 2 else None, "reused": False}  # fmt: skip
         if info.kind == "points" and info.dataset is not None:
             ref, ref_labels = ctx.dataset(info.dataset, 4000, 123)
             if isinstance(label, int) and ref_labels is not None:
@@ -185,9 +227,10 @@ def build(ctx: AppContext) -> TabLink:
             if len(ref) >= 2 and len(final) >= 2:  # 500 vs 500 points: MMD^2 costs O((n + m)^2)
                 summary["mmd2_to_data"] = mmd2(final[:500].float().cpu(), ref[:500])
         session.progress["reverse"] = "after the last step"
-        # the player keeps the last live frame on screen until it has fetched the file
-        pointer = {"v": 1, "id": run_id, "live": False, "file": "trajectory", "count": K}
-        yield pointer, reverse_done_text(summary), summary, stored.gif_path, stored.data_path
+        if key is not None:
+            run = FinishedRun(traj, paths, payload, len(payload_text), Path(stored.gif_path).read_bytes(), summary)
+            ctx.results.put(key, run, run.nbytes())
+        yield _pointer(run_id, K), reverse_done_text(summary), summary, stored.gif_path, stored.data_path
 
     @user_errors
     def show_frame(frame_index, request: gr.Request):
@@ -198,7 +241,7 @@ def build(ctx: AppContext) -> TabLink:
             raise gr.Error("frame_index: no trajectory yet: press Generate first", print_exception=False)
         k = as_int(frame_index, "frame_index", 0, st.num_frames - 1)
         t = st.trajectory.timesteps[k]
-        summary = {"preset": st.source, "frame": k, "num_frames": st.num_frames, "t": t,
+        summary = {"preset": st.source, "frame": k, "num_frames": st.num_frames, "t": time_value(t),
                    "sigma_t": float(st.trajectory.noise_levels[k])}  # fmt: skip
         return make_frame_figure(_stored_frame(st, k)), _curve_figure(st.model, t), summary
 
@@ -213,18 +256,27 @@ def build(ctx: AppContext) -> TabLink:
         except gr.Error as e:
             return f"⚠ {e.message}"
         images = info.kind == "images"
-        desc = f"**{preset}**: {info.description}  ·  T = {model.num_diffusion_steps}, schedule {model.cfg.diffusion.noise_schedule}"
+        desc = f"**{preset}**: {info.description}  \n*{process_text(model)}*"
+        name, k = default_solver(model, info)
         return {label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
                 n: gr.update(value=16 if images else 500, maximum=LIMITS.images if images else LIMITS.points),
                 cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
-                steps: gr.update(maximum=model.max_sampling_steps), preset_md: desc}  # fmt: skip
+                sampler: gr.update(choices=solver_choices(model), value=name),
+                steps: gr.update(maximum=model.max_sampling_steps, value=k), eta: gr.update(interactive=name == "ddim"),
+                sampler_md: solver_help(model), preset_md: desc}  # fmt: skip
 
     def on_preset(preset, request: gr.Request):
         up = preset_updates(preset, request)
         return {preset_md: up} if isinstance(up, str) else up
 
-    def on_sampler(sampler):
-        return gr.update(value=DEFAULT_STEPS.get(sampler, 100)), gr.update(value=0.0, interactive=sampler == "ddim")
+    def on_sampler(preset, name, request: gr.Request):
+        """A solver's own sensible step count, never more than the chosen model can take."""
+        try:
+            model, _ = ctx.model(preset, ctx.store.get(request))
+            get_solver(name, model.process)
+        except (gr.Error, ValueError):
+            return gr.skip(), gr.skip()
+        return gr.update(value=steps_for(model, name)), gr.update(value=0.0, interactive=name == "ddim")
 
     def apply_link(q: LinkParams, request) -> dict:
         out = {}
@@ -236,28 +288,34 @@ def build(ctx: AppContext) -> TabLink:
             else:
                 out.update(up)
                 out[preset] = p
-        s = q.choice("sampler", list(SAMPLERS))
+        s = q.choice("sampler", list(SAMPLERS))  # the run checks that it serves the model's process
         if s is not None:
             out[sampler], out[eta] = s, gr.update(interactive=s == "ddim")
         return q.fill(out, [("steps", steps, "int", 1, LIMITS.train_T), ("seed", seed, "int", 0, LIMITS.seed),
                             ("n", n, "int", 1, LIMITS.points), ("eta", eta, "float", 0.0, 1.0),
                             ("cfg", cfg, "float", 0.0, LIMITS.cfg_scale), ("label", label, "text", 8)])  # fmt: skip
 
+    first = adiff.presets.load_preset("moons", ctx.device)  # the tab opens on moons: its solvers and defaults
+    first_info = ctx.model("moons", None)[1]
+    first_solver, first_steps = default_solver(first, first_info)
     with gr.Tab("3 · Reverse diffusion", id="reverse"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model",
                                   info="a shipped preset, or the model from the Train tab", elem_id="rev-preset")  # fmt: skip
-                preset_md = gr.Markdown(f"**moons**: {preset_spec('moons').description}", elem_id="rev-preset-info")
-                sampler = radio("sampler", choices=list(SAMPLERS), value="ddim", label="Sampler",
-                                info="DDPM: x_{t-1} ~ N(μ_θ(x_t), β̃_t I) · DDIM: deterministic jump via x̂₀ (η = 0)",
-                                elem_id="rev-sampler")  # fmt: skip
-                steps = slider("num_steps", bounds=(1, LIMITS.train_T), minimum=1, maximum=1000, value=100, step=1,
-                               label="Steps", info="reverse steps (DDPM usually uses all T)", elem_id="rev-steps")  # fmt: skip
+                preset_md = gr.Markdown(f"**moons**: {preset_spec('moons').description}  \n*{process_text(first)}*",
+                                        elem_id="rev-preset-info")  # fmt: skip
+                sampler = radio("sampler", choices=solver_choices(first), value=first_solver, label="Solver",
+                                info="the solvers of this model's process; NFE = network calls", elem_id="rev-sampler")  # fmt: skip
+                with gr.Accordion("What each solver does", open=False):
+                    sampler_md = gr.Markdown(solver_help(first), elem_id="rev-sampler-help")
+                steps = slider("num_steps", bounds=(1, LIMITS.train_T), minimum=1, maximum=first.max_sampling_steps,
+                               value=first_steps, step=1, label="Steps",
+                               info="solver steps (DDPM uses all T; few-step solvers 10–25)", elem_id="rev-steps")  # fmt: skip
                 eta = slider("eta", minimum=0.0, maximum=1.0, value=0.0, step=0.05, label="η (DDIM)",
                              info="σ = η √((1−ᾱ_s)/(1−ᾱ_t)) √(1−ᾱ_t/ᾱ_s): 0 deterministic, 1 like DDPM",
-                             elem_id="rev-eta")  # fmt: skip
+                             interactive=first_solver == "ddim", elem_id="rev-eta")  # fmt: skip
                 with gr.Row():
                     seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
                                   info="x_T ~ N(0, I) from this seed", elem_id="rev-seed")  # fmt: skip
@@ -296,11 +354,12 @@ def build(ctx: AppContext) -> TabLink:
         # In the browser at once: the player draws nothing more of this run and the status says so; then the server
         # cancels the run, and its own message (at which step) follows.
         stop_btn.click(None, None, status, js=STOP_JS, cancels=[gen_event], api_visibility="private").then(
-            stop, None, [status, summary], api_name="generate_stop", queue=False)
+            stop, None, [status, summary], api_name="generate_stop", **ctx.instant)
         frame.change(show_frame, frame, [frame_plot, frame_curve, frame_summary], api_name="frame", **ctx.light)
         data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
-        preset.input(on_preset, preset, [label, n, cfg, steps, preset_md], api_visibility="private", **ctx.light)
-        sampler.input(on_sampler, sampler, [steps, eta], api_visibility="private", queue=False)
+        preset.input(on_preset, preset, [label, n, cfg, sampler, steps, eta, sampler_md, preset_md], api_visibility="private",
+                     **ctx.light)  # fmt: skip
+        sampler.input(on_sampler, [preset, sampler], [steps, eta], api_visibility="private", **ctx.light)
     fields = {"preset": preset, "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "n": n, "label": label,
               "cfg": cfg}  # fmt: skip
     return TabLink("reverse", fields, apply_link, link_btn, link_box, [preset_md])

@@ -44,9 +44,13 @@ def live_text(what: str, step: int, steps: int, t: int | None, sigma: float | No
 
 
 def reverse_done_text(s: dict) -> str:
+    nfe = f", {s['nfe']} NFE" if s.get("nfe") not in (None, s["num_steps"]) else ""
     lines = [f"✓ **done**: {s['num_samples']} samples of **{s['preset']}** in {s['elapsed_s']:.1f} s "
-             f"({s['sampler'].upper()}, {s['num_steps']} steps, seed {s['seed']}). Drag the frame slider or press "
+             f"({s['sampler']}, {s['num_steps']} steps{nfe}, seed {s['seed']}). Drag the frame slider or press "
              f"▶ Play: the {s['num_frames']} frames play in your browser."]  # fmt: skip
+    if s.get("nonfinite_samples"):
+        lines.append(f"⚠ **{s['nonfinite_samples']} of {s['num_samples']} samples are NaN or infinite** (the model's "
+                     "output overflowed): they are not drawn and not in the statistics.")  # fmt: skip
     if s.get("mmd2_to_data") is not None:
         lines.append(_cap(describe_mmd2(s["mmd2_to_data"])))
     return "\n\n".join(lines)
@@ -121,5 +125,12 @@ def forward_text(s: dict) -> str:
     share = f"{abar:.1%}" if abar >= 0.001 else f"{abar:.1e}"
     verdict = ("mostly signal" if abar > 0.7 else "signal and noise alike" if abar > 0.3 else
                "mostly noise" if abar > 0.01 else "practically pure noise: q(x_t) ≈ N(0, I)")  # fmt: skip
-    return (f"At t = {t} of {s['T']} ({s['schedule']}): ᾱ_t = {fmt(abar)}, so {share} of the variance is signal and "
+    text = (f"At t = {t} of {s['T']} ({s['schedule']}): ᾱ_t = {fmt(abar)}, so {share} of the variance is signal and "
             f"σ_t = {fmt(s['sigma_t'])}: {verdict}. The noised cloud has std {fmt(s['x_t_std'])}.")
+    f = s.get("flow")
+    if f:
+        a, sg = f["alpha_t"], f["sigma_t"]
+        text += (f"\n\nRectified flow at t = {fmt(f['t'])}: α = {fmt(a)}, σ = {fmt(sg)} (α + σ = 1), so "
+                 f"{a * a / (a * a + sg * sg):.1%} of its variance is signal; α² + σ² = {fmt(a * a + sg * sg)}, and its "
+                 f"cloud has std {fmt(f['x_t_std'])}. Each point sits on the straight line from its x₀ to its ε.")
+    return text

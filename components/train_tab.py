@@ -1,5 +1,5 @@
-"""Tab 6, train: a model from scratch on a chosen dataset, schedule and size, with a live loss curve and periodic
-samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this
+"""Tab 6, train: a model from scratch on a chosen dataset, process (VP with a schedule and T, or rectified flow),
+prediction type and size, with a live loss curve and periodic samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this
 session's "my model" in the other tabs.  API: /train (streaming), /save_model, /load_model."""
 from __future__ import annotations
 
@@ -11,37 +11,89 @@ import gradio as gr
 import torch
 
 from adiff import DiffusionModel
-from adiff.nn.checkpoints import CheckpointError
+from adiff.diffusion.parameterization import DEFAULT_PREDICTION_TYPE, PROCESS_PREDICTION_TYPES
+from adiff.diffusion.schedules import make_schedule
+from adiff.nn.budget import checkpoint_config
+from adiff.nn.checkpoints import CheckpointError, open_checkpoint
+from adiff.samplers.loop import DEFAULT_SAMPLER
 from adiff.data import DATA_SHAPES, DATASETS, IMAGE_DATASETS, NUM_CLASSES, PLOT_RANGE, TOY_2D_DATASETS
 
 from . import own_data
-from .common import LIMITS, MY_MODEL, AppContext, points, tile_images
+from .common import LIMITS, MY_MODEL, AppContext, count_nonfinite, points, tile_images
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row
 from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
 
-__all__ = ["build", "model_config", "SIZES"]
+__all__ = ["build", "model_config", "schedule_note", "prediction_update", "SIZES", "PROCESS_CHOICES"]
 
 TRAIN_DATASETS = list(TOY_2D_DATASETS) + list(IMAGE_DATASETS)
 SCHEDULES = ["linear", "cosine", "sigmoid"]
 # name -> (embedding_dim, hidden_dim, num_layers)
 SIZES = {"tiny": (32, 32, 2), "small": (64, 64, 3), "medium": (64, 96, 4)}
+PROCESS_CHOICES = [("VP (DDPM schedule)", "vp"), ("rectified flow", "flow")]
+PREDICTION_LABELS = {"epsilon": "ε: the noise", "sample": "x₀: the clean sample", "v_prediction": "v = α ε − σ x₀",
+                     "velocity": "velocity ε − x₀"}  # fmt: skip
+PREDICTION_TYPES = list(PREDICTION_LABELS)
+PREVIEW_STEPS = 25
+# The loss of each prediction type (adiff.diffusion.losses): (y-axis label, formula shown as the figure's title).
+LOSS_LABELS = {
+    "epsilon": ("ε-MSE", "L = E |ε − ε_θ(x_t, t)|²"),  # Ho et al. 2020, eq. 14
+    "sample": ("x₀-MSE · min(SNR, 5)", "L = E min(SNR, 5) |x₀ − x̂₀_θ(x_t, t)|²"),  # Hang et al. 2023 (Min-SNR-5)
+    "v_prediction": ("v-MSE", "L = E |α ε − σ x₀ − v_θ(x_t, t)|²"),  # Salimans & Ho 2022, section 4
+    "velocity": ("velocity MSE", "L = E |(ε − x₀) − v_θ(x_t, t)|²"),  # Lipman et al. 2023, eq. 23; Liu et al. 2022
+}
 INTRO = """### Train a model from scratch
-The network ε_θ(x_t, t) learns to predict the noise: **L = E_{t, x₀, ε} |ε − ε_θ(√ᾱ_t x₀ + √(1−ᾱ_t) ε, t)|²**
-(Ho et al. 2020, eq. 14), one random t per example.  Samples (DDIM, 25 steps, fixed seed) are drawn as it learns.
-The trained model becomes **my model** in the other tabs; save it, or load one you saved."""
+Pick the **process**: VP, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at t = 1..T (Ho et al. 2020), or **rectified flow**,
+x_t = (1 − t) x₀ + t ε with t ∈ [0, 1] (Liu et al. 2022).  And what the network predicts: the noise ε
+(**L = E |ε − ε_θ(x_t, t)|²**, Ho et al. 2020, eq. 14), the clean x₀, v = α ε − σ x₀ (Salimans & Ho 2022) or, for
+the flow, the velocity ε − x₀ (Lipman et al. 2023), one random t per example.  Samples (25 steps: DDIM for VP,
+Euler for the flow, fixed seed) are drawn as it learns.  The trained model becomes **my model** in the other tabs;
+save it, or load one you saved."""
+
+
+def prediction_update(process, current=None) -> dict:
+    """The prediction-type choices that serve ``process`` (PROCESS_PREDICTION_TYPES); keeps ``current`` if it is one."""
+    allowed = PROCESS_PREDICTION_TYPES.get(process, PROCESS_PREDICTION_TYPES["vp"])
+    value = current if current in allowed else DEFAULT_PREDICTION_TYPE.get(process, "epsilon")
+    return gr.update(choices=[(PREDICTION_LABELS[k], k) for k in allowed], value=value)
+
+
+def schedule_note(process, schedule, T) -> str:
+    """What x_T is for the chosen process, schedule and T: √ᾱ_T, and for the linear schedule its 1000 / T rescaling
+    (Nichol & Dhariwal 2021, improved-diffusion's get_named_beta_schedule) against Ho et al.'s unscaled range."""
+    if process == "flow":
+        return ("**Rectified flow**: continuous time t ∈ [0, 1] and α(1) = 0 exactly, so x₁ is pure noise at any "
+                "number of sampling steps: no T and no schedule to choose.")  # fmt: skip
+    try:
+        T = as_int(T, "num_diffusion_steps", 10, LIMITS.train_T)
+        schedule = as_choice(schedule, "schedule", SCHEDULES)
+    except gr.Error as e:
+        return f"✗ {e.message}"
+    sch = make_schedule(schedule, T)
+    root = math.sqrt(float(sch.alphas_cumprod[-1]))
+    text = f"**√ᾱ_T = {root:.2g}** at T = {T} ({schedule}): x_T {'is practically pure noise' if root < 0.05 else 'still carries the data'}."
+    if schedule == "linear":
+        plain = math.sqrt(float(make_schedule("linear", T, beta_start=1e-4, beta_end=0.02).alphas_cumprod[-1]))
+        text += (f" The linear β run from {sch.beta_start:.2g} to {sch.beta_end:.2g}: Ho et al.'s 1e-4..0.02, "
+                 f"rescaled by 1000/T" + (f" (unscaled, √ᾱ_T would be {plain:.2g}: x_T would still show the data)."
+                                           if T != 1000 else "."))  # fmt: skip
+    return text + "".join(f"\n\n⚠ {w}" for w in sch.warnings())
 
 
 def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bool, device: str,
-                 shape: tuple | None = None, num_classes: int | None = None) -> dict:  # fmt: skip
-    """The config of a fresh model for a built-in dataset, or for data of ``shape`` with ``num_classes`` (own data)."""
+                 shape: tuple | None = None, num_classes: int | None = None, process: str = "vp",
+                 prediction_type: str | None = None) -> dict:  # fmt: skip
+    """The config of a fresh model for a built-in dataset, or for data of ``shape`` with ``num_classes`` (own data).
+    A flow has no T and no schedule (adiff.nn.config.DiffusionConfig)."""
     emb, hidden, layers = SIZES[size]
     shape = list(shape or DATA_SHAPES[dataset])
     images = len(shape) == 3
     cfg = {"model_type": "conditional" if conditional else "unconditional", "embedding_dim": emb, "hidden_dim": hidden,
-           "num_layers": layers, "num_heads": 4, "num_diffusion_steps": T, "noise_schedule": schedule,
-           "data_shape": shape, "device": device}  # fmt: skip
+           "num_layers": layers, "num_heads": 4, "data_shape": shape, "device": device, "process": process,
+           "prediction_type": prediction_type or DEFAULT_PREDICTION_TYPE[process]}  # fmt: skip
+    if process == "vp":
+        cfg.update(num_diffusion_steps=T, noise_schedule=schedule)
     if images:
         cfg["patch_size"] = 2 if shape[-1] <= 8 else 4  # 8x8: 16 tokens, 16x16: 16, 32x32: 64
     if conditional:
@@ -49,18 +101,33 @@ def model_config(dataset: str, schedule: str, T: int, size: str, conditional: bo
     return cfg
 
 
-def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
-    """A few samples of the current model (DDIM, 25 steps, fixed seed)."""
-    n = 16 if kind == "images" else 400
+def _preview_steps(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int):
+    """A few samples of the current model (25 steps of DDIM for VP, of Euler for a flow; fixed seed): yields None
+    after each sampler step (a cancelled job stops there), then the figure's data."""
+    n = LIMITS.preview_images if kind == "images" else LIMITS.preview_points
     cond = None
     if model.is_conditional:
         cond = torch.arange(n) % model.num_classes
-    x, _ = model.generate(n, condition=cond, seed=1234, sampler="ddim", num_steps=min(25, model.max_sampling_steps),
-                          keep_every=10**6, clip_x0=1.0 if kind == "images" else None)  # fmt: skip
-    title = f"samples after {step} steps (DDIM 25)"
+    sampler = "ddim" if model.process.name == "vp" else DEFAULT_SAMPLER[model.process.name]
+    steps = min(LIMITS.preview_steps, model.max_sampling_steps)
+    last = None
+    for last in model.generate_progressive(n, condition=cond, seed=1234, sampler=sampler, num_steps=steps,
+                                           clip_x0=1.0 if kind == "images" else None):  # fmt: skip
+        yield None
+    x = last.x_prev
+    bad = count_nonfinite(x)
+    title = f"samples after {step} steps ({sampler} {steps}, seed 1234)"
+    if bad:
+        title += f"  ·  ⚠ {bad} of {n} samples are NaN or infinite (not drawn)"
     if kind == "images":
-        return {"kind": "images", "z": tile_images(x), "title": title}
-    return {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE}
+        yield {"kind": "images", "z": tile_images(x), "title": title, "nonfinite": bad}
+        return
+    yield {"kind": "points", "points": points(x), "data": data_pts, "title": title, "range": PLOT_RANGE, "nonfinite": bad}
+
+
+def _preview(model: DiffusionModel, kind: str, dataset: str | None, data_pts, step: int) -> dict:
+    *_, data = _preview_steps(model, kind, dataset, data_pts, step)
+    return data
 
 
 def _kind(model: DiffusionModel) -> str:
@@ -86,14 +153,22 @@ STATUS_JS = """(s) => {
 def build(ctx: AppContext) -> TabLink:
     @user_errors
     def train(dataset, schedule, num_diffusion_steps, model_size, conditional, num_steps, batch_size, learning_rate,
-              seed, request: gr.Request):  # fmt: skip
+              seed, process="vp", prediction_type=None, request: gr.Request = None):  # fmt: skip
         """Train a fresh model, streaming the loss and periodic samples; it becomes this session's 'my model'."""
         dataset = as_choice(dataset, "dataset", TRAIN_DATASETS + own_data.OWN_DATASETS)
         session = ctx.store.get(request)
         own = own_data.own_data(session, dataset) if dataset in own_data.OWN_DATASETS else None
         num_classes = own.num_classes if own is not None else NUM_CLASSES.get(dataset)
-        schedule = as_choice(schedule, "schedule", SCHEDULES)
-        T = as_int(num_diffusion_steps, "num_diffusion_steps", 10, LIMITS.train_T)
+        process = as_choice("vp" if process is None else process, "process", [v for _, v in PROCESS_CHOICES])
+        allowed = list(PROCESS_PREDICTION_TYPES[process])
+        prediction = DEFAULT_PREDICTION_TYPE[process] if prediction_type is None else prediction_type
+        if prediction not in allowed:
+            known = "" if prediction in PREDICTION_TYPES else f" (the types are {PREDICTION_TYPES})"
+            raise field_error("prediction_type", f"{prediction!r} does not serve the {process} process{known}; "
+                                                 f"use one of {allowed}")  # fmt: skip
+        if process == "vp":  # a flow has no schedule and no T: the (hidden) widgets' values are not used
+            schedule = as_choice(schedule, "schedule", SCHEDULES)
+            T = as_int(num_diffusion_steps, "num_diffusion_steps", 10, LIMITS.train_T)
         size = as_choice(model_size, "model_size", list(SIZES))
         conditional = as_bool(conditional, "conditional")
         if conditional and not num_classes:
@@ -111,17 +186,20 @@ def build(ctx: AppContext) -> TabLink:
         kind = "images" if images else "points"
         with torch.random.fork_rng(devices=[]):  # the initial weights come from the seed; the global RNG is restored
             torch.manual_seed(seed)
-            model = DiffusionModel(model_config(dataset, schedule, T, size, conditional, ctx.device,
-                                                tuple(x.shape[1:]), num_classes))  # fmt: skip
+            model = DiffusionModel(model_config(dataset, schedule, T if process == "vp" else None, size, conditional,
+                                                ctx.device, tuple(x.shape[1:]), num_classes, process, prediction))  # fmt: skip
         model.setup_training({"learning_rate": lr, "scheduler_steps": steps, "warmup_steps": min(200, steps // 10)})
         data_pts = None if images else points(x[:1000])
         # Own data is not a built-in dataset: the other tabs then use no reference data for "my model".
+        how = f"{schedule}, T = {T}" if process == "vp" else "rectified flow"
         info = {"dataset": None if own is not None else dataset,
-                "description": f"trained here on {own.description if own else dataset} ({size}, {schedule}, T = {T})",
+                "description": f"trained here on {own.description if own else dataset} ({size}, {how}, predicts "
+                               f"{prediction})",
                 "sample_kwargs": {"clip_x0": 1.0} if images else {}, "steps": 0}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
-        hist = {"step": [], "loss": [], "loss_smooth": []}
+        ylabel, formula = LOSS_LABELS[prediction]
+        hist = {"step": [], "loss": [], "loss_smooth": [], "ylabel": ylabel, "title": formula}
         session.train_history = hist
         every = max(1, math.ceil(steps / 100))
         preview_every = max(every, math.ceil(steps / 6))
@@ -152,7 +230,8 @@ def build(ctx: AppContext) -> TabLink:
                 status = {"status": "done" if last else "training", "step": ev.step, "of": steps, "loss": ev.loss,
                           "loss_smooth": smoothed, "lr": ev.lr, "grad_norm": ev.grad_norm,
                           "steps_per_s": round(ev.step / max(el, 1e-9), 1), "elapsed_s": round(el, 1),
-                          "parameters": model.num_parameters, "dataset": dataset, "use_as": MY_MODEL}  # fmt: skip
+                          "parameters": model.num_parameters, "dataset": dataset, "process": process,
+                          "prediction_type": prediction, "use_as": MY_MODEL}  # fmt: skip
                 yield make_loss_figure(hist), sample_fig, status
 
     def train_stop(request: gr.Request):
@@ -174,7 +253,10 @@ def build(ctx: AppContext) -> TabLink:
 
     @user_errors
     def load_model(model_file, request: gr.Request):
-        """Load an uploaded checkpoint (validated: size, format, checksum, config) as this session's 'my model'."""
+        """Load an uploaded checkpoint as this session's 'my model', then draw a preview (streams its progress; a
+        heavy job, cancelled by Stop).  Checked before anything is built: size, header, format, the config and what
+        its model would cost (parameters, tokens and FLOPs per sample), tensor names and shapes; then the checksum
+        and finite weights."""
         if model_file is None or model_file == "":
             raise gr.Error("model_file: no file was uploaded", print_exception=False)
         path = Path(model_file if isinstance(model_file, (str, Path)) else getattr(model_file, "path", model_file["path"]))
@@ -184,28 +266,38 @@ def build(ctx: AppContext) -> TabLink:
         if size > LIMITS.upload_bytes:
             raise gr.Error(f"model_file: {size} bytes is over the {LIMITS.upload_bytes} byte limit", print_exception=False)
         try:
-            model = DiffusionModel.load(path.read_bytes(), device=ctx.device)
+            ckpt = open_checkpoint(path, name=path.name)  # the header only
+            shape = checkpoint_config(ckpt, ctx.device).arch.data_shape  # validated (nested, flat or migrated)
+            if not (shape == (2,) or (len(shape) == 3 and shape[0] == 1)):
+                raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape "
+                               f"is {list(shape)}", print_exception=False)  # fmt: skip
+            kind = "points" if shape == (2,) else "images"
+            model = DiffusionModel.load(ckpt, device=ctx.device, budget=ctx.upload_budget(kind))
         except CheckpointError as e:
-            raise gr.Error(f"model_file: {e}".replace("<uploaded bytes>", path.name), print_exception=False) from None
-        shape = tuple(model.data_shape)
-        if shape != (2,) and not (len(shape) == 3 and shape[0] == 1):
-            raise gr.Error(f"model_file: this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}",
-                           print_exception=False)  # fmt: skip
+            raise gr.Error(f"model_file: {e}", print_exception=False) from None
         model.denoiser.eval()
         ds = (model.metadata or {}).get("dataset")
-        ds = ds if ds in DATASETS else None
-        if ds is not None and shape != DATA_SHAPES[ds]:
+        ds = ds if isinstance(ds, str) and ds in DATASETS else None
+        if ds is not None and tuple(model.data_shape) != tuple(DATA_SHAPES[ds]):
             ds = None
         session = ctx.store.get(request)
         session.stop_runs("train")
         info = {"dataset": ds, "description": f"loaded from {path.name}", "steps": model.training_step,
-                "sample_kwargs": {"clip_x0": 1.0} if len(shape) == 3 else {}}  # fmt: skip
+                "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {}}  # fmt: skip
         with session.lock:
             session.trained, session.trained_info = model, info
-        kind = _kind(model)
-        fig = make_samples_figure(_preview(model, kind, ds, None, model.training_step))
-        return fig, {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
-                     "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        status = {"loaded": path.name, "dataset": ds, "config": model.cfg.flat(), "training_step": model.training_step,
+                  "parameters": model.num_parameters, "use_as": MY_MODEL}  # fmt: skip
+        yield gr.skip(), {**status, "status": "loaded; drawing a preview"}
+        for data in _preview_steps(model, kind, ds, None, model.training_step):
+            if data is None:
+                yield gr.skip(), gr.skip()  # Stop cancels the job here
+        yield make_samples_figure(data), {**status, "status": "loaded", "nonfinite_samples": data["nonfinite"]}
+
+    def on_diffusion(process_value, current, schedule_value, T_value):
+        vp = process_value != "flow"
+        return (prediction_update(process_value, current), gr.update(visible=vp), gr.update(visible=vp),
+                schedule_note(process_value, schedule_value, T_value))  # fmt: skip
 
     def on_dataset(name):
         has_labels = bool(NUM_CLASSES.get(name)) or name == own_data.OWN_IMAGES  # own images may have class folders
@@ -218,21 +310,31 @@ def build(ctx: AppContext) -> TabLink:
         d = q.choice("dataset", TRAIN_DATASETS)
         if d is not None:
             out.update(zip([conditional, bs, lr, dataset], [*on_dataset(d), d]))
-        return q.fill(out, [("schedule", schedule, "choice", SCHEDULES), ("size", size, "choice", list(SIZES)),
+        return q.fill(out, [("process", process, "choice", [v for _, v in PROCESS_CHOICES]),
+                            ("prediction", prediction, "choice", PREDICTION_TYPES),
+                            ("schedule", schedule, "choice", SCHEDULES), ("size", size, "choice", list(SIZES)),
                             ("T", T, "int", 10, LIMITS.train_T), ("steps", steps, "int", 1, LIMITS.train_steps),
                             ("bs", bs, "int", 8, LIMITS.train_batch), ("seed", seed, "int", 0, LIMITS.seed),
                             ("lr", lr, "float", 1e-6, 0.05), ("conditional", conditional, "bool")])  # fmt: skip
 
-    with gr.Tab("6 · Train", id="train"):
+    with gr.Tab("7 · Train", id="train"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 dataset = dropdown("dataset", choices=TRAIN_DATASETS + own_data.OWN_DATASETS, value="moons", label="Dataset",
                                    info="built-in, or your own (draw or upload below)", elem_id="tr-dataset")  # fmt: skip
                 with gr.Row():
+                    process = radio("process", choices=PROCESS_CHOICES, value="vp", label="Process",
+                                    info="VP: noise added in T steps · flow: a straight path x₀ → ε", elem_id="tr-process")  # fmt: skip
+                    prediction = radio("prediction_type", choices=[(PREDICTION_LABELS[k], k) for k in PREDICTION_TYPES],
+                                       value="epsilon", label="Prediction type", info="what the network outputs",
+                                       elem_id="tr-prediction")  # fmt: skip
+                with gr.Row():
                     schedule = radio("schedule", choices=SCHEDULES, value="linear", label="Schedule", elem_id="tr-schedule")
                     T = number("num_diffusion_steps", value=1000, minimum=10, maximum=LIMITS.train_T, precision=0,
                                label="T", info="diffusion steps", elem_id="tr-T")  # fmt: skip
+                note = gr.Markdown(schedule_note("vp", "linear", 1000), elem_id="tr-schedule-note",
+                                   )  # fmt: skip
                 with gr.Row():
                     size = radio("model_size", choices=list(SIZES), value="small", label="Model size",
                                  info="tiny 32×2 · small 64×3 · medium 96×4 (width × transformer blocks)",
@@ -272,15 +374,21 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("train")
         own_data.build(ctx, dataset)
 
-        ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed],
+        ev = train_btn.click(train, [dataset, schedule, T, size, conditional, steps, bs, lr, seed, process, prediction],
                              [loss_plot, samples_plot, summary], api_name="train", **ctx.heavy)  # fmt: skip
+        # On page load and on every change: only the prediction types that serve the process, the schedule and T
+        # only for VP, and the note on x_T (no trigger list: gr.on then also runs when the page loads).
+        gr.on(None, on_diffusion, [process, prediction, schedule, T], [prediction, schedule, T, note],
+              api_visibility="private", trigger_mode="always_last", **ctx.instant)  # fmt: skip
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
-        stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            train_stop, None, summary, api_name="train_stop", queue=False)
         save_btn.click(save_model, None, [saved, summary], api_name="save_model", **ctx.light)
-        upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.light)
-        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", queue=False)
+        # loading and previewing an upload is a heavy job: the same queue and slots as sampling, and Stop cancels it
+        load_ev = upload.upload(load_model, upload, [samples_plot, summary], api_name="load_model", **ctx.heavy)
+        stop_btn.click(None, None, None, cancels=[ev, load_ev], api_visibility="private").then(
+            train_stop, None, summary, api_name="train_stop", **ctx.instant)
+        dataset.input(on_dataset, dataset, [conditional, bs, lr], api_visibility="private", **ctx.instant)
         summary.change(None, summary, status_md, js=STATUS_JS, api_visibility="private")
-    fields = {"dataset": dataset, "schedule": schedule, "T": T, "size": size, "conditional": conditional,
+    fields = {"dataset": dataset, "process": process, "prediction": prediction, "schedule": schedule, "T": T,
+              "size": size, "conditional": conditional,
               "steps": steps, "bs": bs, "lr": lr, "seed": seed}  # fmt: skip
     return TabLink("train", fields, apply_link, link_btn, link_box)

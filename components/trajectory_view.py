@@ -12,17 +12,59 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.diffusion import Predictor
 
-from .common import ModelInfo, schedule_curve, score_grid, tile_array
+from .common import ModelInfo, grid, process_curve, score_grid, tile_array
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
 
-__all__ = ["NUM_PATHS", "FIELD_GRID", "FIELD_NOTE", "ideal_mixture", "field_eps", "player_static",
-           "trajectory_arrays", "frame_labels", "image_specs"]  # fmt: skip
+__all__ = ["NUM_PATHS", "FIELD_GRID", "FIELD_NOTE", "VELOCITY_NOTE", "ideal_mixture", "field_eps", "player_static",
+           "trajectory_arrays", "frame_labels", "image_specs", "player_schedule", "solid_at", "process_text",
+           "shows_velocity", "fmt_t"]  # fmt: skip
 
 NUM_PATHS = 6  # highlighted particles
 FIELD_GRID = 17  # score-field arrows per side
 FIELD_NOTE = ("Arrows: the score s = −ε̂/σ_t on a 17×17 grid, pointing where the noisy data gets denser. Lengths are "
               "normalised per frame: length ∝ √(|s| / max|s|), so the longest arrow is the frame's max |s| (in the "
               "frame label); hover a panel to read s and |s| at a point.")  # fmt: skip
+VELOCITY_NOTE = ("Velocity arrows: −v̂, the direction the sampler moves x_t as t falls (a flow: −v̂ = x̂₀ − ε̂, the "
+                 "straight line from the noise to the predicted data; v-prediction: −v̂ = σ_t x̂₀ − α_t ε̂ = −dx_t/dφ "
+                 "with α_t = cos φ, σ_t = sin φ).  Normalised per frame like the score.")  # fmt: skip
+
+
+def fmt_t(t) -> str:
+    """A process time for people: a VP step as an integer, a flow's t in [0, 1] with 3 decimals."""
+    t = float(t)
+    return str(int(t)) if t.is_integer() else f"{t:.3f}"
+
+
+def shows_velocity(model) -> bool:
+    """Models that predict a velocity (v-prediction, a flow's velocity) also show the velocity field."""
+    return model.prediction_type in ("v_prediction", "velocity")
+
+
+def process_text(model) -> str:
+    """One line naming the model's process and prediction type, e.g. for the reverse tab's model description."""
+    ptype = {"epsilon": "ε (noise)", "sample": "x₀ (clean sample)", "v_prediction": "v = α_t ε − σ_t x₀",
+             "velocity": "velocity v = ε − x₀"}.get(model.prediction_type, model.prediction_type)  # fmt: skip
+    d = model.cfg.diffusion
+    if model.process.name == "flow":
+        shift = f", shift {d.flow_shift:g}" if d.flow_shift and d.flow_shift != 1 else ""
+        return f"rectified flow x_t = (1 − t) x₀ + t ε, t ∈ [0, 1]{shift} · predicts {ptype}"
+    return f"variance preserving, {d.noise_schedule} schedule, T = {model.num_diffusion_steps} · predicts {ptype}"
+
+
+def player_schedule(process, name: str | None = None, max_points: int = 250) -> dict:
+    """The player's schedule strip for any process: t from 0 to T (a VP schedule's steps; a flow's T = 1), the solid
+    curve (ᾱ_t for VP, α_t = 1 − t for a flow) and σ_t (from ``common.process_curve``)."""
+    c = process_curve(process, name, max_points)
+    if process.name == "flow":
+        return {"name": "rectified flow", "T": 1, "t": c["t"], "abar": c["alpha"], "sigma": c["noise"], "solid": "α"}
+    return {"name": f"{c['name']} schedule", "T": c["T"], "t": [0] + c["t"], "abar": [1.0] + c["abar"],
+            "sigma": [0.0] + c["noise"], "solid": "ᾱ"}  # fmt: skip
+
+
+def solid_at(process, t) -> float:
+    """The schedule strip's solid curve at t: ᾱ_t = α_t² (VP) or α_t (flow)."""
+    a, _ = process.coefficients(t)
+    return float(a) if process.name == "flow" else float(a) ** 2
 
 
 def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture | None:
@@ -38,19 +80,43 @@ def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture |
     return GaussianMixture([1.0], gmm.means[label: label + 1], gmm.covs[label: label + 1])
 
 
+def field_predictor(model, label: int | str | None, cfg_scale: float | None, n: int):
+    """The predictor drawn as fields: for one class, that class (with CFG); otherwise unconditional."""
+    label = label if isinstance(label, int) else None
+    use_cfg = cfg_scale is not None and label is not None and model.is_conditional
+    return model.predictor(label, n, cfg_scale=cfg_scale if use_cfg else None)
+
+
 def field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The noise predictor drawn as the score field: for one class, that class (with CFG); otherwise unconditional."""
+    """The noise predictor drawn as the score field (the same choice of class and CFG as ``field_predictor``)."""
     label = label if isinstance(label, int) else None
     use_cfg = cfg_scale is not None and label is not None and model.is_conditional
     return model.noise_predictor(label, n, cfg_scale=cfg_scale if use_cfg else None)
 
 
+def field_grids(predict, process, ts, velocity: bool, device=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The score s = −ε̂/σ_t and (with ``velocity``) the reverse velocity −v̂ on the FIELD_GRID grid at each t, from
+    one predictor call per t -> ([K, G*G, 2], [K, G*G, 2] or None); zero at t = 0."""
+    pts, _, _ = grid(FIELD_GRID, PLOT_RANGE)
+    x = pts.to(device or "cpu")
+    score = np.zeros((len(ts), pts.shape[0], 2))
+    vel = np.zeros_like(score) if velocity else None
+    for i, t in enumerate(ts):
+        if t <= 0:
+            continue
+        with torch.no_grad():
+            p = predict(x, t)
+        score[i] = (-p.eps.float().cpu() / max(process.coefficients(t)[1], 1e-6)).numpy()
+        if vel is not None:
+            vel[i] = (-process.velocity(p.x0, p.eps, t)).float().cpu().numpy()
+    return score, vel
+
+
 def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: int) -> dict:
     """What the player needs once per run: panels, layer styles, the schedule curve, the legend and notes."""
-    sch = model.noise_schedule
-    curve = schedule_curve(sch, model.cfg.diffusion.noise_schedule, max_points=250)
-    schedule = {"name": curve["name"], "T": curve["T"], "t": [0] + curve["t"], "abar": [1.0] + curve["abar"],
-                "sigma": [0.0] + curve["noise"], "color": SCHEDULE_COLORS.get(curve["name"], COLORS["x_t"])}  # fmt: skip
+    schedule = player_schedule(model.process, model.cfg.diffusion.noise_schedule)
+    key = "flow" if model.process.name == "flow" else schedule["name"].split()[0]
+    schedule["color"] = SCHEDULE_COLORS.get(key, COLORS["x_t"])
     if info.kind == "images":
         H = W = None  # set by the caller from the tiles (see trajectory_arrays)
         layers = {"x_t": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},
@@ -77,6 +143,12 @@ def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: 
                {"title": "predicted noise ε̂", "color": COLORS["eps"], "layers": ["eps"]}]]  # fmt: skip
     legend = [[LABELS["x_t"], COLORS["x_t"]], [LABELS["x0_pred"], COLORS["x0_pred"]], [LABELS["eps"], COLORS["eps"]],
               ["score arrows", COLORS["score"]], ["particle paths", COLORS["path"]]]  # fmt: skip
+    notes = [FIELD_NOTE]
+    if shows_velocity(model):
+        layers["velocity"] = {"type": "field", "color": COLORS["velocity"], **g}
+        panels[0].append({"title": "x_t and the velocity −v̂", "color": COLORS["velocity"], "layers": ["velocity", "x_t"]})
+        legend.append(["velocity arrows −v̂", COLORS["velocity"]])
+        notes.append(VELOCITY_NOTE)
     if ideal:
         layers.update({"ideal_score": {"type": "field", "color": COLORS["ideal"], **g},
                        "ideal_x0": {"type": "points", "color": COLORS["ideal"], "size": dot, "opacity": 0.75},
@@ -86,7 +158,7 @@ def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: 
                        {"title": "ideal: noise ε*", "color": COLORS["ideal"], "layers": ["ideal_eps"]}])  # fmt: skip
         legend.append(["ideal (exact) denoiser", COLORS["ideal"]])
     return {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": schedule,
-            "legend": legend, "notes": [FIELD_NOTE]}
+            "legend": legend, "notes": notes}
 
 
 def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale=None, ideal=None) -> dict:
@@ -98,8 +170,11 @@ def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale
     proc = model.process
     G = FIELD_GRID * FIELD_GRID
     out = {"x_t": x.detach().float().cpu().numpy(), "x0_pred": x0.detach().float().cpu().numpy(),
-           "eps": eps.detach().float().cpu().numpy(),
-           "score": score_grid(field_eps(model, label, cfg_scale, G), proc, ts, FIELD_GRID, PLOT_RANGE, model.device)}
+           "eps": eps.detach().float().cpu().numpy()}
+    out["score"], velocity = field_grids(field_predictor(model, label, cfg_scale, G), proc, ts, shows_velocity(model),
+                                         model.device)  # fmt: skip
+    if velocity is not None:
+        out["velocity"] = velocity
     if ideal is not None:
         star = Predictor(ideal.model_fn(proc, "sample"), proc, "sample")  # the exact posterior mean, any process
         xt = x.detach().to(torch.float64).cpu()  # [K, B, 2]
@@ -115,6 +190,7 @@ def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale
 
 
 def frame_labels(ts, sigmas, arrays: dict, prefix: str = "") -> list[str]:
+    """One label per frame: t, σ_t and the frame's largest score (the arrows' scale)."""
     tops = None
     if "score" in arrays:
         tops = np.sqrt((np.asarray(arrays["score"]) ** 2).sum(-1)).max(-1)
@@ -122,7 +198,7 @@ def frame_labels(ts, sigmas, arrays: dict, prefix: str = "") -> list[str]:
     out = []
     for k, (t, s) in enumerate(zip(ts, sigmas)):
         extra = f" · max |s| = {tops[k]:.3g}" if tops is not None and t > 0 else ""
-        out.append(f"{prefix}t = {t} · σ_t = {float(s):.3f}{extra}" + ("" if prefix else f" · frame {k + 1} of {K}"))
+        out.append(f"{prefix}t = {fmt_t(t)} · σ_t = {float(s):.3f}{extra}" + ("" if prefix else f" · frame {k + 1} of {K}"))
     return out
 
 

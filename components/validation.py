@@ -20,6 +20,7 @@ import inspect
 import logging
 import math
 import numbers
+import re
 from typing import Any, Callable, Sequence
 
 import gradio as gr
@@ -27,15 +28,32 @@ from gradio import component_meta
 
 __all__ = [
     "slider", "number", "dropdown", "radio", "checkbox_group",
-    "as_int", "as_float", "as_choice", "as_text", "as_bool", "user_errors", "field_error",
+    "as_int", "as_float", "as_choice", "as_text", "as_bool", "user_errors", "field_error", "short", "clip_echo",
 ]  # fmt: skip
 
 log = logging.getLogger("adiff.app")
 
+ECHO_CHARS = 80  # at most this much of a visitor's input is shown back in a message
+MESSAGE_CHARS = 600
+_QUOTED = re.compile(r"'([^'\n]{%d})[^'\n]+'|\"([^\"\n]{%d})[^\"\n]+\"" % (ECHO_CHARS, ECHO_CHARS))
+
+
+def short(value: Any) -> str:
+    """repr(value), cut to ECHO_CHARS characters with its full length said."""
+    text = repr(value)
+    return text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}… ({len(text)} characters)"
+
+
+def clip_echo(message: str) -> str:
+    """Every quoted value in ``message`` cut to ECHO_CHARS characters, and the whole to MESSAGE_CHARS: the last line
+    of defence for messages that echo input (adiff's own, gradio's), whatever built them."""
+    message = _QUOTED.sub(lambda m: f"'{m.group(1)}…'" if m.group(1) is not None else f'"{m.group(2)}…"', message)
+    return message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS] + "…"
+
 
 def field_error(field: str, message: str) -> gr.Error:
-    """An error for the user whose message starts with the field name."""
-    return gr.Error(f"{field}: {message}", print_exception=False)
+    """An error for the user whose message starts with the field name (echoed input cut short)."""
+    return gr.Error(clip_echo(f"{field}: {message}"), print_exception=False)
 
 
 # ---------------------------------------------------------------------------------------------- widgets
@@ -58,17 +76,21 @@ def _field_of(component) -> str:
 def _checked(component, parent_preprocess, payload):
     try:
         return parent_preprocess(payload)
-    except gr.Error as e:
-        raise field_error(_field_of(component), str(e.message)) from None
+    except gr.Error as e:  # gradio's own message (e.g. "Value: ... is not in the list of choices") echoes the input
+        message = str(e.message)
+        for value in payload if isinstance(payload, list) else [payload]:
+            if isinstance(value, str) and len(value) > ECHO_CHARS:
+                message = message.replace(value, short(value))
+        raise field_error(_field_of(component), message) from None
     except (TypeError, ValueError, OverflowError) as e:
-        raise field_error(_field_of(component), f"invalid value {payload!r} ({e})") from None
+        raise field_error(_field_of(component), f"invalid value {short(payload)} ({e})") from None
 
 
 def _number_payload(component, payload, what: str):
     if payload is None:
         return None
     if isinstance(payload, bool) or not isinstance(payload, numbers.Real):
-        raise field_error(_field_of(component), f"must be {what}, got {payload!r}")
+        raise field_error(_field_of(component), f"must be {what}, got {short(payload)}")
     if not math.isfinite(payload):
         raise field_error(_field_of(component), f"must be a finite number, got {payload!r}")
     return payload
@@ -166,11 +188,11 @@ def as_int(value: Any, field: str, lo: int, hi: int) -> int:
         try:
             value = float(value.strip())
         except ValueError:
-            raise field_error(field, f"must be an integer in {lo}..{hi}, got {value!r}") from None
+            raise field_error(field, f"must be an integer in {lo}..{hi}, got {short(value)}") from None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise field_error(field, f"must be an integer in {lo}..{hi}, got {value!r}")
+        raise field_error(field, f"must be an integer in {lo}..{hi}, got {short(value)}")
     if float(value) != int(value):
-        raise field_error(field, f"must be a whole number in {lo}..{hi}, got {value!r}")
+        raise field_error(field, f"must be a whole number in {lo}..{hi}, got {short(value)}")
     v = int(value)
     if not lo <= v <= hi:
         raise field_error(field, f"must be in {lo}..{hi}, got {v}")
@@ -182,9 +204,9 @@ def as_float(value: Any, field: str, lo: float, hi: float) -> float:
         try:
             value = float(value.strip())
         except ValueError:
-            raise field_error(field, f"must be a number in [{lo:g}, {hi:g}], got {value!r}") from None
+            raise field_error(field, f"must be a number in [{lo:g}, {hi:g}], got {short(value)}") from None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise field_error(field, f"must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
+        raise field_error(field, f"must be a finite number in [{lo:g}, {hi:g}], got {short(value)}")
     v = float(value)
     if not lo <= v <= hi:
         raise field_error(field, f"must be in [{lo:g}, {hi:g}], got {v:g}")
@@ -193,7 +215,7 @@ def as_float(value: Any, field: str, lo: float, hi: float) -> float:
 
 def as_choice(value: Any, field: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise field_error(field, f"must be one of {list(choices)}, got {value!r}")
+        raise field_error(field, f"must be one of {list(choices)}, got {short(value)}")
     return value
 
 
@@ -213,20 +235,21 @@ def as_bool(value: Any, field: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise field_error(field, f"must be true or false, got {value!r}")
+        raise field_error(field, f"must be true or false, got {short(value)}")
     return value
 
 
 # ---------------------------------------------------------------------------------------------- callbacks
 def _convert(e: BaseException, where: str) -> gr.Error:
     if isinstance(e, gr.Error):
-        return e
+        return gr.Error(clip_echo(str(e.message)), duration=e.duration, visible=e.visible, title=e.title,
+                        print_exception=False)  # fmt: skip
     if isinstance(e, ValueError):  # adiff's messages name the field and the value
-        return gr.Error(str(e), print_exception=False)
+        return gr.Error(clip_echo(str(e)), print_exception=False)
     if isinstance(e, (MemoryError, FloatingPointError)):
-        return gr.Error(f"{where}: {type(e).__name__}: {e}", print_exception=False)
+        return gr.Error(clip_echo(f"{where}: {type(e).__name__}: {e}"), print_exception=False)
     log.exception("unexpected error in %s", where)
-    return gr.Error(f"{where} failed unexpectedly ({type(e).__name__}: {e}); the server logged the details",
+    return gr.Error(clip_echo(f"{where} failed unexpectedly ({type(e).__name__}: {e}); the server logged the details"),
                     print_exception=False)  # fmt: skip
 
 

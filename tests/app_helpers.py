@@ -1,8 +1,15 @@
-"""Helpers for the app tests: preset checkpoints, plot decoding, thread limits."""
+"""Helpers for the app tests: the app in-process or as its own process, preset checkpoints, plot decoding,
+thread limits, memory of a process."""
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -46,6 +53,23 @@ def preset_dir_with_fallbacks(tmp: Path):
 
 
 @contextlib.contextmanager
+def live_app(tmp: Path, **build_kwargs):
+    """The app built by ``app.build_app(device="cpu", **build_kwargs)`` and launched in-process as main() launches
+    it (``launch_kwargs``) on 127.0.0.1, with preset fallbacks and one torch thread: yields (demo, url)."""
+    import app as app_module
+
+    with preset_dir_with_fallbacks(tmp), torch_threads(1):
+        demo = app_module.build_app(**{"device": "cpu", **build_kwargs})
+        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
+                                **app_module.launch_kwargs(demo))  # fmt: skip
+        try:
+            yield demo, url
+        finally:
+            demo.close()
+            demo.adiff_context.store.close_all()
+
+
+@contextlib.contextmanager
 def torch_threads(n: int):
     old = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -77,3 +101,51 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"cannot run on CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (peak) of a process, in MB, from /proc/PID/status."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+@contextlib.contextmanager
+def app_process(log_path: Path, *flags: str, timeout: float = 180.0, root: Path = ROOT):
+    """``python app.py --device cpu --port P *flags`` (the app.py in ``root``) as a process of its own, so that its
+    memory is its own: yields (url, pid); stopped at the end by its process id."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(root / "app.py"), "--device", "cpu", "--port", str(port), *flags],
+                                cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        try:
+            t0 = time.time()
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"app.py exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2):
+                        break
+                except OSError:
+                    if time.time() - t0 > timeout:
+                        raise RuntimeError(f"app.py did not answer in {timeout} s: {log_path.read_text()[-3000:]}") from None
+                    time.sleep(0.25)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

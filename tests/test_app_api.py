@@ -9,24 +9,17 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from components.player import decode_field, decode_images, decode_points
-from tests.app_helpers import plot_json, preset_dir_with_fallbacks, torch_threads
+from tests.app_helpers import live_app, plot_json
 
-ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/guided_generate", "/guided_stop",
+ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/compare", "/compare_stop",
+             "/guided_generate", "/guided_stop",
              "/adapt", "/adapt_stop", "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    import app as app_module
-
-    with preset_dir_with_fallbacks(tmp_path_factory.mktemp("presets")), torch_threads(1):
-        demo = app_module.build_app(device="cpu", max_heavy_jobs=2)
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-        try:
-            yield demo, url
-        finally:
-            demo.close()
-            demo.adiff_context.store.close_all()
+    with live_app(tmp_path_factory.mktemp("presets"), max_heavy_jobs=2) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +80,8 @@ def test_schedule_curves_invalid(client, args, field):
 def test_forward(client):
     fig, curve, summary, text = client.predict("moons", "linear", 1000, 500, 400, 0, api_name="/forward")
     d = plot_json(fig)
-    assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)"] and len(d["data"][1]["x"]) == 400
+    assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 500)", "flow x_t (t = 0.5)"]  # flow beside VP
+    assert len(d["data"][1]["x"]) == 400
     c = plot_json(curve)
     assert c["data"][-1]["x"] == [500, 500]
     assert summary["t"] == 500 and 0 < summary["abar_t"] < 1
@@ -248,6 +242,7 @@ def test_adapt_images_fill_the_gallery(client):
 @pytest.mark.parametrize("args, field", [
     (("moons", "x_coordinate", "", "", 0, 1e-3, 32, 100, 0.5, False, 2.0, 0), "num_steps"),
     (("moons", "x_coordinate", "", "", 1, 5.0, 32, 100, 0.5, False, 2.0, 0), "learning_rate"),
+    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.0, True, 2.0, 0), "replay_share"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 2, 100, 0.5, False, 2.0, 0), "batch_size"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 10**6, 0.5, False, 2.0, 0), "buffer_capacity"),
     (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 1.5, False, 2.0, 0), "replay_share"),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_helpers import preset_dir_with_fallbacks, require, torch_threads
+from tests.app_helpers import live_app, require
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ CHROMIUM = os.environ.get("ADIFF_CHROMIUM") or shutil.which("chromium") or "/usr
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TABS = {"schedules": "1 · Noise schedules", "forward": "2 · Forward process", "reverse": "3 · Reverse diffusion",
-        "guidance": "4 · Guidance", "adaptation": "5 · Adaptation", "train": "6 · Train"}  # fmt: skip
+        "compare": "4 · Compare", "guidance": "5 · Guidance", "adaptation": "6 · Adaptation", "train": "7 · Train"}  # fmt: skip
 PLAYER = "#rev-player .adiff-player"
 # Console messages that are not the app's own: (a regular expression for the text, where it comes from).
 # * Gradio's client logs "Method not implemented." from its SSE stream's close() whenever a running event is cancelled,
@@ -51,20 +51,12 @@ def served(tmp_path_factory):
         import playwright.sync_api as playwright
     except ImportError:  # pragma: no cover - depends on the environment
         require(False, "the playwright Python package is not installed (pip install playwright)")
-    import app as app_module
-
-    with preset_dir_with_fallbacks(tmp_path_factory.mktemp("presets")), torch_threads(1):
-        demo = app_module.build_app(device="cpu")
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                **app_module.launch_kwargs())  # fmt: skip
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                yield demo, url, browser
-            finally:
-                browser.close()
-                demo.close()
-                demo.adiff_context.store.close_all()
+    with live_app(tmp_path_factory.mktemp("presets")) as (demo, url), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield demo, url, browser
+        finally:
+            browser.close()
 
 
 class Page:
@@ -140,12 +132,14 @@ def test_walk_through_every_tab(served, tmp_path):
     P = Page(browser, url)
     page = P.page
 
-    # 1 · schedules: tick sigmoid, its four curves join the eight of linear + cosine; the custom check names the field
+    # 1 · schedules: tick sigmoid, its four curves join the eleven of linear + cosine + flow (α, σ, log-SNR: no β);
+    # the custom check names the field
     expect(page.locator("#sched-figure .js-plotly-plot .main-svg").first).to_be_visible(timeout=30_000)
     expect(page.locator("#sched-warnings")).to_contain_text("0.999 clip")
-    assert len(P.plot("sched-figure")) == 8
+    assert len(P.plot("sched-figure")) == 11
+    expect(page.locator("#sched-figure .legend")).to_contain_text("flow")
     page.locator("#sched-names").get_by_label("sigmoid").check()
-    page.wait_for_function("document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 12", timeout=20_000)
+    page.wait_for_function("document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 15", timeout=20_000)
     expect(page.locator("#sched-figure .legend")).to_contain_text("sigmoid")
     page.locator("#sched-custom textarea").fill("1e-300, 0.5, 0.99999999999")
     P.wait_text("#sched-custom-status", "custom_values", timeout=20_000)
@@ -159,6 +153,8 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_function("(document.querySelector('#fwd-figure .js-plotly-plot')?.data || [])"
                            ".some(t => (t.name || '').includes('t = 800'))", timeout=20_000)  # fmt: skip
     P.wait_text("#fwd-summary-text", "At t = 800")
+    P.wait_text("#fwd-summary-text", "Rectified flow at t = 0.8")  # the flow path beside VP, at the same slider
+    assert any(t["name"] == "flow x_t (t = 0.8)" for t in P.plot("fwd-figure"))
     P.shoot("2-forward")
 
     # 3 · reverse: a typed 0 steps is reported, not silently clamped
@@ -234,6 +230,15 @@ def test_walk_through_every_tab(served, tmp_path):
     # 5 · adaptation: Start, the curves gain points and the buffer fills; Stop says "stopped"; Reset clears
     P.tab("adaptation")
     page.wait_for_selector("#ad-start")
+    # the defaults follow the kind of model: glyphs (brightness varies little) get a stronger tilt and fewer steps
+    lam_box, steps_box = page.locator("#ad-lambda input[type=number]").first, page.locator("#ad-steps input").first
+    expect(lam_box).to_have_value("2")
+    expect(steps_box).to_have_value("100")
+    for preset, lam, steps in (("glyphs", "10", "30"), ("moons", "2", "100")):
+        page.locator("#ad-preset input").first.click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        expect(lam_box).to_have_value(lam, timeout=60_000)
+        expect(steps_box).to_have_value(steps)
     P.set_number("#ad-steps input", 200)
     P.set_number("#ad-bs input", 32)
     page.click("#ad-start")
@@ -268,6 +273,8 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_selector("#tr-train")
     page.locator("#tr-size").get_by_label("tiny").check()
     P.set_number("#tr-T input[type=number]", 50)
+    P.wait_text("#tr-schedule-note", "T = 50 (linear)", timeout=20_000)  # √ᾱ_T and the 1000/T rescaling, beside T
+    assert "rescaled by 1000/T" in P.text("#tr-schedule-note")
     P.set_number("#tr-steps input[type=number]", 30)
     P.set_number("#tr-bs input[type=number]", 64)
     page.click("#tr-train")
@@ -278,6 +285,15 @@ def test_walk_through_every_tab(served, tmp_path):
     for elem in ("tr-loss", "tr-samples"):
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     P.shoot("6-train")
+    # rectified flow: T and the schedule go away, and only the prediction types that serve a flow are offered
+    assert page.locator("#tr-prediction label").all_inner_texts() == ["ε: the noise", "x₀: the clean sample", "v = α ε − σ x₀"]
+    page.locator("#tr-process").get_by_label("rectified flow").check()
+    P.wait_text("#tr-schedule-note", "no T and no schedule", timeout=20_000)
+    expect(page.locator("#tr-T")).to_be_hidden()
+    expect(page.locator("#tr-schedule")).to_be_hidden()
+    assert page.locator("#tr-prediction label").all_inner_texts() == ["velocity ε − x₀", "x₀: the clean sample"]
+    page.locator("#tr-process").get_by_label("VP (DDPM schedule)").check()
+    expect(page.locator("#tr-T")).to_be_visible(timeout=20_000)
     page.locator("button.label-wrap", has_text="Save / load a model").click()
     bad = tmp_path / "corrupt.safetensors"
     bad.write_bytes(os.urandom(4096))
@@ -395,4 +411,53 @@ def test_every_long_job_says_stopped(served):
     P.wait_text("#tr-status-text", "training", timeout=120_000)
     page.click("#tr-stop", force=True)
     P.wait_text("#tr-status-text", "stopped", timeout=30_000)
+    P.check_clean()
+
+
+def test_compare_view_and_a_flow_preset(served):
+    """Compare: the VP moons preset and the rectified-flow moons preset from the same noise; both rows stream in,
+    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn; then the flow
+    preset in the reverse tab offers only its process's solvers and plays its velocity field."""
+    demo, url, browser = served
+    P = Page(browser, url)
+    page = P.page
+    cmp_player = "#cmp-player .adiff-player"
+    P.tab("compare")
+    page.wait_for_selector("#cmp-go")
+    page.locator("#cmp-model-b input").click()
+    page.get_by_role("option", name="moons-flow", exact=True).click()
+    page.locator("#cmp-solver-a").get_by_label("euler").check()
+    page.locator("#cmp-solver-b").get_by_label("euler").check()
+    for sel, v in (("#cmp-steps-a", 12), ("#cmp-steps-b", 12)):
+        P.set_number(f"{sel} input[type=number]", v)
+    P.set_number("#cmp-n input[type=number]", 300)
+    page.click("#cmp-go")
+    # frames stream: the player goes live with both rows before the run ends
+    page.wait_for_function(f"document.querySelector('{cmp_player}')?.dataset.state === 'live'", timeout=90_000)
+    page.wait_for_function(f"document.querySelector('{cmp_player}')?.dataset.state === 'ready'", timeout=120_000)
+    P.wait_text("#cmp-status", "straightness")
+    status = P.text("#cmp-status")
+    assert "same x_T" in status and "moons-flow" in status and "euler" in status, status
+    # one slider moves both rows: the frame label names both sides' times
+    slider = page.locator(f"{cmp_player} .adiff-frame")
+    slider.fill("4")
+    page.wait_for_function(f"document.querySelector('{cmp_player}').dataset.frame === '4'", timeout=5_000)
+    label = P.text(f"{cmp_player} .adiff-frame-label")
+    assert label.startswith("A: t = ") and " · B: t = 0." in label and "frame 5 of 13" in label, label
+    names = [t["name"] for t in P.plot("cmp-curve")]
+    assert any(n.startswith("A: moons") for n in names) and any(n.startswith("B: moons-flow") for n in names), names
+    P.shoot("4-compare")
+
+    # the flow preset in the reverse tab: its solvers only, its process named, a velocity panel in the player
+    P.tab("reverse")
+    page.locator("#rev-preset input").click()
+    page.get_by_role("option", name="moons-flow", exact=True).click()
+    P.wait_text("#rev-preset-info", "rectified flow")
+    labels = page.locator("#rev-sampler label").all_inner_texts()
+    assert not any(t.startswith(("ddpm", "ddim")) for t in labels), labels
+    page.click("#rev-generate")
+    page.wait_for_function(f"document.querySelector('{PLAYER}')?.dataset.state === 'ready'", timeout=90_000)
+    P.wait_text("#rev-status", "done")
+    assert "t = 0" in P.text(f"{PLAYER} .adiff-frame-label")
+    P.shoot("3-reverse-flow")
     P.check_clean()

@@ -15,22 +15,13 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from adiff import DiffusionModel
-from tests.app_helpers import plot_json, preset_dir_with_fallbacks, torch_threads
+from tests.app_helpers import live_app, plot_json
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    import app as app_module
-
-    with preset_dir_with_fallbacks(tmp_path_factory.mktemp("presets")), torch_threads(1):
-        demo = app_module.build_app(device="cpu", max_heavy_jobs=2)
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                **app_module.launch_kwargs())  # fmt: skip
-        try:
-            yield demo, url
-        finally:
-            demo.close()
-            demo.adiff_context.store.close_all()
+    with live_app(tmp_path_factory.mktemp("presets"), max_heavy_jobs=2) as served:
+        yield served
 
 
 def new_client(url) -> Client:

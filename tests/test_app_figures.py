@@ -26,13 +26,14 @@ def curve(name="linear", T=10):
     t = list(range(1, T + 1))
     abar = [1 - k / (T + 1) for k in t]
     return {"name": name, "T": T, "t": t, "abar": abar, "noise": [math.sqrt(1 - a) for a in abar],
+            "alpha": [math.sqrt(a) for a in abar], "u": [k / T for k in t],
             "beta": [0.01 * k for k in t], "log_snr": [math.log(a / (1 - a)) for a in abar]}
 
 
 def test_one_colour_per_quantity_and_distinct():
-    keys = ["data", "x_t", "x0_pred", "eps", "score", "ideal", "base", "steered", "target"]
+    keys = ["data", "x_t", "x0_pred", "eps", "score", "velocity", "ideal", "base", "steered", "target"]
     assert len({COLORS[k] for k in keys}) == len(keys)
-    assert len(set(SCHEDULE_COLORS.values())) == 4
+    assert len(set(SCHEDULE_COLORS.values())) == len(SCHEDULE_COLORS) == 5  # four VP schedules and the rectified flow
     assert not set(SCHEDULE_COLORS.values()) & {COLORS[k] for k in keys}
 
 
@@ -48,13 +49,44 @@ def test_schedule_figure_overlays_schedules_in_their_colours():
     assert len(d["data"]) == 8  # 4 quantities x 2 schedules
     for tr in d["data"]:
         assert tr["line"]["color"] == SCHEDULE_COLORS[tr["name"]]
-        assert "t = %{x}" in tr["hovertemplate"]
+        assert "t/T = %{x:.3f}" in tr["hovertemplate"] and "t = %{customdata}" in tr["hovertemplate"]
+        assert tr["x"][0] == 0.1 and tr["x"][-1] == 1.0  # the shared normalised time axis
     assert sum(tr["showlegend"] for tr in d["data"]) == 2  # one legend entry per schedule
     titles = [a["text"] for a in d["layout"]["annotations"]]
-    assert any("ᾱ_t" in s for s in titles) and any("log-SNR" in s for s in titles)
+    assert any("ᾱ_t" in s for s in titles) and any("log-SNR" in s for s in titles) and any("α" in s for s in titles)
     assert d["layout"]["yaxis3"]["type"] == "log"  # β spans decades
     assert d["layout"]["yaxis"]["range"] == [-0.03, 1.03]
     assert d["layout"]["font"]["size"] >= 16  # readable on a projector
+
+
+def test_schedule_figure_draws_the_flow_beside_vp_on_the_shared_time_axis():
+    from components.common import flow_curve
+
+    d = valid(F.make_schedule_figure([curve("linear"), {**flow_curve(1.0, 100), "key": "flow"}]))
+    flow = [tr for tr in d["data"] if tr["name"] == "flow"]
+    assert [tr["xaxis"] for tr in flow] == ["x", "x2", "x4"]  # α, σ, log-SNR: a flow has no β_t
+    assert all(tr["line"]["color"] == SCHEDULE_COLORS["flow"] and tr["x"][0] == 0 and tr["x"][-1] == 1 for tr in flow)
+    alpha, sigma, log_snr = flow
+    assert alpha["y"][50] == 0.5 and sigma["y"][50] == 0.5 and log_snr["y"][50] == 0.0
+    assert log_snr["y"][0] is None and log_snr["y"][-1] is None  # ±inf at t = 0 and 1: gaps, not fake numbers
+    assert "t = %{x:.3f}" in alpha["hovertemplate"]
+    shifted = valid(F.make_schedule_figure([{**flow_curve(3.0, 100, "flow, shift 3"), "key": "flow"}]))["data"]
+    assert shifted[0]["name"] == "flow, shift 3" and "u = %{x:.3f}, t = %{customdata:.3f}" in shifted[0]["hovertemplate"]
+    assert shifted[1]["customdata"][50] == 0.75  # u = 1/2 -> t = 3 * 0.5 / (1 + 2 * 0.5)
+
+
+def test_process_marker_figure_marks_vp_and_flow_at_the_same_slider_position():
+    from components.common import flow_curve
+
+    vp = {**curve(), "key": "linear", "alpha_at": 0.6, "noise_at": 0.8}
+    fl = {**flow_curve(1.0, 10), "name": "flow", "key": "flow", "alpha_at": 0.6, "noise_at": 0.4}
+    d = valid(F.make_process_marker_figure([vp, fl], 4, 10))
+    names = [tr["name"] for tr in d["data"]]
+    assert names[:2] == ["linear: α_t (signal)", "linear: σ_t (noise)"] and names[2] == "t = 4"
+    flow_alpha = d["data"][3]
+    assert flow_alpha["x"][-1] == 10 and flow_alpha["line"]["color"] == SCHEDULE_COLORS["flow"]  # t in [0, 1] drawn at t·T
+    assert d["data"][-1]["y"] == [0.6, 0.8] and d["data"][-2]["y"] == [0.6, 0.4]  # VP's marker last
+    assert d["data"][-1]["x"] == [4, 4] and "α=0.600" in d["data"][-1]["text"]
 
 
 def test_schedule_figure_empty():

@@ -27,7 +27,7 @@ def test_the_glossary_explains_every_term_the_ui_uses():
 
 
 def test_every_tab_has_two_or_three_prompts_of_what_to_try():
-    assert set(H.TRY_THIS) == {"schedules", "forward", "reverse", "guidance", "adaptation", "train"}
+    assert set(H.TRY_THIS) == {"schedules", "forward", "reverse", "compare", "guidance", "adaptation", "train"}
     for tab, prompts in H.TRY_THIS.items():
         assert 2 <= len(prompts) <= 3, tab
         assert all("→" in p for p in prompts), tab  # try this → notice that
@@ -117,8 +117,9 @@ def test_classifier_recheck_on_real_digits_agrees():
 
 
 LINKS = {
-    "schedules": {"schedules": "linear,sigmoid", "T": "50", "custom": "0.1, 0.5, 0.9"},
-    "forward": {"dataset": "8gaussians", "schedule": "cosine", "T": "500", "t": "400", "n": "300", "seed": "2"},
+    "schedules": {"schedules": "linear,sigmoid,flow", "T": "50", "custom": "0.1, 0.5, 0.9", "shift": "3"},
+    "forward": {"dataset": "8gaussians", "schedule": "cosine", "T": "500", "t": "400", "n": "300", "seed": "2",
+                "flow": "false"},
     "reverse": {"preset": "glyphs", "sampler": "ddpm", "steps": "50", "eta": "0.5", "seed": "3", "n": "16", "label": "7",
                 "cfg": "2.5"},
     "guidance": {"preset": "glyphs", "reward": "classifier_logprob", "params": '{"digit": 7}', "lam": "5", "mode": "dps",
@@ -127,8 +128,8 @@ LINKS = {
     "adaptation": {"preset": "moons", "reward": "expression", "expression": "-x", "params": "", "lam": "-2",
                    "steps": "10", "lr": "0.0005", "bs": "64", "cap": "300", "replay": "0.5", "guided": "true",
                    "seed": "4"},
-    "train": {"dataset": "glyphs", "schedule": "cosine", "T": "200", "size": "tiny", "conditional": "true",
-              "steps": "100", "bs": "32", "lr": "0.001", "seed": "5"},
+    "train": {"dataset": "glyphs", "process": "flow", "prediction": "sample", "schedule": "cosine", "T": "200",
+              "size": "tiny", "conditional": "true", "steps": "100", "bs": "32", "lr": "0.001", "seed": "5"},
 }  # fmt: skip
 
 

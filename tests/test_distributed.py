@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from adiff import DiffusionModel
-from adiff.cli.distributed import ShardedBatches, shard_generator
+from adiff.cli.distributed import ResumeError, ShardedBatches, load_resume_state, save_resume_state, shard_generator
 from adiff.presets import preset_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
     out = tmp_path / "b"
     proc = subprocess.Popen([PY, *common, "--out", str(out), "--checkpoint-every", "15"], cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    resume_file = out / "moons.resume.pt"
+    resume_file = out / "moons.resume.safetensors"
     deadline = time.time() + 120
     while not resume_file.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -99,6 +99,36 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
     # A resume file from another run is refused with the field that differs.
     other = _run([PY, *common, "--out", str(tmp_path / "c"), "--resume"])
     assert other.returncode != 0 and "no resume file" in other.stderr
+
+
+def test_a_resume_file_is_safetensors_and_json_and_a_pickle_is_refused(tmp_path):
+    """The resume file holds tensors and JSON only (no pickle); read back, the optimiser, LR schedule, EMA and
+    counters are those saved.  A pickle (or any other file) under its name is refused unread, naming the path."""
+    cfg = {"model_type": "unconditional", "embedding_dim": 16, "hidden_dim": 16, "num_layers": 1,
+           "num_diffusion_steps": 20, "device": "cpu"}  # fmt: skip
+    model = DiffusionModel(cfg)
+    model.setup_training({"learning_rate": 1e-3, "warmup_steps": 2})
+    x = torch.randn(64, 2)
+    for _ in range(3):
+        model.optimizer_step(model.loss(x, None, torch.Generator().manual_seed(0)))
+    run = {"preset": "toy", "seed": 1}
+    path = save_resume_state(tmp_path / "toy.resume.safetensors", model, run)
+    assert load_file(str(path))  # a plain safetensors file
+    twin = DiffusionModel(cfg)
+    twin.setup_training({"learning_rate": 1e-3, "warmup_steps": 2})
+    assert load_resume_state(path, twin, run) == model.training_step == 3
+    a, b = model.optimizer.state_dict(), twin.optimizer.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for i, st in a["state"].items():
+        assert all(torch.equal(v, b["state"][i][k]) for k, v in st.items())
+    assert model.lr_scheduler.state_dict() == twin.lr_scheduler.state_dict()
+    assert twin.ema.num_updates == model.ema.num_updates
+    assert all(torch.equal(v, twin.ema.module.state_dict()[k]) for k, v in model.ema.module.state_dict().items())
+    with pytest.raises(ResumeError, match="was made with seed = 1, this run has 2"):
+        load_resume_state(path, twin, {**run, "seed": 2})
+    torch.save({"run": run}, tmp_path / "evil.resume.safetensors")  # a pickle under the resume file's name
+    with pytest.raises(ResumeError, match="evil.resume.safetensors is not a readable resume file"):
+        load_resume_state(tmp_path / "evil.resume.safetensors", twin, run)
 
 
 def test_the_shipped_presets_need_ship_and_the_default_is_runs(tmp_path):

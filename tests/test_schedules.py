@@ -129,3 +129,19 @@ def test_q_sample_matches_closed_form():
     xt = s.q_sample(x0, t, eps)
     a = s.alphas_cumprod[t - 1].reshape(4, 1, 1, 1)
     assert torch.allclose(xt, a.sqrt() * x0 + (1 - a).sqrt() * eps, atol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_vp_coefficients_fast_path_equals_the_tensor_path(schedule):
+    """The samplers call coefficients(t) with a Python number (the Karras grid's t are fractional): that path uses
+    Python floats and must give what the float64 tensor path gives, at integer and fractional t."""
+    from adiff.diffusion import make_process
+
+    p = make_process(name="vp", schedule=schedule, num_steps=1000)
+    ts = [0, 1, 1.5, 2.25, 17, 499.999, 500.5, 999.01, 999.99, 1000]
+    a64, s64 = p._coefficients64(torch.tensor(ts, dtype=torch.float64))
+    for i, t in enumerate(ts):
+        a, s = p.coefficients(t)
+        assert isinstance(a, float) and abs(a - float(a64[i])) < 1e-15 and abs(s - float(s64[i])) < 1e-15, t
+    with pytest.raises(ValueError, match="fractional"):
+        p.coefficients(0.5)

@@ -17,6 +17,7 @@ The training step wraps the model's public pieces: ``model.loss(x0, condition, g
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -25,9 +26,12 @@ from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch.utils.data.distributed import DistributedSampler
 
 from ..model import DiffusionModel
+from ..nn.checkpoints import parse_json
 from ..nn.config import resolve_device
 from ..nn.optim import TrainEvent
 
@@ -177,19 +181,58 @@ class ResumeError(ValueError):
     """A resume file that does not exist, cannot be read, or belongs to another run."""
 
 
+RESUME_FORMAT = "adiff-resume"
+MAX_RESUME_JSON = 64 * 2**20  # the optimiser's plain values and the structure; the tensors are outside the JSON
+
+
+def _pack(obj, tensors: dict, where: str = "state"):
+    """A state (dicts, lists, tuples, tensors, numbers, strings) -> JSON: every tensor is moved into ``tensors`` and
+    named in its place; dicts keep keys of any JSON type (the optimiser's state is keyed by parameter index)."""
+    if torch.is_tensor(obj):
+        key = f"t{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous().clone()  # safetensors refuses shared or strided storage
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__items__": [[k, _pack(v, tensors, f"{where}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_pack(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"resume state field {where!r} is a {type(obj).__name__}, which a resume file cannot hold")
+
+
+def _unpack(obj, tensors: dict):
+    if isinstance(obj, list):
+        return [_unpack(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__tuple__"}:
+            return tuple(_unpack(v, tensors) for v in obj["__tuple__"])
+        if set(obj) == {"__items__"}:
+            return {k: _unpack(v, tensors) for k, v in obj["__items__"]}
+        raise ValueError(f"unknown entry with keys {sorted(obj)[:5]}")
+    return obj
+
+
 def save_resume_state(path: Path, model: DiffusionModel, run: dict) -> Path:
     """Everything a run needs to continue exactly (weights, EMA and its update count, optimiser, LR schedule, grad
-    scaler, step) and what it was started with (``run``: preset, seed, batch, shards, steps...), written atomically.
-    Read back with torch.load(weights_only=True): tensors and plain containers only, nothing is unpickled."""
+    scaler, step) and what it was started with (``run``: preset, seed, batch, shards, steps...), written atomically
+    as a .safetensors file: the tensors, and everything else as JSON in its metadata (nothing is pickled, so a resume
+    file from anywhere is read as data only)."""
     st = model.get_state_dict()
     state = {"run": dict(run), "step": model.training_step, "denoiser": st["denoiser"], "ema": st["ema"],
              "ema_updates": model.ema.num_updates, "optimizer": model.optimizer.state_dict(),
              "lr_scheduler": model.lr_scheduler.state_dict(), "scaler": model._scaler.state_dict()}  # fmt: skip
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = json.dumps(_pack(state, tensors))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+        save_file(tensors, tmp, metadata={"format": RESUME_FORMAT, "format_version": "1", "state": skeleton})
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
@@ -204,10 +247,15 @@ def load_resume_state(path: Path, model: DiffusionModel, run: dict) -> int:
     by a run with other settings (the field and both values are named)."""
     if not path.is_file():
         raise ResumeError(f"--resume: no resume file at {path} (it is written every --checkpoint-every steps)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # safetensors reads data only; the JSON is parsed with adiff's size and depth limits
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            md = f.metadata() or {}
+            if md.get("format") != RESUME_FORMAT or md.get("format_version") != "1":
+                raise ValueError(f"no '{RESUME_FORMAT}' version 1 metadata")
+            skeleton = parse_json(md.get("state", ""), "its state", max_bytes=MAX_RESUME_JSON)
+            state = _unpack(skeleton, {k: f.get_tensor(k) for k in f.keys()})  # noqa: SIM118 - safe_open has no __iter__
         saved = state["run"]
-    except Exception as e:  # unpickling refused, truncated file, wrong content: all mean "not a resume file"
+    except Exception as e:  # truncated file, another format, wrong content: all mean "not a resume file"
         raise ResumeError(f"--resume: {path} is not a readable resume file ({type(e).__name__}: {e})") from None
     for key, value in run.items():
         if saved.get(key) != value:

@@ -6,7 +6,7 @@
     torchrun --nproc_per_node 2 -m adiff.train --preset moons ...      # DDP: gloo on CPUs, NCCL on GPUs
 
 Files go to --out (default ./runs): NAME.safetensors (loadable by the app), NAME.json (the model card), and during
-training NAME.resume.pt every --checkpoint-every steps (continue with --resume; removed once the checkpoint is
+training NAME.resume.safetensors every --checkpoint-every steps (continue with --resume; removed once the checkpoint is
 written).  Replacing a shipped preset in assets/presets/ needs --ship.  The evaluation samples at the preset's default
 solver and step count (``PresetSpec.sampling``): 2-D presets MMD^2 to fresh data, image presets the digit
 classifier's agreement with the requested class, each the mean of --eval-draws draws with its standard error.
@@ -211,7 +211,7 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
                               "warmup_steps": spec.warmup_steps, "weight_decay": 0.0})  # fmt: skip
         run = {"preset": name, "seed": seed, "steps": steps, "batch_size": spec.batch_size, "shards": shards,
                "dataset_size": spec.dataset_size, "learning_rate": spec.learning_rate}  # fmt: skip
-        resume_path = out / f"{name}.resume.pt"
+        resume_path = out / f"{name}.resume.safetensors"
         start = load_resume_state(resume_path, model, run) if resume else 0
         if info.is_main and not quiet and start:
             sys.stderr.write(f"resuming {name} at step {start} of {steps} from {resume_path}\n")
@@ -309,8 +309,8 @@ def main(argv=None) -> int:
                     help="do not train: evaluate the checkpoint already in the output folder at the preset's default "
                          "solver and steps, and rewrite its card's quality (with --ship: the shipped preset)")  # fmt: skip
     ap.add_argument("--checkpoint-every", type=int, default=1000,
-                    help="write NAME.resume.pt every N steps (default 1000; 0 = never)")
-    ap.add_argument("--resume", action="store_true", help="continue from NAME.resume.pt in the output folder")
+                    help="write NAME.resume.safetensors every N steps (default 1000; 0 = never)")
+    ap.add_argument("--resume", action="store_true", help="continue from NAME.resume.safetensors in the output folder")
     ap.add_argument("--shards", type=int, default=None,
                     help="random streams the global batch is split into (default: the number of processes); "
                          "one process with --shards N reproduces an N-process run")  # fmt: skip

@@ -16,7 +16,7 @@ a sample). All randomness comes from a local generator seeded with ``seed``; the
 the same (name, n, seed) always gives the same tensors.
 
 "8gaussians" is an exact Gaussian mixture (:func:`eight_gaussians_mixture`), so the closed-form denoiser of
-:class:`adiff.gmm.GaussianMixture` is the true optimal denoiser for that dataset.
+:class:`adiff.data.gmm.GaussianMixture` is the true optimal denoiser for that dataset.
 """
 from __future__ import annotations
 

@@ -74,8 +74,14 @@ class GaussianMixture:
     def noised(self, abar: float) -> "GaussianMixture":
         """The marginal q(x_t) for a given abar_t: means sqrt(abar) mu_k, covs abar S_k + (1 - abar) I."""
         a2 = float(abar)
+        return self.marginal(math.sqrt(a2), math.sqrt(max(0.0, 1.0 - a2)))
+
+    def marginal(self, alpha: float, sigma: float) -> "GaussianMixture":
+        """The law of x_t = alpha x_0 + sigma eps for any Gaussian path (VP: alpha^2 + sigma^2 = 1; rectified flow:
+        alpha = 1 - t, sigma = t): means alpha mu_k, covs alpha^2 S_k + sigma^2 I."""
+        a, s = float(alpha), float(sigma)
         eye = torch.eye(self.dim, dtype=torch.float64)
-        return GaussianMixture(self.weights, math.sqrt(a2) * self.means, a2 * self.covs + (1 - a2) * eye)
+        return GaussianMixture(self.weights, a * self.means, a * a * self.covs + s * s * eye)
 
     # ------------------------------------------------------------------ the ideal denoiser
     def score(self, x_t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:

@@ -172,6 +172,7 @@ class VPProcess(Process):
         self._alpha_list, self._sigma_list = self._alpha.tolist(), self._sigma.tolist()
         # log(sigma / alpha) at t = 1..T, increasing: interpolated linearly between integer steps
         self._log_sve = torch.log(self._sigma[1:] / self._alpha[1:])
+        self._log_sve_list = self._log_sve.tolist()
 
     def check_time(self, t, field: str = "t") -> None:
         tt = torch.as_tensor(t, dtype=torch.float64)
@@ -187,8 +188,17 @@ class VPProcess(Process):
                              f"got {float(frac.min()):g}")  # fmt: skip
 
     def coefficients(self, t, like: torch.Tensor | None = None):
-        if isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= self.T:  # the samplers' fast path
-            return self._alpha_list[t], self._sigma_list[t]
+        # The samplers' fast path: a Python number gives Python floats (the same float64 arithmetic as
+        # ``_coefficients64``, without a tensor op per call; the Karras grid's fractional t calls this ~7 times a step).
+        if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= self.T:
+            if t == int(t):
+                return self._alpha_list[int(t)], self._sigma_list[int(t)]
+            if t >= 1:
+                lo = min(int(t), self.T - 1)
+                w = t - lo
+                log_sve = (1 - w) * self._log_sve_list[lo - 1] + w * self._log_sve_list[lo]
+                a = 1.0 / math.sqrt(1.0 + math.exp(2.0 * log_sve))
+                return a, a * math.exp(log_sve)
         return super().coefficients(t, like)
 
     def _coefficients64(self, t: torch.Tensor):

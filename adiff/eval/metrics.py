@@ -4,10 +4,12 @@ Used by tests, benchmarks, model cards and the adaptation display ("distance to 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["standardize", "mmd2", "sliced_wasserstein", "data_floor", "reward_stats", "diversity", "path_straightness",
-           "MMD_BANDWIDTHS", "nearest_distances", "copy_check"]
+__all__ = ["standardize", "mmd2", "MMDReference", "sliced_wasserstein", "data_floor", "reward_stats", "diversity",
+           "path_straightness", "MMD_BANDWIDTHS", "nearest_distances", "copy_check", "StraightnessMeter"]
 
 MMD_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RBF bandwidths on standardised coordinates
 
@@ -43,6 +45,54 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=MMD_BANDWIDTHS, standardis
     syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return float(sxx + syy - 2 * kxy.mean())
 
+
+class MMDReference:
+    """MMD^2 of sample sets against one fixed reference y [M, ...], optionally weighted (weights [M] >= 0, any scale),
+    with the kernel and the standardisation of :func:`mmd2`; the reference-only term is computed once.
+
+    Unweighted it equals ``mmd2(x, y)``.  Weighted, y describes sum_j w_j delta(y_j): for y drawn from p and
+    w_j proportional to exp(lambda r(y_j)) that is the self-normalised importance-sampling estimate of
+    p_lambda = p exp(lambda r) / Z, used as is instead of resampling y by w (resampling repeats the heavy points, and
+    repeated points are pairs at distance 0 that bias the y-y term upwards).  The y-y term is the ratio estimate
+    sum_{j != l} w_j w_l k(y_j, y_l) / sum_{j != l} w_j w_l (the diagonal left out as in Gretton et al. 2012, eq. 3);
+    the standardisation uses the weighted mean and the unbiased weighted std of y (y's std when unweighted).
+    The bandwidths are scaled by sqrt(D / 2) for D coordinates: unchanged for 2-D points (equal to ``mmd2``), while
+    for 16x16 images (D = 256) standardised distances are about sqrt(2 D) = 23 and unscaled kernels are all ~0
+    (measured on glyphs: 1.1e-5 for a fresh draw, 1.0e-3 for 3s only, 4.7e-5 for noise; scaled: 1.4e-5, 1.6e-2, 0.22)."""
+
+    def __init__(self, y: torch.Tensor, weights: torch.Tensor | None = None, bandwidths=MMD_BANDWIDTHS, chunk: int = 1024):
+        if y.shape[0] < 2:
+            raise ValueError("MMDReference needs at least 2 reference samples")
+        b = _flat(y)  # [M, D]
+        m = b.shape[0]
+        w = torch.full((m,), 1.0 / m, dtype=torch.float64) if weights is None else weights.detach().double().cpu().reshape(-1)
+        if w.shape != (m,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"weights must be {m} finite non-negative numbers with a positive sum")
+        w = w / w.sum()
+        if float((w * w).sum()) >= 1 - 1e-12:
+            raise ValueError("weights put all the mass on one reference sample")
+        scale = math.sqrt(b.shape[1] / 2)
+        self.mean = (w[:, None] * b).sum(0)
+        var = (w[:, None] * (b - self.mean) ** 2).sum(0) / (1 - float((w * w).sum()))  # unbiased (reliability weights)
+        self.std = var.sqrt().clamp(min=1e-8)
+        self.y, self.w, self.chunk = (b - self.mean) / self.std, w, chunk
+        self.bandwidths = tuple(h * scale for h in bandwidths)
+        wkw = sum(float(w[i:i + chunk] @ self._k(self.y[i:i + chunk], self.y) @ w) for i in range(0, m, chunk))
+        self.syy = (wkw - float((w * w).sum())) / (1 - float((w * w).sum()))  # k(y, y) = 1 on the diagonal
+
+    def _k(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        d2 = torch.cdist(p, q).pow(2)
+        return sum(torch.exp(-d2 / (2 * h * h)) for h in self.bandwidths) / len(self.bandwidths)
+
+    def __call__(self, x: torch.Tensor) -> float:
+        if x.shape[0] < 2:
+            raise ValueError("MMD needs at least 2 samples in each set")
+        a = (_flat(x) - self.mean) / self.std
+        n = a.shape[0]
+        kxx = self._k(a, a)
+        sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+        sxy = sum(float(self._k(a[i:i + self.chunk], self.y).sum(0) @ self.w) for i in range(0, n, self.chunk)) / n
+        return float(sxx + self.syy - 2 * sxy)
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, p: int = 2, seed: int = 0) -> float:
     """Sliced p-Wasserstein distance (Bonneel et al. 2015): the mean over random directions of W_p between the 1-D
@@ -89,6 +139,29 @@ def path_straightness(path: torch.Tensor) -> float:
     length = (p[1:] - p[:-1]).norm(dim=-1).sum()
     disp = (p[-1] - p[0]).norm(dim=-1).sum()
     return float(length / disp.clamp(min=1e-30))
+
+
+class StraightnessMeter:
+    """``path_straightness`` of a path fed one state [B, ...] at a time (every step), without keeping the path."""
+
+    def __init__(self):
+        self.first: torch.Tensor | None = None
+        self.last: torch.Tensor | None = None
+        self.length = 0.0
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.detach().double().cpu().reshape(x.shape[0], -1)
+        if self.last is not None:
+            self.length += float((x - self.last).norm(dim=-1).sum())
+        else:
+            self.first = x
+        self.last = x
+
+    @property
+    def value(self) -> float:
+        if self.first is None or self.last is self.first:
+            raise ValueError("a path needs at least 2 states")
+        return self.length / max(float((self.last - self.first).norm(dim=-1).sum()), 1e-30)
 
 
 def nearest_distances(x: torch.Tensor, reference: torch.Tensor, chunk: int = 1024) -> torch.Tensor:

@@ -1,21 +1,73 @@
-"""Reward-guided adaptation: fine-tune a diffusion model towards the reward-tilted distribution
-p_lambda(x) proportional to p(x) exp(lambda r(x)), live, one event per step.
+"""Reward-guided adaptation: fine-tune a diffusion model towards the reward-tilted distribution, live, one event per
+step.
 
-Why every part of a batch is weighted: retraining on one's own best samples multiplies the density by a
-reward factor each round, so it collapses onto the reward's maximum (reward hacking).  Here every training
-example is drawn or weighted so that, in expectation, the batch comes from p_lambda itself:
-  * replay: real data (or, without data, a pool of samples of the frozen base model) resampled with
-    self-normalised importance weights w_i proportional to exp(lambda r(x_i))  (p_lambda / p = exp(lambda r) / Z);
-  * fresh: new samples of the frozen base model (reward queries), weighted the same way inside the batch, or,
-    with guided sampling, drawn by DPS guidance at lambda (approximately from p_lambda) and left unweighted;
-  * buffer: the prioritised buffer of the best fresh samples, drawn by priority q_i and weighted by
-    exp(lambda r_i) / q_i (self-normalised), which undoes the priority's extra tilt.
-An anchor loss towards the frozen base model's noise prediction, a low learning rate and an EMA of the weights
-keep the steps small; samples are evaluated at lambda = 0 after each step; ``reset()`` restores the base model.
+The target.  p_lambda(x) = p(x) exp(lambda r(x)) / Z,  Z = E_p[exp(lambda r)], is the maximiser of the KL-regularised
+reward E_q[r] - KL(q || p) / lambda (the Gibbs variational principle, log E_p[e^f] = max_q E_q[f] - KL(q || p) with
+f = lambda r; the objective of reward fine-tuning in Uehara et al. 2024, "Fine-tuning of continuous-time diffusion
+models as entropy-regularized control", and Domingo-Enrich et al., ICLR 2025, "Adjoint matching").  lambda < 0
+tilts away from high rewards; lambda = 0 is p.  The app's Guidance tab draws the same target by reweighting data.
 
-The buffer keeps only the best samples seen, so even reweighted it describes p_lambda truncated to high rewards:
-a large buffer share over-tilts.  Measured on 8 gaussians, r = x, lambda = 2 (bench/bench_adaptation.py):
-buffer share 0.25 gave 101% of the target's reward gain at MMD^2 5.8e-3 to the target; 0.05 gave 94% at 1.2e-3.
+The fixed point.  The denoising loss over weighted examples, sum_i w_i |f_theta(x_t, t) - target_i|^2
+(adiff/diffusion/losses.py), is minimised at every (x_t, t) by the conditional expectation of the target under the
+weighted mixture M of the examples, M = sum_i w_i delta(x0_i) / sum_i w_i (Vincent 2011; Ho et al. 2020, eq. 14).
+This holds for every prediction type and both processes: each target (eps, x0, v = alpha eps - sigma x0, the flow's
+velocity eps - x0) is linear in (x0, eps) given x_t, and the per-sample weights of the "sample" loss depend on t
+only.  So the model converges to the denoiser of M, whatever M is, and adaptation is right iff M = p_lambda at every
+step, however long the run, whatever the model currently samples.
+
+Why the old fixed point was not p_lambda (measured, see the end of this docstring).  Three parts of its batch each
+moved M off the target, and one of them moved it further the longer the run went:
+  * the loss replayed the app's top-k buffer of the best samples ever seen, drawn by priority and reweighted by
+    exp(lambda r) / q only within the draw.  A top-k buffer is p_lambda truncated above its threshold, and the
+    threshold rises as samples accumulate: M tilted further every step, a compounding tilt towards argmax r, the
+    same feedback loop as retraining on one's own reward-curated samples, which provably converges to the reward's
+    maximisers (Ferbach, Bertrand, Bose & Gidel, "Self-consuming generative models with curated data provably
+    optimize human preferences", NeurIPS 2024: on curated samples alone the expected reward rises each round and
+    the model collapses onto the maximisers) unless a share of real data stays in every round (which, they show,
+    keeps the model close to the data distribution).  One unclipped base-model sample at
+    x = 29 became the buffer's best and was refed with nearly all of its weight at every later step;
+  * the fresh samples were self-normalised within the batch (weights exp(lambda r_i) / mean_batch exp(lambda r)):
+    a ratio estimate with an O(1/n) under-tilt, and one extreme sample takes all of the batch's fresh weight;
+  * the anchor |eps_theta - eps_base|^2 averages noise predictions pointwise, i.e. scores: at t -> 0 its fixed
+    point is p exp(lambda r / (1 + anchor)), not p_lambda.
+
+The batch now.  Nothing the adapted model samples ever enters the loss: the fitted mixture M is a fixed function of
+the data, the frozen base model and lambda, so there is no feedback loop to compound.  With R the reference pool (the
+data, or without data a pool of base-model samples), Z^ = mean_R exp(lambda r) and w(x) = min(exp(lambda r(x)) / Z^,
+w_max), w_max = max_R exp(lambda r) / Z^, the importance weight p_lambda / p:
+  * replay (replay_share, 0.7): real data, R resampled with probabilities proportional to exp(lambda r) (sampling-
+    importance resampling, Rubin 1988); weight 1.  The real-data share is what keeps M on p_lambda where the base
+    model is wrong (exp(lambda r) also multiplies the base model's density where the data has none, and r = x is
+    unbounded), it holds the low-variance rows (weight 1, where importance weights are heavy-tailed), and it is the
+    real data that Ferbach et al. show keeps iterated retraining stable;
+  * fresh (the rest): new samples of the FROZEN base model (the reward queries; p approximately); weight w(x), NOT
+    renormalised within the batch (Z^ comes from the large pool R: measured on the exact 8-gaussians mixture,
+    lambda = 2, within-batch normalising gave 98.9% of the tilted mean reward at n = 64, 94% at n = 13).  The cap
+    w_max bounds the tilt of the base model's own errors to the largest the data supports;
+  * buffer (buffer_share, 0.2): a reservoir of all earlier fresh samples kept by priority sampling with the weights
+    w (reservoir.py, Duffield, Lund & Thorup 2007), drawn with probabilities proportional to max(w_i, tau); weight 1.
+    Its draws describe the whole weighted stream of base samples, i.e. p_lambda, however many steps went by.
+Each part's weighted mixture is (an estimate of) p_lambda, so any mixture of them is too: the shares trade variance,
+not the fixed point.  The prioritised TrajectoryBuffer of the best samples is what the app shows; it never enters the
+loss.  DPS-guided fresh samples (guided_sampling) have no known density, hence no weight: they fill the shown buffer
+but are not trained on (from the 8gaussians preset, lambda = 2, DPS gives 114% of the tilted mean reward at MMD^2
+3.4e-2 to p_lambda); the batch is then the replay rows alone.  anchor_weight defaults to 0 (above).  An EMA of the
+weights smooths what is evaluated; samples are drawn at lambda = 0 (the same seed) after each step; ``reset()``
+restores the base model.  tests/test_adaptation.py checks the batch rows over 200 steps against the exact tilt (a
+top-k buffer fails it), and small flow / VP models of every prediction type against the exact tilt of a Gaussian
+mixture (fresh samples from the adapted model, the compounding loop, fail it).
+
+What went wrong before (bench/bench_adaptation.py on 8gaussians, r = x, lambda = 2, unclipped DDIM-50, old code:
+top-k buffer drawn by priority and reweighted by exp(lambda r) / q within the draw, fresh samples self-normalised
+within the batch, anchor 0.05): on target at step 125 (94% of the gain, MMD^2 1.6e-3), then one base-model sample
+at x = 29.2 (reward 29) took all of its batch's fresh weight (64 of 64) and, as the buffer's best, was redrawn at
+every later step with nearly all of the buffer's weight; from step 150 the model put 3-22% of its samples beyond |x| = 4
+(up to |x| = 159): 211% of the gain at step 200, 150-210% up to step 1250.  With the preset's clip_x0 = 4 the
+same kind of outlier sits at x = 4 and is redrawn at every step; that run stayed at 93-98% of the gain to step 350
+while the buffer's lowest reward rose from 1.26 (step 50) to 2.06 (step 350).  The truncation shows with a larger
+buffer share: the rows of 200 batches (replay 0.2, buffer 0.6, capacity 100, no training) described 101% of the
+gain at MMD^2 1.5e-2 over steps 1-40 and 400% at 0.19 over steps 161-200; with the weights above 93-98% at
+<= 5.8e-3 in every window (tests/test_adaptation.py).
 """
 from __future__ import annotations
 
@@ -28,10 +80,11 @@ import torch
 
 from ..diffusion.losses import per_sample_loss
 from ..diffusion.parameterization import Predictor
-from ..eval.metrics import mmd2
+from ..eval.metrics import MMDReference
 from ..samplers import sample
 from .buffer import BufferSnapshot, TrajectoryBuffer
 from .guidance import GuidanceConfig, RewardGuidance
+from .reservoir import WeightedReservoir
 
 __all__ = ["AdaptationConfig", "AdaptationEvent", "Adapter"]
 
@@ -41,16 +94,18 @@ class AdaptationConfig:
     learning_rate: float = 2e-4  # Adam step size (pre-training used 2e-3)
     batch_size: int = 256  # training examples per step
     guidance_scale: float = 2.0  # lambda: the target is p(x) exp(lambda r(x))
-    replay_share: float = 0.7  # share of the batch from reweighted real data
-    buffer_share: float = 0.05  # share from the trajectory buffer (the rest are fresh samples); see below
-    anchor_weight: float = 0.05  # weight of |eps_theta - eps_base|^2
-    buffer_capacity: int = 1000  # samples kept in the buffer
-    buffer_temperature: float = 1.0  # softmax temperature of the buffer's z-scored priorities
-    guided_sampling: bool = False  # draw fresh samples with DPS guidance at lambda (else reweight them)
+    replay_share: float = 0.7  # share of the batch from the data resampled by exp(lambda r)
+    buffer_share: float = 0.2  # share from the reservoir of earlier fresh samples (the rest: fresh samples)
+    anchor_weight: float = 0.0  # weight of |eps_theta - eps_base|^2; > 0 moves the fixed point (see above)
+    buffer_capacity: int = 1000  # samples kept in the buffer shown (the best) and in the reservoir
+    buffer_temperature: float = 1.0  # softmax temperature of the shown buffer's z-scored priorities
+    guided_sampling: bool = False  # draw fresh samples with DPS guidance at lambda: shown, not trained on
     sample_steps: int = 50  # DDIM steps for fresh and evaluation samples
     eval_samples: int = 256  # samples drawn at lambda = 0 after each step (fixed seed)
     eval_every: int = 1  # evaluate every k steps
     ema_decay: float = 0.99  # EMA of the weights during adaptation
+    warmup_steps: int = 0  # learning rate ramped up linearly over the first steps (Adam's first steps move every
+    # weight by about the full learning rate, whatever its gradient: a large model can jump at step 1)
     grad_clip: float = 1.0
     seed: int = 0
 
@@ -87,9 +142,13 @@ class AdaptationConfig:
         num("buffer_temperature", 0, 1e3, lo_open=True)
         if not isinstance(self.guided_sampling, bool):
             raise ValueError(f"adaptation field 'guided_sampling' must be true or false, got {self.guided_sampling!r}")
+        if self.guided_sampling and self.replay_share == 0:
+            raise ValueError("adaptation field 'replay_share' must be > 0 with guided_sampling (guided samples are shown, "
+                             "not trained on), got 0")
         integer("sample_steps", 1, 1000)
         integer("eval_samples", 2, 10_000)
         integer("eval_every", 1, 10_000)
+        integer("warmup_steps", 0, 100_000)
         num("ema_decay", 0, 1)
         num("grad_clip", 0, 1e6)
         integer("seed", 0, 2**31 - 1)
@@ -102,16 +161,11 @@ class AdaptationEvent:
     reward_max: float
     loss: float  # weighted diffusion loss + anchor loss of this step
     distance_to_data: float  # MMD^2 of the evaluation samples to the data (or base samples)
-    distance_to_target: float  # MMD^2 to the reweighted data, an estimate of p_lambda
+    distance_to_target: float  # MMD^2 to the data weighted by exp(lambda r), an estimate of p_lambda
     reward_queries: int  # rewards computed on generated samples so far
     buffer: BufferSnapshot
     samples: torch.Tensor  # evaluation samples [n, *data_shape] on the CPU
     fresh_reward_mean: float  # mean reward of this step's fresh samples
-
-
-def _snis(rewards: torch.Tensor, lam: float) -> torch.Tensor:
-    """Self-normalised importance weights proportional to exp(lam * r), computed stably (they sum to 1)."""
-    return torch.softmax(lam * rewards.double(), dim=0)
 
 
 class Adapter:
@@ -130,7 +184,8 @@ class Adapter:
         self.device = model.device
         self.base_state = model.get_state_dict()
         self.base_net = copy.deepcopy(model.ema.module).eval().requires_grad_(False)
-        self.buffer = TrajectoryBuffer(self.cfg.buffer_capacity, self.cfg.buffer_temperature)
+        self.buffer = TrajectoryBuffer(self.cfg.buffer_capacity, self.cfg.buffer_temperature)  # what the app shows
+        self.reservoir = WeightedReservoir(self.cfg.buffer_capacity)  # what the loss replays
         model.trajectory_buffer = self.buffer
         self.gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed)
         self.cpu_gen = torch.Generator().manual_seed(self.cfg.seed)  # the buffer lives on the CPU
@@ -149,6 +204,8 @@ class Adapter:
         return torch.full((n,), self.model.num_classes, dtype=torch.long, device=self.device)
 
     def _reference(self, data) -> None:
+        """The reference pool R (the data, or base-model samples): replay draws from it, and it fixes the importance
+        weights' normaliser Z^ = mean_R exp(lambda r) and their cap w_max = max_R exp(lambda r) / Z^."""
         if data is not None:
             x, labels = data
             self.ref_x = self.model._check_batch(x, "data")
@@ -158,11 +215,13 @@ class Adapter:
             self.ref_x = self._sample(2048, self.ref_labels, self.gen)
         with torch.no_grad():
             self.ref_rewards = self._reward(self.ref_x, count=False)
-        self.ref_weights = _snis(self.ref_rewards, self.cfg.guidance_scale)
-        n_eval = min(len(self.ref_x), 2000)
-        self.eval_ref_data = self.ref_x[:n_eval].cpu()
-        idx = torch.multinomial(self.ref_weights.float(), n_eval, replacement=True, generator=self.gen)
-        self.eval_ref_target = self.ref_x[idx].cpu()
+        log_w = self.cfg.guidance_scale * self.ref_rewards.double()  # [N]
+        self.log_z = float(torch.logsumexp(log_w, 0)) - math.log(len(log_w))
+        self.log_w_max = float(log_w.max()) - self.log_z
+        self.ref_weights = torch.softmax(log_w, 0)  # replay probabilities, proportional to exp(lambda r)
+        n_data = n_target = min(len(self.ref_x), 2000)
+        self.data_reference = MMDReference(self.ref_x[:n_data].cpu())
+        self.target_reference = MMDReference(self.ref_x[:n_target].cpu(), self.ref_weights[:n_target].cpu())
 
     def _start_optimizer(self) -> None:
         self.model.denoiser.load_state_dict(self.model.ema.module.state_dict())  # adapt from the sampling weights
@@ -178,6 +237,10 @@ class Adapter:
         if count:
             self.reward_queries += x.shape[0]
         return torch.nan_to_num(r.detach().float(), nan=-1e6, posinf=1e6, neginf=-1e6)
+
+    def _log_weight(self, rewards: torch.Tensor) -> torch.Tensor:
+        """log w = log min(exp(lambda r) / Z^, w_max) [n] float64: the importance weight p_lambda / p of a sample of p."""
+        return (self.cfg.guidance_scale * rewards.double() - self.log_z).clamp(max=self.log_w_max)
 
     def _sample(self, n: int, labels, generator, net=None, guided: bool = False) -> torch.Tensor:
         model, process = self.model, self.model.process
@@ -201,14 +264,14 @@ class Adapter:
         return self._sample(self.cfg.eval_samples, self._labels_for(self.cfg.eval_samples), gen, net=self.model.ema.module)
 
     def _batch(self):
-        """(x [B, ...], labels [B] | None, weights [B] with mean 1, fresh reward mean)."""
-        B, lam = self.cfg.batch_size, self.cfg.guidance_scale
+        """(x [b, ...], labels [b] | None, weights [b], fresh reward mean): rows whose weighted mixture is p_lambda
+        (see the module docstring); b = batch_size, or the replay rows only with guided fresh samples."""
+        B, guided = self.cfg.batch_size, self.cfg.guided_sampling
         n_rep = int(round(B * self.cfg.replay_share))
-        n_buf = min(int(round(B * self.cfg.buffer_share)), self.buffer.size())
-        n_fresh = max(B - n_rep - n_buf, 1)
+        n_res = int(round(B * self.cfg.buffer_share)) if len(self.reservoir) else 0
+        n_fresh = max(B - n_rep - n_res, 1)
         xs, labs, ws = [], [], []
-        # replay: resample the data by exp(lambda r)
-        if n_rep:
+        if n_rep:  # replay: the reference pool resampled by exp(lambda r), weight 1
             idx = torch.multinomial(self.ref_weights.float(), n_rep, replacement=True, generator=self.gen)
             xs.append(self.ref_x[idx])
             if self.ref_labels is not None:  # half with their labels, half with the null label
@@ -217,29 +280,28 @@ class Adapter:
             else:
                 labs.append(self._labels_for(n_rep))
             ws.append(torch.ones(n_rep, device=self.device))
+        if n_res:  # the reservoir of earlier fresh samples, drawn by their priority-sampling weights, weight 1
+            rx, rl = self.reservoir.sample(n_res, generator=self.cpu_gen)
+            xs.append(rx.to(self.device)), labs.append(rl.to(self.device) if self.model.is_conditional else None)
+            ws.append(torch.ones(n_res, device=self.device))
         # fresh reward queries from the frozen base model
         lab = self._labels_for(n_fresh)
-        fresh = self._sample(n_fresh, lab, self.gen, guided=self.cfg.guided_sampling)
+        fresh = self._sample(n_fresh, lab, self.gen, guided=guided)
         r = self._reward(fresh)
-        w = torch.ones(n_fresh, device=self.device) if self.cfg.guided_sampling else (_snis(r, lam) * n_fresh).float()
-        xs.append(fresh), labs.append(lab), ws.append(w.to(self.device))
-        meta = None if lab is None else [{"label": int(v)} for v in lab.tolist()]
-        self.buffer.add_batch(fresh.cpu(), r.cpu(), meta)
-        # the buffer, drawn by priority and reweighted to exp(lambda r)
-        if n_buf:
-            bs = self.buffer.sample(n_buf, generator=self.cpu_gen)
-            q = bs.priorities.double().clamp(min=1e-30)
-            w = torch.softmax(lam * bs.rewards.double() - torch.log(q), 0) * len(q)  # exp(lam r) / q, mean 1
-            xs.append(bs.samples.to(self.device))
-            labs.append(torch.tensor([m["label"] for m in bs.metadata], device=self.device) if lab is not None else None)
-            ws.append(w.float().to(self.device))
+        self.buffer.add_batch(fresh.cpu(), r.cpu(), None if lab is None else [{"label": int(v)} for v in lab.tolist()])
+        if not guided:  # guided samples have no known density, hence no weight: they are shown, not trained on
+            log_w = self._log_weight(r)
+            self.reservoir.add(fresh, log_w, lab, generator=self.cpu_gen)
+            xs.append(fresh), labs.append(lab), ws.append(log_w.exp().float().to(self.device))
+        if not xs:
+            raise ValueError("adaptation batch is empty: guided_sampling needs replay_share > 0")
         x = torch.cat(xs)
         labels = None if not self.model.is_conditional else torch.cat(labs)
         return x, labels, torch.cat(ws), float(r.mean())
 
     def _loss(self, x, labels, weights) -> torch.Tensor:
-        """sum_i w_i |f_theta - target|^2 / B + anchor * |f_theta - f_base|^2 at the same x_t, t (f: the network's
-        output for the model's prediction type)."""
+        """sum_i w_i |f_theta - target|^2 / b + anchor * |f_theta - f_base|^2 at the same x_t, t (f: the network's
+        output for the model's prediction type, target: its training target, diffusion/parameterization.py)."""
         model, process = self.model, self.model.process
         with model.autocast():
             per, (x_t, t, out) = per_sample_loss(model.denoiser, process, model.prediction_type, x, labels, self.gen,
@@ -262,6 +324,8 @@ class Adapter:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.denoiser.parameters(), self.cfg.grad_clip or float("inf"))
+        for group in self.optimizer.param_groups:  # linear warm-up (Goyal et al. 2017, section 2.2)
+            group["lr"] = self.cfg.learning_rate * min(1.0, (self.steps + 1) / (self.cfg.warmup_steps + 1))
         self.optimizer.step()
         self.model.ema.update(self.model.denoiser)
         self.steps += 1
@@ -272,7 +336,7 @@ class Adapter:
             with torch.no_grad():
                 r = self._reward(samples)
             self._last_eval = (samples.cpu(), float(r.mean()), float(r.max()),
-                               mmd2(samples, self.eval_ref_data), mmd2(samples, self.eval_ref_target))  # fmt: skip
+                               self.data_reference(samples), self.target_reference(samples))  # fmt: skip
         s, rm, rx, dd, dt = self._last_eval
         event = AdaptationEvent(self.steps, rm, rx, float(loss.detach()), dd, dt, self.reward_queries,
                                 self.buffer.snapshot(), s, fresh_mean)  # fmt: skip
@@ -291,6 +355,7 @@ class Adapter:
         """Back to the base model: weights, EMA, counters; the buffer is emptied."""
         self.model.load_state_dict(self.base_state)
         self.buffer.clear()
+        self.reservoir.clear()
         self.steps = 0
         self.reward_queries = 0
         self._start_optimizer()
