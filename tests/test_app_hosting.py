@@ -90,7 +90,7 @@ def test_every_event_is_queued_and_the_direct_route_refuses_every_one(app):
 def test_callers_without_a_session_never_share_one(app):
     """Finding 6: a raw /train and another caller's raw /save_model shared the key "local"."""
     demo, url = app
-    event, out = raw_call(url, "train", ["moons", "linear", 20, "tiny", False, 3, 32, 2e-3, 0])
+    event, out = raw_call(url, "train", ["moons", "linear", 20, "tiny", False, 3, 32, 2e-3, 0, "vp", "epsilon"])
     assert event == "complete" and out[2]["status"] == "done", (event, out)
     event, out = raw_call(url, "save_model", [])
     assert event == "error" and out["error"].startswith("model: nothing to save yet"), (event, out)
@@ -114,7 +114,7 @@ def test_raw_http_refusals_carry_a_message(app):
     """Finding 9: these came back as {"error": null}."""
     _, url = app
     event, out = raw_call(url, "schedule_curves", [["linear"]])
-    assert event == "error" and "didn't receive enough input values (needed: 3, got: 1)" in out["error"], out
+    assert event == "error" and "didn't receive enough input values (needed: 4, got: 1)" in out["error"], out
     event, out = raw_call(url, "load_model", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}])
     assert event == "error" and "not uploaded by a user" in out["error"], out
     _, curves, _ = Client(url, verbose=False).predict(["linear"], 50, "", api_name="/schedule_curves")
