@@ -6,6 +6,7 @@
 CLI flags -> build the Blocks from components/ -> queue -> launch.  Nothing else lives here: every tab is a module
 in components/ exposing ``build(ctx)``; ``build_app`` is what tests launch in-process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from components import (adaptation_tab, compare_tab, forward_tab, guidance_tab, links, reverse_tab,  # noqa: E402
-                        schedules_tab, train_tab)
+from components import (
+    adaptation_tab,
+    compare_tab,
+    forward_tab,
+    guidance_tab,
+    links,
+    reverse_tab,  # noqa: E402
+    schedules_tab,
+    train_tab,
+)
 from components.common import LIMITS, AppContext  # noqa: E402
 from components.help import glossary_markdown, page_script  # noqa: E402
 from components.state import SessionStore  # noqa: E402
@@ -33,8 +42,13 @@ it → **compare** two solvers or models on the same noise → **guidance** with
 **training** your own. Your session is your own."""
 
 
-def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 256, max_sessions: int = 200,
-              max_upload_params: int = LIMITS.upload_params) -> gr.Blocks:
+def build_app(
+    device: str = "auto",
+    max_heavy_jobs: int = 2,
+    max_queue: int = 256,
+    max_sessions: int = 200,
+    max_upload_params: int = LIMITS.upload_params,
+) -> gr.Blocks:
     """The whole app as a Blocks, queued (heavy jobs share ``max_heavy_jobs`` slots), not launched: launch it with
     ``demo.launch(**launch_kwargs(demo))``, which bounds Gradio's own per-session state by ``max_sessions`` too."""
     if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
@@ -45,12 +59,17 @@ def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 25
         raise ValueError(f"max_heavy_jobs must be >= 1, got {max_heavy_jobs!r}")
     if max_upload_params < 1:
         raise ValueError(f"max_upload_params must be >= 1, got {max_upload_params!r}")
-    ctx = AppContext(device=device, max_heavy_jobs=max_heavy_jobs, store=SessionStore(max_sessions=max_sessions),
-                     max_upload_params=max_upload_params)  # fmt: skip
+    ctx = AppContext(
+        device=device,
+        max_heavy_jobs=max_heavy_jobs,
+        store=SessionStore(max_sessions=max_sessions),
+        max_upload_params=max_upload_params,
+    )
     # delete_cache: files served to browsers (GIFs, checkpoints, gallery images) older than an hour are removed
     # every half hour, so a day-long workshop does not fill the disk
-    with gr.Blocks(title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600),
-                   fill_width=True) as demo:  # fmt: skip
+    with gr.Blocks(
+        title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600), fill_width=True
+    ) as demo:
         gr.Markdown(HEADER, elem_id="header")
         page_script()
         with gr.Accordion("Glossary: every term used in this app", open=False, elem_id="glossary"):
@@ -58,8 +77,18 @@ def build_app(device: str = "auto", max_heavy_jobs: int = 2, max_queue: int = 25
         notice = gr.Markdown(visible=False, elem_id="link-notice")
         # "wrap": on a phone every tab name stays visible (the default hides the overflow behind "…")
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
-            tab_links = [tab.build(ctx) for tab in (schedules_tab, forward_tab, reverse_tab, compare_tab, guidance_tab,
-                                                    adaptation_tab, train_tab)]  # fmt: skip
+            tab_links = [
+                tab.build(ctx)
+                for tab in (
+                    schedules_tab,
+                    forward_tab,
+                    reverse_tab,
+                    compare_tab,
+                    guidance_tab,
+                    adaptation_tab,
+                    train_tab,
+                )
+            ]
         links.wire(demo, [link for link in tab_links if link is not None], notice, ctx.instant)
 
         def release_session(request: gr.Request):  # a closed tab releases its models, trajectories and files
@@ -77,29 +106,53 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
     """What belongs in launch() in Gradio 6, shared by main() and tests: the look (theme, css), the upload limit,
     Gradio's own per-session state bounded like ours (``state_session_capacity``, default 10,000), and error
     messages sent to every caller (``show_error``: a raw HTTP refusal says why instead of ``{"error": null}``)."""
-    kw = {"theme": gr.themes.Default(text_size="lg"), "max_file_size": LIMITS.upload_bytes, "show_error": True,
-          "state_session_capacity": demo.adiff_context.store.max_sessions}  # fmt: skip
+    kw = {
+        "theme": gr.themes.Default(text_size="lg"),
+        "max_file_size": LIMITS.upload_bytes,
+        "show_error": True,
+        "state_session_capacity": demo.adiff_context.store.max_sessions,
+    }
     if CSS_PATH.is_file():
         kw["css_paths"] = [CSS_PATH]
     return kw
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python app.py", description="adiff: an interactive visual explorer for diffusion models")
-    ap.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; "
-                                                 "0.0.0.0 for a LAN or a container)")  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python app.py", description="adiff: an interactive visual explorer for diffusion models"
+    )
+    ap.add_argument(
+        "--host",
+        default=None,
+        help="interface to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME; 0.0.0.0 for a LAN or a container)",
+    )
     ap.add_argument("--port", type=int, default=None, help="port (default 7860, or $GRADIO_SERVER_PORT)")
     ap.add_argument("--share", action="store_true", help="also make a public *.gradio.live link (needs internet)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where models run (default auto)")
     ap.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy, e.g. /adiff")
-    ap.add_argument("--max-heavy-jobs", type=int, default=2, metavar="N",
-                    help="sampling/guidance/adaptation/training jobs that run at once; the rest wait in the queue (default 2)")
+    ap.add_argument(
+        "--max-heavy-jobs",
+        type=int,
+        default=2,
+        metavar="N",
+        help="sampling/guidance/adaptation/training jobs that run at once; the rest wait in the queue (default 2)",
+    )
     ap.add_argument("--max-queue", type=int, default=256, metavar="N", help="queued events before new ones are refused")
-    ap.add_argument("--max-sessions", type=int, default=200, metavar="N",
-                    help="sessions kept in memory (ours and Gradio's); the least recently used are dropped beyond it")
-    ap.add_argument("--max-upload-params", type=int, default=LIMITS.upload_params, metavar="N",
-                    help=f"largest model a visitor may upload, in parameters (default {LIMITS.upload_params:,}); "
-                         "its tokens and FLOPs per sample are bounded too, so its preview takes seconds")  # fmt: skip
+    ap.add_argument(
+        "--max-sessions",
+        type=int,
+        default=200,
+        metavar="N",
+        help="sessions kept in memory (ours and Gradio's); the least recently used are dropped beyond it",
+    )
+    ap.add_argument(
+        "--max-upload-params",
+        type=int,
+        default=LIMITS.upload_params,
+        metavar="N",
+        help=f"largest model a visitor may upload, in parameters (default {LIMITS.upload_params:,}); "
+        "its tokens and FLOPs per sample are bounded too, so its preview takes seconds",
+    )
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA GPU is available on this machine (use auto or cpu)")
@@ -119,11 +172,21 @@ def main(argv=None) -> int:
     if on_cpu:  # concurrent jobs would fight over the cores: give each its share
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.max_heavy_jobs))
     demo = build_app(args.device, args.max_heavy_jobs, args.max_queue, args.max_sessions, args.max_upload_params)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, root_path=args.root_path,
-                prevent_thread_lock=True, **launch_kwargs(demo))  # fmt: skip
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        root_path=args.root_path,
+        prevent_thread_lock=True,
+        **launch_kwargs(demo),
+    )
     if args.share and not getattr(demo, "share_url", None):
-        print("No public link was made: the share server could not be reached (no internet access, or a firewall "
-              f"blocks it). The app is served locally at {demo.local_url}", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            "No public link was made: the share server could not be reached (no internet access, or a firewall "
+            f"blocks it). The app is served locally at {demo.local_url}",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         demo.block_thread()
     except KeyboardInterrupt:

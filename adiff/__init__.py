@@ -14,6 +14,7 @@ Layout (the arrows point one way: steering -> samplers -> diffusion, with nn, da
     cli/        preset and classifier training (python -m adiff.train)
 The library never imports a UI toolkit; the Gradio app in app.py/components drives it.
 """
+
 from .diffusion.parameterization import PREDICTION_TYPES, Prediction, Predictor
 from .diffusion.processes import PROCESSES, FlowProcess, Process, VPProcess, make_process
 from .diffusion.schedules import (

@@ -1,13 +1,15 @@
 """DiffusionModel: the original design's public API, a thin facade over processes, prediction types, denoisers,
 solvers, guidance, training and checkpoints."""
+
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
+from .data import make_dataset
 from .diffusion.losses import per_sample_loss
 from .diffusion.parameterization import Predictor
 from .nn import checkpoints, inputs
@@ -18,7 +20,6 @@ from .nn.ema import EMA
 from .nn.optim import OptimizerConfig, TrainEvent, make_lr_scheduler, make_optimizer
 from .samplers import StepRecord, Trajectory, TrajectoryRecorder, sample_progressive
 from .samplers.ddpm import DDPM
-from .data import make_dataset
 from .steering.adaptation import Adapter
 from .steering.buffer import TrajectoryBuffer
 from .steering.cfg import ConditionalModel
@@ -136,10 +137,18 @@ class DiffusionModel:
         fn = ConditionalModel(run, labels, self.num_classes)
         return fn if cfg_scale is None else fn.with_cfg(cfg_scale)
 
-    def predictor(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale: float | None = None,
-                  clip_x0: float | None = None) -> Predictor:  # fmt: skip
+    def predictor(
+        self,
+        condition=None,
+        batch: int | None = None,
+        use_ema: bool = True,
+        cfg_scale: float | None = None,
+        clip_x0: float | None = None,
+    ) -> Predictor:
         """(x_t, t) -> Prediction(x0_hat, eps_hat) for this model's process and prediction type."""
-        return Predictor(self.model_fn(condition, batch, use_ema, cfg_scale), self.process, self.prediction_type, clip_x0)
+        return Predictor(
+            self.model_fn(condition, batch, use_ema, cfg_scale), self.process, self.prediction_type, clip_x0
+        )
 
     def noise_predictor(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale=None):
         """eps_hat(x_t, t) (whatever the prediction type), e.g. for drawing the score -eps_hat / sigma."""
@@ -183,7 +192,9 @@ class DiffusionModel:
             drop = torch.rand(labels.shape, device=self.device, generator=generator) < dropout
             labels = torch.where(drop, torch.full_like(labels, self.num_classes), labels)
         with self.autocast():
-            return per_sample_loss(model or self.denoiser, self.process, self.prediction_type, x0, labels, generator).mean()
+            return per_sample_loss(
+                model or self.denoiser, self.process, self.prediction_type, x0, labels, generator
+            ).mean()
 
     def optimizer_step(self, loss: torch.Tensor) -> TrainEvent:
         """Backward, clip, step, LR schedule, EMA.  A non-finite loss changes nothing and raises."""
@@ -237,7 +248,9 @@ class DiffusionModel:
         self.eval_metrics = metrics
         return metrics
 
-    def train_progressive(self, x: torch.Tensor, labels=None, num_steps: int = 1000, batch_size: int = 256, seed: int = 0) -> Iterator[TrainEvent]:
+    def train_progressive(
+        self, x: torch.Tensor, labels=None, num_steps: int = 1000, batch_size: int = 256, seed: int = 0
+    ) -> Iterator[TrainEvent]:
         """Train on a dataset tensor x [N, *data_shape] (labels [N] for conditional models) with random minibatches,
         yielding a TrainEvent per step (the app draws its live loss curve from these)."""
         x = self._check_batch(x, "x")
@@ -257,8 +270,10 @@ class DiffusionModel:
         """One DDPM ancestral step x_t -> x_{t-1} of the VP process (Ho et al. 2020, eq. 11, posterior variance)."""
         x = self._check_batch(x_t, "x_t")
         if self.process.name != "vp":
-            raise ValueError(f"single_denoising_step is DDPM's step of the VP process; this model is a {self.process.name}: "
-                             "use generate_progressive")  # fmt: skip
+            raise ValueError(
+                f"single_denoising_step is DDPM's step of the VP process; this model is a {self.process.name}: "
+                "use generate_progressive"
+            )
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.num_diffusion_steps:
             raise ValueError(f"t must be an integer in 1..{self.num_diffusion_steps}, got {t!r}")
         predict = self.predictor(condition, x.shape[0])
@@ -267,10 +282,22 @@ class DiffusionModel:
     def _shape(self, shape) -> tuple:
         return inputs.check_shape(shape, self.data_shape)
 
-    def generate_progressive(self, shape, condition=None, use_guidance: bool = False, guidance_scale: float = 1.0,
-                             reward_fn=None, *, seed: int | None = None, generator=None, cfg_scale: float | None = None,
-                             clip_x0: float | None = None, guidance_mode: str = "dps", guidance_clip: float = 3.0,
-                             **kwargs) -> Iterator[StepRecord]:  # fmt: skip
+    def generate_progressive(
+        self,
+        shape,
+        condition=None,
+        use_guidance: bool = False,
+        guidance_scale: float = 1.0,
+        reward_fn=None,
+        *,
+        seed: int | None = None,
+        generator=None,
+        cfg_scale: float | None = None,
+        clip_x0: float | None = None,
+        guidance_mode: str = "dps",
+        guidance_clip: float = 3.0,
+        **kwargs,
+    ) -> Iterator[StepRecord]:
         """Yield a StepRecord per step.  Sampling keywords go to adiff.samplers.sample_progressive: sampler, num_steps,
         eta, spacing, timesteps, recurrence, x_T.  cfg_scale: classifier-free guidance weight (conditional models);
         clip_x0: clamp x0_hat; use_guidance with reward_fn, guidance_scale, guidance_mode, guidance_clip: reward
@@ -287,8 +314,17 @@ class DiffusionModel:
         gen = generator if generator is not None else self.make_generator(seed)
         yield from sample_progressive(predict, self.process, shape, generator=gen, device=self.device, **kwargs)
 
-    def generate(self, shape, condition=None, use_guidance: bool = False, guidance_scale: float = 1.0, reward_fn=None,
-                 *, keep_every: int = 1, **kwargs) -> tuple[torch.Tensor, Trajectory]:  # fmt: skip
+    def generate(
+        self,
+        shape,
+        condition=None,
+        use_guidance: bool = False,
+        guidance_scale: float = 1.0,
+        reward_fn=None,
+        *,
+        keep_every: int = 1,
+        **kwargs,
+    ) -> tuple[torch.Tensor, Trajectory]:
         """Sample x_0 [B, *data_shape]; the trajectory keeps every ``keep_every``-th step as CPU tensors."""
         rec = TrajectoryRecorder(keep_every)
         for step in self.generate_progressive(shape, condition, use_guidance, guidance_scale, reward_fn, **kwargs):
@@ -303,7 +339,9 @@ class DiffusionModel:
             raise ValueError(f"hook must be callable, got {type(hook).__name__}")
         self.adaptation_hooks.append(hook)
 
-    def adapt_progressive(self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None, sample_kwargs=None):
+    def adapt_progressive(
+        self, reward_fn, num_steps: int, adaptation_config: dict | None = None, data=None, sample_kwargs=None
+    ):
         """Reward-guided fine-tuning as a generator of AdaptationEvents (see adiff.steering.adaptation.Adapter)."""
         adapter = Adapter(self, reward_fn, adaptation_config, data, sample_kwargs)
         yield from adapter.run(num_steps)
@@ -339,8 +377,10 @@ class DiffusionModel:
             if getattr(other.arch, f) != v:
                 raise ValueError(f"state config field '{f}' is {getattr(other.arch, f)!r}, this model has {v!r}")
         if other.diffusion.prediction_type != self.prediction_type:
-            raise ValueError(f"state config field 'prediction_type' is {other.diffusion.prediction_type!r}, "
-                             f"this model has {self.prediction_type!r}")  # fmt: skip
+            raise ValueError(
+                f"state config field 'prediction_type' is {other.diffusion.prediction_type!r}, "
+                f"this model has {self.prediction_type!r}"
+            )
         theirs = other.diffusion.make_process().to_dict()
         if theirs != self.process.to_dict():
             raise ValueError(f"state config describes the process {theirs}, this model has {self.process.to_dict()}")
@@ -373,7 +413,7 @@ class DiffusionModel:
         return checkpoints.save_checkpoint(path, tensors, meta)
 
     @classmethod
-    def load(cls, source, device: str | None = None, budget: Budget | None = None) -> "DiffusionModel":
+    def load(cls, source, device: str | None = None, budget: Budget | None = None) -> DiffusionModel:
         """Rebuild a model from a checkpoint (a path, bytes, or an opened CheckpointFile) with no other arguments.
         ``device`` overrides the stored one (default "auto", so a checkpoint made on a GPU loads on a CPU).
         Checkpoints written before prediction types and processes existed load as the epsilon-prediction VP models
@@ -383,8 +423,8 @@ class DiffusionModel:
         ckpt = source if isinstance(source, checkpoints.CheckpointFile) else checkpoints.open_checkpoint(source)
         cfg = admit_checkpoint(ckpt, device or "auto", budget or DEFAULT_BUDGET)  # nothing is built before this
         tensors = ckpt.tensors()
-        ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
-        raw = {k[len("denoiser."):]: v for k, v in tensors.items() if k.startswith("denoiser.")}
+        ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+        raw = {k[len("denoiser.") :]: v for k, v in tensors.items() if k.startswith("denoiser.")}
         model = cls(cfg)
         try:
             model.load_state_dict({"config": cfg.to_dict(), "denoiser": raw or ema, "ema": ema or raw, **ckpt.counters})
@@ -393,15 +433,23 @@ class DiffusionModel:
         model.metadata = dict(ckpt.extra)
         return model
 
-    def clone(self, device: str | None = None) -> "DiffusionModel":
+    def clone(self, device: str | None = None) -> DiffusionModel:
         """An independent copy (weights, EMA, counters; no optimiser state, an empty buffer) for a user session."""
         twin = DiffusionModel(self.cfg if device is None else self.cfg.replace(device=device))
-        twin.load_state_dict({"config": self.config, "denoiser": self.denoiser.state_dict(),
-                              "ema": self.ema.module.state_dict(), "training_step": self.training_step,
-                              "adaptation_step": self.adaptation_step})  # copied into the twin's own tensors  # fmt: skip
+        twin.load_state_dict(
+            {
+                "config": self.config,
+                "denoiser": self.denoiser.state_dict(),
+                "ema": self.ema.module.state_dict(),
+                "training_step": self.training_step,
+                "adaptation_step": self.adaptation_step,
+            }
+        )  # copied into the twin's own tensors
         twin.metadata = dict(getattr(self, "metadata", {}))
         return twin
 
     def __repr__(self) -> str:
-        return (f"DiffusionModel({self.model_type}, data_shape={list(self.data_shape)}, process={self.process!r}, "
-                f"prediction_type={self.prediction_type}, params={self.num_parameters}, device={self.device})")  # fmt: skip
+        return (
+            f"DiffusionModel({self.model_type}, data_shape={list(self.data_shape)}, process={self.process!r}, "
+            f"prediction_type={self.prediction_type}, params={self.num_parameters}, device={self.device})"
+        )

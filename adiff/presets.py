@@ -4,6 +4,7 @@ A preset is a recipe (dataset, model config, training settings) plus the checkpo
 training command wrote from it.  ``load_preset`` returns a cached, shared model: treat it as read-only and
 ``clone()`` it before training or adapting.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diffusion.processes import FlowProcess
-from .nn.checkpoints import CheckpointError
 from .model import DiffusionModel
+from .nn.checkpoints import CheckpointError
 
-__all__ = ["PresetSpec", "PRESETS", "list_presets", "preset_spec", "preset_path", "preset_card", "load_preset", "PRESET_DIR"]
+__all__ = [
+    "PresetSpec",
+    "PRESETS",
+    "list_presets",
+    "preset_spec",
+    "preset_path",
+    "preset_card",
+    "load_preset",
+    "PRESET_DIR",
+]
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 
-_ARCH_2D = {"embedding_dim": 64, "hidden_dim": 64, "num_layers": 3, "num_heads": 4, "data_shape": [2], "ema_decay": 0.999}
+_ARCH_2D = {
+    "embedding_dim": 64,
+    "hidden_dim": 64,
+    "num_layers": 3,
+    "num_heads": 4,
+    "data_shape": [2],
+    "ema_decay": 0.999,
+}
 _POINTS = {**_ARCH_2D, "num_diffusion_steps": 1000, "noise_schedule": "linear"}  # VP, epsilon prediction
 # Rectified flow (x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0): the same network; time is continuous
 # in [0, 1], so there is no T.
@@ -52,8 +69,10 @@ class PresetSpec:
 
         diffusion = ModelConfig.from_dict(self.config).diffusion
         if self.sampler not in solvers_for(diffusion.process):
-            raise ValueError(f"preset {self.name!r}: sampler must be one of {solvers_for(diffusion.process)} for its "
-                             f"{diffusion.process} process, got {self.sampler!r}")  # fmt: skip
+            raise ValueError(
+                f"preset {self.name!r}: sampler must be one of {solvers_for(diffusion.process)} for its "
+                f"{diffusion.process} process, got {self.sampler!r}"
+            )
         most = diffusion.num_diffusion_steps if diffusion.process == "vp" else FlowProcess().max_steps
         if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or not 1 <= self.num_steps <= most:
             raise ValueError(f"preset {self.name!r}: num_steps must be an integer in 1..{most}, got {self.num_steps!r}")
@@ -67,8 +86,15 @@ class PresetSpec:
 PRESETS: dict[str, PresetSpec] = {
     s.name: s
     for s in (
-        PresetSpec("moons", "moons", {"model_type": "unconditional", **_POINTS}, "Two interleaving half-moons (unconditional).",
-                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec(
+            "moons",
+            "moons",
+            {"model_type": "unconditional", **_POINTS},
+            "Two interleaving half-moons (unconditional).",
+            "dpmpp_2m",
+            25,
+            sample_kwargs=_POINTS_SAMPLING,
+        ),
         PresetSpec(
             "8gaussians",
             "8gaussians",
@@ -79,22 +105,59 @@ PRESETS: dict[str, PresetSpec] = {
             25,
             sample_kwargs=_POINTS_SAMPLING,
         ),
-        PresetSpec("swissroll", "swissroll", {"model_type": "unconditional", **_POINTS}, "A 2-D Swiss roll (unconditional).",
-                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
-        PresetSpec("checkerboard", "checkerboard", {"model_type": "unconditional", **_POINTS}, "A 4x4 checkerboard (unconditional).",
-                   "dpmpp_2m", 25, sample_kwargs=_POINTS_SAMPLING),
-        PresetSpec("moons-flow", "moons", {"model_type": "unconditional", **_FLOW_POINTS},
-                   "Two interleaving half-moons as a rectified flow (velocity prediction): nearly straight paths.",
-                   "dpmpp_2m", 20, sample_kwargs=_POINTS_SAMPLING),
-        PresetSpec("checkerboard-flow", "checkerboard", {"model_type": "unconditional", **_FLOW_POINTS},
-                   "A 4x4 checkerboard as a rectified flow (velocity prediction).",
-                   "dpmpp_2m", 20, sample_kwargs=_POINTS_SAMPLING),
+        PresetSpec(
+            "swissroll",
+            "swissroll",
+            {"model_type": "unconditional", **_POINTS},
+            "A 2-D Swiss roll (unconditional).",
+            "dpmpp_2m",
+            25,
+            sample_kwargs=_POINTS_SAMPLING,
+        ),
+        PresetSpec(
+            "checkerboard",
+            "checkerboard",
+            {"model_type": "unconditional", **_POINTS},
+            "A 4x4 checkerboard (unconditional).",
+            "dpmpp_2m",
+            25,
+            sample_kwargs=_POINTS_SAMPLING,
+        ),
+        PresetSpec(
+            "moons-flow",
+            "moons",
+            {"model_type": "unconditional", **_FLOW_POINTS},
+            "Two interleaving half-moons as a rectified flow (velocity prediction): nearly straight paths.",
+            "dpmpp_2m",
+            20,
+            sample_kwargs=_POINTS_SAMPLING,
+        ),
+        PresetSpec(
+            "checkerboard-flow",
+            "checkerboard",
+            {"model_type": "unconditional", **_FLOW_POINTS},
+            "A 4x4 checkerboard as a rectified flow (velocity prediction).",
+            "dpmpp_2m",
+            20,
+            sample_kwargs=_POINTS_SAMPLING,
+        ),
         PresetSpec(
             "glyphs",
             "glyphs",
-            {"model_type": "conditional", "num_classes": 10, "embedding_dim": 64, "hidden_dim": 64, "num_layers": 4,
-             "num_heads": 4, "num_diffusion_steps": 1000, "noise_schedule": "cosine", "prediction_type": "v_prediction",
-             "data_shape": [1, 16, 16], "patch_size": 4, "ema_decay": 0.999},  # fmt: skip
+            {
+                "model_type": "conditional",
+                "num_classes": 10,
+                "embedding_dim": 64,
+                "hidden_dim": 64,
+                "num_layers": 4,
+                "num_heads": 4,
+                "num_diffusion_steps": 1000,
+                "noise_schedule": "cosine",
+                "prediction_type": "v_prediction",
+                "data_shape": [1, 16, 16],
+                "patch_size": 4,
+                "ema_decay": 0.999,
+            },
             "Digits 0-9 as 16x16 grayscale glyphs, conditional on the digit (v-prediction, cosine schedule).",
             "dpmpp_2m",
             20,
@@ -106,9 +169,19 @@ PRESETS: dict[str, PresetSpec] = {
         PresetSpec(
             "digits",
             "digits",
-            {"model_type": "conditional", "num_classes": 10, "embedding_dim": 64, "hidden_dim": 64, "num_layers": 4,
-             "num_heads": 4, "num_diffusion_steps": 1000, "noise_schedule": "cosine", "data_shape": [1, 8, 8],
-             "patch_size": 2, "ema_decay": 0.999},  # fmt: skip
+            {
+                "model_type": "conditional",
+                "num_classes": 10,
+                "embedding_dim": 64,
+                "hidden_dim": 64,
+                "num_layers": 4,
+                "num_heads": 4,
+                "num_diffusion_steps": 1000,
+                "noise_schedule": "cosine",
+                "data_shape": [1, 8, 8],
+                "patch_size": 2,
+                "ema_decay": 0.999,
+            },
             "Real handwritten digits 0-9 (UCI, 8x8), conditional on the digit; trained on the 1,438-image training "
             "split only.",
             "dpmpp_2m",
@@ -155,7 +228,9 @@ def load_preset(name: str, device: str = "auto") -> DiffusionModel:
     with _lock:
         if key not in _cache:
             if not path.is_file():
-                raise CheckpointError(f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name} --ship`")
+                raise CheckpointError(
+                    f"preset {name!r} has no checkpoint at {path}; run `python -m adiff.train --preset {name} --ship`"
+                )
             model = DiffusionModel.load(path, device=device)
             model.denoiser.eval()
             _cache[key] = model

@@ -17,6 +17,7 @@ Options: --set key=value ... (AdaptationConfig overrides), --sampling preset|non
 as the app uses them, or the library's bare DDIM), --reward-params JSON.  Writes bench/results/bench_adaptation_<tag>.txt.
 Ctrl-C ends a run early and still writes the summary; --summarise TRANSCRIPT prints the summary of a saved output.
 """
+
 import argparse
 import json
 import os
@@ -25,9 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Transcript, code_version, config_overrides, machine_info  # noqa: E402  (sets the malloc env)
-
 import torch  # noqa: E402
+from common import Transcript, code_version, config_overrides, machine_info  # noqa: E402  (sets the malloc env)
 
 from adiff.data import make_dataset  # noqa: E402
 from adiff.data.datasets import gaussian_mixture_for  # noqa: E402
@@ -104,14 +104,22 @@ def summary(rows) -> list[str]:
         tail = rows[i:]
         lo, hi, worst = min(g for _, g, _ in tail), max(g for _, g, _ in tail), max(m for _, _, m in tail)
         ok = lo >= 0.8 and hi <= 1.2 and worst <= 5e-3
-        return (f"to step {rows[-1][0]} ({len(tail)} evaluations): gain {lo:.0%}..{hi:.0%} (max {hi:.0%}), worst MMD2 "
-                f"{worst:.2e}: {'PASS' if ok else 'FAIL'}")
+        return (
+            f"to step {rows[-1][0]} ({len(tail)} evaluations): gain {lo:.0%}..{hi:.0%} (max {hi:.0%}), worst MMD2 "
+            f"{worst:.2e}: {'PASS' if ok else 'FAIL'}"
+        )
 
     if first is None:
-        return [f"SUMMARY: never reached 80% of the gain in {rows[-1][0]} steps (best {max(g for _, g, _ in rows):.0%}): FAIL"]
-    lines = ["SUMMARY (criterion: gain within 80-120%, MMD2 to target <= 5e-3)",
-             (f"  from the first evaluation >= 80% of the gain (step {rows[first][0]}, {rows[first][1]:.0%}, MMD2 "
-              f"{rows[first][2]:.2e}) {span(first)}")]
+        return [
+            f"SUMMARY: never reached 80% of the gain in {rows[-1][0]} steps (best {max(g for _, g, _ in rows):.0%}): FAIL"
+        ]
+    lines = [
+        "SUMMARY (criterion: gain within 80-120%, MMD2 to target <= 5e-3)",
+        (
+            f"  from the first evaluation >= 80% of the gain (step {rows[first][0]}, {rows[first][1]:.0%}, MMD2 "
+            f"{rows[first][2]:.2e}) {span(first)}"
+        ),
+    ]
     if on is not None:
         lines.append(f"  from the first evaluation on target (step {rows[on][0]}) {span(on)}")
     lines.append(f"  last: gain {rows[-1][1]:.0%}, MMD2 {rows[-1][2]:.2e}")
@@ -160,19 +168,29 @@ def main():
     model = load_preset(args.preset, device="cpu").clone(device="cpu")
     sample_kwargs = dict(preset_spec(args.preset).sample_kwargs) if args.sampling == "preset" else {}
     over = config_overrides(AdaptationConfig, args.set)
-    cfg = AdaptationConfig(**{"guidance_scale": args.lam, "eval_samples": args.eval_samples, "eval_every": args.eval_every, **over})
-    ref, target_mean, floor, ref_desc, tilt = target_reference(args.preset, reward, args.reward, params, args.lam, args.ref_size)
+    cfg = AdaptationConfig(
+        **{"guidance_scale": args.lam, "eval_samples": args.eval_samples, "eval_every": args.eval_every, **over}
+    )
+    ref, target_mean, floor, ref_desc, tilt = target_reference(
+        args.preset, reward, args.reward, params, args.lam, args.ref_size
+    )
     data = make_dataset(spec_dataset(args.preset), 20_000, seed=0)
     t0 = time.time()
     adapter = Adapter(model, reward, cfg, data=data, sample_kwargs=sample_kwargs)
     base_mean = float(reward(adapter.base_samples).mean())
     out(f"python bench/bench_adaptation.py {' '.join(sys.argv[1:])}   (code {code_version()})")
     out(f"config: {cfg}")
-    out(f"sampling: DDIM-{cfg.sample_steps} {sample_kwargs or '(no clip)'}; machine: {machine_info(model.device)}; loadavg at start {os.getloadavg()}")
-    out(f"{args.preset}, reward {reward.formula}, lambda = {args.lam}: base mean reward {base_mean:.3f}, target mean reward "
-        f"{target_mean:.3f}; target: {ref_desc}; floor (1000 samples of the target vs the target) MMD2 {floor:.1e}")
+    out(
+        f"sampling: DDIM-{cfg.sample_steps} {sample_kwargs or '(no clip)'}; machine: {machine_info(model.device)}; loadavg at start {os.getloadavg()}"
+    )
+    out(
+        f"{args.preset}, reward {reward.formula}, lambda = {args.lam}: base mean reward {base_mean:.3f}, target mean reward "
+        f"{target_mean:.3f}; target: {ref_desc}; floor (1000 samples of the target vs the target) MMD2 {floor:.1e}"
+    )
     out(f"base model MMD2 to target {ref(adapter.base_samples):.2e}")
-    out(f"{'step':>5} {'queries':>8} {'seconds':>8} {'reward':>8} {'gain %':>7} {'MMD2 target':>12} {'MMD2 data':>10} {'loss':>7}")
+    out(
+        f"{'step':>5} {'queries':>8} {'seconds':>8} {'reward':>8} {'gain %':>7} {'MMD2 target':>12} {'MMD2 data':>10} {'loss':>7}"
+    )
     rows = []
     try:  # Ctrl-C stops the run and still writes the summary and the result file
         for ev in adapter.run(args.steps):
@@ -180,8 +198,10 @@ def main():
                 gain = (ev.reward_mean - base_mean) / (target_mean - base_mean)
                 mt = ref(ev.samples)
                 rows.append((ev.step, gain, mt))
-                out(f"{ev.step:5d} {ev.reward_queries:8d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * gain:7.1f} "
-                    f"{mt:12.2e} {ev.distance_to_data:10.2e} {ev.loss:7.4f}")
+                out(
+                    f"{ev.step:5d} {ev.reward_queries:8d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * gain:7.1f} "
+                    f"{mt:12.2e} {ev.distance_to_data:10.2e} {ev.loss:7.4f}"
+                )
             if time.time() - t0 > args.minutes * 60:
                 out(f"stopped at the time limit ({args.minutes} min)")
                 break
@@ -191,8 +211,10 @@ def main():
         out(line)
     if first_at(rows)[0] is not None:
         g0 = rows[first_at(rows)[0]][1]
-        out(f"  (the exact tilt p_l with {g0:.0%} of the gain is itself at MMD2 "
-            f"{path_floor(ref, tilt, args.lam, base_mean, target_mean, g0):.2e} from the target)")
+        out(
+            f"  (the exact tilt p_l with {g0:.0%} of the gain is itself at MMD2 "
+            f"{path_floor(ref, tilt, args.lam, base_mean, target_mean, g0):.2e} from the target)"
+        )
     out(f"{time.time() - t0:.0f} s, loadavg at end {os.getloadavg()}")
     out.write(f"bench_adaptation_{args.tag or args.preset}")
 

@@ -8,6 +8,7 @@ digit classifier (adiff/eval/classifier.py) reads with confidence > 0.9, and its
                                             [--set key=value ...]
 Writes bench/results/bench_adaptation_<preset>.txt (or _<preset>_<tag>.txt).
 """
+
 import argparse
 import os
 import sys
@@ -15,9 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Transcript, code_version, config_overrides  # noqa: E402  (sets the malloc env)
-
 import torch  # noqa: E402
+from common import Transcript, code_version, config_overrides  # noqa: E402  (sets the malloc env)
 
 from adiff.data import make_dataset  # noqa: E402
 from adiff.eval.classifier import load_digits_classifier, load_glyph_classifier  # noqa: E402
@@ -50,11 +50,21 @@ def main():
         return float((conf > 0.9).float().mean()), torch.bincount(cls, minlength=10).tolist()
 
     over = config_overrides(AdaptationConfig, args.set)
-    cfg = AdaptationConfig(**{"learning_rate": d.learning_rate, "batch_size": d.batch_size, "guidance_scale": args.lam,
-                              "replay_share": DEFAULTS.replay_share, "buffer_share": DEFAULTS.buffer_share,
-                              "buffer_capacity": d.buffer_capacity, "warmup_steps": d.warmup_steps,
-                              "sample_steps": SAMPLE_STEPS, "eval_samples": args.eval_samples,
-                              "eval_every": args.eval_every, **over})  # fmt: skip
+    cfg = AdaptationConfig(
+        **{
+            "learning_rate": d.learning_rate,
+            "batch_size": d.batch_size,
+            "guidance_scale": args.lam,
+            "replay_share": DEFAULTS.replay_share,
+            "buffer_share": DEFAULTS.buffer_share,
+            "buffer_capacity": d.buffer_capacity,
+            "warmup_steps": d.warmup_steps,
+            "sample_steps": SAMPLE_STEPS,
+            "eval_samples": args.eval_samples,
+            "eval_every": args.eval_every,
+            **over,
+        }
+    )
     reward = make_reward(args.reward)
     data = make_dataset(preset_spec(args.preset).dataset, 2000, seed=0)  # what the app replays
     with torch.no_grad():
@@ -69,15 +79,21 @@ def main():
     out(f"preset {args.preset}; config: {cfg}; loadavg at start {os.getloadavg()}")
     c_data, _ = digits(data[0])
     c_base, h_base = digits(adapter.base_samples)
-    out(f"reward {reward.formula}, lambda = {args.lam}: data mean {float(r.mean()):.3f} (std {float(r.std()):.3f}), "
-        f"tilted data (the target) {target:.3f}; base model samples {base:.3f}")
-    out(f"confident digits (classifier max p > 0.9): data {c_data:.0%}; base model (null label, no CFG) {c_base:.0%} {h_base}")
+    out(
+        f"reward {reward.formula}, lambda = {args.lam}: data mean {float(r.mean()):.3f} (std {float(r.std()):.3f}), "
+        f"tilted data (the target) {target:.3f}; base model samples {base:.3f}"
+    )
+    out(
+        f"confident digits (classifier max p > 0.9): data {c_data:.0%}; base model (null label, no CFG) {c_base:.0%} {h_base}"
+    )
     out(f"{'step':>5} {'seconds':>8} {'reward':>8} {'gain %':>7} {'digits':>7}  histogram 0..9")
     for ev in adapter.run(args.steps):
         if ev.step % args.eval_every == 0 or ev.step == 1:
             c, h = digits(ev.samples)
-            out(f"{ev.step:5d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * (ev.reward_mean - base) / (target - base):7.1f} "
-                f"{100 * c:6.0f}%  {h}")
+            out(
+                f"{ev.step:5d} {time.time() - t0:8.1f} {ev.reward_mean:8.3f} {100 * (ev.reward_mean - base) / (target - base):7.1f} "
+                f"{100 * c:6.0f}%  {h}"
+            )
     out(f"done in {time.time() - t0:.0f} s, loadavg at end {os.getloadavg()}")
     out.write(f"bench_adaptation_{args.preset}{'_' + args.tag if args.tag else ''}")
 

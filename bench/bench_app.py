@@ -23,6 +23,7 @@ defaults (the app's result cache can serve) and with a different seed each (it c
 baseline and the default's sample quality against DDIM-100 (bench/workshop.py says how).
 The app picks its own torch threads (cores / max-heavy-jobs); --threads only sets this process's reference run.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, base_parser, fmt_stats, load_model, print_footer, print_header, print_table, setup, stats, verdict
+from common import (
+    ROOT,
+    base_parser,
+    fmt_stats,
+    load_model,
+    print_footer,
+    print_header,
+    print_table,
+    setup,
+    stats,
+    verdict,
+)
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,18 +65,27 @@ def free_port() -> int:
 def start_app(port: int, device: str, extra: list[str], log_path: Path, timeout: float = 180.0):
     app = ROOT / "app.py"
     if not app.is_file():
-        sys.exit(f"error: {app} was not found: bench_app.py benchmarks the Gradio app and needs app.py "
-                 "(endpoints /generate and /schedule_curves)")  # fmt: skip
+        sys.exit(
+            f"error: {app} was not found: bench_app.py benchmarks the Gradio app and needs app.py "
+            "(endpoints /generate and /schedule_curves)"
+        )
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     log = open(log_path, "w")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(app), "--port", str(port), "--device", device, *extra],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(app), "--port", str(port), "--device", device, *extra],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     while True:
         if proc.poll() is not None:
             log.close()
-            sys.exit(f"error: app.py exited with code {proc.returncode} before serving; its log:\n{log_path.read_text()[-4000:]}")
+            sys.exit(
+                f"error: app.py exited with code {proc.returncode} before serving; its log:\n{log_path.read_text()[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -73,7 +94,9 @@ def start_app(port: int, device: str, extra: list[str], log_path: Path, timeout:
             pass
         if time.perf_counter() - t0 > timeout:
             stop_app(proc)
-            sys.exit(f"error: app.py did not answer on {url} within {timeout:.0f} s; its log:\n{log_path.read_text()[-4000:]}")
+            sys.exit(
+                f"error: app.py did not answer on {url} within {timeout:.0f} s; its log:\n{log_path.read_text()[-4000:]}"
+            )
         time.sleep(0.25)
     return proc, url, time.perf_counter() - t0
 
@@ -94,7 +117,9 @@ class Api:
     def __init__(self, client):
         self.client = client
         info = client.view_api(return_format="dict", print_info=False)
-        self.endpoints = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in info["named_endpoints"].items()}
+        self.endpoints = {
+            name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in info["named_endpoints"].items()
+        }
         missing = [e for e in REQUIRED if e not in self.endpoints]
         if missing:
             raise SystemExit(f"error: the app exposes no {missing} endpoint(s); it has {sorted(self.endpoints)}")
@@ -153,7 +178,12 @@ def concurrent_generate(url: str, n_clients: int, inputs: dict, timeout: float) 
         try:
             r = timed_generate(apis[i], **inputs)
         except Exception as e:  # noqa: BLE001  (a failed request is a figure here, not a crash)
-            r = {"ok": False, "error": f"{type(e).__name__}: {e}"[:200], "total": time.perf_counter() - t0, "first": None}
+            r = {
+                "ok": False,
+                "error": f"{type(e).__name__}: {e}"[:200],
+                "total": time.perf_counter() - t0,
+                "first": None,
+            }
         results[i] = r
 
     threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(n_clients)]
@@ -168,8 +198,16 @@ def concurrent_generate(url: str, n_clients: int, inputs: dict, timeout: float) 
     errors = sorted({r.get("error") or f"status {r.get('status')}" for r in done if not r["ok"]})
     lat = [r["total"] for r in ok]
     first = [r["first"] for r in ok if r["first"] is not None]
-    return {"n": n_clients, "ok": len(ok), "wall": wall, "p50": pct(lat, 0.5), "p95": pct(lat, 0.95),
-            "first_p50": pct(first, 0.5), "first_p95": pct(first, 0.95), "errors": errors[:3]}  # fmt: skip
+    return {
+        "n": n_clients,
+        "ok": len(ok),
+        "wall": wall,
+        "p50": pct(lat, 0.5),
+        "p95": pct(lat, 0.95),
+        "first_p50": pct(first, 0.5),
+        "first_p95": pct(first, 0.95),
+        "errors": errors[:3],
+    }
 
 
 def main() -> int:
@@ -181,8 +219,15 @@ def main() -> int:
     ap.add_argument("--workshop", action="store_true", help="the workshop load (bench/workshop.py) instead")
     ap.add_argument("--workshop-clients", type=int, default=None, help="clients at once (default 30; --quick 10)")
     ap.add_argument("--baseline-rounds", type=int, default=None, help="single-client rounds (default 3; --quick 2)")
-    ap.add_argument("--http-timeout", type=float, default=60.0, help="the workshop clients' HTTP timeout in s (gradio_client's default: 5)")
-    ap.add_argument("--quality-seeds", type=int, default=None, help="DDIM-100 runs for the quality figure (default 10; --quick 4)")
+    ap.add_argument(
+        "--http-timeout",
+        type=float,
+        default=60.0,
+        help="the workshop clients' HTTP timeout in s (gradio_client's default: 5)",
+    )
+    ap.add_argument(
+        "--quality-seeds", type=int, default=None, help="DDIM-100 runs for the quality figure (default 10; --quick 4)"
+    )
     args = ap.parse_args()
     args.workshop_clients = args.workshop_clients or (10 if args.quick else 30)
     args.baseline_rounds = args.baseline_rounds or (2 if args.quick else 3)
@@ -197,10 +242,17 @@ def main() -> int:
     from gradio_client import Client
 
     title = "workshop load" if args.workshop else "moons preset"
-    info = print_header(f"bench_app: the Gradio app through gradio_client ({title})", device, args,
-                        {"gradio_client": gradio_client.__version__, "port": port,
-                         "clients": args.workshop_clients if args.workshop else clients,
-                         "max_heavy_jobs": args.max_heavy_jobs})  # fmt: skip
+    info = print_header(
+        f"bench_app: the Gradio app through gradio_client ({title})",
+        device,
+        args,
+        {
+            "gradio_client": gradio_client.__version__,
+            "port": port,
+            "clients": args.workshop_clients if args.workshop else clients,
+            "max_heavy_jobs": args.max_heavy_jobs,
+        },
+    )
     log_path = Path(tempfile.mkdtemp(prefix="bench_app_")) / "app.log"
     proc, url, startup = start_app(port, args.device, ["--max-heavy-jobs", str(args.max_heavy_jobs)], log_path)
     rows = []
@@ -219,10 +271,18 @@ def main() -> int:
         # cold start: the first request loads the preset in the app
         cold = timed_generate(api, **ui)
         if not cold["ok"]:
-            raise SystemExit(f"error: /generate did not finish with status 'done': {cold['status']}\n"
-                             f"app log:\n{log_path.read_text()[-3000:]}")  # fmt: skip
-        rows.append(["/generate first frame, cold (first request after start-up)", f"{cold['first']:.3f} s",
-                     f"DDIM-100, 500 pts; whole run {cold['total']:.2f} s, {cold['updates']} updates", ""])  # fmt: skip
+            raise SystemExit(
+                f"error: /generate did not finish with status 'done': {cold['status']}\n"
+                f"app log:\n{log_path.read_text()[-3000:]}"
+            )
+        rows.append(
+            [
+                "/generate first frame, cold (first request after start-up)",
+                f"{cold['first']:.3f} s",
+                f"DDIM-100, 500 pts; whole run {cold['total']:.2f} s, {cold['updates']} updates",
+                "",
+            ]
+        )
 
         # warm first frame, interleaved with the library reference ------------------------------------------
         model = load_model("moons", device)
@@ -235,8 +295,11 @@ def main() -> int:
 
         lib()
         with_ddpm = not args.quick
-        print(f"\n[first frame] {reps} rounds: app DDIM-100{', app DDPM-1000' if with_ddpm else ''} (500 pts), "
-              "library DDIM-100", flush=True)  # fmt: skip
+        print(
+            f"\n[first frame] {reps} rounds: app DDIM-100{', app DDPM-1000' if with_ddpm else ''} (500 pts), "
+            "library DDIM-100",
+            flush=True,
+        )
         app_ddim, app_ddpm, lib_s, lib_first = [], [], [], []
         for r in range(reps):
             app_ddim.append(timed_generate(api, **ui))
@@ -246,21 +309,42 @@ def main() -> int:
             lib()
             lib_s.append(time.perf_counter() - t0)
             lib_first.append(lib_first_step())
-            print(f"    round {r + 1}: first frame ddim {app_ddim[-1]['first']:.3f} s"
-                  + (f" / ddpm {app_ddpm[-1]['first']:.3f} s" if with_ddpm else "") + "; "
-                  f"app ddim total {app_ddim[-1]['total']:.2f} s, library {lib_s[-1]:.2f} s", flush=True)  # fmt: skip
+            print(
+                f"    round {r + 1}: first frame ddim {app_ddim[-1]['first']:.3f} s"
+                + (f" / ddpm {app_ddpm[-1]['first']:.3f} s" if with_ddpm else "")
+                + "; "
+                f"app ddim total {app_ddim[-1]['total']:.2f} s, library {lib_s[-1]:.2f} s",
+                flush=True,
+            )
         for label, res in (("DDIM-100", app_ddim), ("DDPM-1000", app_ddpm)) if with_ddpm else (("DDIM-100", app_ddim),):
             ok = all(x["ok"] for x in res)
             f = stats([x["first"] for x in res])
-            rows.append([f"/generate first frame, warm, moons {label}, 500 pts", fmt_stats(f, " s"),
-                         f"whole run {fmt_stats(stats([x['total'] for x in res]), ' s', digits=2)}; all done: {ok}",
-                         "< 1 s: " + verdict(f[0], 1.0)])  # fmt: skip
-        rows.append(["library first step (in-process, DDIM-100, 500 pts)", fmt_stats(stats(lib_first), " s"),
-                     "the sampling part of the first frame", ""])  # fmt: skip
+            rows.append(
+                [
+                    f"/generate first frame, warm, moons {label}, 500 pts",
+                    fmt_stats(f, " s"),
+                    f"whole run {fmt_stats(stats([x['total'] for x in res]), ' s', digits=2)}; all done: {ok}",
+                    "< 1 s: " + verdict(f[0], 1.0),
+                ]
+            )
+        rows.append(
+            [
+                "library first step (in-process, DDIM-100, 500 pts)",
+                fmt_stats(stats(lib_first), " s"),
+                "the sampling part of the first frame",
+                "",
+            ]
+        )
         ratio = stats([a["total"] / b for a, b in zip(app_ddim, lib_s)])
-        rows.append(["app /generate whole run / library generate (DDIM-100, 500 pts)", fmt_stats(ratio, "x", digits=2),
-                     f"library {fmt_stats(stats(lib_s), ' s', digits=2)}; the app adds a few streamed frames, a score "
-                     "field per kept frame, a GIF, the trajectory file and MMD^2", "(report)"])  # fmt: skip
+        rows.append(
+            [
+                "app /generate whole run / library generate (DDIM-100, 500 pts)",
+                fmt_stats(ratio, "x", digits=2),
+                f"library {fmt_stats(stats(lib_s), ' s', digits=2)}; the app adds a few streamed frames, a score "
+                "field per kept frame, a GIF, the trajectory file and MMD^2",
+                "(report)",
+            ]
+        )
 
         # scrub -------------------------------------------------------------------------------------------
         if "/frame" in api.endpoints:
@@ -274,8 +358,14 @@ def main() -> int:
                     lat.append(time.perf_counter() - t0)
                     if isinstance(out, (list, tuple)) and isinstance(out[-1], dict):
                         num_frames = out[-1].get("num_frames", num_frames)
-            rows.append(["/frame (scrub one frame of the stored trajectory)", fmt_stats(stats(lat), " s"),
-                         f"{len(lat)} calls over frames 0..50 of {num_frames}; p95 {pct(lat, 0.95):.3f} s", "(no target)"])  # fmt: skip
+            rows.append(
+                [
+                    "/frame (scrub one frame of the stored trajectory)",
+                    fmt_stats(stats(lat), " s"),
+                    f"{len(lat)} calls over frames 0..50 of {num_frames}; p95 {pct(lat, 0.95):.3f} s",
+                    "(no target)",
+                ]
+            )
         else:
             rows.append(["/frame (scrub)", "n/a", f"the app exposes no /frame endpoint ({sorted(api.endpoints)})", ""])
 
@@ -285,26 +375,47 @@ def main() -> int:
             t0 = time.perf_counter()
             api.predict("/schedule_curves", schedules=["linear", "cosine"], num_steps=1000)
             lat.append(time.perf_counter() - t0)
-        rows.append(["/schedule_curves (linear + cosine, T = 1000)", fmt_stats(stats(lat), " s"), f"{len(lat)} calls", "(no target)"])
+        rows.append(
+            [
+                "/schedule_curves (linear + cosine, T = 1000)",
+                fmt_stats(stats(lat), " s"),
+                f"{len(lat)} calls",
+                "(no target)",
+            ]
+        )
 
         # concurrency -----------------------------------------------------------------------------------------
         small = {"preset": "moons", "sampler": "ddim", "num_steps": 20, "eta": 0.0, "seed": 0, "num_samples": 200}
         t0 = time.perf_counter()
         one = timed_generate(api, **small)
-        rows.append(["/generate alone, small inputs (DDIM-20, 200 pts)", f"{one['total']:.3f} s",
-                     f"first frame {one['first']:.3f} s", "(reference)"])  # fmt: skip
+        rows.append(
+            [
+                "/generate alone, small inputs (DDIM-20, 200 pts)",
+                f"{one['total']:.3f} s",
+                f"first frame {one['first']:.3f} s",
+                "(reference)",
+            ]
+        )
         for n in clients:
             print(f"\n[concurrency] {n} clients at once, /generate DDIM-20, 200 pts", flush=True)
             r = concurrent_generate(url, n, small, timeout=600)
-            rows.append([f"{n} concurrent clients: success, latency p50 / p95",
-                         f"{r['ok']}/{r['n']} ok; {r['p50']:.2f} s / {r['p95']:.2f} s",
-                         f"first frame p50 {r['first_p50']:.2f} s, p95 {r['first_p95']:.2f} s; all done in {r['wall']:.1f} s"
-                         + (f"; errors: {r['errors']}" if r["errors"] else ""), "success 100%: " + verdict(r["ok"], r["n"], False)])  # fmt: skip
+            rows.append(
+                [
+                    f"{n} concurrent clients: success, latency p50 / p95",
+                    f"{r['ok']}/{r['n']} ok; {r['p50']:.2f} s / {r['p95']:.2f} s",
+                    f"first frame p50 {r['first_p50']:.2f} s, p95 {r['first_p95']:.2f} s; all done in {r['wall']:.1f} s"
+                    + (f"; errors: {r['errors']}" if r["errors"] else ""),
+                    "success 100%: " + verdict(r["ok"], r["n"], False),
+                ]
+            )
     finally:
         stop_app(proc)
-    print_table(["figure", "value: median (min-max)", "details", "target"], rows,
-                f"bench_app results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
-                f"app on {args.device} with --max-heavy-jobs {args.max_heavy_jobs}; app start-up {startup:.1f} s")  # fmt: skip
+    print_table(
+        ["figure", "value: median (min-max)", "details", "target"],
+        rows,
+        f"bench_app results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
+        f"app on {args.device} with --max-heavy-jobs {args.max_heavy_jobs}; app start-up {startup:.1f} s",
+    )
     print_footer()
     return 0
 

@@ -37,23 +37,43 @@ medians (min-max) over 7 (DDPM) / 25 (others) lockstep runs.
 DDPM-1000 runs on --ddpm-points (default 250: at 1000 points the DDPM pair alone took over 40 minutes on the shared
 2-core machine at load average 15-20).  --quick: DDPM on 200 points, fewer repeats.
 """
+
 from __future__ import annotations
 
 import math
 import sys
 
-from common import (base_parser, flow_twin, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
-                    print_header, print_table, setup, stats, step_ratio, verdict)  # fmt: skip
-
 import torch  # noqa: E402
+from common import (
+    base_parser,
+    flow_twin,
+    fmt_stats,
+    interleaved,
+    load_model,
+    lockstep,
+    paired_ratio,
+    print_footer,
+    print_header,
+    print_table,
+    setup,
+    stats,
+    step_ratio,
+    verdict,
+)
 
 from adiff.diffusion import Predictor  # noqa: E402
 from adiff.samplers import sample_progressive  # noqa: E402
 
 try:
     import diffusers
-    from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                           FlowMatchEulerDiscreteScheduler, HeunDiscreteScheduler)  # fmt: skip
+    from diffusers import (
+        DDIMScheduler,
+        DDPMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerDiscreteScheduler,
+        FlowMatchEulerDiscreteScheduler,
+        HeunDiscreteScheduler,
+    )
 except ImportError:  # pragma: no cover
     sys.exit("error: bench_diffusers.py needs diffusers (an optional bench-only dependency): pip install diffusers")
 
@@ -75,11 +95,19 @@ def make_scheduler(label: str, T: int, table: torch.Tensor | None = None):
     if kind == "ddpm":
         s = DDPMScheduler(num_train_timesteps=T, clip_sample=False, variance_type="fixed_small", **VP_KW)
     elif kind == "ddim":
-        s = DDIMScheduler(num_train_timesteps=T, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing", **VP_KW)
+        s = DDIMScheduler(
+            num_train_timesteps=T, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing", **VP_KW
+        )
     elif kind == "dpmpp_2m":
-        s = DPMSolverMultistepScheduler(num_train_timesteps=T, algorithm_type="dpmsolver++", solver_order=2,
-                                        timestep_spacing="trailing", final_sigmas_type="zero", lower_order_final=True,
-                                        **VP_KW)  # fmt: skip
+        s = DPMSolverMultistepScheduler(
+            num_train_timesteps=T,
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            timestep_spacing="trailing",
+            final_sigmas_type="zero",
+            lower_order_final=True,
+            **VP_KW,
+        )
     elif kind == "euler":
         s = EulerDiscreteScheduler(num_train_timesteps=T, timestep_spacing="linspace", use_karras_sigmas=True, **VP_KW)
     elif kind == "heun":
@@ -111,7 +139,9 @@ def diffusers_steps(raw, sched, label: str, n: int, seed: int, device, process):
     for t in sched.timesteps:
         with torch.no_grad():
             x_in = sched.scale_model_input(x, t) if scale else x
-            t_adiff = float(t) / 1000.0 if kind == "flow" else (int(t) + 1 if sampler in ("ddpm", "ddim") else float(t) + 1.0)
+            t_adiff = (
+                float(t) / 1000.0 if kind == "flow" else (int(t) + 1 if sampler in ("ddpm", "ddim") else float(t) + 1.0)
+            )
             x = sched.step(raw(x_in, t_adiff), t, x, **kw).prev_sample
         if sampler == "heun" and not sched.state_in_first_order:
             pending = True  # the predictor half of a Heun step (or its final Euler step)
@@ -125,8 +155,9 @@ def diffusers_steps(raw, sched, label: str, n: int, seed: int, device, process):
 def ours_steps(predict, process, label: str, n: int, seed: int, device):
     sampler, steps, spacing, _ = PAIRS[label]
     g = torch.Generator(device=device).manual_seed(seed)
-    for rec in sample_progressive(predict, process, (n, 2), sampler=sampler, num_steps=steps, spacing=spacing,
-                                  generator=g, device=device):  # fmt: skip
+    for rec in sample_progressive(
+        predict, process, (n, 2), sampler=sampler, num_steps=steps, spacing=spacing, generator=g, device=device
+    ):
         yield rec.x_prev
 
 
@@ -148,73 +179,122 @@ def main() -> int:
     ap = base_parser(__doc__, results_name="bench_diffusers")
     ap.add_argument("--points", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ddpm-points", type=int, default=250,
-                    help="batch size for DDPM-1000 (default 250: 1000 points take over 40 min on 2 shared cores)")
+    ap.add_argument(
+        "--ddpm-points",
+        type=int,
+        default=250,
+        help="batch size for DDPM-1000 (default 250: 1000 points take over 40 min on 2 shared cores)",
+    )
     args = ap.parse_args()
     device = setup(args)
     n = args.points
     n_ddpm = 200 if args.quick else args.ddpm_points
     reps_ddpm, reps = (3, 3) if args.quick else (3, 5)
     loop_runs = {"DDPM-1000": 3 if args.quick else 7}
-    info = print_header("bench_diffusers: adiff solvers vs diffusers' scheduler loops (moons preset)", device, args,
-                        {"diffusers": diffusers.__version__, "points": n, "ddpm_points": n_ddpm, "compile": args.compile})  # fmt: skip
+    info = print_header(
+        "bench_diffusers: adiff solvers vs diffusers' scheduler loops (moons preset)",
+        device,
+        args,
+        {"diffusers": diffusers.__version__, "points": n, "ddpm_points": n_ddpm, "compile": args.compile},
+    )
     model = load_model("moons", device, compile=args.compile)
     flow = flow_twin(model)
     if args.compile:
         flow.ema.module = torch.compile(flow.ema.module)
     T = model.num_diffusion_steps
-    nets = {"vp": (model.model_fn(), model.predictor(), model.process),
-            "flow": (flow.model_fn(), flow.predictor(), flow.process)}  # fmt: skip
+    nets = {
+        "vp": (model.model_fn(), model.predictor(), model.process),
+        "flow": (flow.model_fn(), flow.predictor(), flow.process),
+    }
     table = model.process.schedule._abar64[1:].clone()  # adiff's float64 alphas_cumprod at t = 1..T
     rows = []
     d_abar = make_scheduler("DDPM-1000", T).alphas_cumprod
     rel_d = ((d_abar.double() - table).abs() / table).max().item()
-    rows.append(["alphas_cumprod max relative error vs float64", f"diffusers {rel_d:.1e}",
-                 "adiff keeps the float64 table (its solvers use Python floats from it)", "(explains the differences)"])  # fmt: skip
+    rows.append(
+        [
+            "alphas_cumprod max relative error vs float64",
+            f"diffusers {rel_d:.1e}",
+            "adiff keeps the float64 table (its solvers use Python floats from it)",
+            "(explains the differences)",
+        ]
+    )
 
     for label, (sampler, steps, spacing, kind) in PAIRS.items():
         npts = n_ddpm if sampler == "ddpm" else n
         r = reps_ddpm if sampler == "ddpm" else reps
         raw, predict, process = nets[kind]
-        print(f"\n[{label}] {npts} points; adiff {sampler} ({spacing}) vs {type(make_scheduler(label, T)).__name__}", flush=True)
+        print(
+            f"\n[{label}] {npts} points; adiff {sampler} ({spacing}) vs {type(make_scheduler(label, T)).__name__}",
+            flush=True,
+        )
         # correctness: same seed -> same x_T and the same per-step noise
         a = run_to_end(ours_steps(predict, process, label, npts, args.seed, device)).float()
         b = run_to_end(diffusers_steps(raw, make_scheduler(label, T), label, npts, args.seed, device, process)).float()
         diff = (a - b).abs().max().item()
         if kind == "vp":
-            b2 = run_to_end(diffusers_steps(raw, make_scheduler(label, T, table), label, npts, args.seed, device, process))
+            b2 = run_to_end(
+                diffusers_steps(raw, make_scheduler(label, T, table), label, npts, args.seed, device, process)
+            )
             diff2 = (a - b2.float()).abs().max().item()
             same = f"{diff2:.1e} with adiff's float64 alphas_cumprod in diffusers"
         else:
             diff2, same = diff, "(the flow has no table: alpha = 1 - t, sigma = t)"
         print(f"    max |ours - diffusers| = {diff:.2e}; {same}; sample std {a.std().item():.3f}", flush=True)
         cases = {
-            "ours": lambda lb=label, np_=npts, p=predict, pr=process: run_to_end(ours_steps(p, pr, lb, np_, args.seed, device)),
+            "ours": lambda lb=label, np_=npts, p=predict, pr=process: run_to_end(
+                ours_steps(p, pr, lb, np_, args.seed, device)
+            ),
             "diffusers": lambda lb=label, np_=npts, f=raw, pr=process: run_to_end(
-                diffusers_steps(f, make_scheduler(lb, T), lb, np_, args.seed, device, pr)),
+                diffusers_steps(f, make_scheduler(lb, T), lb, np_, args.seed, device, pr)
+            ),
         }
         tm = interleaved(cases, r, warmup=False, device=device)  # the correctness runs above were the warm-up
         ratio = paired_ratio(tm, "ours", "diffusers")
-        rows.append([f"{label} ({npts} pts): max |ours - diffusers|", f"{diff2:.1e}",
-                     f"same table; with diffusers' own float32 table: {diff:.1e}", "~1e-5: " + verdict(diff2, 1e-5)])  # fmt: skip
-        rows.append([f"{label} ({npts} pts): time ours / diffusers, whole runs", fmt_stats(ratio, "x"),
-                     f"ours {fmt_stats(stats(tm['ours']), ' s', digits=2)}, diffusers {fmt_stats(stats(tm['diffusers']), ' s', digits=2)} ({r} rounds)",
-                     "<= 1.00x: " + verdict(ratio[0], 1.0)])  # fmt: skip
+        rows.append(
+            [
+                f"{label} ({npts} pts): max |ours - diffusers|",
+                f"{diff2:.1e}",
+                f"same table; with diffusers' own float32 table: {diff:.1e}",
+                "~1e-5: " + verdict(diff2, 1e-5),
+            ]
+        )
+        rows.append(
+            [
+                f"{label} ({npts} pts): time ours / diffusers, whole runs",
+                fmt_stats(ratio, "x"),
+                f"ours {fmt_stats(stats(tm['ours']), ' s', digits=2)}, diffusers {fmt_stats(stats(tm['diffusers']), ' s', digits=2)} ({r} rounds)",
+                "<= 1.00x: " + verdict(ratio[0], 1.0),
+            ]
+        )
         boxes = {"ours": [None], "diffusers": [None]}
         per_step, tot = {}, {"ours": 0.0, "diffusers": 0.0}
         for _ in range(1 if sampler == "ddpm" else r):
-            ls = lockstep({
-                "ours": lambda: last_of(ours_steps(predict, process, label, npts, args.seed, device), boxes["ours"]),
-                "diffusers": lambda: last_of(diffusers_steps(raw, make_scheduler(label, T), label, npts, args.seed, device,
-                                                             process), boxes["diffusers"]),
-            }, device, per_step)  # fmt: skip
+            ls = lockstep(
+                {
+                    "ours": lambda: last_of(
+                        ours_steps(predict, process, label, npts, args.seed, device), boxes["ours"]
+                    ),
+                    "diffusers": lambda: last_of(
+                        diffusers_steps(raw, make_scheduler(label, T), label, npts, args.seed, device, process),
+                        boxes["diffusers"],
+                    ),
+                },
+                device,
+                per_step,
+            )
             tot = {k: tot[k] + ls[k] for k in tot}
         ldiff = (boxes["ours"][0].float() - boxes["diffusers"][0].float()).abs().max().item()
         per = step_ratio(per_step, "ours", "diffusers")
-        rows.append([f"{label} ({npts} pts): time ours / diffusers, lockstep", fmt_stats(per, "x"),
-                     f"median (min-max) of per-step ratios over {len(per_step['ours'])} steps "
-                     f"({len(per_step['ours']) // steps} runs); totals ours {tot['ours']:.2f} s, diffusers {tot['diffusers']:.2f} s "
-                     f"= {tot['ours'] / tot['diffusers']:.3f}x (max |diff| {ldiff:.1e})", "<= 1.00x: " + verdict(per[0], 1.0)])  # fmt: skip
+        rows.append(
+            [
+                f"{label} ({npts} pts): time ours / diffusers, lockstep",
+                fmt_stats(per, "x"),
+                f"median (min-max) of per-step ratios over {len(per_step['ours'])} steps "
+                f"({len(per_step['ours']) // steps} runs); totals ours {tot['ours']:.2f} s, diffusers {tot['diffusers']:.2f} s "
+                f"= {tot['ours'] / tot['diffusers']:.3f}x (max |diff| {ldiff:.1e})",
+                "<= 1.00x: " + verdict(per[0], 1.0),
+            ]
+        )
 
     # loop cost with a trivial model ---------------------------------------------------------------------------------
     print("\n[loop] every pair's loop with a trivial model (output = 0.1 x), lockstep", flush=True)
@@ -227,7 +307,9 @@ def main() -> int:
         predict = Predictor(trivial, process, "epsilon" if kind == "vp" else "velocity")
         makers = {
             "ours": lambda lb=label, p=predict, pr=process: ours_steps(p, pr, lb, n, 0, device),
-            "diffusers": lambda lb=label, pr=process: diffusers_steps(trivial, make_scheduler(lb, T), lb, n, 0, device, pr),
+            "diffusers": lambda lb=label, pr=process: diffusers_steps(
+                trivial, make_scheduler(lb, T), lb, n, 0, device, pr
+            ),
         }
         lockstep(makers, device)  # warm-up
         per_step: dict = {}
@@ -235,14 +317,23 @@ def main() -> int:
         us = {k: stats([v * 1e6 for v in per_step[k]]) for k in makers}
         ratio = step_ratio(per_step, "ours", "diffusers")
         whole = stats([run["ours"] / run["diffusers"] for run in runs])
-        rows.append([f"{label} loop cost per step, trivial model ({n} pts), lockstep: ours / diffusers", fmt_stats(ratio, "x"),
-                     f"per step: ours {fmt_stats(us['ours'], ' us', digits=0)}, diffusers {fmt_stats(us['diffusers'], ' us', digits=0)}; "
-                     f"{len(runs)} runs; per run: {fmt_stats(whole, 'x')}", "(no target)"])  # fmt: skip
+        rows.append(
+            [
+                f"{label} loop cost per step, trivial model ({n} pts), lockstep: ours / diffusers",
+                fmt_stats(ratio, "x"),
+                f"per step: ours {fmt_stats(us['ours'], ' us', digits=0)}, diffusers {fmt_stats(us['diffusers'], ' us', digits=0)}; "
+                f"{len(runs)} runs; per run: {fmt_stats(whole, 'x')}",
+                "(no target)",
+            ]
+        )
 
-    print_table(["figure", "value: median (min-max)", "details", "target"], rows,
-                f"bench_diffusers results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
-                f"diffusers {diffusers.__version__}, threads {info['threads']}, device {info['device']}"
-                f"{', compiled' if args.compile else ''}")  # fmt: skip
+    print_table(
+        ["figure", "value: median (min-max)", "details", "target"],
+        rows,
+        f"bench_diffusers results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
+        f"diffusers {diffusers.__version__}, threads {info['threads']}, device {info['device']}"
+        f"{', compiled' if args.compile else ''}",
+    )
     print_footer()
     return 0
 

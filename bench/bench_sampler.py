@@ -29,20 +29,34 @@ Every time is measured side by side with interleaved repeats; figures are median
 DDPM-1000 overhead on --ddpm-points (default 1000: at 2000 points the script takes over 20 minutes on the shared
 2-core machine).  --quick: DDPM overhead on 300 points, fewer repeats, guidance in lockstep only.
 """
+
 from __future__ import annotations
 
 import sys
 import time
 
-from common import (base_parser, flow_twin, fmt_stats, interleaved, load_model, lockstep, paired_ratio, print_footer,
-                    print_header, print_table, setup, stats, sync, verdict)  # fmt: skip
-
 import torch  # noqa: E402
+from common import (
+    base_parser,
+    flow_twin,
+    fmt_stats,
+    interleaved,
+    load_model,
+    lockstep,
+    paired_ratio,
+    print_footer,
+    print_header,
+    print_table,
+    setup,
+    stats,
+    sync,
+    verdict,
+)
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from adiff.steering.rewards import make_reward  # noqa: E402
 from adiff.diffusion import Predictor  # noqa: E402
 from adiff.samplers import SOLVERS, TrajectoryRecorder, sample, solvers_for  # noqa: E402
+from adiff.steering.rewards import make_reward  # noqa: E402
 
 
 def network_calls(model, n: int, kw: dict) -> list[list[torch.Tensor]]:
@@ -168,7 +182,9 @@ def profile_forward(model, n: int, device, rows: int, top: int = 8) -> list[list
     with torch.no_grad(), model.autocast():
         for _ in range(3):
             net(x, t)
-        acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        acts = [torch.profiler.ProfilerActivity.CPU] + (
+            [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else []
+        )
         with torch.profiler.profile(activities=acts) as prof:
             for _ in range(5):
                 net(x, t)
@@ -176,22 +192,33 @@ def profile_forward(model, n: int, device, rows: int, top: int = 8) -> list[list
     key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     ev = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
     total = sum(getattr(e, key) for e in ev) or 1.0
-    return [[e.key, f"{getattr(e, key) / 5 / 1e3:.2f}", f"{100 * getattr(e, key) / total:.1f}%", e.count // 5] for e in ev[:top]]
+    return [
+        [e.key, f"{getattr(e, key) / 5 / 1e3:.2f}", f"{100 * getattr(e, key) / total:.1f}%", e.count // 5]
+        for e in ev[:top]
+    ]
 
 
 def main() -> int:
     ap = base_parser(__doc__, results_name="bench_sampler")
     ap.add_argument("--points", type=int, default=2000, help="batch size (points sampled)")
-    ap.add_argument("--ddpm-points", type=int, default=1000,
-                    help="batch size for the DDPM-1000 overhead (default 1000: 2000 points take over 20 min on 2 shared cores)")
+    ap.add_argument(
+        "--ddpm-points",
+        type=int,
+        default=1000,
+        help="batch size for the DDPM-1000 overhead (default 1000: 2000 points take over 20 min on 2 shared cores)",
+    )
     args = ap.parse_args()
     device = setup(args)
     quick = args.quick
     n = args.points
     n_ddpm = 300 if quick else args.ddpm_points
     reps_ddpm, reps = (3, 3) if quick else (3, 5)
-    info = print_header("bench_sampler: sampler overhead, guidance cost, FLOPs fraction (moons preset)", device, args,
-                        {"points": n, "ddpm_points": n_ddpm, "compile": args.compile})  # fmt: skip
+    info = print_header(
+        "bench_sampler: sampler overhead, guidance cost, FLOPs fraction (moons preset)",
+        device,
+        args,
+        {"points": n, "ddpm_points": n_ddpm, "compile": args.compile},
+    )
     model = load_model("moons", device, compile=args.compile)
     flow = flow_twin(model)  # no flow preset ships yet: a twin (the overhead does not depend on the weights)
     if args.compile:
@@ -200,8 +227,11 @@ def main() -> int:
     reward = make_reward("x_coordinate")
     rows, results = [], {}
     t_rows = network_calls(model, 4, {"sampler": "ddim", "num_steps": 2})[0][0].shape[0]
-    print(f"  the library passes the denoiser {'one shared timestep row' if t_rows == 1 else 'one timestep per sample'}; "
-          "the bare baseline replays the calls a spy module recorded", flush=True)  # fmt: skip
+    print(
+        f"  the library passes the denoiser {'one shared timestep row' if t_rows == 1 else 'one timestep per sample'}; "
+        "the bare baseline replays the calls a spy module recorded",
+        flush=True,
+    )
 
     if args.compile:
         t0 = time.perf_counter()
@@ -226,14 +256,23 @@ def main() -> int:
         calls = network_calls(m, npts, kw)
         nfe, steps = sum(len(c) for c in calls), len(calls)
         spacing = SOLVERS[kw["sampler"]].default_spacing[m.process.name]
-        print(f"\n[overhead] {label} ({spacing} spacing), {npts} points, keep_every=10: generate vs {nfe} bare forwards "
-              f"at the recorded times", flush=True)  # fmt: skip
-        cases = {"generate": lambda kw=kw, npts=npts, m=m: m.generate(npts, seed=0, keep_every=10, **kw),
-                 "bare": bare_forwards(m, npts, calls, device)}  # fmt: skip
+        print(
+            f"\n[overhead] {label} ({spacing} spacing), {npts} points, keep_every=10: generate vs {nfe} bare forwards "
+            f"at the recorded times",
+            flush=True,
+        )
+        cases = {
+            "generate": lambda kw=kw, npts=npts, m=m: m.generate(npts, seed=0, keep_every=10, **kw),
+            "bare": bare_forwards(m, npts, calls, device),
+        }
         if nfe > 100:  # warm up on something cheaper
             short = network_calls(m, npts, {"sampler": "ddim", "num_steps": 20})
-            warm = {"generate": lambda npts=npts, m=m: m.generate(npts, sampler="ddim", num_steps=20, seed=0, keep_every=10),
-                    "bare": bare_forwards(m, npts, short, device)}  # fmt: skip
+            warm = {
+                "generate": lambda npts=npts, m=m: m.generate(
+                    npts, sampler="ddim", num_steps=20, seed=0, keep_every=10
+                ),
+                "bare": bare_forwards(m, npts, short, device),
+            }
         else:
             warm = True
         tm = interleaved(cases, r, warmup=warm, device=device)
@@ -241,10 +280,15 @@ def main() -> int:
         per_nfe = stats([v / nfe for v in tm["generate"]])
         over_us = stats([(g - b) / steps * 1e6 for g, b in zip(tm["generate"], tm["bare"])])
         results[label] = {"ratio": ratio, "gen": stats(tm["generate"]), "bare": stats(tm["bare"]), "nfe": nfe}
-        rows.append([f"overhead {label}, {nfe} NFE ({npts} pts): generate / bare forwards, whole runs", fmt_stats(ratio, "x"),
-                     f"generate {fmt_stats(stats(tm['generate']), ' s', digits=2)}, bare {fmt_stats(stats(tm['bare']), ' s', digits=2)}; "
-                     f"{per_nfe[0] * 1e3:.2f} ms/NFE, sampler adds {over_us[0]:.0f} us/step ({r} rounds)",
-                     "<= 1.05x: " + verdict(ratio[0], 1.05)])  # fmt: skip
+        rows.append(
+            [
+                f"overhead {label}, {nfe} NFE ({npts} pts): generate / bare forwards, whole runs",
+                fmt_stats(ratio, "x"),
+                f"generate {fmt_stats(stats(tm['generate']), ' s', digits=2)}, bare {fmt_stats(stats(tm['bare']), ' s', digits=2)}; "
+                f"{per_nfe[0] * 1e3:.2f} ms/NFE, sampler adds {over_us[0]:.0f} us/step ({r} rounds)",
+                "<= 1.05x: " + verdict(ratio[0], 1.05),
+            ]
+        )
         gen, bar = [], []
         for _ in range(1 if nfe > 100 else r):
             g_, b_ = step_paired(m, npts, kw, calls, device)
@@ -252,26 +296,35 @@ def main() -> int:
             bar += b_
         per = stats([g / b for g, b in zip(gen, bar)])
         results[label]["step_paired"] = per
-        rows.append([f"overhead {label}, step-paired", fmt_stats(per, "x"),
-                     f"median (min-max) over {len(gen)} steps ({len(gen) // steps} runs) of generate's step / the same network "
-                     f"calls timed beside it; totals {sum(gen):.2f} s / {sum(bar):.2f} s = {sum(gen) / sum(bar):.3f}x",
-                     "<= 1.05x: " + verdict(per[0], 1.05)])  # fmt: skip
+        rows.append(
+            [
+                f"overhead {label}, step-paired",
+                fmt_stats(per, "x"),
+                f"median (min-max) over {len(gen)} steps ({len(gen) // steps} runs) of generate's step / the same network "
+                f"calls timed beside it; totals {sum(gen):.2f} s / {sum(bar):.2f} s = {sum(gen) / sum(bar):.3f}x",
+                "<= 1.05x: " + verdict(per[0], 1.05),
+            ]
+        )
 
     # 2. guidance cost -------------------------------------------------------------------------------------
     print(f"\n[guidance] DDIM-50, {n} points, r = x-coordinate, lambda = 2", flush=True)
     gk = {"sampler": "ddim", "num_steps": 50, "seed": 0, "keep_every": 10}
     cases = {"unguided": lambda: model.generate(n, **gk)}
     for mode in ("dps", "cheap", "xt"):
-        cases[mode] = lambda mode=mode: model.generate(n, use_guidance=True, reward_fn=reward, guidance_scale=2.0,
-                                                      guidance_mode=mode, **gk)  # fmt: skip
+        cases[mode] = lambda mode=mode: model.generate(
+            n, use_guidance=True, reward_fn=reward, guidance_scale=2.0, guidance_mode=mode, **gk
+        )
     for f in cases.values() if args.compile else [cases["unguided"]]:  # warm-up (compiles dps' backward too)
         f()
     tm = interleaved(cases, reps, warmup=False, device=device) if not quick else None  # --quick: lockstep only
     gkw = {k: v for k, v in gk.items() if k != "keep_every"}
     makers = {"unguided": lambda: recorded(model.generate_progressive(n, **gkw))}
     for mode in ("dps", "cheap", "xt"):
-        makers[mode] = lambda mode=mode: recorded(model.generate_progressive(
-            n, use_guidance=True, reward_fn=reward, guidance_scale=2.0, guidance_mode=mode, **gkw))
+        makers[mode] = lambda mode=mode: recorded(
+            model.generate_progressive(
+                n, use_guidance=True, reward_fn=reward, guidance_scale=2.0, guidance_mode=mode, **gkw
+            )
+        )
     ls = {k: [] for k in makers}
     for _ in range(reps):
         for k, v in lockstep(makers, device).items():
@@ -280,10 +333,19 @@ def main() -> int:
         ratio = paired_ratio(ls, mode, "unguided")
         whole = fmt_stats(paired_ratio(tm, mode, "unguided"), "x") if tm else "not run (--quick)"
         results[f"guidance_{mode}"] = ratio
-        note = {"dps": "forward + backward through the denoiser", "cheap": "reward gradient at x0_hat only",
-                "xt": "reward gradient at x_t only"}[mode]  # fmt: skip
-        rows.append([f"guidance '{mode}' / unguided (DDIM-50), lockstep", fmt_stats(ratio, "x"),
-                     f"whole runs interleaved: {whole}; {note}", "(no target)"])  # fmt: skip
+        note = {
+            "dps": "forward + backward through the denoiser",
+            "cheap": "reward gradient at x0_hat only",
+            "xt": "reward gradient at x_t only",
+        }[mode]
+        rows.append(
+            [
+                f"guidance '{mode}' / unguided (DDIM-50), lockstep",
+                fmt_stats(ratio, "x"),
+                f"whole runs interleaved: {whole}; {note}",
+                "(no target)",
+            ]
+        )
 
     # 3. loop cost per step with a trivial model --------------------------------------------------------------
     print("\n[loop] sampler cost per step with a trivial model (output = 0.1 x)", flush=True)
@@ -293,8 +355,15 @@ def main() -> int:
 
     def our_loop(m, sampler, steps):  # the library loop alone: Predictor + solver + records
         predict = Predictor(trivial, m.process, m.prediction_type)
-        return lambda: sample(predict, m.process, (n, 2), sampler=sampler, num_steps=steps,
-                              generator=torch.Generator(device=device).manual_seed(0), device=device)  # fmt: skip
+        return lambda: sample(
+            predict,
+            m.process,
+            (n, 2),
+            sampler=sampler,
+            num_steps=steps,
+            generator=torch.Generator(device=device).manual_seed(0),
+            device=device,
+        )
 
     def gen_loop(m, sampler, steps):  # the same through model.generate (validation, EMA wrapper, trajectory recorder)
         net = m.ema.module
@@ -325,8 +394,14 @@ def main() -> int:
         s_ = stats([v / int(steps) * 1e6 for v in tm[k]])
         results[f"loop_{k}"] = s_
         spacing = SOLVERS[name].default_spacing["flow" if "flow" in k else "vp"]
-        rows.append([f"loop cost per step, {k} (trivial model)", fmt_stats(s_, " us", digits=0),
-                     f"{n} points; {spacing} spacing; {stats([v / nfe * 1e6 for v in tm[k]])[0]:.0f} us per NFE", ""])  # fmt: skip
+        rows.append(
+            [
+                f"loop cost per step, {k} (trivial model)",
+                fmt_stats(s_, " us", digits=0),
+                f"{n} points; {spacing} spacing; {stats([v / nfe * 1e6 for v in tm[k]])[0]:.0f} us per NFE",
+                "",
+            ]
+        )
 
     # 4. physical limit ------------------------------------------------------------------------------------
     print("\n[limit] FLOPs per forward and matmul throughput", flush=True)
@@ -344,24 +419,52 @@ def main() -> int:
         steps = T if label == "DDPM-1000" else 50
         ach[label] = fl * steps / g / 1e9
     bare_gflops = flops_n * 50 / results["DDIM-50"]["bare"][0] / 1e9
-    rows.append(["denoiser FLOPs per forward, as sampling calls it", f"{flops_n / 1e9:.3f} GFLOP",
-                 f"{n} points, t as [{t_rows}] ({flops_n / n / 1e3:.0f} kFLOP/point; matmuls + attention, as FlopCounterMode "
-                 f"counts); with t per sample: {flops_per_sample_t / 1e9:.3f} GFLOP", ""])  # fmt: skip
+    rows.append(
+        [
+            "denoiser FLOPs per forward, as sampling calls it",
+            f"{flops_n / 1e9:.3f} GFLOP",
+            f"{n} points, t as [{t_rows}] ({flops_n / n / 1e3:.0f} kFLOP/point; matmuls + attention, as FlopCounterMode "
+            f"counts); with t per sample: {flops_per_sample_t / 1e9:.3f} GFLOP",
+            "",
+        ]
+    )
     sq = peak
     peak = max(sq, ffn, ref)  # the best rate torch reached here, whichever shape gave it
-    rows.append([f"matmul {big}^3 {str(dtype)[6:]}", f"{sq:.1f} GFLOP/s", f"threads {torch.get_num_threads()}; "
-                 f"best of 5; 'peak' below = the best of the three shapes, {peak:.1f} GFLOP/s", ""])  # fmt: skip
+    rows.append(
+        [
+            f"matmul {big}^3 {str(dtype)[6:]}",
+            f"{sq:.1f} GFLOP/s",
+            f"threads {torch.get_num_threads()}; "
+            f"best of 5; 'peak' below = the best of the three shapes, {peak:.1f} GFLOP/s",
+            "",
+        ]
+    )
     rows.append([f"matmul [{2 * n}x64]@[64x256] (the FFN's shape)", f"{ffn:.1f} GFLOP/s", "", ""])
     rows.append(["matmul [2000x128]@[128x128] (STACK.md's shape)", f"{ref:.1f} GFLOP/s", "", ""])
     for label, v in ach.items():
-        rows.append([f"sampling {label}: achieved / matmul peak", f"{v / peak:.1%}",
-                     f"{v:.1f} GFLOP/s achieved; {v / ffn:.1%} of the FFN-shape matmul rate", "(report)"])  # fmt: skip
-    rows.append(["bare forwards (DDIM-50 batch): achieved / peak", f"{bare_gflops / peak:.1%}", f"{bare_gflops:.1f} GFLOP/s", ""])
+        rows.append(
+            [
+                f"sampling {label}: achieved / matmul peak",
+                f"{v / peak:.1%}",
+                f"{v:.1f} GFLOP/s achieved; {v / ffn:.1%} of the FFN-shape matmul rate",
+                "(report)",
+            ]
+        )
+    rows.append(
+        [
+            "bare forwards (DDIM-50 batch): achieved / peak",
+            f"{bare_gflops / peak:.1%}",
+            f"{bare_gflops:.1f} GFLOP/s",
+            "",
+        ]
+    )
     results["limit"] = {"flops": flops_n, "peak": peak, "ffn": ffn, "achieved": ach}
     prof = profile_forward(model, n, device, t_rows)
 
     # 5. prototype: shared timestep ----------------------------------------------------------------------
-    print("\n[shared t] denoiser forward with t [B] vs t [1] (broadcast; all samples share t while sampling)", flush=True)
+    print(
+        "\n[shared t] denoiser forward with t [B] vs t [1] (broadcast; all samples share t while sampling)", flush=True
+    )
     net = model.ema.module
     x = torch.randn(n, 2, device=device)
     tb = torch.full((n,), 0.5, device=device)
@@ -374,14 +477,20 @@ def main() -> int:
             with torch.no_grad(), model.autocast():
                 for _ in range(calls):
                     net(x, t)
+
         return run
 
     tm = interleaved({"t[B]": fwd(tb), "t[1]": fwd(tb[:1])}, reps, device=device, verbose=False)
     ratio = paired_ratio(tm, "t[1]", "t[B]")
     results["prototype_shared_t"] = ratio
-    rows.append(["shared timestep: forward with t[1] / t[B]", fmt_stats(ratio, "x"), f"max |diff| {diff:.1e}; "
-                 f"t[B] {stats(tm['t[B]'])[0] / calls * 1e3:.2f} ms/forward",
-                 "(in adiff: sampling uses t[1])" if t_rows == 1 else "(fix proposal)"])  # fmt: skip
+    rows.append(
+        [
+            "shared timestep: forward with t[1] / t[B]",
+            fmt_stats(ratio, "x"),
+            f"max |diff| {diff:.1e}; t[B] {stats(tm['t[B]'])[0] / calls * 1e3:.2f} ms/forward",
+            "(in adiff: sampling uses t[1])" if t_rows == 1 else "(fix proposal)",
+        ]
+    )
 
     if args.compile:  # compiled against eager, side by side
         eager = model.ema.module._orig_mod
@@ -391,18 +500,31 @@ def main() -> int:
                 with torch.no_grad(), model.autocast():
                     for _ in range(calls):
                         m(x, tb if t_rows != 1 else tb[:1])
+
             return run
 
         tm = interleaved({"compiled": fwd_with(net), "eager": fwd_with(eager)}, reps, device=device, verbose=False)
         ratio = paired_ratio(tm, "compiled", "eager")
-        rows.append(["torch.compile: compiled / eager forward", fmt_stats(ratio, "x"),
-                     f"eager {stats(tm['eager'])[0] / calls * 1e3:.2f} ms/forward, {n} points", "(report)"])  # fmt: skip
+        rows.append(
+            [
+                "torch.compile: compiled / eager forward",
+                fmt_stats(ratio, "x"),
+                f"eager {stats(tm['eager'])[0] / calls * 1e3:.2f} ms/forward, {n} points",
+                "(report)",
+            ]
+        )
 
-    print_table([f"op (one forward, {n} points, t as [{t_rows}])", "ms", "share", "calls"], prof,
-                "Where one forward's time goes (profiler)")
-    print_table(["figure", "value: median (min-max)", "details", "target"], rows,
-                f"bench_sampler results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
-                f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}")  # fmt: skip
+    print_table(
+        [f"op (one forward, {n} points, t as [{t_rows}])", "ms", "share", "calls"],
+        prof,
+        "Where one forward's time goes (profiler)",
+    )
+    print_table(
+        ["figure", "value: median (min-max)", "details", "target"],
+        rows,
+        f"bench_sampler results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
+        f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}",
+    )
     print_footer()
     return 0
 

@@ -17,6 +17,7 @@ under the same load.  The apps run without the benchmarks' malloc tunables (meas
 most ``--sessions`` visitors and ``--max-minutes`` minutes; then the apps are stopped by their own process ids.
 The report is also written to bench/results/bench_soak.txt (--out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def main() -> int:
     ap.add_argument("--max-sessions", type=int, default=200, help="the app's --max-sessions (default 200)")
     ap.add_argument("--samples", type=int, default=200, help="points per /generate (default 200)")
     ap.add_argument("--steps", type=int, default=20, help="DDIM steps per /generate (default 20)")
-    ap.add_argument("--baseline", default=None, help="a checkout whose app.py is measured side by side (e.g. before a fix)")
+    ap.add_argument(
+        "--baseline", default=None, help="a checkout whose app.py is measured side by side (e.g. before a fix)"
+    )
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "bench_soak.txt"), help="report file ('' = none)")
     args = ap.parse_args()
     for name in ("sessions", "warmup", "every", "max_sessions", "samples", "steps"):
@@ -88,14 +91,24 @@ def main() -> int:
         memory_mb,
     )
 
-    torch.set_num_threads(1)  # the harness; each app gives each of its --max-heavy-jobs 2 jobs one thread of the 2 cores
+    torch.set_num_threads(
+        1
+    )  # the harness; each app gives each of its --max-heavy-jobs 2 jobs one thread of the 2 cores
     for k in MALLOC_ENV:  # the harness keeps them; the apps run as deployed
         os.environ.pop(k, None)
     apps = {"this code": ROOT} | ({"baseline": Path(args.baseline).resolve()} if args.baseline else {})
-    info = print_header("bench_soak: app memory as visitors come and go", "cpu", args,
-                        {"sessions": args.sessions, "warmup": args.warmup, "max_sessions": args.max_sessions,
-                         "visitor": f"one /generate (moons, ddim, {args.steps} steps, {args.samples} points)",
-                         "apps": {k: str(v) for k, v in apps.items()}})  # fmt: skip
+    info = print_header(
+        "bench_soak: app memory as visitors come and go",
+        "cpu",
+        args,
+        {
+            "sessions": args.sessions,
+            "warmup": args.warmup,
+            "max_sessions": args.max_sessions,
+            "visitor": f"one /generate (moons, ddim, {args.steps} steps, {args.samples} points)",
+            "apps": {k: str(v) for k, v in apps.items()},
+        },
+    )
     log_dir = Path(tempfile.mkdtemp(prefix="bench_soak_"))
     series: dict[str, list] = {name: [] for name in apps}  # (visitor, RSS, peak, elapsed)
     t0 = time.time()
@@ -128,8 +141,9 @@ def main() -> int:
                     time.sleep(1 + attempt)
             else:
                 raise RuntimeError(f"visitor {i}: {url} did not answer in 5 tries")
-            *_, summary, _, _ = client.predict("moons", "ddim", args.steps, 0.0, i, args.samples, "any", 1.0,
-                                               api_name="/generate")  # fmt: skip
+            *_, summary, _, _ = client.predict(
+                "moons", "ddim", args.steps, 0.0, i, args.samples, "any", 1.0, api_name="/generate"
+            )
             return summary
 
         retries = 0
@@ -154,22 +168,35 @@ def main() -> int:
     print()
     ok = True
     for name, rows in series.items():
-        print_table(["visitors", "RSS MB", "peak MB", "after warm-up", "elapsed s"],
-                    [[i, f"{r:.1f}", f"{h:.1f}", i - args.warmup if i >= args.warmup else "(warm-up)", f"{e:.0f}"]
-                     for i, r, h, e in rows], title=f"{name}: VmRSS of the app process as visitors come and go")  # fmt: skip
+        print_table(
+            ["visitors", "RSS MB", "peak MB", "after warm-up", "elapsed s"],
+            [
+                [i, f"{r:.1f}", f"{h:.1f}", i - args.warmup if i >= args.warmup else "(warm-up)", f"{e:.0f}"]
+                for i, r, h, e in rows
+            ],
+            title=f"{name}: VmRSS of the app process as visitors come and go",
+        )
         pts = [(i, r) for i, r, _, _ in rows if i >= args.warmup]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         all_slope = slope(xs, ys)
         half = len(xs) // 2
         late = slope(xs[half:], ys[half:]) if len(xs) - half >= 2 else float("nan")
-        print(f"\n{name}: visitors after the warm-up: {max(0, done - args.warmup)}; RSS "
-              f"{ys[0] if ys else math.nan:.1f} -> {ys[-1] if ys else math.nan:.1f} MB")  # fmt: skip
-        print(f"{name}: growth per visitor after the warm-up (least squares): {all_slope:.3f} MB over all, {late:.3f} MB "
-              f"over the second half (target <= {TARGET_MB_PER_VISITOR} MB, and levelling off)\n")  # fmt: skip
+        print(
+            f"\n{name}: visitors after the warm-up: {max(0, done - args.warmup)}; RSS "
+            f"{ys[0] if ys else math.nan:.1f} -> {ys[-1] if ys else math.nan:.1f} MB"
+        )
+        print(
+            f"{name}: growth per visitor after the warm-up (least squares): {all_slope:.3f} MB over all, {late:.3f} MB "
+            f"over the second half (target <= {TARGET_MB_PER_VISITOR} MB, and levelling off)\n"
+        )
         if name == "this code":
             ok = all_slope <= TARGET_MB_PER_VISITOR and (math.isnan(late) or late <= all_slope + 0.05)
     ok = ok and ok_run and done == total
-    print("verdict (this code): " + ("PASS" if ok else "FAIL") + ("" if done == total else f" (only {done} of {total} visitors)"))
+    print(
+        "verdict (this code): "
+        + ("PASS" if ok else "FAIL")
+        + ("" if done == total else f" (only {done} of {total} visitors)")
+    )
     print(f"\nbench_soak on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}")
     print_footer()
     return 0 if ok else 1

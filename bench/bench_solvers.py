@@ -36,17 +36,17 @@ On moons the 1000-NFE budget runs ddim only (the converged reference) and 2 draw
 NFE and 3 draws take over an hour on the shared 2-core machine (--moons-full, --moons-draws 3 restore them).
 --quick: 1000 points, 2 draws, budgets 5, 10, 20, 100 (moons 10, 20, 100).  One torch thread (--threads).
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
-
-from common import base_parser, mean_se, print_footer, print_header, print_table, setup
 
 import torch  # noqa: E402
+from common import base_parser, mean_se, print_footer, print_header, print_table, setup
 
 from adiff.data import eight_gaussians_mixture, make_dataset  # noqa: E402
 from adiff.diffusion import Predictor, make_process  # noqa: E402
@@ -93,7 +93,11 @@ def plan(setting: Setting, budgets) -> list[tuple]:
             for b in budgets:
                 if b == max(BUDGETS) and setting.full_budget_spacing == "default" and spacing != default:
                     continue
-                if b == max(BUDGETS) and setting.full_budget_solvers is not None and name not in setting.full_budget_solvers:
+                if (
+                    b == max(BUDGETS)
+                    and setting.full_budget_solvers is not None
+                    and name not in setting.full_budget_solvers
+                ):
                     continue
                 n = steps_for(solver, b, setting.process)
                 grid = tuple(sampling_timesteps(setting.process, n, spacing, name))
@@ -113,13 +117,24 @@ def run_setting(setting: Setting, budgets, draws: int, n: int) -> None:
         for name, spacing, b, steps, key in cells:
             if key not in done:
                 g = torch.Generator().manual_seed(d)  # x_T first, then (DDPM) the per-step noise
-                x = sample(setting.predict, setting.process, (n, 2), sampler=name, num_steps=steps, spacing=spacing,
-                           generator=g)  # fmt: skip
+                x = sample(
+                    setting.predict,
+                    setting.process,
+                    (n, 2),
+                    sampler=name,
+                    num_steps=steps,
+                    spacing=spacing,
+                    generator=g,
+                )
                 done[key] = mmd2(x, data) if bool(torch.isfinite(x).all()) else math.nan
-            cell = setting.cells.setdefault((name, spacing, b), {"nfe": SOLVERS[name].nfe(steps), "steps": steps, "mmd": []})
+            cell = setting.cells.setdefault(
+                (name, spacing, b), {"nfe": SOLVERS[name].nfe(steps), "steps": steps, "mmd": []}
+            )
             cell["mmd"].append(done[key])
-        print(f"    draw {d + 1}/{draws} done at {time.perf_counter() - t_start:.0f} s (floor {setting.floor[-1]:.1e})",
-              flush=True)  # fmt: skip
+        print(
+            f"    draw {d + 1}/{draws} done at {time.perf_counter() - t_start:.0f} s (floor {setting.floor[-1]:.1e})",
+            flush=True,
+        )
     setting.seconds = time.perf_counter() - t_start
 
 
@@ -144,10 +159,13 @@ def print_setting(setting: Setting, budgets) -> None:
                 c = setting.cells.get((name, spacing, b))
                 row.append(fmt_cell(c) + (f" ({c['nfe']})" if c is not None and c["nfe"] != b else ""))
             rows.append(row)
-    print_table(["solver", "spacing", *[f"NFE {b}" for b in budgets]], rows,
-                f"{setting.name}: MMD² x 1e4, mean ± SE over {len(setting.floor)} draws (* = the solver's default "
-                f"spacing; (k) = the NFE actually used). Data-vs-data floor {fm * 1e4:.2f}±{fse * 1e4:.2f}; "
-                f"{setting.seconds:.0f} s")  # fmt: skip
+    print_table(
+        ["solver", "spacing", *[f"NFE {b}" for b in budgets]],
+        rows,
+        f"{setting.name}: MMD² x 1e4, mean ± SE over {len(setting.floor)} draws (* = the solver's default "
+        f"spacing; (k) = the NFE actually used). Data-vs-data floor {fm * 1e4:.2f}±{fse * 1e4:.2f}; "
+        f"{setting.seconds:.0f} s",
+    )
 
 
 def paired(setting_a: Setting, key_a, setting_b: Setting, key_b) -> tuple[float, float, float, float] | None:
@@ -166,8 +184,10 @@ def within(p) -> bool:
 def describe(p, a: str, b: str) -> str:
     if p is None:
         return f"{a} vs {b}: not measured or diverged"
-    return (f"{a} {p[0] * 1e4:.2f} vs {b} {p[1] * 1e4:.2f} (x 1e-4); paired difference {p[2] * 1e4:+.2f}±{p[3] * 1e4:.2f}"
-            f" -> {'yes' if within(p) else 'no'}")  # fmt: skip
+    return (
+        f"{a} {p[0] * 1e4:.2f} vs {b} {p[1] * 1e4:.2f} (x 1e-4); paired difference {p[2] * 1e4:+.2f}±{p[3] * 1e4:.2f}"
+        f" -> {'yes' if within(p) else 'no'}"
+    )
 
 
 def target_1(setting: Setting, budgets) -> list:
@@ -184,8 +204,10 @@ def target_1(setting: Setting, budgets) -> list:
                 met_default |= ok and spacing == default
                 if b == 20 or ok:  # every 20-NFE cell, and any cheaper cell that already matches
                     nfe = setting.cells[(name, spacing, b)]["nfe"]
-                    lines.append(f"  {name} {spacing}{' (default)' if spacing == default else ''} NFE {nfe}: "
-                                 + describe(p, "", f"ddim {ref[1]} NFE 100").lstrip())  # fmt: skip
+                    lines.append(
+                        f"  {name} {spacing}{' (default)' if spacing == default else ''} NFE {nfe}: "
+                        + describe(p, "", f"ddim {ref[1]} NFE 100").lstrip()
+                    )
     return [met_default, met_any, lines]
 
 
@@ -207,7 +229,8 @@ def converged_budget(setting: Setting, solver: str, spacing: str, budgets) -> in
     (measured at this spacing, or at its default spacing when this spacing did not run the largest budget)."""
     top = max(budgets)
     ref = setting.cells.get((solver, spacing, top)) or setting.cells.get(
-        (solver, SOLVERS[solver].default_spacing[setting.process.name], top))
+        (solver, SOLVERS[solver].default_spacing[setting.process.name], top)
+    )
     if ref is None:
         return None
     ref_m = mean_se(ref["mmd"])[0]
@@ -228,9 +251,15 @@ def grid_facts(settings: list[Setting]) -> list[list]:
         T = p.max_steps
         for spacing in s.spacings:
             g10, g20 = (sampling_timesteps(p, k, spacing, "euler") for k in (10, 20))
-            rows.append([s.name, spacing, f"{p.sigma_ve(T):.0f} / {p.sigma_ve(T - 1):.0f}",
-                         ", ".join(f"{t:.1f}" if isinstance(t, float) else str(t) for t in g10[:4]),
-                         f"{sum(t > T - 1 for t in g10)} / {sum(t > T - 1 for t in g20)}"])  # fmt: skip
+            rows.append(
+                [
+                    s.name,
+                    spacing,
+                    f"{p.sigma_ve(T):.0f} / {p.sigma_ve(T - 1):.0f}",
+                    ", ".join(f"{t:.1f}" if isinstance(t, float) else str(t) for t in g10[:4]),
+                    f"{sum(t > T - 1 for t in g10)} / {sum(t > T - 1 for t in g20)}",
+                ]
+            )
     return rows
 
 
@@ -241,8 +270,13 @@ def heun_euler_first(setting: Setting, spacing: str, steps: int, draws: int, n: 
     for d in range(draws):
         data = setting.data(n, 10_000 + d)
         g = torch.Generator().manual_seed(d)  # the same x_T as the main runs
-        first = next(iter(sample_progressive(setting.predict, setting.process, (n, 2), sampler="euler",
-                                             timesteps=grid[:2], generator=g)))  # fmt: skip
+        first = next(
+            iter(
+                sample_progressive(
+                    setting.predict, setting.process, (n, 2), sampler="euler", timesteps=grid[:2], generator=g
+                )
+            )
+        )
         x = sample(setting.predict, setting.process, (n, 2), sampler="heun", timesteps=grid[1:], x_T=first.x_prev)
         out.append(mmd2(x, data) if bool(torch.isfinite(x).all()) else math.nan)
     return out
@@ -256,10 +290,12 @@ def mixture_settings() -> list[Setting]:
         return gmm.sample(n, torch.Generator().manual_seed(seed))[0]
 
     out = []
-    for name, kw, ptype in (("mixture VP linear", {"name": "vp", "schedule": "linear", "num_steps": 1000}, "epsilon"),
-                            ("mixture VP cosine", {"name": "vp", "schedule": "cosine", "num_steps": 1000}, "epsilon"),
-                            ("mixture flow shift 1", {"name": "flow", "shift": 1.0}, "velocity"),
-                            ("mixture flow shift 3", {"name": "flow", "shift": 3.0}, "velocity")):  # fmt: skip
+    for name, kw, ptype in (
+        ("mixture VP linear", {"name": "vp", "schedule": "linear", "num_steps": 1000}, "epsilon"),
+        ("mixture VP cosine", {"name": "vp", "schedule": "cosine", "num_steps": 1000}, "epsilon"),
+        ("mixture flow shift 1", {"name": "flow", "shift": 1.0}, "velocity"),
+        ("mixture flow shift 3", {"name": "flow", "shift": 3.0}, "velocity"),
+    ):
         process = make_process(**kw)
         spacings = ("angle", "uniform", "karras") if process.name == "vp" else ("uniform",)
         out.append(Setting(name, process, Predictor(gmm.model_fn(process, ptype), process, ptype), data, spacings))
@@ -272,8 +308,13 @@ def moons_setting() -> Setting:
     def data(n, seed):
         return make_dataset("moons", n, seed=seed)[0]
 
-    return Setting("moons preset (VP linear, epsilon network)", model.process, model.predictor(), data,
-                   ("angle", "uniform", "karras"))  # fmt: skip
+    return Setting(
+        "moons preset (VP linear, epsilon network)",
+        model.process,
+        model.predictor(),
+        data,
+        ("angle", "uniform", "karras"),
+    )
 
 
 def main() -> int:
@@ -281,9 +322,12 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=None, help="samples per draw (default 2000; --quick 1000)")
     ap.add_argument("--draws", type=int, default=None, help="draws on the mixture (default 3; --quick 2)")
     ap.add_argument("--moons-draws", type=int, default=None, help="draws on moons (default 2; --quick 2)")
-    ap.add_argument("--moons-full", action="store_true",
-                    help="on moons, every solver runs the 1000-NFE budget (default: ddim only, the reference; the full "
-                         "run takes over an hour on the shared 2-core machine)")
+    ap.add_argument(
+        "--moons-full",
+        action="store_true",
+        help="on moons, every solver runs the 1000-NFE budget (default: ddim only, the reference; the full "
+        "run takes over an hour on the shared 2-core machine)",
+    )
     args = ap.parse_args()
     device = setup(args)
     if device.type != "cpu":
@@ -294,8 +338,12 @@ def main() -> int:
     moons_draws = args.moons_draws or 2
     budgets = (5, 10, 20, 100) if quick else BUDGETS
     moons_budgets = (10, 20, 100) if quick else BUDGETS
-    print_header("bench_solvers: quality (MMD² to fresh data) against network evaluations", device, args,
-                 {"points": n, "draws": draws, "moons_draws": moons_draws, "budgets": list(budgets)})  # fmt: skip
+    print_header(
+        "bench_solvers: quality (MMD² to fresh data) against network evaluations",
+        device,
+        args,
+        {"points": n, "draws": draws, "moons_draws": moons_draws, "budgets": list(budgets)},
+    )
     t0 = time.perf_counter()
     mixtures = mixture_settings()
     moons = moons_setting()
@@ -315,18 +363,34 @@ def main() -> int:
         met_default, met_any, lines = target_1(s, budgets if s is not moons else moons_budgets)
         print(f"\nT1 on {s.name}: dpmpp_2m or heun at <= 20 NFE vs ddim at 100 NFE")
         print("\n".join(lines))
-        rows.append([f"T1 {s.name}", "met" if met_default else ("met with a non-default spacing" if met_any else "NOT met"),
-                     "at the solvers' default spacings" if met_default else ""])  # fmt: skip
+        rows.append(
+            [
+                f"T1 {s.name}",
+                "met" if met_default else ("met with a non-default spacing" if met_any else "NOT met"),
+                "at the solvers' default spacings" if met_default else "",
+            ]
+        )
     flows = [s for s in mixtures if s.process.name == "flow"]
-    print("\nT2: the mixture under the flow path, flow euler at 20 NFE, vs the VP path, ddim at 20 NFE (ddim's default spacing)")
+    print(
+        "\nT2: the mixture under the flow path, flow euler at 20 NFE, vs the VP path, ddim at 20 NFE (ddim's default spacing)"
+    )
     ddim_sp = SOLVERS["ddim"].default_spacing["vp"]
     for f in flows:
         for v in vp[:2]:
             p = paired(f, ("euler", "uniform", 20), v, ("ddim", ddim_sp, 20))
             print("  " + describe(p, f"{f.name} euler", f"{v.name} ddim {ddim_sp}"))
-            rows.append([f"T2 {f.name} euler-20 vs {v.name} ddim-20", "met" if within(p) else "NOT met",
-                         f"{p[0] * 1e4:.2f} vs {p[1] * 1e4:.2f} (x 1e-4)" if p else "missing"])  # fmt: skip
-    print_table(["target", "verdict", "note"], rows, "Verdicts ('matches' = worse by at most max(1e-4, 2 SE of the paired difference))")
+            rows.append(
+                [
+                    f"T2 {f.name} euler-20 vs {v.name} ddim-20",
+                    "met" if within(p) else "NOT met",
+                    f"{p[0] * 1e4:.2f} vs {p[1] * 1e4:.2f} (x 1e-4)" if p else "missing",
+                ]
+            )
+    print_table(
+        ["target", "verdict", "note"],
+        rows,
+        "Verdicts ('matches' = worse by at most max(1e-4, 2 SE of the paired difference))",
+    )
 
     # recommendations -------------------------------------------------------------------------------------------
     print("\n== Recommendations (from the measurements above) ==")
@@ -334,43 +398,81 @@ def main() -> int:
     for name in solvers_for("vp"):
         tally = best_spacing_tally(vp, name, budgets)
         best = max(tally, key=lambda k: (tally[k], k == SOLVERS[name].default_spacing["vp"])) if tally else "-"
-        conv = {s.name: converged_budget(s, name, best, budgets if s is not moons else moons_budgets) for s in vp
-                if s.full_budget_solvers is None or name in s.full_budget_solvers}  # a reference at the top budget
+        conv = {
+            s.name: converged_budget(s, name, best, budgets if s is not moons else moons_budgets)
+            for s in vp
+            if s.full_budget_solvers is None or name in s.full_budget_solvers
+        }  # a reference at the top budget
         need = [v for v in conv.values() if v is not None]
         worst = max(need) if need else None
         cap = 20 if name in FEW_STEP else None
         pick = min(worst, cap) if (worst is not None and cap) else worst
         steps = steps_for(SOLVERS[name], pick, vp[0].process) if pick else None
-        rec_rows.append([name, SOLVERS[name].default_spacing["vp"], best,
-                         ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])),
-                         "; ".join(f"{k.split(' (')[0]}: {v if v is not None else '>' + str(max(budgets))}" for k, v in conv.items()),
-                         f"{steps} steps ({SOLVERS[name].nfe(steps)} NFE)" if steps else "-",
-                         SOLVERS[name].default_steps or "all T"])  # fmt: skip
-    print_table(["solver (VP)", "default spacing today", "best spacing", "lowest-MMD² wins (10-100 NFE)",
-                 "NFE to reach its 1000-NFE figure + 1e-4", "recommended steps", "default steps today"], rec_rows)  # fmt: skip
+        rec_rows.append(
+            [
+                name,
+                SOLVERS[name].default_spacing["vp"],
+                best,
+                ", ".join(f"{k} {v}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])),
+                "; ".join(
+                    f"{k.split(' (')[0]}: {v if v is not None else '>' + str(max(budgets))}" for k, v in conv.items()
+                ),
+                f"{steps} steps ({SOLVERS[name].nfe(steps)} NFE)" if steps else "-",
+                SOLVERS[name].default_steps or "all T",
+            ]
+        )
+    print_table(
+        [
+            "solver (VP)",
+            "default spacing today",
+            "best spacing",
+            "lowest-MMD² wins (10-100 NFE)",
+            "NFE to reach its 1000-NFE figure + 1e-4",
+            "recommended steps",
+            "default steps today",
+        ],
+        rec_rows,
+    )
     flow_rows = []
     for name in solvers_for("flow"):
         conv = {f.name: converged_budget(f, name, "uniform", budgets) for f in flows}
         at20 = {f.name: fmt_cell(f.cells.get((name, "uniform", 20))) for f in flows}
-        flow_rows.append([name, "; ".join(f"{k}: {v}" for k, v in at20.items()),
-                          "; ".join(f"{k}: {v if v is not None else '>' + str(max(budgets))}" for k, v in conv.items()),
-                          SOLVERS[name].default_steps])  # fmt: skip
-    print_table(["solver (flow)", "MMD² x 1e4 at 20 NFE", "NFE to reach its 1000-NFE figure + 1e-4", "default steps today"],
-                flow_rows)  # fmt: skip
+        flow_rows.append(
+            [
+                name,
+                "; ".join(f"{k}: {v}" for k, v in at20.items()),
+                "; ".join(f"{k}: {v if v is not None else '>' + str(max(budgets))}" for k, v in conv.items()),
+                SOLVERS[name].default_steps,
+            ]
+        )
+    print_table(
+        ["solver (flow)", "MMD² x 1e4 at 20 NFE", "NFE to reach its 1000-NFE figure + 1e-4", "default steps today"],
+        flow_rows,
+    )
 
     # diagnostics -----------------------------------------------------------------------------------------------
     print("\n== Diagnostics ==")
-    print_table(["setting", "spacing", "sigma/alpha at T / T-1", "first 4 of 10 steps", "steps in (T-1, T] of 10 / 20"],
-                grid_facts(vp), "Where the VP grids put their first steps")  # fmt: skip
+    print_table(
+        ["setting", "spacing", "sigma/alpha at T / T-1", "first 4 of 10 steps", "steps in (T-1, T] of 10 / 20"],
+        grid_facts(vp),
+        "Where the VP grids put their first steps",
+    )
     proto = []
     for s in vp[:2]:
         for spacing in ("angle", "uniform"):
             for steps in (3, 5, 10) if quick else (3, 5, 10, 25):
-                ref = s.cells.get(("heun", spacing, next(b for b in budgets if steps_for(SOLVERS["heun"], b, s.process) == steps)))
+                ref = s.cells.get(
+                    ("heun", spacing, next(b for b in budgets if steps_for(SOLVERS["heun"], b, s.process) == steps))
+                )
                 vals = heun_euler_first(s, spacing, steps, draws, n)
-                proto.append([s.name, spacing, f"{steps} ({2 * steps - 2} NFE)", fmt_cell({"mmd": vals}), fmt_cell(ref)])
-    print_table(["setting", "spacing", "steps", "PROTOTYPE heun, Euler first step: MMD² x 1e4", "heun as in adiff"], proto,
-                "PROTOTYPE: heun with its first step (from t = T, where sigma/alpha is largest) taken by Euler")  # fmt: skip
+                proto.append(
+                    [s.name, spacing, f"{steps} ({2 * steps - 2} NFE)", fmt_cell({"mmd": vals}), fmt_cell(ref)]
+                )
+    print_table(
+        ["setting", "spacing", "steps", "PROTOTYPE heun, Euler first step: MMD² x 1e4", "heun as in adiff"],
+        proto,
+        "PROTOTYPE: heun with its first step (from t = T, where sigma/alpha is largest) taken by Euler",
+    )
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     print_footer()
     return 0

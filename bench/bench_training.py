@@ -17,23 +17,23 @@ DDPM-1000 samples (seed 0) and MMD^2 is taken against fresh moons data (seed 100
 threshold; the run stops at --steps or when the --minutes budget is spent.
 --quick: 1000 steps, evaluations every 500 steps on 500 points (a smoke test: the threshold is not expected).
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import time
 
-from common import base_parser, print_footer, print_header, print_table, setup
-
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+from common import base_parser, print_footer, print_header, print_table, setup
 
 from adiff.data import make_dataset  # noqa: E402
-from adiff.nn.denoisers import timestep_embedding  # noqa: E402
 from adiff.eval.metrics import mmd2  # noqa: E402
 from adiff.model import DiffusionModel  # noqa: E402
-from adiff.presets import preset_spec  # noqa: E402
+from adiff.nn.denoisers import timestep_embedding  # noqa: E402
 from adiff.nn.ema import EMA  # noqa: E402
+from adiff.presets import preset_spec  # noqa: E402
 
 THRESHOLD = 5e-4
 
@@ -101,24 +101,46 @@ def main() -> int:
     cfg = {**spec.config, "precision": "bf16" if device.type == "cuda" else "fp32"}
     target_params = DiffusionModel({**cfg, "device": "cpu"}).num_parameters
     width = matching_width(target_params, args.mlp_layers)
-    info = print_header("bench_training: transformer vs plain MLP DDPM on moons", device, args,
-                        {"steps": steps, "eval_every": eval_every, "eval_points": n_eval, "budget_s": budget,
-                         "batch": spec.batch_size, "lr": spec.learning_rate, "compile": args.compile})  # fmt: skip
+    info = print_header(
+        "bench_training: transformer vs plain MLP DDPM on moons",
+        device,
+        args,
+        {
+            "steps": steps,
+            "eval_every": eval_every,
+            "eval_points": n_eval,
+            "budget_s": budget,
+            "batch": spec.batch_size,
+            "lr": spec.learning_rate,
+            "compile": args.compile,
+        },
+    )
     t_start = time.perf_counter()
     x, _ = make_dataset(spec.dataset, spec.dataset_size, seed=0)
     x = x.to(device)
     ref, _ = make_dataset(spec.dataset, n_eval, seed=10_000)
     other, _ = make_dataset(spec.dataset, n_eval, seed=20_000)
     floor = mmd2(other, ref)
-    models = {"transformer": build("transformer", cfg, device, args.compile, width, args.mlp_layers),
-              "mlp": build("mlp", cfg, device, args.compile, width, args.mlp_layers)}  # fmt: skip
+    models = {
+        "transformer": build("transformer", cfg, device, args.compile, width, args.mlp_layers),
+        "mlp": build("mlp", cfg, device, args.compile, width, args.mlp_layers),
+    }
     params = {k: m.num_parameters for k, m in models.items()}
-    print(f"  parameters: transformer {params['transformer']:,}, MLP {params['mlp']:,} (width {width}, "
-          f"{args.mlp_layers} hidden layers); data-vs-data MMD^2 floor at n = {n_eval}: {floor:.2e}", flush=True)
+    print(
+        f"  parameters: transformer {params['transformer']:,}, MLP {params['mlp']:,} (width {width}, "
+        f"{args.mlp_layers} hidden layers); data-vs-data MMD^2 floor at n = {n_eval}: {floor:.2e}",
+        flush=True,
+    )
     iters = {}
     for k, m in models.items():
-        m.setup_training({"learning_rate": spec.learning_rate, "scheduler_steps": steps,
-                          "warmup_steps": min(spec.warmup_steps, steps // 10), "weight_decay": 0.0})  # fmt: skip
+        m.setup_training(
+            {
+                "learning_rate": spec.learning_rate,
+                "scheduler_steps": steps,
+                "warmup_steps": min(spec.warmup_steps, steps // 10),
+                "weight_decay": 0.0,
+            }
+        )
         iters[k] = m.train_progressive(x, None, num_steps=steps, batch_size=spec.batch_size, seed=0)
     train_s = {k: 0.0 for k in models}
     done = {k: 0 for k in models}
@@ -158,8 +180,11 @@ def main() -> int:
                 eval_s[k] += time.perf_counter() - t1
                 last_mmd[k] = v
                 evals[k].append((done[k], train_s[k], v))
-                print(f"  {k:>11} step {done[k]:5d}: loss {ev.loss:.4f}, MMD^2 {v:.2e}, training {train_s[k]:.1f} s "
-                      f"({done[k] * spec.batch_size / train_s[k]:.0f} samples/s), eval {time.perf_counter() - t1:.1f} s", flush=True)  # fmt: skip
+                print(
+                    f"  {k:>11} step {done[k]:5d}: loss {ev.loss:.4f}, MMD^2 {v:.2e}, training {train_s[k]:.1f} s "
+                    f"({done[k] * spec.batch_size / train_s[k]:.0f} samples/s), eval {time.perf_counter() - t1:.1f} s",
+                    flush=True,
+                )
                 if v <= THRESHOLD and reached[k] is None:
                     reached[k] = (done[k], train_s[k], v)
             if reached[k] is not None or done[k] >= steps:
@@ -173,19 +198,42 @@ def main() -> int:
     sps = {k: (interleaved_steps[k] or done[k]) * spec.batch_size / (interleaved_s[k] or train_s[k]) for k in models}
     for k in models:
         r = reached[k]
-        rows.append([k, f"{params[k]:,}", f"{sps[k]:,.0f}", done[k], f"{train_s[k]:.1f}",
-                     f"{last_mmd[k]:.2e}" if last_mmd[k] is not None else "-",
-                     f"{r[1]:.1f} s (step {r[0]}, {r[2]:.2e})" if r else f"not reached in {done[k]} steps"])  # fmt: skip
-    print_table(["model", "params", "samples/s (interleaved)", "steps", "train s", "last MMD^2", f"time to MMD^2 <= {THRESHOLD:g}"],
-                rows, f"bench_training results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
-                f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}")  # fmt: skip
+        rows.append(
+            [
+                k,
+                f"{params[k]:,}",
+                f"{sps[k]:,.0f}",
+                done[k],
+                f"{train_s[k]:.1f}",
+                f"{last_mmd[k]:.2e}" if last_mmd[k] is not None else "-",
+                f"{r[1]:.1f} s (step {r[0]}, {r[2]:.2e})" if r else f"not reached in {done[k]} steps",
+            ]
+        )
+    print_table(
+        [
+            "model",
+            "params",
+            "samples/s (interleaved)",
+            "steps",
+            "train s",
+            "last MMD^2",
+            f"time to MMD^2 <= {THRESHOLD:g}",
+        ],
+        rows,
+        f"bench_training results on {info['processor']}, {info['cpu_count']} cores, torch {info['torch']}, "
+        f"threads {info['threads']}, device {info['device']}{', compiled' if args.compile else ''}",
+    )
     ratio = sps["transformer"] / sps["mlp"]
-    print(f"\nthroughput ratio transformer / MLP: {ratio:.2f}x samples/s (measured in interleaved {args.chunk}-step chunks)")
+    print(
+        f"\nthroughput ratio transformer / MLP: {ratio:.2f}x samples/s (measured in interleaved {args.chunk}-step chunks)"
+    )
     if reached["transformer"] and reached["mlp"]:
         print(f"time-to-threshold ratio transformer / MLP: {reached['transformer'][1] / reached['mlp'][1]:.2f}x")
-    print(f"stopped by {stop_reason}; evaluations: DDPM-1000, {n_eval} points, every {eval_every} steps "
-          f"(transformer {eval_s['transformer']:.0f} s, MLP {eval_s['mlp']:.0f} s, not counted); MMD^2 floor {floor:.2e}; "
-          f"total {total:.0f} s")  # fmt: skip
+    print(
+        f"stopped by {stop_reason}; evaluations: DDPM-1000, {n_eval} points, every {eval_every} steps "
+        f"(transformer {eval_s['transformer']:.0f} s, MLP {eval_s['mlp']:.0f} s, not counted); MMD^2 floor {floor:.2e}; "
+        f"total {total:.0f} s"
+    )
     for k in models:
         print(f"  {k} curve (step, train s, MMD^2): " + ", ".join(f"({s}, {t:.0f}, {v:.1e})" for s, t, v in evals[k]))
     print_footer()

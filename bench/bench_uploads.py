@@ -13,6 +13,7 @@ code only, two models at 84% of the upload budget's FLOPs (a 2-D one and a 256-t
 whole /load_model (load and preview) is timed: the budget is meant to keep that within a few seconds.  The report is
 also written to bench/results/bench_uploads.txt (--out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,12 @@ def timed_previews(client, handle_file, tmp: Path, H) -> list[list]:
     rows = []
     for name, changes, n in (
         ("2-D points: hidden 128, 5 layers", {"hidden_dim": 128, "num_layers": 5, "embedding_dim": 64}, "400 x 25"),
-        ("image [1, 16, 16], patch 1 (256 tokens): hidden 64, 3 layers",
-         {"data_shape": [1, 16, 16], "patch_size": 1, "hidden_dim": 64, "num_layers": 3}, "16 x 25"),
-    ):  # fmt: skip
+        (
+            "image [1, 16, 16], patch 1 (256 tokens): hidden 64, 3 layers",
+            {"data_shape": [1, 16, 16], "patch_size": 1, "hidden_dim": 64, "num_layers": 3},
+            "16 x 25",
+        ),
+    ):
         path = tmp / f"accepted-{len(rows)}.safetensors"
         path.write_bytes(H.valid_checkpoint(changes, extra={"dataset": None}))
         flops = model_cost(arch_of(ModelConfig.from_dict({**H.SMALL, **changes}))).flops
@@ -58,7 +62,9 @@ def timed_previews(client, handle_file, tmp: Path, H) -> list[list]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--baseline", default=None, help="a checkout whose app.py is measured too (e.g. before a fix)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "bench_uploads.txt"), help="report file ('' = none)")
+    ap.add_argument(
+        "--out", default=str(ROOT / "bench" / "results" / "bench_uploads.txt"), help="report file ('' = none)"
+    )
     args = ap.parse_args()
     if args.baseline and not (Path(args.baseline) / "app.py").is_file():
         ap.error(f"--baseline {args.baseline}: no app.py there")
@@ -76,15 +82,21 @@ def main() -> int:
     for k in MALLOC_ENV:  # the apps run as deployed
         os.environ.pop(k, None)
     apps = ({"baseline": Path(args.baseline).resolve()} if args.baseline else {}) | {"this code": ROOT}
-    info = print_header("bench_uploads: what a hostile upload costs the app", "cpu", args,
-                        {"apps": {k: str(v) for k, v in apps.items()}})  # fmt: skip
+    info = print_header(
+        "bench_uploads: what a hostile upload costs the app",
+        "cpu",
+        args,
+        {"apps": {k: str(v) for k, v in apps.items()}},
+    )
     good = H.valid_checkpoint()
     files = {
         "config inflated: hidden 1024, mlp_ratio 16": H.with_config(good, hidden_dim=1024, num_layers=2, mlp_ratio=16),
-        "largest config: hidden 8192, 64 layers": H.with_config(good, hidden_dim=8192, num_layers=64, mlp_ratio=16,
-                                                               num_heads=8),
-        "num_classes 100000, embedding 4096": H.with_config(good, model_type="conditional", num_classes=100_000,
-                                                            embedding_dim=4096),
+        "largest config: hidden 8192, 64 layers": H.with_config(
+            good, hidden_dim=8192, num_layers=64, mlp_ratio=16, num_heads=8
+        ),
+        "num_classes 100000, embedding 4096": H.with_config(
+            good, model_type="conditional", num_classes=100_000, embedding_dim=4096
+        ),
         "63 MB header": H.huge_header(63),
         "compute bomb: [1, 64, 64], patch_size 1": H.compute_bomb(),
         "NaN weights, checksum recomputed": H.with_nonfinite(good),
@@ -105,11 +117,14 @@ def main() -> int:
 
     def send(client, name: str, path: Path):
         if name.startswith("/use_drawing"):
-            return client.predict({"background": None, "layers": [], "id": None, "composite": handle_file(str(path))},
-                                  api_name="/use_drawing")  # fmt: skip
+            return client.predict(
+                {"background": None, "layers": [], "id": None, "composite": handle_file(str(path))},
+                api_name="/use_drawing",
+            )
         if name.startswith("/use_images"):
             return client.predict([handle_file(str(path))], "16", api_name="/use_images")
         return client.predict(handle_file(str(path)), api_name="/load_model")
+
     (tmp / "good.safetensors").write_bytes(good)
     worst = {}
     for app_name, root in apps.items():
@@ -129,21 +144,42 @@ def main() -> int:
                     answer = str(e)
                 after = memory_mb(pid)
                 if "VmRSS" not in after:  # a zombie: the app process died
-                    rows.append([name, f"{before['VmRSS']:.0f}", "died", "", "", f"{time.time() - t0:.1f}", answer[:110]])
+                    rows.append(
+                        [name, f"{before['VmRSS']:.0f}", "died", "", "", f"{time.time() - t0:.1f}", answer[:110]]
+                    )
                     break
                 left = after["VmRSS"] - before["VmRSS"]
                 if not answer.startswith("ACCEPTED"):
                     worst[app_name] = max(worst.get(app_name, 0.0), left)
-                rows.append([name, f"{before['VmRSS']:.0f}", f"{after['VmRSS']:.0f}", f"{left:+.0f}",
-                             f"{after['VmHWM']:.0f}", f"{time.time() - t0:.1f}", " ".join(answer.split())[:110].replace("|", "/")])  # fmt: skip
+                rows.append(
+                    [
+                        name,
+                        f"{before['VmRSS']:.0f}",
+                        f"{after['VmRSS']:.0f}",
+                        f"{left:+.0f}",
+                        f"{after['VmHWM']:.0f}",
+                        f"{time.time() - t0:.1f}",
+                        " ".join(answer.split())[:110].replace("|", "/"),
+                    ]
+                )
             if app_name == "this code":
                 preview_rows = timed_previews(client, handle_file, tmp, H)
-        print_table(["upload", "RSS before MB", "after MB", "left MB", "peak MB", "s", "answer (first 110 characters)"],
-                    rows, title=f"{app_name}: hostile uploads through /load_model (and the Train tab's own data)")  # fmt: skip
+        print_table(
+            ["upload", "RSS before MB", "after MB", "left MB", "peak MB", "s", "answer (first 110 characters)"],
+            rows,
+            title=f"{app_name}: hostile uploads through /load_model (and the Train tab's own data)",
+        )
         print()
-    print_table(["accepted model (84% of the FLOPs budget)", "FLOPs/sample", "preview samples x steps",
-                 "/load_model s (load + preview)"], preview_rows,
-                title="this code: what the budget allows, timed (one torch thread in the app per heavy job)")  # fmt: skip
+    print_table(
+        [
+            "accepted model (84% of the FLOPs budget)",
+            "FLOPs/sample",
+            "preview samples x steps",
+            "/load_model s (load + preview)",
+        ],
+        preview_rows,
+        title="this code: what the budget allows, timed (one torch thread in the app per heavy job)",
+    )
     print()
     for app_name, mb in worst.items():
         print(f"{app_name}: the most a refused upload left behind: {mb:+.0f} MB (target < {LEFT_BEHIND_MB:.0f} MB)")

@@ -5,6 +5,7 @@ Timing rules on these machines (see STACK.md): two shared cores, so every figure
 in the same run with interleaved repeats; glibc's mmap/trim thresholds are raised (``ensure_malloc_env`` re-executes
 the script with them set) because handing ~1 MB tensors back to the OS made some runs 1.3-1.7x slower.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -44,16 +46,28 @@ import torch  # noqa: E402  (after the re-exec, so torch's own allocations see t
 def base_parser(doc: str | None, results_name: str | None = None) -> argparse.ArgumentParser:
     """The common flags.  ``results_name``: the script writes its full output to bench/results/<name>.txt (or
     <name>_quick.txt with --quick) unless --out says otherwise (--out - prints only)."""
-    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     if results_name:
-        ap.add_argument("--out", default=None, help=f"where the full output goes too (default bench/results/{results_name}.txt, "
-                                                    f"or {results_name}_quick.txt with --quick; '-' = stdout only)")
+        ap.add_argument(
+            "--out",
+            default=None,
+            help=f"where the full output goes too (default bench/results/{results_name}.txt, "
+            f"or {results_name}_quick.txt with --quick; '-' = stdout only)",
+        )
         ap.set_defaults(results_name=results_name)
     ap.add_argument("--quick", action="store_true", help="a short run (<= 2 min): fewer repeats / smaller sizes")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: the 2 cores are shared and OpenMP collapses when oversubscribed)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the 2 cores are shared and OpenMP collapses when oversubscribed)",
+    )
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (cuda runs in bf16 autocast)")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the denoiser (compile time is excluded and printed)")
+    ap.add_argument(
+        "--compile", action="store_true", help="torch.compile the denoiser (compile time is excluded and printed)"
+    )
     return ap
 
 
@@ -95,8 +109,10 @@ def setup(args) -> torch.device:
     dev = str(args.device)
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():
-            sys.exit(f"error: --device {dev} was asked for, but torch {torch.__version__} sees no CUDA GPU on this "
-                     f"machine (torch.cuda.is_available() is False); run on a GPU machine with a CUDA build of torch")  # fmt: skip
+            sys.exit(
+                f"error: --device {dev} was asked for, but torch {torch.__version__} sees no CUDA GPU on this "
+                f"machine (torch.cuda.is_available() is False); run on a GPU machine with a CUDA build of torch"
+            )
         return torch.device(dev)
     if dev != "cpu":
         sys.exit(f"error: --device must be cpu, cuda or cuda:N, got {dev!r}")
@@ -123,7 +139,7 @@ def _cpu_ticks() -> dict[int, tuple[int, str]]:
             cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         out[int(p.name)] = (int(fields[11]) + int(fields[12]), cmd)
     return out
 
@@ -152,9 +168,16 @@ def code_version() -> str:
     import subprocess
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "adiff", "components", "app.py"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "adiff", "components", "app.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+changes" if dirty else "")
@@ -205,7 +228,6 @@ def print_footer() -> None:
     print(f"\nat the end: loadavg {load}; also running: " + ("; ".join(busy) if busy else "nothing"))
 
 
-
 class Transcript:
     """Prints each line and keeps it, so that a run's whole output can be written to bench/results/<name>.txt."""
 
@@ -233,9 +255,15 @@ def config_overrides(cls, pairs: list[str]) -> dict:
         out[k] = v == "True" if isinstance(default, bool) else type(default)(v)
     return out
 
+
 # ------------------------------------------------------------------------------------------------ timing
-def interleaved(cases: dict[str, Callable[[], Any]], repeats: int, warmup: dict[str, Callable] | None | bool = True,
-                device=None, verbose: bool = True) -> dict[str, list[float]]:  # fmt: skip
+def interleaved(
+    cases: dict[str, Callable[[], Any]],
+    repeats: int,
+    warmup: dict[str, Callable] | None | bool = True,
+    device=None,
+    verbose: bool = True,
+) -> dict[str, list[float]]:
     """Time each case ``repeats`` times, round-robin (the order reverses every round, so drift hits all cases alike).
     ``warmup``: True runs every case once untimed first; a dict gives cheaper warm-up callables; False/None none.
     Returns name -> list of seconds (one per round, same round index = measured side by side)."""

@@ -18,6 +18,7 @@ HTTP: httpx's default 5 s read timeout on gradio_client's POSTs (e.g. joining th
 to answer as a failure; a browser waits.  --http-timeout (default 60 s) sets the load clients' timeout; 5 reproduces
 gradio_client's default.
 """
+
 from __future__ import annotations
 
 import threading
@@ -67,8 +68,13 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
     def gen():
         r = timed_generate(api, **gen_in)
         st = r["status"] if isinstance(r["status"], dict) else {}
-        return {"ok": r["ok"], "first": r["first"], "mmd2": st.get("mmd2_to_data"), "reused": st.get("reused"),
-                "frames": st.get("num_frames")}  # fmt: skip
+        return {
+            "ok": r["ok"],
+            "first": r["first"],
+            "mmd2": st.get("mmd2_to_data"),
+            "reused": st.get("reused"),
+            "frames": st.get("num_frames"),
+        }
 
     call("/generate", gen)
     frames = out["/generate"].get("frames") or 1
@@ -76,8 +82,10 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
 
     def guided():
         _, _, summary = api.predict("/guided_generate", **gd_in)
-        return {"ok": isinstance(summary, dict) and summary.get("guided_mean_reward") is not None,
-                "reused": summary.get("reused")}  # fmt: skip
+        return {
+            "ok": isinstance(summary, dict) and summary.get("guided_mean_reward") is not None,
+            "reused": summary.get("reused"),
+        }
 
     call("/guided_generate", guided)
     return out
@@ -102,8 +110,13 @@ def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float,
         t.start()
     for t in threads:
         t.join(timeout)
-    return {"results": [r for r in results if r is not None], "n": n, "wall": time.perf_counter() - t0,
-            "load_before": before, "load_after": loadavg()}  # fmt: skip
+    return {
+        "results": [r for r in results if r is not None],
+        "n": n,
+        "wall": time.perf_counter() - t0,
+        "load_before": before,
+        "load_after": loadavg(),
+    }
 
 
 def summarise(run: dict, base: dict, pct) -> list[list]:
@@ -117,13 +130,22 @@ def summarise(run: dict, base: dict, pct) -> list[list]:
         detail = ""
         if e == "/generate":
             first = [x["first"] for x in ok if x.get("first") is not None]
-            detail = (f"first update p50 {pct(first, 0.5):.2f} s / p95 {pct(first, 0.95):.2f} s; "
-                      f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}")  # fmt: skip
+            detail = (
+                f"first update p50 {pct(first, 0.5):.2f} s / p95 {pct(first, 0.95):.2f} s; "
+                f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}"
+            )
         if e == "/guided_generate":
             detail = f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}"
         errors = sorted({x.get("error", "") for x in rs if not x["ok"]})[:2]
-        rows.append([e, f"{len(ok)}/{run['n']}", f"{p50:.2f} / {p95:.2f} s",
-                     f"{b:.2f} s; {p95 / b:.1f}x" if b else "n/a", detail + (f"; errors {errors}" if errors else "")])  # fmt: skip
+        rows.append(
+            [
+                e,
+                f"{len(ok)}/{run['n']}",
+                f"{p50:.2f} / {p95:.2f} s",
+                f"{b:.2f} s; {p95 / b:.1f}x" if b else "n/a",
+                detail + (f"; errors {errors}" if errors else ""),
+            ]
+        )
     return rows
 
 
@@ -136,7 +158,9 @@ def verdicts(run: dict, pct) -> list[str]:
     for e, target in TARGETS.items():
         out.append(f"{e} p95 {p95(e):.2f} s <= {target:g} s -> {'met' if p95(e) <= target else 'NOT met'}")
     f = p95("/generate", "first")
-    out.append(f"/generate first update p95 {f:.2f} s <= {FIRST_TARGET:g} s -> {'met' if f <= FIRST_TARGET else 'NOT met'}")
+    out.append(
+        f"/generate first update p95 {f:.2f} s <= {FIRST_TARGET:g} s -> {'met' if f <= FIRST_TARGET else 'NOT met'}"
+    )
     return out
 
 
@@ -146,15 +170,20 @@ def run_workshop(args, url: str, api, pct, print_table) -> None:
 
     n = args.workshop_clients
     d = defaults(api)
-    print(f"  UI defaults: /generate {d['/generate']}\n               /guided_generate {d['/guided_generate']}", flush=True)
+    print(
+        f"  UI defaults: /generate {d['/generate']}\n               /guided_generate {d['/guided_generate']}",
+        flush=True,
+    )
     # baseline: one client alone, its own seeds (samples every time), median over rounds
     print(f"\n[baseline] one client alone, {args.baseline_rounds} rounds (load {loadavg()})", flush=True)
     solo = [session_calls(api, d, 2000 + r) for r in range(args.baseline_rounds)]
     base = {e: pct([s[e]["s"] for s in solo if s[e]["ok"]], 0.5) for e in ENDPOINTS}
     base_first = pct([s["/generate"]["first"] for s in solo if s["/generate"].get("first") is not None], 0.5)
     runs = {}
-    for label, seeds in ((f"(b) {n} clients, each a different seed (no reuse)", [1000 + i for i in range(n)]),
-                         (f"(a) {n} clients, all the same defaults (the cache can serve)", None)):  # fmt: skip
+    for label, seeds in (
+        (f"(b) {n} clients, each a different seed (no reuse)", [1000 + i for i in range(n)]),
+        (f"(a) {n} clients, all the same defaults (the cache can serve)", None),
+    ):
         print(f"\n[{label}] (load {loadavg()})", flush=True)
         runs[label] = load_run(url, n, d, seeds, args.http_timeout)
     # quality beside the latency: the default solver against DDIM-100 on the same seeds, through /generate
@@ -164,30 +193,41 @@ def run_workshop(args, url: str, api, pct, print_table) -> None:
     for i in range(q):
         r = timed_generate(api, **dict(d["/generate"], sampler="ddim", num_steps=100, eta=0.0, seed=1000 + i))
         ddim.append(r["status"].get("mmd2_to_data") if r["ok"] else None)
-    print(f"\nbaseline (one client alone, median of {len(solo)}): "
-          + ", ".join(f"{e} {base[e]:.2f} s" for e in ENDPOINTS) + f"; /generate first update {base_first:.2f} s")
+    print(
+        f"\nbaseline (one client alone, median of {len(solo)}): "
+        + ", ".join(f"{e} {base[e]:.2f} s" for e in ENDPOINTS)
+        + f"; /generate first update {base_first:.2f} s"
+    )
     for label, run in runs.items():
-        print_table(["endpoint", "ok", "p50 / p95", "alone; p95 / alone", "details"], summarise(run, base, pct),
-                    f"{label}: all done in {run['wall']:.1f} s; loadavg before {run['load_before']}, "
-                    f"after {run['load_after']}")  # fmt: skip
+        print_table(
+            ["endpoint", "ok", "p50 / p95", "alone; p95 / alone", "details"],
+            summarise(run, base, pct),
+            f"{label}: all done in {run['wall']:.1f} s; loadavg before {run['load_before']}, after {run['load_after']}",
+        )
         for v in verdicts(run, pct):
             print("  target: " + v)
     b_run = runs[next(iter(runs))]
     default_mmd = [r["/generate"].get("mmd2") for r in b_run["results"] if r["/generate"]["ok"]]
     default_mmd = [m for m in default_mmd if m is not None]
-    paired = [r["/generate"].get("mmd2") if r["/generate"]["ok"] else None for r in b_run["results"][:q]]  # seed 1000 + i
+    paired = [
+        r["/generate"].get("mmd2") if r["/generate"]["ok"] else None for r in b_run["results"][:q]
+    ]  # seed 1000 + i
     ok_pairs = [(a, b) for a, b in zip(paired, ddim) if a is not None and b is not None]
     g = d["/generate"]
 
     def mean(xs):
         return sum(xs) / len(xs) if xs else float("nan")
 
-    print(f"\nquality of the default /generate ({g['sampler']}, {g['num_steps']} steps, {g['num_samples']} samples), "
-          "MMD^2 to fresh data (summary's mmd2_to_data):")
+    print(
+        f"\nquality of the default /generate ({g['sampler']}, {g['num_steps']} steps, {g['num_samples']} samples), "
+        "MMD^2 to fresh data (summary's mmd2_to_data):"
+    )
     print(f"  default, mean over the {len(default_mmd)} clients of run (b): {mean(default_mmd):.2e}")
-    print(f"  paired seeds 1000..{999 + q}: default {mean([a for a, _ in ok_pairs]):.2e}, "
-          f"DDIM-100 {mean([b for _, b in ok_pairs]):.2e} ({len(ok_pairs)} pairs); default <= DDIM-100 + 2 SE of the "
-          f"pair differences: {quality_verdict(ok_pairs)}")  # fmt: skip
+    print(
+        f"  paired seeds 1000..{999 + q}: default {mean([a for a, _ in ok_pairs]):.2e}, "
+        f"DDIM-100 {mean([b for _, b in ok_pairs]):.2e} ({len(ok_pairs)} pairs); default <= DDIM-100 + 2 SE of the "
+        f"pair differences: {quality_verdict(ok_pairs)}"
+    )
 
 
 def quality_verdict(pairs: list[tuple[float, float]]) -> str:

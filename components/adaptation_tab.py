@@ -4,6 +4,7 @@ images: a gallery sorted by reward, labelled with reward and priority); before/a
 Start / Stop / Reset.  The stream stays light: the small curves and the status go out at most every
 STREAM_INTERVAL_S, the buffer and before/after figures (thousands of points over a reward heatmap) at most every
 HEAVY_INTERVAL_S and at the end.  API: /adapt (streaming), /adapt_stop, /adapt_reset."""
+
 from __future__ import annotations
 
 import time
@@ -15,16 +16,25 @@ import torch
 from PIL import Image
 
 from adiff.data import PLOT_RANGE
+from adiff.steering.adaptation import AdaptationConfig, Adapter
 
-from .common import (EXPRESSION, LIMITS, AppContext, ModelInfo, build_reward, points, reward_choices, reward_grid,
-                     reward_help, tile_images)  # fmt: skip
+from .common import (
+    EXPRESSION,
+    LIMITS,
+    AppContext,
+    ModelInfo,
+    build_reward,
+    points,
+    reward_choices,
+    reward_grid,
+    reward_help,
+    tile_images,
+)
 from .figures import make_adaptation_figure, make_before_after_figure, make_buffer_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
 from .summaries import adaptation_text, stopped_text
 from .validation import as_bool, as_float, as_int, dropdown, field_error, number, slider, user_errors
-
-from adiff.steering.adaptation import AdaptationConfig, Adapter
 
 __all__ = ["build", "AdaptationRun", "buffer_view", "gallery_items"]
 
@@ -74,8 +84,11 @@ class AdaptationRun:
     info: ModelInfo
     reward: Any
     reward_grid: dict | None
-    history: dict = field(default_factory=lambda: {k: [] for k in ("step", "reward_mean", "reward_max", "loss",
-                                                                    "distance_to_data", "distance_to_target")})
+    history: dict = field(
+        default_factory=lambda: {
+            k: [] for k in ("step", "reward_mean", "reward_max", "loss", "distance_to_data", "distance_to_target")
+        }
+    )
     last_event: Any = None
 
 
@@ -84,12 +97,20 @@ def buffer_view(snapshot, kind: str, grid: dict | None, capacity: int) -> dict |
     if kind != "points":
         return None
     k = min(BUFFER_SHOWN, len(snapshot.rewards))
-    return {"points": points(snapshot.samples[:k]) if k else {"x": [], "y": []},
-            "priority": snapshot.priorities[:k].tolist(), "reward": snapshot.rewards[:k].tolist(),
-            "reward_grid": grid, "range": PLOT_RANGE, "capacity": capacity, "size": len(snapshot.rewards)}  # fmt: skip
+    return {
+        "points": points(snapshot.samples[:k]) if k else {"x": [], "y": []},
+        "priority": snapshot.priorities[:k].tolist(),
+        "reward": snapshot.rewards[:k].tolist(),
+        "reward_grid": grid,
+        "range": PLOT_RANGE,
+        "capacity": capacity,
+        "size": len(snapshot.rewards),
+    }
 
 
-def gallery_items(snapshot, num_classes: int | None = None, shown: int = GALLERY_SHOWN) -> list[tuple[Image.Image, str]]:
+def gallery_items(
+    snapshot, num_classes: int | None = None, shown: int = GALLERY_SHOWN
+) -> list[tuple[Image.Image, str]]:
     """The best buffer images (sorted by reward, as the snapshot is) with 'r=reward p=priority [y=class]' captions."""
     out = []
     for i in range(min(shown, len(snapshot.rewards))):
@@ -115,20 +136,52 @@ def _before_after(run: AdaptationRun, after: torch.Tensor, step: int) -> dict:
             return float(reward(x).float().mean())
 
     if run.info.kind == "points":
-        panels = [{"key": "base", "title": "before (base model)", "points": points(before), "mean_reward": mean_r(before)},
-                  {"key": "steered", "title": f"after {step} steps", "points": points(after), "mean_reward": mean_r(after)}]
+        panels = [
+            {"key": "base", "title": "before (base model)", "points": points(before), "mean_reward": mean_r(before)},
+            {"key": "steered", "title": f"after {step} steps", "points": points(after), "mean_reward": mean_r(after)},
+        ]
     else:
         k = min(36, len(before))
-        panels = [{"key": "base", "title": "before (base model)", "z": tile_images(before[:k]), "mean_reward": mean_r(before)},
-                  {"key": "steered", "title": f"after {step} steps", "z": tile_images(after[:k]), "mean_reward": mean_r(after)}]
-    return {"kind": run.info.kind, "panels": panels, "reward": run.reward_grid, "range": PLOT_RANGE,
-            "title": "the same seed, λ = 0, before and after"}  # fmt: skip
+        panels = [
+            {
+                "key": "base",
+                "title": "before (base model)",
+                "z": tile_images(before[:k]),
+                "mean_reward": mean_r(before),
+            },
+            {
+                "key": "steered",
+                "title": f"after {step} steps",
+                "z": tile_images(after[:k]),
+                "mean_reward": mean_r(after),
+            },
+        ]
+    return {
+        "kind": run.info.kind,
+        "panels": panels,
+        "reward": run.reward_grid,
+        "range": PLOT_RANGE,
+        "title": "the same seed, λ = 0, before and after",
+    }
 
 
 def build(ctx: AppContext) -> TabLink:
     @user_errors
-    def adapt(preset, reward, expression, reward_params, num_steps, learning_rate, batch_size, buffer_capacity,
-              replay_share, guided_sampling, guidance_scale, seed, request: gr.Request):  # fmt: skip
+    def adapt(
+        preset,
+        reward,
+        expression,
+        reward_params,
+        num_steps,
+        learning_rate,
+        batch_size,
+        buffer_capacity,
+        replay_share,
+        guided_sampling,
+        guidance_scale,
+        seed,
+        request: gr.Request,
+    ):
         """Run (or continue) this session's adaptation for num_steps steps, streaming every step."""
         session = ctx.store.get(request)
         base, info = ctx.model(preset, session)
@@ -140,19 +193,36 @@ def build(ctx: AppContext) -> TabLink:
         replay = as_float(replay_share, "replay_share", 0.0, 1.0)
         guided = as_bool(guided_sampling, "guided_sampling")
         if guided and replay == 0:
-            raise field_error("replay_share", "must be > 0 with guidance during adaptation (guided samples are shown, "
-                                              "not trained on), got 0")
+            raise field_error(
+                "replay_share",
+                "must be > 0 with guidance during adaptation (guided samples are shown, not trained on), got 0",
+            )
         lam = as_float(guidance_scale, "guidance_scale", -LIMITS.guidance_scale, LIMITS.guidance_scale)
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         images = info.kind == "images"
-        config = dict(learning_rate=lr, batch_size=bs, guidance_scale=lam, replay_share=replay,
-                      buffer_share=min(DEFAULTS.buffer_share, 1.0 - replay), buffer_capacity=cap, guided_sampling=guided,
-                      sample_steps=SAMPLE_STEPS, eval_samples=256 if not images else 36, seed=seed,
-                      warmup_steps=KIND_DEFAULTS[info.kind].warmup_steps)  # fmt: skip
+        config = dict(
+            learning_rate=lr,
+            batch_size=bs,
+            guidance_scale=lam,
+            replay_share=replay,
+            buffer_share=min(DEFAULTS.buffer_share, 1.0 - replay),
+            buffer_capacity=cap,
+            guided_sampling=guided,
+            sample_steps=SAMPLE_STEPS,
+            eval_samples=256 if not images else 36,
+            seed=seed,
+            warmup_steps=KIND_DEFAULTS[info.kind].warmup_steps,
+        )
         cfg = AdaptationConfig(**config)
         cfg.validate()
-        key = (preset, id(base), reward, expression if reward == EXPRESSION else None, reward_params or "",
-               tuple(sorted(config.items())))  # fmt: skip
+        key = (
+            preset,
+            id(base),
+            reward,
+            expression if reward == EXPRESSION else None,
+            reward_params or "",
+            tuple(sorted(config.items())),
+        )
         rid = session.new_run("adapt")
         t0 = time.time()
         with session.lock:
@@ -160,8 +230,14 @@ def build(ctx: AppContext) -> TabLink:
             fresh = run is None or run.key != key
         if fresh:
             prep = {"status": "preparing", "preset": preset}
-            yield (gr.skip(), gr.skip(), gr.skip(), make_message_figure("Preparing: copying the model, drawing the "
-                   "'before' samples…"), adaptation_text(prep), prep)  # fmt: skip
+            yield (
+                gr.skip(),
+                gr.skip(),
+                gr.skip(),
+                make_message_figure("Preparing: copying the model, drawing the 'before' samples…"),
+                adaptation_text(prep),
+                prep,
+            )
             with session.lock:
                 if not session.is_current("adapt", rid):
                     return
@@ -198,13 +274,23 @@ def build(ctx: AppContext) -> TabLink:
                 before_after = make_before_after_figure(_before_after(run, ev.samples, ev.step))
             else:
                 buffer_fig = gallery = before_after = gr.skip()
-            status = {"status": "running" if done < steps else "done", "step": ev.step, "steps_this_run": done,
-                      "of": steps, "reward_mean": ev.reward_mean, "reward_max": ev.reward_max, "loss": ev.loss,
-                      "distance_to_data": ev.distance_to_data, "distance_to_target": ev.distance_to_target,
-                      "reward_queries": ev.reward_queries, "buffer_size": len(ev.buffer.rewards),
-                      "base_mean_reward": _base_mean(run), "elapsed_s": round(time.time() - t0, 2),
-                      "distance_to_data_first": h["distance_to_data"][0],
-                      "distance_to_target_first": h["distance_to_target"][0]}  # fmt: skip
+            status = {
+                "status": "running" if done < steps else "done",
+                "step": ev.step,
+                "steps_this_run": done,
+                "of": steps,
+                "reward_mean": ev.reward_mean,
+                "reward_max": ev.reward_max,
+                "loss": ev.loss,
+                "distance_to_data": ev.distance_to_data,
+                "distance_to_target": ev.distance_to_target,
+                "reward_queries": ev.reward_queries,
+                "buffer_size": len(ev.buffer.rewards),
+                "base_mean_reward": _base_mean(run),
+                "elapsed_s": round(time.time() - t0, 2),
+                "distance_to_data_first": h["distance_to_data"][0],
+                "distance_to_target_first": h["distance_to_target"][0],
+            }
             yield make_adaptation_figure(h), buffer_fig, gallery, before_after, adaptation_text(status), status
 
     def _base_mean(run: AdaptationRun) -> float:
@@ -223,16 +309,23 @@ def build(ctx: AppContext) -> TabLink:
                 for v in run.history.values():
                     v.clear()
             session.adaptation = None
-        return (make_adaptation_figure({}), make_message_figure("The buffer is empty."), [],
-                make_message_figure("Reset: the next Start begins from the base model."),
-                "Reset: the model is back to the base weights and the buffer is empty.",
-                {"status": "reset", "had_run": run is not None})  # fmt: skip
+        return (
+            make_adaptation_figure({}),
+            make_message_figure("The buffer is empty."),
+            [],
+            make_message_figure("Reset: the next Start begins from the base model."),
+            "Reset: the model is back to the base weights and the buffer is empty.",
+            {"status": "reset", "had_run": run is not None},
+        )
 
     def adapt_stop(request: gr.Request):
         session = ctx.store.get(request)
         session.stop_runs("adapt")
         run = session.adaptation
-        return stopped_text("adapt", session.progress.get("adapt")), {"status": "stopped", "step": run.adapter.steps if run else 0}
+        return stopped_text("adapt", session.progress.get("adapt")), {
+            "status": "stopped",
+            "step": run.adapter.steps if run else 0,
+        }
 
     def on_preset(preset, reward, request: gr.Request):
         try:
@@ -243,9 +336,17 @@ def build(ctx: AppContext) -> TabLink:
         value = reward if reward in choices else choices[0]
         images = info.kind == "images"
         d = KIND_DEFAULTS[info.kind]
-        return (gr.update(choices=choices, value=value), gr.update(visible=not images), gr.update(visible=images),
-                gr.update(value=d.batch_size), gr.update(value=d.buffer_capacity), gr.update(value=d.guidance_scale),
-                gr.update(value=d.num_steps), gr.update(value=d.learning_rate), reward_help(value))  # fmt: skip
+        return (
+            gr.update(choices=choices, value=value),
+            gr.update(visible=not images),
+            gr.update(visible=images),
+            gr.update(value=d.batch_size),
+            gr.update(value=d.buffer_capacity),
+            gr.update(value=d.guidance_scale),
+            gr.update(value=d.num_steps),
+            gr.update(value=d.learning_rate),
+            reward_help(value),
+        )
 
     def on_reward(name):
         return reward_help(name), gr.update(visible=name == EXPRESSION), gr.update(visible=name != EXPRESSION)
@@ -265,74 +366,172 @@ def build(ctx: AppContext) -> TabLink:
         if r is not None:
             merge(out, reward, r)
             out.update(dict(zip([reward_md, expression, params], on_reward(r))))
-        return q.fill(out, [("expression", expression, "text", LIMITS.expression_chars),
-                            ("params", params, "text", LIMITS.reward_params_chars),
-                            ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
-                            ("lr", lr, "float", 1e-6, 1e-2), ("replay", replay, "float", 0.0, 1.0),
-                            ("steps", steps, "int", 1, LIMITS.adapt_steps), ("bs", bs, "int", 4, LIMITS.adapt_batch),
-                            ("cap", cap, "int", 1, LIMITS.buffer_capacity), ("seed", seed, "int", 0, LIMITS.seed),
-                            ("guided", guided, "bool")])  # fmt: skip
+        return q.fill(
+            out,
+            [
+                ("expression", expression, "text", LIMITS.expression_chars),
+                ("params", params, "text", LIMITS.reward_params_chars),
+                ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
+                ("lr", lr, "float", 1e-6, 1e-2),
+                ("replay", replay, "float", 0.0, 1.0),
+                ("steps", steps, "int", 1, LIMITS.adapt_steps),
+                ("bs", bs, "int", 4, LIMITS.adapt_batch),
+                ("cap", cap, "int", 1, LIMITS.buffer_capacity),
+                ("seed", seed, "int", 0, LIMITS.seed),
+                ("guided", guided, "bool"),
+            ],
+        )
 
     with gr.Tab("6 · Adaptation", id="adaptation"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
-                preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model", elem_id="ad-preset",
-                                  info="your session adapts its own copy; the preset stays as it is")  # fmt: skip
-                reward = dropdown("reward", choices=reward_choices("points"), value="x_coordinate", label="Reward r(x)",
-                                  allow_custom_value=True, elem_id="ad-reward")  # fmt: skip
+                preset = dropdown(
+                    "preset",
+                    choices=ctx.sources(),
+                    value="moons",
+                    label="Model",
+                    elem_id="ad-preset",
+                    info="your session adapts its own copy; the preset stays as it is",
+                )
+                reward = dropdown(
+                    "reward",
+                    choices=reward_choices("points"),
+                    value="x_coordinate",
+                    label="Reward r(x)",
+                    allow_custom_value=True,
+                    elem_id="ad-reward",
+                )
                 reward_md = gr.Markdown(reward_help("x_coordinate"))
-                expression = gr.Textbox("-((x-1)**2 + (y+0.5)**2)", label="Expression r(x, y)", max_lines=1,
-                                        visible=False, elem_id="ad-expression")  # fmt: skip
-                params = gr.Textbox("", label="Reward parameters (JSON)", max_lines=1, elem_id="ad-params",
-                                    placeholder='e.g. {"scale": 2}', info="optional; empty = the defaults")  # fmt: skip
-                lam = slider("guidance_scale", minimum=-10, maximum=10, value=start.guidance_scale, step=0.5,
-                             label="λ (tilt)",
-                             bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale), elem_id="ad-lambda",
-                             info="target p(x)·exp(λ r(x)); weights w ∝ exp(λ r)")  # fmt: skip
+                expression = gr.Textbox(
+                    "-((x-1)**2 + (y+0.5)**2)",
+                    label="Expression r(x, y)",
+                    max_lines=1,
+                    visible=False,
+                    elem_id="ad-expression",
+                )
+                params = gr.Textbox(
+                    "",
+                    label="Reward parameters (JSON)",
+                    max_lines=1,
+                    elem_id="ad-params",
+                    placeholder='e.g. {"scale": 2}',
+                    info="optional; empty = the defaults",
+                )
+                lam = slider(
+                    "guidance_scale",
+                    minimum=-10,
+                    maximum=10,
+                    value=start.guidance_scale,
+                    step=0.5,
+                    label="λ (tilt)",
+                    bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale),
+                    elem_id="ad-lambda",
+                    info="target p(x)·exp(λ r(x)); weights w ∝ exp(λ r)",
+                )
                 with gr.Row():
-                    steps = number("num_steps", value=start.num_steps, minimum=1, maximum=LIMITS.adapt_steps,
-                                   precision=0,
-                                   label="Steps", info=f"≤ {LIMITS.adapt_steps}; Start again to continue",
-                                   elem_id="ad-steps")  # fmt: skip
-                    lr = number("learning_rate", value=start.learning_rate, minimum=1e-6,
-                                maximum=1e-2, label="Learning rate",
-                                info="Adam step size", elem_id="ad-lr")  # fmt: skip
+                    steps = number(
+                        "num_steps",
+                        value=start.num_steps,
+                        minimum=1,
+                        maximum=LIMITS.adapt_steps,
+                        precision=0,
+                        label="Steps",
+                        info=f"≤ {LIMITS.adapt_steps}; Start again to continue",
+                        elem_id="ad-steps",
+                    )
+                    lr = number(
+                        "learning_rate",
+                        value=start.learning_rate,
+                        minimum=1e-6,
+                        maximum=1e-2,
+                        label="Learning rate",
+                        info="Adam step size",
+                        elem_id="ad-lr",
+                    )
                 with gr.Row():
-                    bs = number("batch_size", value=start.batch_size, minimum=4, maximum=LIMITS.adapt_batch,
-                                precision=0,
-                                label="Batch size", elem_id="ad-bs")  # fmt: skip
-                    cap = number("buffer_capacity", value=start.buffer_capacity, minimum=1,
-                                 maximum=LIMITS.buffer_capacity, precision=0,
-                                 label="Buffer capacity", info="best samples kept", elem_id="ad-cap")  # fmt: skip
-                replay = slider("replay_share", minimum=0.0, maximum=1.0, value=DEFAULTS.replay_share if DEFAULTS else 0.7,
-                                step=0.05, label="Replay share",
-                                info="share of each batch from reweighted real data (the rest: fresh samples and the "
-                                     "reservoir)", elem_id="ad-replay")  # fmt: skip
-                guided = gr.Checkbox(False, label="Guidance during adaptation",
-                                     info="draw the fresh samples with DPS guidance at λ: they fill the buffer but are "
-                                          "not trained on (their density is unknown: no weight makes them p_λ)",
-                                     elem_id="ad-guided")  # fmt: skip
-                seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="ad-seed")
+                    bs = number(
+                        "batch_size",
+                        value=start.batch_size,
+                        minimum=4,
+                        maximum=LIMITS.adapt_batch,
+                        precision=0,
+                        label="Batch size",
+                        elem_id="ad-bs",
+                    )
+                    cap = number(
+                        "buffer_capacity",
+                        value=start.buffer_capacity,
+                        minimum=1,
+                        maximum=LIMITS.buffer_capacity,
+                        precision=0,
+                        label="Buffer capacity",
+                        info="best samples kept",
+                        elem_id="ad-cap",
+                    )
+                replay = slider(
+                    "replay_share",
+                    minimum=0.0,
+                    maximum=1.0,
+                    value=DEFAULTS.replay_share if DEFAULTS else 0.7,
+                    step=0.05,
+                    label="Replay share",
+                    info="share of each batch from reweighted real data (the rest: fresh samples and the reservoir)",
+                    elem_id="ad-replay",
+                )
+                guided = gr.Checkbox(
+                    False,
+                    label="Guidance during adaptation",
+                    info="draw the fresh samples with DPS guidance at λ: they fill the buffer but are "
+                    "not trained on (their density is unknown: no weight makes them p_λ)",
+                    elem_id="ad-guided",
+                )
+                seed = number(
+                    "seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="ad-seed"
+                )
                 with gr.Row(elem_classes=["adiff-actions"]):
                     start_btn = gr.Button("Start", variant="primary", elem_id="ad-start")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="ad-stop")
                     reset_btn = gr.Button("Reset", elem_id="ad-reset")
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
-                status_md = gr.Markdown("Press **Start**: your own copy of the model learns towards the tilted target; "
-                                        "the curves grow one point per step.", elem_id="ad-status-text",
-                                        elem_classes=["adiff-status"])  # fmt: skip
-                curves = gr.Plot(make_adaptation_figure({}), label="Live curves", show_label=False, elem_id="ad-curves",
-                                 elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
-                before_after = gr.Plot(make_message_figure("Before / after samples appear here."),
-                                       label="Before / after (same seed)", show_label=False,
-                                       elem_id="ad-before-after", elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                status_md = gr.Markdown(
+                    "Press **Start**: your own copy of the model learns towards the tilted target; "
+                    "the curves grow one point per step.",
+                    elem_id="ad-status-text",
+                    elem_classes=["adiff-status"],
+                )
+                curves = gr.Plot(
+                    make_adaptation_figure({}),
+                    label="Live curves",
+                    show_label=False,
+                    elem_id="ad-curves",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
+                before_after = gr.Plot(
+                    make_message_figure("Before / after samples appear here."),
+                    label="Before / after (same seed)",
+                    show_label=False,
+                    elem_id="ad-before-after",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
                 with gr.Row():
-                    buffer_plot = gr.Plot(make_message_figure("The buffer fills with the best fresh samples."),
-                                          label="Trajectory buffer", show_label=False, elem_id="ad-buffer", scale=3,
-                                          elem_classes=["adiff-figure"])  # fmt: skip
-                    gallery = gr.Gallery(label="Buffer, best first (r = reward · p = priority · y = class)", columns=4,
-                                         height=560, visible=False, format="png", elem_id="ad-gallery", scale=3)  # fmt: skip
+                    buffer_plot = gr.Plot(
+                        make_message_figure("The buffer fills with the best fresh samples."),
+                        label="Trajectory buffer",
+                        show_label=False,
+                        elem_id="ad-buffer",
+                        scale=3,
+                        elem_classes=["adiff-figure"],
+                    )
+                    gallery = gr.Gallery(
+                        label="Buffer, best first (r = reward · p = priority · y = class)",
+                        columns=4,
+                        height=560,
+                        visible=False,
+                        format="png",
+                        elem_id="ad-gallery",
+                        scale=3,
+                    )
                 try_this("adaptation")
                 with gr.Accordion("Details: the numbers of the last step (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="ad-status", max_height=400)
@@ -343,11 +542,29 @@ def build(ctx: AppContext) -> TabLink:
         ev = start_btn.click(adapt, inputs, outputs, api_name="adapt", show_progress_on=[status_md], **ctx.heavy)
         # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            adapt_stop, None, [status_md, summary], api_name="adapt_stop", **ctx.instant)
+            adapt_stop, None, [status_md, summary], api_name="adapt_stop", **ctx.instant
+        )
         reset_btn.click(adapt_reset, None, outputs, cancels=[ev], api_name="adapt_reset", **ctx.light)
-        preset.input(on_preset, [preset, reward], [reward, buffer_plot, gallery, bs, cap, lam, steps, lr, reward_md],
-                     api_visibility="private", **ctx.light)  # fmt: skip
+        preset.input(
+            on_preset,
+            [preset, reward],
+            [reward, buffer_plot, gallery, bs, cap, lam, steps, lr, reward_md],
+            api_visibility="private",
+            **ctx.light,
+        )
         reward.input(on_reward, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
-    fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam,
-              "steps": steps, "lr": lr, "bs": bs, "cap": cap, "replay": replay, "guided": guided, "seed": seed}  # fmt: skip
+    fields = {
+        "preset": preset,
+        "reward": reward,
+        "expression": expression,
+        "params": params,
+        "lam": lam,
+        "steps": steps,
+        "lr": lr,
+        "bs": bs,
+        "cap": cap,
+        "replay": replay,
+        "guided": guided,
+        "seed": seed,
+    }
     return TabLink("adaptation", fields, apply_link, link_btn, link_box, [buffer_plot, gallery, reward_md])

@@ -3,39 +3,67 @@ model lookup), input limits, and the conversions from adiff's tensors to the pla
 
 Nothing here is mutable at module level: caches live on the AppContext, which belongs to one Blocks app.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 import adiff.presets
 from adiff import DiffusionModel
+from adiff.data import PLOT_RANGE, make_dataset
+from adiff.diffusion.processes import Process
+from adiff.diffusion.schedules import NoiseSchedule
 from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
 from adiff.nn.config import resolve_device
-from adiff.data import PLOT_RANGE, make_dataset
-from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
-from adiff.diffusion.processes import Process
-from adiff.diffusion.schedules import NoiseSchedule
 from adiff.samplers import SOLVERS, solvers_for
+from adiff.steering.rewards import BUILTIN_REWARDS, REWARD_NAMES, ExpressionError, compile_expression, make_reward
 
 from .result_cache import ResultCache
 from .state import Session, SessionStore
 from .validation import as_choice, as_text, field_error
 
 __all__ = [
-    "AppContext", "ModelInfo", "MY_MODEL", "LIMITS", "points", "tile_images", "tile_array", "grid", "score_field",
-    "score_grid", "reward_grid", "solver_choices", "solver_help", "default_solver", "steps_for",
-    "schedule_curve", "curve_at", "flow_curve", "process_curve", "flow_time", "build_reward", "reward_choices",
-    "parse_label", "label_choices", "finite_list",
-    "condition_for", "default_label", "EACH_LABEL", "count_nonfinite", "finite_rows", "PREVIEW_FLOPS_PER_SECOND",
-]  # fmt: skip
+    "AppContext",
+    "ModelInfo",
+    "MY_MODEL",
+    "LIMITS",
+    "points",
+    "tile_images",
+    "tile_array",
+    "grid",
+    "score_field",
+    "score_grid",
+    "reward_grid",
+    "solver_choices",
+    "solver_help",
+    "default_solver",
+    "steps_for",
+    "schedule_curve",
+    "curve_at",
+    "flow_curve",
+    "process_curve",
+    "flow_time",
+    "build_reward",
+    "reward_choices",
+    "parse_label",
+    "label_choices",
+    "finite_list",
+    "condition_for",
+    "default_label",
+    "EACH_LABEL",
+    "count_nonfinite",
+    "finite_rows",
+    "PREVIEW_FLOPS_PER_SECOND",
+]
 
 MY_MODEL = "my model"  # the model trained or loaded in the Train tab (per session)
 
@@ -100,7 +128,9 @@ def _kind_of(model: DiffusionModel, field_name: str) -> str:
         return "points"
     if len(shape) == 3 and shape[0] == 1:
         return "images"
-    raise field_error(field_name, f"this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}")
+    raise field_error(
+        field_name, f"this app shows 2-D points or one-channel images; the model's data_shape is {list(shape)}"
+    )
 
 
 @dataclass
@@ -155,17 +185,32 @@ class AppContext:
                 raise field_error(field_name, "'my model' needs a model trained or loaded in the Train tab first")
             info = session.trained_info
             kind = _kind_of(model, field_name)
-            return model, ModelInfo(MY_MODEL, info.get("dataset"), kind, model.is_conditional, model.num_classes,
-                                    dict(info.get("sample_kwargs", {})), info.get("description", "your model"))  # fmt: skip
+            return model, ModelInfo(
+                MY_MODEL,
+                info.get("dataset"),
+                kind,
+                model.is_conditional,
+                model.num_classes,
+                dict(info.get("sample_kwargs", {})),
+                info.get("description", "your model"),
+            )
         try:
             model = adiff.presets.load_preset(source, self.device)
         except CheckpointError as e:
             raise field_error(field_name, str(e)) from None
         spec = adiff.presets.preset_spec(source)
         kind = _kind_of(model, field_name)
-        return model, ModelInfo(source, spec.dataset, kind, model.is_conditional, model.num_classes,
-                                dict(spec.sample_kwargs), spec.description, getattr(spec, "sampler", None),
-                                getattr(spec, "num_steps", None))  # fmt: skip
+        return model, ModelInfo(
+            source,
+            spec.dataset,
+            kind,
+            model.is_conditional,
+            model.num_classes,
+            dict(spec.sample_kwargs),
+            spec.description,
+            getattr(spec, "sampler", None),
+            getattr(spec, "num_steps", None),
+        )
 
     # -------------------------------------------------------------- data (read-only, cached per app)
     def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -227,11 +272,13 @@ def tile_array(x: torch.Tensor, cols: int | None = None, gap: int = 1, min_size:
     arr = np.nan_to_num(a.numpy(), nan=0.0, posinf=1e3, neginf=-1e3)
     for i in range(N):
         r, c = divmod(i, cols)
-        canvas[r * (H + gap): r * (H + gap) + H, c * (W + gap): c * (W + gap) + W] = arr[i]
+        canvas[r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = arr[i]
     return canvas
 
 
-def tile_images(x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3, min_size: int = 16) -> list[list]:
+def tile_images(
+    x: torch.Tensor, cols: int | None = None, gap: int = 1, digits: int = 3, min_size: int = 16
+) -> list[list]:
     """``tile_array`` as a 2-D list (rounded; None in the gaps) for plotly heatmaps."""
     out = np.round(tile_array(x, cols, gap, min_size), digits)
     return [[None if math.isnan(v) else v for v in row] for row in out.tolist()]
@@ -267,8 +314,12 @@ def score_field(eps_fn: Callable, process: Process, t, n: int = 17, rng=PLOT_RAN
     """``score_grid`` at one t > 0 -> {"x","y","u","v"} lists for the plotly frame figure."""
     pts, _, _ = grid(n, rng)
     s = score_grid(eps_fn, process, [t], n, rng, device)[0]
-    return {"x": finite_list(pts[:, 0], 3), "y": finite_list(pts[:, 1], 3), "u": finite_list(s[:, 0]),
-            "v": finite_list(s[:, 1])}  # fmt: skip
+    return {
+        "x": finite_list(pts[:, 0], 3),
+        "y": finite_list(pts[:, 1], 3),
+        "u": finite_list(s[:, 0]),
+        "v": finite_list(s[:, 1]),
+    }
 
 
 def reward_grid(reward: Callable, n: int = 70, rng=PLOT_RANGE) -> dict:
@@ -317,9 +368,18 @@ def flow_curve(shift: float = 1.0, num_points: int = 400, name: str = "flow") ->
     alpha, sigma = 1.0 - t, t
     with np.errstate(divide="ignore"):
         log_snr = 2.0 * (np.log(alpha) - np.log(sigma))
-    return {"name": name, "process": "flow", "shift": float(shift), "T": 1, "t": finite_list(t, 6),
-            "u": finite_list(u, 6), "alpha": finite_list(alpha, 6), "noise": finite_list(sigma, 6),
-            "abar": finite_list(alpha**2, 6), "log_snr": finite_list(log_snr, 4)}  # fmt: skip
+    return {
+        "name": name,
+        "process": "flow",
+        "shift": float(shift),
+        "T": 1,
+        "t": finite_list(t, 6),
+        "u": finite_list(u, 6),
+        "alpha": finite_list(alpha, 6),
+        "noise": finite_list(sigma, 6),
+        "abar": finite_list(alpha**2, 6),
+        "log_snr": finite_list(log_snr, 4),
+    }
 
 
 def process_curve(process: Process, name: str | None = None, max_points: int = 400) -> dict:
@@ -334,8 +394,14 @@ def curve_at(curve: dict, schedule: NoiseSchedule, t: int) -> dict:
     """The curve with t = 0 prepended and the values at t attached (for the marker): abar_at, noise_at, alpha_at."""
     t = int(t)
     abar = 1.0 if t == 0 else float(schedule.alphas_cumprod[t - 1])
-    out = {**curve, "t": [0] + curve["t"], "abar": [1.0] + curve["abar"], "noise": [0.0] + curve["noise"],
-           "abar_at": abar, "noise_at": math.sqrt(max(0.0, 1.0 - abar))}  # fmt: skip
+    out = {
+        **curve,
+        "t": [0] + curve["t"],
+        "abar": [1.0] + curve["abar"],
+        "noise": [0.0] + curve["noise"],
+        "abar_at": abar,
+        "noise_at": math.sqrt(max(0.0, 1.0 - abar)),
+    }
     if "alpha" in curve:
         out.update(alpha=[1.0] + curve["alpha"], u=[0.0] + curve["u"], alpha_at=math.sqrt(abar))
     return out
@@ -384,16 +450,20 @@ def build_reward(name: Any, expression: Any, params: Any, kind: str, allow_none:
             raise field_error("expression", str(e)) from None
     spec = next(s for s in BUILTIN_REWARDS if s.name == name)
     if spec.kind not in (kind, "any"):
-        raise field_error("reward", f"{name!r} is a reward for {spec.kind}; this model makes {kind}: pick one of "
-                                    f"{reward_choices(kind)}")  # fmt: skip
+        raise field_error(
+            "reward",
+            f"{name!r} is a reward for {spec.kind}; this model makes {kind}: pick one of {reward_choices(kind)}",
+        )
     text = as_text(params, "reward_params", LIMITS.reward_params_chars).strip()
     kw = {}
     if text:
         try:
             kw = json.loads(text)
         except json.JSONDecodeError as e:
-            raise field_error("reward_params", f"is not valid JSON ({e.msg} at character {e.pos + 1}); "
-                                               'write an object such as {"k": 3}') from None  # fmt: skip
+            raise field_error(
+                "reward_params",
+                f'is not valid JSON ({e.msg} at character {e.pos + 1}); write an object such as {{"k": 3}}',
+            ) from None
         if not isinstance(kw, dict):
             raise field_error("reward_params", f'must be a JSON object such as {{"k": 3}}, got {text!r}')
     if "device" in kw:
@@ -431,11 +501,13 @@ def parse_label(value: Any, info: ModelInfo, field_name: str = "class_label") ->
     try:
         v = int(str(value).strip())
     except ValueError:
-        raise field_error(field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, "
-                                      f"got {value!r}") from None  # fmt: skip
+        raise field_error(
+            field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, got {value!r}"
+        ) from None
     if not 0 <= v < info.num_classes:
-        raise field_error(field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, "
-                                      f"got {value!r}")  # fmt: skip
+        raise field_error(
+            field_name, f"must be {ANY_LABEL!r}, {EACH_LABEL!r} or a class in 0..{info.num_classes - 1}, got {value!r}"
+        )
     return v
 
 

@@ -1,8 +1,9 @@
 """Pure figure builder of the compare view: sample quality (MMD² to fresh data) against NFE, one line per model and
 solver, with the two runs just made marked."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
@@ -26,33 +27,65 @@ def make_quality_figure(curves: Sequence[dict], runs: Sequence[tuple], height: i
             by_solver.setdefault(r["solver"], []).append(r)
         for name, rows in by_solver.items():
             rows = sorted(rows, key=lambda r: r["nfe"])
-            traces.append({
-                "type": "scatter", "mode": "lines+markers", "name": f"{c['source']} · {name}",
-                "x": [r["nfe"] for r in rows], "y": [max(r["mmd2"], MMD_FLOOR) for r in rows],
-                "customdata": [[r["steps"], r["mmd2"]] for r in rows],
-                "line": {"color": SOLVER_COLORS.get(name, "#333"), "width": 2.5, "dash": _DASHES[ci % len(_DASHES)]},
-                "marker": {"size": 7},
-                "hovertemplate": f"{c['source']} · {name}<br>NFE %{{x}} (%{{customdata[0]}} steps)<br>"
-                                 "MMD² = %{customdata[1]:.2e}<extra></extra>",
-            })  # fmt: skip
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": f"{c['source']} · {name}",
+                    "x": [r["nfe"] for r in rows],
+                    "y": [max(r["mmd2"], MMD_FLOOR) for r in rows],
+                    "customdata": [[r["steps"], r["mmd2"]] for r in rows],
+                    "line": {
+                        "color": SOLVER_COLORS.get(name, "#333"),
+                        "width": 2.5,
+                        "dash": _DASHES[ci % len(_DASHES)],
+                    },
+                    "marker": {"size": 7},
+                    "hovertemplate": f"{c['source']} · {name}<br>NFE %{{x}} (%{{customdata[0]}} steps)<br>"
+                    "MMD² = %{customdata[1]:.2e}<extra></extra>",
+                }
+            )
     floors = [abs(v) for c in curves for v in c.get("floor", [])]
     if floors:
         top = max(max(floors), MMD_FLOOR)
-        traces.append({"type": "scatter", "mode": "lines", "name": "data vs data (noise of one figure)",
-                       "x": [1, 1000], "y": [top, top], "line": {"color": "#999", "width": 1.5, "dash": "dot"},
-                       "hovertemplate": f"two fresh draws of the data: |MMD²| up to {top:.1e}<extra></extra>"})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "data vs data (noise of one figure)",
+                "x": [1, 1000],
+                "y": [top, top],
+                "line": {"color": "#999", "width": 1.5, "dash": "dot"},
+                "hovertemplate": f"two fresh draws of the data: |MMD²| up to {top:.1e}<extra></extra>",
+            }
+        )
     for side, source, solver, nfe, v in runs:
         if v is None:
             continue
-        traces.append({"type": "scatter", "mode": "markers+text", "name": f"{side}: {source} · {solver}", "x": [nfe],
-                       "y": [max(v, MMD_FLOOR)], "text": [side], "textposition": "top center",
-                       "marker": {"symbol": "star", "size": 18, "color": SOLVER_COLORS.get(solver, "#333"),
-                                  "line": {"color": "black", "width": 1.5}},
-                       "hovertemplate": f"run {side}: NFE %{{x}}, MMD² = {_fmt(v, 3)}<extra></extra>"})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": f"{side}: {source} · {solver}",
+                "x": [nfe],
+                "y": [max(v, MMD_FLOOR)],
+                "text": [side],
+                "textposition": "top center",
+                "marker": {
+                    "symbol": "star",
+                    "size": 18,
+                    "color": SOLVER_COLORS.get(solver, "#333"),
+                    "line": {"color": "black", "width": 1.5},
+                },
+                "hovertemplate": f"run {side}: NFE %{{x}}, MMD² = {_fmt(v, 3)}<extra></extra>",
+            }
+        )
     if not traces:
         title = "Quality against NFE: for 2-D models with known data (no MMD² for images)"
     else:
         title = "Quality against NFE: MMD² to fresh data (lower is better; ≈ 0 = as good as data)"
-    layout = {"xaxis": _axis(type="log", title={"text": "NFE (network calls)"}, range=[0.6, 3.05]),
-              "yaxis": _axis(type="log", title={"text": "MMD² to data"}, exponentformat="power")}  # fmt: skip
+    layout = {
+        "xaxis": _axis(type="log", title={"text": "NFE (network calls)"}, range=[0.6, 3.05]),
+        "yaxis": _axis(type="log", title={"text": "MMD² to data"}, exponentformat="power"),
+    }
     return _figure(traces, layout, height, title)

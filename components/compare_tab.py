@@ -8,14 +8,16 @@ the browser (frame k of the slider is the same fraction of each run).  Per side:
 fresh data, and path straightness (mean path length / mean displacement over every step, adiff.eval.metrics), and
 a quality-against-NFE curve (cached per preset in assets/presets/NAME.nfe.json, computed for other models).
 API: /compare (streams player messages, like /generate)."""
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -27,8 +29,19 @@ from adiff.eval.metrics import StraightnessMeter, mmd2
 from adiff.eval.quality import quality_against_nfe
 from adiff.samplers import SOLVERS, TrajectoryRecorder, solvers_for
 
-from .common import (LIMITS, AppContext, ModelInfo, condition_for, default_label, default_solver, label_choices,
-                     parse_label, solver_choices, steps_for, tile_array)  # fmt: skip
+from .common import (
+    LIMITS,
+    AppContext,
+    ModelInfo,
+    condition_for,
+    default_label,
+    default_solver,
+    label_choices,
+    parse_label,
+    solver_choices,
+    steps_for,
+    tile_array,
+)
 from .compare_figures import make_quality_figure
 from .help import try_this
 from .player import live_message, player_component, player_payload
@@ -94,8 +107,15 @@ class Side:
     def run(self, n: int, label, seed: int) -> Iterator:
         clip = self.info.sample_kwargs.get("clip_x0")
         cfg = self.info.sample_kwargs.get("cfg_scale", 1.0) if (self.info.conditional and label is not None) else None
-        return self.model.generate_progressive(n, condition=condition_for(label, n, self.info.num_classes), seed=seed,
-                                               sampler=self.solver, num_steps=self.steps, cfg_scale=cfg, clip_x0=clip)  # fmt: skip
+        return self.model.generate_progressive(
+            n,
+            condition=condition_for(label, n, self.info.num_classes),
+            seed=seed,
+            sampler=self.solver,
+            num_steps=self.steps,
+            cfg_scale=cfg,
+            clip_x0=clip,
+        )
 
     def add(self, step) -> None:
         self.rec.add(step)
@@ -118,18 +138,38 @@ def _static(sides: list[Side], kind: str, n: int) -> dict:
             row = [{"title": f"{s.name}: x_t", "color": COLORS["x_t"], "layers": [f"{k}_x_t"]}]
         else:
             layers[f"{k}_x_t"] = {"type": "points", "color": COLORS["x_t"], "size": dot, "opacity": 0.6}
-            layers[f"{k}_paths"] = {"type": "paths", "of": f"{k}_x_t", "count": min(NUM_PATHS, n), "color": COLORS["path"],
-                                    "head": COLORS["x_t"]}  # fmt: skip
+            layers[f"{k}_paths"] = {
+                "type": "paths",
+                "of": f"{k}_x_t",
+                "count": min(NUM_PATHS, n),
+                "color": COLORS["path"],
+                "head": COLORS["x_t"],
+            }
             layers[f"{k}_x0"] = {"type": "points", "color": COLORS["x0_pred"], "size": dot, "opacity": 0.75}
             row = [{"title": f"{s.name}: x_t and paths", "color": COLORS["x_t"], "layers": [f"{k}_x_t", f"{k}_paths"]}]
         row.append({"title": f"{s.key.upper()} · predicted x̂₀", "color": COLORS["x0_pred"], "layers": [f"{k}_x0"]})
         panels.append(row)
-    legend = [] if kind == "images" else [[LABELS["x_t"], COLORS["x_t"]], [LABELS["x0_pred"], COLORS["x0_pred"]],
-                                          ["particle paths", COLORS["path"]]]  # fmt: skip
-    return {"title": " vs ".join(s.name for s in sides), "range": list(PLOT_RANGE), "panels": panels, "layers": layers,
-            "schedule": None, "legend": legend,
-            "notes": ["Both rows start from the same x_T. Frame k of the slider is the same share of each run: a "
-                      "10-step run shows its step 5 where a 100-step run shows its step 50."]}  # fmt: skip
+    legend = (
+        []
+        if kind == "images"
+        else [
+            [LABELS["x_t"], COLORS["x_t"]],
+            [LABELS["x0_pred"], COLORS["x0_pred"]],
+            ["particle paths", COLORS["path"]],
+        ]
+    )
+    return {
+        "title": " vs ".join(s.name for s in sides),
+        "range": list(PLOT_RANGE),
+        "panels": panels,
+        "layers": layers,
+        "schedule": None,
+        "legend": legend,
+        "notes": [
+            "Both rows start from the same x_T. Frame k of the slider is the same share of each run: a "
+            "10-step run shows its step 5 where a 100-step run shows its step 50."
+        ],
+    }
 
 
 def _arrays(kind: str, key: str, x: torch.Tensor, x0: torch.Tensor) -> dict:
@@ -173,17 +213,30 @@ def _curves(ctx: AppContext, sides: list[Side], label) -> list[dict]:
             ref = lambda m, d=s.info.dataset: ctx.dataset(d, m, next(seeds))[0]  # noqa: E731  (fresh data per call)
             names = sorted({x.solver for x in sides if x.source == s.source})
             cond = condition_for(label, CURVE_N, s.info.num_classes)
-            curve = quality_against_nfe(s.model, ref, names, CURVE_NFES, CURVE_N, seed=0, condition=cond,
-                                        clip_x0=s.info.sample_kwargs.get("clip_x0"))  # fmt: skip
+            curve = quality_against_nfe(
+                s.model,
+                ref,
+                names,
+                CURVE_NFES,
+                CURVE_N,
+                seed=0,
+                condition=cond,
+                clip_x0=s.info.sample_kwargs.get("clip_x0"),
+            )
         out.append({"source": s.source, **curve})
     return out
 
 
 def _table(sides: list[Side], stats: list[dict]) -> str:
-    rows = ["| side | model | solver | steps | NFE | MMD² to data | straightness | time |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| side | model | solver | steps | NFE | MMD² to data | straightness | time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s, st in zip(sides, stats):
-        rows.append(f"| **{s.key.upper()}** | {s.source} | {s.solver} | {s.steps} | {st['nfe']} | "
-                    f"{fmt(st.get('mmd2_to_data'), 2)} | {fmt(st['straightness'], 3)} | {st['seconds']:.1f} s |")  # fmt: skip
+        rows.append(
+            f"| **{s.key.upper()}** | {s.source} | {s.solver} | {s.steps} | {st['nfe']} | "
+            f"{fmt(st.get('mmd2_to_data'), 2)} | {fmt(st['straightness'], 3)} | {st['seconds']:.1f} s |"
+        )
     lines = ["\n".join(rows)]
     for s, st in zip(sides, stats):
         if st.get("mmd2_to_data") is not None:
@@ -191,8 +244,10 @@ def _table(sides: list[Side], stats: list[dict]) -> str:
     a, b = stats
     if abs(a["straightness"] - b["straightness"]) > 0.02:
         straighter = "A" if a["straightness"] < b["straightness"] else "B"
-        lines.append(f"**{straighter}**'s paths are straighter ({fmt(min(a['straightness'], b['straightness']), 3)} "
-                     f"against {fmt(max(a['straightness'], b['straightness']), 3)}; 1 = straight lines).")  # fmt: skip
+        lines.append(
+            f"**{straighter}**'s paths are straighter ({fmt(min(a['straightness'], b['straightness']), 3)} "
+            f"against {fmt(max(a['straightness'], b['straightness']), 3)}; 1 = straight lines)."
+        )
     return "\n\n".join(lines)
 
 
@@ -200,8 +255,9 @@ def build(ctx: AppContext) -> None:
     sources = ctx.sources()
 
     @user_errors
-    def compare(model_a, solver_a, steps_a, model_b, solver_b, steps_b, seed, num_samples, class_label,
-                request: gr.Request):  # fmt: skip
+    def compare(
+        model_a, solver_a, steps_a, model_b, solver_b, steps_b, seed, num_samples, class_label, request: gr.Request
+    ):
         """Run both choices from the same x_T, streaming both rows; end with the whole pair for the shared slider."""
         session = ctx.store.get(request)
         sides = []
@@ -212,11 +268,17 @@ def build(ctx: AppContext) -> None:
             sides.append(Side(key, info.source, model, info, solver, steps))
         a, b = sides
         if tuple(a.model.data_shape) != tuple(b.model.data_shape):
-            raise gr.Error(f"model_b: {b.source!r} makes data of shape {list(b.model.data_shape)}, {a.source!r} of "
-                           f"{list(a.model.data_shape)}; compare two models of the same data", print_exception=False)  # fmt: skip
+            raise gr.Error(
+                f"model_b: {b.source!r} makes data of shape {list(b.model.data_shape)}, {a.source!r} of "
+                f"{list(a.model.data_shape)}; compare two models of the same data",
+                print_exception=False,
+            )
         if a.info.num_classes != b.info.num_classes:
-            raise gr.Error(f"model_b: {b.source!r} has {b.info.num_classes or 'no'} classes, {a.source!r} "
-                           f"{a.info.num_classes or 'none'}; compare two models of the same data", print_exception=False)  # fmt: skip
+            raise gr.Error(
+                f"model_b: {b.source!r} has {b.info.num_classes or 'no'} classes, {a.source!r} "
+                f"{a.info.num_classes or 'none'}; compare two models of the same data",
+                print_exception=False,
+            )
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         kind = a.info.kind
         n = as_int(num_samples, "num_samples", 1, LIMITS.points if kind == "points" else LIMITS.images)
@@ -235,18 +297,28 @@ def build(ctx: AppContext) -> None:
             session.progress["compare"] = f"A at step {a.done} of {a.steps}, B at step {b.done} of {b.steps}"
             now = time.monotonic()
             expected = (now - started) / (a.done + b.done) * total
-            if a.last is None or b.last is None or (seq > 0 and now - last < max(STREAM_INTERVAL_S, expected / LIVE_MESSAGES)):
+            if (
+                a.last is None
+                or b.last is None
+                or (seq > 0 and now - last < max(STREAM_INTERVAL_S, expected / LIVE_MESSAGES))
+            ):
                 continue
             last = now
             arrays = {}
             for s in sides:
-                arrays.update({k: v[0] for k, v in _arrays(kind, s.key, s.last.x_prev[None], s.last.x0_pred[None]).items()})
+                arrays.update(
+                    {k: v[0] for k, v in _arrays(kind, s.key, s.last.x_prev[None], s.last.x0_pred[None]).items()}
+                )
             if kind == "images" and seq == 0:
                 image_specs(static, {k: v[None] for k, v in arrays.items()})
             text = " · ".join(_where(s, s.last.t_prev, s.model.process.coefficients(s.last.t_prev)[1]) for s in sides)
-            yield (live_message(run_id, kind, static, arrays, seq, 0.0, "sampling: " + text, seq),
-                   "… **sampling both sides**: the rows fill at the same pace" if seq == 0 else gr.skip(),
-                   gr.skip(), gr.skip(), gr.skip())  # fmt: skip
+            yield (
+                live_message(run_id, kind, static, arrays, seq, 0.0, "sampling: " + text, seq),
+                "… **sampling both sides**: the rows fill at the same pace" if seq == 0 else gr.skip(),
+                gr.skip(),
+                gr.skip(),
+                gr.skip(),
+            )
             seq += 1
         trajs = [s.rec.finish() for s in sides]
         same = bool(torch.equal(trajs[0].x[0], trajs[1].x[0]))
@@ -273,16 +345,37 @@ def build(ctx: AppContext) -> None:
         stats = []
         for s, tr in zip(sides, trajs):
             final = tr.final
-            stats.append({"model": s.source, "process": s.model.process.name, "prediction_type": s.model.prediction_type,
-                          "solver": s.solver, "steps": s.steps, "nfe": tr.nfe or s.nfe, "seconds": round(s.seconds, 2),
-                          "straightness": s.meter.value, "mmd2_to_data": _quality(ctx, s, final, label),
-                          "sample_std": float(final.std()), "finite": bool(torch.isfinite(final).all())})  # fmt: skip
+            stats.append(
+                {
+                    "model": s.source,
+                    "process": s.model.process.name,
+                    "prediction_type": s.model.prediction_type,
+                    "solver": s.solver,
+                    "steps": s.steps,
+                    "nfe": tr.nfe or s.nfe,
+                    "seconds": round(s.seconds, 2),
+                    "straightness": s.meter.value,
+                    "mmd2_to_data": _quality(ctx, s, final, label),
+                    "sample_std": float(final.std()),
+                    "finite": bool(torch.isfinite(final).all()),
+                }
+            )
         curves = _curves(ctx, sides, label)
-        fig = make_quality_figure(curves, [(s.key.upper(), s.source, s.solver, st["nfe"], st.get("mmd2_to_data"))
-                                           for s, st in zip(sides, stats)])  # fmt: skip
-        summary = {"status": "done", "seed": seed, "num_samples": n, "class_label": label, "same_x_T": same,
-                   "num_frames": K, "a": stats[0], "b": stats[1],
-                   "curves": [{"model": c["source"], "points": len(c["rows"])} for c in curves]}  # fmt: skip
+        fig = make_quality_figure(
+            curves,
+            [(s.key.upper(), s.source, s.solver, st["nfe"], st.get("mmd2_to_data")) for s, st in zip(sides, stats)],
+        )
+        summary = {
+            "status": "done",
+            "seed": seed,
+            "num_samples": n,
+            "class_label": label,
+            "same_x_T": same,
+            "num_frames": K,
+            "a": stats[0],
+            "b": stats[1],
+            "curves": [{"model": c["source"], "points": len(c["rows"])} for c in curves],
+        }
         session.progress["compare"] = "after the last step"
         pointer = {"v": 1, "id": run_id, "live": False, "file": "compare", "count": K}
         note = "Both sides started from the same x_T." if same else "⚠ the two sides did not start from the same x_T."
@@ -296,7 +389,10 @@ def build(ctx: AppContext) -> None:
         """Solver choices, default solver and step count for the model chosen on one side."""
         model, info = ctx.model(src, ctx.store.get(request), f"model_{key}")
         name, k = default_solver(model, info)
-        return [gr.update(choices=solver_choices(model), value=name), gr.update(maximum=model.max_sampling_steps, value=k)]
+        return [
+            gr.update(choices=solver_choices(model), value=name),
+            gr.update(maximum=model.max_sampling_steps, value=k),
+        ]
 
     def on_model(key):
         @user_errors
@@ -304,7 +400,9 @@ def build(ctx: AppContext) -> None:
             up = side_updates(src, request, key)
             _, info = ctx.model(src, ctx.store.get(request), f"model_{key}")
             if key == "a":
-                up.append(gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional))
+                up.append(
+                    gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional)
+                )
                 up.append(gr.update(value=16 if info.kind == "images" else 500))
             return up
 
@@ -325,41 +423,99 @@ def build(ctx: AppContext) -> None:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 controls = {}
-                for key, src, model, solver, steps in (("a", "moons", moons, "ddim", 100), ("b", "moons", moons, "dpmpp_2m", 10)):
+                for key, src, model, solver, steps in (
+                    ("a", "moons", moons, "ddim", 100),
+                    ("b", "moons", moons, "dpmpp_2m", 10),
+                ):
                     with gr.Group():
-                        m = dropdown(f"model_{key}", choices=sources, value=src, label=f"{key.upper()}: model",
-                                     elem_id=f"cmp-model-{key}")  # fmt: skip
-                        s = radio(f"solver_{key}", choices=solver_choices(model), value=solver, label=f"{key.upper()}: solver",
-                                  elem_id=f"cmp-solver-{key}")  # fmt: skip
-                        k = slider(f"steps_{key}", bounds=(1, LIMITS.train_T), minimum=1, maximum=model.max_sampling_steps,
-                                   value=steps, step=1, label=f"{key.upper()}: steps", elem_id=f"cmp-steps-{key}")  # fmt: skip
+                        m = dropdown(
+                            f"model_{key}",
+                            choices=sources,
+                            value=src,
+                            label=f"{key.upper()}: model",
+                            elem_id=f"cmp-model-{key}",
+                        )
+                        s = radio(
+                            f"solver_{key}",
+                            choices=solver_choices(model),
+                            value=solver,
+                            label=f"{key.upper()}: solver",
+                            elem_id=f"cmp-solver-{key}",
+                        )
+                        k = slider(
+                            f"steps_{key}",
+                            bounds=(1, LIMITS.train_T),
+                            minimum=1,
+                            maximum=model.max_sampling_steps,
+                            value=steps,
+                            step=1,
+                            label=f"{key.upper()}: steps",
+                            elem_id=f"cmp-steps-{key}",
+                        )
                     controls[key] = (m, s, k)
                 with gr.Row():
-                    seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
-                                  info="the shared x_T", elem_id="cmp-seed")  # fmt: skip
-                    n = number("num_samples", value=500, minimum=1, maximum=LIMITS.points, precision=0, label="Samples",
-                               elem_id="cmp-n")  # fmt: skip
-                label = dropdown("class_label", choices=["any"], value="any", label="Class", interactive=False,
-                                 allow_custom_value=True, elem_id="cmp-label")  # fmt: skip
+                    seed = number(
+                        "seed",
+                        value=0,
+                        minimum=0,
+                        maximum=LIMITS.seed,
+                        precision=0,
+                        label="Seed",
+                        info="the shared x_T",
+                        elem_id="cmp-seed",
+                    )
+                    n = number(
+                        "num_samples",
+                        value=500,
+                        minimum=1,
+                        maximum=LIMITS.points,
+                        precision=0,
+                        label="Samples",
+                        elem_id="cmp-n",
+                    )
+                label = dropdown(
+                    "class_label",
+                    choices=["any"],
+                    value="any",
+                    label="Class",
+                    interactive=False,
+                    allow_custom_value=True,
+                    elem_id="cmp-label",
+                )
                 with gr.Row(elem_classes=["adiff-actions"]):
                     go_btn = gr.Button("Compare", variant="primary", elem_id="cmp-go")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="cmp-stop")
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
-                status = gr.Markdown("Press **Compare**: both rows stream in, then one slider scrubs both.",
-                                     elem_id="cmp-status", elem_classes=["adiff-status"])  # fmt: skip
-                player = player_component("cmp-player", empty_text="Press Compare: side A (top) and side B (bottom) "
-                                          "start from the same noise.")  # fmt: skip
-                curve = gr.Plot(label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"])
+                status = gr.Markdown(
+                    "Press **Compare**: both rows stream in, then one slider scrubs both.",
+                    elem_id="cmp-status",
+                    elem_classes=["adiff-status"],
+                )
+                player = player_component(
+                    "cmp-player",
+                    empty_text="Press Compare: side A (top) and side B (bottom) start from the same noise.",
+                )
+                curve = gr.Plot(
+                    label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"]
+                )
                 try_this("compare")
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="cmp-summary", max_height=320)
-                    data_file = gr.File(label="Both trajectories as JSON (what the player plays)", elem_id="cmp-trajectory",
-                                        height=90)  # fmt: skip
+                    data_file = gr.File(
+                        label="Both trajectories as JSON (what the player plays)", elem_id="cmp-trajectory", height=90
+                    )
         (ma, sa, ka), (mb, sb, kb) = controls["a"], controls["b"]
-        event = go_btn.click(compare, [ma, sa, ka, mb, sb, kb, seed, n, label], [player, status, summary, data_file, curve],
-                             api_name="compare", show_progress_on=[status], **ctx.heavy)  # fmt: skip
+        event = go_btn.click(
+            compare,
+            [ma, sa, ka, mb, sb, kb, seed, n, label],
+            [player, status, summary, data_file, curve],
+            api_name="compare",
+            show_progress_on=[status],
+            **ctx.heavy,
+        )
         stop_btn.click(None, None, status, js=STOP_JS, cancels=[event], api_visibility="private").then(
-            stop, None, [status, summary], api_name="compare_stop", **ctx.instant)
+            stop, None, [status, summary], api_name="compare_stop", **ctx.instant
+        )
         data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
         ma.input(on_model("a"), ma, [sa, ka, label, n], api_visibility="private", **ctx.light)
         mb.input(on_model("b"), mb, [sb, kb], api_visibility="private", **ctx.light)

@@ -4,28 +4,64 @@ They take plain Python data (dicts of lists and numbers, made from tensors by ``
 tensors or models, and have no side effects, so they are unit-tested on their own.  The colours, sizes and the
 dict-assembling helpers they share are in ``components.plotting`` (re-exported here: ``figures.COLORS`` etc.).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
 from .plotting import (  # noqa: F401  (the style constants are re-exported for the tabs and the tests)
-    COLORS, DEFAULT_RANGE, EPS_COLORSCALE, FONT_SIZE, IMAGE_COLORSCALE, LABELS, PRIORITY_COLORSCALE, REWARD_COLORSCALE,
-    SCHEDULE_COLORS, _MARKER, _axis, _color_titles, _figure, _fmt, _grid, _heat, _image_grid, _on, _outside, _ref,
-    _scatter, make_message_figure,
+    _MARKER,
+    COLORS,
+    DEFAULT_RANGE,
+    EPS_COLORSCALE,
+    FONT_SIZE,
+    IMAGE_COLORSCALE,
+    LABELS,
+    PRIORITY_COLORSCALE,
+    REWARD_COLORSCALE,
+    SCHEDULE_COLORS,
+    _axis,
+    _color_titles,
+    _figure,
+    _fmt,
+    _grid,
+    _heat,
+    _image_grid,
+    _on,
+    _outside,
+    _ref,
+    _scatter,
+    make_message_figure,
 )
 from .schedule_figures import make_process_marker_figure, make_schedule_figure, make_schedule_marker_figure  # noqa: F401
 
 __all__ = [
-    "COLORS", "SCHEDULE_COLORS", "REWARD_COLORSCALE", "PRIORITY_COLORSCALE", "IMAGE_COLORSCALE", "EPS_COLORSCALE",
-    "FONT_SIZE", "LABELS", "DEFAULT_RANGE",
-    "make_message_figure", "make_schedule_figure", "make_schedule_marker_figure", "make_process_marker_figure",
+    "COLORS",
+    "SCHEDULE_COLORS",
+    "REWARD_COLORSCALE",
+    "PRIORITY_COLORSCALE",
+    "IMAGE_COLORSCALE",
+    "EPS_COLORSCALE",
+    "FONT_SIZE",
+    "LABELS",
+    "DEFAULT_RANGE",
+    "make_message_figure",
+    "make_schedule_figure",
+    "make_schedule_marker_figure",
+    "make_process_marker_figure",
     "make_forward_figure",
-    "make_frame_figure", "make_guidance_figure", "make_adaptation_figure", "make_buffer_figure",
-    "make_before_after_figure", "make_loss_figure", "make_samples_figure",
-]  # fmt: skip
+    "make_frame_figure",
+    "make_guidance_figure",
+    "make_adaptation_figure",
+    "make_buffer_figure",
+    "make_before_after_figure",
+    "make_loss_figure",
+    "make_samples_figure",
+]
+
 
 # ---------------------------------------------------------------------------------------------- forward process
 def make_forward_figure(data: dict) -> go.Figure:
@@ -39,19 +75,26 @@ def make_forward_figure(data: dict) -> go.Figure:
     t = data["t"]
     if data["kind"] == "images":
         cols = data["columns"]
-        layout = _image_grid(len(cols), [f"<b>t = {c['t']}</b>" if c.get("selected") else f"t = {c['t']}" for c in cols],
-                             hspace=0.012)  # fmt: skip
-        traces = [_on(_heat(c["z"], IMAGE_COLORSCALE, -1.0, 1.0, f"x_t at t = {c['t']}", hover="pixel"), i + 1)
-                  for i, c in enumerate(cols)]  # fmt: skip
+        layout = _image_grid(
+            len(cols), [f"<b>t = {c['t']}</b>" if c.get("selected") else f"t = {c['t']}" for c in cols], hspace=0.012
+        )
+        traces = [
+            _on(_heat(c["z"], IMAGE_COLORSCALE, -1.0, 1.0, f"x_t at t = {c['t']}", hover="pixel"), i + 1)
+            for i, c in enumerate(cols)
+        ]
         _color_titles(layout, ["x_t" if c.get("selected") else None for c in cols])
-        return _figure(traces, layout, 560, f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at several t (the chosen t = {t} in blue)",
-                       legend=False)  # fmt: skip
+        return _figure(
+            traces, layout, 560, f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at several t (the chosen t = {t} in blue)", legend=False
+        )
     rng = data.get("range", DEFAULT_RANGE)
     flow = data.get("flow")
     titles = ["data x₀ ~ p(x₀)", f"x_t ~ q(x_t) at t = {t}: ᾱ_t = {_fmt(data['abar'])}, σ_t = {_fmt(data['sigma'])}"]
     if flow:
-        titles = ["data x₀ ~ p(x₀)", f"VP at t = {t}:<br>α = √ᾱ_t = {_fmt(math.sqrt(data['abar']))}, σ = {_fmt(data['sigma'])}",
-                  f"rectified flow at t = {_fmt(flow['t'])}:<br>α = 1 − t = {_fmt(flow['alpha'])}, σ = t = {_fmt(flow['sigma'])}"]
+        titles = [
+            "data x₀ ~ p(x₀)",
+            f"VP at t = {t}:<br>α = √ᾱ_t = {_fmt(math.sqrt(data['abar']))}, σ = {_fmt(data['sigma'])}",
+            f"rectified flow at t = {_fmt(flow['t'])}:<br>α = 1 − t = {_fmt(flow['alpha'])}, σ = t = {_fmt(flow['sigma'])}",
+        ]
     layout = _grid(1, len(titles), titles, hspace=0.06 if flow else 0.08, square=True, rng=rng)
     _color_titles(layout, ["data", "x_t"] + (["x_t"] if flow else []))
     if flow:
@@ -69,13 +112,24 @@ def make_forward_figure(data: dict) -> go.Figure:
 
 def _density_trace(dens: dict, n: int, showlegend: bool) -> dict:
     """The exact log-density of x_t (a mixture's) as filled contours in the x_t colour, on subplot n."""
-    return _on({
-        "type": "contour", "x": list(dens["x"]), "y": list(dens["y"]), "z": dens["z"], "name": "exact log q(x_t)",
-        "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]], "showscale": False,
-        "contours": {"coloring": "fill", "showlines": True}, "line": {"width": 1, "color": COLORS["x_t"]},
-        "ncontours": 12, "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>", "showlegend": showlegend,
-        "legendgroup": "density",
-    }, n)  # fmt: skip
+    return _on(
+        {
+            "type": "contour",
+            "x": list(dens["x"]),
+            "y": list(dens["y"]),
+            "z": dens["z"],
+            "name": "exact log q(x_t)",
+            "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]],
+            "showscale": False,
+            "contours": {"coloring": "fill", "showlines": True},
+            "line": {"width": 1, "color": COLORS["x_t"]},
+            "ncontours": 12,
+            "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>",
+            "showlegend": showlegend,
+            "legendgroup": "density",
+        },
+        n,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- reverse process
@@ -100,21 +154,49 @@ def _arrows(field: dict, rng: Sequence[float]) -> tuple[list, list, list]:
         k = 0.35  # head length / arrow length
         lx += [x, hx, None, hx + k * (dx * ca - dy * sa), hx, hx + k * (dx * ca + dy * sa), None]
         ly += [y, hy, None, hy + k * (dx * sa + dy * ca), hy, hy + k * (-dx * sa + dy * ca), None]
-    return [round(v, 4) if v is not None else None for v in lx], [round(v, 4) if v is not None else None for v in ly], mags
+    return (
+        [round(v, 4) if v is not None else None for v in lx],
+        [round(v, 4) if v is not None else None for v in ly],
+        mags,
+    )
 
 
 def _field_traces(field: dict, rng, n: int, color: str, name: str) -> list[dict]:
     lx, ly, mags = _arrows(field, rng)
     return [
-        _on({"type": "scatter", "x": lx, "y": ly, "mode": "lines", "line": {"color": color, "width": 1.8},
-             "name": name, "legendgroup": name, "hoverinfo": "skip", "opacity": 0.9}, n),
-        _on({"type": "scatter", "x": list(field["x"]), "y": list(field["y"]), "mode": "markers",
-             "marker": {"size": 3, "color": color, "opacity": 0.4}, "showlegend": False, "legendgroup": name,
-             "name": name, "customdata": [[u, v, round(m, 4) if math.isfinite(m) else None]
-                                          for u, v, m in zip(field["u"], field["v"], mags)],
-             "hovertemplate": f"{name}<br>at (%{{x:.2f}}, %{{y:.2f}})<br>s = (%{{customdata[0]:.3g}}, "
-                              "%{customdata[1]:.3g})<br>|s| = %{customdata[2]:.3g}<extra></extra>"}, n),
-    ]  # fmt: skip
+        _on(
+            {
+                "type": "scatter",
+                "x": lx,
+                "y": ly,
+                "mode": "lines",
+                "line": {"color": color, "width": 1.8},
+                "name": name,
+                "legendgroup": name,
+                "hoverinfo": "skip",
+                "opacity": 0.9,
+            },
+            n,
+        ),
+        _on(
+            {
+                "type": "scatter",
+                "x": list(field["x"]),
+                "y": list(field["y"]),
+                "mode": "markers",
+                "marker": {"size": 3, "color": color, "opacity": 0.4},
+                "showlegend": False,
+                "legendgroup": name,
+                "name": name,
+                "customdata": [
+                    [u, v, round(m, 4) if math.isfinite(m) else None] for u, v, m in zip(field["u"], field["v"], mags)
+                ],
+                "hovertemplate": f"{name}<br>at (%{{x:.2f}}, %{{y:.2f}})<br>s = (%{{customdata[0]:.3g}}, "
+                "%{customdata[1]:.3g})<br>|s| = %{customdata[2]:.3g}<extra></extra>",
+            },
+            n,
+        ),
+    ]
 
 
 def make_frame_figure(frame: dict) -> go.Figure:
@@ -128,13 +210,17 @@ def make_frame_figure(frame: dict) -> go.Figure:
     t = frame["t"]
     head = f"t = {t}" + (f"  ·  frame {frame['index'] + 1} of {frame['num_frames']}" if frame.get("num_frames") else "")
     if frame.get("nonfinite"):
-        head += f"  ·  ⚠ {frame['nonfinite']} samples are NaN or infinite" + (" (not drawn)" if frame["kind"] == "points" else "")
+        head += f"  ·  ⚠ {frame['nonfinite']} samples are NaN or infinite" + (
+            " (not drawn)" if frame["kind"] == "points" else ""
+        )
     if frame["kind"] == "images":
         layout = _image_grid(3, ["x_t", "predicted x₀ = (x_t − σ_t ε̂) / √ᾱ_t", "predicted noise ε̂"], hspace=0.03)
         _color_titles(layout, ["x_t", "x0_pred", "eps"])
-        traces = [_on(_heat(frame["x_t"], IMAGE_COLORSCALE, -1.0, 1.0, "x_t", hover="pixel"), 1),
-                  _on(_heat(frame["x0_pred"], IMAGE_COLORSCALE, -1.0, 1.0, "predicted x₀", hover="pixel"), 2),
-                  _on(_heat(frame["eps"], EPS_COLORSCALE, -3.0, 3.0, "predicted ε", hover="ε"), 3)]  # fmt: skip
+        traces = [
+            _on(_heat(frame["x_t"], IMAGE_COLORSCALE, -1.0, 1.0, "x_t", hover="pixel"), 1),
+            _on(_heat(frame["x0_pred"], IMAGE_COLORSCALE, -1.0, 1.0, "predicted x₀", hover="pixel"), 2),
+            _on(_heat(frame["eps"], EPS_COLORSCALE, -3.0, 3.0, "predicted ε", hover="ε"), 3),
+        ]
         return _figure(traces, layout, 520, head, legend=False)
 
     rng = frame.get("range", DEFAULT_RANGE)
@@ -142,8 +228,11 @@ def make_frame_figure(frame: dict) -> go.Figure:
     rows = 2 if ideal else 1
     titles = ["x_t and the score −ε̂/σ_t", "predicted x₀", "predicted noise ε̂"]
     if ideal:
-        titles = ["learned: " + s for s in titles] + ["ideal: x_t and its exact score", "ideal: predicted x₀",
-                                                       "ideal: predicted noise ε*"]  # fmt: skip
+        titles = ["learned: " + s for s in titles] + [
+            "ideal: x_t and its exact score",
+            "ideal: predicted x₀",
+            "ideal: predicted noise ε*",
+        ]
     layout = _grid(rows, 3, titles, hspace=0.05, vspace=0.09, square=True, rng=rng)
     _color_titles(layout, ["x_t", "x0_pred", "eps"] + (["ideal"] * 3 if ideal else []))
     traces: list[dict] = []
@@ -151,31 +240,76 @@ def make_frame_figure(frame: dict) -> go.Figure:
         src = frame if r == 0 else ideal
         n0 = r * 3 + 1
         if src.get("score"):
-            traces += _field_traces(src["score"], rng, n0, COLORS["score"] if r == 0 else COLORS["ideal"],
-                                    "score −ε̂/σ_t" if r == 0 else "exact score")  # fmt: skip
+            traces += _field_traces(
+                src["score"],
+                rng,
+                n0,
+                COLORS["score"] if r == 0 else COLORS["ideal"],
+                "score −ε̂/σ_t" if r == 0 else "exact score",
+            )
         traces.append(_on(_scatter(frame["x_t"], "x_t", showlegend=r == 0, size=5, opacity=0.6), n0))
         if r == 0:
             for i, p in enumerate(frame.get("paths") or []):
                 m = len(p["x"])
-                traces.append(_on({
-                    "type": "scatter", "x": list(p["x"]), "y": list(p["y"]), "mode": "lines+markers",
-                    "name": "particle paths", "legendgroup": "paths", "showlegend": i == 0,
-                    "line": {"color": COLORS["path"], "width": 2},
-                    "marker": {"size": [0] * (m - 1) + [12], "color": COLORS["x_t"], "line": {"color": COLORS["path"], "width": 2}},
-                    "hovertemplate": "particle path<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>",
-                }, n0))  # fmt: skip
-        traces.append(_on(_scatter(src["x0_pred"], "x0_pred", name=None if r == 0 else "ideal predicted x₀",
-                                   color=COLORS["x0_pred"] if r == 0 else COLORS["ideal"]), n0 + 1))  # fmt: skip
-        traces.append(_on(_scatter(src["eps"], "eps", name=None if r == 0 else "ideal ε*",
-                                   color=COLORS["eps"] if r == 0 else COLORS["ideal"]), n0 + 2))  # fmt: skip
+                traces.append(
+                    _on(
+                        {
+                            "type": "scatter",
+                            "x": list(p["x"]),
+                            "y": list(p["y"]),
+                            "mode": "lines+markers",
+                            "name": "particle paths",
+                            "legendgroup": "paths",
+                            "showlegend": i == 0,
+                            "line": {"color": COLORS["path"], "width": 2},
+                            "marker": {
+                                "size": [0] * (m - 1) + [12],
+                                "color": COLORS["x_t"],
+                                "line": {"color": COLORS["path"], "width": 2},
+                            },
+                            "hovertemplate": "particle path<br>x = %{x:.3f}<br>y = %{y:.3f}<extra></extra>",
+                        },
+                        n0,
+                    )
+                )
+        traces.append(
+            _on(
+                _scatter(
+                    src["x0_pred"],
+                    "x0_pred",
+                    name=None if r == 0 else "ideal predicted x₀",
+                    color=COLORS["x0_pred"] if r == 0 else COLORS["ideal"],
+                ),
+                n0 + 1,
+            )
+        )
+        traces.append(
+            _on(
+                _scatter(
+                    src["eps"],
+                    "eps",
+                    name=None if r == 0 else "ideal ε*",
+                    color=COLORS["eps"] if r == 0 else COLORS["ideal"],
+                ),
+                n0 + 2,
+            )
+        )
     return _figure(traces, layout, 600 if rows == 1 else 1080, head)
 
 
 # ---------------------------------------------------------------------------------------------- guidance
 def _reward_heatmap(grid: dict, showscale: bool, n: int) -> dict:
-    tr = {"type": "heatmap", "x": list(grid["x"]), "y": list(grid["y"]), "z": grid["z"], "colorscale": REWARD_COLORSCALE,
-          "showscale": showscale, "name": "reward r(x)", "zsmooth": "fast",
-          "hovertemplate": "r(%{x:.2f}, %{y:.2f}) = %{z:.3g}<extra></extra>"}  # fmt: skip
+    tr = {
+        "type": "heatmap",
+        "x": list(grid["x"]),
+        "y": list(grid["y"]),
+        "z": grid["z"],
+        "colorscale": REWARD_COLORSCALE,
+        "showscale": showscale,
+        "name": "reward r(x)",
+        "zsmooth": "fast",
+        "hovertemplate": "r(%{x:.2f}, %{y:.2f}) = %{z:.3g}<extra></extra>",
+    }
     if showscale:
         tr["colorbar"] = {"title": {"text": "r(x)"}, "len": 0.8, "thickness": 16}
     return _on(tr, n)
@@ -194,7 +328,9 @@ def make_guidance_figure(data: dict) -> go.Figure:
     for p in panels:
         lines = [p["title"]]
         if p.get("nonfinite"):
-            lines.append(f"⚠ {p['nonfinite']} samples NaN or infinite" + (" (not drawn)" if data["kind"] == "points" else ""))
+            lines.append(
+                f"⚠ {p['nonfinite']} samples NaN or infinite" + (" (not drawn)" if data["kind"] == "points" else "")
+            )
         if p.get("mean_reward") is not None:
             lines.append(f"mean reward {_fmt(p.get('mean_reward'))}")
         if data["kind"] == "points":
@@ -205,8 +341,10 @@ def make_guidance_figure(data: dict) -> go.Figure:
     if data["kind"] == "images":
         layout = _image_grid(len(panels), titles, hspace=0.04)
         _color_titles(layout, [p["key"] for p in panels])
-        traces = [_on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
-                  for i, p in enumerate(panels)]  # fmt: skip
+        traces = [
+            _on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
+            for i, p in enumerate(panels)
+        ]
         return _figure(traces, layout, 620, data.get("title"), legend=False)
     layout = _grid(1, len(panels), titles, hspace=0.05, square=True, rng=rng)
     _color_titles(layout, [p["key"] for p in panels])
@@ -225,18 +363,36 @@ def make_adaptation_figure(history: dict) -> go.Figure:
     "distance_to_data": [...], "distance_to_target": [...] (optional)} -> three panels of live curves."""
     steps = list(history.get("step", []))
     if not steps:
-        return make_message_figure("Press Start: reward, loss and distance-to-data curves appear here, one point per step.")
-    layout = _grid(1, 3, ["reward of samples (λ = 0, fixed seed)", "loss (weighted ε-MSE + anchor)",
-                          "distance to data (MMD²)"], hspace=0.08)  # fmt: skip
+        return make_message_figure(
+            "Press Start: reward, loss and distance-to-data curves appear here, one point per step."
+        )
+    layout = _grid(
+        1,
+        3,
+        ["reward of samples (λ = 0, fixed seed)", "loss (weighted ε-MSE + anchor)", "distance to data (MMD²)"],
+        hspace=0.08,
+    )
     _color_titles(layout, ["reward", "loss", "distance"])
     mode = "lines+markers" if len(steps) < 40 else "lines"
     traces = []
 
     def line(key, name, color, dash="solid", n=1):
         if history.get(key):
-            traces.append(_on({"type": "scatter", "x": steps, "y": list(history[key]), "mode": mode, "name": name,
-                               "line": {"color": color, "width": 3.5, "dash": dash}, "marker": {"size": 7},
-                               "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>"}, n))  # fmt: skip
+            traces.append(
+                _on(
+                    {
+                        "type": "scatter",
+                        "x": steps,
+                        "y": list(history[key]),
+                        "mode": mode,
+                        "name": name,
+                        "line": {"color": color, "width": 3.5, "dash": dash},
+                        "marker": {"size": 7},
+                        "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>",
+                    },
+                    n,
+                )
+            )
 
     line("reward_mean", "mean reward", COLORS["reward"])
     line("reward_max", "max reward", COLORS["reward"], "dot")
@@ -260,18 +416,34 @@ def make_buffer_figure(data: dict) -> go.Figure:
     if data.get("reward_grid"):
         traces.append(_reward_heatmap(data["reward_grid"], showscale=False, n=1))
     pr, rw = list(data["priority"]), list(data["reward"])
-    traces.append({
-        "type": "scatter", "x": list(data["points"]["x"]), "y": list(data["points"]["y"]), "mode": "markers",
-        "name": "buffer", "customdata": [[r, p] for r, p in zip(rw, pr)],
-        "marker": {"color": pr, "colorscale": PRIORITY_COLORSCALE, "size": 8, "showscale": True,
-                   "line": {"color": "#333333", "width": 0.5},
-                   "colorbar": {"title": {"text": "priority"}, "thickness": 16}},
-        "hovertemplate": "x = %{x:.3f}, y = %{y:.3f}<br>reward %{customdata[0]:.4g}<br>priority %{customdata[1]:.3g}<extra></extra>",
-    })  # fmt: skip
+    traces.append(
+        {
+            "type": "scatter",
+            "x": list(data["points"]["x"]),
+            "y": list(data["points"]["y"]),
+            "mode": "markers",
+            "name": "buffer",
+            "customdata": [[r, p] for r, p in zip(rw, pr)],
+            "marker": {
+                "color": pr,
+                "colorscale": PRIORITY_COLORSCALE,
+                "size": 8,
+                "showscale": True,
+                "line": {"color": "#333333", "width": 0.5},
+                "colorbar": {"title": {"text": "priority"}, "thickness": 16},
+            },
+            "hovertemplate": "x = %{x:.3f}, y = %{y:.3f}<br>reward %{customdata[0]:.4g}<br>priority %{customdata[1]:.3g}<extra></extra>",
+        }
+    )
     size, cap = data.get("size", n), data.get("capacity")
     shown = f"{n} best of {size}" if size > n else f"{n}"
-    return _figure(traces, layout, 560, f"buffer: {shown} samples{f' (capacity {cap})' if cap else ''} · colour = priority",
-                   legend=False)  # fmt: skip
+    return _figure(
+        traces,
+        layout,
+        560,
+        f"buffer: {shown} samples{f' (capacity {cap})' if cap else ''} · colour = priority",
+        legend=False,
+    )
 
 
 def make_before_after_figure(data: dict) -> go.Figure:
@@ -287,15 +459,35 @@ def make_loss_figure(history: dict) -> go.Figure:
     steps = list(history.get("step", []))
     if not steps:
         return make_message_figure("Press Train: the loss curve appears here as the model learns.")
-    traces = [{"type": "scatter", "x": steps, "y": list(history["loss"]), "mode": "lines", "name": "batch loss",
-               "line": {"color": COLORS["loss"], "width": 1}, "opacity": 0.4,
-               "hovertemplate": "step %{x}<br>loss %{y:.4f}<extra></extra>"}]  # fmt: skip
+    traces = [
+        {
+            "type": "scatter",
+            "x": steps,
+            "y": list(history["loss"]),
+            "mode": "lines",
+            "name": "batch loss",
+            "line": {"color": COLORS["loss"], "width": 1},
+            "opacity": 0.4,
+            "hovertemplate": "step %{x}<br>loss %{y:.4f}<extra></extra>",
+        }
+    ]
     if history.get("loss_smooth"):
-        traces.append({"type": "scatter", "x": steps, "y": list(history["loss_smooth"]), "mode": "lines",
-                       "name": "smoothed", "line": {"color": COLORS["loss"], "width": 3.5},
-                       "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>"})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "x": steps,
+                "y": list(history["loss_smooth"]),
+                "mode": "lines",
+                "name": "smoothed",
+                "line": {"color": COLORS["loss"], "width": 3.5},
+                "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>",
+            }
+        )
     ylabel, title = history.get("ylabel", "ε-MSE"), history.get("title", "L = E |ε − ε_θ(x_t, t)|²")
-    layout = {"xaxis": _axis(title={"text": "training step"}), "yaxis": _axis(title={"text": ylabel}, rangemode="tozero")}
+    layout = {
+        "xaxis": _axis(title={"text": "training step"}),
+        "yaxis": _axis(title={"text": ylabel}, rangemode="tozero"),
+    }
     return _figure(traces, layout, 460, title)
 
 
@@ -306,8 +498,9 @@ def make_samples_figure(data: dict) -> go.Figure:
     if data["kind"] == "images":
         layout = _image_grid(1, [""])
         name = data.get("name", "sample")
-        return _figure([_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, name, hover="pixel")], layout, 460, title,
-                       legend=False)  # fmt: skip
+        return _figure(
+            [_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, name, hover="pixel")], layout, 460, title, legend=False
+        )
     traces = []
     if data.get("data"):
         traces.append(_scatter(data["data"], "data", size=4, opacity=0.35 if data.get("points") else 0.6))

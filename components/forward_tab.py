@@ -2,6 +2,7 @@
 curve and a marker at t.  2-D: the data and the marginal q(x_t) as scatters (plus the exact density for
 8gaussians), and beside it the rectified-flow path x_t = (1 − t/T) x₀ + (t/T) ε from the same x₀ and the same ε;
 the marker plot shows α and σ of both.  Glyphs: a strip of x_t at several t.  API: /forward."""
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def _density(gmm, alpha: float, sigma: float) -> dict:
     return {"x": xs, "y": ys, "z": [finite_list(r, 3) for r in logq]}
 
 
-def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed,
-                 show_flow=True) -> tuple[dict, dict, dict]:  # fmt: skip
+def forward_data(
+    ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed, show_flow=True
+) -> tuple[dict, dict, dict]:
     """Validated inputs -> (figure data, curve data, summary).  With ``show_flow`` (2-D sets), the rectified-flow
     path at flow time t/T from the same x0 and noise: data["flow"], curve["flow"] and summary["flow"]."""
     dataset = as_choice(dataset, "dataset", DATASETS)
@@ -60,18 +62,34 @@ def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, s
     sigma = math.sqrt(1 - abar)
     x_t = sch.q_sample(x0, t, noise)
     summary = {
-        "dataset": dataset, "schedule": schedule, "T": T, "t": t, "abar_t": abar, "sigma_t": sigma,
-        "snr": abar / (1 - abar) if abar < 1 else None, "x_t_mean": x_t.mean().item(), "x_t_std": x_t.std().item(),
+        "dataset": dataset,
+        "schedule": schedule,
+        "T": T,
+        "t": t,
+        "abar_t": abar,
+        "sigma_t": sigma,
+        "snr": abar / (1 - abar) if abar < 1 else None,
+        "x_t_mean": x_t.mean().item(),
+        "x_t_std": x_t.std().item(),
         "alpha_t": math.sqrt(abar),
-        "formula": "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps", "about": dataset_info(dataset).description,
-    }  # fmt: skip
+        "formula": "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps",
+        "about": dataset_info(dataset).description,
+    }
     if images:
         ts = sorted(set([round(T * k / 6) for k in range(7)] + [t]))
         cols = [{"t": s, "z": tile_images(sch.q_sample(x0, s, noise), cols=1), "selected": s == t} for s in ts]
         data = {"kind": "images", "t": t, "T": T, "columns": cols}
     else:
-        data = {"kind": "points", "t": t, "T": T, "abar": abar, "sigma": sigma, "data": points(x0),
-                "x_t": points(x_t), "range": PLOT_RANGE}  # fmt: skip
+        data = {
+            "kind": "points",
+            "t": t,
+            "T": T,
+            "abar": abar,
+            "sigma": sigma,
+            "data": points(x0),
+            "x_t": points(x_t),
+            "range": PLOT_RANGE,
+        }
         gmm = gaussian_mixture_for(dataset)
         if gmm is not None:
             data["density"] = _density(gmm, math.sqrt(abar), sigma)
@@ -83,16 +101,24 @@ def forward_data(ctx: AppContext, dataset, schedule, num_steps, t, num_points, s
         if gmm is not None:
             data["flow"]["density"] = _density(gmm, 1 - u, u)
         curve["flow"] = {**flow_curve(1.0, 200), "key": "flow", "alpha_at": 1 - u, "noise_at": u}
-        summary["flow"] = {"t": u, "alpha_t": 1 - u, "sigma_t": u, "snr": ((1 - u) / u) ** 2 if u > 0 else None,
-                           "x_t_mean": x_flow.mean().item(), "x_t_std": x_flow.std().item(), "formula": FLOW_FORMULA}  # fmt: skip
+        summary["flow"] = {
+            "t": u,
+            "alpha_t": 1 - u,
+            "sigma_t": u,
+            "snr": ((1 - u) / u) ** 2 if u > 0 else None,
+            "x_t_mean": x_flow.mean().item(),
+            "x_t_std": x_flow.std().item(),
+            "formula": FLOW_FORMULA,
+        }
     return data, curve, summary
 
 
 def forward(ctx: AppContext, dataset, schedule, num_steps, t, num_points, seed, show_flow=True):
     data, curve, summary = forward_data(ctx, dataset, schedule, num_steps, t, num_points, seed, show_flow)
     curves = [{**curve, "key": schedule}] + ([curve["flow"]] if "flow" in curve else [])
-    title = f"α and σ at t = {summary['t']} of {summary['T']}" + (f" (flow: t/T = {summary['flow']['t']:.3g})"
-                                                                    if "flow" in summary else f" ({schedule})")  # fmt: skip
+    title = f"α and σ at t = {summary['t']} of {summary['T']}" + (
+        f" (flow: t/T = {summary['flow']['t']:.3g})" if "flow" in summary else f" ({schedule})"
+    )
     marker = make_process_marker_figure(curves, summary["t"], summary["T"], title)
     return make_forward_figure(data), marker, summary, forward_text(summary)
 
@@ -101,13 +127,25 @@ def build(ctx: AppContext) -> TabLink:
     fig0, curve0, summary0, text0 = forward(ctx, "moons", "linear", 1000, 250, 1000, 0, True)  # what the tab opens on
 
     def apply_link(q: LinkParams, request) -> dict:
-        v = {"dataset": q.choice("dataset", DATASETS), "schedule": q.choice("schedule", SCHEDULE_NAMES),
-             "T": q.int("T", 2, LIMITS.train_T), "t": q.int("t", 0, LIMITS.train_T),
-             "n": q.int("n", 1, LIMITS.forward_points), "seed": q.int("seed", 0, LIMITS.seed), "flow": q.bool("flow")}  # fmt: skip
+        v = {
+            "dataset": q.choice("dataset", DATASETS),
+            "schedule": q.choice("schedule", SCHEDULE_NAMES),
+            "T": q.int("T", 2, LIMITS.train_T),
+            "t": q.int("t", 0, LIMITS.train_T),
+            "n": q.int("n", 1, LIMITS.forward_points),
+            "seed": q.int("seed", 0, LIMITS.seed),
+            "flow": q.bool("flow"),
+        }
         images = (v["dataset"] or "moons") in IMAGE_DATASETS
-        args = [v["dataset"] or "moons", v["schedule"] or "linear", v["T"] or 1000, v["t"] if v["t"] is not None else 250,
-                v["n"] or (4 if images else 1000), v["seed"] if v["seed"] is not None else 0,
-                v["flow"] if v["flow"] is not None else True]  # fmt: skip
+        args = [
+            v["dataset"] or "moons",
+            v["schedule"] or "linear",
+            v["T"] or 1000,
+            v["t"] if v["t"] is not None else 250,
+            v["n"] or (4 if images else 1000),
+            v["seed"] if v["seed"] is not None else 0,
+            v["flow"] if v["flow"] is not None else True,
+        ]
         try:
             figs = dict(zip([plot, curve_plot, summary, summary_md], forward(ctx, *args)))
         except gr.Error as e:
@@ -123,27 +161,81 @@ def build(ctx: AppContext) -> TabLink:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
-                dataset = dropdown("dataset", choices=DATASETS, value="moons", label="Dataset",
-                                   info="2-D toy sets, 16×16 glyphs, or real 8×8 handwritten digits", elem_id="fwd-dataset")  # fmt: skip
-                schedule = radio("schedule", choices=SCHEDULE_NAMES, value="linear", label="Schedule",
-                                 info="how β_t grows with t (see tab 1)", elem_id="fwd-schedule")  # fmt: skip
-                steps = number("num_steps", value=1000, minimum=2, maximum=LIMITS.train_T, precision=0, label="T",
-                               info="number of diffusion steps", elem_id="fwd-T")  # fmt: skip
-                t = slider("t", bounds=(0, LIMITS.train_T), minimum=0, maximum=1000, value=250, step=1, label="t",
-                           info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise", elem_id="fwd-t")  # fmt: skip
-                n = number("num_points", value=1000, minimum=1, maximum=LIMITS.forward_points, precision=0,
-                           label="Samples", info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
-                           elem_id="fwd-n")  # fmt: skip
-                seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
-                              info="the same seed gives the same data and noise", elem_id="fwd-seed")  # fmt: skip
-                show_flow = gr.Checkbox(True, label="Rectified flow beside VP", elem_id="fwd-flow",
-                                        info="2-D sets: x_t = (1 − t/T) x₀ + (t/T) ε, same x₀ and ε")  # fmt: skip
+                dataset = dropdown(
+                    "dataset",
+                    choices=DATASETS,
+                    value="moons",
+                    label="Dataset",
+                    info="2-D toy sets, 16×16 glyphs, or real 8×8 handwritten digits",
+                    elem_id="fwd-dataset",
+                )
+                schedule = radio(
+                    "schedule",
+                    choices=SCHEDULE_NAMES,
+                    value="linear",
+                    label="Schedule",
+                    info="how β_t grows with t (see tab 1)",
+                    elem_id="fwd-schedule",
+                )
+                steps = number(
+                    "num_steps",
+                    value=1000,
+                    minimum=2,
+                    maximum=LIMITS.train_T,
+                    precision=0,
+                    label="T",
+                    info="number of diffusion steps",
+                    elem_id="fwd-T",
+                )
+                t = slider(
+                    "t",
+                    bounds=(0, LIMITS.train_T),
+                    minimum=0,
+                    maximum=1000,
+                    value=250,
+                    step=1,
+                    label="t",
+                    info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise",
+                    elem_id="fwd-t",
+                )
+                n = number(
+                    "num_points",
+                    value=1000,
+                    minimum=1,
+                    maximum=LIMITS.forward_points,
+                    precision=0,
+                    label="Samples",
+                    info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
+                    elem_id="fwd-n",
+                )
+                seed = number(
+                    "seed",
+                    value=0,
+                    minimum=0,
+                    maximum=LIMITS.seed,
+                    precision=0,
+                    label="Seed",
+                    info="the same seed gives the same data and noise",
+                    elem_id="fwd-seed",
+                )
+                show_flow = gr.Checkbox(
+                    True,
+                    label="Rectified flow beside VP",
+                    elem_id="fwd-flow",
+                    info="2-D sets: x_t = (1 − t/T) x₀ + (t/T) ε, same x₀ and ε",
+                )
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
                 summary_md = gr.Markdown(text0, elem_id="fwd-summary-text", elem_classes=["adiff-status"])
-                plot = gr.Plot(fig0, label="Data and noised data", show_label=False, elem_id="fwd-figure",
-                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
-                curve_plot = gr.Plot(curve0, label="Schedule at t", show_label=False, elem_id="fwd-curve",
-                                     elem_classes=["adiff-figure"])  # fmt: skip
+                plot = gr.Plot(
+                    fig0,
+                    label="Data and noised data",
+                    show_label=False,
+                    elem_id="fwd-figure",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
+                curve_plot = gr.Plot(
+                    curve0, label="Schedule at t", show_label=False, elem_id="fwd-curve", elem_classes=["adiff-figure"]
+                )
                 with gr.Accordion("Details: the numbers at t (JSON)", open=False):
                     summary = gr.JSON(summary0, label="summary", max_height=320)
                 try_this("forward")
@@ -170,8 +262,10 @@ def build(ctx: AppContext) -> TabLink:
             comp.input(run_forward, inputs, outputs, api_visibility="private", trigger_mode="always_last", **ctx.light)
         n.submit(run_forward, inputs, outputs, api_visibility="private", **ctx.light)
         dataset.input(on_dataset, dataset, n, api_visibility="private", **ctx.instant).then(
-            run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
+            run_forward, inputs, outputs, api_visibility="private", **ctx.light
+        )
         steps.submit(user_errors(on_steps), [steps, t], t, api_visibility="private", **ctx.instant).then(
-            run_forward, inputs, outputs, api_visibility="private", **ctx.light)  # fmt: skip
+            run_forward, inputs, outputs, api_visibility="private", **ctx.light
+        )
     fields = {"dataset": dataset, "schedule": schedule, "T": steps, "t": t, "n": n, "seed": seed, "flow": show_flow}
     return TabLink("forward", fields, apply_link, link_btn, link_box, [plot, curve_plot, summary, summary_md])

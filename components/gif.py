@@ -3,6 +3,7 @@ in the app's colours.  Points are drawn as dots on a fixed square range; images 
 
 Frames are drawn straight into a fixed palette ("P" mode), so no per-frame colour quantisation is needed
 (that step cost about 20 ms a frame, most of the GIF's time)."""
+
 from __future__ import annotations
 
 import math
@@ -25,12 +26,18 @@ _GRAY0, _GRAYS = 64, 64  # indices 64..127: a white-to-black ramp for image pane
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:
     h = hex_color.lstrip("#")
-    return tuple(int(h[i: i + 2], 16) for i in (0, 2, 4))
+    return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
 
 
 def _palette() -> list[int]:
-    colors = [(255, 255, 255), (228, 228, 228), (180, 180, 180), _rgb(COLORS["x_t"]), _rgb(COLORS["x0_pred"]),
-              (110, 110, 110)]  # fmt: skip
+    colors = [
+        (255, 255, 255),
+        (228, 228, 228),
+        (180, 180, 180),
+        _rgb(COLORS["x_t"]),
+        _rgb(COLORS["x0_pred"]),
+        (110, 110, 110),
+    ]
     colors += [(0, 0, 0)] * (_GRAY0 - len(colors))
     colors += [(round(255 * (1 - k / (_GRAYS - 1))),) * 3 for k in range(_GRAYS)]
     colors += [(0, 0, 0)] * (256 - len(colors))
@@ -66,7 +73,7 @@ def _images_panel(a: np.ndarray) -> Image.Image:
     canvas = np.full((rows * (H + 1) - 1, cols * (W + 1) - 1), -1.0, dtype=np.float32)
     for i in range(N):
         r, c = divmod(i, cols)
-        canvas[r * (H + 1): r * (H + 1) + H, c * (W + 1): c * (W + 1) + W] = a[i]
+        canvas[r * (H + 1) : r * (H + 1) + H, c * (W + 1) : c * (W + 1) + W] = a[i]
     level = np.round((np.clip(np.nan_to_num(canvas, nan=0.0), -1, 1) + 1) / 2 * (_GRAYS - 1)).astype(np.uint8)
     img = Image.fromarray(level + _GRAY0, mode="P")
     img.putpalette(_palette())

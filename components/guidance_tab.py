@@ -6,6 +6,7 @@ the tilted target, and for the glyph classifier reward whether a second check (r
 classify again) agrees that the images changed.  While sampling only the progress line streams (at most
 1 / STREAM_INTERVAL_S updates a second); the figure is drawn once, at the end.
 API: /guided_generate (streams its progress), /guided_stop."""
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,26 @@ from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.samplers import SAMPLERS, solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from .common import (EXPRESSION, LIMITS, NO_REWARD, AppContext, build_reward, condition_for, count_nonfinite,
-                     default_label, default_solver, finite_rows, label_choices, parse_label, points, reward_choices,
-                     reward_grid, reward_help, solver_choices, tile_images)  # fmt: skip
+from .common import (
+    EXPRESSION,
+    LIMITS,
+    NO_REWARD,
+    AppContext,
+    build_reward,
+    condition_for,
+    count_nonfinite,
+    default_label,
+    default_solver,
+    finite_rows,
+    label_choices,
+    parse_label,
+    points,
+    reward_choices,
+    reward_grid,
+    reward_help,
+    solver_choices,
+    tile_images,
+)
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
 from .links import LinkParams, TabLink, link_row, merge
@@ -32,15 +50,19 @@ from .validation import as_choice, as_float, as_int, dropdown, number, radio, sl
 __all__ = ["build", "tilted_target", "Tilted", "classifier_recheck", "RECHECK_T_FRACTION"]
 
 STREAM_INTERVAL_S = 0.2
-RECHECK_T_FRACTION = 0.3  # the second check re-noises to t = 0.3 T (sigma ~ 0.46 on the glyphs preset's cosine schedule)
+RECHECK_T_FRACTION = (
+    0.3  # the second check re-noises to t = 0.3 T (sigma ~ 0.46 on the glyphs preset's cosine schedule)
+)
 
 INTRO = """### Guidance: steer the sampler with a reward
 Guidance aims at the **tilted distribution p_λ(x) ∝ p(x) · exp(λ r(x))**.  At each step the noise prediction is
 corrected with the reward's gradient: **ε̃ = ε̂ − λ √(1−ᾱ_t) ∇_{x_t} r(x̂₀(x_t))** (DPS, Chung et al. 2023).
 Left: the model alone; middle: guided, from the same seed; right: the target p·e^{λr}, drawn by reweighting real data."""
 
-MODE_HELP = ("dps: gradient through the denoiser · cheap: ∇_{x̂₀} r / √ᾱ_t, no Jacobian (over-shoots at large t) · "
-             "xt: ∇ r(x_t) of the noisy state (over-shoots)")
+MODE_HELP = (
+    "dps: gradient through the denoiser · cheap: ∇_{x̂₀} r / √ᾱ_t, no Jacobian (over-shoots at large t) · "
+    "xt: ∇ r(x_t) of the noisy state (over-shoots)"
+)
 
 
 @dataclass(frozen=True)
@@ -101,35 +123,59 @@ def classifier_recheck(model, x: torch.Tensor, digit: int, seed: int, t_fraction
 def _guidance_summary_md(summary: dict, verdict: str, check: str | None) -> str:
     lines = []
     if summary.get("unguided_mean_reward") is not None:
-        line = (f"Mean reward: unguided **{fmt(summary['unguided_mean_reward'])}** → guided "
-                f"**{fmt(summary['guided_mean_reward'])}**")  # fmt: skip
+        line = (
+            f"Mean reward: unguided **{fmt(summary['unguided_mean_reward'])}** → guided "
+            f"**{fmt(summary['guided_mean_reward'])}**"
+        )
         if summary.get("target_mean_reward") is not None:
-            line += (f"; the tilted target p·e^{{λr}} at λ = {summary['guidance_scale']:g} has "
-                     f"**{fmt(summary['target_mean_reward'])}** (from {summary['target_effective_samples']:.0f} effective "
-                     "data points)")  # fmt: skip
+            line += (
+                f"; the tilted target p·e^{{λr}} at λ = {summary['guidance_scale']:g} has "
+                f"**{fmt(summary['target_mean_reward'])}** (from {summary['target_effective_samples']:.0f} effective "
+                "data points)"
+            )
         lines.append(line + ".")
     elif summary.get("reward") == NO_REWARD and summary.get("cfg_scale") is not None:
         lines.append(f"Classifier-free guidance only: w = 1 (left) against w = {summary['cfg_scale']:g} (right).")
     bad = summary.get("nonfinite_samples") or {}
     if any(bad.values()):
-        lines.append(f"⚠ **NaN or infinite samples** (the model's output overflowed; not drawn, not in the rewards): "
-                     f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {summary['num_samples']}.")
+        lines.append(
+            f"⚠ **NaN or infinite samples** (the model's output overflowed; not drawn, not in the rewards): "
+            f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {summary['num_samples']}."
+        )
     if verdict:
         lines.append(("⚠ " if not verdict.startswith("on target") else "✓ ") + verdict)
     if check:
         lines.append(check)
     if summary.get("clipped_fraction", 0) > 0.2:
-        lines.append(f"{summary['clipped_fraction']:.0%} of the guidance gradients were clipped (very large pushes "
-                     "were capped): λ is large for this reward.")  # fmt: skip
-    lines.append(f"{summary['num_samples']} samples, {summary['sampler']} {summary['num_steps']} steps, "
-                 f"seed {summary['seed']}, {summary['elapsed_s']:.1f} s.")
+        lines.append(
+            f"{summary['clipped_fraction']:.0%} of the guidance gradients were clipped (very large pushes "
+            "were capped): λ is large for this reward."
+        )
+    lines.append(
+        f"{summary['num_samples']} samples, {summary['sampler']} {summary['num_steps']} steps, "
+        f"seed {summary['seed']}, {summary['elapsed_s']:.1f} s."
+    )
     return "\n\n".join(lines)
 
 
 def build(ctx: AppContext) -> TabLink:
     @user_errors
-    def guided_generate(preset, reward, expression, reward_params, guidance_scale, guidance_mode, recurrence,
-                        class_label, cfg_scale, sampler, num_steps, seed, num_samples, request: gr.Request):  # fmt: skip
+    def guided_generate(
+        preset,
+        reward,
+        expression,
+        reward_params,
+        guidance_scale,
+        guidance_mode,
+        recurrence,
+        class_label,
+        cfg_scale,
+        sampler,
+        num_steps,
+        seed,
+        num_samples,
+        request: gr.Request,
+    ):
         """Unguided and guided samples from the same seed (streams progress), with the tilted target."""
         session = ctx.store.get(request)
         model, info = ctx.model(preset, session)
@@ -145,19 +191,39 @@ def build(ctx: AppContext) -> TabLink:
         seed = as_int(seed, "seed", 0, LIMITS.seed)
         n = as_int(num_samples, "num_samples", 1, LIMITS.points if info.kind == "points" else LIMITS.images)
         if reward_fn is None and label is None:
-            raise gr.Error("class_label: with reward 'none' only classifier-free guidance acts, which needs a class",
-                           print_exception=False)  # fmt: skip
+            raise gr.Error(
+                "class_label: with reward 'none' only classifier-free guidance acts, which needs a class",
+                print_exception=False,
+            )
         clip = info.sample_kwargs.get("clip_x0")
-        common = dict(condition=condition_for(label, n, info.num_classes), seed=seed, sampler=sampler, num_steps=steps, clip_x0=clip)
+        common = dict(
+            condition=condition_for(label, n, info.num_classes),
+            seed=seed,
+            sampler=sampler,
+            num_steps=steps,
+            clip_x0=clip,
+        )
         # The comparison isolates one effect: with a reward, λ = 0 vs λ at the same CFG scale; without one, w = 1 vs w.
         base_cfg = (w if reward_fn is not None else 1.0) if label is not None else None
         guided_cfg = w if label is not None else None
         t0 = time.time()
-        key = preset_key(info.source, "guided_generate", reward=reward, device=str(model.device),
-                         expression=expression.strip() if reward == EXPRESSION else None,
-                         reward_params=str(reward_params or "").strip() if reward not in (EXPRESSION, NO_REWARD) else None,
-                         guidance_scale=lam, guidance_mode=mode, recurrence=rec, class_label=label, cfg_scale=w,
-                         sampler=sampler, num_steps=steps, seed=seed, num_samples=n)  # fmt: skip
+        key = preset_key(
+            info.source,
+            "guided_generate",
+            reward=reward,
+            device=str(model.device),
+            expression=expression.strip() if reward == EXPRESSION else None,
+            reward_params=str(reward_params or "").strip() if reward not in (EXPRESSION, NO_REWARD) else None,
+            guidance_scale=lam,
+            guidance_mode=mode,
+            recurrence=rec,
+            class_label=label,
+            cfg_scale=w,
+            sampler=sampler,
+            num_steps=steps,
+            seed=seed,
+            num_samples=n,
+        )
         hit = ctx.results.get(key)
         if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
             fig, text, summary = hit
@@ -193,12 +259,19 @@ def build(ctx: AppContext) -> TabLink:
 
         def panel(key, title, x, r):
             if info.kind == "points":
-                return {"key": key, "title": title, "points": points(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
+                return {
+                    "key": key,
+                    "title": title,
+                    "points": points(x),
+                    "mean_reward": r,
+                    "nonfinite": count_nonfinite(x),
+                }
             return {"key": key, "title": title, "z": tile_images(x), "mean_reward": r, "nonfinite": count_nonfinite(x)}
 
         def figure(panels, title):
-            return make_guidance_figure({"kind": info.kind, "reward": grid, "range": PLOT_RANGE, "panels": panels,
-                                         "title": title})  # fmt: skip
+            return make_guidance_figure(
+                {"kind": info.kind, "reward": grid, "range": PLOT_RANGE, "panels": panels, "title": title}
+            )
 
         base_panel = panel("base", base_title, base_x, mean_reward(base_x))
         kw = dict(common, cfg_scale=guided_cfg)
@@ -213,49 +286,84 @@ def build(ctx: AppContext) -> TabLink:
             session.progress["guidance"] = f"at guided step {step.index + 1} of {step.num_steps}"
             if time.monotonic() - sent >= STREAM_INTERVAL_S:
                 sent = time.monotonic()
-                yield (gr.skip(), live_text("sampling guided", step.index + 1, step.num_steps, step.t, None,
-                                            time.time() - t0), gr.skip())  # fmt: skip
+                yield (
+                    gr.skip(),
+                    live_text("sampling guided", step.index + 1, step.num_steps, step.t, None, time.time() - t0),
+                    gr.skip(),
+                )
         guided_x = last.x_prev.detach().float().cpu()
         guided_panel = panel("steered", guided_title, guided_x, mean_reward(guided_x))
         panels = [base_panel, guided_panel]
         summary = {
-            "preset": info.source, "reward": reward if reward != EXPRESSION else f"expression: {expression}",
-            "formula": getattr(reward_fn, "formula", None), "guidance_scale": lam, "guidance_mode": mode,
-            "recurrence": rec, "class_label": label, "cfg_scale": w if info.conditional else None,
-            "sampler": sampler, "num_steps": steps, "seed": seed, "num_samples": n,
-            "unguided_mean_reward": base_panel["mean_reward"], "guided_mean_reward": guided_panel["mean_reward"],
-            "unguided_median_reward": median_reward(base_x), "guided_median_reward": median_reward(guided_x),
-            "clipped_fraction": sum(clipped) / len(clipped) if clipped else 0.0, "nonfinite_gradients": nonfinite,
+            "preset": info.source,
+            "reward": reward if reward != EXPRESSION else f"expression: {expression}",
+            "formula": getattr(reward_fn, "formula", None),
+            "guidance_scale": lam,
+            "guidance_mode": mode,
+            "recurrence": rec,
+            "class_label": label,
+            "cfg_scale": w if info.conditional else None,
+            "sampler": sampler,
+            "num_steps": steps,
+            "seed": seed,
+            "num_samples": n,
+            "unguided_mean_reward": base_panel["mean_reward"],
+            "guided_mean_reward": guided_panel["mean_reward"],
+            "unguided_median_reward": median_reward(base_x),
+            "guided_median_reward": median_reward(guided_x),
+            "clipped_fraction": sum(clipped) / len(clipped) if clipped else 0.0,
+            "nonfinite_gradients": nonfinite,
             "nonfinite_samples": {"unguided": base_panel["nonfinite"], "guided": guided_panel["nonfinite"]},
             "elapsed_s": None,
-        }  # fmt: skip
+        }
         verdict, check = "", None
         if reward_fn is not None:
             tgt = tilted_target(ctx, info.dataset, reward_fn, lam, n, label, seed)
             if tgt is not None:
                 panels.append(panel("target", f"target p·e^(λr), λ = {lam:g}", tgt.samples, tgt.mean_reward))
-                summary.update(target_mean_reward=tgt.mean_reward, target_mean_reward_se=tgt.se,
-                               target_effective_samples=round(tgt.ess, 1))  # fmt: skip
+                summary.update(
+                    target_mean_reward=tgt.mean_reward,
+                    target_mean_reward_se=tgt.se,
+                    target_effective_samples=round(tgt.ess, 1),
+                )
                 if tgt.ess < 30:
-                    summary["note"] = (f"only ~{tgt.ess:.0f} effective data points carry the tilted target at λ = {lam:g}: "
-                                       "its picture is rough")  # fmt: skip
+                    summary["note"] = (
+                        f"only ~{tgt.ess:.0f} effective data points carry the tilted target at λ = {lam:g}: "
+                        "its picture is rough"
+                    )
                 r_g = rewards_of(guided_x)
-                kind_, verdict = guidance_verdict(base_panel["mean_reward"], guided_panel["mean_reward"], tgt.mean_reward,
-                                                  float(r_g.std() / math.sqrt(len(r_g))) if r_g is not None and len(r_g) > 1
-                                                  else 0.0, tgt.se, tgt.ess,
-                                                  lam, rec)  # fmt: skip
+                kind_, verdict = guidance_verdict(
+                    base_panel["mean_reward"],
+                    guided_panel["mean_reward"],
+                    tgt.mean_reward,
+                    float(r_g.std() / math.sqrt(len(r_g))) if r_g is not None and len(r_g) > 1 else 0.0,
+                    tgt.se,
+                    tgt.ess,
+                    lam,
+                    rec,
+                )
                 summary["versus_target"] = kind_
             if reward == "classifier_logprob" and info.kind == "images":
                 digit = int(reward_fn.params.get("digit", 0))
                 b_agree, b_again, t_chk = classifier_recheck(model, base_x, digit, seed)
                 g_agree, g_again, _ = classifier_recheck(model, guided_x, digit, seed)
                 fooled, check = classifier_check_text(digit, b_agree, g_agree, g_again, b_again, t_chk)
-                summary["classifier_check"] = {"digit": digit, "t": t_chk, "unguided_agree": b_agree,
-                                               "guided_agree": g_agree, "unguided_recheck": b_again,
-                                               "guided_recheck": g_again, "likely_fooled": fooled}  # fmt: skip
+                summary["classifier_check"] = {
+                    "digit": digit,
+                    "t": t_chk,
+                    "unguided_agree": b_agree,
+                    "guided_agree": g_agree,
+                    "unguided_recheck": b_again,
+                    "guided_recheck": g_again,
+                    "likely_fooled": fooled,
+                }
         summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
         session.progress["guidance"] = "after the last step"
-        title = f"{info.source}: reward {summary['reward']}" if reward_fn is not None else f"{info.source}: classifier-free guidance"
+        title = (
+            f"{info.source}: reward {summary['reward']}"
+            if reward_fn is not None
+            else f"{info.source}: classifier-free guidance"
+        )
         result = (figure(panels, title), _guidance_summary_md(summary, verdict, check), summary)
         if key is not None:
             ctx.results.put(key, result, figure_nbytes(result[0]) + len(result[1]) + len(str(summary)))
@@ -271,25 +379,35 @@ def build(ctx: AppContext) -> TabLink:
         except gr.Error as e:
             return f"⚠ {e.message}"
         choices = reward_choices(info.kind, allow_none=info.conditional)
-        value = reward_value if reward_value in choices else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
+        value = (
+            reward_value
+            if reward_value in choices
+            else ("classifier_logprob" if info.kind == "images" else "distance_to_target")
+        )
         images = info.kind == "images"
         # the solvers of the model's process (a flow has no DDPM/DDIM); keep the user's choice where it still serves
         solver = sampler_value if sampler_value in solvers_for(model.process) else default_solver(model, info)[0]
-        return {reward: gr.update(choices=choices, value=value),
-                sampler: gr.update(choices=solver_choices(model), value=solver),
-                steps: gr.update(maximum=model.max_sampling_steps),
-                label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
-                cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
-                n: gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
-                reward_md: reward_help(value), **reward_updates(value)}  # fmt: skip
+        return {
+            reward: gr.update(choices=choices, value=value),
+            sampler: gr.update(choices=solver_choices(model), value=solver),
+            steps: gr.update(maximum=model.max_sampling_steps),
+            label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
+            cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
+            n: gr.update(value=16 if images else 300, maximum=LIMITS.images if images else LIMITS.points),
+            reward_md: reward_help(value),
+            **reward_updates(value),
+        }
 
     def on_preset(preset, reward_value, sampler_value, request: gr.Request):
         up = preset_updates(preset, reward_value, request, sampler_value)
         return {reward_md: up} if isinstance(up, str) else up
 
     def reward_updates(name) -> dict:
-        return {reward_md: reward_help(name), expression: gr.update(visible=name == EXPRESSION),
-                params: gr.update(visible=name not in (EXPRESSION, NO_REWARD))}  # fmt: skip
+        return {
+            reward_md: reward_help(name),
+            expression: gr.update(visible=name == EXPRESSION),
+            params: gr.update(visible=name not in (EXPRESSION, NO_REWARD)),
+        }
 
     def apply_link(q: LinkParams, request) -> dict:
         out = {}
@@ -305,82 +423,201 @@ def build(ctx: AppContext) -> TabLink:
         if r is not None:
             merge(out, reward, r)
             out.update(reward_updates(r))
-        return q.fill(out, [("expression", expression, "text", LIMITS.expression_chars),
-                            ("params", params, "text", LIMITS.reward_params_chars), ("label", label, "text", 8),
-                            ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
-                            ("cfg", cfg, "float", 0.0, LIMITS.cfg_scale), ("rec", rec, "int", 1, LIMITS.recurrence),
-                            ("steps", steps, "int", 1, LIMITS.train_T), ("seed", seed, "int", 0, LIMITS.seed),
-                            ("n", n, "int", 1, LIMITS.points), ("mode", mode, "choice", list(GUIDANCE_MODES)),
-                            ("sampler", sampler, "choice", list(SAMPLERS))])  # fmt: skip
+        return q.fill(
+            out,
+            [
+                ("expression", expression, "text", LIMITS.expression_chars),
+                ("params", params, "text", LIMITS.reward_params_chars),
+                ("label", label, "text", 8),
+                ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
+                ("cfg", cfg, "float", 0.0, LIMITS.cfg_scale),
+                ("rec", rec, "int", 1, LIMITS.recurrence),
+                ("steps", steps, "int", 1, LIMITS.train_T),
+                ("seed", seed, "int", 0, LIMITS.seed),
+                ("n", n, "int", 1, LIMITS.points),
+                ("mode", mode, "choice", list(GUIDANCE_MODES)),
+                ("sampler", sampler, "choice", list(SAMPLERS)),
+            ],
+        )
 
     with gr.Tab("5 · Guidance", id="guidance"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
-                preset = dropdown("preset", choices=ctx.sources(), value="moons", label="Model", elem_id="gd-preset",
-                                  info="a shipped preset, or the model from the Train tab")  # fmt: skip
-                reward = dropdown("reward", choices=reward_choices("points"), value="distance_to_target",
-                                  label="Reward r(x)", allow_custom_value=True, elem_id="gd-reward",
-                                  info="built-ins, or your own formula (expression)")  # fmt: skip
+                preset = dropdown(
+                    "preset",
+                    choices=ctx.sources(),
+                    value="moons",
+                    label="Model",
+                    elem_id="gd-preset",
+                    info="a shipped preset, or the model from the Train tab",
+                )
+                reward = dropdown(
+                    "reward",
+                    choices=reward_choices("points"),
+                    value="distance_to_target",
+                    label="Reward r(x)",
+                    allow_custom_value=True,
+                    elem_id="gd-reward",
+                    info="built-ins, or your own formula (expression)",
+                )
                 reward_md = gr.Markdown(reward_help("distance_to_target"), elem_id="gd-reward-help")
-                expression = gr.Textbox("-((x-1)**2 + (y+0.5)**2)", label="Expression r(x, y)", max_lines=1,
-                                        visible=False, elem_id="gd-expression",
-                                        info=f"x, y, r, theta, + - * / **, exp log sin cos sigmoid min max… "
-                                             f"(≤ {LIMITS.expression_chars} characters)")  # fmt: skip
-                params = gr.Textbox("", label="Reward parameters (JSON)", max_lines=1, elem_id="gd-params",
-                                    placeholder='e.g. {"scale": 2} or {"k": 3} or {"digit": 7}',
-                                    info="optional; empty = the defaults")  # fmt: skip
-                lam = slider("guidance_scale", minimum=-20, maximum=20, value=2.0, step=0.5, label="Guidance scale λ",
-                             bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale), elem_id="gd-lambda",
-                             info="target p(x)·exp(λ r(x)); 0 = no reward guidance")  # fmt: skip
+                expression = gr.Textbox(
+                    "-((x-1)**2 + (y+0.5)**2)",
+                    label="Expression r(x, y)",
+                    max_lines=1,
+                    visible=False,
+                    elem_id="gd-expression",
+                    info=f"x, y, r, theta, + - * / **, exp log sin cos sigmoid min max… "
+                    f"(≤ {LIMITS.expression_chars} characters)",
+                )
+                params = gr.Textbox(
+                    "",
+                    label="Reward parameters (JSON)",
+                    max_lines=1,
+                    elem_id="gd-params",
+                    placeholder='e.g. {"scale": 2} or {"k": 3} or {"digit": 7}',
+                    info="optional; empty = the defaults",
+                )
+                lam = slider(
+                    "guidance_scale",
+                    minimum=-20,
+                    maximum=20,
+                    value=2.0,
+                    step=0.5,
+                    label="Guidance scale λ",
+                    bounds=(-LIMITS.guidance_scale, LIMITS.guidance_scale),
+                    elem_id="gd-lambda",
+                    info="target p(x)·exp(λ r(x)); 0 = no reward guidance",
+                )
                 with gr.Group():
-                    mode = radio("guidance_mode", choices=list(GUIDANCE_MODES), value="dps", label="Mode",
-                                 info=MODE_HELP, elem_id="gd-mode")  # fmt: skip
-                    rec = slider("recurrence", minimum=1, maximum=LIMITS.recurrence, value=1, step=1,
-                                 label="Recurrence", info="repeat each step k times, re-noising in between",
-                                 elem_id="gd-recurrence")  # fmt: skip
+                    mode = radio(
+                        "guidance_mode",
+                        choices=list(GUIDANCE_MODES),
+                        value="dps",
+                        label="Mode",
+                        info=MODE_HELP,
+                        elem_id="gd-mode",
+                    )
+                    rec = slider(
+                        "recurrence",
+                        minimum=1,
+                        maximum=LIMITS.recurrence,
+                        value=1,
+                        step=1,
+                        label="Recurrence",
+                        info="repeat each step k times, re-noising in between",
+                        elem_id="gd-recurrence",
+                    )
                 with gr.Group():
-                    label = dropdown("class_label", choices=["any"], value="any", label="Class", interactive=False,
-                                     allow_custom_value=True, elem_id="gd-label",
-                                     info="conditional models only")  # fmt: skip
-                    cfg = slider("cfg_scale", minimum=0.0, maximum=LIMITS.cfg_scale, value=1.0, step=0.1,
-                                 label="CFG scale w", interactive=False, elem_id="gd-cfg",
-                                 info="ε(∅) + w (ε(y) − ε(∅))")  # fmt: skip
+                    label = dropdown(
+                        "class_label",
+                        choices=["any"],
+                        value="any",
+                        label="Class",
+                        interactive=False,
+                        allow_custom_value=True,
+                        elem_id="gd-label",
+                        info="conditional models only",
+                    )
+                    cfg = slider(
+                        "cfg_scale",
+                        minimum=0.0,
+                        maximum=LIMITS.cfg_scale,
+                        value=1.0,
+                        step=0.1,
+                        label="CFG scale w",
+                        interactive=False,
+                        elem_id="gd-cfg",
+                        info="ε(∅) + w (ε(y) − ε(∅))",
+                    )
                 with gr.Accordion("Sampler", open=False):
-                    sampler = radio("sampler", choices=list(SAMPLERS), value="ddim", label="Sampler", elem_id="gd-sampler")
+                    sampler = radio(
+                        "sampler", choices=list(SAMPLERS), value="ddim", label="Sampler", elem_id="gd-sampler"
+                    )
                     # 20 DDIM steps: the same over-shoot verdict as 50 at the default λ, 2.5x less compute for a
                     # workshop (bench/bench_app.py --workshop; BENCHMARKS.md, issue 12)
-                    steps = slider("num_steps", minimum=1, maximum=1000, value=20, step=1, label="Steps",
-                                   bounds=(1, LIMITS.train_T), elem_id="gd-steps")  # fmt: skip
+                    steps = slider(
+                        "num_steps",
+                        minimum=1,
+                        maximum=1000,
+                        value=20,
+                        step=1,
+                        label="Steps",
+                        bounds=(1, LIMITS.train_T),
+                        elem_id="gd-steps",
+                    )
                 with gr.Row():
-                    seed = number("seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed",
-                                  elem_id="gd-seed")  # fmt: skip
-                    n = number("num_samples", value=300, minimum=1, maximum=LIMITS.points, precision=0,
-                               label="Samples", elem_id="gd-n")  # fmt: skip
+                    seed = number(
+                        "seed", value=0, minimum=0, maximum=LIMITS.seed, precision=0, label="Seed", elem_id="gd-seed"
+                    )
+                    n = number(
+                        "num_samples",
+                        value=300,
+                        minimum=1,
+                        maximum=LIMITS.points,
+                        precision=0,
+                        label="Samples",
+                        elem_id="gd-n",
+                    )
                 with gr.Row(elem_classes=["adiff-actions"]):
                     go_btn = gr.Button("Generate guided", variant="primary", elem_id="gd-generate")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="gd-stop")
             with gr.Column(scale=4, elem_classes=["adiff-result-col"]):
-                status = gr.Markdown("Press **Generate guided**: unguided and guided samples from the same seed appear "
-                                     "side by side over the reward, with the target they aim at.", elem_id="gd-status",
-                                     elem_classes=["adiff-status"])  # fmt: skip
-                plot = gr.Plot(make_message_figure("Press Generate guided: unguided and guided samples from the same seed "
-                                                   "appear side by side over the reward."),
-                               label="Guided vs unguided", show_label=False, elem_id="gd-figure",
-                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                status = gr.Markdown(
+                    "Press **Generate guided**: unguided and guided samples from the same seed appear "
+                    "side by side over the reward, with the target they aim at.",
+                    elem_id="gd-status",
+                    elem_classes=["adiff-status"],
+                )
+                plot = gr.Plot(
+                    make_message_figure(
+                        "Press Generate guided: unguided and guided samples from the same seed "
+                        "appear side by side over the reward."
+                    ),
+                    label="Guided vs unguided",
+                    show_label=False,
+                    elem_id="gd-figure",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
                 try_this("guidance")
                 with gr.Accordion("Details: mean rewards and settings (JSON)", open=False):
                     summary = gr.JSON(label="mean rewards and settings", elem_id="gd-summary", max_height=320)
                 link_btn, link_box = link_row("guidance")
 
         inputs = [preset, reward, expression, params, lam, mode, rec, label, cfg, sampler, steps, seed, n]
-        ev = go_btn.click(guided_generate, inputs, [plot, status, summary], api_name="guided_generate",
-                          show_progress_on=[status], **ctx.heavy)  # fmt: skip
+        ev = go_btn.click(
+            guided_generate,
+            inputs,
+            [plot, status, summary],
+            api_name="guided_generate",
+            show_progress_on=[status],
+            **ctx.heavy,
+        )
         stop_btn.click(None, None, None, cancels=[ev], api_visibility="private").then(
-            stop, None, [status, summary], api_name="guided_stop", **ctx.instant)
-        preset.input(on_preset, [preset, reward, sampler], [reward, sampler, steps, label, cfg, n, reward_md, expression, params],
-                     api_visibility="private", **ctx.light)  # fmt: skip
+            stop, None, [status, summary], api_name="guided_stop", **ctx.instant
+        )
+        preset.input(
+            on_preset,
+            [preset, reward, sampler],
+            [reward, sampler, steps, label, cfg, n, reward_md, expression, params],
+            api_visibility="private",
+            **ctx.light,
+        )
         reward.input(reward_updates, reward, [reward_md, expression, params], api_visibility="private", **ctx.instant)
-    fields = {"preset": preset, "reward": reward, "expression": expression, "params": params, "lam": lam, "mode": mode,
-              "rec": rec, "label": label, "cfg": cfg, "sampler": sampler, "steps": steps, "seed": seed, "n": n}  # fmt: skip
+    fields = {
+        "preset": preset,
+        "reward": reward,
+        "expression": expression,
+        "params": params,
+        "lam": lam,
+        "mode": mode,
+        "rec": rec,
+        "label": label,
+        "cfg": cfg,
+        "sampler": sampler,
+        "steps": steps,
+        "seed": seed,
+        "n": n,
+    }
     return TabLink("guidance", fields, apply_link, link_btn, link_box, [reward_md])

@@ -1,5 +1,6 @@
 """Teaching help shown in the app: "try this -> notice that" prompts for each tab and one glossary of every term
 the UI uses (rendered once, as a closed section under the header).  Plain text only; the tabs place it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,13 +22,13 @@ GLOSSARY: dict[str, str] = {
     "σ_t (noise level)": "√(1 − ᾱ_t): how much of x_t is noise. The reverse-tab frames show it.",
     "SNR, log-SNR": "Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t), and its logarithm (falls as t grows).",
     "terminal SNR": "The SNR at t = T. It should be ≈ 0: otherwise x_T still contains data, yet sampling starts "
-                    "from pure noise (a mismatch the schedules tab warns about).",
+    "from pure noise (a mismatch the schedules tab warns about).",
     "0.999 clip": "Cosine schedules cap β_t at 0.999 near t = T so that ᾱ_t never reaches exactly 0.",
     "q(x_t)": "The distribution of x_t over all data points and all noise (the forward process's marginal).",
     "ε̂ (predicted noise)": "The network's guess ε_θ(x_t, t) of the noise in x_t.",
     "x̂₀ (predicted clean sample)": "Where the model thinks x_t came from: x̂₀ = (x_t − σ_t ε̂) / √ᾱ_t.",
     "score": "s(x, t) = ∇ₓ log p_t(x), the direction in which the noisy data gets denser; the model's score is "
-             "−ε̂ / σ_t. The reverse tab draws it as arrows, normalised per frame (see the player's note).",
+    "−ε̂ / σ_t. The reverse tab draws it as arrows, normalised per frame (see the player's note).",
     "DDPM": "Ancestral sampling (Ho et al. 2020): each step moves x_t towards x̂₀ and adds fresh noise.",
     "DDIM": "A deterministic jump via x̂₀ (Song et al. 2021); works with far fewer steps than T.",
     "η (eta)": "DDIM's noise knob: 0 = deterministic, 1 = as much fresh noise per step as DDPM.",
@@ -35,63 +36,65 @@ GLOSSARY: dict[str, str] = {
     "seed": "Fixes the random numbers (x_T and any noise), so the same settings give the same picture.",
     "frame": "One stored moment of a reverse run (at most 50 per run), scrubbed and played in your browser.",
     "ideal (exact) denoiser": "For 8gaussians the data density is known, so the perfect ε̂ can be computed; the "
-                              "second row shows it at the same x_t.",
+    "second row shows it at the same x_t.",
     "class, ∅": "Conditional models take a class y (a digit). ∅ (any) is the null class: unconditional samples; "
-                "each = one sample of every class in turn.",
+    "each = one sample of every class in turn.",
     "CFG": "Classifier-free guidance: ε = ε(∅) + w (ε(y) − ε(∅)), pushing samples towards class y.",
     "w (CFG scale)": "The strength of CFG: 1 = plain conditional model, > 1 = more typical of the class.",
     "reward r(x)": "A score of a sample you want high (a formula, a distance, a classifier's log-probability).",
     "λ (guidance scale)": "How strongly the reward tilts the target p(x)·e^{λ r(x)}; 0 = no reward guidance.",
     "tilted target p·e^{λr}": "The distribution guidance and adaptation aim at: the data reweighted by e^{λ r}. "
-                              "Its mean reward is the honest goal: above it is over-shooting.",
+    "Its mean reward is the honest goal: above it is over-shooting.",
     "DPS": "Diffusion posterior sampling (Chung et al. 2023): the reward's gradient is taken through the "
-           "denoiser, ∇_{x_t} r(x̂₀(x_t)), and added to the noise prediction.",
+    "denoiser, ∇_{x_t} r(x̂₀(x_t)), and added to the noise prediction.",
     "mode (cheap, xt)": "Cheaper guidance gradients: cheap skips the denoiser's Jacobian, xt differentiates the "
-                        "reward of the noisy x_t itself; both over-shoot at large t.",
+    "reward of the noisy x_t itself; both over-shoot at large t.",
     "recurrence": "Repeat each guided step k times, re-noising in between (Bansal et al. 2023): slower, but the "
-                  "samples stay closer to the data while following the reward.",
+    "samples stay closer to the data while following the reward.",
     "clipped fraction": "The share of guidance steps whose gradient was clipped (a very large push was capped).",
     "reward hacking": "Samples that score high by leaving the data (or fooling a classifier) instead of becoming "
-                      "good examples of what the reward means.",
+    "good examples of what the reward means.",
     "ESS": "Effective sample size of the reweighted data that draws the tilted target: few effective points "
-           "(say < 30) mean its picture and its mean reward are rough.",
+    "(say < 30) mean its picture and its mean reward are rough.",
     "adaptation": "Fine-tuning your own copy of the model so that it samples the tilted target without guidance.",
     "replay share": "The share of each adaptation batch taken from real data, reweighted by e^{λ r}; the rest are "
-                    "fresh model samples and the buffer.",
+    "fresh model samples and the buffer.",
     "buffer": "The best samples seen so far during adaptation, replayed in later batches.",
     "priority": "How often a buffer sample is replayed: higher reward, higher priority (the colour in the plot).",
     "anchor": "A penalty |ε_θ − ε_base|² that keeps the adapted model near the base model, so it does not forget "
-              "the data while chasing the reward.",
+    "the data while chasing the reward.",
     "learning rate": "The optimiser's step size (Adam): too large and the loss jumps, too small and nothing moves.",
     "batch size": "Examples per optimisation step.",
     "MMD²": "Maximum mean discrepancy between two sample sets (Gretton et al. 2012): about 0 when they look "
-            "alike, larger when they differ. Its unbiased estimate can be slightly negative: read that as 0.",
+    "alike, larger when they differ. Its unbiased estimate can be slightly negative: read that as 0.",
     "distance to data": "MMD² between model samples and real data: how far the model has drifted.",
     "ε-MSE loss": "The training loss |ε − ε_θ(x_t, t)|² averaged over data, t and noise (Ho et al. 2020, eq. 14).",
     "EMA": "An exponential moving average of the weights, used for sampling (smoother than the raw weights).",
     "conditional": "A model that also takes a class label (with label dropout, so CFG works).",
     "rectified flow": "The straight path x_t = (1 − t) x₀ + t ε, t ∈ [0, 1] (Liu et al. 2022; flow matching, "
-                      "Lipman et al. 2023): the network learns the velocity v = ε − x₀ and sampling integrates "
-                      "dx/dt = v̂ from t = 1 to 0.",
+    "Lipman et al. 2023): the network learns the velocity v = ε − x₀ and sampling integrates "
+    "dx/dt = v̂ from t = 1 to 0.",
     "prediction type": "What the network outputs: ε (the noise), x₀ (the clean sample), v = α_t ε − σ_t x₀ "
-                       "(v-prediction, Salimans & Ho 2022) or a flow's velocity ε − x₀. One conversion turns any of "
-                       "them into ε̂ and x̂₀, so every solver works with every type.",
+    "(v-prediction, Salimans & Ho 2022) or a flow's velocity ε − x₀. One conversion turns any of "
+    "them into ε̂ and x̂₀, so every solver works with every type.",
     "NFE": "Number of function (network) evaluations of a run: the cost that matters. Heun spends 2 per step.",
     "DPM-Solver++": "A second-order multistep ODE solver in log-SNR (Lu et al. 2022): it reuses the previous "
-                    "x̂₀, so 10–20 NFE look like DDIM at 100.",
+    "x̂₀, so 10–20 NFE look like DDIM at 100.",
     "Euler, Heun": "First- and second-order steps of the probability-flow ODE (Karras et al. 2022); on a flow, "
-                   "Euler is x ← x + Δt·v̂.",
+    "Euler is x ← x + Δt·v̂.",
     "path straightness": "Mean path length / mean displacement of the samples' paths from x_T to x₀: 1 = "
-                         "straight lines, which an ODE solver could cross in one step. A rectified flow trains on "
-                         "straight lines x_t = (1 − t)x₀ + tε, but the paths it samples follow the average velocity "
-                         "over all pairs through x_t and bend; a variance-preserving path keeps |x_t| near the data's "
-                         "scale and, on these 2-D sets, bends less (measured on the exact 8-gaussians mixture: 1.15 "
-                         "VP, 1.50 flow).",
+    "straight lines, which an ODE solver could cross in one step. A rectified flow trains on "
+    "straight lines x_t = (1 − t)x₀ + tε, but the paths it samples follow the average velocity "
+    "over all pairs through x_t and bend; a variance-preserving path keeps |x_t| near the data's "
+    "scale and, on these 2-D sets, bends less (measured on the exact 8-gaussians mixture: 1.15 "
+    "VP, 1.50 flow).",
 }
 
-MMD_NOTE = ("MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
-            "scatters around 0 and can come out slightly negative; read a value within a few 1e-4 of 0 as "
-            "'no detectable difference'.")  # fmt: skip
+MMD_NOTE = (
+    "MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
+    "scatters around 0 and can come out slightly negative; read a value within a few 1e-4 of 0 as "
+    "'no detectable difference'."
+)
 
 TRY_THIS: dict[str, list[str]] = {
     "schedules": [
@@ -116,7 +119,7 @@ TRY_THIS: dict[str, list[str]] = {
         "Raise **λ** from 2 to 10 → the guided samples leave the moons for the reward's peak: reward hacking, "
         "and the summary says the mean reward over-shoots the target.",
         "At λ = 2 set **recurrence 3** → the guided mean reward moves towards the target's (right panel).",
-        "Model **glyphs**, reward classifier_logprob, parameters `{\"digit\": 7}` → the classifier's confidence "
+        'Model **glyphs**, reward classifier_logprob, parameters `{"digit": 7}` → the classifier\'s confidence '
         "rises; the second check says whether the images really became 7s.",
     ],
     "adaptation": [

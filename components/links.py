@@ -6,11 +6,13 @@ request)``, which turns the URL's values (strings) into widget updates the same 
 them, so a bad value is reported (naming the key and the value) instead of being clamped or ignored silently.
 ``wire`` adds the page-load event that applies a link and the buttons that make one (in the browser: no server call).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import gradio as gr
 
@@ -144,9 +146,15 @@ def link_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
     """The "link to this view" control of a tab (wired by ``wire``)."""
     with gr.Row(elem_classes=["adiff-link-row"]):
         button = gr.Button("Link to this view", size="sm", scale=0, min_width=170, elem_id=f"{tab}-link-btn")
-        box = gr.Textbox(label="Link to this view (copy it, or send it to the room)", interactive=False, max_lines=1, scale=4,
-                         placeholder="press the button: a URL that opens this tab with these settings (for a workshop)",
-                         buttons=["copy"], elem_id=f"{tab}-link")  # fmt: skip
+        box = gr.Textbox(
+            label="Link to this view (copy it, or send it to the room)",
+            interactive=False,
+            max_lines=1,
+            scale=4,
+            placeholder="press the button: a URL that opens this tab with these settings (for a workshop)",
+            buttons=["copy"],
+            elem_id=f"{tab}-link",
+        )
     return button, box
 
 
@@ -197,5 +205,10 @@ def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown, queue: 
     demo.load(apply, None, outputs, api_visibility="private", show_progress="hidden", **(queue or {}))
     for link in links:
         if link.button is not None and link.box is not None:
-            link.button.click(None, list(link.fields.values()), link.box, js=link_js(link.tab, list(link.fields)),
-                              api_visibility="private")  # fmt: skip
+            link.button.click(
+                None,
+                list(link.fields.values()),
+                link.box,
+                js=link_js(link.tab, list(link.fields)),
+                api_visibility="private",
+            )

@@ -4,6 +4,7 @@ a grid of the images with the count per class), kept in the session, and offered
 "my drawing" / "my images", which then trains like any other dataset.  A refused drawing or upload changes nothing
 (the previous one stays).  The parsing lives in adiff.data (points_from_drawing, check_drawing, adiff.data.uploads).
 API: /use_drawing, /use_images."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,11 @@ def own_data(session, name: str) -> OwnData:
     """The session's drawing or images, or an error naming the dataset field when there is none yet."""
     data = session.own_data.get(name)
     if data is None:
-        where = "draw on the canvas and press 'Use my drawing'" if name == OWN_DRAWING else "upload images and press 'Use these images'"
+        where = (
+            "draw on the canvas and press 'Use my drawing'"
+            if name == OWN_DRAWING
+            else "upload images and press 'Use these images'"
+        )
         raise field_error("dataset", f"{name!r} is empty: {where} (under 'Your own data') first")
     return data
 
@@ -57,7 +62,9 @@ def _drawing_array(sketch) -> np.ndarray:
         raise field_error("drawing", "the canvas is empty: draw some strokes first")
     arr = np.asarray(composite)
     if arr.ndim < 2 or arr.shape[0] * arr.shape[1] > MAX_DRAWING_PIXELS:
-        raise field_error("drawing", f"a canvas of shape {list(arr.shape)} is over the {MAX_DRAWING_PIXELS:,}-pixel limit")
+        raise field_error(
+            "drawing", f"a canvas of shape {list(arr.shape)} is over the {MAX_DRAWING_PIXELS:,}-pixel limit"
+        )
     return arr
 
 
@@ -104,10 +111,20 @@ def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
         data = OwnData(x, None, None, f"{DRAWING_POINTS} points sampled from your drawing ({inked} inked pixels)")
         with session.lock:
             session.own_data[OWN_DRAWING] = data
-        fig = make_samples_figure({"kind": "points", "data": points(x[:2000]), "range": PLOT_RANGE,
-                                   "title": f"my drawing: 2000 of {DRAWING_POINTS} points"})  # fmt: skip
-        status = {"dataset": OWN_DRAWING, "points": DRAWING_POINTS, "inked_pixels": inked,
-                  "next": f"pick a schedule and size, then press Train (dataset '{OWN_DRAWING}')"}  # fmt: skip
+        fig = make_samples_figure(
+            {
+                "kind": "points",
+                "data": points(x[:2000]),
+                "range": PLOT_RANGE,
+                "title": f"my drawing: 2000 of {DRAWING_POINTS} points",
+            }
+        )
+        status = {
+            "dataset": OWN_DRAWING,
+            "points": DRAWING_POINTS,
+            "inked_pixels": inked,
+            "next": f"pick a schedule and size, then press Train (dataset '{OWN_DRAWING}')",
+        }
         return fig, status, gr.update(value=OWN_DRAWING)
 
     @user_errors
@@ -123,37 +140,69 @@ def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
         if n < 2:
             raise field_error("images", f"{n} image is too few to train on: upload at least 2")
         session = ctx.store.get(request)
-        data = OwnData(images.x, images.labels, k, f"{n} uploaded images, {size}x{size}" + (f", {k} classes" if k else ""))
+        data = OwnData(
+            images.x, images.labels, k, f"{n} uploaded images, {size}x{size}" + (f", {k} classes" if k else "")
+        )
         with session.lock:
             session.own_data[OWN_IMAGES] = data
         title = f"my images: {n} at {size}×{size} ({_counts_text(images)})"
-        fig = make_samples_figure({"kind": "images", "z": tile_images(images.x[:PREVIEW_IMAGES]), "title": title,
-                                   "name": "uploaded image"})  # fmt: skip
-        status = {"dataset": OWN_IMAGES, "images": n, "image_size": size, "counts_per_class": images.counts,
-                  "classes": images.class_names, "skipped": images.skipped,
-                  "next": f"press Train (dataset '{OWN_IMAGES}'" + ("; tick 'Conditional' to use the folders)" if k else ")")}  # fmt: skip
+        fig = make_samples_figure(
+            {"kind": "images", "z": tile_images(images.x[:PREVIEW_IMAGES]), "title": title, "name": "uploaded image"}
+        )
+        status = {
+            "dataset": OWN_IMAGES,
+            "images": n,
+            "image_size": size,
+            "counts_per_class": images.counts,
+            "classes": images.class_names,
+            "skipped": images.skipped,
+            "next": f"press Train (dataset '{OWN_IMAGES}'" + ("; tick 'Conditional' to use the folders)" if k else ")"),
+        }
         return fig, status, gr.update(value=OWN_IMAGES)
 
     with gr.Accordion("Your own data: draw points, or upload images", open=True, elem_id="tr-own"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                sketch = gr.Sketchpad(label="Draw a 2-D dataset (your initials?): pick the brush, then draw",
-                                      type="numpy", image_mode="L", canvas_size=(400, 400), height=460, layers=False,
-                                      brush=gr.Brush(default_size=10, colors=["#000000"], color_mode="fixed"),
-                                      elem_id="tr-sketch")  # fmt: skip
+                sketch = gr.Sketchpad(
+                    label="Draw a 2-D dataset (your initials?): pick the brush, then draw",
+                    type="numpy",
+                    image_mode="L",
+                    canvas_size=(400, 400),
+                    height=460,
+                    layers=False,
+                    brush=gr.Brush(default_size=10, colors=["#000000"], color_mode="fixed"),
+                    elem_id="tr-sketch",
+                )
                 draw_btn = gr.Button("Use my drawing", elem_id="tr-use-drawing")
             with gr.Column(scale=1, min_width=320):
-                files = gr.File(label=f"Images: a .zip (optionally one folder per class) or PNG/JPEG files "
-                                      f"(≤ {LIMITS.max_images} images, ≤ {LIMITS.max_bytes // 2**20} MB)",
-                                file_count="multiple", file_types=[".zip", ".png", ".jpg", ".jpeg"], type="filepath",
-                                elem_id="tr-images", height=160)  # fmt: skip
-                size = radio("image_size", choices=[str(s) for s in UPLOAD_SIZES], value="16", label="Image size",
-                             info="grayscale, pixels a side", elem_id="tr-image-size")  # fmt: skip
+                files = gr.File(
+                    label=f"Images: a .zip (optionally one folder per class) or PNG/JPEG files "
+                    f"(≤ {LIMITS.max_images} images, ≤ {LIMITS.max_bytes // 2**20} MB)",
+                    file_count="multiple",
+                    file_types=[".zip", ".png", ".jpg", ".jpeg"],
+                    type="filepath",
+                    elem_id="tr-images",
+                    height=160,
+                )
+                size = radio(
+                    "image_size",
+                    choices=[str(s) for s in UPLOAD_SIZES],
+                    value="16",
+                    label="Image size",
+                    info="grayscale, pixels a side",
+                    elem_id="tr-image-size",
+                )
                 images_btn = gr.Button("Use these images", elem_id="tr-use-images")
             with gr.Column(scale=2):
-                preview = gr.Plot(make_message_figure("Your data appears here: the points sampled from your drawing, "
-                                                      "or a grid of your images with the count per class."),
-                                  label="Preview", show_label=False, elem_id="tr-own-preview")  # fmt: skip
+                preview = gr.Plot(
+                    make_message_figure(
+                        "Your data appears here: the points sampled from your drawing, "
+                        "or a grid of your images with the count per class."
+                    ),
+                    label="Preview",
+                    show_label=False,
+                    elem_id="tr-own-preview",
+                )
                 status = gr.JSON(label="your data", elem_id="tr-own-status", max_height=240)
     draw_btn.click(use_drawing, sketch, [preview, status, dataset], api_name="use_drawing", **ctx.heavy)
     images_btn.click(use_images, [files, size], [preview, status, dataset], api_name="use_images", **ctx.heavy)

@@ -20,18 +20,30 @@ Encodings (little-endian, base64): points int16 of round(value * 1000) ([K, N, 2
 a field int8 of 127 * s / max|s| per frame ([K, G*G, 2]) with max|s| per frame in ``scale``; images uint8
 of round(254 * (v - lo) / (hi - lo)) ([K, H, W], 255 = the gap between tiles).
 """
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "POINT_SCALE", "encode_points", "decode_points", "encode_field", "decode_field", "encode_images",
-    "decode_images", "player_payload", "live_message", "player_component", "PLAYER_JS", "time_value",
-]  # fmt: skip
+    "POINT_SCALE",
+    "encode_points",
+    "decode_points",
+    "encode_field",
+    "decode_field",
+    "encode_images",
+    "decode_images",
+    "player_payload",
+    "live_message",
+    "player_component",
+    "PLAYER_JS",
+    "time_value",
+]
 
 POINT_SCALE = 1000  # points are sent as int16 thousandths: +-32.767 data units, 0.001 resolution
 _NAN16 = -32768
@@ -100,9 +112,20 @@ def _encode_layer(spec: dict, arr) -> tuple[str, list[float] | None]:
     raise ValueError(f"layer type must be points, field or image, got {kind!r}")
 
 
-def player_payload(run_id: str, kind: str, static: dict, arrays: dict[str, Any], t: Sequence[int],
-                   sigma: Sequence[float], labels: Sequence[str], *, live: bool, seq: int = 0,
-                   active: int | None = None, alpha: Sequence[float] | None = None) -> dict:  # fmt: skip
+def player_payload(
+    run_id: str,
+    kind: str,
+    static: dict,
+    arrays: dict[str, Any],
+    t: Sequence[int],
+    sigma: Sequence[float],
+    labels: Sequence[str],
+    *,
+    live: bool,
+    seq: int = 0,
+    active: int | None = None,
+    alpha: Sequence[float] | None = None,
+) -> dict:
     """One message for the player: K frames of the layers named in ``static["layers"]`` (arrays [K, ...]).
 
     ``static`` (panels, layer specs, schedule, legend) is what does not change during a run; a complete trajectory
@@ -125,22 +148,55 @@ def player_payload(run_id: str, kind: str, static: dict, arrays: dict[str, Any],
         data[name], sc = _encode_layer(specs[name], arr)
         if sc is not None:
             scale[name] = sc
-    frames = {"count": K, "t": [time_value(v) for v in t], "sigma": [float(f"{v:.4g}") for v in sigma],
-              "labels": list(labels), "active": K - 1 if active is None else int(active), "data": data, "scale": scale}
+    frames = {
+        "count": K,
+        "t": [time_value(v) for v in t],
+        "sigma": [float(f"{v:.4g}") for v in sigma],
+        "labels": list(labels),
+        "active": K - 1 if active is None else int(active),
+        "data": data,
+        "scale": scale,
+    }
     if alpha is not None:
         if len(alpha) != K:
             raise ValueError(f"alpha must have one entry per frame, got {len(alpha)} for {K}")
         frames["a"] = [float(f"{v:.4g}") for v in alpha]
-    return {"v": 1, "id": str(run_id), "live": bool(live), "seq": int(seq), "kind": kind, "static": static,
-            "frames": frames}
+    return {
+        "v": 1,
+        "id": str(run_id),
+        "live": bool(live),
+        "seq": int(seq),
+        "kind": kind,
+        "static": static,
+        "frames": frames,
+    }
 
 
-def live_message(run_id: str, kind: str, static: dict, arrays: dict[str, Any], t, sigma: float, label: str,
-                 seq: int, alpha: float | None = None) -> dict:  # fmt: skip
+def live_message(
+    run_id: str,
+    kind: str,
+    static: dict,
+    arrays: dict[str, Any],
+    t,
+    sigma: float,
+    label: str,
+    seq: int,
+    alpha: float | None = None,
+) -> dict:
     """Message ``seq`` of a live stream: one frame (arrays without the frame axis); the static part rides only in
     message 0 (the browser keeps it for the rest of the run)."""
-    msg = player_payload(run_id, kind, static, {k: np.asarray(v)[None] for k, v in arrays.items()}, [t], [sigma],
-                         [label], live=True, seq=seq, alpha=None if alpha is None else [alpha])  # fmt: skip
+    msg = player_payload(
+        run_id,
+        kind,
+        static,
+        {k: np.asarray(v)[None] for k, v in arrays.items()},
+        [t],
+        [sigma],
+        [label],
+        live=True,
+        seq=seq,
+        alpha=None if alpha is None else [alpha],
+    )
     if seq > 0:
         del msg["static"]
     return msg
@@ -151,5 +207,13 @@ def player_component(elem_id: str, **kw):
     import gradio as gr
 
     classes = ["adiff-figure", "adiff-player-block"] + list(kw.pop("elem_classes", []) or [])
-    return gr.HTML(None, html_template=PLAYER_TEMPLATE, js_on_load=PLAYER_JS, elem_id=elem_id, elem_classes=classes,
-                   container=False, padding=False, **kw)  # fmt: skip
+    return gr.HTML(
+        None,
+        html_template=PLAYER_TEMPLATE,
+        js_on_load=PLAYER_JS,
+        elem_id=elem_id,
+        elem_classes=classes,
+        container=False,
+        padding=False,
+        **kw,
+    )

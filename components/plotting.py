@@ -10,10 +10,12 @@ One colour per quantity, in every tab (``COLORS``): x_t is always blue, the pred
 vermillion, the data grey, base-model samples sky blue, reward-steered samples wine, the reward a gold colour
 scale.  Sizes are for a projector: 16 px text, thick lines, big markers.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -34,12 +36,24 @@ COLORS: dict[str, str] = {
     "distance": "#8C564B",  # distances between sample sets (MMD^2)
     "path": "#111111",  # highlighted particle paths
 }
-SCHEDULE_COLORS: dict[str, str] = {"linear": "#332288", "cosine": "#CC6677", "sigmoid": "#117733", "custom": "#44AA99",
-                                   "flow": "#999933"}  # the rectified-flow path (Schedules and Forward tabs, player)
+SCHEDULE_COLORS: dict[str, str] = {
+    "linear": "#332288",
+    "cosine": "#CC6677",
+    "sigmoid": "#117733",
+    "custom": "#44AA99",
+    "flow": "#999933",
+}  # the rectified-flow path (Schedules and Forward tabs, player)
 LABELS: dict[str, str] = {
-    "data": "data x₀", "x_t": "x_t", "x0_pred": "predicted x₀", "eps": "predicted noise ε̂", "score": "score −ε̂/σ_t",
-    "ideal": "ideal model", "base": "base model", "steered": "steered", "target": "target p·e^(λr)",
-}  # fmt: skip
+    "data": "data x₀",
+    "x_t": "x_t",
+    "x0_pred": "predicted x₀",
+    "eps": "predicted noise ε̂",
+    "score": "score −ε̂/σ_t",
+    "ideal": "ideal model",
+    "base": "base model",
+    "steered": "steered",
+    "target": "target p·e^(λr)",
+}
 REWARD_COLORSCALE = [[0.0, "#FFFFFF"], [0.5, "#F6E3A1"], [1.0, "#D4A017"]]
 PRIORITY_COLORSCALE = "Plasma"
 IMAGE_COLORSCALE = [[0.0, "#FFFFFF"], [1.0, "#000000"]]  # -1 (background) white, +1 (ink) black
@@ -52,8 +66,16 @@ _GRID_COLOR = "#E6E6E6"
 
 # ---------------------------------------------------------------------------------------------- plumbing
 def _axis(**kw) -> dict:
-    base = {"gridcolor": _GRID_COLOR, "zeroline": False, "linecolor": "#BBBBBB", "showline": True, "ticks": "outside",
-            "tickcolor": "#BBBBBB", "automargin": True, "title": {"font": {"size": FONT_SIZE}}}  # fmt: skip
+    base = {
+        "gridcolor": _GRID_COLOR,
+        "zeroline": False,
+        "linecolor": "#BBBBBB",
+        "showline": True,
+        "ticks": "outside",
+        "tickcolor": "#BBBBBB",
+        "automargin": True,
+        "title": {"font": {"size": FONT_SIZE}},
+    }
     base.update(kw)
     return base
 
@@ -64,8 +86,15 @@ def _ref(n: int) -> tuple[str, str, str, str]:
     return f"x{s}", f"y{s}", f"xaxis{s}", f"yaxis{s}"
 
 
-def _grid(rows: int, cols: int, titles: Sequence[str] | None = None, hspace: float = 0.06, vspace: float = 0.12,
-          square: bool = False, rng: Sequence[float] | None = None) -> dict:  # fmt: skip
+def _grid(
+    rows: int,
+    cols: int,
+    titles: Sequence[str] | None = None,
+    hspace: float = 0.06,
+    vspace: float = 0.12,
+    square: bool = False,
+    rng: Sequence[float] | None = None,
+) -> dict:
     """Layout dict for a rows x cols grid of subplots (numbered left to right, top to bottom), with titles."""
     w = (1 - hspace * (cols - 1)) / cols
     h = (1 - vspace * (rows - 1)) / rows
@@ -85,28 +114,55 @@ def _grid(rows: int, cols: int, titles: Sequence[str] | None = None, hspace: flo
                 ya.update(scaleanchor=xr, scaleratio=1)
             layout[xk], layout[yk] = xa, ya
             if titles is not None and n <= len(titles) and titles[n - 1]:
-                layout["annotations"].append({
-                    "text": titles[n - 1], "x": (xd[0] + xd[1]) / 2, "y": yd[1], "xref": "paper", "yref": "paper",
-                    "xanchor": "center", "yanchor": "bottom", "showarrow": False, "yshift": 4,
-                    "font": {"size": FONT_SIZE + 1},
-                })  # fmt: skip
+                layout["annotations"].append(
+                    {
+                        "text": titles[n - 1],
+                        "x": (xd[0] + xd[1]) / 2,
+                        "y": yd[1],
+                        "xref": "paper",
+                        "yref": "paper",
+                        "xanchor": "center",
+                        "yanchor": "bottom",
+                        "showarrow": False,
+                        "yshift": 4,
+                        "font": {"size": FONT_SIZE + 1},
+                    }
+                )
     return layout
 
 
 def _figure(traces: list[dict], layout: dict, height: int, title: str | None = None, legend: bool = True) -> go.Figure:
     top = 96 if title else 56
     base = {
-        "height": height, "font": {"size": FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
-        "paper_bgcolor": "white", "plot_bgcolor": "white",
+        "height": height,
+        "font": {"size": FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
         "margin": {"l": 60, "r": 30, "t": top, "b": 96 if legend else 50},
-        "showlegend": legend, "hoverlabel": {"font": {"size": FONT_SIZE}}, "hovermode": "closest",
+        "showlegend": legend,
+        "hoverlabel": {"font": {"size": FONT_SIZE}},
+        "hovermode": "closest",
         # the legend sits at the very bottom, below the axis titles, where it never covers a subplot title
-        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom", "yref": "container",
-                   "font": {"size": FONT_SIZE - 1}},
-    }  # fmt: skip
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 0,
+            "yanchor": "bottom",
+            "yref": "container",
+            "font": {"size": FONT_SIZE - 1},
+        },
+    }
     if title:
-        base["title"] = {"text": title, "font": {"size": FONT_SIZE + 4}, "x": 0.01, "xanchor": "left", "y": 0.985,
-                         "yref": "container", "yanchor": "top"}  # fmt: skip
+        base["title"] = {
+            "text": title,
+            "font": {"size": FONT_SIZE + 4},
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 0.985,
+            "yref": "container",
+            "yanchor": "top",
+        }
     base.update(layout)
     if "xaxis" not in base:
         base["xaxis"], base["yaxis"] = _axis(), _axis()
@@ -132,20 +188,45 @@ def _on(trace: dict, n: int) -> dict:
     return trace
 
 
-def _scatter(pts: dict, key: str, name: str | None = None, size: int = _MARKER, opacity: float = 0.75,
-             showlegend: bool = True, color: str | None = None) -> dict:  # fmt: skip
+def _scatter(
+    pts: dict,
+    key: str,
+    name: str | None = None,
+    size: int = _MARKER,
+    opacity: float = 0.75,
+    showlegend: bool = True,
+    color: str | None = None,
+) -> dict:
     label = name or LABELS.get(key, key)
     return {
-        "type": "scatter", "x": list(pts["x"]), "y": list(pts["y"]), "mode": "markers", "name": label,
-        "marker": {"color": color or COLORS.get(key, "#333333"), "size": size, "opacity": opacity, "line": {"width": 0}},
-        "showlegend": showlegend, "legendgroup": label,
+        "type": "scatter",
+        "x": list(pts["x"]),
+        "y": list(pts["y"]),
+        "mode": "markers",
+        "name": label,
+        "marker": {
+            "color": color or COLORS.get(key, "#333333"),
+            "size": size,
+            "opacity": opacity,
+            "line": {"width": 0},
+        },
+        "showlegend": showlegend,
+        "legendgroup": label,
         "hovertemplate": f"{label}<br>x = %{{x:.3f}}<br>y = %{{y:.3f}}<extra></extra>",
-    }  # fmt: skip
+    }
 
 
 def _heat(z, colorscale, zmin: float, zmax: float, name: str, hover: str = "value") -> dict:
-    return {"type": "heatmap", "z": z, "colorscale": colorscale, "zmin": zmin, "zmax": zmax, "showscale": False,
-            "name": name, "hovertemplate": f"{name}<br>row %{{y}}, column %{{x}}<br>{hover} = %{{z:.3f}}<extra></extra>"}  # fmt: skip
+    return {
+        "type": "heatmap",
+        "z": z,
+        "colorscale": colorscale,
+        "zmin": zmin,
+        "zmax": zmax,
+        "showscale": False,
+        "name": name,
+        "hovertemplate": f"{name}<br>row %{{y}}, column %{{x}}<br>{hover} = %{{z:.3f}}<extra></extra>",
+    }
 
 
 def _image_grid(n: int, titles: Sequence[str], hspace: float = 0.02) -> dict:
@@ -177,7 +258,19 @@ def _wrap(text: str, width: int = 44) -> str:
 
 def make_message_figure(text: str, height: int = 360) -> go.Figure:
     """An empty figure that says what to do (instead of a blank plot); the text is wrapped to fit half a screen."""
-    layout = {"xaxis": {"visible": False}, "yaxis": {"visible": False},
-              "annotations": [{"text": _wrap(text), "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
-                               "showarrow": False, "font": {"size": FONT_SIZE + 2, "color": "#555555"}}]}  # fmt: skip
+    layout = {
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "annotations": [
+            {
+                "text": _wrap(text),
+                "x": 0.5,
+                "y": 0.5,
+                "xref": "paper",
+                "yref": "paper",
+                "showarrow": False,
+                "font": {"size": FONT_SIZE + 2, "color": "#555555"},
+            }
+        ],
+    }
     return _figure([], layout, height, legend=False)

@@ -12,6 +12,7 @@ and thread-safe (Gradio runs callbacks on worker threads).  One lives on the ``A
 it belongs to one app and is shared by its sessions, like the preset models themselves.  Values must be treated
 as read-only by every reader: a hit hands the same objects to every session.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,11 @@ def preset_key(source: str, endpoint: str, **inputs: Any) -> tuple | None:
     return request_key(endpoint, preset=source, **inputs)
 
 
-REUSED_TEXT = ("♻ **reused**: an identical request (same model and settings, same seed) ran before on this server. "
-               "Sampling is deterministic given the seed, so this is that run's result, not a new one: change the "
-               "seed for new samples.")  # fmt: skip
+REUSED_TEXT = (
+    "♻ **reused**: an identical request (same model and settings, same seed) ran before on this server. "
+    "Sampling is deterministic given the seed, so this is that run's result, not a new one: change the "
+    "seed for new samples."
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,12 @@ class FinishedRun:
     def nbytes(self) -> int:
         tr = self.trajectory
         tensors = [tr.x, tr.x0_pred, tr.eps_pred, tr.v_pred, self.paths]
-        return (sum(t.numel() * t.element_size() for t in tensors if t is not None) + self.payload_chars
-                + len(self.gif) + len(json.dumps(self.summary)))  # fmt: skip
+        return (
+            sum(t.numel() * t.element_size() for t in tensors if t is not None)
+            + self.payload_chars
+            + len(self.gif)
+            + len(json.dumps(self.summary))
+        )
 
     def write_files(self, folder: Path, run_id: str, gif_name: str) -> tuple[str, str]:
         """This answer's GIF and player JSON (with ``run_id``) in ``folder`` -> (gif path, data path)."""
@@ -158,5 +165,11 @@ class ResultCache:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"entries": len(self._items), "bytes": self._bytes, "hits": self.hits, "misses": self.misses,
-                    "max_entries": self.max_entries, "max_bytes": self.max_bytes}  # fmt: skip
+            return {
+                "entries": len(self._items),
+                "bytes": self._bytes,
+                "hits": self.hits,
+                "misses": self.misses,
+                "max_entries": self.max_entries,
+                "max_bytes": self.max_bytes,
+            }

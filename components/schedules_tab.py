@@ -1,6 +1,7 @@
 """Tab 1, noise schedules: pick schedules and T, see α, σ, β_t and log-SNR overlaid on a shared normalised time
 axis t/T, with the rectified-flow path beside the VP schedules, edit a custom schedule, and read the warnings users
 keep tripping on (terminal SNR far from 0, cosine betas at the clip, too few steps).  API: /schedule_curves."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,16 @@ from .help import try_this
 from .links import LinkParams, TabLink, link_row
 from .validation import as_float, as_int, as_text, checkbox_group, field_error, number, user_errors
 
-__all__ = ["build", "schedule_curves", "parse_custom_values", "custom_schedule", "check_custom_values", "DEFAULT_CUSTOM",
-           "CHOICES", "FLOW"]  # fmt: skip
+__all__ = [
+    "build",
+    "schedule_curves",
+    "parse_custom_values",
+    "custom_schedule",
+    "check_custom_values",
+    "DEFAULT_CUSTOM",
+    "CHOICES",
+    "FLOW",
+]
 
 DEFAULT_CUSTOM = "0.01, 0.1, 0.3, 0.6, 0.9, 0.99, 0.9999"
 FLOW = "flow"  # the rectified-flow path, drawn beside the VP schedules
@@ -42,7 +51,9 @@ def parse_custom_values(text) -> list[float]:
     text = as_text(text, "custom_values", LIMITS.custom_chars)
     parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
     if not parts:
-        raise field_error("custom_values", "is empty: give noise levels σ in (0, 1), strictly increasing, e.g. " + DEFAULT_CUSTOM)
+        raise field_error(
+            "custom_values", "is empty: give noise levels σ in (0, 1), strictly increasing, e.g. " + DEFAULT_CUSTOM
+        )
     vals = []
     for i, p in enumerate(parts):
         try:
@@ -64,9 +75,11 @@ def custom_schedule(text, T: int):
     except ValueError as e:
         msg = str(e)
         if "betas must be finite" in msg:
-            msg = (f"at T = {T} these noise levels give a step whose β_t is 0 or 1 (a level too close to 0, such as "
-                   f"{vals[0]:g}, or too close to 1, such as {vals[-1]:.12g}, rounds to exactly that in float64); "
-                   "keep them within about [1e-4, 0.9999]")  # fmt: skip
+            msg = (
+                f"at T = {T} these noise levels give a step whose β_t is 0 or 1 (a level too close to 0, such as "
+                f"{vals[0]:g}, or too close to 1, such as {vals[-1]:.12g}, rounds to exactly that in float64); "
+                "keep them within about [1e-4, 0.9999]"
+            )
         elif "non-increasing" in msg:
             msg = f"at T = {T} the interpolated noise levels do not increase at every step; give fewer values or a larger T"
         raise field_error("custom_values", msg) from None
@@ -80,8 +93,10 @@ def check_custom_values(text, num_steps=1000) -> str:
     except gr.Error as e:
         return f"✗ {e.message}"
     vals = parse_custom_values(text)
-    return (f"✓ {len(vals)} noise levels from {vals[0]:g} to {vals[-1]:g}, interpolated to T = {T} steps "
-            f"(terminal SNR {float(sch.alphas_cumprod[-1]) / (1 - float(sch.alphas_cumprod[-1])):.2g}).")
+    return (
+        f"✓ {len(vals)} noise levels from {vals[0]:g} to {vals[-1]:g}, interpolated to T = {T} steps "
+        f"(terminal SNR {float(sch.alphas_cumprod[-1]) / (1 - float(sch.alphas_cumprod[-1])):.2g})."
+    )
 
 
 def _summary(schedule, name: str) -> dict:
@@ -104,11 +119,16 @@ def _snr_one_at(curve: dict) -> float | None:
 def _flow_summary(curve: dict) -> dict:
     s = curve["shift"]
     return {
-        "process": "flow", "shift": s, "formula": "x_t = (1 - t) x_0 + t eps", "alpha_plus_sigma": 1.0,
+        "process": "flow",
+        "shift": s,
+        "formula": "x_t = (1 - t) x_0 + t eps",
+        "alpha_plus_sigma": 1.0,
         "min_alpha2_plus_sigma2": min(a * a + n * n for a, n in zip(curve["alpha"], curve["noise"])),
         "snr_one_at": _snr_one_at(curve),
-        "log_snr_at": {str(u): round(2 * math.log((1 - u) / u) - 2 * math.log(s), 6) for u in (0.1, 0.25, 0.5, 0.75, 0.9)},
-    }  # fmt: skip
+        "log_snr_at": {
+            str(u): round(2 * math.log((1 - u) / u) - 2 * math.log(s), 6) for u in (0.1, 0.25, 0.5, 0.75, 0.9)
+        },
+    }
 
 
 def schedule_curves(schedules, num_steps, custom_values, flow_shift=1.0):
@@ -137,10 +157,16 @@ def schedule_curves(schedules, num_steps, custom_values, flow_shift=1.0):
             lines.append(f"- ⚠ **{name}**: {w}")
     md = "\n".join(lines) if lines else "✓ No warnings: every schedule ends near pure noise with T = %d steps." % T
     if FLOW in summary:
-        md += ("\n\n**flow**: α + σ = 1 at every t; α² + σ² falls to "
-               f"{summary[FLOW]['min_alpha2_plus_sigma2']:.2f} mid-way; SNR = 1 at "
-               + (f"u = {summary[FLOW]['snr_one_at']:.2f} of the even grid (shift {shift:g} maps it to t = 0.50)"
-                  if shift != 1.0 else "t = 0.50") + ".")
+        md += (
+            "\n\n**flow**: α + σ = 1 at every t; α² + σ² falls to "
+            f"{summary[FLOW]['min_alpha2_plus_sigma2']:.2f} mid-way; SNR = 1 at "
+            + (
+                f"u = {summary[FLOW]['snr_one_at']:.2f} of the even grid (shift {shift:g} maps it to t = 0.50)"
+                if shift != 1.0
+                else "t = 0.50"
+            )
+            + "."
+        )
     return make_schedule_figure(curves), md, summary
 
 
@@ -163,8 +189,9 @@ def build(ctx: AppContext) -> TabLink:
             out[custom] = text
             out[custom_status] = check_custom_values(text, T or 1000)
         try:
-            fig, md, summary = schedule_curves(names or DEFAULT_CHOICES, T or 1000, text or DEFAULT_CUSTOM,
-                                               1.0 if s is None else s)  # fmt: skip
+            fig, md, summary = schedule_curves(
+                names or DEFAULT_CHOICES, T or 1000, text or DEFAULT_CUSTOM, 1.0 if s is None else s
+            )
             out.update({plot: fig, warnings: md, summary_json: summary})
         except gr.Error as e:
             q.problems.append(e.message)
@@ -175,28 +202,55 @@ def build(ctx: AppContext) -> TabLink:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 schedules = checkbox_group(
-                    "schedules", choices=CHOICES, value=DEFAULT_CHOICES, label="Schedules",
+                    "schedules",
+                    choices=CHOICES,
+                    value=DEFAULT_CHOICES,
+                    label="Schedules",
                     info="linear: β from 1e-4 to 0.02 (× 1000/T) · cosine: ᾱ_t ∝ cos²((t/T + s)/(1 + s) · π/2) · "
-                         "sigmoid: ᾱ_t follows a sigmoid · custom: your own σ_t · flow: the rectified-flow path "
-                         "x_t = (1 − t) x₀ + t ε", elem_id="sched-names",
-                )  # fmt: skip
-                steps = number("num_steps", value=1000, minimum=2, maximum=LIMITS.schedule_T, precision=0,
-                               label="T (number of steps)", info="t runs 1..T; t = 0 is clean data. Try T = 20.",
-                               elem_id="sched-T")  # fmt: skip
-                custom = gr.Textbox(DEFAULT_CUSTOM, label="Custom schedule: noise levels σ = √(1 − ᾱ)", lines=2,
-                                    info="numbers in (0, 1), strictly increasing, spread evenly over t = 1..T "
-                                         "(linearly interpolated)", elem_id="sched-custom")  # fmt: skip
+                    "sigmoid: ᾱ_t follows a sigmoid · custom: your own σ_t · flow: the rectified-flow path "
+                    "x_t = (1 − t) x₀ + t ε",
+                    elem_id="sched-names",
+                )
+                steps = number(
+                    "num_steps",
+                    value=1000,
+                    minimum=2,
+                    maximum=LIMITS.schedule_T,
+                    precision=0,
+                    label="T (number of steps)",
+                    info="t runs 1..T; t = 0 is clean data. Try T = 20.",
+                    elem_id="sched-T",
+                )
+                custom = gr.Textbox(
+                    DEFAULT_CUSTOM,
+                    label="Custom schedule: noise levels σ = √(1 − ᾱ)",
+                    lines=2,
+                    info="numbers in (0, 1), strictly increasing, spread evenly over t = 1..T (linearly interpolated)",
+                    elem_id="sched-custom",
+                )
                 custom_status = gr.Markdown(check_custom_values(DEFAULT_CUSTOM), elem_id="sched-custom-status")
-                shift = number("flow_shift", value=1.0, minimum=0.1, maximum=10.0, label="Flow shift s",
-                               info="flow only: t = s·u / (1 + (s − 1)·u) on an even grid u (Esser et al. 2024; "
-                                    "SD3 uses s = 3). 1 = no shift.", elem_id="sched-shift")  # fmt: skip
+                shift = number(
+                    "flow_shift",
+                    value=1.0,
+                    minimum=0.1,
+                    maximum=10.0,
+                    label="Flow shift s",
+                    info="flow only: t = s·u / (1 + (s − 1)·u) on an even grid u (Esser et al. 2024; "
+                    "SD3 uses s = 3). 1 = no shift.",
+                    elem_id="sched-shift",
+                )
                 with gr.Row(elem_classes=["adiff-actions"]):
                     plot_btn = gr.Button("Plot", variant="primary", elem_id="sched-plot")
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
                 fig, md, summary = schedule_curves(DEFAULT_CHOICES, 1000, DEFAULT_CUSTOM)
                 warnings = gr.Markdown(md, elem_id="sched-warnings", elem_classes=["adiff-status"])
-                plot = gr.Plot(fig, label="Schedules against t", show_label=False, elem_id="sched-figure",
-                               elem_classes=["adiff-figure", "adiff-wide"])  # fmt: skip
+                plot = gr.Plot(
+                    fig,
+                    label="Schedules against t",
+                    show_label=False,
+                    elem_id="sched-figure",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
                 with gr.Accordion("Details: terminal SNR, max β, warnings (JSON)", open=False):
                     summary_json = gr.JSON(summary, label="summary")
                 try_this("schedules")
@@ -207,7 +261,20 @@ def build(ctx: AppContext) -> TabLink:
         schedules.input(fn, inputs, outputs, api_visibility="private", **ctx.light)
         for box in (steps, shift):
             box.submit(fn, inputs, outputs, api_visibility="private", **ctx.light)
-        gr.on([custom.change, steps.change], check_custom_values, [custom, steps], custom_status,
-              api_visibility="private", trigger_mode="always_last", **ctx.light)  # fmt: skip
-    return TabLink("schedules", {"schedules": schedules, "T": steps, "custom": custom, "shift": shift}, apply_link, link_btn, link_box,
-                   [custom_status, plot, warnings, summary_json])
+        gr.on(
+            [custom.change, steps.change],
+            check_custom_values,
+            [custom, steps],
+            custom_status,
+            api_visibility="private",
+            trigger_mode="always_last",
+            **ctx.light,
+        )
+    return TabLink(
+        "schedules",
+        {"schedules": schedules, "T": steps, "custom": custom, "shift": shift},
+        apply_link,
+        link_btn,
+        link_box,
+        [custom_status, plot, warnings, summary_json],
+    )

@@ -10,6 +10,7 @@ Long jobs (adaptation, training) never hold a lock across a ``yield``: each step
 checks that its run is still the session's current one (``session.runs[kind]``), so pressing Start again, Reset,
 or a cancelled generator left suspended by Stop can never have two loops mutate one model at the same time.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -3,6 +3,7 @@ the per-frame arrays (``trajectory_arrays``: x_t, the predicted x0 and noise, th
 Gaussian mixture, the exact denoiser's), with the frame labels.  Tensors in, plain data out (components/player.py
 encodes it); the reverse tab uses it for its live frames and for the whole trajectory, and a second panel (another
 solver side by side) can use it the same way."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,18 +16,36 @@ from adiff.diffusion import Predictor
 from .common import ModelInfo, grid, process_curve, score_grid, tile_array
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
 
-__all__ = ["NUM_PATHS", "FIELD_GRID", "FIELD_NOTE", "VELOCITY_NOTE", "ideal_mixture", "field_eps", "player_static",
-           "trajectory_arrays", "frame_labels", "image_specs", "player_schedule", "solid_at", "process_text",
-           "shows_velocity", "fmt_t"]  # fmt: skip
+__all__ = [
+    "NUM_PATHS",
+    "FIELD_GRID",
+    "FIELD_NOTE",
+    "VELOCITY_NOTE",
+    "ideal_mixture",
+    "field_eps",
+    "player_static",
+    "trajectory_arrays",
+    "frame_labels",
+    "image_specs",
+    "player_schedule",
+    "solid_at",
+    "process_text",
+    "shows_velocity",
+    "fmt_t",
+]
 
 NUM_PATHS = 6  # highlighted particles
 FIELD_GRID = 17  # score-field arrows per side
-FIELD_NOTE = ("Arrows: the score s = −ε̂/σ_t on a 17×17 grid, pointing where the noisy data gets denser. Lengths are "
-              "normalised per frame: length ∝ √(|s| / max|s|), so the longest arrow is the frame's max |s| (in the "
-              "frame label); hover a panel to read s and |s| at a point.")  # fmt: skip
-VELOCITY_NOTE = ("Velocity arrows: −v̂, the direction the sampler moves x_t as t falls (a flow: −v̂ = x̂₀ − ε̂, the "
-                 "straight line from the noise to the predicted data; v-prediction: −v̂ = σ_t x̂₀ − α_t ε̂ = −dx_t/dφ "
-                 "with α_t = cos φ, σ_t = sin φ).  Normalised per frame like the score.")  # fmt: skip
+FIELD_NOTE = (
+    "Arrows: the score s = −ε̂/σ_t on a 17×17 grid, pointing where the noisy data gets denser. Lengths are "
+    "normalised per frame: length ∝ √(|s| / max|s|), so the longest arrow is the frame's max |s| (in the "
+    "frame label); hover a panel to read s and |s| at a point."
+)
+VELOCITY_NOTE = (
+    "Velocity arrows: −v̂, the direction the sampler moves x_t as t falls (a flow: −v̂ = x̂₀ − ε̂, the "
+    "straight line from the noise to the predicted data; v-prediction: −v̂ = σ_t x̂₀ − α_t ε̂ = −dx_t/dφ "
+    "with α_t = cos φ, σ_t = sin φ).  Normalised per frame like the score."
+)
 
 
 def fmt_t(t) -> str:
@@ -42,8 +61,12 @@ def shows_velocity(model) -> bool:
 
 def process_text(model) -> str:
     """One line naming the model's process and prediction type, e.g. for the reverse tab's model description."""
-    ptype = {"epsilon": "ε (noise)", "sample": "x₀ (clean sample)", "v_prediction": "v = α_t ε − σ_t x₀",
-             "velocity": "velocity v = ε − x₀"}.get(model.prediction_type, model.prediction_type)  # fmt: skip
+    ptype = {
+        "epsilon": "ε (noise)",
+        "sample": "x₀ (clean sample)",
+        "v_prediction": "v = α_t ε − σ_t x₀",
+        "velocity": "velocity v = ε − x₀",
+    }.get(model.prediction_type, model.prediction_type)
     d = model.cfg.diffusion
     if model.process.name == "flow":
         shift = f", shift {d.flow_shift:g}" if d.flow_shift and d.flow_shift != 1 else ""
@@ -57,8 +80,14 @@ def player_schedule(process, name: str | None = None, max_points: int = 250) -> 
     c = process_curve(process, name, max_points)
     if process.name == "flow":
         return {"name": "rectified flow", "T": 1, "t": c["t"], "abar": c["alpha"], "sigma": c["noise"], "solid": "α"}
-    return {"name": f"{c['name']} schedule", "T": c["T"], "t": [0] + c["t"], "abar": [1.0] + c["abar"],
-            "sigma": [0.0] + c["noise"], "solid": "ᾱ"}  # fmt: skip
+    return {
+        "name": f"{c['name']} schedule",
+        "T": c["T"],
+        "t": [0] + c["t"],
+        "abar": [1.0] + c["abar"],
+        "sigma": [0.0] + c["noise"],
+        "solid": "ᾱ",
+    }
 
 
 def solid_at(process, t) -> float:
@@ -77,7 +106,7 @@ def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture |
         return gmm
     if label >= gmm.num_components:
         return None
-    return GaussianMixture([1.0], gmm.means[label: label + 1], gmm.covs[label: label + 1])
+    return GaussianMixture([1.0], gmm.means[label : label + 1], gmm.covs[label : label + 1])
 
 
 def field_predictor(model, label: int | str | None, cfg_scale: float | None, n: int):
@@ -119,60 +148,114 @@ def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: 
     schedule["color"] = SCHEDULE_COLORS.get(key, COLORS["x_t"])
     if info.kind == "images":
         H = W = None  # set by the caller from the tiles (see trajectory_arrays)
-        layers = {"x_t": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},
-                  "x0_pred": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},
-                  "eps": {"type": "image", "lo": -3.0, "hi": 3.0, "cmap": "rdbu", "h": H, "w": W}}  # fmt: skip
-        panels = [[{"title": "x_t", "color": COLORS["x_t"], "layers": ["x_t"]},
-                   {"title": "predicted x̂₀ = (x_t − σ_t ε̂) / √ᾱ_t", "color": COLORS["x0_pred"], "layers": ["x0_pred"]},
-                   {"title": "predicted noise ε̂ (red −, blue +)", "color": COLORS["eps"], "layers": ["eps"]}]]  # fmt: skip
-        return {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": schedule,
-                "legend": [], "notes": ["Ink is black, background white; the noise panel shows ε̂ from −3 (red) to +3 (blue)."]}
-    g = {"n": FIELD_GRID, "lo": PLOT_RANGE[0] + (PLOT_RANGE[1] - PLOT_RANGE[0]) / FIELD_GRID / 2,
-         "hi": PLOT_RANGE[1] - (PLOT_RANGE[1] - PLOT_RANGE[0]) / FIELD_GRID / 2}  # fmt: skip
+        layers = {
+            "x_t": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},
+            "x0_pred": {"type": "image", "lo": -1.0, "hi": 1.0, "cmap": "gray", "h": H, "w": W},
+            "eps": {"type": "image", "lo": -3.0, "hi": 3.0, "cmap": "rdbu", "h": H, "w": W},
+        }
+        panels = [
+            [
+                {"title": "x_t", "color": COLORS["x_t"], "layers": ["x_t"]},
+                {"title": "predicted x̂₀ = (x_t − σ_t ε̂) / √ᾱ_t", "color": COLORS["x0_pred"], "layers": ["x0_pred"]},
+                {"title": "predicted noise ε̂ (red −, blue +)", "color": COLORS["eps"], "layers": ["eps"]},
+            ]
+        ]
+        return {
+            "title": title,
+            "range": list(PLOT_RANGE),
+            "panels": panels,
+            "layers": layers,
+            "schedule": schedule,
+            "legend": [],
+            "notes": ["Ink is black, background white; the noise panel shows ε̂ from −3 (red) to +3 (blue)."],
+        }
+    g = {
+        "n": FIELD_GRID,
+        "lo": PLOT_RANGE[0] + (PLOT_RANGE[1] - PLOT_RANGE[0]) / FIELD_GRID / 2,
+        "hi": PLOT_RANGE[1] - (PLOT_RANGE[1] - PLOT_RANGE[0]) / FIELD_GRID / 2,
+    }
     dot = 2.4 if num_samples > 800 else 3.0
     layers = {
         "score": {"type": "field", "color": COLORS["score"], **g},
         "x_t": {"type": "points", "color": COLORS["x_t"], "size": dot, "opacity": 0.6},
-        "paths": {"type": "paths", "of": "x_t", "count": min(NUM_PATHS, num_samples), "color": COLORS["path"],
-                  "head": COLORS["x_t"]},
+        "paths": {
+            "type": "paths",
+            "of": "x_t",
+            "count": min(NUM_PATHS, num_samples),
+            "color": COLORS["path"],
+            "head": COLORS["x_t"],
+        },
         "x0_pred": {"type": "points", "color": COLORS["x0_pred"], "size": dot, "opacity": 0.75},
         "eps": {"type": "points", "color": COLORS["eps"], "size": dot, "opacity": 0.75},
-    }  # fmt: skip
-    panels = [[{"title": "x_t and the score s = −ε̂/σ_t", "color": COLORS["x_t"], "layers": ["score", "x_t", "paths"]},
-               {"title": "predicted x̂₀", "color": COLORS["x0_pred"], "layers": ["x0_pred"]},
-               {"title": "predicted noise ε̂", "color": COLORS["eps"], "layers": ["eps"]}]]  # fmt: skip
-    legend = [[LABELS["x_t"], COLORS["x_t"]], [LABELS["x0_pred"], COLORS["x0_pred"]], [LABELS["eps"], COLORS["eps"]],
-              ["score arrows", COLORS["score"]], ["particle paths", COLORS["path"]]]  # fmt: skip
+    }
+    panels = [
+        [
+            {"title": "x_t and the score s = −ε̂/σ_t", "color": COLORS["x_t"], "layers": ["score", "x_t", "paths"]},
+            {"title": "predicted x̂₀", "color": COLORS["x0_pred"], "layers": ["x0_pred"]},
+            {"title": "predicted noise ε̂", "color": COLORS["eps"], "layers": ["eps"]},
+        ]
+    ]
+    legend = [
+        [LABELS["x_t"], COLORS["x_t"]],
+        [LABELS["x0_pred"], COLORS["x0_pred"]],
+        [LABELS["eps"], COLORS["eps"]],
+        ["score arrows", COLORS["score"]],
+        ["particle paths", COLORS["path"]],
+    ]
     notes = [FIELD_NOTE]
     if shows_velocity(model):
         layers["velocity"] = {"type": "field", "color": COLORS["velocity"], **g}
-        panels[0].append({"title": "x_t and the velocity −v̂", "color": COLORS["velocity"], "layers": ["velocity", "x_t"]})
+        panels[0].append(
+            {"title": "x_t and the velocity −v̂", "color": COLORS["velocity"], "layers": ["velocity", "x_t"]}
+        )
         legend.append(["velocity arrows −v̂", COLORS["velocity"]])
         notes.append(VELOCITY_NOTE)
     if ideal:
-        layers.update({"ideal_score": {"type": "field", "color": COLORS["ideal"], **g},
-                       "ideal_x0": {"type": "points", "color": COLORS["ideal"], "size": dot, "opacity": 0.75},
-                       "ideal_eps": {"type": "points", "color": COLORS["ideal"], "size": dot, "opacity": 0.75}})  # fmt: skip
-        panels.append([{"title": "ideal: x_t and the exact score", "color": COLORS["ideal"], "layers": ["ideal_score", "x_t"]},
-                       {"title": "ideal: predicted x̂₀", "color": COLORS["ideal"], "layers": ["ideal_x0"]},
-                       {"title": "ideal: noise ε*", "color": COLORS["ideal"], "layers": ["ideal_eps"]}])  # fmt: skip
+        layers.update(
+            {
+                "ideal_score": {"type": "field", "color": COLORS["ideal"], **g},
+                "ideal_x0": {"type": "points", "color": COLORS["ideal"], "size": dot, "opacity": 0.75},
+                "ideal_eps": {"type": "points", "color": COLORS["ideal"], "size": dot, "opacity": 0.75},
+            }
+        )
+        panels.append(
+            [
+                {"title": "ideal: x_t and the exact score", "color": COLORS["ideal"], "layers": ["ideal_score", "x_t"]},
+                {"title": "ideal: predicted x̂₀", "color": COLORS["ideal"], "layers": ["ideal_x0"]},
+                {"title": "ideal: noise ε*", "color": COLORS["ideal"], "layers": ["ideal_eps"]},
+            ]
+        )
         legend.append(["ideal (exact) denoiser", COLORS["ideal"]])
-    return {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": schedule,
-            "legend": legend, "notes": notes}
+    return {
+        "title": title,
+        "range": list(PLOT_RANGE),
+        "panels": panels,
+        "layers": layers,
+        "schedule": schedule,
+        "legend": legend,
+        "notes": notes,
+    }
 
 
 def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale=None, ideal=None) -> dict:
     """K frames of tensors ([K, B, ...]) -> the player's layers as numpy arrays (score fields computed here, in one
     batched call per field)."""
     if kind == "images":
-        return {"x_t": np.stack([tile_array(f) for f in x]), "x0_pred": np.stack([tile_array(f) for f in x0]),
-                "eps": np.stack([tile_array(f) for f in eps])}  # fmt: skip
+        return {
+            "x_t": np.stack([tile_array(f) for f in x]),
+            "x0_pred": np.stack([tile_array(f) for f in x0]),
+            "eps": np.stack([tile_array(f) for f in eps]),
+        }
     proc = model.process
     G = FIELD_GRID * FIELD_GRID
-    out = {"x_t": x.detach().float().cpu().numpy(), "x0_pred": x0.detach().float().cpu().numpy(),
-           "eps": eps.detach().float().cpu().numpy()}
-    out["score"], velocity = field_grids(field_predictor(model, label, cfg_scale, G), proc, ts, shows_velocity(model),
-                                         model.device)  # fmt: skip
+    out = {
+        "x_t": x.detach().float().cpu().numpy(),
+        "x0_pred": x0.detach().float().cpu().numpy(),
+        "eps": eps.detach().float().cpu().numpy(),
+    }
+    out["score"], velocity = field_grids(
+        field_predictor(model, label, cfg_scale, G), proc, ts, shows_velocity(model), model.device
+    )
     if velocity is not None:
         out["velocity"] = velocity
     if ideal is not None:
@@ -184,8 +267,11 @@ def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale
                 if t > 0:
                     p = star(xt[k], t)
                     x0_star[k], e[k] = p.x0, p.eps
-        out.update(ideal_x0=x0_star.numpy(), ideal_eps=e.numpy(),
-                   ideal_score=score_grid(lambda pts, t: star(pts.double(), t).eps, proc, ts, FIELD_GRID, PLOT_RANGE, "cpu"))
+        out.update(
+            ideal_x0=x0_star.numpy(),
+            ideal_eps=e.numpy(),
+            ideal_score=score_grid(lambda pts, t: star(pts.double(), t).eps, proc, ts, FIELD_GRID, PLOT_RANGE, "cpu"),
+        )
     return out
 
 
@@ -198,7 +284,9 @@ def frame_labels(ts, sigmas, arrays: dict, prefix: str = "") -> list[str]:
     out = []
     for k, (t, s) in enumerate(zip(ts, sigmas)):
         extra = f" · max |s| = {tops[k]:.3g}" if tops is not None and t > 0 else ""
-        out.append(f"{prefix}t = {fmt_t(t)} · σ_t = {float(s):.3f}{extra}" + ("" if prefix else f" · frame {k + 1} of {K}"))
+        out.append(
+            f"{prefix}t = {fmt_t(t)} · σ_t = {float(s):.3f}{extra}" + ("" if prefix else f" · frame {k + 1} of {K}")
+        )
     return out
 
 

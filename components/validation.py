@@ -12,6 +12,7 @@ field's name (the same name as the API parameter), so a browser user sees a toas
   (adiff's messages already name the field); anything unexpected is logged with its traceback on the server and
   shown to the user as one line.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,15 +22,28 @@ import logging
 import math
 import numbers
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gradio as gr
 from gradio import component_meta
 
 __all__ = [
-    "slider", "number", "dropdown", "radio", "checkbox_group",
-    "as_int", "as_float", "as_choice", "as_text", "as_bool", "user_errors", "field_error", "short", "clip_echo",
-]  # fmt: skip
+    "slider",
+    "number",
+    "dropdown",
+    "radio",
+    "checkbox_group",
+    "as_int",
+    "as_float",
+    "as_choice",
+    "as_text",
+    "as_bool",
+    "user_errors",
+    "field_error",
+    "short",
+    "clip_echo",
+]
 
 log = logging.getLogger("adiff.app")
 
@@ -66,7 +80,7 @@ _FIELD, _LO, _HI = "adiff-field-", "adiff-lo-", "adiff-hi-"
 def _tag(component, prefix: str) -> str | None:
     classes = component.elem_classes or []
     classes = [classes] if isinstance(classes, str) else classes
-    return next((c[len(prefix):] for c in classes if c.startswith(prefix)), None)
+    return next((c[len(prefix) :] for c in classes if c.startswith(prefix)), None)
 
 
 def _field_of(component) -> str:
@@ -242,15 +256,18 @@ def as_bool(value: Any, field: str) -> bool:
 # ---------------------------------------------------------------------------------------------- callbacks
 def _convert(e: BaseException, where: str) -> gr.Error:
     if isinstance(e, gr.Error):
-        return gr.Error(clip_echo(str(e.message)), duration=e.duration, visible=e.visible, title=e.title,
-                        print_exception=False)  # fmt: skip
+        return gr.Error(
+            clip_echo(str(e.message)), duration=e.duration, visible=e.visible, title=e.title, print_exception=False
+        )
     if isinstance(e, ValueError):  # adiff's messages name the field and the value
         return gr.Error(clip_echo(str(e)), print_exception=False)
     if isinstance(e, (MemoryError, FloatingPointError)):
         return gr.Error(clip_echo(f"{where}: {type(e).__name__}: {e}"), print_exception=False)
     log.exception("unexpected error in %s", where)
-    return gr.Error(clip_echo(f"{where} failed unexpectedly ({type(e).__name__}: {e}); the server logged the details"),
-                    print_exception=False)  # fmt: skip
+    return gr.Error(
+        clip_echo(f"{where} failed unexpectedly ({type(e).__name__}: {e}); the server logged the details"),
+        print_exception=False,
+    )
 
 
 def user_errors(fn: Callable) -> Callable:

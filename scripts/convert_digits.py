@@ -12,6 +12,7 @@ train / held-out split (20% of every class held out), and writes:
 
 adiff itself never needs scikit-learn: ``adiff.data.make_dataset("digits", ...)`` reads the file above.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,26 +77,33 @@ def main() -> None:
     tensors_sha = tensors_sha256(tensors)
     card = {
         "dataset": "Optical Recognition of Handwritten Digits (UCI ML repository, id 80), the 1,797-image test set "
-                   "that scikit-learn ships as load_digits()",
+        "that scikit-learn ships as load_digits()",
         "creators": "E. Alpaydin, C. Kaynak (Bogazici University), 1998",
         "licence": "Creative Commons Attribution 4.0 International (CC BY 4.0), as the UCI ML repository states for "
-                   "this dataset; https://creativecommons.org/licenses/by/4.0/",
+        "this dataset; https://creativecommons.org/licenses/by/4.0/",
         "citation": "Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten Digits [Dataset]. UCI Machine "
-                    "Learning Repository. https://doi.org/10.24432/C50P49",
+        "Learning Repository. https://doi.org/10.24432/C50P49",
         "what": "8x8 images: 32x32 bitmaps of handwritten digits (43 writers, NIST form-based preprocessing) divided "
-                "into 4x4 blocks, each pixel the number of 'on' pixels in its block (0..16); label = digit 0-9",
+        "into 4x4 blocks, each pixel the number of 'on' pixels in its block (0..16); label = digit 0-9",
         "source": origin,
         "source_sha256": meta["source_sha256"],
         "file": "digits.safetensors",
         "tensors_sha256": tensors_sha,  # adiff.data.digits checks it at load (the file's own bytes vary run to run)
-        "tensors": {"images": "uint8 [1797, 8, 8], 0..16", "labels": "uint8 [1797], 0..9",
-                    "heldout": "uint8 [1797], 1 = in the held-out split"},
-        "split": {"heldout_fraction_per_class": HELDOUT_FRACTION, "seed": SPLIT_SEED,
-                  "train": int((heldout == 0).sum()), "heldout": int(heldout.sum()),
-                  "per_class_heldout": [int(heldout[labels == d].sum()) for d in range(10)]},
+        "tensors": {
+            "images": "uint8 [1797, 8, 8], 0..16",
+            "labels": "uint8 [1797], 0..9",
+            "heldout": "uint8 [1797], 1 = in the held-out split",
+        },
+        "split": {
+            "heldout_fraction_per_class": HELDOUT_FRACTION,
+            "seed": SPLIT_SEED,
+            "train": int((heldout == 0).sum()),
+            "heldout": int(heldout.sum()),
+            "per_class_heldout": [int(heldout[labels == d].sum()) for d in range(10)],
+        },
         "changes": "none to the values; only stored as safetensors with a fixed split",
         "command": "pip download scikit-learn --no-deps -d /tmp/sk && "
-                   "python scripts/convert_digits.py --wheel /tmp/sk/scikit_learn-*.whl",
+        "python scripts/convert_digits.py --wheel /tmp/sk/scikit_learn-*.whl",
     }
     (out / "digits.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card["split"]), tensors_sha)

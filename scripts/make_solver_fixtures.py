@@ -18,6 +18,7 @@ Conventions that differ, and how each case lines them up (the test documents the
 * FlowMatchEulerDiscreteScheduler's default grid is linspace(1, 1/1000, N) then 0; the case passes adiff's grid
   (1 - i/N) as ``sigmas`` so both step on the same times; the network's time input is sigma = t.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,13 @@ from adiff.samplers import sampling_timesteps  # noqa: E402
 
 try:
     import diffusers
-    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                           FlowMatchEulerDiscreteScheduler, HeunDiscreteScheduler)  # fmt: skip
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerDiscreteScheduler,
+        FlowMatchEulerDiscreteScheduler,
+        HeunDiscreteScheduler,
+    )
 except ImportError:  # pragma: no cover
     sys.exit("error: this script needs diffusers (pip install diffusers)")
 
@@ -49,19 +55,29 @@ def make(case: dict):
     ptype = case["prediction_type"]
     kind = case["scheduler"]
     if kind == "dpmpp_2m":
-        return DPMSolverMultistepScheduler(**VP_KW, algorithm_type="dpmsolver++", solver_order=2, prediction_type=ptype,
-                                           timestep_spacing="trailing", final_sigmas_type="zero", lower_order_final=True)
+        return DPMSolverMultistepScheduler(
+            **VP_KW,
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            prediction_type=ptype,
+            timestep_spacing="trailing",
+            final_sigmas_type="zero",
+            lower_order_final=True,
+        )
     # Karras sigmas span the sigmas of the spaced timesteps: "linspace" reaches t_diffusers = 0 (adiff's t = 1), so its
     # range is sigma(1)..sigma(T) as in adiff; "trailing" would stop at sigma(T / N).
     karras = case["spacing"] == "karras"
     spacing = "linspace" if karras else "trailing"
     if kind == "euler":
-        return EulerDiscreteScheduler(**VP_KW, prediction_type=ptype, timestep_spacing=spacing, use_karras_sigmas=karras)
+        return EulerDiscreteScheduler(
+            **VP_KW, prediction_type=ptype, timestep_spacing=spacing, use_karras_sigmas=karras
+        )
     if kind == "heun":
         return HeunDiscreteScheduler(**VP_KW, prediction_type=ptype, timestep_spacing=spacing, use_karras_sigmas=karras)
     if kind == "ddim":
-        return DDIMScheduler(**VP_KW, prediction_type=ptype, timestep_spacing="trailing", set_alpha_to_one=True,
-                             clip_sample=False)
+        return DDIMScheduler(
+            **VP_KW, prediction_type=ptype, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False
+        )
     if kind == "flow_euler":
         return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
     raise ValueError(kind)
@@ -117,7 +133,9 @@ def run(case: dict) -> dict:
             states.append(x.tolist())
     ours = None
     if case["process"] == "vp" and case["scheduler"] != "ddim":
-        ours = sampling_timesteps(vp, n, "uniform" if case["spacing"] == "trailing" else case["spacing"], case["sampler"])
+        ours = sampling_timesteps(
+            vp, n, "uniform" if case["spacing"] == "trailing" else case["spacing"], case["sampler"]
+        )
     return {**case, "model_times": times, "states": states, "adiff_grid": ours, "nfe": len(times)}
 
 
@@ -127,8 +145,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_default_dtype(torch.float64)
     results = [run(c) for c in CASES]
-    payload = {"diffusers": diffusers.__version__, "torch": torch.__version__, "n_points": N_POINTS, "T": T,
-               "x_T": initial_noise().tolist(), "cases": results}  # fmt: skip
+    payload = {
+        "diffusers": diffusers.__version__,
+        "torch": torch.__version__,
+        "n_points": N_POINTS,
+        "T": T,
+        "x_T": initial_noise().tolist(),
+        "cases": results,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload) + "\n")
     print(f"wrote {args.out}: {len(results)} cases (diffusers {diffusers.__version__})")

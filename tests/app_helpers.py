@@ -1,5 +1,6 @@
 """Helpers for the app tests: the app in-process or as its own process, preset checkpoints, plot decoding,
 thread limits, memory of a process."""
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,9 @@ def live_app(tmp: Path, **build_kwargs):
 
     with preset_dir_with_fallbacks(tmp), torch_threads(1):
         demo = app_module.build_app(**{"device": "cpu", **build_kwargs})
-        _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                **app_module.launch_kwargs(demo))  # fmt: skip
+        _, url, _ = demo.launch(
+            server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app_module.launch_kwargs(demo)
+        )
         try:
             yield demo, url
         finally:
@@ -127,8 +129,13 @@ def app_process(log_path: Path, *flags: str, timeout: float = 180.0, root: Path 
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(root / "app.py"), "--device", "cpu", "--port", str(port), *flags],
-                                cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, str(root / "app.py"), "--device", "cpu", "--port", str(port), *flags],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         try:
             t0 = time.time()
             while True:
@@ -139,7 +146,9 @@ def app_process(log_path: Path, *flags: str, timeout: float = 180.0, root: Path 
                         break
                 except OSError:
                     if time.time() - t0 > timeout:
-                        raise RuntimeError(f"app.py did not answer in {timeout} s: {log_path.read_text()[-3000:]}") from None
+                        raise RuntimeError(
+                            f"app.py did not answer in {timeout} s: {log_path.read_text()[-3000:]}"
+                        ) from None
                     time.sleep(0.25)
             yield url, proc.pid
         finally:

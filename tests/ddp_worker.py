@@ -1,6 +1,7 @@
 """Trains a small conditional 2-D model with adiff.cli.distributed.train_loop and writes its full weights (raw and
 EMA): run by tests/test_distributed.py as one process (``python tests/ddp_worker.py OUT --shards 2``) and under
 torchrun (``torchrun --nproc_per_node 2 tests/ddp_worker.py OUT``)."""
+
 import argparse
 import sys
 from pathlib import Path
@@ -12,8 +13,18 @@ from adiff import DiffusionModel  # noqa: E402
 from adiff.cli.distributed import close_distributed, init_distributed, train_loop  # noqa: E402
 from adiff.data import make_dataset  # noqa: E402
 
-CONFIG = {"model_type": "conditional", "num_classes": 8, "embedding_dim": 32, "hidden_dim": 32, "num_layers": 2,
-          "num_heads": 4, "num_diffusion_steps": 100, "data_shape": [2], "cfg_dropout": 0.2, "ema_decay": 0.9}
+CONFIG = {
+    "model_type": "conditional",
+    "num_classes": 8,
+    "embedding_dim": 32,
+    "hidden_dim": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_diffusion_steps": 100,
+    "data_shape": [2],
+    "cfg_dropout": 0.2,
+    "ema_decay": 0.9,
+}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
@@ -28,8 +39,9 @@ if __name__ == "__main__":
     model = DiffusionModel({**CONFIG, "device": "cpu"})
     x, labels = make_dataset("8gaussians", 1000, seed=0)
     model.setup_training({"learning_rate": 3e-3, "scheduler_steps": args.steps, "warmup_steps": 2})
-    for _ in train_loop(model, x, labels, steps=args.steps, batch_size=args.batch_size, seed=7, info=info,
-                        shards=args.shards):
+    for _ in train_loop(
+        model, x, labels, steps=args.steps, batch_size=args.batch_size, seed=7, info=info, shards=args.shards
+    ):
         pass
     close_distributed(info)
     if info.is_main:

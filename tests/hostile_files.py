@@ -3,6 +3,7 @@
 Every builder starts from a real adiff checkpoint and changes what a hostile visitor could change: the metadata
 (the checksum covers only the tensors, so it stays valid), the header, the tensors (with the checksum recomputed).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,16 @@ from safetensors.torch import save as st_save
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import FORMAT, _digest
 
-SMALL = {"model_type": "unconditional", "embedding_dim": 32, "hidden_dim": 32, "num_layers": 2, "num_heads": 4,
-         "num_diffusion_steps": 50, "data_shape": [2], "device": "cpu"}  # fmt: skip
+SMALL = {
+    "model_type": "unconditional",
+    "embedding_dim": 32,
+    "hidden_dim": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_diffusion_steps": 50,
+    "data_shape": [2],
+    "device": "cpu",
+}
 
 
 def valid_checkpoint(config: dict | None = None, ema_only: bool = True, extra: dict | None = None) -> bytes:
@@ -41,8 +50,12 @@ def parts(blob: bytes) -> tuple[dict[str, torch.Tensor], dict, dict]:
 def assemble(tensors: dict[str, torch.Tensor], meta: dict, checksum: str | None = None) -> bytes:
     """A checkpoint of ``tensors`` with adiff metadata ``meta`` (json.dumps writes NaN/Infinity as the hostile
     JSON extensions); the checksum is recomputed unless given."""
-    md = {"format": FORMAT, "format_version": "1", "adiff": json.dumps(meta, sort_keys=True),
-          "sha256": checksum or _digest(tensors)}  # fmt: skip
+    md = {
+        "format": FORMAT,
+        "format_version": "1",
+        "adiff": json.dumps(meta, sort_keys=True),
+        "sha256": checksum or _digest(tensors),
+    }
     return st_save(tensors, metadata=md)
 
 
@@ -66,8 +79,12 @@ def as_flat(blob: bytes) -> bytes:
     for k in ("process", "prediction_type", "beta_range", "flow_shift", "precision"):
         flat.pop(k, None)
     meta["config"] = flat
-    meta["schedule"] = {"name": flat["noise_schedule"], "num_steps": flat["num_diffusion_steps"], "beta_start": 1e-4,
-                        "beta_end": 0.02}  # fmt: skip
+    meta["schedule"] = {
+        "name": flat["noise_schedule"],
+        "num_steps": flat["num_diffusion_steps"],
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+    }
     meta.pop("process", None)
     return assemble(tensors, meta, checksum=md["sha256"])
 
@@ -108,8 +125,17 @@ def nested_header(depth: int = 100_000) -> bytes:
 
 def compute_bomb() -> bytes:
     """A valid, small file of an image model with one token per pixel (finding 3): [1, 64, 64], patch_size 1."""
-    return valid_checkpoint({"data_shape": [1, 64, 64], "patch_size": 1, "hidden_dim": 8, "embedding_dim": 8,
-                             "num_heads": 2, "num_layers": 1}, extra={"dataset": None})  # fmt: skip
+    return valid_checkpoint(
+        {
+            "data_shape": [1, 64, 64],
+            "patch_size": 1,
+            "hidden_dim": 8,
+            "embedding_dim": 8,
+            "num_heads": 2,
+            "num_layers": 1,
+        },
+        extra={"dataset": None},
+    )
 
 
 def with_huge_weights(blob: bytes, value: float = 1e30) -> bytes:

@@ -3,6 +3,7 @@
 ``parity_model`` stands in for a trained network: a fixed, smooth, nonlinear function of x and of the network's time
 input in [0, 1], so that both loops see the same model outputs at the same states and any difference is the solvers'.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,14 @@ def initial_noise() -> torch.Tensor:
 
 
 def _case(sampler, scheduler, num_steps, prediction_type="epsilon", spacing="trailing", process="vp"):
-    return {"sampler": sampler, "scheduler": scheduler, "num_steps": num_steps, "prediction_type": prediction_type,
-            "spacing": spacing, "process": process}  # fmt: skip
+    return {
+        "sampler": sampler,
+        "scheduler": scheduler,
+        "num_steps": num_steps,
+        "prediction_type": prediction_type,
+        "spacing": spacing,
+        "process": process,
+    }
 
 
 CASES = [

@@ -3,6 +3,7 @@ a run stays on it, and the mechanics (events, buffer, hooks, stop/reset consiste
 process and prediction type (a rectified flow with its velocity among them) rise to the exact tilt of a Gaussian
 mixture and stay there, where a compounding implementation overshoots.  The long-run figures are printed by
 bench/bench_adaptation.py."""
+
 import pytest
 import torch
 
@@ -63,7 +64,12 @@ def test_stop_midway_leaves_a_consistent_model_and_reset_restores_it(model, data
 
 
 def test_adaptation_moves_reward_towards_the_tilt(model, data):
-    adapter = Adapter(model, make_reward("x_coordinate"), {**FAST, "eval_samples": 400, "batch_size": 128, "guidance_scale": 2.0}, data=data)
+    adapter = Adapter(
+        model,
+        make_reward("x_coordinate"),
+        {**FAST, "eval_samples": 400, "batch_size": 128, "guidance_scale": 2.0},
+        data=data,
+    )
     before = float(adapter.base_samples[:, 0].mean())
     last = None
     for last in adapter.run(40):
@@ -74,8 +80,13 @@ def test_adaptation_moves_reward_towards_the_tilt(model, data):
 def test_adapt_facade_and_validation(model, data):
     metrics = model.adapt(data, 2, make_reward("x_coordinate"), FAST)
     assert len(metrics["reward_mean"]) == 2 and len(metrics["loss"]) == 2
-    for bad, field in [({"learning_rate": 0}, "learning_rate"), ({"replay_share": 0.8, "buffer_share": 0.5}, "replay_share"),
-                       ({"batch_size": 2}, "batch_size"), ({"guided_sampling": "yes"}, "guided_sampling"), ({"lr": 1}, "lr")]:
+    for bad, field in [
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"replay_share": 0.8, "buffer_share": 0.5}, "replay_share"),
+        ({"batch_size": 2}, "batch_size"),
+        ({"guided_sampling": "yes"}, "guided_sampling"),
+        ({"lr": 1}, "lr"),
+    ]:
         with pytest.raises(ValueError, match=field):
             AdaptationConfig.from_dict(bad)
     with pytest.raises(ValueError, match="num_steps"):
@@ -102,8 +113,15 @@ def test_the_fitted_mixture_is_the_tilted_target_however_long_the_run(model, dat
     tilt = eight_gaussians_mixture().tilted_linear([1.0, 0.0], lam)
     target_mean = float((tilt.weights * tilt.means[:, 0]).sum())  # 1.857; the data's mean x is 0
     exact, _ = tilt.sample(1000, torch.Generator().manual_seed(1))
-    cfg = {"batch_size": 256, "sample_steps": 25, "eval_samples": 2, "replay_share": 0.2, "buffer_share": 0.6,
-           "buffer_capacity": 100, "guidance_scale": lam}
+    cfg = {
+        "batch_size": 256,
+        "sample_steps": 25,
+        "eval_samples": 2,
+        "replay_share": 0.2,
+        "buffer_share": 0.6,
+        "buffer_capacity": 100,
+        "guidance_scale": lam,
+    }
     adapter = Adapter(model, make_reward("x_coordinate"), cfg, data=data)
     windows = {}
     for step in range(1, 201):
@@ -132,8 +150,18 @@ def adapt_small_model(process: str, prediction_type: str, steps: int = 150, comp
     compounding=True draws the fresh samples from the model being adapted (weighted as before): retraining on its
     own reward-weighted samples, the collapse this module must not show."""
     torch.manual_seed(0)
-    config = {"model_type": "unconditional", "embedding_dim": 32, "hidden_dim": 32, "num_layers": 1, "num_heads": 2,
-              "data_shape": [2], "device": "cpu", "process": process, "prediction_type": prediction_type, "ema_decay": 0.99}
+    config = {
+        "model_type": "unconditional",
+        "embedding_dim": 32,
+        "hidden_dim": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "data_shape": [2],
+        "device": "cpu",
+        "process": process,
+        "prediction_type": prediction_type,
+        "ema_decay": 0.99,
+    }
     if process == "vp":
         config["num_diffusion_steps"] = 1000
     m = DiffusionModel(config)
@@ -145,41 +173,63 @@ def adapt_small_model(process: str, prediction_type: str, steps: int = 150, comp
     tilt = TWO_MODES.tilted_linear([1.0, 0.0], lam)
     target_mean = float((tilt.weights * tilt.means[:, 0]).sum())
     exact = MMDReference(tilt.sample(1000, torch.Generator().manual_seed(1))[0])
-    cfg = {"batch_size": 128, "eval_samples": 1000, "sample_steps": 20, "eval_every": 10, "learning_rate": 1e-3,
-           "buffer_capacity": 200, "guidance_scale": lam}
+    cfg = {
+        "batch_size": 128,
+        "eval_samples": 1000,
+        "sample_steps": 20,
+        "eval_every": 10,
+        "learning_rate": 1e-3,
+        "buffer_capacity": 200,
+        "guidance_scale": lam,
+    }
     adapter = Adapter(m, make_reward("x_coordinate"), cfg, data=(x[:4000], None))
     if compounding:
         adapter.base_net = m.ema.module
     base = float(adapter.base_samples[:, 0].mean())
-    return [(ev.step, (ev.reward_mean - base) / (target_mean - base), exact(ev.samples))
-            for ev in adapter.run(steps) if ev.step % 10 == 0]
+    return [
+        (ev.step, (ev.reward_mean - base) / (target_mean - base), exact(ev.samples))
+        for ev in adapter.run(steps)
+        if ev.step % 10 == 0
+    ]
 
 
-def rises_and_stays(curve) -> tuple[bool, str]:
-    """80% of the gain by step 50; over steps 100-150 a mean gain of 90-106%, every gain within 85-110% and MMD^2 to
+def rises_and_stays(curve, settle: int = 100) -> tuple[bool, str]:
+    """80% of the gain by step 50; from step ``settle`` to the end (100-150; x0 models 150-250) a mean gain of 90-106%, every gain within 85-110% and MMD^2 to
     the exact tilt <= 5e-3 (the issue's bound; the data-vs-data floor at 1000 samples is ~1e-4).  Measured (steps
     100-150): flow velocity 100-102% at <= 2.4e-3, flow sample 92-96% at <= 4.4e-3 (x0-prediction rises more slowly),
-    VP v 99-104% at <= 1.7e-3, VP sample 91-97% at <= 2.4e-3; compounding 111-115% at up to 8.0e-3."""
+    VP v 99-104% at <= 1.7e-3, VP sample (Min-SNR-100 loss, steps 150-250) 92-99% at <= 1.4e-3; compounding 111-115%
+    at up to 8.0e-3."""
     first = next((s for s, g, _ in curve if g >= 0.8), None)
-    late = [(g, d) for s, g, d in curve if s >= 100]
+    late = [(g, d) for s, g, d in curve if s >= settle]
     mean = sum(g for g, _ in late) / len(late)
     lo, hi, worst = min(g for g, _ in late), max(g for g, _ in late), max(d for _, d in late)
     ok = first is not None and first <= 50 and 0.90 <= mean <= 1.06 and lo >= 0.85 and hi <= 1.10 and worst <= 5e-3
-    return ok, f"80% at step {first}; steps 100-150: mean gain {mean:.0%}, {lo:.0%}..{hi:.0%}, worst MMD2 {worst:.1e}"
+    return (
+        ok,
+        f"80% at step {first}; steps {settle}-{curve[-1][0]}: mean gain {mean:.0%}, {lo:.0%}..{hi:.0%}, worst MMD2 {worst:.1e}",
+    )
 
 
-@pytest.mark.parametrize("process,prediction_type", [
-    ("flow", "velocity"),
-    pytest.param("flow", "sample", marks=pytest.mark.slow),
-    pytest.param("vp", "v_prediction", marks=pytest.mark.slow),
-    pytest.param("vp", "sample", marks=pytest.mark.slow),
-    # Open (found here, not fixed): this small epsilon model samples 1.4% of its points beyond |x| = 4 (up to 51) with
-    # unclipped DDIM-20; the weights cap such base-model errors at w_max but do not zero them, and the adapted model
-    # runs off to 200-650% of the gain (MMD^2 0.1-0.2); with the presets' clip_x0 = 4, 105-112% at 1.5e-2..2.6e-2.
-    pytest.param("vp", "epsilon", marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason="base-model outliers")]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "process,prediction_type",
+    [
+        ("flow", "velocity"),
+        pytest.param("flow", "sample", marks=pytest.mark.slow),
+        pytest.param("vp", "v_prediction", marks=pytest.mark.slow),
+        pytest.param("vp", "sample", marks=pytest.mark.slow),
+        # Open (found here, not fixed): this small epsilon model samples 1.4% of its points beyond |x| = 4 (up to 51) with
+        # unclipped DDIM-20; the weights cap such base-model errors at w_max but do not zero them, and the adapted model
+        # runs off to 200-650% of the gain (MMD^2 0.1-0.2); with the presets' clip_x0 = 4, 105-112% at 1.5e-2..2.6e-2.
+        pytest.param(
+            "vp", "epsilon", marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason="base-model outliers")]
+        ),
+    ],
+)
 def test_every_process_and_prediction_type_rises_to_the_tilt_and_stays(process, prediction_type):
-    ok, summary = rises_and_stays(adapt_small_model(process, prediction_type))
+    slow = prediction_type == "sample"  # an x0 model's reward rises more slowly: a longer run, a later window
+    ok, summary = rises_and_stays(
+        adapt_small_model(process, prediction_type, 250 if slow else 150), 150 if slow else 100
+    )
     assert ok, f"{process}/{prediction_type}: {summary}"
 
 

@@ -1,5 +1,6 @@
 """The public API through gradio_client against the app launched in-process: every endpoint with valid and invalid
 input, streaming endpoints deliver several updates before the last, sessions are isolated, the server survives."""
+
 import json
 import time
 
@@ -11,9 +12,24 @@ from gradio_client.exceptions import AppError
 from components.player import decode_field, decode_images, decode_points
 from tests.app_helpers import live_app, plot_json
 
-ENDPOINTS = ["/schedule_curves", "/forward", "/generate", "/generate_stop", "/frame", "/compare", "/compare_stop",
-             "/guided_generate", "/guided_stop",
-             "/adapt", "/adapt_stop", "/adapt_reset", "/train", "/train_stop", "/save_model", "/load_model"]
+ENDPOINTS = [
+    "/schedule_curves",
+    "/forward",
+    "/generate",
+    "/generate_stop",
+    "/frame",
+    "/compare",
+    "/compare_stop",
+    "/guided_generate",
+    "/guided_stop",
+    "/adapt",
+    "/adapt_stop",
+    "/adapt_reset",
+    "/train",
+    "/train_stop",
+    "/save_model",
+    "/load_model",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +82,16 @@ def test_schedule_curves(client):
     assert "terminal SNR" in md and summary["custom"]["sigma_T"] == pytest.approx(0.8, abs=1e-6)
 
 
-@pytest.mark.parametrize("args, field", [
-    ((["linear", "custom"], 100, "0.1, 0.5, 0.3"), "custom_values[2]"),
-    ((["linear"], 1, ""), "num_steps"),
-    ((["linear"], 20000, ""), "num_steps"),
-    ((["quadratic"], 100, ""), "schedules"),
-    (([], 100, ""), "schedules"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        ((["linear", "custom"], 100, "0.1, 0.5, 0.3"), "custom_values[2]"),
+        ((["linear"], 1, ""), "num_steps"),
+        ((["linear"], 20000, ""), "num_steps"),
+        ((["quadratic"], 100, ""), "schedules"),
+        (([], 100, ""), "schedules"),
+    ],
+)
 def test_schedule_curves_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/schedule_curves")).startswith(field)
 
@@ -90,13 +109,16 @@ def test_forward(client):
     assert all(t["type"] == "heatmap" for t in plot_json(fig)["data"])
 
 
-@pytest.mark.parametrize("args, field", [
-    (("moons", "linear", 100, 150, 10, 0), "t"),
-    (("swirls", "linear", 100, 10, 10, 0), "dataset"),
-    (("moons", "linear", 100, 10, 0, 0), "num_points"),
-    (("moons", "quadratic", 100, 10, 10, 0), "schedule"),
-    (("moons", "linear", 100, 10, 10, -1), "seed"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("moons", "linear", 100, 150, 10, 0), "t"),
+        (("swirls", "linear", 100, 10, 10, 0), "dataset"),
+        (("moons", "linear", 100, 10, 0, 0), "num_points"),
+        (("moons", "quadratic", 100, 10, 10, 0), "schedule"),
+        (("moons", "linear", 100, 10, 10, -1), "seed"),
+    ],
+)
 def test_forward_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/forward")).startswith(field)
 
@@ -149,8 +171,9 @@ def test_generate_8gaussians_has_the_ideal_model(client):
 
 
 def test_generate_glyphs(client):
-    updates, (_, _, status, gif, data) = stream(client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0,
-                                                api_name="/generate")  # fmt: skip
+    updates, (_, _, status, gif, data) = stream(
+        client, "glyphs", "ddpm", 12, 0.0, 0, 4, "each", 2.0, api_name="/generate"
+    )
     player = json.loads(open(data).read())
     assert len(updates) >= 2 and status["num_samples"] == 4
     spec = player["static"]["layers"]["x_t"]
@@ -159,16 +182,19 @@ def test_generate_glyphs(client):
     assert np.isnan(x[:, 16, :]).all() and np.nanmax(np.abs(x[-1])) <= 1.0 + 1e-6
 
 
-@pytest.mark.parametrize("args, field", [
-    (("moons", "ddim", 40, 0.0, 0, 5000, "any", 1.0), "num_samples"),
-    (("moons", "lms", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
-    (("moons", "ddim", 40, 1.5, 0, 10, "any", 1.0), "eta"),
-    (("moons", "ddim", 4000, 0.0, 0, 10, "any", 1.0), "num_steps"),
-    (("moons", "ddim", 40, 0.0, 0, 10, "3", 1.0), "class_label"),
-    (("glyphs", "ddim", 10, 0.0, 0, 100, "any", 1.0), "num_samples"),
-    (("unicorns", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
-    (("my model", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("moons", "ddim", 40, 0.0, 0, 5000, "any", 1.0), "num_samples"),
+        (("moons", "lms", 40, 0.0, 0, 10, "any", 1.0), "sampler"),
+        (("moons", "ddim", 40, 1.5, 0, 10, "any", 1.0), "eta"),
+        (("moons", "ddim", 4000, 0.0, 0, 10, "any", 1.0), "num_steps"),
+        (("moons", "ddim", 40, 0.0, 0, 10, "3", 1.0), "class_label"),
+        (("glyphs", "ddim", 10, 0.0, 0, 100, "any", 1.0), "num_samples"),
+        (("unicorns", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
+        (("my model", "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
+    ],
+)
 def test_generate_invalid(app, args, field):
     fresh = Client(app[1], verbose=False)  # a session with no trained model
     assert app_error(lambda: fresh.predict(*args, api_name="/generate")).startswith(field)
@@ -183,38 +209,73 @@ def test_sessions_are_isolated(app, client):
 
 
 def test_guided_generate(client):
-    updates, (fig, text, summary) = stream(client, "moons", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0,
-                                           "ddim", 20, 0, 150, api_name="/guided_generate")  # fmt: skip
+    updates, (fig, text, summary) = stream(
+        client,
+        "moons",
+        "distance_to_target",
+        "",
+        "",
+        2.0,
+        "dps",
+        1,
+        "any",
+        1.0,
+        "ddim",
+        20,
+        0,
+        150,
+        api_name="/guided_generate",
+    )
     assert len(updates) >= 2
     assert summary["guided_mean_reward"] > summary["unguided_mean_reward"]
     assert "target_mean_reward" in summary and summary["versus_target"] in ("over", "under", "on")
     assert "tilted target" in text and ("over-shoots" in text) == (summary["versus_target"] == "over")
     d = plot_json(fig)
     assert sum(t["type"] == "heatmap" for t in d["data"]) == 3  # the reward under all three panels
-    _, (_, _, summary) = stream(client, "moons", "expression", "-abs(y)", "", 1.0, "cheap", 2, "any", 1.0, "ddim",
-                                10, 0, 50, api_name="/guided_generate")  # fmt: skip
+    _, (_, _, summary) = stream(
+        client,
+        "moons",
+        "expression",
+        "-abs(y)",
+        "",
+        1.0,
+        "cheap",
+        2,
+        "any",
+        1.0,
+        "ddim",
+        10,
+        0,
+        50,
+        api_name="/guided_generate",
+    )
     assert summary["formula"] == "r(x, y) = -abs(y)" and summary["recurrence"] == 2
-    _, (fig, _, summary) = stream(client, "glyphs", "none", "", "", 0.0, "dps", 1, "7", 3.0, "ddim", 8, 0, 4,
-                                  api_name="/guided_generate")  # fmt: skip
+    _, (fig, _, summary) = stream(
+        client, "glyphs", "none", "", "", 0.0, "dps", 1, "7", 3.0, "ddim", 8, 0, 4, api_name="/guided_generate"
+    )
     assert summary["cfg_scale"] == 3.0 and "CFG w = 3" in plot_json(fig)["layout"]["annotations"][1]["text"]
 
 
-@pytest.mark.parametrize("args, field", [
-    (("moons", "expression", "os.system('ls')", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "expression"),
-    (("moons", "brightness", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward"),
-    (("moons", "mode", "", '{"k": 12}', 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward_params"),
-    (("moons", "x_coordinate", "", "", 1e6, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_scale"),
-    (("moons", "x_coordinate", "", "", 1.0, "magic", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_mode"),
-    (("moons", "x_coordinate", "", "", 1.0, "dps", 50, "any", 1.0, "ddim", 10, 0, 10), "recurrence"),
-    (("glyphs", "none", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 4), "class_label"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("moons", "expression", "os.system('ls')", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "expression"),
+        (("moons", "brightness", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward"),
+        (("moons", "mode", "", '{"k": 12}', 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "reward_params"),
+        (("moons", "x_coordinate", "", "", 1e6, "dps", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_scale"),
+        (("moons", "x_coordinate", "", "", 1.0, "magic", 1, "any", 1.0, "ddim", 10, 0, 10), "guidance_mode"),
+        (("moons", "x_coordinate", "", "", 1.0, "dps", 50, "any", 1.0, "ddim", 10, 0, 10), "recurrence"),
+        (("glyphs", "none", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 10, 0, 4), "class_label"),
+    ],
+)
 def test_guided_generate_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/guided_generate")).startswith(field)
 
 
 def test_adapt_streams_and_resets(client):
     updates, (curves, buffer, gallery, before_after, text, status) = stream(
-        client, "moons", "x_coordinate", "", "", 3, 1e-3, 32, 100, 0.5, False, 2.0, 0, api_name="/adapt")
+        client, "moons", "x_coordinate", "", "", 3, 1e-3, 32, 100, 0.5, False, 2.0, 0, api_name="/adapt"
+    )
     assert len(updates) >= 2  # "preparing", then at most a few updates a second, and the last step
     assert status["status"] == "done" and status["step"] == 3 and status["buffer_size"] > 0
     assert text.startswith("✓ **done**: step 3") and "Mean reward" in text
@@ -224,37 +285,43 @@ def test_adapt_streams_and_resets(client):
     assert b["data"][-1]["marker"]["colorscale"] and gallery == []
     assert "before (base model)" in plot_json(before_after)["layout"]["annotations"][0]["text"]
     # Start again with the same settings continues the same run
-    _, (*_, status) = stream(client, "moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0,
-                             api_name="/adapt")  # fmt: skip
+    _, (*_, status) = stream(
+        client, "moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0, api_name="/adapt"
+    )
     assert status["step"] == 4
     *_, reset = client.predict(api_name="/adapt_reset")
     assert reset == {"status": "reset", "had_run": True}
 
 
 def test_adapt_images_fill_the_gallery(client):
-    _, (_, _, gallery, _, _, status) = stream(client, "glyphs", "brightness", "", "", 1, 1e-3, 8, 50, 0.5, False,
-                                              1.0, 0, api_name="/adapt")  # fmt: skip
+    _, (_, _, gallery, _, _, status) = stream(
+        client, "glyphs", "brightness", "", "", 1, 1e-3, 8, 50, 0.5, False, 1.0, 0, api_name="/adapt"
+    )
     assert status["step"] == 1 and len(gallery) > 0
     assert "r=" in gallery[0]["caption"] and "p=" in gallery[0]["caption"]
     client.predict(api_name="/adapt_reset")
 
 
-@pytest.mark.parametrize("args, field", [
-    (("moons", "x_coordinate", "", "", 0, 1e-3, 32, 100, 0.5, False, 2.0, 0), "num_steps"),
-    (("moons", "x_coordinate", "", "", 1, 5.0, 32, 100, 0.5, False, 2.0, 0), "learning_rate"),
-    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.0, True, 2.0, 0), "replay_share"),
-    (("moons", "x_coordinate", "", "", 1, 1e-3, 2, 100, 0.5, False, 2.0, 0), "batch_size"),
-    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 10**6, 0.5, False, 2.0, 0), "buffer_capacity"),
-    (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 1.5, False, 2.0, 0), "replay_share"),
-    (("moons", "symmetry", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0), "reward"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("moons", "x_coordinate", "", "", 0, 1e-3, 32, 100, 0.5, False, 2.0, 0), "num_steps"),
+        (("moons", "x_coordinate", "", "", 1, 5.0, 32, 100, 0.5, False, 2.0, 0), "learning_rate"),
+        (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 0.0, True, 2.0, 0), "replay_share"),
+        (("moons", "x_coordinate", "", "", 1, 1e-3, 2, 100, 0.5, False, 2.0, 0), "batch_size"),
+        (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 10**6, 0.5, False, 2.0, 0), "buffer_capacity"),
+        (("moons", "x_coordinate", "", "", 1, 1e-3, 32, 100, 1.5, False, 2.0, 0), "replay_share"),
+        (("moons", "symmetry", "", "", 1, 1e-3, 32, 100, 0.5, False, 2.0, 0), "reward"),
+    ],
+)
 def test_adapt_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/adapt")).startswith(field)
 
 
 def test_train_save_load(client, tmp_path):
-    updates, (loss, samples, status) = stream(client, "moons", "cosine", 50, "tiny", False, 30, 64, 2e-3, 0,
-                                              api_name="/train")  # fmt: skip
+    updates, (loss, samples, status) = stream(
+        client, "moons", "cosine", 50, "tiny", False, 30, 64, 2e-3, 0, api_name="/train"
+    )
     assert len(updates) >= 5 and status["status"] == "done" and status["step"] == 30
     assert plot_json(loss)["data"][0]["name"] == "batch loss"
     assert plot_json(samples)["data"][-1]["name"] == "model samples"
@@ -275,13 +342,16 @@ def test_train_save_load(client, tmp_path):
     assert msg.startswith("model_file") and "checksum" in msg
 
 
-@pytest.mark.parametrize("args, field", [
-    (("moons", "linear", 5, "tiny", False, 10, 64, 2e-3, 0), "num_diffusion_steps"),
-    (("moons", "linear", 50, "huge", False, 10, 64, 2e-3, 0), "model_size"),
-    (("swissroll", "linear", 50, "tiny", True, 10, 64, 2e-3, 0), "conditional"),
-    (("moons", "linear", 50, "tiny", False, 10**6, 64, 2e-3, 0), "num_steps"),
-    (("moons", "linear", 50, "tiny", False, 10, 64, 1.0, 0), "learning_rate"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("moons", "linear", 5, "tiny", False, 10, 64, 2e-3, 0), "num_diffusion_steps"),
+        (("moons", "linear", 50, "huge", False, 10, 64, 2e-3, 0), "model_size"),
+        (("swissroll", "linear", 50, "tiny", True, 10, 64, 2e-3, 0), "conditional"),
+        (("moons", "linear", 50, "tiny", False, 10**6, 64, 2e-3, 0), "num_steps"),
+        (("moons", "linear", 50, "tiny", False, 10, 64, 1.0, 0), "learning_rate"),
+    ],
+)
 def test_train_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/train")).startswith(field)
 

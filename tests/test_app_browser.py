@@ -13,6 +13,7 @@ started for the test; what a person would look at must really change.
 Any console error or warning, or uncaught page error, fails the test. Screenshots go to artifacts/screenshots/.
 On CI (CI=true) a missing Chromium or Playwright fails instead of skipping.
 """
+
 import os
 import re
 import shutil
@@ -28,10 +29,25 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("ADIFF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-TABS = {"schedules": "1 · Noise schedules", "forward": "2 · Forward process", "reverse": "3 · Reverse diffusion",
-        "compare": "4 · Compare", "guidance": "5 · Guidance", "adaptation": "6 · Adaptation", "train": "7 · Train"}  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TABS = {
+    "schedules": "1 · Noise schedules",
+    "forward": "2 · Forward process",
+    "reverse": "3 · Reverse diffusion",
+    "compare": "4 · Compare",
+    "guidance": "5 · Guidance",
+    "adaptation": "6 · Adaptation",
+    "train": "7 · Train",
+}
 PLAYER = "#rev-player .adiff-player"
 # Console messages that are not the app's own: (a regular expression for the text, where it comes from).
 # * Gradio's client logs "Method not implemented." from its SSE stream's close() whenever a running event is cancelled,
@@ -39,9 +55,12 @@ PLAYER = "#rev-player .adiff-player"
 # * The Train tab's drawing canvas is Gradio's ImageEditor, drawn with PIXI.js: on a headless Chromium without a GPU,
 #   PIXI warns from its own chunks (colorToUniform-*.js, CanvasTextSystem-*.js) while it sets up its layers, and
 #   Chromium's software GL reports "GPU stall due to ReadPixels" for the page.  Warnings only: errors stay ours.
-NOT_OURS = ((r"Method not implemented\.$", "/assets/index-", ("warning", "error")),
-            (r"", "/assets/colorToUniform-", ("warning",)), (r"", "/assets/CanvasTextSystem-", ("warning",)),
-            (r"\[\.WebGL-\w+\]GL Driver Message .*GPU stall due to ReadPixels", "", ("warning",)))
+NOT_OURS = (
+    (r"Method not implemented\.$", "/assets/index-", ("warning", "error")),
+    (r"", "/assets/colorToUniform-", ("warning",)),
+    (r"", "/assets/CanvasTextSystem-", ("warning",)),
+    (r"\[\.WebGL-\w+\]GL Driver Message .*GPU stall due to ReadPixels", "", ("warning",)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +94,8 @@ class Page:
     def _console(self, m) -> None:
         where = (m.location or {}).get("url", "")
         if m.type in ("error", "warning") and not any(
-                m.type in kinds and re.match(t, m.text) and w in where for t, w, kinds in NOT_OURS):
+            m.type in kinds and re.match(t, m.text) and w in where for t, w, kinds in NOT_OURS
+        ):
             self.problems.append(f"console {m.type}: {m.text} ({where})")
 
     def tab(self, key: str) -> None:
@@ -85,8 +105,11 @@ class Page:
         return self.page.locator(selector).inner_text()
 
     def wait_text(self, selector: str, text: str, timeout: float = 60_000) -> None:
-        self.page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
-                                    arg=[selector, text], timeout=timeout)  # fmt: skip
+        self.page.wait_for_function(
+            "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+            arg=[selector, text],
+            timeout=timeout,
+        )
 
     def plot(self, elem_id: str) -> list[dict]:
         """The traces plotly rendered in gr.Plot(elem_id=...): name, type and number of values."""
@@ -94,12 +117,13 @@ class Page:
             """id => { const g = document.querySelector('#' + id + ' .js-plotly-plot');
                        return g && g.data ? g.data.map(t => ({name: t.name || '', type: t.type || 'scatter',
                                                               n: t.x ? t.x.length : (t.z ? t.z.length : 0)})) : []; }""",
-            elem_id)  # fmt: skip
+            elem_id,
+        )
 
     def player(self) -> dict:
         return self.page.evaluate(f"""() => {{ const r = document.querySelector('{PLAYER}');
             return r ? {{state: r.dataset.state, frame: +(r.dataset.frame ?? -1), frames: +(r.dataset.frames ?? 0),
-                        run: r.dataset.run || ''}} : null; }}""")  # fmt: skip
+                        run: r.dataset.run || ''}} : null; }}""")
 
     def set_number(self, selector: str, value) -> None:
         box = self.page.locator(selector).first
@@ -117,13 +141,16 @@ class Page:
                 return Array.from(document.querySelectorAll('#' + id + ' .annotation-text, #' + id + ' .gtitle'))
                   .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 &&
                     (r.left < g.left - 1 || r.right > g.right + 1 || r.top < g.top - 1); })
-                  .map(e => e.textContent); }""", elem_id)  # fmt: skip
+                  .map(e => e.textContent); }""",
+            elem_id,
+        )
 
     def check_clean(self) -> None:
         assert not self.problems, "console problems:\n" + "\n".join(self.problems)
 
 
 # --- the walk --------------------------------------------------------------------------------------------------------
+
 
 def test_walk_through_every_tab(served, tmp_path):
     from playwright.sync_api import expect
@@ -139,7 +166,9 @@ def test_walk_through_every_tab(served, tmp_path):
     assert len(P.plot("sched-figure")) == 11
     expect(page.locator("#sched-figure .legend")).to_contain_text("flow")
     page.locator("#sched-names").get_by_label("sigmoid").check()
-    page.wait_for_function("document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 15", timeout=20_000)
+    page.wait_for_function(
+        "document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 15", timeout=20_000
+    )
     expect(page.locator("#sched-figure .legend")).to_contain_text("sigmoid")
     page.locator("#sched-custom textarea").fill("1e-300, 0.5, 0.99999999999")
     P.wait_text("#sched-custom-status", "custom_values", timeout=20_000)
@@ -150,8 +179,11 @@ def test_walk_through_every_tab(served, tmp_path):
     P.tab("forward")
     expect(page.locator("#fwd-figure .js-plotly-plot .main-svg").first).to_be_visible(timeout=20_000)
     P.set_number("#fwd-t input[type=number]", 800)
-    page.wait_for_function("(document.querySelector('#fwd-figure .js-plotly-plot')?.data || [])"
-                           ".some(t => (t.name || '').includes('t = 800'))", timeout=20_000)  # fmt: skip
+    page.wait_for_function(
+        "(document.querySelector('#fwd-figure .js-plotly-plot')?.data || [])"
+        ".some(t => (t.name || '').includes('t = 800'))",
+        timeout=20_000,
+    )
     P.wait_text("#fwd-summary-text", "At t = 800")
     P.wait_text("#fwd-summary-text", "Rectified flow at t = 0.8")  # the flow path beside VP, at the same slider
     assert any(t["name"] == "flow x_t (t = 0.8)" for t in P.plot("fwd-figure"))
@@ -199,9 +231,11 @@ def test_walk_through_every_tab(served, tmp_path):
     page.locator("#rev-sampler").get_by_label("ddpm").check()
     P.set_number("#rev-steps input[type=number]", 1000)
     page.click("#rev-generate")
-    page.wait_for_function(f"""() => {{ const r = document.querySelector('{PLAYER}');
+    page.wait_for_function(
+        f"""() => {{ const r = document.querySelector('{PLAYER}');
         return r.dataset.state === 'live' && r.dataset.run !== '{st["run"]}' && +r.dataset.frames >= 2; }}""",
-                           timeout=90_000)  # fmt: skip
+        timeout=90_000,
+    )
     page.click("#rev-stop", force=True)  # (force: Playwright waits for two still frames, which a page redrawing
     # several times a second may not give; a person just clicks)
     P.wait_text("#rev-status", "stopped", timeout=20_000)
@@ -247,13 +281,23 @@ def test_walk_through_every_tab(served, tmp_path):
     def curve_points():
         return max((t["n"] for t in P.plot("ad-curves") if t["name"] == "mean reward"), default=0)
 
-    page.wait_for_function("(document.querySelector('#ad-curves .js-plotly-plot')?.data || [])"
-                           ".some(t => t.name === 'mean reward' && t.x.length >= 2)", timeout=120_000)  # fmt: skip
+    page.wait_for_function(
+        "(document.querySelector('#ad-curves .js-plotly-plot')?.data || [])"
+        ".some(t => t.name === 'mean reward' && t.x.length >= 2)",
+        timeout=120_000,
+    )
     n1 = curve_points()
-    page.wait_for_function("n => (document.querySelector('#ad-curves .js-plotly-plot')?.data || [])"
-                           ".some(t => t.name === 'mean reward' && t.x.length > n)", arg=n1, timeout=120_000)  # fmt: skip
-    page.wait_for_function("(document.querySelector('#ad-buffer .js-plotly-plot')?.data || [])"
-                           ".some(t => t.type === 'scatter' && t.x.length > 0)", timeout=60_000)  # fmt: skip
+    page.wait_for_function(
+        "n => (document.querySelector('#ad-curves .js-plotly-plot')?.data || [])"
+        ".some(t => t.name === 'mean reward' && t.x.length > n)",
+        arg=n1,
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "(document.querySelector('#ad-buffer .js-plotly-plot')?.data || [])"
+        ".some(t => t.type === 'scatter' && t.x.length > 0)",
+        timeout=60_000,
+    )
     P.shoot("5-adaptation-running")
     for elem in ("ad-curves", "ad-buffer"):
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
@@ -286,7 +330,11 @@ def test_walk_through_every_tab(served, tmp_path):
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     P.shoot("6-train")
     # rectified flow: T and the schedule go away, and only the prediction types that serve a flow are offered
-    assert page.locator("#tr-prediction label").all_inner_texts() == ["ε: the noise", "x₀: the clean sample", "v = α ε − σ x₀"]
+    assert page.locator("#tr-prediction label").all_inner_texts() == [
+        "ε: the noise",
+        "x₀: the clean sample",
+        "v = α ε − σ x₀",
+    ]
     page.locator("#tr-process").get_by_label("rectified flow").check()
     P.wait_text("#tr-schedule-note", "no T and no schedule", timeout=20_000)
     expect(page.locator("#tr-T")).to_be_hidden()
@@ -324,7 +372,9 @@ def test_a_deep_link_opens_its_tab_with_its_values(served):
     # the tab's link button writes the same settings back, in the browser
     before = len(P.requests)
     page.click("#reverse-link-btn")
-    page.wait_for_function("document.querySelector('#reverse-link textarea, #reverse-link input').value.includes('tab=')")
+    page.wait_for_function(
+        "document.querySelector('#reverse-link textarea, #reverse-link input').value.includes('tab=')"
+    )
     link = page.locator("#reverse-link textarea, #reverse-link input").first.input_value()
     for part in ("tab=reverse", "preset=moons", "sampler=ddpm", "steps=50", "seed=3", "n=123"):
         assert part in link, link
@@ -348,8 +398,12 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
     _, url, browser = served
     P = Page(browser, url, 1440, 900)
     page = P.page
-    for key, button, result in (("reverse", "#rev-generate", "#rev-player canvas"), ("guidance", "#gd-generate", "#gd-figure"),
-                                ("adaptation", "#ad-start", "#ad-curves"), ("train", "#tr-train", "#tr-loss")):  # fmt: skip
+    for key, button, result in (
+        ("reverse", "#rev-generate", "#rev-player canvas"),
+        ("guidance", "#gd-generate", "#gd-figure"),
+        ("adaptation", "#ad-start", "#ad-curves"),
+        ("train", "#tr-train", "#tr-loss"),
+    ):
         P.tab(key)
         page.wait_for_selector(button)
         page.wait_for_timeout(300)
@@ -358,8 +412,13 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
         assert b and 0 <= b["y"] and b["y"] + b["height"] <= 900, (key, b)  # the button is in view...
         assert r and r["y"] < 900 - 150, (key, r)  # ...with the top of its result
     # no title of the figures a tab opens with is cut off (the ones drawn by a run are checked in the walk)
-    for key, elem in (("adaptation", "ad-curves"), ("adaptation", "ad-before-after"), ("train", "tr-loss"),
-                      ("train", "tr-samples"), ("guidance", "gd-figure")):  # fmt: skip
+    for key, elem in (
+        ("adaptation", "ad-curves"),
+        ("adaptation", "ad-before-after"),
+        ("train", "tr-loss"),
+        ("train", "tr-samples"),
+        ("guidance", "gd-figure"),
+    ):
         P.tab(key)
         page.wait_for_selector(f"#{elem} .main-svg")
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))

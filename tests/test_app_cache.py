@@ -1,6 +1,7 @@
 """The result cache through gradio_client against the app launched in-process: an identical request on a preset is
 answered from the cache with the same data a fresh run gives (and a fresh run is deterministic given the seed, DDPM's
 noise included); a different seed misses; "my model" is never cached; each session gets its own files."""
+
 import json
 from pathlib import Path
 
@@ -23,8 +24,9 @@ def same_result(a, b):
     pa, pb = dict(a["player"]), dict(b["player"])
     assert pa.pop("id") != pb.pop("id") and pa == pb
     assert a["gif"] == b["gif"]
-    assert {k: v for k, v in a["summary"].items() if k not in VOLATILE} == \
-           {k: v for k, v in b["summary"].items() if k not in VOLATILE}  # fmt: skip
+    assert {k: v for k, v in a["summary"].items() if k not in VOLATILE} == {
+        k: v for k, v in b["summary"].items() if k not in VOLATILE
+    }
 
 
 def session_of(demo, c):
@@ -94,9 +96,26 @@ def test_my_model_is_never_cached(app):  # noqa: F811
     args = ("my model", "ddim", 10, 0.0, 0, 50, "any", 1.0)
     a, b = generate(c, *args), generate(c, *args)
     assert a["summary"]["reused"] is False and b["summary"]["reused"] is False
-    _, (_, _, g) = stream(c, "my model", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 50,
-                          api_name="/guided_generate")  # fmt: skip
-    assert g["reused"] is False and len(cache) == 0 and (cache.hits, cache.misses) == (hits, misses)  # not even looked up
+    _, (_, _, g) = stream(
+        c,
+        "my model",
+        "distance_to_target",
+        "",
+        "",
+        2.0,
+        "dps",
+        1,
+        "any",
+        1.0,
+        "ddim",
+        5,
+        0,
+        50,
+        api_name="/guided_generate",
+    )
+    assert (
+        g["reused"] is False and len(cache) == 0 and (cache.hits, cache.misses) == (hits, misses)
+    )  # not even looked up
 
 
 def test_identical_guided_generate_is_a_hit(app):  # noqa: F811
@@ -109,7 +128,9 @@ def test_identical_guided_generate_is_a_hit(app):  # noqa: F811
     _, (fig_b, text_b, sum_b) = stream(two, *args, api_name="/guided_generate")
     assert sum_a["reused"] is False and sum_b["reused"] is True and "♻ **reused**" in text_b
     assert fig_a == fig_b and text_b.startswith(text_a)
-    assert {k: v for k, v in sum_a.items() if k not in VOLATILE} == {k: v for k, v in sum_b.items() if k not in VOLATILE}
+    assert {k: v for k, v in sum_a.items() if k not in VOLATILE} == {
+        k: v for k, v in sum_b.items() if k not in VOLATILE
+    }
     for i, change in ((11, 4), (4, 2.5), (5, "cheap"), (3, '{"target": [0, 1]}')):  # seed, λ, mode, reward params
         other = list(args)
         other[i] = change

@@ -279,13 +279,25 @@ def test_gif_has_one_frame_per_kept_step(tmp_path):
     from adiff.samplers import Trajectory
 
     K, B = 4, 30
-    traj = Trajectory([30, 20, 10, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2),
-                      torch.linspace(1, 0, K), [None] * K)
+    traj = Trajectory(
+        [30, 20, 10, 0],
+        torch.randn(K, B, 2),
+        torch.randn(K, B, 2),
+        torch.randn(K, B, 2),
+        torch.linspace(1, 0, K),
+        [None] * K,
+    )
     path = trajectory_gif(traj, "points", tmp_path / "t.gif")
     with Image.open(path) as im:
         assert im.format == "GIF" and im.n_frames == K and im.info.get("loop") == 0
-    imgs = Trajectory([5, 0], torch.rand(2, 4, 1, 16, 16) * 2 - 1, torch.zeros(2, 4, 1, 16, 16),
-                      torch.zeros(2, 4, 1, 16, 16), torch.tensor([0.5, 0.0]), [None, None])
+    imgs = Trajectory(
+        [5, 0],
+        torch.rand(2, 4, 1, 16, 16) * 2 - 1,
+        torch.zeros(2, 4, 1, 16, 16),
+        torch.zeros(2, 4, 1, 16, 16),
+        torch.tensor([0.5, 0.0]),
+        [None, None],
+    )
     with Image.open(trajectory_gif(imgs, "images", tmp_path / "i.gif")) as im:
         assert im.n_frames == 2
 

@@ -4,6 +4,7 @@
 - 20 concurrent /generate calls (20 sessions) all succeed;
 - for every endpoint, an invalid payload returns an error naming the field, and the next valid call still succeeds.
 """
+
 import json
 import threading
 import urllib.request
@@ -48,8 +49,20 @@ ADAPT = dict(params="", num_steps=3, lr=1e-3, batch_size=32, capacity=8, replay=
 
 def adapt_args(reward, expression):
     a = ADAPT
-    return ("moons", reward, expression, a["params"], a["num_steps"], a["lr"], a["batch_size"], a["capacity"],
-            a["replay"], a["guided"], a["lam"], a["seed"])  # fmt: skip
+    return (
+        "moons",
+        reward,
+        expression,
+        a["params"],
+        a["num_steps"],
+        a["lr"],
+        a["batch_size"],
+        a["capacity"],
+        a["replay"],
+        a["guided"],
+        a["lam"],
+        a["seed"],
+    )
 
 
 def test_two_clients_adapting_at_once_stay_apart(app):
@@ -104,13 +117,15 @@ def test_two_clients_adapting_at_once_stay_apart(app):
 
 # --- a crowd generating at once ----------------------------------------------------------------------------------------
 
+
 def test_twenty_concurrent_generate_calls_all_succeed(app):
     demo, url = app
     clients = [new_client(url) for _ in range(20)]
 
     def gen(i):
-        _, (_, _, status, gif, data) = result(clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0,
-                                              api_name="/generate")  # fmt: skip
+        _, (_, _, status, gif, data) = result(
+            clients[i], "moons", "ddim", 10, 0.0, i, 100, "any", 1.0, api_name="/generate"
+        )
         return json.loads(open(data).read()), status, gif
 
     with ThreadPoolExecutor(20) as pool:
@@ -127,6 +142,7 @@ def test_twenty_concurrent_generate_calls_all_succeed(app):
 
 # --- invalid payloads, endpoint by endpoint ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, small_config_module):
     path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
@@ -139,8 +155,16 @@ def checkpoint(tmp_path_factory, small_config_module):
 
 @pytest.fixture(scope="module")
 def small_config_module():
-    return {"model_type": "unconditional", "embedding_dim": 32, "hidden_dim": 32, "num_layers": 2, "num_heads": 4,
-            "num_diffusion_steps": 50, "data_shape": [2], "device": "cpu"}  # fmt: skip
+    return {
+        "model_type": "unconditional",
+        "embedding_dim": 32,
+        "hidden_dim": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_diffusion_steps": 50,
+        "data_shape": [2],
+        "device": "cpu",
+    }
 
 
 GEN = ("moons", "ddim", 10, 0.0, 0, 50, "any", 1.0)
@@ -190,8 +214,11 @@ def test_invalid_payload_then_a_valid_call(app, endpoint, tmp_path, checkpoint):
 
 def raw_call(url: str, endpoint: str, data: list) -> tuple[str, str]:
     """POST a raw payload to /gradio_api/call/<name> and read the SSE answer: (last event, its data)."""
-    req = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call{endpoint}", data=json.dumps({"data": data}).encode(),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        f"{url.rstrip('/')}/gradio_api/call{endpoint}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             event_id = json.loads(r.read())["event_id"]

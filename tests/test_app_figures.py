@@ -1,4 +1,5 @@
 """The pure figure builders: traces, colours, ranges, hover text, and plotly's own validation."""
+
 import json
 import math
 
@@ -25,9 +26,17 @@ def pts(n=5, offset=0.0):
 def curve(name="linear", T=10):
     t = list(range(1, T + 1))
     abar = [1 - k / (T + 1) for k in t]
-    return {"name": name, "T": T, "t": t, "abar": abar, "noise": [math.sqrt(1 - a) for a in abar],
-            "alpha": [math.sqrt(a) for a in abar], "u": [k / T for k in t],
-            "beta": [0.01 * k for k in t], "log_snr": [math.log(a / (1 - a)) for a in abar]}
+    return {
+        "name": name,
+        "T": T,
+        "t": t,
+        "abar": abar,
+        "noise": [math.sqrt(1 - a) for a in abar],
+        "alpha": [math.sqrt(a) for a in abar],
+        "u": [k / T for k in t],
+        "beta": [0.01 * k for k in t],
+        "log_snr": [math.log(a / (1 - a)) for a in abar],
+    }
 
 
 def test_one_colour_per_quantity_and_distinct():
@@ -71,7 +80,9 @@ def test_schedule_figure_draws_the_flow_beside_vp_on_the_shared_time_axis():
     assert log_snr["y"][0] is None and log_snr["y"][-1] is None  # ±inf at t = 0 and 1: gaps, not fake numbers
     assert "t = %{x:.3f}" in alpha["hovertemplate"]
     shifted = valid(F.make_schedule_figure([{**flow_curve(3.0, 100, "flow, shift 3"), "key": "flow"}]))["data"]
-    assert shifted[0]["name"] == "flow, shift 3" and "u = %{x:.3f}, t = %{customdata:.3f}" in shifted[0]["hovertemplate"]
+    assert (
+        shifted[0]["name"] == "flow, shift 3" and "u = %{x:.3f}, t = %{customdata:.3f}" in shifted[0]["hovertemplate"]
+    )
     assert shifted[1]["customdata"][50] == 0.75  # u = 1/2 -> t = 3 * 0.5 / (1 + 2 * 0.5)
 
 
@@ -84,7 +95,9 @@ def test_process_marker_figure_marks_vp_and_flow_at_the_same_slider_position():
     names = [tr["name"] for tr in d["data"]]
     assert names[:2] == ["linear: α_t (signal)", "linear: σ_t (noise)"] and names[2] == "t = 4"
     flow_alpha = d["data"][3]
-    assert flow_alpha["x"][-1] == 10 and flow_alpha["line"]["color"] == SCHEDULE_COLORS["flow"]  # t in [0, 1] drawn at t·T
+    assert (
+        flow_alpha["x"][-1] == 10 and flow_alpha["line"]["color"] == SCHEDULE_COLORS["flow"]
+    )  # t in [0, 1] drawn at t·T
     assert d["data"][-1]["y"] == [0.6, 0.8] and d["data"][-2]["y"] == [0.6, 0.4]  # VP's marker last
     assert d["data"][-1]["x"] == [4, 4] and "α=0.600" in d["data"][-1]["text"]
 
@@ -106,8 +119,17 @@ def test_marker_figure_marks_t_in_the_x_t_colour():
 
 
 def test_forward_points_and_density():
-    data = {"kind": "points", "t": 7, "T": 10, "abar": 0.3, "sigma": 0.83, "data": pts(), "x_t": pts(5, 1.0),
-            "density": {"x": [0.0, 1.0], "y": [0.0, 1.0], "z": [[0.0, 1.0], [1.0, 2.0]]}, "range": (-3.5, 3.5)}
+    data = {
+        "kind": "points",
+        "t": 7,
+        "T": 10,
+        "abar": 0.3,
+        "sigma": 0.83,
+        "data": pts(),
+        "x_t": pts(5, 1.0),
+        "density": {"x": [0.0, 1.0], "y": [0.0, 1.0], "z": [[0.0, 1.0], [1.0, 2.0]]},
+        "range": (-3.5, 3.5),
+    }
     d = valid(F.make_forward_figure(data))
     kinds = [(t["type"], t["name"]) for t in d["data"]]
     assert kinds[0] == ("scatter", "data x₀") and kinds[1][0] == "contour" and kinds[2][1] == "x_t (t = 7)"
@@ -127,9 +149,23 @@ def test_forward_images_highlights_the_chosen_t():
 
 
 def frame_points(ideal=True, score=True):
-    field = {"x": [0.0, 1.0, 0.0, 1.0], "y": [0.0, 0.0, 1.0, 1.0], "u": [1.0, 0.0, -1.0, 0.0], "v": [0.0, 1.0, 0.0, None]}
-    f = {"kind": "points", "t": 500, "index": 3, "num_frames": 10, "x_t": pts(), "x0_pred": pts(), "eps": pts(),
-         "paths": [pts(3)], "range": (-3.5, 3.5)}
+    field = {
+        "x": [0.0, 1.0, 0.0, 1.0],
+        "y": [0.0, 0.0, 1.0, 1.0],
+        "u": [1.0, 0.0, -1.0, 0.0],
+        "v": [0.0, 1.0, 0.0, None],
+    }
+    f = {
+        "kind": "points",
+        "t": 500,
+        "index": 3,
+        "num_frames": 10,
+        "x_t": pts(),
+        "x0_pred": pts(),
+        "eps": pts(),
+        "paths": [pts(3)],
+        "range": (-3.5, 3.5),
+    }
     if score:
         f["score"] = field
     if ideal:
@@ -163,7 +199,9 @@ def test_frame_figure_without_ideal_or_field():
 
 def test_frame_figure_images():
     z = [[-1.0, 0.5], [1.0, None]]
-    d = valid(F.make_frame_figure({"kind": "images", "t": 10, "index": 0, "num_frames": 2, "x_t": z, "x0_pred": z, "eps": z}))
+    d = valid(
+        F.make_frame_figure({"kind": "images", "t": 10, "index": 0, "num_frames": 2, "x_t": z, "x0_pred": z, "eps": z})
+    )
     assert [t["type"] for t in d["data"]] == ["heatmap"] * 3
     assert d["data"][2]["colorscale"] == F.EPS_COLORSCALE or d["data"][2]["zmin"] == -3.0
     assert [a["font"]["color"] for a in d["layout"]["annotations"]] == [COLORS["x_t"], COLORS["x0_pred"], COLORS["eps"]]
@@ -172,10 +210,17 @@ def test_frame_figure_images():
 def test_guidance_figure_points_reward_heatmap_and_outside_count():
     grid = {"x": [0.0, 1.0], "y": [0.0, 1.0], "z": [[0.0, 1.0], [1.0, 2.0]]}
     far = {"x": [0.0, 10.0], "y": [0.0, 0.0]}
-    data = {"kind": "points", "reward": grid, "range": (-3.5, 3.5), "title": "t", "panels": [
-        {"key": "base", "title": "unguided", "points": pts(), "mean_reward": 0.25},
-        {"key": "steered", "title": "guided", "points": far, "mean_reward": 1.5},
-        {"key": "target", "title": "target", "points": pts(), "mean_reward": 1.0}]}
+    data = {
+        "kind": "points",
+        "reward": grid,
+        "range": (-3.5, 3.5),
+        "title": "t",
+        "panels": [
+            {"key": "base", "title": "unguided", "points": pts(), "mean_reward": 0.25},
+            {"key": "steered", "title": "guided", "points": far, "mean_reward": 1.5},
+            {"key": "target", "title": "target", "points": pts(), "mean_reward": 1.0},
+        ],
+    }
     d = valid(F.make_guidance_figure(data))
     heat = [t for t in d["data"] if t["type"] == "heatmap"]
     assert len(heat) == 3 and heat[0]["colorscale"] == [list(c) for c in F.REWARD_COLORSCALE]
@@ -189,16 +234,27 @@ def test_guidance_figure_points_reward_heatmap_and_outside_count():
 
 def test_guidance_figure_images():
     z = [[-1.0, 1.0]]
-    data = {"kind": "images", "panels": [{"key": "base", "title": "a", "z": z, "mean_reward": None},
-                                         {"key": "steered", "title": "b", "z": z, "mean_reward": -0.5}]}
+    data = {
+        "kind": "images",
+        "panels": [
+            {"key": "base", "title": "a", "z": z, "mean_reward": None},
+            {"key": "steered", "title": "b", "z": z, "mean_reward": -0.5},
+        ],
+    }
     d = valid(F.make_guidance_figure(data))
     assert len(d["data"]) == 2 and "mean reward -0.5" in d["layout"]["annotations"][1]["text"]
 
 
 def test_adaptation_curves():
     assert valid(F.make_adaptation_figure({}))["data"] == []
-    h = {"step": [1, 2], "reward_mean": [0.1, 0.2], "reward_max": [1.0, 1.2], "loss": [0.3, 0.2],
-         "distance_to_data": [0.0, 0.01], "distance_to_target": [0.2, 0.1]}
+    h = {
+        "step": [1, 2],
+        "reward_mean": [0.1, 0.2],
+        "reward_max": [1.0, 1.2],
+        "loss": [0.3, 0.2],
+        "distance_to_data": [0.0, 0.01],
+        "distance_to_target": [0.2, 0.1],
+    }
     d = valid(F.make_adaptation_figure(h))
     by = {t["name"]: t for t in d["data"]}
     assert by["mean reward"]["y"] == [0.1, 0.2] and by["mean reward"]["line"]["color"] == COLORS["reward"]
@@ -208,8 +264,18 @@ def test_adaptation_curves():
 
 def test_buffer_figure_colours_by_priority():
     assert valid(F.make_buffer_figure({"points": {"x": [], "y": []}, "priority": [], "reward": []}))["data"] == []
-    d = valid(F.make_buffer_figure({"points": pts(3), "priority": [0.5, 0.3, 0.2], "reward": [3.0, 2.0, 1.0],
-                                    "range": (-3.5, 3.5), "capacity": 10, "size": 5}))
+    d = valid(
+        F.make_buffer_figure(
+            {
+                "points": pts(3),
+                "priority": [0.5, 0.3, 0.2],
+                "reward": [3.0, 2.0, 1.0],
+                "range": (-3.5, 3.5),
+                "capacity": 10,
+                "size": 5,
+            }
+        )
+    )
     tr = d["data"][-1]
     assert tr["marker"]["color"] == [0.5, 0.3, 0.2] and tr["marker"]["colorscale"]
     assert tr["customdata"][0] == [3.0, 0.5] and "priority" in tr["hovertemplate"]

@@ -1,6 +1,7 @@
 """Teaching help and honest messages: the glossary covers the terms the UI uses, the plain-language summaries say
 what the numbers mean (a negative MMD², an over-shooting guidance, a fooled classifier), the custom-schedule check is
 the one Plot uses, and deep-link values are checked like the tabs' own inputs."""
+
 import re
 
 import gradio as gr
@@ -12,10 +13,36 @@ from components import schedules_tab, summaries
 from components.links import LinkParams, link_js
 
 # every term the issue names, and the others the tabs print in labels, titles and summaries
-UI_TERMS = ["DPS", "CFG", "η (eta)", "recurrence", "replay share", "anchor", "priority", "MMD²", "ESS",
-            "terminal SNR", "x̂₀ (predicted clean sample)", "ε̂ (predicted noise)", "score", "ᾱ_t", "β_t",
-            "σ_t (noise level)", "tilted target p·e^{λr}", "λ (guidance scale)", "w (CFG scale)", "buffer", "DDIM",
-            "DDPM", "reward hacking", "0.999 clip", "ε-MSE loss", "EMA", "class, ∅", "clipped fraction"]  # fmt: skip
+UI_TERMS = [
+    "DPS",
+    "CFG",
+    "η (eta)",
+    "recurrence",
+    "replay share",
+    "anchor",
+    "priority",
+    "MMD²",
+    "ESS",
+    "terminal SNR",
+    "x̂₀ (predicted clean sample)",
+    "ε̂ (predicted noise)",
+    "score",
+    "ᾱ_t",
+    "β_t",
+    "σ_t (noise level)",
+    "tilted target p·e^{λr}",
+    "λ (guidance scale)",
+    "w (CFG scale)",
+    "buffer",
+    "DDIM",
+    "DDPM",
+    "reward hacking",
+    "0.999 clip",
+    "ε-MSE loss",
+    "EMA",
+    "class, ∅",
+    "clipped fraction",
+]
 
 
 def test_the_glossary_explains_every_term_the_ui_uses():
@@ -76,8 +103,18 @@ def test_the_custom_schedule_check_is_the_one_plot_uses_and_names_the_field():
 
 
 def test_link_params_are_checked_like_inputs_and_problems_name_the_key():
-    q = LinkParams({"tab": "reverse", "steps": "0", "seed": "3", "sampler": "euler", "eta": "nan", "junk": "1",
-                    "big": "x" * 500, "flag": "yes"})  # fmt: skip
+    q = LinkParams(
+        {
+            "tab": "reverse",
+            "steps": "0",
+            "seed": "3",
+            "sampler": "euler",
+            "eta": "nan",
+            "junk": "1",
+            "big": "x" * 500,
+            "flag": "yes",
+        }
+    )
     assert q.int("steps", 1, 2000) is None and q.int("seed", 0, 10) == 3
     assert q.choice("sampler", ["ddpm", "ddim"]) is None and q.float("eta", 0.0, 1.0) is None
     assert q.text("big", 1000) is None and q.bool("flag") is True
@@ -110,27 +147,77 @@ def test_classifier_recheck_on_real_digits_agrees():
 
     torch.manual_seed(0)
     model = load_preset("glyphs", "cpu")
-    x, _ = model.generate(12, condition=7, seed=0, sampler="ddim", num_steps=30, keep_every=10**6, cfg_scale=3.0,
-                          clip_x0=1.0)  # fmt: skip
+    x, _ = model.generate(
+        12, condition=7, seed=0, sampler="ddim", num_steps=30, keep_every=10**6, cfg_scale=3.0, clip_x0=1.0
+    )
     agree, again, t = classifier_recheck(model, x, 7, seed=0)
     assert agree >= 0.8 and again >= 0.5 * agree and t == 300
 
 
 LINKS = {
     "schedules": {"schedules": "linear,sigmoid,flow", "T": "50", "custom": "0.1, 0.5, 0.9", "shift": "3"},
-    "forward": {"dataset": "8gaussians", "schedule": "cosine", "T": "500", "t": "400", "n": "300", "seed": "2",
-                "flow": "false"},
-    "reverse": {"preset": "glyphs", "sampler": "ddpm", "steps": "50", "eta": "0.5", "seed": "3", "n": "16", "label": "7",
-                "cfg": "2.5"},
-    "guidance": {"preset": "glyphs", "reward": "classifier_logprob", "params": '{"digit": 7}', "lam": "5", "mode": "dps",
-                 "rec": "3", "label": "each", "cfg": "2", "sampler": "ddim", "steps": "40", "seed": "1", "n": "16",
-                 "expression": "x"},
-    "adaptation": {"preset": "moons", "reward": "expression", "expression": "-x", "params": "", "lam": "-2",
-                   "steps": "10", "lr": "0.0005", "bs": "64", "cap": "300", "replay": "0.5", "guided": "true",
-                   "seed": "4"},
-    "train": {"dataset": "glyphs", "process": "flow", "prediction": "sample", "schedule": "cosine", "T": "200",
-              "size": "tiny", "conditional": "true", "steps": "100", "bs": "32", "lr": "0.001", "seed": "5"},
-}  # fmt: skip
+    "forward": {
+        "dataset": "8gaussians",
+        "schedule": "cosine",
+        "T": "500",
+        "t": "400",
+        "n": "300",
+        "seed": "2",
+        "flow": "false",
+    },
+    "reverse": {
+        "preset": "glyphs",
+        "sampler": "ddpm",
+        "steps": "50",
+        "eta": "0.5",
+        "seed": "3",
+        "n": "16",
+        "label": "7",
+        "cfg": "2.5",
+    },
+    "guidance": {
+        "preset": "glyphs",
+        "reward": "classifier_logprob",
+        "params": '{"digit": 7}',
+        "lam": "5",
+        "mode": "dps",
+        "rec": "3",
+        "label": "each",
+        "cfg": "2",
+        "sampler": "ddim",
+        "steps": "40",
+        "seed": "1",
+        "n": "16",
+        "expression": "x",
+    },
+    "adaptation": {
+        "preset": "moons",
+        "reward": "expression",
+        "expression": "-x",
+        "params": "",
+        "lam": "-2",
+        "steps": "10",
+        "lr": "0.0005",
+        "bs": "64",
+        "cap": "300",
+        "replay": "0.5",
+        "guided": "true",
+        "seed": "4",
+    },
+    "train": {
+        "dataset": "glyphs",
+        "process": "flow",
+        "prediction": "sample",
+        "schedule": "cosine",
+        "T": "200",
+        "size": "tiny",
+        "conditional": "true",
+        "steps": "100",
+        "bs": "32",
+        "lr": "0.001",
+        "seed": "5",
+    },
+}
 
 
 @pytest.fixture(scope="module")

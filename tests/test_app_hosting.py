@@ -8,6 +8,7 @@
 
 The hostile uploads, whose memory is measured on the app's own process, are in test_app_uploads.py.
 """
+
 import json
 import threading
 import time
@@ -31,8 +32,9 @@ def app(tmp_path_factory):
 
 
 def post(url: str, path: str, body: dict) -> tuple[int, str]:
-    req = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        url.rstrip("/") + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read().decode()
@@ -69,13 +71,18 @@ def file_of(tmp_path, name: str, blob: bytes):
 
 # --- the queue and sessions --------------------------------------------------------------------------------------------
 
+
 def test_every_event_is_queued_and_the_direct_route_refuses_every_one(app):
     demo, url = app
     fns = [fn for fn in demo.fns.values() if fn.fn is not None]  # fn None: Stop buttons' cancels, no server code
     assert fns and all(fn.queue for fn in fns), [fn.name for fn in fns if not fn.queue]
     named = [fn.api_name for fn in fns if fn.api_name]
-    assert {"generate", "guided_generate", "train", "train_stop", "load_model", "use_drawing", "use_images"} <= set(named)
-    heavy = {fn.api_name for fn in fns if fn.concurrency_id == "heavy"}  # what reads uploads or samples shares the slots
+    assert {"generate", "guided_generate", "train", "train_stop", "load_model", "use_drawing", "use_images"} <= set(
+        named
+    )
+    heavy = {
+        fn.api_name for fn in fns if fn.concurrency_id == "heavy"
+    }  # what reads uploads or samples shares the slots
     assert {"generate", "guided_generate", "adapt", "train", "load_model", "use_drawing", "use_images"} <= heavy, heavy
     for name in named:  # finding 7: this route used to run /guided_generate at once with both heavy slots busy
         code, body = post(url, f"/gradio_api/run/{name}", {"data": []})
@@ -110,6 +117,7 @@ def test_gradio_state_is_bounded_by_max_sessions(app):
 
 # --- error messages ----------------------------------------------------------------------------------------------------
 
+
 def test_raw_http_refusals_carry_a_message(app):
     """Finding 9: these came back as {"error": null}."""
     _, url = app
@@ -124,17 +132,23 @@ def test_raw_http_refusals_carry_a_message(app):
 LONG = "x" * 5000
 
 
-@pytest.mark.parametrize("endpoint, args, field", [
-    ("/generate", ("moons", "ddim", 10, 0.0, 0, 10, LONG, 1.0), "class_label"),
-    ("/generate", (LONG, "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
-    ("/generate", ("moons", LONG, 10, 0.0, 0, 10, "any", 1.0), "sampler"),
-    ("/guided_generate", ("moons", "mode", "", '"' + LONG + '"', 1.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 10),
-     "reward_params"),
-    ("/guided_generate", (LONG, "x_coordinate", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 10), "preset"),
-    ("/forward", ("moons", LONG, 100, 10, 10, 0), "schedule"),
-    ("/schedule_curves", (["linear", "custom"], 100, "0.1, " + LONG), "custom_values"),
-    ("/train", (LONG, "linear", 20, "tiny", False, 3, 32, 2e-3, 0), "dataset"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "endpoint, args, field",
+    [
+        ("/generate", ("moons", "ddim", 10, 0.0, 0, 10, LONG, 1.0), "class_label"),
+        ("/generate", (LONG, "ddim", 10, 0.0, 0, 10, "any", 1.0), "preset"),
+        ("/generate", ("moons", LONG, 10, 0.0, 0, 10, "any", 1.0), "sampler"),
+        (
+            "/guided_generate",
+            ("moons", "mode", "", '"' + LONG + '"', 1.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 10),
+            "reward_params",
+        ),
+        ("/guided_generate", (LONG, "x_coordinate", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 10), "preset"),
+        ("/forward", ("moons", LONG, 100, 10, 10, 0), "schedule"),
+        ("/schedule_curves", (["linear", "custom"], 100, "0.1, " + LONG), "custom_values"),
+        ("/train", (LONG, "linear", 20, "tiny", False, 3, 32, 2e-3, 0), "dataset"),
+    ],
+)
 def test_echoed_input_is_cut_short(app, endpoint, args, field):
     _, url = app
     msg = app_error(lambda: Client(url, verbose=False).predict(*args, api_name=endpoint))
@@ -144,13 +158,15 @@ def test_echoed_input_is_cut_short(app, endpoint, args, field):
 
 # --- non-finite samples ------------------------------------------------------------------------------------------------
 
+
 def test_non_finite_samples_are_counted_and_named(app, tmp_path):
     """Finding 4: /generate on a model that makes NaN returned sample_std null and dropped the points silently.
     Finite but huge weights pass every load check and still overflow when sampling."""
     _, url = app
     client = Client(url, verbose=False)
-    job = client.submit(file_of(tmp_path, "huge.safetensors", H.with_huge_weights(H.valid_checkpoint())),
-                        api_name="/load_model")  # fmt: skip
+    job = client.submit(
+        file_of(tmp_path, "huge.safetensors", H.with_huge_weights(H.valid_checkpoint())), api_name="/load_model"
+    )
     fig, status = job.result()
     assert status["status"] == "loaded" and status["nonfinite_samples"] == 400, status
     assert "400 of 400 samples are NaN or infinite" in plot_json(fig)["layout"]["title"]["text"]
@@ -161,8 +177,9 @@ def test_non_finite_samples_are_counted_and_named(app, tmp_path):
     played = json.loads(Path(data_file).read_text())["static"]  # what the in-browser player draws
     assert "50 of 50 samples are NaN or infinite (not drawn)" in played["title"]
     assert any("50 of 50 samples ended NaN or infinite" in note for note in played["notes"])
-    job = client.submit("my model", "x_coordinate", "", "", 1.0, "cheap", 1, "any", 1.0, "ddim", 5, 0, 20,
-                        api_name="/guided_generate")  # fmt: skip
+    job = client.submit(
+        "my model", "x_coordinate", "", "", 1.0, "cheap", 1, "any", 1.0, "ddim", 5, 0, 20, api_name="/guided_generate"
+    )
     fig, _, summary = job.result()
     assert summary["nonfinite_samples"] == {"unguided": 20, "guided": 20}, summary
     titles = [a["text"] for a in plot_json(fig)["layout"]["annotations"]]
@@ -174,6 +191,7 @@ def test_non_finite_samples_are_counted_and_named(app, tmp_path):
 
 # --- loading is a heavy, cancellable job -------------------------------------------------------------------------------
 
+
 def test_loading_an_upload_is_a_heavy_job_that_stop_cancels(app, tmp_path):
     demo, url = app
     fns = {f.api_name: f for f in demo.fns.values()}
@@ -181,8 +199,9 @@ def test_loading_an_upload_is_a_heavy_job_that_stop_cancels(app, tmp_path):
     stop = next(f for f in demo.fns.values() if f.cancels and fns["load_model"]._id in f.cancels)
     assert fns["train"]._id in stop.cancels  # the Train tab's Stop button cancels both
     # an image model at 84% of the upload budget's FLOPs (256 tokens): its preview (16 images, 25 steps) takes seconds
-    slow = H.valid_checkpoint({"data_shape": [1, 16, 16], "patch_size": 1, "hidden_dim": 64, "num_layers": 3},
-                              extra={"dataset": None})  # fmt: skip
+    slow = H.valid_checkpoint(
+        {"data_shape": [1, 16, 16], "patch_size": 1, "hidden_dim": 64, "num_layers": 3}, extra={"dataset": None}
+    )
     client = Client(url, verbose=False)
     job = client.submit(file_of(tmp_path, "slow.safetensors", slow), api_name="/load_model")
     while not job.outputs():  # the first update: loaded, the preview starts

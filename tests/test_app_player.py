@@ -1,5 +1,6 @@
 """The trajectory player's payload (components/player.py) and what the reverse tab puts in it: encodings that round-
 trip, live messages that carry only their frame, and the size of a real 52-frame, 500-point trajectory."""
+
 import json
 
 import numpy as np
@@ -8,8 +9,16 @@ import torch
 
 from components import trajectory_view as view
 from components.common import AppContext
-from components.player import (decode_field, decode_images, decode_points, encode_field, encode_images, encode_points,
-                               live_message, player_payload)  # fmt: skip
+from components.player import (
+    decode_field,
+    decode_images,
+    decode_points,
+    encode_field,
+    encode_images,
+    encode_points,
+    live_message,
+    player_payload,
+)
 from tests.app_helpers import preset_dir_with_fallbacks
 
 
@@ -76,17 +85,24 @@ def test_a_fifty_frame_trajectory_fits_the_budget(ctx, preset, limit_mb):
     model, info = ctx.model(preset, session)
     n = 500 if info.kind == "points" else 16
     cond = torch.arange(n) % info.num_classes if info.conditional else None
-    _, traj = model.generate(n, condition=cond, seed=0, sampler="ddim", num_steps=100, keep_every=2,
-                             cfg_scale=2.0 if cond is not None else None)  # fmt: skip
+    _, traj = model.generate(
+        n,
+        condition=cond,
+        seed=0,
+        sampler="ddim",
+        num_steps=100,
+        keep_every=2,
+        cfg_scale=2.0 if cond is not None else None,
+    )
     ideal = view.ideal_mixture(info, None)
     static = view.player_static(model, info, "title", ideal is not None, n)
-    arrays = view.trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred,
-                                           ideal=ideal)  # fmt: skip
+    arrays = view.trajectory_arrays(model, info.kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, ideal=ideal)
     if info.kind == "images":
         view.image_specs(static, arrays)
     sig = traj.noise_levels.tolist()
-    msg = player_payload("r", info.kind, static, arrays, traj.timesteps, sig,
-                         view.frame_labels(traj.timesteps, sig, arrays), live=False)  # fmt: skip
+    msg = player_payload(
+        "r", info.kind, static, arrays, traj.timesteps, sig, view.frame_labels(traj.timesteps, sig, arrays), live=False
+    )
     size = len(json.dumps(msg))
     assert msg["frames"]["count"] == len(traj) == 52
     assert size <= limit_mb * 1e6, size

@@ -1,6 +1,7 @@
 """Hostile uploads against `python app.py` running as its own process (issue 14, findings 1-5), so that its memory,
 read from /proc/PID/status, is the app's own: each file is refused with a message naming the field, the server
 stays up, the next valid call works, and the refusal leaves less than 50 MB of resident memory behind."""
+
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -32,16 +33,26 @@ def served(tmp_path_factory):
 GOOD = H.valid_checkpoint()
 CASES = {
     # finding 1: the config inflated, tensors (and so the checksum) unchanged: 2 x 88 M parameters if built
-    "inflated": (lambda: H.with_config(GOOD, hidden_dim=1024, num_layers=2, mlp_ratio=16),
-                 "config (hidden_dim 1024, num_layers 2, mlp_ratio 16, embedding_dim 32) makes a model of"),
-    "largest": (lambda: H.with_config(GOOD, hidden_dim=8192, num_layers=64, mlp_ratio=16, num_heads=8),
-                "over the limit of 50,000,000"),
-    "many classes": (lambda: H.with_config(GOOD, model_type="conditional", num_classes=100_000, embedding_dim=4096),
-                     "num_classes 100000) makes a model of"),
-    "many classes, small": (lambda: H.with_config(GOOD, model_type="conditional", num_classes=100_000),
-                            "tensor 'ema.label_embedding.weight'"),
-    "64 kB points config": (lambda: H.with_config(GOOD, hidden_dim=256, num_layers=8),
-                            "FLOPs per sample and step, over the limit"),
+    "inflated": (
+        lambda: H.with_config(GOOD, hidden_dim=1024, num_layers=2, mlp_ratio=16),
+        "config (hidden_dim 1024, num_layers 2, mlp_ratio 16, embedding_dim 32) makes a model of",
+    ),
+    "largest": (
+        lambda: H.with_config(GOOD, hidden_dim=8192, num_layers=64, mlp_ratio=16, num_heads=8),
+        "over the limit of 50,000,000",
+    ),
+    "many classes": (
+        lambda: H.with_config(GOOD, model_type="conditional", num_classes=100_000, embedding_dim=4096),
+        "num_classes 100000) makes a model of",
+    ),
+    "many classes, small": (
+        lambda: H.with_config(GOOD, model_type="conditional", num_classes=100_000),
+        "tensor 'ema.label_embedding.weight'",
+    ),
+    "64 kB points config": (
+        lambda: H.with_config(GOOD, hidden_dim=256, num_layers=8),
+        "FLOPs per sample and step, over the limit",
+    ),
     # finding 2: a 63 MB header
     "huge header": (lambda: H.huge_header(63), "its header is 66,0"),
     # finding 3: the compute bomb, one token per pixel
@@ -51,8 +62,10 @@ CASES = {
     "inf weights": (lambda: H.with_nonfinite(GOOD, float("inf"), 5), "has 5 NaN or infinite values"),
     # finding 5: what used to be "load_model failed unexpectedly"
     "nested header": (H.nested_header, "nested 100000 levels deep, over the limit of 32"),
-    "counters Infinity": (lambda: H.with_meta(GOOD, counters={"training_step": float("inf")}),
-                          "'counters.training_step' must be a non-negative integer, got inf"),
+    "counters Infinity": (
+        lambda: H.with_meta(GOOD, counters={"training_step": float("inf")}),
+        "'counters.training_step' must be a non-negative integer, got inf",
+    ),
     "counters [1]": (lambda: H.with_meta(GOOD, counters=[1]), "'counters' must be an object, got [1]"),
     "3-channel images": (lambda: H.valid_checkpoint({"data_shape": [3, 8, 8]}), "data_shape is [3, 8, 8]"),
 }
@@ -96,6 +109,7 @@ def test_a_refused_upload_keeps_the_model_already_loaded(served):
 
 # --- issue 15's own-data uploads: the same queue and the same bounds --------------------------------------------------
 
+
 def _file(path, blob: bytes) -> str:
     path.write_bytes(blob)
     return str(path)
@@ -103,13 +117,22 @@ def _file(path, blob: bytes) -> str:
 
 OWN_DATA_CASES = {
     # a drawing sent through the API may be any image: 144 M pixels decoded would be 144-576 MB in the app
-    "drawing bomb": ("/use_drawing", lambda tmp: [{"background": None, "layers": [], "id": None,
-                                                    "composite": handle_file(_file(tmp / "bomb.png", H.png_bomb()))}],
-                     "exceeds limit of 4194304 pixels"),  # Gradio's own refusal: it decodes before use_drawing
+    "drawing bomb": (
+        "/use_drawing",
+        lambda tmp: [
+            {
+                "background": None,
+                "layers": [],
+                "id": None,
+                "composite": handle_file(_file(tmp / "bomb.png", H.png_bomb())),
+            }
+        ],
+        "exceeds limit of 4194304 pixels",
+    ),  # Gradio's own refusal: it decodes before use_drawing
     # a zip whose one member inflates to 200 MB, and a PNG whose header declares 144 M pixels
     "zip bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "bomb.zip", H.zip_bomb()))], "16"], "images:"),
     "image bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "big.png", H.png_bomb()))], "16"], "images:"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(OWN_DATA_CASES))
@@ -124,7 +147,9 @@ def test_hostile_own_data_is_refused_queued_and_leaves_no_memory_behind(served, 
     msg = str(info.value)
     assert expected in msg and len(msg) < 700 and "Traceback" not in msg, msg  # Gradio cuts its echo of the input
     left = after["VmRSS"] - before["VmRSS"]
-    print(f"{case}: RSS {before['VmRSS']:.0f} -> {after['VmRSS']:.0f} MB (+{left:.1f}), peak {after['VmHWM']:.0f} MB; {msg}")
+    print(
+        f"{case}: RSS {before['VmRSS']:.0f} -> {after['VmRSS']:.0f} MB (+{left:.1f}), peak {after['VmHWM']:.0f} MB; {msg}"
+    )
     assert left < LEFT_BEHIND_MB, (case, before, after)
     *_, summary, _, _ = client.predict("moons", "ddim", 5, 0.0, 0, 20, "any", 1.0, api_name="/generate")
     assert summary["status"] == "done"  # the server is up and the next call works

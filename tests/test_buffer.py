@@ -231,8 +231,9 @@ def test_snapshot_is_a_sorted_copy():
 
 def test_state_dict_round_trip():
     buf = TrajectoryBuffer(6, temperature=0.5)
-    buf.add_batch(torch.randn(9, 4, generator=torch.Generator().manual_seed(0)), torch.arange(9.0),
-                  [{"t": [i]} for i in range(9)])
+    buf.add_batch(
+        torch.randn(9, 4, generator=torch.Generator().manual_seed(0)), torch.arange(9.0), [{"t": [i]} for i in range(9)]
+    )
     state = buf.state_dict()
     other = TrajectoryBuffer(2)
     other.load_state_dict(state)

@@ -1,6 +1,7 @@
 """Loading untrusted checkpoints (issue 14): the budget is computed from the config alone and checked before any
 module is built; headers are size- and depth-limited; weights must be finite and counters non-negative integers;
 an over-budget file raises CheckpointError without allocating the model (measured in a fresh process)."""
+
 import json
 import os
 import subprocess
@@ -62,11 +63,14 @@ def test_expected_shapes_allocate_nothing():
     assert shapes["encoder.1.ffn.0.weight"] == (16 * 8192, 8192)
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"hidden_dim": 8192, "num_layers": 64, "mlp_ratio": 16, "num_heads": 8}, "hidden_dim 8192"),
-    ({"model_type": "conditional", "num_classes": 100_000, "embedding_dim": 4096}, "num_classes 100000"),
-    ({"data_shape": [1, 256, 256], "patch_size": 1}, "data_shape [1, 256, 256]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"hidden_dim": 8192, "num_layers": 64, "mlp_ratio": 16, "num_heads": 8}, "hidden_dim 8192"),
+        ({"model_type": "conditional", "num_classes": 100_000, "embedding_dim": 4096}, "num_classes 100000"),
+        ({"data_shape": [1, 256, 256], "patch_size": 1}, "data_shape [1, 256, 256]"),
+    ],
+)
 def test_default_budget_refuses_what_a_laptop_cannot_hold(changes, field):
     cfg = ModelConfig.from_dict({**H.SMALL, **changes})
     with pytest.raises(BudgetError, match="over the limit") as info:
@@ -85,20 +89,27 @@ def test_hostile_files_are_refused_with_a_message_naming_the_field():
     good = H.valid_checkpoint()
     assert DiffusionModel.load(good).training_step == 0
     cases = {
-        "inflated config": (H.with_config(good, hidden_dim=1024, num_layers=2, mlp_ratio=16),
-                            "tensor 'ema.tokenizer.pos' has shape [1, 2, 32]; its config implies [1, 2, 1024]"),
-        "largest config": (H.with_config(good, hidden_dim=8192, num_layers=64, mlp_ratio=16, num_heads=8),
-                           "over budget: config (hidden_dim 8192, num_layers 64, mlp_ratio 16"),
-        "many classes": (H.with_config(good, model_type="conditional", num_classes=100_000, embedding_dim=4096),
-                         "num_classes 100000"),
-        "many classes, small": (H.with_config(good, model_type="conditional", num_classes=100_000),
-                                "label_embedding"),
+        "inflated config": (
+            H.with_config(good, hidden_dim=1024, num_layers=2, mlp_ratio=16),
+            "tensor 'ema.tokenizer.pos' has shape [1, 2, 32]; its config implies [1, 2, 1024]",
+        ),
+        "largest config": (
+            H.with_config(good, hidden_dim=8192, num_layers=64, mlp_ratio=16, num_heads=8),
+            "over budget: config (hidden_dim 8192, num_layers 64, mlp_ratio 16",
+        ),
+        "many classes": (
+            H.with_config(good, model_type="conditional", num_classes=100_000, embedding_dim=4096),
+            "num_classes 100000",
+        ),
+        "many classes, small": (H.with_config(good, model_type="conditional", num_classes=100_000), "label_embedding"),
         "huge header": (H.huge_header(63), "its header is 66,06"),
         "nested header": (H.nested_header(), "nested 100000 levels deep, over the limit of 32"),
         "NaN weights": (H.with_nonfinite(good), "tensor 'ema.encoder.0.ffn.0.weight' has 3 NaN or infinite values"),
         "inf weights": (H.with_nonfinite(good, float("inf"), 1), "has 1 NaN or infinite values"),
-        "counters Infinity": (H.with_meta(good, counters={"training_step": float("inf")}),
-                              "'counters.training_step' must be a non-negative integer, got inf"),
+        "counters Infinity": (
+            H.with_meta(good, counters={"training_step": float("inf")}),
+            "'counters.training_step' must be a non-negative integer, got inf",
+        ),
         "counters [1]": (H.with_meta(good, counters=[1]), "field 'counters' must be an object, got [1]"),
         "negative counter": (H.with_meta(good, counters={"adaptation_step": -3}), "'counters.adaptation_step'"),
         "fractional counter": (H.with_meta(good, counters={"training_step": 1.5}), "got 1.5"),
@@ -114,12 +125,21 @@ def test_hostile_files_are_refused_with_a_message_naming_the_field():
     assert "its metadata is nested 42 levels deep" in load_error(deep_meta)
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({"hidden_dim": 1024, "num_layers": 2, "mlp_ratio": 16}, "has shape [1, 2, 32]; its config implies [1, 2, 1024]"),
-    ({"hidden_dim": 8192, "num_layers": 64, "mlp_ratio": 16, "num_heads": 8}, "over budget: config (hidden_dim 8192"),
-    ({"model_type": "conditional", "num_classes": 100_000, "embedding_dim": 4096}, "num_classes 100000"),
-    ({"data_shape": [1, 256, 256], "patch_size": 1}, "65,536 tokens per sample"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (
+            {"hidden_dim": 1024, "num_layers": 2, "mlp_ratio": 16},
+            "has shape [1, 2, 32]; its config implies [1, 2, 1024]",
+        ),
+        (
+            {"hidden_dim": 8192, "num_layers": 64, "mlp_ratio": 16, "num_heads": 8},
+            "over budget: config (hidden_dim 8192",
+        ),
+        ({"model_type": "conditional", "num_classes": 100_000, "embedding_dim": 4096}, "num_classes 100000"),
+        ({"data_shape": [1, 256, 256], "patch_size": 1}, "65,536 tokens per sample"),
+    ],
+)
 def test_the_budget_reads_flat_configs_from_before_the_sections_too(changes, expected):
     """Checkpoints written before the config had sections (the shipped presets are such) go through
     checkpoints.migrate_config and the same budget: the flat form is no way around it."""
@@ -155,10 +175,12 @@ def test_app_sized_budget_refuses_the_compute_bomb():
 
 
 def test_json_depth_scan_ignores_brackets_inside_strings():
-    assert parse_json(json.dumps({"s": "[" * 500 + '\\"[[' + "{" * 100}).encode(), "x") == {"s": "[" * 500 + '\\"[[' + "{" * 100}
+    assert parse_json(json.dumps({"s": "[" * 500 + '\\"[[' + "{" * 100}).encode(), "x") == {
+        "s": "[" * 500 + '\\"[[' + "{" * 100
+    }
     assert parse_json(b'{"a": "\\\\", "b": [[1]]}', "x") == {"a": "\\", "b": [[1]]}
     with pytest.raises(CheckpointError, match="nested 33 levels"):
-        parse_json(b'{"a": "\\\\"' + b", \"b\": " + b"[" * 32 + b"]" * 32 + b"}", "x")
+        parse_json(b'{"a": "\\\\"' + b', "b": ' + b"[" * 32 + b"]" * 32 + b"}", "x")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         parse_json(b'{"a": ', "x")
 
@@ -237,8 +259,15 @@ def test_refused_loads_allocate_nothing_measured_in_a_fresh_process(tmp_path):
         paths.append(str(p))
     control = {**H.SMALL, "hidden_dim": 512, "num_layers": 2, "mlp_ratio": 16}  # 22 M parameters
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "good.safetensors"), json.dumps(control), *paths],
-                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path / "good.safetensors"), json.dumps(control), *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     for path in paths:

@@ -1,6 +1,7 @@
 """The compare view through gradio_client against the real app: two choices from the same x_T, both rows streamed,
 per-side NFE / MMD² / straightness, the quality-against-NFE figure, and every invalid input named; the reverse tab's
 solver menu per process (a flow model samples with its own solvers and shows its velocity field)."""
+
 import json
 
 import numpy as np
@@ -21,8 +22,9 @@ FLOW = "moons-flow"
 
 
 def test_compare_same_noise_two_solvers(client):  # noqa: F811
-    updates, (pointer, text, summary, data, curve) = stream(client, "moons", "ddim", 40, "moons", "dpmpp_2m", 8, 5, 300,
-                                                           "any", api_name="/compare")  # fmt: skip
+    updates, (pointer, text, summary, data, curve) = stream(
+        client, "moons", "ddim", 40, "moons", "dpmpp_2m", 8, 5, 300, "any", api_name="/compare"
+    )
     live = [u[0] for u in updates if isinstance(u[0], dict) and u[0].get("live")]
     assert live and "static" in live[0] and all(m["frames"]["count"] == 1 for m in live)
     # both rows stream together: every live message carries both sides' states
@@ -68,8 +70,9 @@ def test_heun_nfe_budget():
 
 
 def test_compare_vp_and_flow_models(client):  # noqa: F811
-    _, (_, text, summary, data, curve) = stream(client, "moons", "euler", 10, FLOW, "euler", 10, 2, 400, "any",
-                                                api_name="/compare")  # fmt: skip
+    _, (_, text, summary, data, curve) = stream(
+        client, "moons", "euler", 10, FLOW, "euler", 10, 2, 400, "any", api_name="/compare"
+    )
     assert summary["same_x_T"] is True
     assert summary["a"]["process"] == "vp" and summary["b"]["process"] == "flow"
     assert summary["b"]["prediction_type"] == "velocity"
@@ -79,19 +82,22 @@ def test_compare_vp_and_flow_models(client):  # noqa: F811
     assert labels[0].startswith("A: t = 1000") and "B: t = 1" in labels[0]
 
 
-@pytest.mark.parametrize("args, field", [
-    (("unicorns", "ddim", 10, "moons", "ddim", 10, 0, 10, "any"), "model_a"),
-    (("moons", "ddim", 10, "glyphs", "ddim", 10, 0, 10, "any"), "model_b"),
-    (("moons", "ddim", 10, "8gaussians", "ddim", 10, 0, 10, "any"), "model_b"),
-    (("moons", "lms", 10, "moons", "ddim", 10, 0, 10, "any"), "solver_a"),
-    (("moons", "ddim", 10, FLOW, "ddim", 10, 0, 10, "any"), "solver_b"),  # DDIM does not serve a flow
-    (("moons", "ddim", 0, "moons", "ddim", 10, 0, 10, "any"), "steps_a"),
-    (("moons", "ddim", 10, "moons", "ddpm", 1001, 0, 10, "any"), "steps_b"),
-    (("moons", "ddim", 10, "moons", "ddim", 10, -1, 10, "any"), "seed"),
-    (("moons", "ddim", 10, "moons", "ddim", 10, 0, 0, "any"), "num_samples"),
-    (("moons", "ddim", 10, "moons", "ddim", 10, 0, 10, "3"), "class_label"),
-    (("my model", "ddim", 10, "moons", "ddim", 10, 0, 10, "any"), "model_a"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("unicorns", "ddim", 10, "moons", "ddim", 10, 0, 10, "any"), "model_a"),
+        (("moons", "ddim", 10, "glyphs", "ddim", 10, 0, 10, "any"), "model_b"),
+        (("moons", "ddim", 10, "8gaussians", "ddim", 10, 0, 10, "any"), "model_b"),
+        (("moons", "lms", 10, "moons", "ddim", 10, 0, 10, "any"), "solver_a"),
+        (("moons", "ddim", 10, FLOW, "ddim", 10, 0, 10, "any"), "solver_b"),  # DDIM does not serve a flow
+        (("moons", "ddim", 0, "moons", "ddim", 10, 0, 10, "any"), "steps_a"),
+        (("moons", "ddim", 10, "moons", "ddpm", 1001, 0, 10, "any"), "steps_b"),
+        (("moons", "ddim", 10, "moons", "ddim", 10, -1, 10, "any"), "seed"),
+        (("moons", "ddim", 10, "moons", "ddim", 10, 0, 0, "any"), "num_samples"),
+        (("moons", "ddim", 10, "moons", "ddim", 10, 0, 10, "3"), "class_label"),
+        (("my model", "ddim", 10, "moons", "ddim", 10, 0, 10, "any"), "model_a"),
+    ],
+)
 def test_compare_invalid(app, args, field):  # noqa: F811
     fresh = Client(app[1], verbose=False)
     assert app_error(lambda: fresh.predict(*args, api_name="/compare")).startswith(field)
@@ -121,7 +127,9 @@ def test_solver_menu_follows_the_process():
 
 
 def test_generate_flow_preset_shows_its_velocity(client):  # noqa: F811
-    _, (pointer, text, status, gif, data) = stream(client, FLOW, "heun", 6, 0.0, 1, 150, "any", 1.0, api_name="/generate")
+    _, (pointer, text, status, gif, data) = stream(
+        client, FLOW, "heun", 6, 0.0, 1, 150, "any", 1.0, api_name="/generate"
+    )
     assert status["process"] == "flow" and status["nfe"] == 11
     player = json.loads(open(data).read())
     F, static = player["frames"], player["static"]
@@ -132,7 +140,9 @@ def test_generate_flow_preset_shows_its_velocity(client):  # noqa: F811
     v = decode_field(F["data"]["velocity"], F["scale"]["velocity"], (K, 17 * 17, 2))
     assert abs(v[0]).max() > 0 and abs(v[-1]).max() == 0
     assert any("velocity" in p["title"] for row in static["panels"] for p in row)
-    assert app_error(lambda: client.predict(FLOW, "ddim", 10, 0.0, 0, 10, "any", 1.0, api_name="/generate")).startswith("sampler")
+    assert app_error(lambda: client.predict(FLOW, "ddim", 10, 0.0, 0, 10, "any", 1.0, api_name="/generate")).startswith(
+        "sampler"
+    )
 
 
 @pytest.mark.parametrize("process, solver, expected", [("vp", "ddim", 1.0), ("flow", "euler", None)])
@@ -146,11 +156,16 @@ def test_straightness_of_exact_gaussian_paths(process, solver, expected):
     from adiff.samplers import sample_progressive
 
     s = 0.5
-    g = GaussianMixture([1.0], torch.zeros(1, 2, dtype=torch.float64), (s * s * torch.eye(2, dtype=torch.float64))[None])
+    g = GaussianMixture(
+        [1.0], torch.zeros(1, 2, dtype=torch.float64), (s * s * torch.eye(2, dtype=torch.float64))[None]
+    )
     proc = make_process(name=process, **({"schedule": "cosine", "num_steps": 1000} if process == "vp" else {}))
     pred = Predictor(g.model_fn(proc, "sample"), proc, "sample")
-    recs = list(sample_progressive(pred, proc, (500, 2), sampler=solver, num_steps=400,
-                                   generator=torch.Generator().manual_seed(0)))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            pred, proc, (500, 2), sampler=solver, num_steps=400, generator=torch.Generator().manual_seed(0)
+        )
+    )
     path = torch.stack([r.x_t for r in recs] + [recs[-1].x_prev]).double()
     m = s / (1 + s * s) ** 0.5
     want = expected if expected is not None else ((1 - m) + (s - m)) / (1 - s)

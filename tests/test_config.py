@@ -1,11 +1,20 @@
 """Every bad config value raises ValueError naming the field and the value."""
+
 import pytest
 import torch
 
 from adiff import DiffusionModel
 
-BASE = {"model_type": "unconditional", "embedding_dim": 16, "hidden_dim": 16, "num_layers": 1, "num_heads": 2,
-        "num_diffusion_steps": 10, "data_shape": [2], "device": "cpu"}
+BASE = {
+    "model_type": "unconditional",
+    "embedding_dim": 16,
+    "hidden_dim": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "num_diffusion_steps": 10,
+    "data_shape": [2],
+    "device": "cpu",
+}
 
 
 def with_(**kw):
@@ -40,8 +49,14 @@ def test_missing_required_field(field):
         ({"dropout": float("nan")}, r"'dropout' must be a finite number"),
         ({"noise_schedule": "quadratic"}, r"'noise_schedule' must be one of .*'quadratic'"),
         ({"noise_schedule": "custom"}, r"'custom_schedule_values' is required"),
-        ({"noise_schedule": "custom", "custom_schedule_values": [0.1, 1.2]}, r"custom_schedule_values\[1\] = 1.2 is outside \(0, 1\)"),
-        ({"noise_schedule": "custom", "custom_schedule_values": [0.5, 0.2]}, r"custom_schedule_values\[1\] = 0.2 is not greater"),
+        (
+            {"noise_schedule": "custom", "custom_schedule_values": [0.1, 1.2]},
+            r"custom_schedule_values\[1\] = 1.2 is outside \(0, 1\)",
+        ),
+        (
+            {"noise_schedule": "custom", "custom_schedule_values": [0.5, 0.2]},
+            r"custom_schedule_values\[1\] = 0.2 is not greater",
+        ),
         ({"device": "tpu"}, r"'device' must be one of .*'tpu'"),
         ({"precision": "int8"}, r"'precision' must be one of .*'int8'"),
         ({"buffer_capacity": 0}, r"'buffer_capacity' must be in .*0"),
@@ -55,9 +70,15 @@ def test_missing_required_field(field):
         ({"process": "sde"}, r"'process' must be one of \['vp', 'flow'\], got 'sde'"),
         ({"prediction_type": "score"}, r"'prediction_type' must be one of .*'score'"),
         ({"prediction_type": "velocity"}, r"'prediction_type' 'velocity' does not serve the vp process"),
-        ({"process": "flow", "prediction_type": "epsilon", "num_diffusion_steps": ...}, r"'prediction_type' 'epsilon' does not serve the flow"),
+        (
+            {"process": "flow", "prediction_type": "epsilon", "num_diffusion_steps": ...},
+            r"'prediction_type' 'epsilon' does not serve the flow",
+        ),
         ({"process": "flow"}, r"'num_diffusion_steps' is for the 'vp' process.*got 10"),
-        ({"process": "flow", "num_diffusion_steps": ..., "flow_shift": 0.0}, r"'flow_shift' must be in \[0.1, 10.0\], got 0.0"),
+        (
+            {"process": "flow", "num_diffusion_steps": ..., "flow_shift": 0.0},
+            r"'flow_shift' must be in \[0.1, 10.0\], got 0.0",
+        ),
         ({"beta_range": [0.02, 1e-4]}, r"'beta_range' must be \[beta_1, beta_T\]"),
         ({"beta_range": [1e-4, 0.02], "noise_schedule": "cosine"}, r"'beta_range' is for the linear schedule only"),
         ({"arch": {"hidden_dim": 8, "depth": 2}}, r"'arch.depth' is unknown"),

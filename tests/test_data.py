@@ -1,4 +1,5 @@
 """Built-in datasets (adiff.data) and the shipped glyph classifier (adiff.eval.classifier): real data, no mocks."""
+
 from __future__ import annotations
 
 import math
@@ -8,14 +9,6 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from adiff.eval.classifier import (
-    DEFAULT_CLASSIFIER_PATH,
-    HELDOUT_SEED,
-    TRAIN_SEED_BASE,
-    GlyphClassifier,
-    load_glyph_classifier,
-    save_glyph_classifier,
-)
 from adiff.data import (
     DATA_SHAPES,
     DATASETS,
@@ -30,6 +23,14 @@ from adiff.data import (
     points_from_drawing,
 )
 from adiff.data.gmm import GaussianMixture
+from adiff.eval.classifier import (
+    DEFAULT_CLASSIFIER_PATH,
+    HELDOUT_SEED,
+    TRAIN_SEED_BASE,
+    GlyphClassifier,
+    load_glyph_classifier,
+    save_glyph_classifier,
+)
 
 BUILTIN = [name for name in DATASETS if name != "drawing"]
 

@@ -1,5 +1,6 @@
 """The real handwritten digits (adiff.data.digits), their classifier and the classifier reward on them: the shipped
 files, real data, no mocks."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,12 @@ import torch
 
 from adiff.data import DATA_SHAPES, IMAGE_DATASETS, NUM_CLASSES, digits_split, make_dataset
 from adiff.data.digits import DIGITS_PATH, tensors_sha256
-from adiff.eval.classifier import DIGITS_CLASSIFIER_PATH, classifier_for_shape, evaluate_digits_classifier, load_digits_classifier
+from adiff.eval.classifier import (
+    DIGITS_CLASSIFIER_PATH,
+    classifier_for_shape,
+    evaluate_digits_classifier,
+    load_digits_classifier,
+)
 from adiff.steering.rewards import make_reward
 
 
@@ -80,7 +86,9 @@ def test_digits_preset_draws_the_requested_digits_and_not_copies():
 
     model = load_preset("digits", device="cpu")
     labels = torch.arange(10).repeat(4)
-    x, _ = model.generate(40, condition=labels, seed=0, sampler="ddim", num_steps=50, **preset_spec("digits").sample_kwargs)
+    x, _ = model.generate(
+        40, condition=labels, seed=0, sampler="ddim", num_steps=50, **preset_spec("digits").sample_kwargs
+    )
     assert x.shape == (40, 1, 8, 8) and float(x.min()) >= -1.01 and float(x.max()) <= 1.01
     acc = (load_digits_classifier()(x).argmax(1) == labels).float().mean()
     assert acc >= 0.7, f"only {acc:.0%} of the digits were read as the requested digit"

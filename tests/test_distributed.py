@@ -1,6 +1,7 @@
 """Training that scales out and the training command as a user meets it: DDP on 2 gloo processes against one
 process on the same global batch and seed, an interrupted run resumed exactly, output folders, evaluation flags.
 Real processes (torchrun), real checkpoints; no mocks."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 def _run(args, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
     """Run a command in its own process group; on a timeout the whole group (torchrun's workers too) is killed."""
-    proc = subprocess.Popen(args, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -70,8 +72,10 @@ def test_sharded_batches_cover_the_data_and_do_not_depend_on_processes():
     assert torch.equal(ShardedBatches(10, 4, 2, 3).indices(1, 7), b.indices(1, 7))  # a function of (shard, step)
     g1, g2 = shard_generator(1, 0, 5, torch.device("cpu")), shard_generator(1, 0, 5, torch.device("cpu"))
     assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
-    assert not torch.equal(torch.rand(3, generator=shard_generator(1, 1, 5, torch.device("cpu"))),
-                           torch.rand(3, generator=shard_generator(1, 0, 5, torch.device("cpu"))))
+    assert not torch.equal(
+        torch.rand(3, generator=shard_generator(1, 1, 5, torch.device("cpu"))),
+        torch.rand(3, generator=shard_generator(1, 0, 5, torch.device("cpu"))),
+    )
     with pytest.raises(ValueError, match=r"batch_size \(5\) must be a multiple of the number of shards \(2\)"):
         ShardedBatches(10, 5, 2, 0)
 
@@ -81,8 +85,13 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
     straight = _run([PY, *common, "--out", str(tmp_path / "a"), "--checkpoint-every", "0"])
     assert straight.returncode == 0, straight.stderr[-2000:]
     out = tmp_path / "b"
-    proc = subprocess.Popen([PY, *common, "--out", str(out), "--checkpoint-every", "15"], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PY, *common, "--out", str(out), "--checkpoint-every", "15"],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     resume_file = out / "moons.resume.safetensors"
     deadline = time.time() + 120
     while not resume_file.exists() and time.time() < deadline and proc.poll() is None:
@@ -95,7 +104,10 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
     assert "resuming moons at step" in resumed.stderr
     card = json.loads((out / "moons.json").read_text())
     assert card["resumed_at_step"] >= 15 and not resume_file.exists()
-    assert _max_diff(load_file(str(tmp_path / "a" / "moons.safetensors")), load_file(str(out / "moons.safetensors"))) <= 1e-6
+    assert (
+        _max_diff(load_file(str(tmp_path / "a" / "moons.safetensors")), load_file(str(out / "moons.safetensors")))
+        <= 1e-6
+    )
     # A resume file from another run is refused with the field that differs.
     other = _run([PY, *common, "--out", str(tmp_path / "c"), "--resume"])
     assert other.returncode != 0 and "no resume file" in other.stderr
@@ -104,8 +116,14 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
 def test_a_resume_file_is_safetensors_and_json_and_a_pickle_is_refused(tmp_path):
     """The resume file holds tensors and JSON only (no pickle); read back, the optimiser, LR schedule, EMA and
     counters are those saved.  A pickle (or any other file) under its name is refused unread, naming the path."""
-    cfg = {"model_type": "unconditional", "embedding_dim": 16, "hidden_dim": 16, "num_layers": 1,
-           "num_diffusion_steps": 20, "device": "cpu"}  # fmt: skip
+    cfg = {
+        "model_type": "unconditional",
+        "embedding_dim": 16,
+        "hidden_dim": 16,
+        "num_layers": 1,
+        "num_diffusion_steps": 20,
+        "device": "cpu",
+    }
     model = DiffusionModel(cfg)
     model.setup_training({"learning_rate": 1e-3, "warmup_steps": 2})
     x = torch.randn(64, 2)
@@ -143,8 +161,23 @@ def test_the_shipped_presets_need_ship_and_the_default_is_runs(tmp_path):
 
 
 def test_checkpoint_before_evaluation_and_progress_during_it(tmp_path):
-    r = _run([PY, "-m", "adiff.train", "--preset", "glyphs", "--steps", "3", "--eval-draws", "1", "--threads", "1",
-              "--out", str(tmp_path)])  # fmt: skip
+    r = _run(
+        [
+            PY,
+            "-m",
+            "adiff.train",
+            "--preset",
+            "glyphs",
+            "--steps",
+            "3",
+            "--eval-draws",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     err = r.stderr
     spec = preset_spec("glyphs")

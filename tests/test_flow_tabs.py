@@ -1,6 +1,7 @@
 """Rectified flow beside VP in the Schedules, Forward and Train tabs, through gradio_client against the app launched
 in-process: the flow curves and their log-SNR, the flow path from the same x0 and noise as the VP path, a flow model
 trained in the Train tab that then samples as "my model", and bad process / prediction-type pairs named by field."""
+
 import math
 
 import numpy as np
@@ -116,7 +117,9 @@ def test_schedule_note_and_prediction_choices():
     assert [v for _, v in up["choices"]] == ["velocity", "sample"] and up["value"] == "velocity"
     up = train_tab.prediction_update("vp", "v_prediction")
     assert [v for _, v in up["choices"]] == ["epsilon", "sample", "v_prediction"] and up["value"] == "v_prediction"
-    cfg = train_tab.model_config("moons", "linear", None, "tiny", False, "cpu", process="flow", prediction_type="sample")
+    cfg = train_tab.model_config(
+        "moons", "linear", None, "tiny", False, "cpu", process="flow", prediction_type="sample"
+    )
     model = DiffusionModel(cfg)
     assert model.process.name == "flow" and model.cfg.diffusion.prediction_type == "sample"
     assert model.num_diffusion_steps is None
@@ -141,13 +144,16 @@ def test_a_flow_model_trained_in_the_train_tab_samples_as_my_model(client, tmp_p
     assert loaded["config"]["process"] == "flow" and loaded["config"]["num_diffusion_steps"] is None
 
 
-@pytest.mark.parametrize("process, prediction, field", [
-    ("vp", "velocity", "prediction_type"),
-    ("flow", "epsilon", "prediction_type"),
-    ("flow", "v_prediction", "prediction_type"),
-    ("flow", "banana", "prediction_type"),
-    ("sde", "epsilon", "process"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "process, prediction, field",
+    [
+        ("vp", "velocity", "prediction_type"),
+        ("flow", "epsilon", "prediction_type"),
+        ("flow", "v_prediction", "prediction_type"),
+        ("flow", "banana", "prediction_type"),
+        ("sde", "epsilon", "process"),
+    ],
+)
 def test_a_prediction_type_the_process_cannot_take_names_the_field(client, process, prediction, field):
     args = ("moons", "linear", 50, "tiny", False, 5, 32, 2e-3, 0, process, prediction)
     msg = app_error(lambda: client.predict(*args, api_name="/train"))

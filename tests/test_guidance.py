@@ -1,5 +1,6 @@
 """Reward guidance aims at p(x) exp(lambda r(x)): measured with the exact Gaussian-mixture denoiser, so these
 tests check the guidance math alone (no learned error)."""
+
 import pytest
 import torch
 
@@ -35,8 +36,15 @@ def steer(g, proc, reward=None, scale=LAM, mode="dps", ptype="epsilon", **kw):
 
 
 def guided(g, proc, n=2000, guidance_mode="dps", recurrence=1, sampler="ddpm", ptype="epsilon", **kw):
-    return sample(steer(g, proc, mode=guidance_mode, ptype=ptype), proc, (n, 2), sampler=sampler, recurrence=recurrence,
-                  generator=torch.Generator().manual_seed(0), **kw)  # fmt: skip
+    return sample(
+        steer(g, proc, mode=guidance_mode, ptype=ptype),
+        proc,
+        (n, 2),
+        sampler=sampler,
+        recurrence=recurrence,
+        generator=torch.Generator().manual_seed(0),
+        **kw,
+    )
 
 
 def test_tilted_mixture_is_exact():
@@ -69,23 +77,45 @@ def test_approximate_modes_overshoot(setup):
 
 def test_no_guidance_is_untilted(setup):
     g, target, _, sch = setup
-    x = sample(steer(g, sch, scale=0.0), sch, (1000, 2), sampler="ddim", num_steps=50,
-               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    x = sample(
+        steer(g, sch, scale=0.0),
+        sch,
+        (1000, 2),
+        sampler="ddim",
+        num_steps=50,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert abs(float(x[:, 0].mean())) < 0.15
 
 
 def test_huge_scale_and_bad_gradients_are_clipped_not_nan(setup):
     g, _, _, sch = setup
-    recs = list(sample_progressive(steer(g, sch, scale=1e4), sch, (64, 2), sampler="ddim", num_steps=20,
-                                   generator=torch.Generator().manual_seed(0)))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            steer(g, sch, scale=1e4),
+            sch,
+            (64, 2),
+            sampler="ddim",
+            num_steps=20,
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     assert all(torch.isfinite(r.x_prev).all() for r in recs)
     assert max(r.guidance.clipped_fraction for r in recs) == 1.0
 
     def nan_grad_reward(x):  # sqrt at 0 has an infinite gradient
         return torch.sqrt((x[:, 0] - x[:, 0].detach()).abs()) + x[:, 1]
 
-    recs = list(sample_progressive(steer(g, sch, nan_grad_reward, 1.0, "xt"), sch, (16, 2), sampler="ddim",
-                                   num_steps=10, generator=torch.Generator().manual_seed(0)))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            steer(g, sch, nan_grad_reward, 1.0, "xt"),
+            sch,
+            (16, 2),
+            sampler="ddim",
+            num_steps=10,
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     assert all(torch.isfinite(r.x_prev).all() for r in recs)
     assert sum(r.guidance.nonfinite for r in recs) > 0
 
@@ -111,10 +141,17 @@ def test_classifier_free_guidance_combination():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("process,ptype,sampler,steps", [
-    ("vp", "epsilon", "dpmpp_2m", 60), ("vp", "v_prediction", "heun", 40), ("vp", "sample", "euler", 200),
-    ("flow", "velocity", "euler", 100), ("flow", "velocity", "heun", 30), ("flow", "sample", "dpmpp_2m", 60),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "process,ptype,sampler,steps",
+    [
+        ("vp", "epsilon", "dpmpp_2m", 60),
+        ("vp", "v_prediction", "heun", 40),
+        ("vp", "sample", "euler", 200),
+        ("flow", "velocity", "euler", 100),
+        ("flow", "velocity", "heun", 30),
+        ("flow", "sample", "dpmpp_2m", 60),
+    ],
+)
 def test_guidance_works_with_every_solver_and_process(setup, process, ptype, sampler, steps):
     """DPS with recurrence 3 lands near p(x) exp(lambda r(x)) whatever the solver, process and prediction type (the
     guided prediction is steered before the solver sees it, Heun's second evaluation included)."""

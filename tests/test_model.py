@@ -1,4 +1,5 @@
 """DiffusionModel: denoisers for any data shape, training, generation, checkpoints."""
+
 import json
 
 import pytest
@@ -9,13 +10,24 @@ from adiff.nn.checkpoints import CheckpointError
 
 
 def cfg(**kw):
-    base = {"model_type": "unconditional", "embedding_dim": 32, "hidden_dim": 32, "num_layers": 2, "num_heads": 4,
-            "num_diffusion_steps": 50, "data_shape": [2], "device": "cpu"}
+    base = {
+        "model_type": "unconditional",
+        "embedding_dim": 32,
+        "hidden_dim": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_diffusion_steps": 50,
+        "data_shape": [2],
+        "device": "cpu",
+    }
     base.update(kw)
     return base
 
 
-@pytest.mark.parametrize("shape,ptype", [([2], "unconditional"), ([6], "conditional"), ([1, 8, 8], "unconditional"), ([3, 4, 4], "conditional")])
+@pytest.mark.parametrize(
+    "shape,ptype",
+    [([2], "unconditional"), ([6], "conditional"), ([1, 8, 8], "unconditional"), ([3, 4, 4], "conditional")],
+)
 def test_train_step_and_generate_any_shape(shape, ptype):
     extra = {"num_classes": 3} if ptype == "conditional" else {}
     m = DiffusionModel(cfg(data_shape=shape, model_type=ptype, **extra))
@@ -137,9 +149,15 @@ def test_corrupt_truncated_and_mismatched_checkpoints(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in m.denoiser.state_dict().items()), "a failed load changed the model"
 
 
-@pytest.mark.parametrize("extra", [{"prediction_type": "v_prediction"}, {"prediction_type": "sample"},
-                                   {"process": "flow", "num_diffusion_steps": None},
-                                   {"process": "flow", "prediction_type": "sample", "flow_shift": 3.0, "num_diffusion_steps": None}])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"prediction_type": "v_prediction"},
+        {"prediction_type": "sample"},
+        {"process": "flow", "num_diffusion_steps": None},
+        {"process": "flow", "prediction_type": "sample", "flow_shift": 3.0, "num_diffusion_steps": None},
+    ],
+)
 def test_processes_and_prediction_types_round_trip(tmp_path, extra):
     c = {k: v for k, v in {**cfg(), **extra}.items() if v is not None}
     m = DiffusionModel(c)
@@ -158,12 +176,21 @@ def test_checkpoints_from_before_prediction_types_load_as_epsilon_models(tmp_pat
     from adiff.nn.checkpoints import save_checkpoint
 
     m = DiffusionModel(cfg(beta_range=[1e-4, 0.02]))  # T = 50: the range of old checkpoints
-    old_config = {k: v for k, v in m.cfg.flat().items() if k not in ("process", "prediction_type", "beta_range", "flow_shift")}
+    old_config = {
+        k: v for k, v in m.cfg.flat().items() if k not in ("process", "prediction_type", "beta_range", "flow_shift")
+    }
     old_config["data_shape"] = list(old_config["data_shape"])
     tensors = {f"ema.{k}": v for k, v in m.get_state_dict()["ema"].items()}
-    path = save_checkpoint(tmp_path / "old.safetensors", tensors, {
-        "config": old_config, "counters": {"training_step": 3, "adaptation_step": 0},
-        "schedule": {"name": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.02}, "extra": {}})  # fmt: skip
+    path = save_checkpoint(
+        tmp_path / "old.safetensors",
+        tensors,
+        {
+            "config": old_config,
+            "counters": {"training_step": 3, "adaptation_step": 0},
+            "schedule": {"name": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.02},
+            "extra": {},
+        },
+    )
     old = DiffusionModel.load(path)
     assert old.prediction_type == "epsilon" and old.process.name == "vp" and old.training_step == 3
     assert torch.equal(old.noise_schedule.betas, m.noise_schedule.betas), "the old betas, not the rescaled ones"

@@ -1,6 +1,7 @@
 """Your own data in the Train tab, through the public API (gradio_client against the app launched in-process): a
 drawing becomes 'my drawing', uploaded images become 'my images' (with class folders as labels), each trains and is
 then 'my model' in the other tabs; refused drawings and uploads name the field and keep what was there."""
+
 from __future__ import annotations
 
 import io
@@ -54,8 +55,19 @@ TRAIN = dict(schedule="cosine", T=50, size="tiny", steps=12, bs=32, lr=2e-3, see
 
 def _train(client, dataset, conditional=False):
     t = TRAIN
-    return stream(client, dataset, t["schedule"], t["T"], t["size"], conditional, t["steps"], t["bs"], t["lr"], t["seed"],
-                  api_name="/train")
+    return stream(
+        client,
+        dataset,
+        t["schedule"],
+        t["T"],
+        t["size"],
+        conditional,
+        t["steps"],
+        t["bs"],
+        t["lr"],
+        t["seed"],
+        api_name="/train",
+    )
 
 
 def test_a_drawing_trains_and_becomes_my_model(client, tmp_path):
@@ -81,7 +93,9 @@ def test_an_empty_or_tiny_drawing_is_refused(client, tmp_path):
 
 
 def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
-    entries = {f"shapes/bars/{i}.png": _png("bar") for i in range(5)} | {f"shapes/rings/{i}.png": _png("ring") for i in range(3)}
+    entries = {f"shapes/bars/{i}.png": _png("bar") for i in range(5)} | {
+        f"shapes/rings/{i}.png": _png("ring") for i in range(3)
+    }
     fig, status, dataset = client.predict([handle_file(_zip(tmp_path, entries))], "8", api_name="/use_images")
     assert status["counts_per_class"] == {"bars": 5, "rings": 3} and status["image_size"] == 8
     assert dataset["value"] == "my images"

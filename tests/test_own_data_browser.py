@@ -1,6 +1,7 @@
 """Your own data in a real browser (Chromium through Playwright): draw a stroke on the Train tab's canvas with the
 mouse, press 'Use my drawing', and the preview shows the points sampled from the ink along the stroke; the dataset
 list switches to 'my drawing'.  An empty canvas shows an error naming the drawing.  No console errors."""
+
 import pytest
 
 from tests.test_app_browser import Page, served  # noqa: F401  (the module's app + browser)

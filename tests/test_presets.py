@@ -1,5 +1,6 @@
 """The shipped presets load, are small, carry their model cards, and sample sensibly (loose bounds; the real
 figures come from bench/bench_presets.py and are in each model card)."""
+
 import pytest
 import torch
 
@@ -21,8 +22,12 @@ def test_preset_files(name):
     card = preset_card(name)
     for key in ("config", "dataset", "steps", "train_seconds", "machine", "quality", "command"):
         assert key in card, f"model card of {name} lacks {key}"
-    assert card["command"].startswith((f"python -m adiff.train --preset {name}",
-                                       f"torchrun --standalone --nproc_per_node 2 -m adiff.train --preset {name}"))
+    assert card["command"].startswith(
+        (
+            f"python -m adiff.train --preset {name}",
+            f"torchrun --standalone --nproc_per_node 2 -m adiff.train --preset {name}",
+        )
+    )
     model = load_preset(name, device="cpu")
     assert model.config["arch"]["data_shape"] == preset_spec(name).config["data_shape"]
     assert load_preset(name, device="cpu") is model, "presets are loaded once and shared"
@@ -56,8 +61,11 @@ def test_presets_train_within_ten_minutes_on_two_cores(name):
 
 def test_a_preset_default_must_fit_its_model():
     flow = {"model_type": "unconditional", "embedding_dim": 8, "hidden_dim": 8, "num_layers": 1, "process": "flow"}
-    with pytest.raises(ValueError, match=r"preset 'x': sampler must be one of \['dpmpp_2m', 'euler', 'heun'\] for "
-                                         r"its flow process, got 'ddim'"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"preset 'x': sampler must be one of \['dpmpp_2m', 'euler', 'heun'\] for "
+        r"its flow process, got 'ddim'",
+    ):
         PresetSpec("x", "moons", flow, "", "ddim", 20)
     vp = {**{k: v for k, v in flow.items() if k != "process"}, "num_diffusion_steps": 100}
     with pytest.raises(ValueError, match=r"preset 'x': num_steps must be an integer in 1..100, got 200"):

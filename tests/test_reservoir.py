@@ -1,5 +1,6 @@
 """The weighted reservoir (priority sampling) keeps an unbiased picture of a whole weighted stream; a top-k buffer of
 the best rewards does not.  And the weighted MMD reference used for 'distance to the tilted target'."""
+
 import math
 
 import pytest

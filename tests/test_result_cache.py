@@ -1,5 +1,6 @@
 """components.result_cache: the LRU is bounded in entries and bytes, thread-safe, keys are normalised, only presets
 are keyed, and a cached /generate writes each answer its own files."""
+
 import json
 import threading
 from pathlib import Path
@@ -82,7 +83,9 @@ def test_finished_run_writes_each_answer_its_own_files(tmp_path):
     from adiff.samplers import Trajectory
 
     K, B = 3, 4
-    tr = Trajectory([2, 1, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2), torch.ones(K), [None] * K)
+    tr = Trajectory(
+        [2, 1, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2), torch.ones(K), [None] * K
+    )
     payload = {"v": 1, "id": "run-1", "frames": {"count": K}}
     run = FinishedRun(tr, None, payload, len(json.dumps(payload)), b"GIF89a...", {"status": "done"})
     assert run.nbytes() >= 3 * K * B * 2 * 4 + len(b"GIF89a...")

@@ -34,8 +34,17 @@ def _value_and_grad(reward, x):
 
 # ------------------------------------------------------------------ the catalogue
 def test_catalogue_lists_every_builtin():
-    assert set(REWARD_NAMES) == {"x_coordinate", "distance_to_target", "inside_ring", "inside_box", "mode",
-                                 "brightness", "symmetry", "ink_in_region", "classifier_logprob"}
+    assert set(REWARD_NAMES) == {
+        "x_coordinate",
+        "distance_to_target",
+        "inside_ring",
+        "inside_box",
+        "mode",
+        "brightness",
+        "symmetry",
+        "ink_in_region",
+        "classifier_logprob",
+    }
     for spec in BUILTIN_REWARDS:
         assert spec.kind in ("points", "images", "any") and spec.description and spec.formula
         with pytest.raises(TypeError):
@@ -129,8 +138,11 @@ def test_classifier_logprob():
     r, g = _value_and_grad(reward, x)
     assert r.shape == (3,) and (r <= 0).all() and torch.isfinite(g).all()
     assert reward(x.detach().double()).dtype == torch.float64
-    assert torch.allclose(torch.stack([make_reward("classifier_logprob", digit=d)(x) for d in range(10)]).exp().sum(0),
-                          torch.ones(3), atol=1e-5)
+    assert torch.allclose(
+        torch.stack([make_reward("classifier_logprob", digit=d)(x) for d in range(10)]).exp().sum(0),
+        torch.ones(3),
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match=r"shape \(2, 1, 12, 12\).*cannot read"):
         reward(torch.zeros(2, 1, 12, 12))  # 16x16 glyphs and 8x8 digits have a classifier; 12x12 has none
 
@@ -250,12 +262,29 @@ def test_expression_float64_input_and_no_grad():
 
 @pytest.mark.parametrize(
     "text",
-    ["log(x)", "sqrt(x)", "1/x", "exp(1000*x)", "x**-8", "x**0.5", "x**-0.5", "y % x", "log(r) * theta",
-     "1/(1/(1/(1/(1/(1/(1/(1/(x-x)))))))) * y", "exp(exp(exp(exp(x))))", "x**8 * 1e6**8 * y**8",
-     "sqrt(-r) + log(-r) + 1/(r-r)", "theta", "x / y", "-(r**8 + 1)**8 / (x - 0)"],
+    [
+        "log(x)",
+        "sqrt(x)",
+        "1/x",
+        "exp(1000*x)",
+        "x**-8",
+        "x**0.5",
+        "x**-0.5",
+        "y % x",
+        "log(r) * theta",
+        "1/(1/(1/(1/(1/(1/(1/(1/(x-x)))))))) * y",
+        "exp(exp(exp(exp(x))))",
+        "x**8 * 1e6**8 * y**8",
+        "sqrt(-r) + log(-r) + 1/(r-r)",
+        "theta",
+        "x / y",
+        "-(r**8 + 1)**8 / (x - 0)",
+    ],
 )
 def test_expression_never_nan(text):
-    pts = torch.tensor([[0.0, 0.0], [-1.0, -2.0], [1e-30, 0.0], [-1e-30, 5.0], [3.0, 0.0], [-3.0, -1e-8], [50.0, -50.0]])
+    pts = torch.tensor(
+        [[0.0, 0.0], [-1.0, -2.0], [1e-30, 0.0], [-1e-30, 5.0], [3.0, 0.0], [-3.0, -1e-8], [50.0, -50.0]]
+    )
     x = pts.clone().requires_grad_(True)
     r, g = _value_and_grad(compile_expression(text), x)
     assert torch.isfinite(r).all(), r

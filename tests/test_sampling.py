@@ -1,5 +1,6 @@
 """Solver correctness with the exact Gaussian-mixture denoiser (no learned error), for every process, prediction type
 and solver, plus step-level identities, grids and bad input."""
+
 import math
 
 import pytest
@@ -30,7 +31,9 @@ def check_mixture(x, g, mean_tol, cov_rtol):
         xk = x[lab == k].double()
         assert (xk.mean(0) - g.means[k]).norm() < mean_tol, f"mean of mode {k}: {xk.mean(0).tolist()}"
         cov = torch.cov(xk.T)
-        assert torch.allclose(cov, g.covs[k], atol=cov_rtol * float(g.covs[k].diagonal().mean())), f"cov of mode {k}: {cov.tolist()}"
+        assert torch.allclose(cov, g.covs[k], atol=cov_rtol * float(g.covs[k].diagonal().mean())), (
+            f"cov of mode {k}: {cov.tolist()}"
+        )
 
 
 def exact(process, prediction_type="epsilon", g=None, clip_x0=None):
@@ -43,16 +46,24 @@ FLOW = make_process("flow")
 # Steps at which each solver reaches the mixture's means and covariances, with a margin over the fewest that pass
 # (measured: VP ddim 25, dpmpp_2m 25, euler 75 on its Karras grid, heun 20; flow euler 25, heun 10, dpmpp_2m 20).
 # DDPM takes every step of T.  The flow needs fewer: its paths are straighter.
-STEPS = {"vp": {"ddpm": None, "ddim": 40, "dpmpp_2m": 30, "euler": 100, "heun": 25},
-         "flow": {"euler": 35, "heun": 12, "dpmpp_2m": 25}}
+STEPS = {
+    "vp": {"ddpm": None, "ddim": 40, "dpmpp_2m": 30, "euler": 100, "heun": 25},
+    "flow": {"euler": 35, "heun": 12, "dpmpp_2m": 25},
+}
 CASES = [(p, pt, s) for p in (VP, FLOW) for pt in PROCESS_PREDICTION_TYPES[p.name] for s in solvers_for(p)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("process,prediction_type,sampler", CASES, ids=[f"{p.name}-{pt}-{s}" for p, pt, s in CASES])
 def test_every_solver_and_prediction_type_reproduces_the_mixture(process, prediction_type, sampler):
-    x = sample(exact(process, prediction_type), process, (4000, 2), sampler=sampler, num_steps=STEPS[process.name][sampler],
-               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    x = sample(
+        exact(process, prediction_type),
+        process,
+        (4000, 2),
+        sampler=sampler,
+        num_steps=STEPS[process.name][sampler],
+        generator=torch.Generator().manual_seed(0),
+    )
     # sampling error of a mode's mean: 0.25 / sqrt(500) ~ 0.011 per coordinate; a few-step solver adds a
     # discretisation bias of up to about 0.02 towards the origin, so the bound is 0.06 for all.
     check_mixture(x, eight_gaussians(), mean_tol=0.06, cov_rtol=0.25)
@@ -62,7 +73,9 @@ def test_every_solver_and_prediction_type_reproduces_the_mixture(process, predic
 @pytest.mark.parametrize("sampler,steps", [("ddpm", None), ("ddim", 50), ("dpmpp_2m", 30)])
 def test_exact_denoiser_reproduces_the_mixture_on_each_schedule(schedule, sampler, steps):
     proc = make_process("vp", schedule=schedule, num_steps=1000)
-    x = sample(exact(proc), proc, (4000, 2), sampler=sampler, num_steps=steps, generator=torch.Generator().manual_seed(0))
+    x = sample(
+        exact(proc), proc, (4000, 2), sampler=sampler, num_steps=steps, generator=torch.Generator().manual_seed(0)
+    )
     check_mixture(x, eight_gaussians(), mean_tol=0.06, cov_rtol=0.25)
 
 
@@ -73,7 +86,14 @@ def test_wrong_denoiser_is_caught(process, sampler):
     ptype = "epsilon" if process.name == "vp" else "velocity"
     fn = g.model_fn(process, ptype)
     wrong = Predictor(lambda x, t: 0.9 * fn(x, t), process, ptype)
-    x = sample(wrong, process, (4000, 2), sampler=sampler, num_steps=STEPS[process.name][sampler], generator=torch.Generator().manual_seed(0))
+    x = sample(
+        wrong,
+        process,
+        (4000, 2),
+        sampler=sampler,
+        num_steps=STEPS[process.name][sampler],
+        generator=torch.Generator().manual_seed(0),
+    )
     with pytest.raises(AssertionError):
         check_mixture(x, g, mean_tol=0.06, cov_rtol=0.25)
 
@@ -83,7 +103,7 @@ def test_exact_predictions_are_posterior_means(process):
     """x0* and eps* of the closed form agree with Tweedie's formula eps* = -sigma grad log p_t (autograd on the
     noised mixture's density) and with each other (x_t = alpha x0* + sigma eps*), at several times."""
     g = eight_gaussians()
-    for t in ([300, 700, 1000] if process.name == "vp" else [0.2, 0.5, 0.97]):
+    for t in [300, 700, 1000] if process.name == "vp" else [0.2, 0.5, 0.97]:
         a, s = process.coefficients(t)
         x = (torch.randn(64, 2, dtype=torch.float64) * 2).requires_grad_(True)
         noised = GaussianMixture(g.weights, a * g.means, a * a * g.covs + s * s * torch.eye(2, dtype=torch.float64))
@@ -164,7 +184,10 @@ def test_euler_is_the_ddim_update_on_the_same_grid():
 
 def test_vp_grids():
     lin = make_process("vp", schedule="linear", num_steps=1000)
-    assert sampling_timesteps(lin, 50, "uniform")[:3] == [1000, 980, 960] and sampling_timesteps(lin, 50, "uniform")[-1] == 20
+    assert (
+        sampling_timesteps(lin, 50, "uniform")[:3] == [1000, 980, 960]
+        and sampling_timesteps(lin, 50, "uniform")[-1] == 20
+    )
     ten = make_process("vp", schedule="linear", num_steps=10)
     assert sampling_timesteps(ten, None, "uniform", "ddpm") == list(range(10, 0, -1))
     assert sampling_timesteps(ten, 10, "angle") == list(range(10, 0, -1))
@@ -173,7 +196,11 @@ def test_vp_grids():
             proc = make_process("vp", schedule=name, num_steps=T)
             for spacing in ("uniform", "angle", "karras"):
                 ts = sampling_timesteps(proc, S, spacing)
-                assert len(ts) == S and ts[0] == T and all(a > b for a, b in zip(ts, ts[1:])) and ts[-1] >= 1, (T, S, spacing)
+                assert len(ts) == S and ts[0] == T and all(a > b for a, b in zip(ts, ts[1:])) and ts[-1] >= 1, (
+                    T,
+                    S,
+                    spacing,
+                )
     for bad in (0, 1001, 2.5, True):
         with pytest.raises(ValueError, match="num_steps"):
             sampling_timesteps(lin, bad)
@@ -199,13 +226,15 @@ def test_flow_grid_and_shift():
     assert FLOW.timesteps(4) == [1.0, 0.75, 0.5, 0.25]
     shifted = make_process("flow", shift=3.0).timesteps(4)
     assert shifted[0] == 1.0 and shifted[1] == pytest.approx(3 * 0.75 / (1 + 2 * 0.75))  # Esser et al. 2024, eq. 23
-    assert all(a > b for a, b in zip(shifted, shifted[1:])) and shifted[-1] > 0.25, "shift spends the steps at high noise"
+    assert all(a > b for a, b in zip(shifted, shifted[1:])) and shifted[-1] > 0.25, (
+        "shift spends the steps at high noise"
+    )
     with pytest.raises(ValueError, match="flow_shift"):
         make_process("flow", shift=0.0)
 
 
 def test_angle_spacing_is_even_in_the_noise_angle():
-    """"angle" steps are equal steps of phi = arctan(sigma_t / sqrt(abar_t)), so they bunch at low t for the linear
+    """ "angle" steps are equal steps of phi = arctan(sigma_t / sqrt(abar_t)), so they bunch at low t for the linear
     schedule and are close to even in t for the cosine schedule (whose phi is almost linear in t)."""
     for name in ("linear", "cosine"):
         sch = make_schedule(name, 1000)
@@ -214,7 +243,9 @@ def test_angle_spacing_is_even_in_the_noise_angle():
         dphi = -torch.diff(torch.atan(((1 - a) / a).sqrt()))
         assert (dphi / dphi.mean() - 1).abs().max() < (0.05 if name == "cosine" else 0.35), (name, dphi)
     lin = sampling_timesteps(make_schedule("linear", 1000), 50, "angle")
-    assert lin[:2] == [1000, 805] and lin[-1] == 6  # one big step through the nearly pure-noise end, fine ones at the data end
+    assert (
+        lin[:2] == [1000, 805] and lin[-1] == 6
+    )  # one big step through the nearly pure-noise end, fine ones at the data end
     cos = sampling_timesteps(make_schedule("cosine", 1000), 50, "angle")
     assert max(abs(a - b) for a, b in zip(cos, sampling_timesteps(make_schedule("cosine", 1000), 50, "uniform"))) <= 16
 
@@ -238,13 +269,17 @@ def test_angle_spacing_shrinks_ddim_less_on_gaussian_data():
 def test_progressive_records_and_seed_reproducibility():
     proc = make_process("vp", schedule="linear", num_steps=100)
     recs = list(sample_progressive(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(3)))
-    assert [r.t for r in recs] == list(range(100, 0, -1)) and recs[-1].t_prev == 0, "the default is DDPM over every step"
+    assert [r.t for r in recs] == list(range(100, 0, -1)) and recs[-1].t_prev == 0, (
+        "the default is DDPM over every step"
+    )
     for a, b in zip(recs, recs[1:]):
         assert torch.equal(a.x_prev, b.x_t)
     assert recs[0].noise_level == pytest.approx(float(proc.schedule.noise_levels[-1]))
     assert [r.nfe for r in recs] == list(range(1, 101))
     a, s = proc.coefficients(100)
-    assert torch.allclose(recs[0].v_pred, a * recs[0].eps_pred - s * recs[0].x0_pred), "VP velocity: alpha eps - sigma x0"
+    assert torch.allclose(recs[0].v_pred, a * recs[0].eps_pred - s * recs[0].x0_pred), (
+        "VP velocity: alpha eps - sigma x0"
+    )
     again = sample(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(3))
     assert torch.equal(again, recs[-1].x_prev)
     other = sample(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(4))
@@ -258,47 +293,72 @@ def test_progressive_records_and_seed_reproducibility():
 
 
 def test_flow_records_velocity_and_heun_costs_2n_minus_1():
-    recs = list(sample_progressive(exact(FLOW, "velocity"), FLOW, (32, 2), sampler="heun", num_steps=8,
-                                   generator=torch.Generator().manual_seed(0)))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            exact(FLOW, "velocity"),
+            FLOW,
+            (32, 2),
+            sampler="heun",
+            num_steps=8,
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     assert [r.t for r in recs] == [1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
     assert recs[-1].nfe == 2 * 8 - 1 == SOLVERS["heun"].nfe(8)
     r = recs[3]
-    assert torch.allclose(r.v_pred, r.eps_pred - r.x0_pred) and torch.allclose(r.x_t, (1 - r.t) * r.x0_pred + r.t * r.eps_pred, atol=1e-5)
+    assert torch.allclose(r.v_pred, r.eps_pred - r.x0_pred) and torch.allclose(
+        r.x_t, (1 - r.t) * r.x0_pred + r.t * r.eps_pred, atol=1e-5
+    )
 
 
 def test_recurrence_restarts_the_multistep_history():
     """A repeated step starts from a re-noised x_t: DPM-Solver++ then takes a first-order step (its history belongs to
     another trajectory), and the result still reproduces the mixture.  (Each repeat adds its own discretisation
     error, so recurrence needs more steps than a plain run: 60 here.)"""
-    x = sample(exact(VP), VP, (4000, 2), sampler="dpmpp_2m", num_steps=60, recurrence=3,
-               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    x = sample(
+        exact(VP),
+        VP,
+        (4000, 2),
+        sampler="dpmpp_2m",
+        num_steps=60,
+        recurrence=3,
+        generator=torch.Generator().manual_seed(0),
+    )
     check_mixture(x, eight_gaussians(), mean_tol=0.06, cov_rtol=0.25)
     solver = SOLVERS["dpmpp_2m"]
     assert solver.restart({"x0": torch.ones(1), "lambda": 1.0}) == {"x0": None, "lambda": None}
 
 
-@pytest.mark.parametrize("process,kw,match", [
-    (VP, {"sampler": "lms"}, "sampler must be one of"),
-    (FLOW, {"sampler": "ddpm"}, "sampler 'ddpm' does not serve the flow process"),
-    (VP, {"sampler": "ddim", "eta": 2.0}, "eta"),
-    (VP, {"sampler": "heun", "eta": 0.5}, "eta does not apply to sampler 'heun'"),
-    (VP, {"num_steps": 0}, "num_steps"),
-    (FLOW, {"sampler": "euler", "num_steps": 1001}, "num_steps"),
-    (VP, {"sampler": "ddim", "spacing": "log"}, "spacing"),
-    (FLOW, {"sampler": "euler", "spacing": "karras"}, "spacing"),
-    (VP, {"recurrence": 0}, "recurrence"),
-    (VP, {"timesteps": [5, 7]}, "strictly decreasing"),
-    (VP, {"timesteps": [0.5]}, "fractional time"),
-    (FLOW, {"timesteps": [1.5, 0.5]}, "timesteps must lie in"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "process,kw,match",
+    [
+        (VP, {"sampler": "lms"}, "sampler must be one of"),
+        (FLOW, {"sampler": "ddpm"}, "sampler 'ddpm' does not serve the flow process"),
+        (VP, {"sampler": "ddim", "eta": 2.0}, "eta"),
+        (VP, {"sampler": "heun", "eta": 0.5}, "eta does not apply to sampler 'heun'"),
+        (VP, {"num_steps": 0}, "num_steps"),
+        (FLOW, {"sampler": "euler", "num_steps": 1001}, "num_steps"),
+        (VP, {"sampler": "ddim", "spacing": "log"}, "spacing"),
+        (FLOW, {"sampler": "euler", "spacing": "karras"}, "spacing"),
+        (VP, {"recurrence": 0}, "recurrence"),
+        (VP, {"timesteps": [5, 7]}, "strictly decreasing"),
+        (VP, {"timesteps": [0.5]}, "fractional time"),
+        (FLOW, {"timesteps": [1.5, 0.5]}, "timesteps must lie in"),
+    ],
+)
 def test_bad_sampler_arguments(process, kw, match):
     with pytest.raises(ValueError, match=match):
         sample(Predictor(lambda x, t: torch.zeros_like(x), process, "sample"), process, (2, 2), **kw)
 
 
-@pytest.mark.parametrize("process,ptype,match", [(VP, "velocity", "does not serve the vp process"),
-                                                 (FLOW, "epsilon", "does not serve the flow process"),
-                                                 (VP, "score", "prediction_type must be one of")])  # fmt: skip
+@pytest.mark.parametrize(
+    "process,ptype,match",
+    [
+        (VP, "velocity", "does not serve the vp process"),
+        (FLOW, "epsilon", "does not serve the flow process"),
+        (VP, "score", "prediction_type must be one of"),
+    ],
+)
 def test_bad_prediction_types(process, ptype, match):
     with pytest.raises(ValueError, match=match):
         Predictor(lambda x, t: x, process, ptype)
@@ -306,6 +366,14 @@ def test_bad_prediction_types(process, ptype, match):
 
 def test_timesteps_given_explicitly():
     g = eight_gaussians()
-    recs = list(sample_progressive(exact(VP, g=g), VP, (8, 2), sampler="ddim", timesteps=[1000, 500, 10.5],
-                                   generator=torch.Generator().manual_seed(0)))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            exact(VP, g=g),
+            VP,
+            (8, 2),
+            sampler="ddim",
+            timesteps=[1000, 500, 10.5],
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     assert [(r.t, r.t_prev) for r in recs] == [(1000, 500), (500, 10.5), (10.5, 0)]

@@ -1,4 +1,5 @@
 """Schedule invariants, parity with diffusers' DDPMScheduler, and no wrap-around at t = 1."""
+
 import json
 import math
 from pathlib import Path

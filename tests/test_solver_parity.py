@@ -15,15 +15,16 @@ adiff never imports it).  Convention differences, lined up by the fixture script
 * FlowMatchEulerDiscreteScheduler's own grid is linspace(1, 1/1000, N) then 0; adiff steps evenly from 1 to 0, and
   the fixture hands diffusers that grid.
 """
+
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from solver_parity import CASES, T, parity_model
 
 from adiff.diffusion import Predictor, make_process
 from adiff.samplers import sample_progressive
-from solver_parity import CASES, T, parity_model
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "diffusers_solvers.json").read_text())
 SPACING = {"trailing": "uniform", "karras": "karras"}
@@ -39,7 +40,11 @@ def test_fixture_covers_every_case():
 
 @pytest.mark.parametrize("case", FIXTURE["cases"], ids=[_id(c) for c in FIXTURE["cases"]])
 def test_states_match_diffusers(case):
-    process = make_process(case["process"], schedule="linear", num_steps=T) if case["process"] == "vp" else make_process("flow")
+    process = (
+        make_process(case["process"], schedule="linear", num_steps=T)
+        if case["process"] == "vp"
+        else make_process("flow")
+    )
     scale = T if case["process"] == "vp" else 1.0
     calls = []
 
@@ -50,8 +55,11 @@ def test_states_match_diffusers(case):
     predict = Predictor(fn, process, case["prediction_type"])
     kw = {"spacing": SPACING[case["spacing"]]} if case["process"] == "vp" else {}
     x_T = torch.tensor(FIXTURE["x_T"], dtype=torch.float64)
-    recs = list(sample_progressive(predict, process, tuple(x_T.shape), sampler=case["sampler"],
-                                   num_steps=case["num_steps"], x_T=x_T, **kw))  # fmt: skip
+    recs = list(
+        sample_progressive(
+            predict, process, tuple(x_T.shape), sampler=case["sampler"], num_steps=case["num_steps"], x_T=x_T, **kw
+        )
+    )
     ours = torch.stack([r.x_prev for r in recs])
     theirs = torch.tensor(case["states"], dtype=torch.float64)
     # diffusers keeps its timesteps in float32

@@ -1,5 +1,6 @@
 """A user's own data: zip archives and image files (adiff.data.uploads) and drawings (check_drawing), with every bad
 upload the Train tab must refuse.  Real archives and images made here with zipfile and Pillow."""
+
 from __future__ import annotations
 
 import io
@@ -78,7 +79,7 @@ def _lying_bomb() -> bytes:
     data = bytearray(make_zip({"a.png": b"\0" * (4 * 2**20), "b.png": png()}))
     # Patch the uncompressed size in the central directory and the local header of the first member.
     cd = data.rfind(b"PK\x01\x02", 0, data.rfind(b"PK\x01\x02"))
-    data[cd + 24:cd + 28] = (100).to_bytes(4, "little")
+    data[cd + 24 : cd + 28] = (100).to_bytes(4, "little")
     data[22:26] = (100).to_bytes(4, "little")
     return bytes(data)
 
@@ -93,9 +94,18 @@ def _lying_bomb() -> bytes:
         (make_zip({"a.png": png(), "notes.txt": b"hello"}), r"'notes\.txt' is not an image"),
         (make_zip({"a.png": png(), "b.png": b"not really a png"}), r"image 'b\.png' is not a readable PNG or JPEG"),
         (make_zip({"a.png": png(), "b.png": png(fmt="GIF")}), r"image 'b\.png' is not a readable PNG or JPEG"),
-        (make_zip({"small.png": png(16, 16), "huge.png": png(200, 200)}), r"wildly different sizes: 'huge\.png' is 200x200 but 'small\.png' is 16x16"),
-        (make_zip({"d/cats/a.png": png(), "d/cats/b.png": png(), "d/dogs/c.png": png()}), r"class folder 'dogs' has 1 image; every class needs at least 2"),
-        (make_zip({"top.png": png(), "cats/a.png": png(), "cats/b.png": png()}), r"'top\.png' is at the top but 'cats/a\.png' is in a class folder"),
+        (
+            make_zip({"small.png": png(16, 16), "huge.png": png(200, 200)}),
+            r"wildly different sizes: 'huge\.png' is 200x200 but 'small\.png' is 16x16",
+        ),
+        (
+            make_zip({"d/cats/a.png": png(), "d/cats/b.png": png(), "d/dogs/c.png": png()}),
+            r"class folder 'dogs' has 1 image; every class needs at least 2",
+        ),
+        (
+            make_zip({"top.png": png(), "cats/a.png": png(), "cats/b.png": png()}),
+            r"'top\.png' is at the top but 'cats/a\.png' is in a class folder",
+        ),
         (make_zip({"x/y/z/a.png": png(), "x/b.png": png()}), r"nested too deep"),
         (make_zip({"empty/": b""}), r"holds no PNG or JPEG image"),
         (_bomb(), r"entry 'bomb\.png' would inflate to 40\.0 MB, over the 8\.0 MB limit for one image"),
@@ -144,7 +154,9 @@ def test_drawing_checks_name_the_field():
         check_drawing(blank)
     dot = blank.copy()
     ImageDraw.Draw(dot).ellipse((100, 100, 103, 103), fill=0)  # a stray click: about 12 pixels
-    with pytest.raises(ValueError, match=rf"drawing: the strokes cover only \d+ pixels, fewer than {MIN_DRAWING_PIXELS}"):
+    with pytest.raises(
+        ValueError, match=rf"drawing: the strokes cover only \d+ pixels, fewer than {MIN_DRAWING_PIXELS}"
+    ):
         check_drawing(dot)
     stroke = blank.copy()
     ImageDraw.Draw(stroke).line((20, 100, 180, 100), fill=0, width=6)

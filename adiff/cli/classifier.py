@@ -3,6 +3,7 @@
 
     python -m adiff.cli.classifier [--dataset glyphs|digits] [--steps N] [--seed S] [--batch-size B] [--device cpu] [--out DIR]
 """
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,24 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..data import DIGITS_SIZE, digits_split, make_dataset
-from ..eval.classifier import (ASSETS_DIR, HELDOUT_SEED, HELDOUT_SIZE, TRAIN_SEED_BASE, GlyphClassifier,
-                               evaluate_digits_classifier, evaluate_glyph_classifier, num_params,
-                               save_glyph_classifier)  # fmt: skip
+from ..eval.classifier import (
+    ASSETS_DIR,
+    HELDOUT_SEED,
+    HELDOUT_SIZE,
+    TRAIN_SEED_BASE,
+    GlyphClassifier,
+    evaluate_digits_classifier,
+    evaluate_glyph_classifier,
+    num_params,
+    save_glyph_classifier,
+)
 
 __all__ = ["train_glyph_classifier", "train_digits_classifier", "main"]
 
@@ -32,7 +41,9 @@ logger = logging.getLogger(__name__)
 def _optimizer(model: GlyphClassifier, lr: float, num_steps: int):
     """AdamW (weight decay 1e-4) with a cosine learning-rate decay to 0 over num_steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, num_steps) / num_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, num_steps) / num_steps))
+    )
     return opt, sched
 
 
@@ -46,9 +57,15 @@ def _update(model, opt, sched, x: torch.Tensor, y: torch.Tensor, device) -> floa
     return loss.item()
 
 
-def train_glyph_classifier(num_steps: int = 600, seed: int = 0, batch_size: int = 256, device: str | torch.device = "cpu",
-                           progress: Callable[[int, int, float], None] | None = None,
-                           lr: float = 3e-3, noise_std_max: float = 0.2) -> tuple[GlyphClassifier, dict]:
+def train_glyph_classifier(
+    num_steps: int = 600,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int, float], None] | None = None,
+    lr: float = 3e-3,
+    noise_std_max: float = 0.2,
+) -> tuple[GlyphClassifier, dict]:
     """Train a :class:`GlyphClassifier` on freshly generated glyphs.
 
     Each step draws a batch of new glyphs (seeds TRAIN_SEED_BASE + 1000 * seed + chunk, never a held-out seed) and
@@ -80,8 +97,8 @@ def train_glyph_classifier(num_steps: int = 600, seed: int = 0, batch_size: int 
             if chunk >= 1000:
                 raise ValueError("num_steps too large for the training seed scheme (at most 1000 chunks)")
             x_chunk, y_chunk = make_dataset("glyphs", chunk_batches * batch_size, TRAIN_SEED_BASE + 1000 * seed + chunk)
-        x = x_chunk[j * batch_size:(j + 1) * batch_size]  # [B, 1, 16, 16]
-        y = y_chunk[j * batch_size:(j + 1) * batch_size]  # [B]
+        x = x_chunk[j * batch_size : (j + 1) * batch_size]  # [B, 1, 16, 16]
+        y = y_chunk[j * batch_size : (j + 1) * batch_size]  # [B]
         sigma = noise_std_max * torch.rand(x.shape[0], 1, 1, 1, generator=torch_gen)
         x = x + sigma * torch.randn(x.shape, generator=torch_gen)
         loss_value = _update(model, opt, sched, x, y, device)
@@ -112,12 +129,19 @@ def _shift(x: torch.Tensor, g: torch.Generator, max_shift: int) -> torch.Tensor:
     B, _, H, W = x.shape
     pad = F.pad(x, (max_shift,) * 4, value=-1.0)  # [B, 1, H + 2m, W + 2m]
     d = torch.randint(0, 2 * max_shift + 1, (B, 2), generator=g)
-    return torch.stack([pad[i, :, d[i, 0]:d[i, 0] + H, d[i, 1]:d[i, 1] + W] for i in range(B)])
+    return torch.stack([pad[i, :, d[i, 0] : d[i, 0] + H, d[i, 1] : d[i, 1] + W] for i in range(B)])
 
 
-def train_digits_classifier(num_steps: int = 1500, seed: int = 0, batch_size: int = 128, device: str | torch.device = "cpu",
-                            progress: Callable[[int, int, float], None] | None = None, lr: float = 3e-3,
-                            noise_std_max: float = 0.2, max_shift: int = 1) -> tuple[GlyphClassifier, dict]:  # fmt: skip
+def train_digits_classifier(
+    num_steps: int = 1500,
+    seed: int = 0,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int, float], None] | None = None,
+    lr: float = 3e-3,
+    noise_std_max: float = 0.2,
+    max_shift: int = 1,
+) -> tuple[GlyphClassifier, dict]:
     """Train a :class:`GlyphClassifier` (image_size 8) on the training split of the real "digits" (1,438 images),
     never on the held-out split: random minibatches, each image shifted by up to ``max_shift`` pixels and given
     Gaussian noise with a per-sample std ~ U[0, noise_std_max]. AdamW with a cosine learning-rate decay.
@@ -149,10 +173,15 @@ def train_digits_classifier(num_steps: int = 1500, seed: int = 0, batch_size: in
     metrics = {
         "heldout_accuracy": evaluate_digits_classifier(model, "heldout"),
         "train_accuracy": evaluate_digits_classifier(model, "train"),
-        "heldout_size": len(digits_split("heldout")[1]), "train_size": len(y_train),
-        "train_seconds": round(train_seconds, 2), "num_steps": num_steps, "batch_size": batch_size, "seed": seed,
-        "num_params": num_params(model), "final_loss": round(loss_value, 5),
-    }  # fmt: skip
+        "heldout_size": len(digits_split("heldout")[1]),
+        "train_size": len(y_train),
+        "train_seconds": round(train_seconds, 2),
+        "num_steps": num_steps,
+        "batch_size": batch_size,
+        "seed": seed,
+        "num_params": num_params(model),
+        "final_loss": round(loss_value, 5),
+    }
     logger.info("digits classifier: %s", metrics)
     return model, metrics
 
@@ -160,11 +189,17 @@ def train_digits_classifier(num_steps: int = 1500, seed: int = 0, batch_size: in
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m adiff.cli.classifier",
-                                     description="Train a digit classifier and write DATASET_classifier.safetensors "
-                                                 "and its model card DATASET_classifier.json (glyphs: glyph_classifier.*).")
-    parser.add_argument("--dataset", choices=("glyphs", "digits"), default="glyphs",
-                        help="glyphs (16x16, generated) or digits (8x8, real handwriting); default glyphs")
+    parser = argparse.ArgumentParser(
+        prog="python -m adiff.cli.classifier",
+        description="Train a digit classifier and write DATASET_classifier.safetensors "
+        "and its model card DATASET_classifier.json (glyphs: glyph_classifier.*).",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=("glyphs", "digits"),
+        default="glyphs",
+        help="glyphs (16x16, generated) or digits (8x8, real handwriting); default glyphs",
+    )
     parser.add_argument("--steps", type=int, default=None, help=f"training steps (default {DEFAULT_STEPS})")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 256 glyphs, 128 digits)")
@@ -183,16 +218,25 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m adiff.cli.classifier" + (" --dataset digits" if digits else "")
     if digits:
         task = "classify the real 8x8 handwritten 'digits' 0-9 (adiff.data.digits_split), input in [-1, 1]"
-        data = (f"the {metrics['train_size']} images of the digits' training split (never the held-out split), "
-                "random minibatches, shifts of up to 1 pixel, Gaussian noise std ~ U[0, 0.2]")
-        evaluation = {"heldout": "the fixed held-out split of assets/digits.safetensors", "heldout_size": metrics["heldout_size"],
-                      "heldout_accuracy": metrics["heldout_accuracy"], "train_accuracy": metrics["train_accuracy"]}  # fmt: skip
+        data = (
+            f"the {metrics['train_size']} images of the digits' training split (never the held-out split), "
+            "random minibatches, shifts of up to 1 pixel, Gaussian noise std ~ U[0, 0.2]"
+        )
+        evaluation = {
+            "heldout": "the fixed held-out split of assets/digits.safetensors",
+            "heldout_size": metrics["heldout_size"],
+            "heldout_accuracy": metrics["heldout_accuracy"],
+            "train_accuracy": metrics["train_accuracy"],
+        }
     else:
         task = "classify 16x16 'glyphs' digits 0-9 (adiff.data.make_dataset('glyphs', ...)), input in [-1, 1]"
         data = f"fresh glyphs, seeds {TRAIN_SEED_BASE} + 1000 * seed + chunk; Gaussian noise std ~ U[0, 0.2]"
-        evaluation = {"heldout_seed": HELDOUT_SEED, "heldout_size": HELDOUT_SIZE,
-                      "heldout_accuracy": metrics["heldout_accuracy"],
-                      "heldout_accuracy_noise_0.1": metrics["heldout_accuracy_noisy"]}  # fmt: skip
+        evaluation = {
+            "heldout_seed": HELDOUT_SEED,
+            "heldout_size": HELDOUT_SIZE,
+            "heldout_accuracy": metrics["heldout_accuracy"],
+            "heldout_accuracy_noise_0.1": metrics["heldout_accuracy_noisy"],
+        }
     card = {
         "model": "GlyphClassifier",
         "task": task,
@@ -200,18 +244,26 @@ def main(argv: list[str] | None = None) -> None:
         "num_params": metrics["num_params"],
         "training": {
             "command": f"{command} --steps {steps} --seed {args.seed} --batch-size {bs}",
-            "num_steps": steps, "seed": args.seed, "batch_size": bs, "data": data,
-            "train_seconds": metrics["train_seconds"], "final_loss": metrics["final_loss"],
+            "num_steps": steps,
+            "seed": args.seed,
+            "batch_size": bs,
+            "data": data,
+            "train_seconds": metrics["train_seconds"],
+            "final_loss": metrics["final_loss"],
         },
         "evaluation": evaluation,
         "environment": {
-            "torch": torch.__version__, "python": platform.python_version(),
-            "processor": platform.processor(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(args.device),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "device": str(args.device),
         },
         "weights_file": weights.name,
         "weights_bytes": weights.stat().st_size,
-    }  # fmt: skip
+    }
     (out / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
     logger.info("wrote %s (%d bytes) and %s", weights, card["weights_bytes"], out / f"{stem}.json")
 

@@ -14,15 +14,16 @@ Because every draw is a function of (seed, shard, step), a run resumed from a ch
 The training step wraps the model's public pieces: ``model.loss(x0, condition, generator, model=<DDP module>)`` and
 ``model.optimizer_step(loss)`` (backward, clipping, optimiser, LR schedule, EMA); nothing of the loss lives here.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -35,8 +36,17 @@ from ..nn.checkpoints import parse_json
 from ..nn.config import resolve_device
 from ..nn.optim import TrainEvent
 
-__all__ = ["DistInfo", "init_distributed", "close_distributed", "ShardedBatches", "shard_generator", "train_loop",
-           "save_resume_state", "load_resume_state", "ResumeError"]  # fmt: skip
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "close_distributed",
+    "ShardedBatches",
+    "shard_generator",
+    "train_loop",
+    "save_resume_state",
+    "load_resume_state",
+    "ResumeError",
+]
 
 
 # ---------------------------------------------------------------------------------------------- processes
@@ -71,8 +81,9 @@ def init_distributed(device: str = "auto") -> DistInfo:
             raise ValueError(f"device is {device!r} but no CUDA GPU is available on this machine")
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         if torch.cuda.device_count() < local_world:
-            raise ValueError(f"--nproc_per_node {local_world} needs one GPU per process; this node has "
-                             f"{torch.cuda.device_count()}")  # fmt: skip
+            raise ValueError(
+                f"--nproc_per_node {local_world} needs one GPU per process; this node has {torch.cuda.device_count()}"
+            )
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
         backend = "nccl"
@@ -113,8 +124,10 @@ class ShardedBatches:
         if shards < 1 or batch_size % shards:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of the number of shards ({shards})")
         self.per_shard = batch_size // shards
-        self.samplers = [DistributedSampler(range(num_items), num_replicas=shards, rank=m, shuffle=True, seed=seed)
-                         for m in range(shards)]  # fmt: skip
+        self.samplers = [
+            DistributedSampler(range(num_items), num_replicas=shards, rank=m, shuffle=True, seed=seed)
+            for m in range(shards)
+        ]
         self._epochs: dict[tuple[int, int], torch.Tensor] = {}
 
     def _epoch(self, shard: int, epoch: int) -> torch.Tensor:
@@ -135,15 +148,26 @@ class ShardedBatches:
         while pos < end:
             epoch, offset = divmod(pos, length)
             take = min(end - pos, length - offset)
-            parts.append(self._epoch(shard, epoch)[offset: offset + take])
+            parts.append(self._epoch(shard, epoch)[offset : offset + take])
             pos += take
         return torch.cat(parts)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
-def train_loop(model: DiffusionModel, x: torch.Tensor, labels: torch.Tensor | None, *, steps: int, batch_size: int,
-               seed: int, info: DistInfo, shards: int | None = None, start_step: int = 0,
-               on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0) -> Iterator[TrainEvent]:  # fmt: skip
+def train_loop(
+    model: DiffusionModel,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    info: DistInfo,
+    shards: int | None = None,
+    start_step: int = 0,
+    on_checkpoint: Callable[[int], None] | None = None,
+    checkpoint_every: int = 0,
+) -> Iterator[TrainEvent]:
     """Train ``model`` (already set up with its optimiser) from ``start_step`` to ``steps`` on the dataset
     x [N, *data_shape] (labels [N] for a conditional model), yielding this process's TrainEvent per step.
 
@@ -223,9 +247,16 @@ def save_resume_state(path: Path, model: DiffusionModel, run: dict) -> Path:
     as a .safetensors file: the tensors, and everything else as JSON in its metadata (nothing is pickled, so a resume
     file from anywhere is read as data only)."""
     st = model.get_state_dict()
-    state = {"run": dict(run), "step": model.training_step, "denoiser": st["denoiser"], "ema": st["ema"],
-             "ema_updates": model.ema.num_updates, "optimizer": model.optimizer.state_dict(),
-             "lr_scheduler": model.lr_scheduler.state_dict(), "scaler": model._scaler.state_dict()}  # fmt: skip
+    state = {
+        "run": dict(run),
+        "step": model.training_step,
+        "denoiser": st["denoiser"],
+        "ema": st["ema"],
+        "ema_updates": model.ema.num_updates,
+        "optimizer": model.optimizer.state_dict(),
+        "lr_scheduler": model.lr_scheduler.state_dict(),
+        "scaler": model._scaler.state_dict(),
+    }
     tensors: dict[str, torch.Tensor] = {}
     skeleton = json.dumps(_pack(state, tensors))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,8 +291,9 @@ def load_resume_state(path: Path, model: DiffusionModel, run: dict) -> int:
     for key, value in run.items():
         if saved.get(key) != value:
             raise ResumeError(f"--resume: {path} was made with {key} = {saved.get(key)!r}, this run has {value!r}")
-    model.load_state_dict({"config": model.config, "denoiser": state["denoiser"], "ema": state["ema"],
-                           "training_step": state["step"]})  # fmt: skip
+    model.load_state_dict(
+        {"config": model.config, "denoiser": state["denoiser"], "ema": state["ema"], "training_step": state["step"]}
+    )
     model.ema.num_updates = int(state["ema_updates"])
     model.optimizer.load_state_dict(state["optimizer"])
     model.lr_scheduler.load_state_dict(state["lr_scheduler"])

@@ -6,6 +6,7 @@
 MMD² to fresh data (N = 2000 per point, one draw, seed 0) for every solver of the preset's process at NFE 5-200;
 see adiff.eval.quality.  Image presets have no MMD² curve (the compare view shows them without one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,14 @@ def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
     reference = lambda m: make_dataset(spec.dataset, m, seed=next(seeds))[0]  # noqa: E731  (fresh data per call)
     say = None if quiet else (lambda what: sys.stderr.write(f"{name}: {what}\n"))
     curve = quality_against_nfe(model, reference, nfes=NFE_GRID, n=n, seed=0, progress=say, **spec.sample_kwargs)
-    curve.update(preset=name, process=model.process.name, prediction_type=model.prediction_type,
-                 command=f"python -m adiff.cli.quality --preset {name}", torch=torch.__version__,
-                 written=time.strftime("%Y-%m-%d"))
+    curve.update(
+        preset=name,
+        process=model.process.name,
+        prediction_type=model.prediction_type,
+        command=f"python -m adiff.cli.quality --preset {name}",
+        torch=torch.__version__,
+        written=time.strftime("%Y-%m-%d"),
+    )
     curve_path(name).write_text(json.dumps(curve, indent=1) + "\n")
     return curve
 

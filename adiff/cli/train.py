@@ -11,6 +11,7 @@ written).  Replacing a shipped preset in assets/presets/ needs --ship.  The eval
 solver and step count (``PresetSpec.sampling``): 2-D presets MMD^2 to fresh data, image presets the digit
 classifier's agreement with the requested class, each the mean of --eval-draws draws with its standard error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,19 +20,26 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from ..data import digits_split, gaussian_mixture_for, make_dataset
+from ..diffusion.parameterization import Predictor
 from ..eval.metrics import copy_check, mmd2, sliced_wasserstein
 from ..model import DiffusionModel
 from ..presets import PRESET_DIR, preset_spec
-from ..diffusion.parameterization import Predictor
 from ..samplers import sample
-from .distributed import DistInfo, close_distributed, init_distributed, load_resume_state, mean_across, \
-    save_resume_state, train_loop  # fmt: skip
+from .distributed import (
+    DistInfo,
+    close_distributed,
+    init_distributed,
+    load_resume_state,
+    mean_across,
+    save_resume_state,
+    train_loop,
+)
 
 __all__ = ["train_preset", "evaluate_shipped", "evaluate_points", "evaluate_images", "machine_info", "DEFAULT_OUT"]
 
@@ -40,9 +48,14 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
 def machine_info(device: torch.device, dist_info: DistInfo | None = None) -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "device": str(device)}  # fmt: skip
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     if dist_info is not None and dist_info.distributed:
@@ -88,8 +101,15 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), (float(v.std() / len(values) ** 0.5) if len(values) > 1 else float("nan"))
 
 
-def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: int = 5, seed: int = 0,
-                    progress: Progress | None = None, **sampling) -> dict:  # fmt: skip
+def evaluate_points(
+    model: DiffusionModel,
+    dataset: str,
+    n: int = 2000,
+    draws: int = 5,
+    seed: int = 0,
+    progress: Progress | None = None,
+    **sampling,
+) -> dict:
     """MMD^2 / sliced Wasserstein of n samples (drawn with ``sampling``: sampler, num_steps, clip_x0, ...; a preset's
     defaults, ``PresetSpec.sampling``) to n fresh data points, and the data-vs-data floor, each over ``draws``
     independent draws (fresh data, fresh noise).
@@ -120,8 +140,13 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     if g is not None:
         proc = model.process
         solver_kw = {k: v for k, v in kw.items() if k in ("sampler", "num_steps")}
-        ideal = sample(Predictor(g.model_fn(proc, "sample"), proc, "sample"), proc, (n * draws, 2),
-                       generator=torch.Generator().manual_seed(seed), **solver_kw)  # fmt: skip
+        ideal = sample(
+            Predictor(g.model_fn(proc, "sample"), proc, "sample"),
+            proc,
+            (n * draws, 2),
+            generator=torch.Generator().manual_seed(seed),
+            **solver_kw,
+        )
         per["ideal_mmd2"] = [mmd2(xk, r) for xk, r in zip(ideal.split(n), refs)]
     for key, values in per.items():
         out[key], out[f"{key}_se"] = _mean_se(values)
@@ -129,8 +154,9 @@ def evaluate_points(model: DiffusionModel, dataset: str, n: int = 2000, draws: i
     return out
 
 
-def evaluate_images(model: DiffusionModel, dataset: str, draws: int = 5, seed: int = 0, progress: Progress | None = None,
-                    **sampling) -> dict:  # fmt: skip
+def evaluate_images(
+    model: DiffusionModel, dataset: str, draws: int = 5, seed: int = 0, progress: Progress | None = None, **sampling
+) -> dict:
     """Share of conditional samples (``draws`` x 100: ten of each digit, drawn with ``sampling``, e.g. a preset's
     ``PresetSpec.sampling``) that the shipped digit classifier for the image size labels with the requested digit, as
     the mean over the draws with its standard error; for a dataset with a held-out split ("digits"), the copy check
@@ -147,8 +173,15 @@ def evaluate_images(model: DiffusionModel, dataset: str, draws: int = 5, seed: i
     per_digit = [right[labels == d].mean().item() for d in range(10)]
     per_draw = [float(chunk.mean()) for chunk in right.split(100)]
     mean, se = _mean_se(per_draw)
-    out = {"n": len(labels), "draws": draws, "accuracy": mean, "accuracy_se": se, "accuracy_draws": per_draw,
-           "per_digit": per_digit, "sampler": kw}  # fmt: skip
+    out = {
+        "n": len(labels),
+        "draws": draws,
+        "accuracy": mean,
+        "accuracy_se": se,
+        "accuracy_draws": per_draw,
+        "per_digit": per_digit,
+        "sampler": kw,
+    }
     if dataset == "digits":
         out["copy_check"] = copy_check(x, digits_split("train")[0], digits_split("heldout")[0])
     return out
@@ -162,8 +195,16 @@ def evaluate_preset(model: DiffusionModel, spec, draws: int, seed: int, progress
     return evaluate_images(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
 
 
-def evaluate_shipped(name: str, out: Path, device: str = "auto", seed: int = 0, eval_draws: int = 5,
-                     threads: int | None = None, quiet: bool = False, command: str | None = None) -> dict:  # fmt: skip
+def evaluate_shipped(
+    name: str,
+    out: Path,
+    device: str = "auto",
+    seed: int = 0,
+    eval_draws: int = 5,
+    threads: int | None = None,
+    quiet: bool = False,
+    command: str | None = None,
+) -> dict:
     """Evaluate the checkpoint out/NAME.safetensors again, as training would have (``--eval-only``), and rewrite the
     quality of its card out/NAME.json; the training figures (steps, wall time, loss, command) stay as they were."""
     spec = preset_spec(name)
@@ -171,7 +212,9 @@ def evaluate_shipped(name: str, out: Path, device: str = "auto", seed: int = 0, 
         raise ValueError(f"eval_draws must be an integer >= 1, got {eval_draws!r}")
     ckpt = Path(out) / f"{name}.safetensors"
     if not ckpt.is_file():
-        raise ValueError(f"--eval-only needs a checkpoint at {ckpt}; train it first (python -m adiff.train --preset {name})")
+        raise ValueError(
+            f"--eval-only needs a checkpoint at {ckpt}; train it first (python -m adiff.train --preset {name})"
+        )
     if threads:
         torch.set_num_threads(threads)
     model = DiffusionModel.load(ckpt, device=device)
@@ -179,23 +222,43 @@ def evaluate_shipped(name: str, out: Path, device: str = "auto", seed: int = 0, 
     card = json.loads(card_path.read_text()) if card_path.is_file() else {"preset": name}
     t1 = time.time()
     card["quality"] = evaluate_preset(model, spec, eval_draws, seed, None if quiet else eval_progress())
-    card.update(eval="done", eval_seconds=round(time.time() - t1, 1), sample_kwargs=spec.sample_kwargs,
-                eval_command=command or f"python -m adiff.train --preset {name} --eval-only",
-                eval_machine=machine_info(model.device))  # fmt: skip
+    card.update(
+        eval="done",
+        eval_seconds=round(time.time() - t1, 1),
+        sample_kwargs=spec.sample_kwargs,
+        eval_command=command or f"python -m adiff.train --preset {name} --eval-only",
+        eval_machine=machine_info(model.device),
+    )
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
-def train_preset(name: str, device: str = "auto", out: Path | None = None, steps: int | None = None, seed: int = 0,
-                 quiet: bool = False, threads: int | None = None, *, eval_draws: int = 5, evaluate: bool = True,
-                 resume: bool = False, checkpoint_every: int = 1000, shards: int | None = None,
-                 command: str | None = None) -> dict:  # fmt: skip
+def train_preset(
+    name: str,
+    device: str = "auto",
+    out: Path | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    quiet: bool = False,
+    threads: int | None = None,
+    *,
+    eval_draws: int = 5,
+    evaluate: bool = True,
+    resume: bool = False,
+    checkpoint_every: int = 1000,
+    shards: int | None = None,
+    command: str | None = None,
+) -> dict:
     """Train preset ``name`` (on every process under torchrun) and, on rank 0, write out/NAME.safetensors and the
     card out/NAME.json when training ends, then evaluate (unless ``evaluate`` is False) and rewrite the card with
     the figures.  Returns the card (an empty dict on the other ranks)."""
     spec = preset_spec(name)
     steps = steps or spec.steps
-    for field, value, lo in (("steps", steps, 1), ("eval_draws", eval_draws, 1), ("checkpoint_every", checkpoint_every, 0)):
+    for field, value, lo in (
+        ("steps", steps, 1),
+        ("eval_draws", eval_draws, 1),
+        ("checkpoint_every", checkpoint_every, 0),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ValueError(f"{field} must be an integer >= {lo}, got {value!r}")
     if threads:
@@ -207,10 +270,23 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
         torch.manual_seed(seed)  # the initial weights (DDP also broadcasts rank 0's)
         model = DiffusionModel({**spec.config, "device": str(info.device)})
         x, labels = make_dataset(spec.dataset, spec.dataset_size, seed=seed)
-        model.setup_training({"learning_rate": spec.learning_rate, "scheduler_steps": steps,
-                              "warmup_steps": spec.warmup_steps, "weight_decay": 0.0})  # fmt: skip
-        run = {"preset": name, "seed": seed, "steps": steps, "batch_size": spec.batch_size, "shards": shards,
-               "dataset_size": spec.dataset_size, "learning_rate": spec.learning_rate}  # fmt: skip
+        model.setup_training(
+            {
+                "learning_rate": spec.learning_rate,
+                "scheduler_steps": steps,
+                "warmup_steps": spec.warmup_steps,
+                "weight_decay": 0.0,
+            }
+        )
+        run = {
+            "preset": name,
+            "seed": seed,
+            "steps": steps,
+            "batch_size": spec.batch_size,
+            "shards": shards,
+            "dataset_size": spec.dataset_size,
+            "learning_rate": spec.learning_rate,
+        }
         resume_path = out / f"{name}.resume.safetensors"
         start = load_resume_state(resume_path, model, run) if resume else 0
         if info.is_main and not quiet and start:
@@ -221,9 +297,19 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
                 save_resume_state(resume_path, model, run)
 
         t0, cpu0, losses = time.time(), time.process_time(), []
-        for ev in train_loop(model, x, labels, steps=steps, batch_size=spec.batch_size, seed=seed, info=info,
-                             shards=shards, start_step=start, on_checkpoint=checkpoint,
-                             checkpoint_every=checkpoint_every):  # fmt: skip
+        for ev in train_loop(
+            model,
+            x,
+            labels,
+            steps=steps,
+            batch_size=spec.batch_size,
+            seed=seed,
+            info=info,
+            shards=shards,
+            start_step=start,
+            on_checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+        ):
             losses.append(ev.loss)
             if ev.step % 50 == 0 or ev.step == steps:
                 recent = mean_across(sum(losses[-50:]) / len(losses[-50:]), info)  # every process, same steps
@@ -238,22 +324,38 @@ def train_preset(name: str, device: str = "auto", out: Path | None = None, steps
     if not info.is_main:
         return {}
     card = {
-        "preset": name, "description": spec.description, "dataset": spec.dataset, "dataset_size": spec.dataset_size,
-        "config": model.config, "parameters": model.num_parameters, "steps": steps, "batch_size": spec.batch_size,
-        "learning_rate": spec.learning_rate, "seed": seed, "processes": info.world_size, "shards": shards,
-        "resumed_at_step": start or None, "train_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
+        "preset": name,
+        "description": spec.description,
+        "dataset": spec.dataset,
+        "dataset_size": spec.dataset_size,
+        "config": model.config,
+        "parameters": model.num_parameters,
+        "steps": steps,
+        "batch_size": spec.batch_size,
+        "learning_rate": spec.learning_rate,
+        "seed": seed,
+        "processes": info.world_size,
+        "shards": shards,
+        "resumed_at_step": start or None,
+        "train_seconds": round(wall, 1),
+        "train_cpu_seconds": round(cpu, 1),
         "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "samples_per_second": round((steps - start) * spec.batch_size / max(wall, 1e-9), 1), "final_loss": final_loss,
-        "quality": None, "eval": "pending" if evaluate else "skipped (--no-eval)",
-        "machine": machine_info(model.device, info), "sample_kwargs": spec.sample_kwargs,
+        "samples_per_second": round((steps - start) * spec.batch_size / max(wall, 1e-9), 1),
+        "final_loss": final_loss,
+        "quality": None,
+        "eval": "pending" if evaluate else "skipped (--no-eval)",
+        "machine": machine_info(model.device, info),
+        "sample_kwargs": spec.sample_kwargs,
         "command": command or f"python -m adiff.train --preset {name}",
-    }  # fmt: skip
+    }
     ckpt = model.save(out / f"{name}.safetensors", extra={"preset": name, "dataset": spec.dataset}, ema_only=True)
     card_path = out / f"{name}.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     resume_path.unlink(missing_ok=True)
     if not quiet:
-        sys.stderr.write(f"wrote {ckpt} and {card_path}" + (" (evaluating next; Ctrl-C keeps them)\n" if evaluate else "\n"))
+        sys.stderr.write(
+            f"wrote {ckpt} and {card_path}" + (" (evaluating next; Ctrl-C keeps them)\n" if evaluate else "\n")
+        )
     if evaluate:
         t1 = time.time()
         card["quality"] = evaluate_preset(model, spec, eval_draws, seed, None if quiet else eval_progress())
@@ -272,8 +374,13 @@ def _command(args) -> str:
     else:  # several: the rendezvous flags are the user's (see the README)
         head = f"torchrun --nnodes {world // local} --nproc_per_node {local} [rendezvous flags] -m adiff.train"
     parts = [head, f"--preset {args.preset}"]
-    for flag, value, default in (("--steps", args.steps, None), ("--seed", args.seed, 0), ("--threads", args.threads, None),
-                                 ("--shards", args.shards, None), ("--eval-draws", args.eval_draws, 5)):  # fmt: skip
+    for flag, value, default in (
+        ("--steps", args.steps, None),
+        ("--seed", args.seed, 0),
+        ("--threads", args.threads, None),
+        ("--shards", args.shards, None),
+        ("--eval-draws", args.eval_draws, 5),
+    ):
         if value != default:
             parts.append(f"{flag} {value}")
     return " ".join(parts + ["--eval-only"] * getattr(args, "eval_only", False) + ["--ship"] * args.ship)
@@ -287,8 +394,10 @@ def output_folder(out: str | None, ship: bool, preset: str) -> Path:
         return PRESET_DIR
     folder = Path(out) if out is not None else DEFAULT_OUT
     if folder.resolve() == PRESET_DIR:
-        raise ValueError(f"--out {out} is the shipped preset folder: pass --ship to replace the shipped preset "
-                         f"{preset!r} (or choose another --out)")  # fmt: skip
+        raise ValueError(
+            f"--out {out} is the shipped preset folder: pass --ship to replace the shipped preset "
+            f"{preset!r} (or choose another --out)"
+        )
     return folder
 
 
@@ -296,44 +405,87 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m adiff.train", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", required=True, help="preset name (see adiff.presets.list_presets())")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (under torchrun: one GPU per process)")
-    ap.add_argument("--out", default=None, help=f"output folder (default ./{DEFAULT_OUT}; never {PRESET_DIR} without --ship)")
+    ap.add_argument(
+        "--out", default=None, help=f"output folder (default ./{DEFAULT_OUT}; never {PRESET_DIR} without --ship)"
+    )
     ap.add_argument("--ship", action="store_true", help=f"write into {PRESET_DIR}, replacing the shipped preset")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for torch (default: torch's choice; 1 is fastest for the 2-D presets)")
-    ap.add_argument("--eval-draws", type=int, default=5,
-                    help="evaluation draws after training: 2000-vs-2000 point sets, or 100 images (default 5)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice; 1 is fastest for the 2-D presets)",
+    )
+    ap.add_argument(
+        "--eval-draws",
+        type=int,
+        default=5,
+        help="evaluation draws after training: 2000-vs-2000 point sets, or 100 images (default 5)",
+    )
     ap.add_argument("--no-eval", action="store_true", help="skip the evaluation (the card then has quality null)")
-    ap.add_argument("--eval-only", action="store_true",
-                    help="do not train: evaluate the checkpoint already in the output folder at the preset's default "
-                         "solver and steps, and rewrite its card's quality (with --ship: the shipped preset)")  # fmt: skip
-    ap.add_argument("--checkpoint-every", type=int, default=1000,
-                    help="write NAME.resume.safetensors every N steps (default 1000; 0 = never)")
+    ap.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="do not train: evaluate the checkpoint already in the output folder at the preset's default "
+        "solver and steps, and rewrite its card's quality (with --ship: the shipped preset)",
+    )
+    ap.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="write NAME.resume.safetensors every N steps (default 1000; 0 = never)",
+    )
     ap.add_argument("--resume", action="store_true", help="continue from NAME.resume.safetensors in the output folder")
-    ap.add_argument("--shards", type=int, default=None,
-                    help="random streams the global batch is split into (default: the number of processes); "
-                         "one process with --shards N reproduces an N-process run")  # fmt: skip
+    ap.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="random streams the global batch is split into (default: the number of processes); "
+        "one process with --shards N reproduces an N-process run",
+    )
     args = ap.parse_args(argv)
     try:
         out = output_folder(args.out, args.ship, args.preset)
         if args.eval_only:
-            clash = [flag for flag, on in (("--no-eval", args.no_eval), ("--resume", args.resume),
-                                           ("--steps", args.steps is not None), ("--shards", args.shards is not None)) if on]  # fmt: skip
+            clash = [
+                flag
+                for flag, on in (
+                    ("--no-eval", args.no_eval),
+                    ("--resume", args.resume),
+                    ("--steps", args.steps is not None),
+                    ("--shards", args.shards is not None),
+                )
+                if on
+            ]
             if clash:
                 raise ValueError(f"--eval-only trains nothing: drop {' '.join(clash)}")
-            card = evaluate_shipped(args.preset, out, args.device, args.seed, args.eval_draws, args.threads,
-                                    command=_command(args))  # fmt: skip
+            card = evaluate_shipped(
+                args.preset, out, args.device, args.seed, args.eval_draws, args.threads, command=_command(args)
+            )
             print(f"{args.preset}: evaluated {out / (args.preset + '.safetensors')}; {_summary(card)}")
             return 0
-        card = train_preset(args.preset, args.device, out, args.steps, args.seed, threads=args.threads,
-                            eval_draws=args.eval_draws, evaluate=not args.no_eval, resume=args.resume,
-                            checkpoint_every=args.checkpoint_every, shards=args.shards, command=_command(args))  # fmt: skip
+        card = train_preset(
+            args.preset,
+            args.device,
+            out,
+            args.steps,
+            args.seed,
+            threads=args.threads,
+            eval_draws=args.eval_draws,
+            evaluate=not args.no_eval,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            shards=args.shards,
+            command=_command(args),
+        )
     except ValueError as e:
         ap.error(str(e))
     if card:
-        print(f"{args.preset}: {card['steps']} steps in {card['train_seconds']} s, final loss {card['final_loss']:.4f}; "
-              f"{_summary(card)}")  # fmt: skip
+        print(
+            f"{args.preset}: {card['steps']} steps in {card['train_seconds']} s, final loss {card['final_loss']:.4f}; "
+            f"{_summary(card)}"
+        )
     return 0
 
 

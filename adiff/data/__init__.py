@@ -1,5 +1,6 @@
 """Datasets: made by code (2-D toys, glyphs, drawings), real handwritten digits shipped in assets/, images
 uploaded by a user, and Gaussian mixtures with their exact denoisers."""
+
 from .datasets import *  # noqa: F401,F403
 from .datasets import __all__ as _datasets_all
 from .digits import DIGITS_SIZE, digits_split

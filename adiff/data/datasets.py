@@ -18,6 +18,7 @@ the same (name, n, seed) always gives the same tensors.
 "8gaussians" is an exact Gaussian mixture (:func:`eight_gaussians_mixture`), so the closed-form denoiser of
 :class:`adiff.data.gmm.GaussianMixture` is the true optimal denoiser for that dataset.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,25 +90,44 @@ class DatasetInfo:
 
 
 _INFO = {
-    "moons": ("two interleaving half circles (sklearn-style), label = which moon (0 upper, 1 lower)",
-              "centred; std about 1.23 (x) and 0.71 (y); inside about [-2.6, 2.6] x [-1.6, 1.6]"),
-    "8gaussians": ("exact mixture of 8 equal-weight Gaussians (std 0.25) on a circle of radius 2, label = component",
-                   "zero mean; std about 1.44 per coordinate; inside about [-3, 3]^2"),
-    "swissroll": ("a 2-D swiss roll: a spiral sheet wound 1.5 turns, denser towards the outside; unlabelled",
-                  "centred; std about 1 per coordinate; inside about [-2.4, 2.4]^2"),
-    "checkerboard": ("uniform on the 8 dark squares of a 4x4 checkerboard; unlabelled",
-                     "zero mean; std about 1.15 per coordinate; exactly inside [-2, 2]^2"),
-    "spiral": ("two interleaved spiral arms of 1.5 turns each, label = arm",
-               "zero mean; std about 1 per coordinate; inside about [-2.2, 2.2]^2"),
-    "circles": ("two concentric rings of radius 1 and 2, label = ring (0 inner, 1 outer)",
-                "zero mean; std about 1.12 per coordinate; inside about [-2.2, 2.2]^2"),
-    "drawing": ("points sampled from a drawing, with density following the ink; unlabelled",
-                "the drawing's longer side spans [-extent, extent] (default extent 3), y up"),
-    "glyphs": ("16x16 grayscale digits 0-9 from Pillow's bundled font, randomly shifted, scaled, rotated, sheared "
-               "and thickened; label = digit", "pixel values in [-1, 1]: background -1, full ink +1"),
-    "digits": ("real handwritten digits 0-9, 8x8 (UCI optical recognition, 43 writers, CC BY 4.0), from the fixed "
-               "1,438-image training split in shuffled passes; label = digit",
-               "pixel values in [-1, 1]: count of 'on' pixels in a 4x4 block (0..16) / 8 - 1"),
+    "moons": (
+        "two interleaving half circles (sklearn-style), label = which moon (0 upper, 1 lower)",
+        "centred; std about 1.23 (x) and 0.71 (y); inside about [-2.6, 2.6] x [-1.6, 1.6]",
+    ),
+    "8gaussians": (
+        "exact mixture of 8 equal-weight Gaussians (std 0.25) on a circle of radius 2, label = component",
+        "zero mean; std about 1.44 per coordinate; inside about [-3, 3]^2",
+    ),
+    "swissroll": (
+        "a 2-D swiss roll: a spiral sheet wound 1.5 turns, denser towards the outside; unlabelled",
+        "centred; std about 1 per coordinate; inside about [-2.4, 2.4]^2",
+    ),
+    "checkerboard": (
+        "uniform on the 8 dark squares of a 4x4 checkerboard; unlabelled",
+        "zero mean; std about 1.15 per coordinate; exactly inside [-2, 2]^2",
+    ),
+    "spiral": (
+        "two interleaved spiral arms of 1.5 turns each, label = arm",
+        "zero mean; std about 1 per coordinate; inside about [-2.2, 2.2]^2",
+    ),
+    "circles": (
+        "two concentric rings of radius 1 and 2, label = ring (0 inner, 1 outer)",
+        "zero mean; std about 1.12 per coordinate; inside about [-2.2, 2.2]^2",
+    ),
+    "drawing": (
+        "points sampled from a drawing, with density following the ink; unlabelled",
+        "the drawing's longer side spans [-extent, extent] (default extent 3), y up",
+    ),
+    "glyphs": (
+        "16x16 grayscale digits 0-9 from Pillow's bundled font, randomly shifted, scaled, rotated, sheared "
+        "and thickened; label = digit",
+        "pixel values in [-1, 1]: background -1, full ink +1",
+    ),
+    "digits": (
+        "real handwritten digits 0-9, 8x8 (UCI optical recognition, 43 writers, CC BY 4.0), from the fixed "
+        "1,438-image training split in shuffled passes; label = digit",
+        "pixel values in [-1, 1]: count of 'on' pixels in a 4x4 block (0..16) / 8 - 1",
+    ),
 }
 
 
@@ -319,8 +339,9 @@ def _ink_from_image(image: Any) -> np.ndarray:
     elif isinstance(image, np.ndarray):
         arr = image
     else:
-        raise ValueError(f"image must be a PIL image or a numpy array (H, W), (H, W, 3) or (H, W, 4), "
-                         f"got {type(image).__name__}")
+        raise ValueError(
+            f"image must be a PIL image or a numpy array (H, W), (H, W, 3) or (H, W, 4), got {type(image).__name__}"
+        )
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"image must have shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
     if arr.dtype == np.uint8:
@@ -328,8 +349,10 @@ def _ink_from_image(image: Any) -> np.ndarray:
     elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
         a = arr.astype(np.float64)
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise ValueError("image as a float array must have finite values in [0, 1] "
-                             f"(got min {np.nanmin(a):.3g}, max {np.nanmax(a):.3g})")
+            raise ValueError(
+                "image as a float array must have finite values in [0, 1] "
+                f"(got min {np.nanmin(a):.3g}, max {np.nanmax(a):.3g})"
+            )
     else:
         raise ValueError(f"image array must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
     if a.ndim == 3 and a.shape[2] == 4 and (a[..., 3] < 1).any():
@@ -379,8 +402,10 @@ def check_drawing(image: Any, min_pixels: int = MIN_DRAWING_PIXELS) -> int:
     if inked == 0:
         raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
     if inked < min_pixels:
-        raise ValueError(f"drawing: the strokes cover only {inked} pixel{'s' if inked != 1 else ''}, fewer than "
-                         f"{min_pixels}: draw a bigger shape")  # fmt: skip
+        raise ValueError(
+            f"drawing: the strokes cover only {inked} pixel{'s' if inked != 1 else ''}, fewer than "
+            f"{min_pixels}: draw a bigger shape"
+        )
     return inked
 
 

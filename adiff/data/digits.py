@@ -7,6 +7,7 @@ x = count / 8 - 1 (background -1, full ink +1, as for the glyphs).  The split is
 20% of every class is held out (359 images), the other 1,438 are the training split.  ``make_dataset("digits", n,
 seed)`` draws only from the training split; the held-out images come from ``digits_split("heldout")``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,8 +41,9 @@ def _load() -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     if not DIGITS_PATH.is_file():
-        raise FileNotFoundError(f"dataset 'digits' needs {DIGITS_PATH}; it ships with adiff "
-                                "(made by scripts/convert_digits.py)")
+        raise FileNotFoundError(
+            f"dataset 'digits' needs {DIGITS_PATH}; it ships with adiff (made by scripts/convert_digits.py)"
+        )
     tensors = load_file(str(DIGITS_PATH))
     digest = tensors_sha256(tensors)
     if digest != _TENSORS_SHA256:

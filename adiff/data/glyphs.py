@@ -1,6 +1,7 @@
 """The "glyphs" image dataset: digits 0-9 rendered with Pillow's bundled font (never a system font), 16x16
 grayscale in [-1, 1], under random stroke width, scale, aspect, rotation, shear and shift.  ``adiff.data.make_dataset
 ("glyphs", n, seed)`` is the public entry point; this module is the renderer behind it."""
+
 from __future__ import annotations
 
 import functools
@@ -24,15 +25,18 @@ def _base_glyphs() -> torch.Tensor:
     """Ink in [0, 1] of each digit at each stroke width, centred on its ink bounding box:
     float32 [10, len(_STROKE_WIDTHS), 64, 64]. Read-only (shared by every call)."""
     if not features.check("freetype2"):
-        raise RuntimeError("glyphs need Pillow built with FreeType (for its bundled font, ImageFont.load_default(size))")
+        raise RuntimeError(
+            "glyphs need Pillow built with FreeType (for its bundled font, ImageFont.load_default(size))"
+        )
     font = ImageFont.load_default(size=_FONT_SIZE)  # Pillow's bundled font (Pillow >= 10.1); never a system file
     S = _RENDER_SIZE
     out = np.zeros((10, len(_STROKE_WIDTHS), S, S), dtype=np.float32)
     for d in range(10):
         for j, sw in enumerate(_STROKE_WIDTHS):
             im = Image.new("L", (S, S), 0)
-            ImageDraw.Draw(im).text((S / 2, S / 2), str(d), font=font, fill=255, anchor="mm",
-                                    stroke_width=sw, stroke_fill=255)
+            ImageDraw.Draw(im).text(
+                (S / 2, S / 2), str(d), font=font, fill=255, anchor="mm", stroke_width=sw, stroke_fill=255
+            )
             a = np.asarray(im, dtype=np.float32) / 255.0
             ys, xs = np.nonzero(a > 0)
             # Integer shift that puts the ink bounding box in the middle of the canvas.

@@ -10,6 +10,7 @@ the flow's velocity E[eps - x0 | x_t] = eps* - x0*).  x0* stays defined where a 
 With it a sampler can be tested without any learned error, and a learner can compare a trained network with the
 ideal one.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,7 +37,9 @@ class GaussianMixture:
         self.covs = torch.as_tensor(self.covs, dtype=torch.float64)
         K, D = self.means.shape
         if self.weights.shape != (K,) or self.covs.shape != (K, D, D):
-            raise ValueError(f"shapes do not agree: weights {tuple(self.weights.shape)}, means {(K, D)}, covs {tuple(self.covs.shape)}")
+            raise ValueError(
+                f"shapes do not agree: weights {tuple(self.weights.shape)}, means {(K, D)}, covs {tuple(self.covs.shape)}"
+            )
         if (self.weights < 0).any() or abs(float(self.weights.sum()) - 1.0) > 1e-9:
             raise ValueError("mixture weights must be non-negative and sum to 1")
         torch.linalg.cholesky(self.covs)  # raises unless every covariance is symmetric positive definite
@@ -71,12 +74,12 @@ class GaussianMixture:
         logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
         return torch.log(self.weights) - 0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
 
-    def noised(self, abar: float) -> "GaussianMixture":
+    def noised(self, abar: float) -> GaussianMixture:
         """The marginal q(x_t) for a given abar_t: means sqrt(abar) mu_k, covs abar S_k + (1 - abar) I."""
         a2 = float(abar)
         return self.marginal(math.sqrt(a2), math.sqrt(max(0.0, 1.0 - a2)))
 
-    def marginal(self, alpha: float, sigma: float) -> "GaussianMixture":
+    def marginal(self, alpha: float, sigma: float) -> GaussianMixture:
         """The law of x_t = alpha x_0 + sigma eps for any Gaussian path (VP: alpha^2 + sigma^2 = 1; rectified flow:
         alpha = 1 - t, sigma = t): means alpha mu_k, covs alpha^2 S_k + sigma^2 I."""
         a, s = float(alpha), float(sigma)
@@ -95,7 +98,9 @@ class GaussianMixture:
         var = a2 * evals + (1 - a2)  # [B, K, D]
         diff = x.unsqueeze(1) - a2.sqrt() * self.means.to(x.device)  # [B, K, D]
         z = torch.einsum("kdj,bkd->bkj", evecs, diff)  # U_k^T (x - a mu_k)
-        logp = torch.log(self.weights.to(x.device)) - 0.5 * ((z * z / var).sum(-1) + torch.log(var).sum(-1) + self.dim * math.log(2 * math.pi))
+        logp = torch.log(self.weights.to(x.device)) - 0.5 * (
+            (z * z / var).sum(-1) + torch.log(var).sum(-1) + self.dim * math.log(2 * math.pi)
+        )
         gamma = torch.softmax(logp, dim=-1)  # [B, K] posterior responsibility of each component
         prec_diff = torch.einsum("kdj,bkj->bkd", evecs, z / var)  # C_k^{-1} (x - a mu_k)
         return -(gamma.unsqueeze(-1) * prec_diff).sum(1)
@@ -125,12 +130,15 @@ class GaussianMixture:
     def model_fn(self, process, prediction_type: str = "epsilon"):
         """The exact model as the samplers call a network: fn(x_t [B, D], t) -> the ``prediction_type`` output at the
         process's time t (a number or [B]), in x_t's dtype."""
+
         def fn(x_t: torch.Tensor, t) -> torch.Tensor:
             if torch.is_tensor(t):
                 a, s = process.coefficients(t, x_t.double())
             else:
                 a, s = process.coefficients(t)
-            x0 = self.posterior_mean(x_t, a.reshape(-1) if torch.is_tensor(a) else a, s.reshape(-1) if torch.is_tensor(s) else s)
+            x0 = self.posterior_mean(
+                x_t, a.reshape(-1) if torch.is_tensor(a) else a, s.reshape(-1) if torch.is_tensor(s) else s
+            )
             x = x_t.double()
             eps = (x - a * x0) / s
             return from_prediction(x0, eps, a, s, prediction_type).to(x_t.dtype)
@@ -138,7 +146,7 @@ class GaussianMixture:
         return fn
 
     # ------------------------------------------------------------------ exact tilts, for tests and teaching
-    def tilted_linear(self, direction, lam: float) -> "GaussianMixture":
+    def tilted_linear(self, direction, lam: float) -> GaussianMixture:
         """p(x) exp(lam * c.x) normalised, for a linear reward r(x) = c.x: again a Gaussian mixture with means
         mu_k + lam S_k c and weights proportional to w_k exp(lam c.mu_k + lam^2 c^T S_k c / 2)."""
         c = torch.as_tensor(direction, dtype=torch.float64)

@@ -17,6 +17,7 @@ Hidden and system entries (``__MACOSX/``, dot-files such as ``.DS_Store``) are s
 problem raises :class:`UploadError` (a ValueError) naming the entry and the limit; nothing is kept from a failed
 upload.  No gradio here: the Train tab calls these functions.
 """
+
 from __future__ import annotations
 
 import io
@@ -112,8 +113,10 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: UploadLimit
             total += len(chunk)
             if total > cap:
                 which = "one member" if cap == limits.max_member_bytes else "all members together"
-                raise UploadError(f"archive: entry {info.filename!r} inflates past the {_mb(cap)} limit for {which} "
-                                  "(a zip bomb, or images far too large)")  # fmt: skip
+                raise UploadError(
+                    f"archive: entry {info.filename!r} inflates past the {_mb(cap)} limit for {which} "
+                    "(a zip bomb, or images far too large)"
+                )
             chunks.append(chunk)
     budget[0] -= total
     return b"".join(chunks)
@@ -137,8 +140,10 @@ def images_from_zip(data: bytes, size: int = 16, limits: UploadLimits = UploadLi
             raise UploadError(f"archive: {len(infos)} entries, over the limit of {limits.max_entries}")
         for info in infos:  # every name is checked before anything is read
             if _unsafe(info.filename):
-                raise UploadError(f"archive: entry {info.filename!r} escapes the folder (an absolute path, a drive, "
-                                  "a backslash or '..'); nothing was read")  # fmt: skip
+                raise UploadError(
+                    f"archive: entry {info.filename!r} escapes the folder (an absolute path, a drive, "
+                    "a backslash or '..'); nothing was read"
+                )
         files, skipped = [], []
         for info in infos:
             if info.is_dir():
@@ -146,20 +151,25 @@ def images_from_zip(data: bytes, size: int = 16, limits: UploadLimits = UploadLi
             (skipped if _hidden(info.filename) else files).append(info)
         for info in files:
             if PurePosixPath(info.filename).suffix.lower() not in IMAGE_SUFFIXES:
-                raise UploadError(f"archive: {info.filename!r} is not an image (only PNG and JPEG files, "
-                                  f"{', '.join(IMAGE_SUFFIXES)})")  # fmt: skip
+                raise UploadError(
+                    f"archive: {info.filename!r} is not an image (only PNG and JPEG files, {', '.join(IMAGE_SUFFIXES)})"
+                )
         if not files:
             raise UploadError("archive: holds no PNG or JPEG image")
         if len(files) > limits.max_images:
             raise UploadError(f"archive: {len(files)} images, over the limit of {limits.max_images}")
         declared = sum(i.file_size for i in files)
         if declared > limits.max_uncompressed:
-            raise UploadError(f"archive: its images would inflate to {_mb(declared)}, over the "
-                              f"{_mb(limits.max_uncompressed)} limit (checked before extracting anything)")  # fmt: skip
+            raise UploadError(
+                f"archive: its images would inflate to {_mb(declared)}, over the "
+                f"{_mb(limits.max_uncompressed)} limit (checked before extracting anything)"
+            )
         big = max(files, key=lambda i: i.file_size)
         if big.file_size > limits.max_member_bytes:
-            raise UploadError(f"archive: entry {big.filename!r} would inflate to {_mb(big.file_size)}, over the "
-                              f"{_mb(limits.max_member_bytes)} limit for one image")  # fmt: skip
+            raise UploadError(
+                f"archive: entry {big.filename!r} would inflate to {_mb(big.file_size)}, over the "
+                f"{_mb(limits.max_member_bytes)} limit for one image"
+            )
         names, labels, class_names = _classes([i.filename for i in files], limits)
         budget = [limits.max_uncompressed]
         try:
@@ -169,7 +179,9 @@ def images_from_zip(data: bytes, size: int = 16, limits: UploadLimits = UploadLi
     return _decode(list(zip(names, blobs)), labels, class_names, size, limits, skipped)
 
 
-def images_from_files(files: list[tuple[str, bytes]], size: int = 16, limits: UploadLimits = UploadLimits()) -> ImageSet:
+def images_from_files(
+    files: list[tuple[str, bytes]], size: int = 16, limits: UploadLimits = UploadLimits()
+) -> ImageSet:
     """Several uploaded files (name, bytes) -> an unlabelled ImageSet; a single .zip file is read as an archive."""
     size = _check_size(size)
     if not files:
@@ -185,7 +197,9 @@ def images_from_files(files: list[tuple[str, bytes]], size: int = 16, limits: Up
         if name.lower().endswith(".zip"):
             raise UploadError(f"images: {name!r} is a zip archive: upload it alone, or only image files")
         if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
-            raise UploadError(f"images: {name!r} is not an image (only PNG and JPEG files, {', '.join(IMAGE_SUFFIXES)})")
+            raise UploadError(
+                f"images: {name!r} is not an image (only PNG and JPEG files, {', '.join(IMAGE_SUFFIXES)})"
+            )
     return _decode([(PurePosixPath(n).name, b) for n, b in files], None, [], size, limits, [])
 
 
@@ -211,8 +225,10 @@ def _classes(paths: list[str], limits: UploadLimits) -> tuple[list[str], torch.T
     counts = torch.bincount(labels, minlength=len(class_names))
     for name, c in zip(class_names, counts.tolist()):
         if c < limits.min_per_class:
-            raise UploadError(f"archive: class folder {name!r} has {c} image{'s' if c != 1 else ''}; every class needs "
-                              f"at least {limits.min_per_class}")  # fmt: skip
+            raise UploadError(
+                f"archive: class folder {name!r} has {c} image{'s' if c != 1 else ''}; every class needs "
+                f"at least {limits.min_per_class}"
+            )
     return paths, labels, class_names
 
 
@@ -222,8 +238,14 @@ def _open(name: str, blob: bytes, limits: UploadLimits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(blob), formats=_FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
-            SyntaxError, ValueError) as e:  # fmt: skip
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as e:
         raise UploadError(f"image {name!r} is not a readable PNG or JPEG image ({type(e).__name__}: {e})") from None
     w, h = im.size
     if w < 1 or h < 1 or w * h > limits.max_pixels:
@@ -239,9 +261,11 @@ def _decode(items: list[tuple[str, bytes]], labels, class_names, size: int, limi
     sides = [(max(im.size), min(im.size), name, im.size) for name, im in opened]
     largest, smallest = max(sides), min(sides, key=lambda s: s[1])
     if largest[0] > limits.max_size_ratio * smallest[1]:
-        raise UploadError(f"images are of wildly different sizes: {largest[2]!r} is {largest[3][0]}x{largest[3][1]} "
-                          f"but {smallest[2]!r} is {smallest[3][0]}x{smallest[3][1]} (at most {limits.max_size_ratio:g}x "
-                          "apart); resize them to about the same size")  # fmt: skip
+        raise UploadError(
+            f"images are of wildly different sizes: {largest[2]!r} is {largest[3][0]}x{largest[3][1]} "
+            f"but {smallest[2]!r} is {smallest[3][0]}x{smallest[3][1]} (at most {limits.max_size_ratio:g}x "
+            "apart); resize them to about the same size"
+        )
     x = torch.empty(len(opened), 1, size, size)
     for i, (name, im) in enumerate(opened):
         try:
@@ -266,7 +290,7 @@ def _to_gray(im: Image.Image, size: int) -> np.ndarray:
         border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
         s = max(h, w)
         sq = np.full((s, s), float(np.median(border)), dtype=np.float32)
-        sq[(s - h) // 2:(s - h) // 2 + h, (s - w) // 2:(s - w) // 2 + w] = g
+        sq[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = g
         g = sq
     pil = Image.fromarray(g)  # float32 -> mode "F"
     resample = Image.BOX if g.shape[0] >= size else Image.BILINEAR

@@ -15,17 +15,18 @@ last, fine steps badly (measured on moons, 3000 steps: MMD^2 2.6e-3 against 4.9e
 therefore weighted by min(SNR, gamma) (Min-SNR-gamma, Hang et al. 2023), which makes it the eps loss wherever
 SNR < gamma.  Hang et al.'s gamma = 5 (tuned for images) still under-weights the nearly clean end, where the fine
 structure of a 2-D set is decided: on moons (the preset's recipe, 4000-5000 steps, DPM-Solver++ 100, mean MMD^2 of
-5 x 2000) gamma = 5 gives 6.5e-4, gamma = 1e4 gives 3.1e-4 (eps: 1.3e-4).  So gamma depends on the process
-(MIN_SNR_GAMMA): 1e4 for VP, above every SNR of the linear schedule at T = 1000 (its largest, at t = 1, is 9999), so
-there the x0 model is trained on exactly the eps loss; 5 for the flow, whose SNR ((1 - t) / t)^2 is unbounded as
-t -> 0 with t ~ U[0, 1] continuous: with gamma = 1e4 the rare t near 0 carry weights up to 1e4 and a small flow x0
-model trained 600 steps came out too rough to adapt (tests/test_adaptation.py: 12% of the tilt's reward gain against
-92-96% with gamma = 5).  The v and flow-velocity losses are the plain ones of their papers (an eps weight of
+5 x 2000) gamma = 5 gives 6.5e-4, gamma = 100 gives 1.4e-4, gamma = 1e4 (exactly the eps loss: the linear schedule's
+largest SNR, at t = 1, is 9999) 3.1e-4; eps itself 1.3e-4.  A small x0 model adapted to a reward (tests/test_adaptation.py)
+reaches the tilt at gamma = 100 and 5 but only slowly at 1e4.  So gamma depends on the process (MIN_SNR_GAMMA): 100
+for VP; 5 for the flow, whose SNR ((1 - t) / t)^2 is unbounded as t -> 0 with t ~ U[0, 1] continuous (at gamma = 1e4
+the rare t near 0 carry weights up to 1e4, and a small flow x0 model trained 600 steps came out too rough to adapt:
+12% of the tilt's reward gain against 92-96% with gamma = 5).  The v and flow-velocity losses are the plain ones of their papers (an eps weight of
 (alpha^2 + sigma^2)^2 / alpha^2 and 1 / alpha^2: more weight at high noise, bounded for VP).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -35,9 +36,17 @@ from .processes import Process
 __all__ = ["per_sample_loss", "diffusion_loss", "loss_weight_sample", "MIN_SNR_GAMMA"]
 
 
-def per_sample_loss(net: Callable, process: Process, prediction_type: str, x0: torch.Tensor, condition=None,
-                    generator: torch.Generator | None = None, t: torch.Tensor | None = None,
-                    noise: torch.Tensor | None = None, return_output: bool = False):  # fmt: skip
+def per_sample_loss(
+    net: Callable,
+    process: Process,
+    prediction_type: str,
+    x0: torch.Tensor,
+    condition=None,
+    generator: torch.Generator | None = None,
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    return_output: bool = False,
+):
     """Per-sample squared error [B] (mean over the sample's coordinates) of ``net(x_t, model_time, condition)``.
 
     x0 [B, *data_shape]; t [B] process times (drawn by the process when None); noise as x0 (drawn when None).
@@ -57,7 +66,7 @@ def per_sample_loss(net: Callable, process: Process, prediction_type: str, x0: t
     return (per, (x_t, t, out)) if return_output else per
 
 
-MIN_SNR_GAMMA = {"vp": 1e4, "flow": 5.0}  # per process, see the module docstring
+MIN_SNR_GAMMA = {"vp": 100.0, "flow": 5.0}  # per process, see the module docstring
 
 
 def loss_weight_sample(alpha: torch.Tensor, sigma: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -66,7 +75,14 @@ def loss_weight_sample(alpha: torch.Tensor, sigma: torch.Tensor, gamma: float) -
     return snr.clamp(max=gamma)
 
 
-def diffusion_loss(net: Callable, process: Process, prediction_type: str, x0: torch.Tensor, condition=None,
-                   generator: torch.Generator | None = None, t: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+def diffusion_loss(
+    net: Callable,
+    process: Process,
+    prediction_type: str,
+    x0: torch.Tensor,
+    condition=None,
+    generator: torch.Generator | None = None,
+    t: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The mean of ``per_sample_loss`` over the batch."""
     return per_sample_loss(net, process, prediction_type, x0, condition, generator, t).mean()

@@ -17,17 +17,28 @@ All are affine in the output for a fixed (x_t, t), so classifier-free guidance m
 optionally with x0_hat clipped to [-c, c] and eps_hat recomputed from the clipped x0_hat, so that every later step
 (and reward guidance) sees one consistent pair.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .processes import Process
 
-__all__ = ["PREDICTION_TYPES", "PROCESS_PREDICTION_TYPES", "DEFAULT_PREDICTION_TYPE", "Prediction", "Predictor",
-           "to_prediction", "from_prediction", "training_target", "check_prediction_type"]  # fmt: skip
+__all__ = [
+    "PREDICTION_TYPES",
+    "PROCESS_PREDICTION_TYPES",
+    "DEFAULT_PREDICTION_TYPE",
+    "Prediction",
+    "Predictor",
+    "to_prediction",
+    "from_prediction",
+    "training_target",
+    "check_prediction_type",
+]
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction", "velocity")
 # A flow's x_1 is pure noise (alpha(1) = 0), where an eps-predictor says nothing about x0 (x0 = (x_t - t eps) / (1 - t)
@@ -43,7 +54,9 @@ def check_prediction_type(prediction_type: Any, process: str, field: str = "pred
         raise ValueError(f"{field} must be one of {list(PREDICTION_TYPES)}, got {prediction_type!r}")
     allowed = PROCESS_PREDICTION_TYPES[process]
     if prediction_type not in allowed:
-        raise ValueError(f"{field} {prediction_type!r} does not serve the {process} process; use one of {list(allowed)}")
+        raise ValueError(
+            f"{field} {prediction_type!r} does not serve the {process} process; use one of {list(allowed)}"
+        )
     return prediction_type
 
 
@@ -96,7 +109,9 @@ class Predictor:
 
     def __init__(self, fn: ModelFn, process: Process, prediction_type: str = "epsilon", clip_x0: float | None = None):
         check_prediction_type(prediction_type, process.name)
-        if clip_x0 is not None and (isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 > 0):
+        if clip_x0 is not None and (
+            isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 > 0
+        ):
             raise ValueError(f"clip_x0 must be a positive number or None, got {clip_x0!r}")
         self.fn, self.process, self.prediction_type, self.clip_x0 = fn, process, prediction_type, clip_x0
 

@@ -18,10 +18,11 @@ in which Euler/Heun integrate the probability-flow ODE (``ode_time``/``ode_deriv
 Times given as Python numbers give Python-float coefficients (the samplers' fast path: no 0-d tensor arithmetic per
 step); tensors [B] give tensors shaped [B, 1, ..., 1] to broadcast against a batch.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -136,8 +137,10 @@ class Process:
 
     def check_num_steps(self, num_steps, field: str = "num_steps") -> int:
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= self.max_steps:
-            raise ValueError(f"{field} must be an integer in 1..{self.max_steps} for this model's {self.name} process, "
-                             f"got {num_steps!r}")  # fmt: skip
+            raise ValueError(
+                f"{field} must be an integer in 1..{self.max_steps} for this model's {self.name} process, "
+                f"got {num_steps!r}"
+            )
         return num_steps
 
     def check_spacing(self, spacing) -> str:
@@ -180,12 +183,16 @@ class VPProcess(Process):
             return
         lo, hi = float(tt.min()), float(tt.max())
         if not torch.isfinite(tt).all() or lo < 0 or hi > self.T:
-            raise ValueError(f"{field} must lie in 0..{self.T} (the model's T), got "
-                             f"{tt.tolist() if tt.numel() < 8 else f'values in {lo:g}..{hi:g}'}")  # fmt: skip
+            raise ValueError(
+                f"{field} must lie in 0..{self.T} (the model's T), got "
+                f"{tt.tolist() if tt.numel() < 8 else f'values in {lo:g}..{hi:g}'}"
+            )
         frac = tt[(tt != tt.round())]
         if frac.numel() and float(frac.min()) < 1:
-            raise ValueError(f"{field}: a fractional time must lie in [1, {self.T}] (between two steps of the table), "
-                             f"got {float(frac.min()):g}")  # fmt: skip
+            raise ValueError(
+                f"{field}: a fractional time must lie in [1, {self.T}] (between two steps of the table), "
+                f"got {float(frac.min()):g}"
+            )
 
     def coefficients(self, t, like: torch.Tensor | None = None):
         # The samplers' fast path: a Python number gives Python floats (the same float64 arithmetic as
@@ -326,7 +333,12 @@ class FlowProcess(Process):
     t_max = 1.0
 
     def __init__(self, shift: float = 1.0):
-        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not math.isfinite(shift) or not 0.1 <= shift <= 10:
+        if (
+            isinstance(shift, bool)
+            or not isinstance(shift, (int, float))
+            or not math.isfinite(shift)
+            or not 0.1 <= shift <= 10
+        ):
             raise ValueError(f"flow_shift must be a number in [0.1, 10], got {shift!r}")
         self.shift = float(shift)
 
@@ -378,9 +390,15 @@ class FlowProcess(Process):
 
 
 # ---------------------------------------------------------------------------------------------- factory
-def make_process(name: str = "vp", *, schedule: str = "linear", num_steps: int | None = 1000,
-                 custom_values: Sequence[float] | None = None, beta_range: Sequence[float] | None = None,
-                 shift: float = 1.0) -> Process:  # fmt: skip
+def make_process(
+    name: str = "vp",
+    *,
+    schedule: str = "linear",
+    num_steps: int | None = 1000,
+    custom_values: Sequence[float] | None = None,
+    beta_range: Sequence[float] | None = None,
+    shift: float = 1.0,
+) -> Process:
     """A process by name: "vp" (with a schedule name and T) or "flow" (with a timestep shift)."""
     if name == "vp":
         kw = {}

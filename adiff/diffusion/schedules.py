@@ -8,10 +8,11 @@ Internally the tables are padded with t = 0 in front so that ``extract(table, t)
 and can never wrap around (the original design's ``get_noise_level(t - 1)`` returned the noisiest step for t = 1
 because index -1 is the last element).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -85,7 +86,9 @@ class NoiseSchedule:
         if tt.is_floating_point():
             raise ValueError(f"timestep must be an integer, got {t!r}")
         if tt.numel() and (int(tt.min()) < lo or int(tt.max()) > self.num_steps):
-            raise ValueError(f"timestep must be in {lo}..{self.num_steps}, got {tt.tolist() if tt.numel() < 8 else '[...]'}")
+            raise ValueError(
+                f"timestep must be in {lo}..{self.num_steps}, got {tt.tolist() if tt.numel() < 8 else '[...]'}"
+            )
 
     def abar(self, t, like: torch.Tensor | None = None) -> torch.Tensor:
         """abar_t for integer t in 0..T (int or LongTensor [B]); shaped to broadcast against ``like``."""
@@ -213,9 +216,13 @@ def validate_custom_values(values, field: str = "custom_schedule_values") -> lis
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"{field}[{i}] must be a number, got {v!r}")
         if not math.isfinite(v) or not 0.0 < v < 1.0:
-            raise ValueError(f"{field}[{i}] = {v!r} is outside (0, 1): noise levels sqrt(1 - abar_t) lie strictly between 0 and 1")
+            raise ValueError(
+                f"{field}[{i}] = {v!r} is outside (0, 1): noise levels sqrt(1 - abar_t) lie strictly between 0 and 1"
+            )
         if vals and v <= vals[-1]:
-            raise ValueError(f"{field}[{i}] = {v!r} is not greater than {field}[{i - 1}] = {vals[-1]!r}: noise levels must strictly increase with t")
+            raise ValueError(
+                f"{field}[{i}] = {v!r} is not greater than {field}[{i - 1}] = {vals[-1]!r}: noise levels must strictly increase with t"
+            )
         vals.append(float(v))
     if len(vals) < 2:
         raise ValueError(f"{field} needs at least 2 values, got {len(vals)}")

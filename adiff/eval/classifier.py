@@ -9,6 +9,7 @@ its model card ``*.json``) are made by the command in adiff.cli.classifier, whic
 
 Files are safetensors with the architecture and metrics as JSON in the metadata; nothing is ever unpickled.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,9 @@ class GlyphClassifier(nn.Module):
     differentiate log-softmax of this network in x. About 45k parameters with the default channels at S = 16.
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), num_classes: int = NUM_DIGITS,
-                 image_size: int = GLYPH_SIZE):  # fmt: skip
+    def __init__(
+        self, channels: tuple[int, int, int] = (16, 32, 64), num_classes: int = NUM_DIGITS, image_size: int = GLYPH_SIZE
+    ):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 3 or min(channels) < 1:
@@ -71,13 +73,18 @@ class GlyphClassifier(nn.Module):
         self.num_classes = int(num_classes)
         self.image_size = image_size
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c1, c1, 3, padding=1),
+            nn.SiLU(),
             nn.AvgPool2d(2),  # S -> S/2
-            nn.Conv2d(c1, c2, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c2, c2, 3, padding=1),
+            nn.SiLU(),
             nn.AvgPool2d(2),  # S/2 -> S/4
-            nn.Conv2d(c2, c3, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.SiLU(),
         )
         self.head = nn.Linear(c3 * (image_size // 4) ** 2, self.num_classes)
 
@@ -97,8 +104,13 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def evaluate_glyph_classifier(model: GlyphClassifier, n: int = HELDOUT_SIZE, seed: int = HELDOUT_SEED,
-                              noise_std: float = 0.0, batch_size: int = 1000) -> float:
+def evaluate_glyph_classifier(
+    model: GlyphClassifier,
+    n: int = HELDOUT_SIZE,
+    seed: int = HELDOUT_SEED,
+    noise_std: float = 0.0,
+    batch_size: int = 1000,
+) -> float:
     """Accuracy of ``model`` on ``n`` glyphs made with ``seed`` (optionally plus Gaussian noise of ``noise_std``)."""
     x, y = make_dataset("glyphs", n, seed)
     if noise_std > 0:
@@ -110,8 +122,8 @@ def evaluate_glyph_classifier(model: GlyphClassifier, n: int = HELDOUT_SIZE, see
     correct = 0
     with torch.no_grad():
         for i in range(0, n, batch_size):
-            logits = model(x[i:i + batch_size].to(device))  # [b, 10]
-            correct += int((logits.argmax(1).cpu() == y[i:i + batch_size]).sum())
+            logits = model(x[i : i + batch_size].to(device))  # [b, 10]
+            correct += int((logits.argmax(1).cpu() == y[i : i + batch_size]).sum())
     model.train(was_training)
     return correct / n
 
@@ -170,7 +182,9 @@ def load_glyph_classifier(path: str | os.PathLike | None = None, device: str | t
     return model
 
 
-def load_digits_classifier(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> GlyphClassifier:
+def load_digits_classifier(
+    path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> GlyphClassifier:
     """The shipped classifier of the real 8x8 digits (``assets/digits_classifier.safetensors``); cached and shared
     like :func:`load_glyph_classifier`."""
     return load_glyph_classifier(DIGITS_CLASSIFIER_PATH if path is None else path, device)
@@ -183,8 +197,10 @@ def classifier_for_shape(shape, device: str | torch.device = "cpu") -> GlyphClas
         return load_glyph_classifier(device=device)
     if shape == (1, DIGITS_SIZE, DIGITS_SIZE):
         return load_digits_classifier(device=device)
-    raise ValueError(f"no shipped digit classifier reads images of shape {list(shape)}: there is one for "
-                     f"[1, {GLYPH_SIZE}, {GLYPH_SIZE}] (glyphs) and one for [1, {DIGITS_SIZE}, {DIGITS_SIZE}] (digits)")
+    raise ValueError(
+        f"no shipped digit classifier reads images of shape {list(shape)}: there is one for "
+        f"[1, {GLYPH_SIZE}, {GLYPH_SIZE}] (glyphs) and one for [1, {DIGITS_SIZE}, {DIGITS_SIZE}] (digits)"
+    )
 
 
 def _load(path: Path, device: torch.device) -> GlyphClassifier:
@@ -198,7 +214,8 @@ def _load(path: Path, device: torch.device) -> GlyphClassifier:
         model = GlyphClassifier(**info["arch"])
         model.load_state_dict(tensors, strict=True)
     except Exception as e:  # safetensors' own error type, JSON, a missing key, mismatched shapes: all mean "bad file"
-        raise ValueError(f"classifier file {str(path)!r} is not a valid classifier file "
-                         f"({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"classifier file {str(path)!r} is not a valid classifier file ({type(e).__name__}: {e})"
+        ) from None
     model.requires_grad_(False)
     return model.to(device).eval()

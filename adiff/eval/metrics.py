@@ -2,14 +2,27 @@
 
 Used by tests, benchmarks, model cards and the adaptation display ("distance to data").
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-__all__ = ["standardize", "mmd2", "MMDReference", "sliced_wasserstein", "data_floor", "reward_stats", "diversity",
-           "path_straightness", "MMD_BANDWIDTHS", "nearest_distances", "copy_check", "StraightnessMeter"]
+__all__ = [
+    "standardize",
+    "mmd2",
+    "MMDReference",
+    "sliced_wasserstein",
+    "data_floor",
+    "reward_stats",
+    "diversity",
+    "path_straightness",
+    "MMD_BANDWIDTHS",
+    "nearest_distances",
+    "copy_check",
+    "StraightnessMeter",
+]
 
 MMD_BANDWIDTHS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RBF bandwidths on standardised coordinates
 
@@ -60,12 +73,18 @@ class MMDReference:
     for 16x16 images (D = 256) standardised distances are about sqrt(2 D) = 23 and unscaled kernels are all ~0
     (measured on glyphs: 1.1e-5 for a fresh draw, 1.0e-3 for 3s only, 4.7e-5 for noise; scaled: 1.4e-5, 1.6e-2, 0.22)."""
 
-    def __init__(self, y: torch.Tensor, weights: torch.Tensor | None = None, bandwidths=MMD_BANDWIDTHS, chunk: int = 1024):
+    def __init__(
+        self, y: torch.Tensor, weights: torch.Tensor | None = None, bandwidths=MMD_BANDWIDTHS, chunk: int = 1024
+    ):
         if y.shape[0] < 2:
             raise ValueError("MMDReference needs at least 2 reference samples")
         b = _flat(y)  # [M, D]
         m = b.shape[0]
-        w = torch.full((m,), 1.0 / m, dtype=torch.float64) if weights is None else weights.detach().double().cpu().reshape(-1)
+        w = (
+            torch.full((m,), 1.0 / m, dtype=torch.float64)
+            if weights is None
+            else weights.detach().double().cpu().reshape(-1)
+        )
         if w.shape != (m,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"weights must be {m} finite non-negative numbers with a positive sum")
         w = w / w.sum()
@@ -77,7 +96,7 @@ class MMDReference:
         self.std = var.sqrt().clamp(min=1e-8)
         self.y, self.w, self.chunk = (b - self.mean) / self.std, w, chunk
         self.bandwidths = tuple(h * scale for h in bandwidths)
-        wkw = sum(float(w[i:i + chunk] @ self._k(self.y[i:i + chunk], self.y) @ w) for i in range(0, m, chunk))
+        wkw = sum(float(w[i : i + chunk] @ self._k(self.y[i : i + chunk], self.y) @ w) for i in range(0, m, chunk))
         self.syy = (wkw - float((w * w).sum())) / (1 - float((w * w).sum()))  # k(y, y) = 1 on the diagonal
 
     def _k(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -91,10 +110,13 @@ class MMDReference:
         n = a.shape[0]
         kxx = self._k(a, a)
         sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-        sxy = sum(float(self._k(a[i:i + self.chunk], self.y).sum(0) @ self.w) for i in range(0, n, self.chunk)) / n
+        sxy = sum(float(self._k(a[i : i + self.chunk], self.y).sum(0) @ self.w) for i in range(0, n, self.chunk)) / n
         return float(sxx + self.syy - 2 * sxy)
 
-def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, p: int = 2, seed: int = 0) -> float:
+
+def sliced_wasserstein(
+    x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, p: int = 2, seed: int = 0
+) -> float:
     """Sliced p-Wasserstein distance (Bonneel et al. 2015): the mean over random directions of W_p between the 1-D
     projections, computed from quantiles so the two sets may differ in size; standardised by y."""
     a, b = standardize(x, y), standardize(y, y)
@@ -116,7 +138,12 @@ def data_floor(sample_fn, n: int, seeds=(1, 2)) -> dict:
 
 def reward_stats(rewards: torch.Tensor) -> dict:
     r = rewards.detach().double().cpu().flatten()
-    return {"mean": float(r.mean()), "max": float(r.max()), "min": float(r.min()), "std": float(r.std()) if r.numel() > 1 else 0.0}
+    return {
+        "mean": float(r.mean()),
+        "max": float(r.max()),
+        "min": float(r.min()),
+        "std": float(r.std()) if r.numel() > 1 else 0.0,
+    }
 
 
 def diversity(x: torch.Tensor) -> float:
@@ -167,7 +194,7 @@ class StraightnessMeter:
 def nearest_distances(x: torch.Tensor, reference: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """Euclidean distance from each row of x [N, ...] to its nearest row of reference [M, ...] -> float64 [N]."""
     a, b = _flat(x), _flat(reference)
-    return torch.cat([torch.cdist(a[i:i + chunk], b).min(1).values for i in range(0, a.shape[0], chunk)])
+    return torch.cat([torch.cdist(a[i : i + chunk], b).min(1).values for i in range(0, a.shape[0], chunk)])
 
 
 _QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75)
@@ -191,8 +218,10 @@ def copy_check(samples: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor
         "metric": "L2 distance in pixel space ([-1, 1] values) to the nearest training image",
         "samples": {k: round(float(v), 4) for k, v in zip(names, qs)},
         "heldout": {k: round(float(v), 4) for k, v in zip(names, qh)},
-        "n_samples": len(ds), "n_heldout": len(dh), "n_train": int(train.shape[0]),
+        "n_samples": len(ds),
+        "n_heldout": len(dh),
+        "n_train": int(train.shape[0]),
         "ratio_of_medians": round(float(qs[4] / qh[4]), 4),
         "share_closer_than_any_heldout": round(float((ds < qh[0]).double().mean()), 4),
         "share_closer_than_heldout_p5": round(float((ds < qh[2]).double().mean()), 4),
-    }  # fmt: skip
+    }

@@ -6,10 +6,11 @@ of n NFE is ⌈(n + 1) / 2⌉ Heun steps.  The result is plain data (JSON-able);
 assets/presets/NAME.nfe.json (written by ``python -m adiff.cli.quality --preset NAME``), so the app shows them at
 once.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -30,9 +31,17 @@ def steps_for_nfe(solver: str, nfe: int, max_steps: int) -> int:
     return steps
 
 
-def quality_against_nfe(model, reference: Callable[[int], torch.Tensor], solvers: Iterable[str] | None = None,
-                        nfes: Iterable[int] = NFE_GRID, n: int = 1000, seed: int = 0, condition=None,
-                        progress: Callable[[str], None] | None = None, **sample_kwargs) -> dict:  # fmt: skip
+def quality_against_nfe(
+    model,
+    reference: Callable[[int], torch.Tensor],
+    solvers: Iterable[str] | None = None,
+    nfes: Iterable[int] = NFE_GRID,
+    n: int = 1000,
+    seed: int = 0,
+    condition=None,
+    progress: Callable[[str], None] | None = None,
+    **sample_kwargs,
+) -> dict:
     """MMD² to fresh data (``reference(m)`` -> m data points, a new draw per call) for every solver in ``solvers``
     (default: all of the model's process) at every NFE budget, from the same seed.  Also the floor: MMD² between
     two fresh data draws of the same size (0 in expectation; its spread is the noise of one figure)."""
@@ -45,10 +54,17 @@ def quality_against_nfe(model, reference: Callable[[int], torch.Tensor], solvers
             if steps in seen:
                 continue
             seen.add(steps)
-            x, _ = model.generate(n, condition=condition, seed=seed, sampler=name, num_steps=steps, keep_every=10**9,
-                                  **sample_kwargs)  # fmt: skip
-            rows.append({"solver": name, "steps": steps, "nfe": SOLVERS[name].nfe(steps),
-                         "mmd2": mmd2(x.float().cpu(), reference(n))})  # fmt: skip
+            x, _ = model.generate(
+                n, condition=condition, seed=seed, sampler=name, num_steps=steps, keep_every=10**9, **sample_kwargs
+            )
+            rows.append(
+                {
+                    "solver": name,
+                    "steps": steps,
+                    "nfe": SOLVERS[name].nfe(steps),
+                    "mmd2": mmd2(x.float().cpu(), reference(n)),
+                }
+            )
             if progress is not None:
                 progress(f"{name} {steps} steps")
     floor = [mmd2(reference(n), reference(n)) for _ in range(3)]

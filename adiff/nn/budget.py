@@ -12,6 +12,7 @@ about 75 MB of resident memory for the life of the app.)
 The formulas mirror adiff/nn/denoisers.py (tests compare them with the built module and with PyTorch's FLOP
 counter).  Everything they read comes through ``arch_of``: the one place to change when the config changes.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,17 @@ def arch_of(cfg) -> Arch:
     """The architecture fields of a validated ModelConfig or its ArchConfig section (adiff.nn.config), the only
     function that reads the config."""
     a = getattr(cfg, "arch", cfg)  # ModelConfig -> its "arch" section
-    return Arch(a.model_type, a.embedding_dim, a.hidden_dim, a.num_layers, a.num_heads, a.mlp_ratio,
-                tuple(a.data_shape), a.effective_patch_size, a.num_classes)  # fmt: skip
+    return Arch(
+        a.model_type,
+        a.embedding_dim,
+        a.hidden_dim,
+        a.num_layers,
+        a.num_heads,
+        a.mlp_ratio,
+        tuple(a.data_shape),
+        a.effective_patch_size,
+        a.num_classes,
+    )
 
 
 @dataclass(frozen=True)
@@ -91,20 +101,42 @@ def state_shapes(a: Arch) -> dict[str, tuple[int, ...]]:
     compares them with the built module for every kind of config, so a change to the modules shows up here."""
     D, E, r = a.hidden_dim, a.embedding_dim, a.mlp_ratio
     L, td = _tokens(a)
-    out = {"tokenizer.pos": (1, L, D), **_linear("tokenizer.proj", td, D),
-           **_linear("noise_embedding.0", E, D), **_linear("noise_embedding.2", D, D)}  # fmt: skip
+    out = {
+        "tokenizer.pos": (1, L, D),
+        **_linear("tokenizer.proj", td, D),
+        **_linear("noise_embedding.0", E, D),
+        **_linear("noise_embedding.2", D, D),
+    }
     for i in range(a.num_layers):  # TransformerBlock: LayerNorms without affine parameters
         b = f"encoder.{i}"
-        out.update({**_attention(f"{b}.attention", D), **_linear(f"{b}.ffn.0", D, r * D),
-                    **_linear(f"{b}.ffn.3", r * D, D), **_linear(f"{b}.ada.1", D, 6 * D)})  # fmt: skip
+        out.update(
+            {
+                **_attention(f"{b}.attention", D),
+                **_linear(f"{b}.ffn.0", D, r * D),
+                **_linear(f"{b}.ffn.3", r * D, D),
+                **_linear(f"{b}.ada.1", D, 6 * D),
+            }
+        )
     out.update({**_linear("final_ada.1", D, 2 * D), **_linear("output_proj", D, td)})
     if a.model_type == "conditional":
-        out.update({"label_embedding.weight": (a.num_classes + 1, E),  # the last row is the null class
-                    **_linear("condition_embedding.0", E, D), **_linear("condition_embedding.2", D, D)})  # fmt: skip
+        out.update(
+            {
+                "label_embedding.weight": (a.num_classes + 1, E),  # the last row is the null class
+                **_linear("condition_embedding.0", E, D),
+                **_linear("condition_embedding.2", D, D),
+            }
+        )
         for i in range(a.num_layers):  # CrossAttentionBlock: two affine LayerNorms and an attention
             c = f"cross_attention.{i}"
-            out.update({f"{c}.norm1.weight": (D,), f"{c}.norm1.bias": (D,), f"{c}.norm2.weight": (D,),
-                        f"{c}.norm2.bias": (D,), **_attention(f"{c}.attention", D)})  # fmt: skip
+            out.update(
+                {
+                    f"{c}.norm1.weight": (D,),
+                    f"{c}.norm1.bias": (D,),
+                    f"{c}.norm2.weight": (D,),
+                    f"{c}.norm2.bias": (D,),
+                    **_attention(f"{c}.attention", D),
+                }
+            )
     return out
 
 
@@ -121,9 +153,14 @@ def model_cost(a: Arch) -> ModelCost:
     D, E, r, n = a.hidden_dim, a.embedding_dim, a.mlp_ratio, a.num_layers
     L, td = _tokens(a)
     params = sum(math.prod(shape) for shape in state_shapes(a).values())
-    mac = (L * td * D + E * D + D * D  # tokenizer, timestep MLP
-           + n * (6 * D * D + L * (4 * D * D + 2 * r * D * D) + 2 * L * L * D)  # adaLN, q/kv/out, MLP, attention
-           + 2 * D * D + L * D * td)  # final adaLN, output projection  # fmt: skip
+    mac = (
+        L * td * D
+        + E * D
+        + D * D  # tokenizer, timestep MLP
+        + n * (6 * D * D + L * (4 * D * D + 2 * r * D * D) + 2 * L * L * D)  # adaLN, q/kv/out, MLP, attention
+        + 2 * D * D
+        + L * D * td
+    )  # final adaLN, output projection
     if a.model_type == "conditional":
         S = 2  # context tokens: the class embedding and the timestep vector
         mac += E * D + D * D + n * (2 * L * D * D + 2 * S * D * D + 2 * L * S * D)
@@ -149,16 +186,24 @@ class Budget:
         a = arch_of(cfg)
         cost = model_cost(a)
         if cost.parameters > self.max_parameters:
-            fields = ["hidden_dim", "num_layers", "mlp_ratio", "embedding_dim"] + (["num_classes"] if a.num_classes else [])
-            raise BudgetError(f"config ({_fields(a, *fields)}) makes a model of {cost.parameters:,} parameters, "
-                              f"over the limit of {self.max_parameters:,}")  # fmt: skip
+            fields = ["hidden_dim", "num_layers", "mlp_ratio", "embedding_dim"] + (
+                ["num_classes"] if a.num_classes else []
+            )
+            raise BudgetError(
+                f"config ({_fields(a, *fields)}) makes a model of {cost.parameters:,} parameters, "
+                f"over the limit of {self.max_parameters:,}"
+            )
         if cost.tokens > self.max_tokens:
-            raise BudgetError(f"config ({_fields(a, 'data_shape')}, patch_size {a.patch_size}) makes {cost.tokens:,} "
-                              f"tokens per sample, over the limit of {self.max_tokens:,}")  # fmt: skip
+            raise BudgetError(
+                f"config ({_fields(a, 'data_shape')}, patch_size {a.patch_size}) makes {cost.tokens:,} "
+                f"tokens per sample, over the limit of {self.max_tokens:,}"
+            )
         if cost.flops > self.max_flops:
-            raise BudgetError(f"config ({_fields(a, 'data_shape')}, patch_size {a.patch_size}, "
-                              f"{_fields(a, 'hidden_dim', 'num_layers', 'mlp_ratio')}) costs {cost.flops:.3g} FLOPs per "
-                              f"sample and step, over the limit of {self.max_flops:.3g}")  # fmt: skip
+            raise BudgetError(
+                f"config ({_fields(a, 'data_shape')}, patch_size {a.patch_size}, "
+                f"{_fields(a, 'hidden_dim', 'num_layers', 'mlp_ratio')}) costs {cost.flops:.3g} FLOPs per "
+                f"sample and step, over the limit of {self.max_flops:.3g}"
+            )
         return cost
 
 
@@ -175,8 +220,9 @@ def check_shapes(found: dict[str, tuple], expected: dict[str, tuple], what: str)
     missing, unexpected or of another shape."""
     missing = [k for k in expected if k not in found]
     if missing:
-        raise ValueError(f"{what}: no tensor '{missing[0]}' ({len(missing)} of the {len(expected)} its config implies "
-                         "are missing)")  # fmt: skip
+        raise ValueError(
+            f"{what}: no tensor '{missing[0]}' ({len(missing)} of the {len(expected)} its config implies are missing)"
+        )
     unexpected = sorted(k for k in found if k not in expected)
     if unexpected:
         name = unexpected[0] if len(unexpected[0]) <= 80 else unexpected[0][:80] + "…"
@@ -214,8 +260,11 @@ def admit_checkpoint(ckpt, device: str, budget: Budget):
     present = [p for p in ("ema", "denoiser") if any(k.startswith(p + ".") for k in ckpt.specs)] or ["ema"]
     shapes = expected_shapes(cfg)
     try:
-        check_shapes({k: s for k, (_, s) in ckpt.specs.items()}, {f"{p}.{k}": s for p in present for k, s in shapes.items()},
-                     f"checkpoint {ckpt.name}")  # fmt: skip
+        check_shapes(
+            {k: s for k, (_, s) in ckpt.specs.items()},
+            {f"{p}.{k}": s for p in present for k, s in shapes.items()},
+            f"checkpoint {ckpt.name}",
+        )
     except ValueError as e:
         raise CheckpointError(str(e)) from None
     return cfg

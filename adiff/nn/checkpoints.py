@@ -14,6 +14,7 @@ safetensors' format: 8 bytes little-endian header length N, N bytes of JSON
 {"name": {"dtype", "shape", "data_offsets"}, ..., "__metadata__": {str: str}}, then the tensor bytes
 (https://github.com/huggingface/safetensors#format).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,7 @@ __all__ = [
     "parse_json",
     "read_checkpoint",
     "save_checkpoint",
-]  # fmt: skip
+]
 
 FORMAT = "adiff-checkpoint"
 FORMAT_VERSION = 1
@@ -148,7 +149,14 @@ def check_counters(value, what: str) -> dict[str, int]:
     out = {}
     for k in COUNTERS:
         v = value.get(k, 0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v > 2**62 or v != int(v):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or v < 0
+            or v > 2**62
+            or v != int(v)
+        ):
             raise CheckpointError(f"{what}: field 'counters.{k}' must be a non-negative integer, got {_short(v)}")
         out[k] = int(v)
     return out
@@ -159,8 +167,10 @@ def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
     for key in sorted(tensors):
         bad = int((~torch.isfinite(tensors[key])).sum())
         if bad:
-            raise CheckpointError(f"{what}: tensor '{key}' has {bad} NaN or infinite values (of {tensors[key].numel()}); "
-                                  "weights must be finite")  # fmt: skip
+            raise CheckpointError(
+                f"{what}: tensor '{key}' has {bad} NaN or infinite values (of {tensors[key].numel()}); "
+                "weights must be finite"
+            )
 
 
 def _specs(header: dict, name: str) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -172,8 +182,10 @@ def _specs(header: dict, name: str) -> dict[str, tuple[str, tuple[int, ...]]]:
             raise CheckpointError(f"checkpoint {name} is corrupt: tensor {_short(key)} has no shape")
         dtype, shape = entry.get("dtype"), entry["shape"]
         if dtype not in _FLOAT_DTYPES:
-            raise CheckpointError(f"checkpoint {name}: tensor {_short(key)} has dtype {_short(dtype)}; weights must be "
-                                  f"one of {list(_FLOAT_DTYPES)}")  # fmt: skip
+            raise CheckpointError(
+                f"checkpoint {name}: tensor {_short(key)} has dtype {_short(dtype)}; weights must be "
+                f"one of {list(_FLOAT_DTYPES)}"
+            )
         if len(shape) > 8 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape):
             raise CheckpointError(f"checkpoint {name} is corrupt: tensor {_short(key)} has shape {_short(shape)}")
         specs[key] = (dtype, tuple(shape))
@@ -195,14 +207,18 @@ class CheckpointFile:
     def config(self) -> dict:
         cfg = self.meta.get("config")
         if not isinstance(cfg, dict):
-            raise CheckpointError(f"checkpoint {self.name}: metadata field 'config' must be an object, got {_short(cfg)}")
+            raise CheckpointError(
+                f"checkpoint {self.name}: metadata field 'config' must be an object, got {_short(cfg)}"
+            )
         return dict(cfg)
 
     @property
     def extra(self) -> dict:
         extra = self.meta.get("extra") or {}
         if not isinstance(extra, dict):
-            raise CheckpointError(f"checkpoint {self.name}: metadata field 'extra' must be an object, got {_short(extra)}")
+            raise CheckpointError(
+                f"checkpoint {self.name}: metadata field 'extra' must be an object, got {_short(extra)}"
+            )
         return extra
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -211,7 +227,9 @@ class CheckpointFile:
         if isinstance(src, Path):
             size = src.stat().st_size
             if size > MAX_CHECKPOINT_BYTES:
-                raise CheckpointError(f"checkpoint {self.name} is {size:,} bytes, over the limit of {MAX_CHECKPOINT_BYTES:,}")
+                raise CheckpointError(
+                    f"checkpoint {self.name} is {size:,} bytes, over the limit of {MAX_CHECKPOINT_BYTES:,}"
+                )
             src = src.read_bytes()
         try:
             tensors = st_load(src)
@@ -246,7 +264,9 @@ def open_checkpoint(source, name: str | None = None) -> CheckpointFile:
     if n > MAX_HEADER_BYTES:
         raise CheckpointError(f"checkpoint {name}: its header is {n:,} bytes, over the limit of {MAX_HEADER_BYTES:,}")
     if n <= 0 or 8 + n > size:
-        raise CheckpointError(f"checkpoint {name} is truncated or not a safetensors file (header of {n} bytes, file of {size})")
+        raise CheckpointError(
+            f"checkpoint {name} is truncated or not a safetensors file (header of {n} bytes, file of {size})"
+        )
     if isinstance(source, (bytes, bytearray)):
         raw = data[8 : 8 + n]
     else:
@@ -258,16 +278,24 @@ def open_checkpoint(source, name: str | None = None) -> CheckpointFile:
     if not isinstance(md, dict) or md.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {name} is not an adiff checkpoint (no '{FORMAT}' metadata)")
     if md.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(f"checkpoint {name} has format version {_short(md.get('format_version'))}; "
-                              f"this adiff reads {FORMAT_VERSION}")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {name} has format version {_short(md.get('format_version'))}; "
+            f"this adiff reads {FORMAT_VERSION}"
+        )
     if not isinstance(md.get("adiff"), str):
         raise CheckpointError(f"checkpoint {name} is corrupt: no 'adiff' metadata")
     meta = parse_json(md["adiff"], f"checkpoint {name}: its metadata")
     if not isinstance(meta, dict):
         raise CheckpointError(f"checkpoint {name} is corrupt: metadata is not an object")
     sha = md.get("sha256")
-    return CheckpointFile(name, meta, check_counters(meta.get("counters"), f"checkpoint {name}: metadata"), _specs(header, name),
-                          sha if isinstance(sha, str) else None, data if isinstance(source, (bytes, bytearray)) else p)  # fmt: skip
+    return CheckpointFile(
+        name,
+        meta,
+        check_counters(meta.get("counters"), f"checkpoint {name}: metadata"),
+        _specs(header, name),
+        sha if isinstance(sha, str) else None,
+        data if isinstance(source, (bytes, bytearray)) else p,
+    )
 
 
 def read_checkpoint(source) -> tuple[dict[str, torch.Tensor], dict]:
@@ -286,7 +314,11 @@ def migrate_config(config, schedule_meta: dict | None = None) -> dict:
     if "arch" in config:
         return dict(config)
     flat = dict(config)
-    if flat.get("noise_schedule", "linear") == "linear" and "beta_range" not in flat and flat.get("process", "vp") == "vp":
+    if (
+        flat.get("noise_schedule", "linear") == "linear"
+        and "beta_range" not in flat
+        and flat.get("process", "vp") == "vp"
+    ):
         sm = schedule_meta if isinstance(schedule_meta, dict) else {}
         flat["beta_range"] = [float(sm.get("beta_start", 1e-4)), float(sm.get("beta_end", 0.02))]
     return flat

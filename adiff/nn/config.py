@@ -6,6 +6,7 @@ section and validates every value.  A bad value raises ValueError naming the fie
 ``to_dict`` writes the nested form, which checkpoints store; flat dicts of checkpoints made before the sections
 existed load unchanged (as epsilon-prediction VP models).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,9 @@ def _number(name, v, lo, hi, lo_open=False, hi_open=True):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError(f"config field '{name}' must be a finite number, got {v!r}")
     if (v < lo or (lo_open and v == lo)) or (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"config field '{name}' must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v!r}")
+        raise ValueError(
+            f"config field '{name}' must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {v!r}"
+        )
 
 
 def _choice(name, v, options):
@@ -71,14 +74,20 @@ class ArchConfig:
         if self.embedding_dim % 2:
             raise ValueError(f"config field 'embedding_dim' must be even (sin/cos pairs), got {self.embedding_dim!r}")
         if self.hidden_dim % self.num_heads:
-            raise ValueError(f"config field 'hidden_dim' ({self.hidden_dim}) must be divisible by 'num_heads' ({self.num_heads})")
+            raise ValueError(
+                f"config field 'hidden_dim' ({self.hidden_dim}) must be divisible by 'num_heads' ({self.num_heads})"
+            )
         shape = self.data_shape
-        if not isinstance(shape, tuple) or len(shape) not in (1, 3) or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) not in (1, 3)
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)
         ):
             raise ValueError(f"config field 'data_shape' must be [D] or [C, H, W] of positive integers, got {shape!r}")
         if math.prod(shape) > 65_536:
-            raise ValueError(f"config field 'data_shape' {list(shape)} is too large (more than 65536 values per sample)")
+            raise ValueError(
+                f"config field 'data_shape' {list(shape)} is too large (more than 65536 values per sample)"
+            )
         p = self.patch_size
         if p is not None:
             if isinstance(p, bool) or not isinstance(p, int) or p < 1:
@@ -89,7 +98,9 @@ class ArchConfig:
         if self.model_type == "conditional":
             n = self.num_classes
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
-                raise ValueError(f"config field 'num_classes' must be an integer >= 1 for a conditional model, got {n!r}")
+                raise ValueError(
+                    f"config field 'num_classes' must be an integer >= 1 for a conditional model, got {n!r}"
+                )
         elif self.num_classes is not None:
             raise ValueError(f"config field 'num_classes' is only for conditional models, got {self.num_classes!r}")
 
@@ -133,26 +144,40 @@ class DiffusionConfig:
             _choice("noise_schedule", self.noise_schedule, SCHEDULES)
             if self.noise_schedule == "custom":
                 if self.custom_schedule_values is None:
-                    raise ValueError("config field 'custom_schedule_values' is required when noise_schedule is 'custom'")
+                    raise ValueError(
+                        "config field 'custom_schedule_values' is required when noise_schedule is 'custom'"
+                    )
                 validate_custom_values(list(self.custom_schedule_values))
             if self.beta_range is not None:
                 b = self.beta_range
                 if self.noise_schedule != "linear":
                     raise ValueError(f"config field 'beta_range' is for the linear schedule only, got {b!r}")
-                if not isinstance(b, tuple) or len(b) != 2 or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b
-                ) or not 0 < b[0] <= b[1] < 1:
-                    raise ValueError(f"config field 'beta_range' must be [beta_1, beta_T] with 0 < beta_1 <= beta_T < 1, got {b!r}")
+                if (
+                    not isinstance(b, tuple)
+                    or len(b) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)
+                    or not 0 < b[0] <= b[1] < 1
+                ):
+                    raise ValueError(
+                        f"config field 'beta_range' must be [beta_1, beta_T] with 0 < beta_1 <= beta_T < 1, got {b!r}"
+                    )
         else:
             if self.num_diffusion_steps is not None:
-                raise ValueError(f"config field 'num_diffusion_steps' is for the 'vp' process; a flow has continuous "
-                                 f"time t in [0, 1] (got {self.num_diffusion_steps!r})")  # fmt: skip
+                raise ValueError(
+                    f"config field 'num_diffusion_steps' is for the 'vp' process; a flow has continuous "
+                    f"time t in [0, 1] (got {self.num_diffusion_steps!r})"
+                )
             _number("flow_shift", self.flow_shift, 0.1, 10.0, hi_open=False)
 
     def make_process(self) -> Process:
-        return make_process(self.process, schedule=self.noise_schedule, num_steps=self.num_diffusion_steps,
-                            custom_values=self.custom_schedule_values, beta_range=self.beta_range,
-                            shift=self.flow_shift)  # fmt: skip
+        return make_process(
+            self.process,
+            schedule=self.noise_schedule,
+            num_steps=self.num_diffusion_steps,
+            custom_values=self.custom_schedule_values,
+            beta_range=self.beta_range,
+            shift=self.flow_shift,
+        )
 
 
 @dataclass(frozen=True)
@@ -185,7 +210,7 @@ class ModelConfig:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dict(cls, config: Any) -> "ModelConfig":
+    def from_dict(cls, config: Any) -> ModelConfig:
         """From a flat dict (every field at the top) or a nested one ({"arch": ..., "diffusion": ..., ...})."""
         if isinstance(config, ModelConfig):
             return config
@@ -198,14 +223,17 @@ class ModelConfig:
                     raise ValueError(f"config section '{key}' must be an object, got {value!r}")
                 for k, v in value.items():
                     if _SECTION_OF.get(k) != key:
-                        raise ValueError(f"config field '{key}.{k}' is unknown (value {v!r}); known fields: "
-                                         f"{sorted(f.name for f in fields(SECTIONS[key]))}")  # fmt: skip
+                        raise ValueError(
+                            f"config field '{key}.{k}' is unknown (value {v!r}); known fields: "
+                            f"{sorted(f.name for f in fields(SECTIONS[key]))}"
+                        )
                     flat[k] = v
             elif key in _SECTION_OF or key in _TOP:
                 flat[key] = value
             else:
-                raise ValueError(f"config field '{key}' is unknown (value {value!r}); known fields: "
-                                 f"{sorted([*_SECTION_OF, *_TOP])}")  # fmt: skip
+                raise ValueError(
+                    f"config field '{key}' is unknown (value {value!r}); known fields: {sorted([*_SECTION_OF, *_TOP])}"
+                )
         for name in REQUIRED_FIELDS:
             if name not in flat:
                 raise ValueError(f"config field '{name}' is required (missing)")
@@ -231,7 +259,7 @@ class ModelConfig:
         d = self.to_dict()
         return {**d["arch"], **d["diffusion"], **d["training"], "device": self.device, "precision": self.precision}
 
-    def replace(self, **changes) -> "ModelConfig":
+    def replace(self, **changes) -> ModelConfig:
         return ModelConfig.from_dict({**self.flat(), **changes})
 
     # ------------------------------------------------------------------ validation
@@ -249,10 +277,9 @@ class ModelConfig:
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" picks CUDA when present, else the CPU."""
+    """ "auto" picks CUDA when present, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but no CUDA GPU is available")
     return torch.device(device)
-

@@ -8,6 +8,7 @@ the conditional model adds cross-attention from the tokens to a context made of 
 timestep embedding (the original design's CrossAttentionBlock), with one extra "null" class that is used for
 classifier-free guidance (Ho & Salimans 2022).
 """
+
 from __future__ import annotations
 
 import math
@@ -109,7 +110,10 @@ class TransformerBlock(nn.Module):
         self.attention = Attention(dim, num_heads, dropout)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Dropout(dropout), nn.Linear(mlp_ratio * dim, dim)
+            nn.Linear(dim, mlp_ratio * dim),
+            nn.GELU(approximate="tanh"),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_ratio * dim, dim),
         )
         self.dropout = nn.Dropout(dropout)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
@@ -143,7 +147,9 @@ class DenoiserNetwork(nn.Module):
     -> eps_hat [B, *data_shape]
     """
 
-    def __init__(self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size=1, mlp_ratio=4):
+    def __init__(
+        self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size=1, mlp_ratio=4
+    ):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.embedding_dim, self.hidden_dim, self.num_layers = embedding_dim, hidden_dim, num_layers
@@ -152,7 +158,9 @@ class DenoiserNetwork(nn.Module):
         self.noise_embedding = nn.Sequential(
             nn.Linear(embedding_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
         )
-        self.encoder = nn.ModuleList(TransformerBlock(hidden_dim, num_heads, dropout, mlp_ratio) for _ in range(num_layers))
+        self.encoder = nn.ModuleList(
+            TransformerBlock(hidden_dim, num_heads, dropout, mlp_ratio) for _ in range(num_layers)
+        )
         self.final_norm = nn.LayerNorm(hidden_dim, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(hidden_dim, 2 * hidden_dim))
         self.output_proj = nn.Linear(hidden_dim, self.tokenizer.token_dim)
@@ -190,14 +198,27 @@ class ConditionalDenoiser(DenoiserNetwork):
     """eps_theta(x_t, t, y): y is a class label in 0..num_classes-1, or ``num_classes`` for "no condition" (the null
     label used for classifier-free guidance), or a float context [B, S, embedding_dim] / [B, embedding_dim]."""
 
-    def __init__(self, data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, num_classes, patch_size=1, mlp_ratio=4):
+    def __init__(
+        self,
+        data_shape,
+        embedding_dim,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        dropout,
+        num_classes,
+        patch_size=1,
+        mlp_ratio=4,
+    ):
         super().__init__(data_shape, embedding_dim, hidden_dim, num_layers, num_heads, dropout, patch_size, mlp_ratio)
         self.num_classes = num_classes
         self.label_embedding = nn.Embedding(num_classes + 1, embedding_dim)  # last row = null condition
         self.condition_embedding = nn.Sequential(
             nn.Linear(embedding_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
         )
-        self.cross_attention = nn.ModuleList(CrossAttentionBlock(hidden_dim, num_heads, dropout) for _ in range(num_layers))
+        self.cross_attention = nn.ModuleList(
+            CrossAttentionBlock(hidden_dim, num_heads, dropout) for _ in range(num_layers)
+        )
 
     @property
     def null_label(self) -> int:

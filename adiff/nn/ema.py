@@ -1,4 +1,5 @@
 """An exponential moving average of a module's weights, kept as a frozen copy that sampling uses."""
+
 from __future__ import annotations
 
 import copy

@@ -1,5 +1,6 @@
 """Checks of what callers hand a model: batches of samples, class conditions, sample shapes.  Every failure is a
 ValueError that names the argument and says what was expected."""
+
 from __future__ import annotations
 
 import torch

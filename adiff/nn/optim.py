@@ -1,4 +1,5 @@
 """The optimiser and learning-rate schedule from the design's optimizer_config, and the per-step training event."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ class OptimizerConfig:
     betas: tuple = (0.9, 0.999)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "OptimizerConfig":
+    def from_dict(cls, d: dict | None) -> OptimizerConfig:
         d = dict(d or {})
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
@@ -34,7 +35,9 @@ class OptimizerConfig:
 
     def validate(self) -> None:
         if self.optimizer_type not in ("adam", "adamw"):
-            raise ValueError(f"optimizer_config field 'optimizer_type' must be 'adam' or 'adamw', got {self.optimizer_type!r}")
+            raise ValueError(
+                f"optimizer_config field 'optimizer_type' must be 'adam' or 'adamw', got {self.optimizer_type!r}"
+            )
         if self.scheduler_type not in ("cosine", "linear", "constant"):
             raise ValueError(
                 f"optimizer_config field 'scheduler_type' must be 'cosine', 'linear' or 'constant', got {self.scheduler_type!r}"

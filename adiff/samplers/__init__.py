@@ -2,10 +2,32 @@
 
 ``SOLVERS`` (the registry) maps a name to a solver object; ``sample_progressive`` runs any of them for any process
 and prediction type, one ``StepRecord`` per step."""
+
 from .base import Solver
-from .loop import (MAX_RECURRENCE, StepRecord, Trajectory, TrajectoryRecorder, as_process, sample, sample_progressive,
-                   sampling_timesteps)  # fmt: skip
+from .loop import (
+    MAX_RECURRENCE,
+    StepRecord,
+    Trajectory,
+    TrajectoryRecorder,
+    as_process,
+    sample,
+    sample_progressive,
+    sampling_timesteps,
+)
 from .registry import SAMPLERS, SOLVERS, get_solver, solvers_for
 
-__all__ = ["Solver", "SOLVERS", "SAMPLERS", "get_solver", "solvers_for", "StepRecord", "Trajectory",
-           "TrajectoryRecorder", "sample", "sample_progressive", "sampling_timesteps", "as_process", "MAX_RECURRENCE"]  # fmt: skip
+__all__ = [
+    "Solver",
+    "SOLVERS",
+    "SAMPLERS",
+    "get_solver",
+    "solvers_for",
+    "StepRecord",
+    "Trajectory",
+    "TrajectoryRecorder",
+    "sample",
+    "sample_progressive",
+    "sampling_timesteps",
+    "as_process",
+    "MAX_RECURRENCE",
+]

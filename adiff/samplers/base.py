@@ -6,9 +6,11 @@ scheduler contract in spirit, without state on the object).  Every step is writt
 alpha(t), sigma(t) and takes the model's (x0_hat, eps_hat) pair, so it works for every process and prediction type
 the solver declares.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -61,8 +63,18 @@ class Solver:
         to the trajectory it was made on, so multistep solvers drop it and take a first-order step."""
         return state
 
-    def step(self, model: PredictFn, process: Process, x: torch.Tensor, t, s, pred: Prediction, state: dict,
-             generator: torch.Generator | None, **options) -> tuple[torch.Tensor, dict]:  # pragma: no cover  # fmt: skip
+    def step(
+        self,
+        model: PredictFn,
+        process: Process,
+        x: torch.Tensor,
+        t,
+        s,
+        pred: Prediction,
+        state: dict,
+        generator: torch.Generator | None,
+        **options,
+    ) -> tuple[torch.Tensor, dict]:  # pragma: no cover
         """x_t -> x_s for s < t, given the prediction at (x_t, t).  Returns (x_s, new state)."""
         raise NotImplementedError
 

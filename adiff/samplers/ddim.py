@@ -5,6 +5,7 @@
 eta = 0 is deterministic (the probability-flow ODE's Euler step in y = x / alpha, tau = sigma / alpha: the same
 update as the "euler" solver, on its own grid); eta = 1 has DDPM's variance.
 """
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ x_t = alpha_t x0 + sigma_t eps (Kingma et al. 2021, eq. 32-33; Ho et al. eqs. 6-
     var  = sigma_{t|s}^2 sigma_s^2 / sigma_t^2  (0 at s = 0).
 On the VP path sigma_{t|s}^2 = 1 - abar_t / abar_s, the "respaced" beta of Nichol & Dhariwal 2021 (appendix).
 """
+
 from __future__ import annotations
 
 import math

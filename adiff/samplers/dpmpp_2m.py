@@ -12,6 +12,7 @@ as diffusers' DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_o
 and at the final step when the final sigma is 0).  On the flow path lambda_1 = -inf (alpha = 0): phi = 0 and the first
 step reduces to x_s = alpha_s x0_hat + sigma_s x_1.
 """
+
 from __future__ import annotations
 
 from .base import Solver

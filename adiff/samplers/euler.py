@@ -7,6 +7,7 @@ s(t) = alpha, sigma(t) = sigma / alpha), and x itself in t, dx/dt = eps_hat - x0
 Written out, both are x_s = alpha_s x0_hat + sigma_s eps_hat: the DDIM (eta = 0) update.  What sets "euler" apart is
 its default grid, Karras et al.'s rho = 7 spacing of sigma / alpha (VP); on a flow it steps evenly in t.
 """
+
 from __future__ import annotations
 
 from .base import Solver

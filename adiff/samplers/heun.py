@@ -6,6 +6,7 @@ process's ODE coordinates (see euler.py): sigma / alpha for the VP process, t it
 
 Two network calls per step except the last: N steps cost 2N - 1 evaluations (as diffusers' HeunDiscreteScheduler).
 """
+
 from __future__ import annotations
 
 from .base import Solver

@@ -13,10 +13,12 @@ s to t by the forward kernel q(x_t | x_s) in between.  A repeated step starts fr
 history (DPM-Solver++'s previous x0_hat) was not made on, so repeats restart the history (a first-order step);
 the last repeat's prediction becomes the history of the next step.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -26,8 +28,16 @@ from ..diffusion.schedules import NoiseSchedule
 from .base import PredictFn, gaussian
 from .registry import get_solver
 
-__all__ = ["StepRecord", "sample_progressive", "sample", "sampling_timesteps", "Trajectory", "TrajectoryRecorder",
-           "as_process", "MAX_RECURRENCE"]  # fmt: skip
+__all__ = [
+    "StepRecord",
+    "sample_progressive",
+    "sample",
+    "sampling_timesteps",
+    "Trajectory",
+    "TrajectoryRecorder",
+    "as_process",
+    "MAX_RECURRENCE",
+]
 
 MAX_RECURRENCE = 10
 DEFAULT_SAMPLER = {"vp": "ddpm", "flow": "euler"}  # the original design's sampler for VP; its ODE twin for a flow
@@ -47,7 +57,9 @@ class StepRecord:
     x_prev: torch.Tensor  # the state at t_prev (the sample itself when t_prev = 0)
     noise_level: float  # sigma(t)
     guidance: Any = field(default=None)  # what the guidance wrapper reported at this step (None without guidance)
-    v_pred: torch.Tensor | None = None  # the path velocity (process.velocity: alpha eps - sigma x0 for VP, eps - x0 for a flow)
+    v_pred: torch.Tensor | None = (
+        None  # the path velocity (process.velocity: alpha eps - sigma x0 for VP, eps - x0 for a flow)
+    )
     nfe: int = 0  # network evaluations so far, this step included
 
 
@@ -60,8 +72,9 @@ def as_process(process: Process | NoiseSchedule) -> Process:
     raise ValueError(f"process must be a Process or a NoiseSchedule, got {type(process).__name__}")
 
 
-def sampling_timesteps(process: Process | NoiseSchedule, num_steps: int | None, spacing: str | None = None,
-                       sampler: str = "ddim") -> list:  # fmt: skip
+def sampling_timesteps(
+    process: Process | NoiseSchedule, num_steps: int | None, spacing: str | None = None, sampler: str = "ddim"
+) -> list:
     """The descending times a solver visits for ``num_steps`` (default: the solver's); 0 follows the last."""
     process = as_process(process)
     solver = get_solver(sampler, process)
@@ -138,17 +151,27 @@ def sample_progressive(
         s = ts[i + 1] if i + 1 < len(ts) else 0
         for k in range(recurrence):
             pred = model(x, t)
-            x_s, new_state = solver.step(model, process, x, t, s, pred, state if k == 0 else solver.restart(state),
-                                         generator, **options)  # fmt: skip
+            x_s, new_state = solver.step(
+                model, process, x, t, s, pred, state if k == 0 else solver.restart(state), generator, **options
+            )
             if k + 1 < recurrence:
                 x = process.renoise(x_s.detach(), s, t, gaussian(x_s, generator))
         state = new_state
         x0, eps = pred.x0.detach(), pred.eps.detach()
         yield StepRecord(
-            index=i, num_steps=len(ts), t=t, t_prev=s, x_t=x.detach(), x0_pred=x0, eps_pred=eps,
-            x_prev=x_s.detach(), noise_level=process.coefficients(t)[1], guidance=pred.info,
-            v_pred=process.velocity(x0, eps, t), nfe=model.calls,
-        )  # fmt: skip
+            index=i,
+            num_steps=len(ts),
+            t=t,
+            t_prev=s,
+            x_t=x.detach(),
+            x0_pred=x0,
+            eps_pred=eps,
+            x_prev=x_s.detach(),
+            noise_level=process.coefficients(t)[1],
+            guidance=pred.info,
+            v_pred=process.velocity(x0, eps, t),
+            nfe=model.calls,
+        )
         x = x_s.detach()
 
 
@@ -215,5 +238,13 @@ class TrajectoryRecorder:
         final = self._last.x_prev
         zero = torch.zeros_like(final)
         self._append(0, final, final, zero, zero, 0.0, None)
-        return Trajectory(self._t, torch.stack(self._x), torch.stack(self._x0), torch.stack(self._eps),
-                          torch.tensor(self._sig), self._g, torch.stack(self._v), self._last.nfe)  # fmt: skip
+        return Trajectory(
+            self._t,
+            torch.stack(self._x),
+            torch.stack(self._x0),
+            torch.stack(self._eps),
+            torch.tensor(self._sig),
+            self._g,
+            torch.stack(self._v),
+            self._last.nfe,
+        )

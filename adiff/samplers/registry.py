@@ -1,5 +1,6 @@
 """The solver registry: one explicit dict, listing what exists.  The app reads it (names, one-line summaries,
 default step counts, which processes each serves).  A new solver is one file plus one line here."""
+
 from __future__ import annotations
 
 from ..diffusion.processes import Process
@@ -28,5 +29,7 @@ def get_solver(name, process: Process | None = None, field: str = "sampler") -> 
         raise ValueError(f"{field} must be one of {list(SOLVERS)}, got {name!r}")
     solver = SOLVERS[name]
     if process is not None and process.name not in solver.processes:
-        raise ValueError(f"{field} {name!r} does not serve the {process.name} process; use one of {solvers_for(process)}")
+        raise ValueError(
+            f"{field} {name!r} does not serve the {process.name} process; use one of {solvers_for(process)}"
+        )
     return solver

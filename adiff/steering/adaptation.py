@@ -69,12 +69,13 @@ buffer share: the rows of 200 batches (replay 0.2, buffer 0.6, capacity 100, no 
 gain at MMD^2 1.5e-2 over steps 1-40 and 400% at 0.19 over steps 161-200; with the weights above 93-98% at
 <= 5.8e-3 in every window (tests/test_adaptation.py).
 """
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Callable, Iterator
 
 import torch
 
@@ -110,7 +111,7 @@ class AdaptationConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "AdaptationConfig":
+    def from_dict(cls, d: dict | None) -> AdaptationConfig:
         d = dict(d or {})
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
@@ -122,8 +123,17 @@ class AdaptationConfig:
     def validate(self) -> None:
         def num(name, lo, hi, lo_open=False):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-                raise ValueError(f"adaptation field '{name}' must be a number in {'(' if lo_open else '['}{lo}, {hi}], got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or v > hi
+                or v < lo
+                or (lo_open and v == lo)
+            ):
+                raise ValueError(
+                    f"adaptation field '{name}' must be a number in {'(' if lo_open else '['}{lo}, {hi}], got {v!r}"
+                )
 
         def integer(name, lo, hi):
             v = getattr(self, name)
@@ -136,15 +146,19 @@ class AdaptationConfig:
         num("replay_share", 0, 1)
         num("buffer_share", 0, 1)
         if self.replay_share + self.buffer_share > 1:
-            raise ValueError(f"adaptation fields 'replay_share' + 'buffer_share' must be <= 1, got {self.replay_share} + {self.buffer_share}")
+            raise ValueError(
+                f"adaptation fields 'replay_share' + 'buffer_share' must be <= 1, got {self.replay_share} + {self.buffer_share}"
+            )
         num("anchor_weight", 0, 100)
         integer("buffer_capacity", 1, 100_000)
         num("buffer_temperature", 0, 1e3, lo_open=True)
         if not isinstance(self.guided_sampling, bool):
             raise ValueError(f"adaptation field 'guided_sampling' must be true or false, got {self.guided_sampling!r}")
         if self.guided_sampling and self.replay_share == 0:
-            raise ValueError("adaptation field 'replay_share' must be > 0 with guided_sampling (guided samples are shown, "
-                             "not trained on), got 0")
+            raise ValueError(
+                "adaptation field 'replay_share' must be > 0 with guided_sampling (guided samples are shown, "
+                "not trained on), got 0"
+            )
         integer("sample_steps", 1, 1000)
         integer("eval_samples", 2, 10_000)
         integer("eval_every", 1, 10_000)
@@ -174,8 +188,14 @@ class Adapter:
     data: (x [N, *data_shape], labels [N] | None) real data for replay; None -> a pool of base-model samples.
     sample_kwargs: extra sampler keywords for fresh and evaluation samples, e.g. a preset's {"clip_x0": 1.0}."""
 
-    def __init__(self, model, reward_fn: Callable, config: AdaptationConfig | dict | None = None, data=None,
-                 sample_kwargs: dict | None = None):
+    def __init__(
+        self,
+        model,
+        reward_fn: Callable,
+        config: AdaptationConfig | dict | None = None,
+        data=None,
+        sample_kwargs: dict | None = None,
+    ):
         if not callable(reward_fn):
             raise ValueError(f"reward_fn must be callable, got {type(reward_fn).__name__}")
         self.model, self.reward_fn = model, reward_fn
@@ -209,7 +229,9 @@ class Adapter:
         if data is not None:
             x, labels = data
             self.ref_x = self.model._check_batch(x, "data")
-            self.ref_labels = None if labels is None or not self.model.is_conditional else torch.as_tensor(labels).to(self.device)
+            self.ref_labels = (
+                None if labels is None or not self.model.is_conditional else torch.as_tensor(labels).to(self.device)
+            )
         else:  # a pool of base-model samples stands in for the data
             self.ref_labels = self._labels_for(2048)
             self.ref_x = self._sample(2048, self.ref_labels, self.gen)
@@ -233,7 +255,9 @@ class Adapter:
     def _reward(self, x: torch.Tensor, count: bool = True) -> torch.Tensor:
         r = self.reward_fn(x)
         if not torch.is_tensor(r) or r.shape != (x.shape[0],):
-            raise ValueError(f"reward_fn must return one reward per sample [{x.shape[0]}], got {getattr(r, 'shape', type(r))}")
+            raise ValueError(
+                f"reward_fn must return one reward per sample [{x.shape[0]}], got {getattr(r, 'shape', type(r))}"
+            )
         if count:
             self.reward_queries += x.shape[0]
         return torch.nan_to_num(r.detach().float(), nan=-1e6, posinf=1e6, neginf=-1e6)
@@ -255,13 +279,22 @@ class Adapter:
         if guided:
             predict = RewardGuidance(predict, process, GuidanceConfig(self.reward_fn, self.cfg.guidance_scale), clip)
         sampler = "ddim" if process.name == "vp" else "euler"
-        x = sample(predict, process, (n, *model.data_shape), sampler=sampler,
-                   num_steps=min(self.cfg.sample_steps, process.max_steps), generator=generator, device=self.device)  # fmt: skip
+        x = sample(
+            predict,
+            process,
+            (n, *model.data_shape),
+            sampler=sampler,
+            num_steps=min(self.cfg.sample_steps, process.max_steps),
+            generator=generator,
+            device=self.device,
+        )
         return x.detach()
 
     def _evaluate_samples(self) -> torch.Tensor:
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 1)  # the same noise every time
-        return self._sample(self.cfg.eval_samples, self._labels_for(self.cfg.eval_samples), gen, net=self.model.ema.module)
+        return self._sample(
+            self.cfg.eval_samples, self._labels_for(self.cfg.eval_samples), gen, net=self.model.ema.module
+        )
 
     def _batch(self):
         """(x [b, ...], labels [b] | None, weights [b], fresh reward mean): rows whose weighted mixture is p_lambda
@@ -304,8 +337,9 @@ class Adapter:
         output for the model's prediction type, target: its training target, diffusion/parameterization.py)."""
         model, process = self.model, self.model.process
         with model.autocast():
-            per, (x_t, t, out) = per_sample_loss(model.denoiser, process, model.prediction_type, x, labels, self.gen,
-                                                 return_output=True)  # fmt: skip
+            per, (x_t, t, out) = per_sample_loss(
+                model.denoiser, process, model.prediction_type, x, labels, self.gen, return_output=True
+            )
             loss = (weights * per).mean()
             if self.cfg.anchor_weight > 0:
                 with torch.no_grad():
@@ -335,11 +369,17 @@ class Adapter:
             samples = self._evaluate_samples()
             with torch.no_grad():
                 r = self._reward(samples)
-            self._last_eval = (samples.cpu(), float(r.mean()), float(r.max()),
-                               self.data_reference(samples), self.target_reference(samples))  # fmt: skip
+            self._last_eval = (
+                samples.cpu(),
+                float(r.mean()),
+                float(r.max()),
+                self.data_reference(samples),
+                self.target_reference(samples),
+            )
         s, rm, rx, dd, dt = self._last_eval
-        event = AdaptationEvent(self.steps, rm, rx, float(loss.detach()), dd, dt, self.reward_queries,
-                                self.buffer.snapshot(), s, fresh_mean)  # fmt: skip
+        event = AdaptationEvent(
+            self.steps, rm, rx, float(loss.detach()), dd, dt, self.reward_queries, self.buffer.snapshot(), s, fresh_mean
+        )
         for hook in self.model.adaptation_hooks:
             hook(self.model, event)
         return event

@@ -13,13 +13,15 @@ When the buffer is full, the item with the lowest reward is evicted (ties: the o
 is below everything in a full buffer is not kept.  ``add_batch`` ends in exactly the state that adding the
 items one by one would (same rows, same order).
 """
+
 from __future__ import annotations
 
 import heapq
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -131,8 +133,10 @@ class TrajectoryBuffer:
         return self._n
 
     def __repr__(self) -> str:
-        return (f"TrajectoryBuffer(size={self._n}, capacity={self._capacity}, temperature={self._temperature:g}, "
-                f"item_shape={self._item_shape})")
+        return (
+            f"TrajectoryBuffer(size={self._n}, capacity={self._capacity}, temperature={self._temperature:g}, "
+            f"item_shape={self._item_shape})"
+        )
 
     def rewards(self) -> torch.Tensor:
         """Rewards of the items in row order, [N] float32 (a copy)."""
@@ -155,19 +159,32 @@ class TrajectoryBuffer:
             raise ValueError(f"reward must be a finite number, got {reward!r}")
         if metadata is not None and not isinstance(metadata, dict):
             raise ValueError(f"metadata must be a dict or None, got {type(metadata).__name__}")
-        kept = self.add_batch(trajectory.unsqueeze(0), torch.tensor([float(reward)], dtype=torch.float64),
-                              None if metadata is None else [metadata], _field="trajectory", _reward_field="reward")
+        kept = self.add_batch(
+            trajectory.unsqueeze(0),
+            torch.tensor([float(reward)], dtype=torch.float64),
+            None if metadata is None else [metadata],
+            _field="trajectory",
+            _reward_field="reward",
+        )
         return bool(kept[0])
 
-    def add_batch(self, items: torch.Tensor, rewards, metadata: Sequence[dict | None] | None = None,
-                  *, _field: str = "items", _reward_field: str = "rewards") -> torch.Tensor:
+    def add_batch(
+        self,
+        items: torch.Tensor,
+        rewards,
+        metadata: Sequence[dict | None] | None = None,
+        *,
+        _field: str = "items",
+        _reward_field: str = "rewards",
+    ) -> torch.Tensor:
         """Offer N items at once: items [N, *item_shape], rewards [N] (tensor or sequence of numbers), optional
         metadata (one dict or None per item).  Returns kept [N] bool: True where the item is in the buffer after
         the call.  Ends in the same state as N calls of ``add``; invalid input raises ValueError and changes nothing.
         """
         # ---- validate everything before touching the state
-        if not isinstance(items, torch.Tensor) or not (items.is_floating_point() or items.dtype in (
-                torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
+        if not isinstance(items, torch.Tensor) or not (
+            items.is_floating_point() or items.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+        ):
             got = f"a {items.dtype} tensor" if isinstance(items, torch.Tensor) else type(items).__name__
             raise ValueError(f"{_field} must be a real-valued torch.Tensor, got {got}")
         if items.dim() < 1:
@@ -177,8 +194,9 @@ class TrajectoryBuffer:
         if self._item_shape is not None and shape != self._item_shape:
             dims = ", ".join(str(d) for d in self._item_shape)
             if _field == "items":
-                raise ValueError(f"{_field} must have shape [N, {dims}] like the items in the buffer, "
-                                 f"got shape {tuple(items.shape)}")
+                raise ValueError(
+                    f"{_field} must have shape [N, {dims}] like the items in the buffer, got shape {tuple(items.shape)}"
+                )
             raise ValueError(f"{_field} must have shape [{dims}] like the items in the buffer, got shape {shape}")
         try:
             r = torch.as_tensor(rewards, dtype=torch.float64).detach().cpu()
@@ -189,8 +207,10 @@ class TrajectoryBuffer:
         r = r.reshape(n_new)
         if not torch.isfinite(r).all():
             bad = r[~torch.isfinite(r)][0].item()
-            raise ValueError(f"{_reward_field} must be finite, got {bad!r}"
-                             + ("" if _field != "items" else f" at position {int((~torch.isfinite(r)).nonzero()[0])}"))
+            raise ValueError(
+                f"{_reward_field} must be finite, got {bad!r}"
+                + ("" if _field != "items" else f" at position {int((~torch.isfinite(r)).nonzero()[0])}")
+            )
         if metadata is not None:
             if isinstance(metadata, (str, bytes, dict)) or not isinstance(metadata, Sequence) or len(metadata) != n_new:
                 raise ValueError(f"metadata must be a list of {n_new} dicts (or None), got {metadata!r}")
@@ -301,8 +321,15 @@ class TrajectoryBuffer:
         """All items, best reward first, as copies (safe to hand to a display while adaptation goes on)."""
         if self._item_shape is None:
             e = torch.zeros(0)
-            return BufferSnapshot(torch.zeros(0), e, e.clone(), torch.zeros(0, dtype=torch.long),
-                                  torch.zeros(0, dtype=torch.long), (), self._step)
+            return BufferSnapshot(
+                torch.zeros(0),
+                e,
+                e.clone(),
+                torch.zeros(0, dtype=torch.long),
+                torch.zeros(0, dtype=torch.long),
+                (),
+                self._step,
+            )
         return self._view(self._best_order())
 
     def best(self, k: int) -> BufferSnapshot:
@@ -311,8 +338,15 @@ class TrajectoryBuffer:
         snap = self.snapshot()
         if k >= self._n:
             return snap
-        return BufferSnapshot(snap.samples[:k], snap.rewards[:k], snap.priorities[:k], snap.age[:k],
-                              snap.indices[:k], snap.metadata[:k], snap.step)
+        return BufferSnapshot(
+            snap.samples[:k],
+            snap.rewards[:k],
+            snap.priorities[:k],
+            snap.age[:k],
+            snap.indices[:k],
+            snap.metadata[:k],
+            snap.step,
+        )
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -351,8 +385,10 @@ class TrajectoryBuffer:
             raise ValueError("samples, rewards and age must be tensors")
         n = rewards.shape[0] if rewards.dim() == 1 else -1
         if n < 0 or tuple(age.shape) != (n,) or n > capacity:
-            raise ValueError(f"rewards and age must have shape [N] with N <= capacity={capacity}, got "
-                             f"{tuple(rewards.shape)} and {tuple(age.shape)}")
+            raise ValueError(
+                f"rewards and age must have shape [N] with N <= capacity={capacity}, got "
+                f"{tuple(rewards.shape)} and {tuple(age.shape)}"
+            )
         if shape is None and n > 0:
             raise ValueError("item_shape is None but the state holds items")
         if shape is not None and tuple(samples.shape) != (n, *shape):
@@ -364,7 +400,11 @@ class TrajectoryBuffer:
         if n and (age.min() < 0 or age.max() >= step or age.unique().numel() != n):
             raise ValueError(f"age must hold distinct values in 0..step-1 = 0..{step - 1}")
         meta = state["metadata"]
-        if not isinstance(meta, (list, tuple)) or len(meta) != n or any(m is not None and not isinstance(m, dict) for m in meta):
+        if (
+            not isinstance(meta, (list, tuple))
+            or len(meta) != n
+            or any(m is not None and not isinstance(m, dict) for m in meta)
+        ):
             raise ValueError(f"metadata must be a list of {n} dicts (or None)")
         samples = samples.detach().to("cpu", torch.float32).clone() if shape is not None else None
         if samples is not None and not torch.isfinite(samples).all():
@@ -379,7 +419,7 @@ class TrajectoryBuffer:
         self._metadata = [None if m is None else dict(m) for m in meta]
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "TrajectoryBuffer":
+    def from_state_dict(cls, state: dict[str, Any]) -> TrajectoryBuffer:
         buf = cls(1)
         buf.load_state_dict(state)
         return buf

@@ -6,9 +6,10 @@ where f is the raw network output.  Every prediction type is affine in the outpu
 (adiff.diffusion.parameterization), so mixing outputs is the same as mixing the eps (or x0, or v) they imply.
 One batched call evaluates both halves.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -3,12 +3,13 @@ compiled into a torch function through a whitelist over Python's ``ast``.  The t
 eval/exec/compile: the tree is walked node by node and only the forms listed in ``EXPRESSION_HELP`` are built;
 anything else raises ExpressionError saying what is not allowed and where.
 """
+
 from __future__ import annotations
 
 import ast
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,11 +27,28 @@ _TINY = 1e-12  # |denominator| floor, log floor
 
 _VARIABLES = ("x", "y", "r", "theta")
 _CONSTANTS = {"pi": math.pi, "e": math.e}
-_ARITY = {"abs": 1, "sqrt": 1, "exp": 1, "log": 1, "sin": 1, "cos": 1, "tanh": 1, "sigmoid": 1, "clamp": 3,
-          "min": None, "max": None}  # None: two or more
+_ARITY = {
+    "abs": 1,
+    "sqrt": 1,
+    "exp": 1,
+    "log": 1,
+    "sin": 1,
+    "cos": 1,
+    "tanh": 1,
+    "sigmoid": 1,
+    "clamp": 3,
+    "min": None,
+    "max": None,
+}  # None: two or more
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
-_CMPOPS = {ast.Lt: torch.lt, ast.LtE: torch.le, ast.Gt: torch.gt, ast.GtE: torch.ge, ast.Eq: torch.eq,
-           ast.NotEq: torch.ne}
+_CMPOPS = {
+    ast.Lt: torch.lt,
+    ast.LtE: torch.le,
+    ast.Gt: torch.gt,
+    ast.GtE: torch.ge,
+    ast.Eq: torch.eq,
+    ast.NotEq: torch.ne,
+}
 
 EXPRESSION_HELP = f"""A reward r(x, y) over 2-D points, written as a Python-like formula, e.g. -((x-1)**2 + (y+0.5)**2).
 Names: x, y, r = sqrt(x^2 + y^2), theta = atan2(y, x), pi, e.
@@ -43,11 +61,25 @@ a / b and a % b keep |b| >= {_TINY:g}, and every intermediate value is clamped t
 gradient are always finite. At most {MAX_EXPRESSION_CHARS} characters, constants |c| <= {MAX_CONSTANT:g}."""
 
 _NODE_WORDS = {
-    "Lambda": "lambda", "ListComp": "list comprehension", "SetComp": "set comprehension",
-    "DictComp": "dict comprehension", "GeneratorExp": "generator expression", "JoinedStr": "f-string",
-    "FormattedValue": "f-string", "Subscript": "subscript", "Attribute": "attribute access",
-    "Starred": "starred argument", "NamedExpr": "assignment expression (:=)", "Tuple": "tuple", "List": "list",
-    "Dict": "dict", "Set": "set", "Await": "await", "Yield": "yield", "YieldFrom": "yield", "Slice": "slice",
+    "Lambda": "lambda",
+    "ListComp": "list comprehension",
+    "SetComp": "set comprehension",
+    "DictComp": "dict comprehension",
+    "GeneratorExp": "generator expression",
+    "JoinedStr": "f-string",
+    "FormattedValue": "f-string",
+    "Subscript": "subscript",
+    "Attribute": "attribute access",
+    "Starred": "starred argument",
+    "NamedExpr": "assignment expression (:=)",
+    "Tuple": "tuple",
+    "List": "list",
+    "Dict": "dict",
+    "Set": "set",
+    "Await": "await",
+    "Yield": "yield",
+    "YieldFrom": "yield",
+    "Slice": "slice",
 }
 
 
@@ -162,7 +194,9 @@ class _Compiler:
         if isinstance(v, bool) or v is None or not isinstance(v, (int, float)):
             raise self.fail(f"constant {v!r}", node, "only numbers are allowed")
         if not abs(v) <= MAX_CONSTANT:  # also refuses inf from 1e999
-            raise self.fail(f"constant {self.segment(node) or v!r}", node, f"numbers must satisfy |c| <= {MAX_CONSTANT:g}")
+            raise self.fail(
+                f"constant {self.segment(node) or v!r}", node, f"numbers must satisfy |c| <= {MAX_CONSTANT:g}"
+            )
         c = float(v)
         return lambda env: torch.tensor(c, dtype=env["_dtype"], device=env["_device"])
 
@@ -195,7 +229,8 @@ class _Compiler:
         ok = isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
         if not ok or not abs(n.value) <= MAX_EXPONENT:
             raise self.fail(
-                f"exponent {self.segment(node)!r}", node,
+                f"exponent {self.segment(node)!r}",
+                node,
                 f"the exponent of ** must be a number constant with |p| <= {MAX_EXPONENT} (use exp and log otherwise)",
             )
         return sign * float(n.value)
@@ -203,8 +238,15 @@ class _Compiler:
     def _BinOp(self, node) -> _Code:
         op = type(node.op)
         if op not in _BINOPS:
-            sym = {ast.FloorDiv: "//", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
-                   ast.LShift: "<<", ast.RShift: ">>"}.get(op, op.__name__)
+            sym = {
+                ast.FloorDiv: "//",
+                ast.MatMult: "@",
+                ast.BitAnd: "&",
+                ast.BitOr: "|",
+                ast.BitXor: "^",
+                ast.LShift: "<<",
+                ast.RShift: ">>",
+            }.get(op, op.__name__)
             raise self.fail(f"operator {sym}", node, "allowed operators: + - * / % **")
         left = self.compile(node.left)
         if op is ast.Pow:
@@ -296,7 +338,9 @@ def _check_size(tree, comp: _Compiler) -> None:
         count += 1
         if depth > MAX_EXPRESSION_DEPTH:
             line, col, at = comp.where(node)
-            raise ExpressionError(f"expression is nested too deeply (more than {MAX_EXPRESSION_DEPTH} levels){at}", col, line)
+            raise ExpressionError(
+                f"expression is nested too deeply (more than {MAX_EXPRESSION_DEPTH} levels){at}", col, line
+            )
         if count > MAX_EXPRESSION_NODES:
             raise ExpressionError(f"expression has too many parts (more than {MAX_EXPRESSION_NODES})")
         stack.extend((c, depth + 1) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
@@ -312,7 +356,9 @@ def compile_expression(text: str) -> Reward:
     if not isinstance(text, str):
         raise ExpressionError(f"expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_EXPRESSION_CHARS:
-        raise ExpressionError(f"expression is too long: {len(text)} characters, at most {MAX_EXPRESSION_CHARS} are allowed")
+        raise ExpressionError(
+            f"expression is too long: {len(text)} characters, at most {MAX_EXPRESSION_CHARS} are allowed"
+        )
     body = text.strip()
     if not body:
         raise ExpressionError("expression is empty; write a formula in x and y, e.g. -((x-1)**2 + (y+0.5)**2)")
@@ -346,7 +392,9 @@ def compile_expression(text: str) -> Reward:
             if "r" in names:
                 env["r"] = torch.where(pos, torch.where(pos, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
             if "theta" in names:  # atan2 has a 0/0 gradient at the origin: evaluate it at (1, 0) there instead
-                env["theta"] = torch.atan2(torch.where(pos, ys, torch.zeros_like(ys)), torch.where(pos, xs, torch.ones_like(xs)))
+                env["theta"] = torch.atan2(
+                    torch.where(pos, ys, torch.zeros_like(ys)), torch.where(pos, xs, torch.ones_like(xs))
+                )
         out = code(env).expand(x.shape[0])  # constants are 0-dim: [B]
         if x.requires_grad and not out.requires_grad:
             out = out + 0.0 * (xs + ys)  # keep the result in the graph: its gradient is exactly zero

@@ -18,11 +18,12 @@ learned denoiser's Jacobian into a jump of hundreds (the exact tilt moves x0_hat
 Each sampler step calls the wrapper, so every solver (Heun's second evaluation included) is guided; self-recurrence
 is the loop's ``recurrence`` (adiff.samplers).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -71,7 +72,9 @@ class GuidanceInfo:
 def _reward(fn, x: torch.Tensor) -> torch.Tensor:
     r = fn(x)
     if not torch.is_tensor(r) or r.shape != (x.shape[0],):
-        raise ValueError(f"reward_fn must return one reward per sample, shape [{x.shape[0]}], got {getattr(r, 'shape', type(r))}")
+        raise ValueError(
+            f"reward_fn must return one reward per sample, shape [{x.shape[0]}], got {getattr(r, 'shape', type(r))}"
+        )
     return r
 
 

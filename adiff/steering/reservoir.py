@@ -18,6 +18,7 @@ Items whose weight is at least tau are always kept, so the reservoir holds the h
 (for lambda > 0, the best rewards) plus a thinned sample of the rest.  Weights are handled as logarithms
 (log w may be large: exp(lambda r) overflows for lambda r > 709).  Items live on the CPU, detached, float32.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,13 @@ class WeightedReservoir:
     def __len__(self) -> int:
         return self.log_w.numel()
 
-    def add(self, items: torch.Tensor, log_w: torch.Tensor, labels: torch.Tensor | None = None,
-            generator: torch.Generator | None = None) -> None:
+    def add(
+        self,
+        items: torch.Tensor,
+        log_w: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         """Offer items [n, *item_shape] with log-weights [n] (finite) and optional labels [n]; ``generator`` (CPU)
         draws the u_i.  Keeps the ``capacity`` items of highest priority among everything offered so far."""
         n = items.shape[0]

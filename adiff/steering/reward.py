@@ -1,9 +1,11 @@
 """The Reward type shared by the built-in rewards (adiff.steering.rewards) and user formulas
 (adiff.steering.expressions): a named, differentiable function of a batch of samples."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 

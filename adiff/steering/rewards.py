@@ -11,13 +11,15 @@ Three ways to get one:
   compiled through a whitelist over Python's ``ast`` (the text is never given to eval/exec/compile);
 * ``Reward(name, kind, description, formula, fn)`` around any function of your own.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -106,8 +108,12 @@ def _safe_norm(d: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------- points
 def _x_coordinate(scale: float = 1.0) -> Reward:
     return Reward(
-        "x_coordinate", "points", "Pushes samples to the right (larger x); a negative scale pushes them left.",
-        f"r(x, y) = {_fmt(scale)} * x", lambda x: scale * x[:, 0], {"scale": scale},
+        "x_coordinate",
+        "points",
+        "Pushes samples to the right (larger x); a negative scale pushes them left.",
+        f"r(x, y) = {_fmt(scale)} * x",
+        lambda x: scale * x[:, 0],
+        {"scale": scale},
     )
 
 
@@ -119,8 +125,12 @@ def _distance_to_target(target: tuple[float, float] = (1.0, 1.0)) -> Reward:
         return -((x - t) ** 2).sum(-1)  # [B]
 
     return Reward(
-        "distance_to_target", "points", "Minus the squared distance to a target point; largest (0) at the target.",
-        f"r(x, y) = -((x - {_fmt(tx)})^2 + (y - {_fmt(ty)})^2)", fn, {"target": (tx, ty)},
+        "distance_to_target",
+        "points",
+        "Minus the squared distance to a target point; largest (0) at the target.",
+        f"r(x, y) = -((x - {_fmt(tx)})^2 + (y - {_fmt(ty)})^2)",
+        fn,
+        {"target": (tx, ty)},
     )
 
 
@@ -133,10 +143,12 @@ def _inside_ring(r_in: float = 1.0, r_out: float = 2.0, sharpness: float = 4.0) 
         return torch.sigmoid(sharpness * (rho - r_in)) * torch.sigmoid(sharpness * (r_out - rho))
 
     return Reward(
-        "inside_ring", "points",
+        "inside_ring",
+        "points",
         "Soft indicator (0..1) of lying in the ring r_in <= |x| <= r_out; sharpness sets how soft its edges are.",
         f"r(x, y) = sigmoid({_fmt(sharpness)}(|x| - {_fmt(r_in)})) * sigmoid({_fmt(sharpness)}({_fmt(r_out)} - |x|))",
-        fn, {"r_in": r_in, "r_out": r_out, "sharpness": sharpness},
+        fn,
+        {"r_in": r_in, "r_out": r_out, "sharpness": sharpness},
     )
 
 
@@ -151,11 +163,13 @@ def _inside_box(box: tuple[float, float, float, float] = (0.0, 2.0, 0.0, 2.0), s
         return s(sharpness * (px - x0)) * s(sharpness * (x1 - px)) * s(sharpness * (py - y0)) * s(sharpness * (y1 - py))
 
     return Reward(
-        "inside_box", "points",
+        "inside_box",
+        "points",
         "Soft indicator (0..1) of lying in the box x0 <= x <= x1, y0 <= y <= y1 (a product of four sigmoids).",
         f"r(x, y) = s(x - {_fmt(x0)}) s({_fmt(x1)} - x) s(y - {_fmt(y0)}) s({_fmt(y1)} - y),"
         f" s(u) = sigmoid({_fmt(sharpness)} u)",
-        fn, {"box": (x0, x1, y0, y1), "sharpness": sharpness},
+        fn,
+        {"box": (x0, x1, y0, y1), "sharpness": sharpness},
     )
 
 
@@ -167,17 +181,24 @@ def _mode(k: int = 0) -> Reward:
         return -0.5 * ((x - mu) ** 2).sum(-1)  # log N(x; mu_k, I) up to a constant
 
     return Reward(
-        "mode", "points",
+        "mode",
+        "points",
         "Affinity to mode k of the 8-gaussians data (mean at radius 2, angle k*pi/4): a unit-Gaussian log-density.",
-        f"r(x, y) = -((x - {mx:.3g})^2 + (y - {my:.3g})^2) / 2", fn, {"k": k},
+        f"r(x, y) = -((x - {mx:.3g})^2 + (y - {my:.3g})^2) / 2",
+        fn,
+        {"k": k},
     )
 
 
 # ---------------------------------------------------------------------------------------------- images
 def _brightness() -> Reward:
     return Reward(
-        "brightness", "images", "Mean pixel value (images live in [-1, 1]; -1 is background, +1 is ink).",
-        "r(x) = mean(x)", lambda x: x.mean(dim=(1, 2, 3)), {},
+        "brightness",
+        "images",
+        "Mean pixel value (images live in [-1, 1]; -1 is background, +1 is ink).",
+        "r(x) = mean(x)",
+        lambda x: x.mean(dim=(1, 2, 3)),
+        {},
     )
 
 
@@ -186,8 +207,12 @@ def _symmetry() -> Reward:
         return -((x - torch.flip(x, dims=(-1,))) ** 2).mean(dim=(1, 2, 3))
 
     return Reward(
-        "symmetry", "images", "Left-right mirror symmetry: minus the mean squared difference to the mirror image.",
-        "r(x) = -mean((x - flip_lr(x))^2)", fn, {},
+        "symmetry",
+        "images",
+        "Left-right mirror symmetry: minus the mean squared difference to the mirror image.",
+        "r(x) = -mean((x - flip_lr(x))^2)",
+        fn,
+        {},
     )
 
 
@@ -206,10 +231,12 @@ def _ink_in_region(region: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 0
         return ((x[:, :, r0:r1, c0:c1] + 1) / 2).mean(dim=(1, 2, 3))
 
     return Reward(
-        "ink_in_region", "images",
+        "ink_in_region",
+        "images",
         "Mean ink (x + 1) / 2 inside a rectangle given as fractions (top, bottom, left, right) of the image.",
         f"r(x) = mean((x + 1) / 2 over rows {_fmt(top)}..{_fmt(bottom)}, columns {_fmt(left)}..{_fmt(right)})",
-        fn, {"region": (top, bottom, left, right)},
+        fn,
+        {"region": (top, bottom, left, right)},
     )
 
 
@@ -226,15 +253,20 @@ def _classifier_logprob(digit: int = 0, device: str | None = None) -> Reward:
         try:
             net = classifier_for_shape(x.shape[1:], x.device)
         except ValueError as e:
-            raise ValueError(f"x has shape {tuple(x.shape)}, which reward 'classifier_logprob' cannot read: {e}") from None
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}, which reward 'classifier_logprob' cannot read: {e}"
+            ) from None
         logits = net(x.float())  # [B, 10]
         return torch.log_softmax(logits, dim=-1)[:, digit].to(x.dtype)
 
     return Reward(
-        "classifier_logprob", "images",
+        "classifier_logprob",
+        "images",
         "Log-probability that the shipped digit classifier (16x16 glyphs or 8x8 real digits, by the image size) "
         "reads the image as the digit.",
-        f"r(x) = log p_classifier(digit = {digit} | x)", fn, {"digit": digit, "device": device},
+        f"r(x) = log p_classifier(digit = {digit} | x)",
+        fn,
+        {"digit": digit, "device": device},
     )
 
 
@@ -267,25 +299,68 @@ def _quad(f, v):
 
 
 BUILTIN_REWARDS: tuple[RewardSpec, ...] = (
-    _spec("x_coordinate", "points", "Pushes samples to the right.", "r(x, y) = scale * x",
-          _x_coordinate, scale=(1.0, _finite_float)),
-    _spec("distance_to_target", "points", "Minus the squared distance to a target point.",
-          "r(x, y) = -||(x, y) - target||^2", _distance_to_target, target=((1.0, 1.0), _pair)),
-    _spec("inside_ring", "points", "Soft indicator of the ring r_in <= |x| <= r_out.",
-          "r = sigmoid(s(|x| - r_in)) * sigmoid(s(r_out - |x|))", _inside_ring,
-          r_in=(1.0, _non_negative_float), r_out=(2.0, _positive_float), sharpness=(4.0, _positive_float)),
-    _spec("inside_box", "points", "Soft indicator of an axis-aligned box (x0, x1, y0, y1).",
-          "r = s(x - x0) s(x1 - x) s(y - y0) s(y1 - y)", _inside_box,
-          box=((0.0, 2.0, 0.0, 2.0), _quad), sharpness=(4.0, _positive_float)),
-    _spec("mode", "points", "Affinity to mode k of the 8-gaussians data (radius 2, angle k*pi/4).",
-          "r(x) = -||x - mu_k||^2 / 2", _mode, k=(0, lambda f, v: _int_in(f, v, 0, 7))),
+    _spec(
+        "x_coordinate",
+        "points",
+        "Pushes samples to the right.",
+        "r(x, y) = scale * x",
+        _x_coordinate,
+        scale=(1.0, _finite_float),
+    ),
+    _spec(
+        "distance_to_target",
+        "points",
+        "Minus the squared distance to a target point.",
+        "r(x, y) = -||(x, y) - target||^2",
+        _distance_to_target,
+        target=((1.0, 1.0), _pair),
+    ),
+    _spec(
+        "inside_ring",
+        "points",
+        "Soft indicator of the ring r_in <= |x| <= r_out.",
+        "r = sigmoid(s(|x| - r_in)) * sigmoid(s(r_out - |x|))",
+        _inside_ring,
+        r_in=(1.0, _non_negative_float),
+        r_out=(2.0, _positive_float),
+        sharpness=(4.0, _positive_float),
+    ),
+    _spec(
+        "inside_box",
+        "points",
+        "Soft indicator of an axis-aligned box (x0, x1, y0, y1).",
+        "r = s(x - x0) s(x1 - x) s(y - y0) s(y1 - y)",
+        _inside_box,
+        box=((0.0, 2.0, 0.0, 2.0), _quad),
+        sharpness=(4.0, _positive_float),
+    ),
+    _spec(
+        "mode",
+        "points",
+        "Affinity to mode k of the 8-gaussians data (radius 2, angle k*pi/4).",
+        "r(x) = -||x - mu_k||^2 / 2",
+        _mode,
+        k=(0, lambda f, v: _int_in(f, v, 0, 7)),
+    ),
     _spec("brightness", "images", "Mean pixel value.", "r(x) = mean(x)", _brightness),
     _spec("symmetry", "images", "Left-right mirror symmetry.", "r(x) = -mean((x - flip_lr(x))^2)", _symmetry),
-    _spec("ink_in_region", "images", "Mean ink inside a rectangle (top, bottom, left, right) in fractions.",
-          "r(x) = mean((x + 1) / 2 in region)", _ink_in_region, region=((0.0, 1.0, 0.0, 0.5), _quad)),
-    _spec("classifier_logprob", "images", "Log-probability of a digit under the digit classifier (glyphs or digits).",
-          "r(x) = log p(digit | x)", _classifier_logprob,
-          digit=(0, lambda f, v: _int_in(f, v, 0, 9)), device=(None, _device)),
+    _spec(
+        "ink_in_region",
+        "images",
+        "Mean ink inside a rectangle (top, bottom, left, right) in fractions.",
+        "r(x) = mean((x + 1) / 2 in region)",
+        _ink_in_region,
+        region=((0.0, 1.0, 0.0, 0.5), _quad),
+    ),
+    _spec(
+        "classifier_logprob",
+        "images",
+        "Log-probability of a digit under the digit classifier (glyphs or digits).",
+        "r(x) = log p(digit | x)",
+        _classifier_logprob,
+        digit=(0, lambda f, v: _int_in(f, v, 0, 9)),
+        device=(None, _device),
+    ),
 )
 REWARD_NAMES: tuple[str, ...] = tuple(s.name for s in BUILTIN_REWARDS)
 
