@@ -635,4 +635,4 @@ def build(ctx: AppContext) -> TabLink:
         "label": label,
         "cfg": cfg,
     }
-    return TabLink("reverse", fields, apply_link, link_btn, link_box, [preset_md])
+    return TabLink("reverse", fields, apply_link, link_btn, link_box, [preset_md, sampler_md])
