@@ -49,9 +49,12 @@ VELOCITY_NOTE = (
 
 
 def fmt_t(t) -> str:
-    """A process time for people: a VP step as an integer, a flow's t in [0, 1] with 3 decimals."""
+    """A process time for people: a VP step as an integer (a fractional one, e.g. on the Karras grid, to 0.1), a
+    flow's t in [0, 1] with 3 decimals."""
     t = float(t)
-    return str(int(t)) if t.is_integer() else f"{t:.3f}"
+    if t.is_integer():
+        return str(int(t))
+    return f"{t:.1f}" if t > 2 else f"{t:.3f}"
 
 
 def shows_velocity(model) -> bool:
