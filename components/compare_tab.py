@@ -62,7 +62,8 @@ INTRO = """### Compare: the same noise, two choices
 Both sides start from **the same x_T** (same seed, same points) and differ in one choice: the solver, the number of
 steps, or the model (e.g. **moons**, a variance-preserving ε model, against **moons-flow**, a rectified flow).  One
 slider scrubs both.  Per side: **NFE** (network calls: the cost), **MMD²** to fresh data (≈ 0: as good as data), and
-**path straightness** (mean path length / mean displacement: 1 = straight lines, which few-step solvers need)."""
+**path straightness** (mean path length / mean displacement: 1 = straight lines).  What lets a solver take few steps
+is a velocity that changes slowly along each path, which a bending path can still have: the curves below show it."""
 LOAD_JS = """(f) => { const p = document.querySelector('#cmp-player .adiff-player')?.adiffPlayer;
   if (p && f && f.url) p.load(f.url); }"""
 STOP_JS = """() => { document.querySelector('#cmp-player .adiff-player')?.adiffPlayer?.freeze();
