@@ -21,6 +21,7 @@ from adiff import DiffusionModel
 from adiff.data import PLOT_RANGE, make_dataset
 from adiff.diffusion.processes import Process
 from adiff.diffusion.schedules import NoiseSchedule
+from adiff.eval.metrics import mmd2
 from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
 from adiff.nn.config import resolve_device
@@ -224,6 +225,19 @@ class AppContext:
                     self._data_cache.clear()
                 self._data_cache[key] = hit
         return hit
+
+    def mmd2_to_data(self, info: ModelInfo, samples: torch.Tensor, label, n: int, seed: int) -> float | None:
+        """MMD² of the first ``n`` samples of a 2-D model to ``n`` points of its dataset (of class ``label`` for a
+        class-conditional run); None for images, unknown data or fewer than 2 points a side.  n vs n points: MMD²
+        costs O((2n)²)."""
+        if info.kind != "points" or info.dataset is None:
+            return None
+        ref, ref_labels = self.dataset(info.dataset, 4 * n, seed)
+        if isinstance(label, int) and ref_labels is not None:
+            ref = ref[ref_labels == label]  # compare a class-conditional run with that class's data
+        if len(ref) < 2 or len(samples) < 2:
+            return None
+        return mmd2(samples[:n].float().cpu(), ref[:n])
 
 
 # ---------------------------------------------------------------------------------------------- conversions

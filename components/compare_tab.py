@@ -25,7 +25,7 @@ import torch
 
 import adiff.presets
 from adiff.data import PLOT_RANGE
-from adiff.eval.metrics import StraightnessMeter, mmd2
+from adiff.eval.metrics import StraightnessMeter
 from adiff.eval.quality import quality_against_nfe
 from adiff.samplers import SOLVERS, TrajectoryRecorder, solvers_for
 
@@ -189,17 +189,6 @@ def _aligned(trajs: list, K: int) -> list[list[int]]:
     return [[round(k * (len(tr) - 1) / max(1, K - 1)) for k in range(K)] for tr in trajs]
 
 
-def _quality(ctx: AppContext, s: Side, final: torch.Tensor, label) -> float | None:
-    if s.info.kind != "points" or s.info.dataset is None:
-        return None
-    ref, ref_labels = ctx.dataset(s.info.dataset, 4 * MMD_N, 321)
-    if isinstance(label, int) and ref_labels is not None:
-        ref = ref[ref_labels == label]
-    if len(ref) < 2 or len(final) < 2:
-        return None
-    return mmd2(final[:MMD_N].float().cpu(), ref[:MMD_N])
-
-
 def _curves(ctx: AppContext, sides: list[Side], label) -> list[dict]:
     """The quality-against-NFE curve of each distinct model: a preset's shipped one, else computed here for the
     chosen solvers (CURVE_N points, CURVE_NFES) when the model's data are known 2-D points."""
@@ -356,7 +345,7 @@ def build(ctx: AppContext) -> None:
                     "nfe": tr.nfe or s.nfe,
                     "seconds": round(s.seconds, 2),
                     "straightness": s.meter.value,
-                    "mmd2_to_data": _quality(ctx, s, final, label),
+                    "mmd2_to_data": ctx.mmd2_to_data(s.info, final, label, MMD_N, 321),
                     "sample_std": float(final.std()),
                     "finite": bool(torch.isfinite(final).all()),
                 }

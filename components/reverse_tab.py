@@ -23,7 +23,6 @@ import torch
 import adiff.presets
 from adiff.data import PLOT_RANGE
 from adiff.diffusion import Predictor
-from adiff.eval.metrics import mmd2
 from adiff.presets import preset_spec
 from adiff.samplers import SAMPLERS, SOLVERS, TrajectoryRecorder, get_solver, solvers_for
 
@@ -388,12 +387,9 @@ def build(ctx: AppContext) -> TabLink:
             "sample_std": float(final.std()) if len(final) >= 2 else None,
             "reused": False,
         }
-        if info.kind == "points" and info.dataset is not None:
-            ref, ref_labels = ctx.dataset(info.dataset, 4000, 123)
-            if isinstance(label, int) and ref_labels is not None:
-                ref = ref[ref_labels == label]  # compare a class-conditional run with that class's data
-            if len(ref) >= 2 and len(final) >= 2:  # 500 vs 500 points: MMD^2 costs O((n + m)^2)
-                summary["mmd2_to_data"] = mmd2(final[:500].float().cpu(), ref[:500])
+        d = ctx.mmd2_to_data(info, final, label, 500, 123)
+        if d is not None:
+            summary["mmd2_to_data"] = d
         session.progress["reverse"] = "after the last step"
         if key is not None:
             run = FinishedRun(traj, paths, payload, len(payload_text), Path(stored.gif_path).read_bytes(), summary)

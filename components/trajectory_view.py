@@ -112,18 +112,23 @@ def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture |
     return GaussianMixture([1.0], gmm.means[label : label + 1], gmm.covs[label : label + 1])
 
 
-def field_predictor(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The predictor drawn as fields: for one class, that class (with CFG); otherwise unconditional."""
+def _field_condition(model, label: int | str | None, cfg_scale: float | None) -> tuple[int | None, float | None]:
+    """The fields are drawn for one class (with CFG) or unconditionally: the (label, cfg_scale) the predictor takes."""
     label = label if isinstance(label, int) else None
     use_cfg = cfg_scale is not None and label is not None and model.is_conditional
-    return model.predictor(label, n, cfg_scale=cfg_scale if use_cfg else None)
+    return label, cfg_scale if use_cfg else None
+
+
+def field_predictor(model, label: int | str | None, cfg_scale: float | None, n: int):
+    """The predictor drawn as fields (see ``_field_condition``)."""
+    label, cfg = _field_condition(model, label, cfg_scale)
+    return model.predictor(label, n, cfg_scale=cfg)
 
 
 def field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The noise predictor drawn as the score field (the same choice of class and CFG as ``field_predictor``)."""
-    label = label if isinstance(label, int) else None
-    use_cfg = cfg_scale is not None and label is not None and model.is_conditional
-    return model.noise_predictor(label, n, cfg_scale=cfg_scale if use_cfg else None)
+    """The noise predictor drawn as the score field (the same class and CFG as ``field_predictor``)."""
+    label, cfg = _field_condition(model, label, cfg_scale)
+    return model.noise_predictor(label, n, cfg_scale=cfg)
 
 
 def field_grids(predict, process, ts, velocity: bool, device=None) -> tuple[np.ndarray, np.ndarray | None]:
