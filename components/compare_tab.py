@@ -375,20 +375,17 @@ def build(ctx: AppContext) -> None:
         where = ctx.store.get(request).progress.get("compare")
         return stopped_text("compare", where), {"status": "stopped", "at": where}
 
-    def side_updates(src, request, key: str) -> list:
-        """Solver choices, default solver and step count for the model chosen on one side."""
-        model, info = ctx.model(src, ctx.store.get(request), f"model_{key}")
-        name, k = default_solver(model, info)
-        return [
-            gr.update(choices=solver_choices(model), value=name),
-            gr.update(maximum=model.max_sampling_steps, value=k),
-        ]
-
     def on_model(key):
         @user_errors
         def fn(src, request: gr.Request):
-            up = side_updates(src, request, key)
-            _, info = ctx.model(src, ctx.store.get(request), f"model_{key}")
+            """Solver choices, default solver and step count for the model chosen on one side; side A also sets the
+            class choices and the sample count."""
+            model, info = ctx.model(src, ctx.store.get(request), f"model_{key}")
+            name, k = default_solver(model, info)
+            up = [
+                gr.update(choices=solver_choices(model), value=name),
+                gr.update(maximum=model.max_sampling_steps, value=k),
+            ]
             if key == "a":
                 up.append(
                     gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional)
