@@ -23,6 +23,8 @@ __all__ = [
     "preset_spec",
     "preset_path",
     "preset_card",
+    "preset_curve",
+    "preset_curve_path",
     "load_preset",
     "PRESET_DIR",
 ]
@@ -218,6 +220,19 @@ def preset_card(name: str, root: Path | None = None) -> dict:
     """The model card written by the training command (config, data, steps, wall time, machine, quality)."""
     p = preset_path(name, root).with_suffix(".json")
     return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def preset_curve_path(name: str, root: Path | None = None) -> Path:
+    """Where a preset's quality-against-NFE curve lives (written by ``python -m adiff.cli.quality``)."""
+    return preset_path(name, root).with_suffix(".nfe.json")
+
+
+def preset_curve(name: str, root: Path | None = None) -> dict | None:
+    """A preset's quality-against-NFE curve as shipped; None for a model that is not a preset or has none."""
+    if name not in PRESETS:
+        return None
+    p = preset_curve_path(name, root)
+    return json.loads(p.read_text()) if p.is_file() else None
 
 
 _cache: dict[tuple[str, str], DiffusionModel] = {}

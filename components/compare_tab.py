@@ -72,10 +72,7 @@ STOP_JS = """() => { document.querySelector('#cmp-player .adiff-player')?.adiffP
 
 def cached_curve(source: str) -> dict | None:
     """A preset's quality-against-NFE curve as shipped (None when there is none)."""
-    if source not in adiff.presets.PRESETS:
-        return None
-    p = adiff.presets.preset_path(source).with_suffix(".nfe.json")
-    return json.loads(p.read_text()) if p.is_file() else None
+    return adiff.presets.preset_curve(source)
 
 
 @dataclass

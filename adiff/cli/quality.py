@@ -19,13 +19,9 @@ import torch
 
 from ..data import make_dataset
 from ..eval.quality import NFE_GRID, quality_against_nfe
-from ..presets import PRESETS, load_preset, preset_path
+from ..presets import PRESETS, load_preset, preset_curve_path
 
-__all__ = ["curve_path", "write_curve", "main"]
-
-
-def curve_path(name: str):
-    return preset_path(name).with_suffix(".nfe.json")
+__all__ = ["write_curve", "main"]
 
 
 def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
@@ -45,7 +41,7 @@ def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
         torch=torch.__version__,
         written=time.strftime("%Y-%m-%d"),
     )
-    curve_path(name).write_text(json.dumps(curve, indent=1) + "\n")
+    preset_curve_path(name).write_text(json.dumps(curve, indent=1) + "\n")
     return curve
 
 
@@ -61,7 +57,7 @@ def main(argv=None) -> int:
     names = [args.preset] if args.preset else [k for k, s in PRESETS.items() if s.config.get("data_shape") == [2]]
     for name in names:
         c = write_curve(name, args.n)
-        print(f"{name}: {len(c['rows'])} points in {c['seconds']} s -> {curve_path(name)}")
+        print(f"{name}: {len(c['rows'])} points in {c['seconds']} s -> {preset_curve_path(name)}")
     return 0
 
 
