@@ -26,12 +26,13 @@ from components import (
     forward_tab,
     guidance_tab,
     links,
-    reverse_tab,  # noqa: E402
+    reverse,  # noqa: E402
     schedules_tab,
     train_tab,
 )
-from components.common import LIMITS, AppContext  # noqa: E402
+from components.context import AppContext  # noqa: E402
 from components.help import glossary_markdown, page_script  # noqa: E402
+from components.limits import LIMITS
 from components.state import SessionStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -82,7 +83,7 @@ def build_app(
                 for tab in (
                     schedules_tab,
                     forward_tab,
-                    reverse_tab,
+                    reverse,
                     compare_tab,
                     guidance_tab,
                     adaptation_tab,

@@ -18,23 +18,16 @@ from PIL import Image
 from adiff.data import PLOT_RANGE
 from adiff.steering.adaptation import AdaptationConfig, Adapter
 
-from .common import (
-    EXPRESSION,
-    LIMITS,
-    AppContext,
-    ModelInfo,
-    build_reward,
-    points,
-    reward_choices,
-    reward_grid,
-    reward_help,
-    tile_images,
-)
+from .arrays import points, reward_grid, tile_images
+from .context import AppContext, ModelInfo
+from .fields import as_bool, as_float, as_int, field_error, user_errors
 from .figures import make_adaptation_figure, make_before_after_figure, make_buffer_figure, make_message_figure
 from .help import try_this
+from .limits import LIMITS
 from .links import LinkParams, TabLink, link_row, merge
+from .rewards import EXPRESSION, build_reward, reward_choices, reward_help
 from .summaries import adaptation_text, stopped_text
-from .validation import as_bool, as_float, as_int, dropdown, field_error, number, slider, user_errors
+from .validation import dropdown, number, slider
 
 __all__ = ["build", "AdaptationRun", "buffer_view", "gallery_items"]
 

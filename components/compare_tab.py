@@ -29,26 +29,18 @@ from adiff.eval.metrics import StraightnessMeter
 from adiff.eval.quality import quality_against_nfe
 from adiff.samplers import SOLVERS, TrajectoryRecorder, solvers_for
 
-from .common import (
-    LIMITS,
-    AppContext,
-    ModelInfo,
-    condition_for,
-    default_label,
-    default_solver,
-    label_choices,
-    parse_label,
-    solver_choices,
-    steps_for,
-    tile_array,
-)
+from .arrays import tile_array
+from .choices import condition_for, default_label, default_solver, label_choices, parse_label, solver_choices, steps_for
 from .compare_figures import make_quality_figure
+from .context import AppContext, ModelInfo
+from .fields import as_choice, as_int, user_errors
 from .help import try_this
+from .limits import LIMITS
 from .player import live_message, player_component, player_payload
 from .plotting import COLORS, LABELS
 from .summaries import describe_mmd2, fmt, stopped_text
 from .trajectory_view import NUM_PATHS, fmt_t, image_specs
-from .validation import as_choice, as_int, dropdown, number, radio, slider, user_errors
+from .validation import dropdown, number, radio, slider
 
 __all__ = ["build", "cached_curve", "SIDES"]
 

@@ -13,12 +13,16 @@ import torch
 from adiff.data import IMAGE_DATASETS, PLOT_RANGE, TOY_2D_DATASETS, dataset_info, gaussian_mixture_for
 from adiff.diffusion.schedules import make_schedule
 
-from .common import LIMITS, AppContext, curve_at, finite_list, flow_curve, grid, points, schedule_curve, tile_images
+from .arrays import finite_list, grid, points, tile_images
+from .context import AppContext
+from .curves import curve_at, flow_curve, schedule_curve
+from .fields import as_bool, as_choice, as_int, user_errors
 from .figures import make_forward_figure, make_process_marker_figure
 from .help import try_this
+from .limits import LIMITS
 from .links import LinkParams, TabLink, link_row
 from .summaries import forward_text
-from .validation import as_bool, as_choice, as_int, dropdown, number, radio, slider, user_errors
+from .validation import dropdown, number, radio, slider
 
 __all__ = ["build", "forward", "forward_data"]
 

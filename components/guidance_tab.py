@@ -20,32 +20,18 @@ from adiff.data import IMAGE_DATASETS, PLOT_RANGE
 from adiff.samplers import SAMPLERS, solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from .common import (
-    EXPRESSION,
-    LIMITS,
-    NO_REWARD,
-    AppContext,
-    build_reward,
-    condition_for,
-    count_nonfinite,
-    default_label,
-    default_solver,
-    finite_rows,
-    label_choices,
-    parse_label,
-    points,
-    reward_choices,
-    reward_grid,
-    reward_help,
-    solver_choices,
-    tile_images,
-)
+from .arrays import count_nonfinite, finite_rows, points, reward_grid, tile_images
+from .choices import condition_for, default_label, default_solver, label_choices, parse_label, solver_choices
+from .context import AppContext
+from .fields import as_choice, as_float, as_int, user_errors
 from .figures import make_guidance_figure, make_message_figure
 from .help import try_this
+from .limits import LIMITS
 from .links import LinkParams, TabLink, link_row, merge
 from .result_cache import REUSED_TEXT, figure_nbytes, preset_key
+from .rewards import EXPRESSION, NO_REWARD, build_reward, reward_choices, reward_help
 from .summaries import classifier_check_text, fmt, guidance_verdict, live_text, stopped_text
-from .validation import as_choice, as_float, as_int, dropdown, number, radio, slider, user_errors
+from .validation import dropdown, number, radio, slider
 
 __all__ = ["build", "tilted_target", "Tilted", "classifier_recheck", "RECHECK_T_FRACTION"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from .validation import as_choice, as_float, as_int
+from .fields import as_choice, as_float, as_int
 
 __all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge"]
 

@@ -18,9 +18,11 @@ from PIL import Image
 from adiff.data import PLOT_RANGE, check_drawing, points_from_drawing
 from adiff.data.uploads import UPLOAD_SIZES, ImageSet, UploadError, UploadLimits, images_from_files
 
-from .common import AppContext, points, tile_images
+from .arrays import points, tile_images
+from .context import AppContext
+from .fields import as_choice, field_error, user_errors
 from .figures import make_message_figure, make_samples_figure
-from .validation import as_choice, field_error, radio, user_errors
+from .validation import radio
 
 __all__ = ["build", "OWN_DRAWING", "OWN_IMAGES", "OWN_DATASETS", "OwnData", "own_data", "DRAWING_POINTS"]
 

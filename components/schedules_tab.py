@@ -11,11 +11,14 @@ import gradio as gr
 
 from adiff.diffusion.schedules import SCHEDULES, make_schedule, validate_custom_values
 
-from .common import LIMITS, AppContext, flow_curve, schedule_curve
+from .context import AppContext
+from .curves import flow_curve, schedule_curve
+from .fields import as_float, as_int, as_text, field_error, user_errors
 from .figures import make_schedule_figure
 from .help import try_this
+from .limits import LIMITS
 from .links import LinkParams, TabLink, link_row
-from .validation import as_float, as_int, as_text, checkbox_group, field_error, number, user_errors
+from .validation import checkbox_group, number
 
 __all__ = [
     "build",

@@ -9,6 +9,13 @@ Presets are never stored here: they are shared, read-only models (``adiff.preset
 Long jobs (adaptation, training) never hold a lock across a ``yield``: each step runs under ``session.lock`` and
 checks that its run is still the session's current one (``session.runs[kind]``), so pressing Start again, Reset,
 or a cancelled generator left suspended by Stop can never have two loops mutate one model at the same time.
+
+Each tab keeps its own state in the session (``session.tab(name, factory)``: a small dataclass defined by the tab's
+folder), so adding a tab never adds a field here.  What several tabs share stays on the Session: the session's own
+model ("my model", made by the Train tab and sampled by the others), the run registry and the private folder.
+Every run writes its files into a folder of its own (``session.run_folder``) and only a delivered run's older
+siblings are removed (``session.delivered``), so any number of parallel calls in one session never read or delete
+each other's files.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Session", "SessionStore", "StoredTrajectory", "return_free_memory"]
+__all__ = ["Session", "SessionStore", "return_free_memory"]
 
 
 def _malloc_trim():
@@ -49,45 +57,31 @@ def return_free_memory() -> None:
 
 
 @dataclass
-class StoredTrajectory:
-    """A finished reverse-diffusion run, kept for the frame slider and the GIF."""
-
-    trajectory: Any  # adiff.samplers.Trajectory (CPU tensors [K, B, ...])
-    model: Any  # the DiffusionModel that made it (for the score field at any frame)
-    source: str  # preset name or "my model"
-    kind: str  # "points" | "images"
-    condition: Any  # None or an int label
-    cfg_scale: float | None
-    paths: Any  # [K, P, 2] positions of the highlighted particles (points only)
-    ideal: Any = None  # adiff.data.gmm.GaussianMixture for the ideal model, or None
-    gif_path: str | None = None
-    data_path: str | None = None  # the player's JSON of the whole trajectory (sent to the browser as a file)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.trajectory)
-
-    def nbytes(self) -> int:
-        tr = self.trajectory
-        return sum(t.numel() * t.element_size() for t in (tr.x, tr.x0_pred, tr.eps_pred))
-
-
-@dataclass
 class Session:
     key: str
     created: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    trajectory: StoredTrajectory | None = None
-    adaptation: Any = None  # components.adaptation_tab.AdaptationRun
-    trained: Any = None  # DiffusionModel trained or loaded in the Train tab
+    trained: Any = None  # "my model": the DiffusionModel trained or loaded in the Train tab
     trained_info: dict = field(default_factory=dict)  # dataset, steps, ... of ``trained``
-    train_history: dict = field(default_factory=dict)
-    own_data: dict = field(default_factory=dict)  # "my drawing" / "my images" -> components.own_data.OwnData
     runs: dict = field(default_factory=dict)  # kind -> id of the current run of that kind
-    progress: dict = field(default_factory=dict)  # kind -> plain words on how far its last run got (for "stopped")
+    _tabs: dict = field(default_factory=dict, repr=False)  # tab name -> that tab's state object
+    # TRANSITIONAL (until every tab keeps its state in session.tab(...)):
+    adaptation: Any = None
+    train_history: dict = field(default_factory=dict)
+    own_data: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
     _workdir: str | None = None
     _run_ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
+    _delivered: dict = field(default_factory=dict, repr=False)  # kind -> run folders whose results were delivered
+
+    def tab(self, name: str, factory: Callable[[], Any]):
+        """This session's state for tab ``name`` (made by ``factory`` on first use)."""
+        with self.lock:
+            state = self._tabs.get(name)
+            if state is None:
+                state = self._tabs[name] = factory()
+            return state
 
     def new_run(self, kind: str) -> int:
         """Start a run of ``kind`` ("adapt", "train"); any older run of that kind stops at its next step."""
@@ -106,19 +100,41 @@ class Session:
     @property
     def workdir(self) -> Path:
         """A private temporary folder for this session's files (GIFs, checkpoints), removed with the session."""
-        if self._workdir is None or not Path(self._workdir).is_dir():
-            self._workdir = tempfile.mkdtemp(prefix="adiff-session-")
-        return Path(self._workdir)
+        with self.lock:
+            if self._workdir is None or not Path(self._workdir).is_dir():
+                self._workdir = tempfile.mkdtemp(prefix="adiff-session-")
+            return Path(self._workdir)
+
+    def run_folder(self, kind: str) -> Path:
+        """A new folder for one run's files, unique in this session (parallel runs never share a name)."""
+        with self.lock:
+            folder = self.workdir / f"{kind}-{next(self._run_ids)}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        return folder
+
+    def delivered(self, kind: str, folder: Path, keep: int = 1) -> None:
+        """``folder``'s result reached the browser (its event has moved past the yield that sent it): remove the
+        folders of older delivered runs of ``kind`` beyond the ``keep`` most recent.  A run still in flight is never
+        touched, so a parallel call's files stay until it has sent them."""
+        with self.lock:
+            done = self._delivered.setdefault(kind, [])
+            done.append(Path(folder))
+            old, self._delivered[kind] = done[:-keep], done[-keep:]
+        for f in old:
+            shutil.rmtree(f, ignore_errors=True)
 
     def close(self) -> None:
-        """Release everything: models, trajectories, files."""
+        """Release everything: models, tab states, files."""
         for kind in list(self.runs):
             self.stop_runs(kind)
-        self.trajectory = None
-        self.adaptation = None
-        self.trained = None
-        self.train_history = {}
-        self.own_data = {}
+        with self.lock:
+            tabs, self._tabs = list(self._tabs.values()), {}
+            self.trained, self.trained_info, self._delivered = None, {}, {}
+            self.adaptation, self.train_history, self.own_data, self.progress = None, {}, {}, {}
+        for state in tabs:
+            close = getattr(state, "close", None)
+            if close is not None:
+                close()
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

@@ -20,11 +20,14 @@ from adiff.nn.checkpoints import CheckpointError, open_checkpoint
 from adiff.samplers.loop import DEFAULT_SAMPLER
 
 from . import own_data
-from .common import LIMITS, MY_MODEL, AppContext, count_nonfinite, points, tile_images
+from .arrays import count_nonfinite, points, tile_images
+from .context import MY_MODEL, AppContext
+from .fields import as_bool, as_choice, as_float, as_int, field_error, user_errors
 from .figures import make_loss_figure, make_message_figure, make_samples_figure
 from .help import try_this
+from .limits import LIMITS
 from .links import LinkParams, TabLink, link_row
-from .validation import as_bool, as_choice, as_float, as_int, dropdown, field_error, number, radio, user_errors
+from .validation import dropdown, number, radio
 
 __all__ = ["build", "model_config", "schedule_note", "prediction_update", "SIZES", "PROCESS_CHOICES"]
 

@@ -13,7 +13,9 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.diffusion import Predictor
 
-from .common import ModelInfo, grid, process_curve, score_grid, tile_array
+from .arrays import grid, score_grid, tile_array
+from .context import ModelInfo
+from .curves import process_curve
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
 
 __all__ = [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
+from components.reverse.handlers import ReverseState
 from tests.test_app_api import app, client, stream  # noqa: F401  (the module's fixtures: one live app)
 
 DEFAULTS = ("moons", "dpmpp_2m", 12, 0.0, 5, 200, "any", 1.0)  # preset, sampler, steps, eta, seed, n, label, cfg
@@ -74,15 +75,19 @@ def test_sessions_get_independent_files(app):  # noqa: F811
     generate(one, *DEFAULTS)
     generate(two, *DEFAULTS)  # a hit
     s1, s2 = session_of(demo, one), session_of(demo, two)
-    f1 = (s1.trajectory.gif_path, s1.trajectory.data_path)
-    f2 = (s2.trajectory.gif_path, s2.trajectory.data_path)
+    f1, f2 = reverse_files(s1), reverse_files(s2)
     assert set(f1).isdisjoint(f2) and all(Path(f).is_file() for f in f1 + f2)
-    assert Path(f1[0]).parent == s1.workdir and Path(f2[0]).parent == s2.workdir
+    assert Path(f1[0]).parent.parent == s1.workdir and Path(f2[0]).parent.parent == s2.workdir
     # the second session's next run deletes its own old files, never the first session's
     generate(two, *DEFAULTS[:4], 7, *DEFAULTS[5:])
     assert not any(Path(f).exists() for f in f2) and all(Path(f).is_file() for f in f1)
     generate(one, *DEFAULTS)  # a hit again: the first session's old files are replaced by new ones
-    assert not any(Path(f).exists() for f in f1) and Path(session_of(demo, one).trajectory.data_path).is_file()
+    assert not any(Path(f).exists() for f in f1) and Path(reverse_files(session_of(demo, one))[1]).is_file()
+
+
+def reverse_files(session) -> tuple[str, str]:
+    """The server's copies of a session's last /generate files (GIF, player JSON)."""
+    return session.tab("reverse", ReverseState).files
 
 
 def test_my_model_is_never_cached(app):  # noqa: F811
@@ -136,3 +141,24 @@ def test_identical_guided_generate_is_a_hit(app):  # noqa: F811
         other[i] = change
         _, (_, _, s) = stream(two, *other, api_name="/guided_generate")
         assert s["reused"] is False, (i, change)
+
+
+def test_six_parallel_generates_in_one_session_all_succeed(app):  # noqa: F811
+    """One session's parallel calls never read or delete each other's files (each run has its own folder; only a
+    delivered run's older siblings are removed): six at once, half of them identical (cache hits), all succeed and
+    each answer's files hold its own run."""
+    demo, url = app
+    demo.adiff_context.results.clear()
+    c = Client(url, verbose=False)
+    seeds = [21, 22, 23, 21, 22, 23]
+    jobs = [c.submit(*DEFAULTS[:4], s, 60, "any", 1.0, api_name="/generate") for s in seeds]
+    results = [j.result(timeout=300) for j in jobs]
+    for s, (pointer, text, summary, gif, data) in zip(seeds, results):
+        assert summary["status"] == "done" and summary["seed"] == s and "✓" in text
+        player = json.loads(Path(data).read_text())
+        assert player["id"] == pointer["id"] and Path(gif).read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    # identical requests give identical samples, whichever ran and whichever was reused
+    finals = {}
+    for s, (_, _, _, _, data) in zip(seeds, results):
+        frames = json.loads(Path(data).read_text())["frames"]["data"]["x_t"]
+        assert finals.setdefault(s, frames) == frames

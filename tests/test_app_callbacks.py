@@ -10,45 +10,46 @@ from PIL import Image
 from adiff.data import gaussian_mixture_for
 from adiff.diffusion.processes import make_process
 from adiff.diffusion.schedules import make_schedule
-from components import common, forward_tab, reverse_tab, schedules_tab, validation
-from components.common import AppContext, ModelInfo
+from components import arrays, choices, curves, fields, forward_tab, rewards, schedules_tab, trajectory_view, validation
+from components.context import AppContext, ModelInfo
 from components.gif import trajectory_gif
+from components.reverse import view as reverse_view
 from components.state import Session, SessionStore, return_free_memory
 
 
 # ---------------------------------------------------------------------------------------------- validation
 def test_as_int_names_the_field():
-    assert validation.as_int(3.0, "num_steps", 1, 10) == 3
-    assert validation.as_int("4", "num_steps", 1, 10) == 4
+    assert fields.as_int(3.0, "num_steps", 1, 10) == 3
+    assert fields.as_int("4", "num_steps", 1, 10) == 4
     for bad in (0, 11, 2.5, None, "x", True, float("nan")):
         with pytest.raises(gr.Error, match="num_steps"):
-            validation.as_int(bad, "num_steps", 1, 10)
+            fields.as_int(bad, "num_steps", 1, 10)
 
 
 def test_as_float_text_choice_bool():
-    assert validation.as_float("0.5", "eta", 0, 1) == 0.5
+    assert fields.as_float("0.5", "eta", 0, 1) == 0.5
     with pytest.raises(gr.Error, match="eta: must be in"):
-        validation.as_float(2, "eta", 0, 1)
+        fields.as_float(2, "eta", 0, 1)
     with pytest.raises(gr.Error, match="eta"):
-        validation.as_float(float("inf"), "eta", 0, 1)
+        fields.as_float(float("inf"), "eta", 0, 1)
     with pytest.raises(gr.Error, match="sampler: must be one of"):
-        validation.as_choice("euler", "sampler", ["ddpm", "ddim"])
+        fields.as_choice("euler", "sampler", ["ddpm", "ddim"])
     with pytest.raises(gr.Error, match="expression: is too long"):
-        validation.as_text("x" * 300, "expression", 200)
+        fields.as_text("x" * 300, "expression", 200)
     with pytest.raises(gr.Error, match="guided_sampling"):
-        validation.as_bool("yes", "guided_sampling")
+        fields.as_bool("yes", "guided_sampling")
 
 
 def test_user_errors_wraps_plain_and_generator_callbacks():
-    @validation.user_errors
+    @fields.user_errors
     def bad_value():
         raise ValueError("num_samples must be positive")
 
-    @validation.user_errors
+    @fields.user_errors
     def crash():
         raise RuntimeError("boom")
 
-    @validation.user_errors
+    @fields.user_errors
     def stream():
         yield 1
         raise ValueError("eta must be in [0, 1]")
@@ -93,25 +94,25 @@ def test_importing_the_widgets_writes_no_stub_files():
 
 # ---------------------------------------------------------------------------------------------- conversions
 def test_points_and_tiles():
-    p = common.points(torch.tensor([[1.0, 2.0], [float("nan"), 3.0]]))
+    p = arrays.points(torch.tensor([[1.0, 2.0], [float("nan"), 3.0]]))
     assert p == {"x": [1.0, None], "y": [2.0, 3.0]}
-    grid = common.tile_images(torch.zeros(5, 1, 4, 4), cols=3, min_size=1)
+    grid = arrays.tile_images(torch.zeros(5, 1, 4, 4), cols=3, min_size=1)
     assert len(grid) == 2 * 4 + 1 and len(grid[0]) == 3 * 4 + 2
     assert grid[4][0] is None and grid[0][0] == 0.0
     assert grid[5][4 * 2 + 2] is None  # the empty sixth cell
     # 8x8 digits are enlarged x2 by repeating pixels (nearest neighbour); 16x16 glyphs stay as they are.
     img = torch.arange(64.0).reshape(1, 1, 8, 8)
-    big = common.tile_images(torch.cat([img, img]), cols=2)
+    big = arrays.tile_images(torch.cat([img, img]), cols=2)
     assert len(big) == 16 and len(big[0]) == 2 * 16 + 1
     assert big[0][0] == big[1][1] == 0.0 and big[0][2] == 1.0 and big[15][15] == 63.0 and big[0][16] is None
-    assert len(common.tile_images(torch.zeros(1, 1, 16, 16))) == 16
+    assert len(arrays.tile_images(torch.zeros(1, 1, 16, 16))) == 16
 
 
 def test_score_field_of_a_gaussian():
     """For x0 ~ N(0, I) the score of q(x_t) is -x exactly, so the field must be -x on the grid."""
     proc = make_process("vp", schedule="linear", num_steps=100)
     eps_fn = lambda x, t: x * proc.coefficients(t)[1]  # eps* = sigma_t x  (since var(x_t) = 1)
-    f = common.score_field(eps_fn, proc, 50, n=5)
+    f = arrays.score_field(eps_fn, proc, 50, n=5)
     assert len(f["x"]) == 25
     for x, y, u, v in zip(f["x"], f["y"], f["u"], f["v"]):
         assert u == pytest.approx(-x, abs=1e-3) and v == pytest.approx(-y, abs=1e-3)
@@ -119,46 +120,46 @@ def test_score_field_of_a_gaussian():
 
 def test_schedule_curve_subsamples_and_keeps_ends():
     sch = make_schedule("cosine", 5000)
-    c = common.schedule_curve(sch, "cosine", max_points=500)
+    c = curves.schedule_curve(sch, "cosine", max_points=500)
     assert c["t"][0] == 1 and c["t"][-1] == 5000 and len(c["t"]) <= 500
     assert c["abar"][-1] == pytest.approx(float(sch.alphas_cumprod[-1]), abs=1e-6)
-    at = common.curve_at(c, sch, 0)
+    at = curves.curve_at(c, sch, 0)
     assert at["abar_at"] == 1.0 and at["noise_at"] == 0.0 and at["t"][0] == 0
 
 
 def test_build_reward_checks_kind_params_and_expressions():
-    r = common.build_reward("x_coordinate", "", '{"scale": 2}', "points")
+    r = rewards.build_reward("x_coordinate", "", '{"scale": 2}', "points")
     assert r(torch.tensor([[1.0, 0.0]])).item() == 2.0
-    assert common.build_reward("none", "", "", "images", allow_none=True) is None
-    e = common.build_reward("expression", "x + y", "", "points")
+    assert rewards.build_reward("none", "", "", "images", allow_none=True) is None
+    e = rewards.build_reward("expression", "x + y", "", "points")
     assert e(torch.tensor([[1.0, 2.0]])).item() == pytest.approx(3.0)
     with pytest.raises(gr.Error, match="reward: 'brightness' is a reward for images"):
-        common.build_reward("brightness", "", "", "points")
+        rewards.build_reward("brightness", "", "", "points")
     with pytest.raises(gr.Error, match="reward_params: .*JSON"):
-        common.build_reward("mode", "", "{k: 3", "points")
+        rewards.build_reward("mode", "", "{k: 3", "points")
     with pytest.raises(gr.Error, match="reward_params: .*k must be an integer in 0..7"):
-        common.build_reward("mode", "", '{"k": 9}', "points")
+        rewards.build_reward("mode", "", '{"k": 9}', "points")
     with pytest.raises(gr.Error, match="expression: .*not allowed"):
-        common.build_reward("expression", "__import__('os')", "", "points")
+        rewards.build_reward("expression", "__import__('os')", "", "points")
     with pytest.raises(gr.Error, match="expression: is too long"):
-        common.build_reward("expression", "x+" * 200, "", "points")
+        rewards.build_reward("expression", "x+" * 200, "", "points")
     with pytest.raises(gr.Error, match="reward: an expression reward is for 2-D points"):
-        common.build_reward("expression", "x", "", "images")
+        rewards.build_reward("expression", "x", "", "images")
     with pytest.raises(gr.Error, match="reward: must be one of"):
-        common.build_reward("nope", "", "", "points")
+        rewards.build_reward("nope", "", "", "points")
 
 
 def test_labels():
     cond = ModelInfo("8gaussians", "8gaussians", "points", True, 8, {}, "")
     unc = ModelInfo("moons", "moons", "points", False, None, {}, "")
-    assert common.parse_label("any", cond) is None and common.parse_label("3", cond) == 3
-    assert common.parse_label("each", cond) == "each"
-    assert common.condition_for("each", 10, 8).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+    assert choices.parse_label("any", cond) is None and choices.parse_label("3", cond) == 3
+    assert choices.parse_label("each", cond) == "each"
+    assert choices.condition_for("each", 10, 8).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
     with pytest.raises(gr.Error, match="class_label: .*0..7"):
-        common.parse_label("8", cond)
+        choices.parse_label("8", cond)
     with pytest.raises(gr.Error, match="class_label: this model is unconditional"):
-        common.parse_label("1", unc)
-    assert common.label_choices(unc) == ["any"]
+        choices.parse_label("1", unc)
+    assert choices.label_choices(unc) == ["any"]
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -253,12 +254,12 @@ def test_forward_data_points_images_and_exact_density():
 
 def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
     info = ModelInfo("8gaussians", "8gaussians", "points", True, 8, {}, "")
-    full = reverse_tab.ideal_mixture(info, None)
+    full = trajectory_view.ideal_mixture(info, None)
     assert full.num_components == 8
-    one = reverse_tab.ideal_mixture(info, 3)
+    one = trajectory_view.ideal_mixture(info, 3)
     assert one.num_components == 1 and torch.allclose(one.means[0], gaussian_mixture_for("8gaussians").means[3])
-    assert reverse_tab.ideal_mixture(info, "each") is None
-    assert reverse_tab.ideal_mixture(ModelInfo("moons", "moons", "points", False, None, {}, ""), None) is None
+    assert trajectory_view.ideal_mixture(info, "each") is None
+    assert trajectory_view.ideal_mixture(ModelInfo("moons", "moons", "points", False, None, {}, ""), None) is None
 
     class Ideal:  # a model whose noise predictor is the exact one, so "learned" and "ideal" must agree
         process = make_process("vp", schedule="linear", num_steps=100)
@@ -270,7 +271,7 @@ def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
 
     x = torch.randn(50, 2)
     eps = full.model_fn(Ideal.process, "epsilon")(x, 40)
-    frame = reverse_tab.frame_data(Ideal(), "points", 40, x, x, eps, ideal=full)
+    frame = reverse_view.frame_data(Ideal(), "points", 40, x, x, eps, ideal=full)
     assert frame["ideal"]["eps"]["x"] == pytest.approx(frame["eps"]["x"], abs=1e-3)
     assert frame["ideal"]["score"]["u"] == pytest.approx(frame["score"]["u"], abs=1e-3)
 

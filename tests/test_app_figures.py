@@ -69,7 +69,7 @@ def test_schedule_figure_overlays_schedules_in_their_colours():
 
 
 def test_schedule_figure_draws_the_flow_beside_vp_on_the_shared_time_axis():
-    from components.common import flow_curve
+    from components.curves import flow_curve
 
     d = valid(F.make_schedule_figure([curve("linear"), {**flow_curve(1.0, 100), "key": "flow"}]))
     flow = [tr for tr in d["data"] if tr["name"] == "flow"]
@@ -87,7 +87,7 @@ def test_schedule_figure_draws_the_flow_beside_vp_on_the_shared_time_axis():
 
 
 def test_process_marker_figure_marks_vp_and_flow_at_the_same_slider_position():
-    from components.common import flow_curve
+    from components.curves import flow_curve
 
     vp = {**curve(), "key": "linear", "alpha_at": 0.6, "noise_at": 0.8}
     fl = {**flow_curve(1.0, 10), "name": "flow", "key": "flow", "alpha_at": 0.6, "noise_at": 0.4}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from components import trajectory_view as view
-from components.common import AppContext
+from components.context import AppContext
 from components.player import (
     decode_field,
     decode_images,

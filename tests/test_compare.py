@@ -12,8 +12,9 @@ from gradio_client import Client
 import adiff.presets as presets
 from adiff.eval.metrics import StraightnessMeter, path_straightness
 from adiff.eval.quality import steps_for_nfe
-from components.common import ModelInfo, default_solver, solver_choices, steps_for
+from components.choices import default_solver, solver_choices, steps_for
 from components.compare_tab import cached_curve
+from components.context import ModelInfo
 from components.player import decode_field, decode_points
 from tests.app_helpers import plot_json
 from tests.test_app_api import app, app_error, client, stream  # noqa: F401  (fixtures)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adiff.steering.rewards import (
+from adiff.steering import (
     BUILTIN_REWARDS,
     EXPRESSION_HELP,
     MODE_RADIUS,

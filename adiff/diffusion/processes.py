@@ -350,16 +350,17 @@ class FlowProcess(Process):
             return 1.0 - float(t), float(t)
         return super().coefficients(t, like)
 
+    def shift_time(self, u):
+        """The time t' = s u / (1 + (s - 1) u) that an even grid position u in [0, 1] maps to (Esser et al. 2024,
+        eq. 23; s = 1 is the identity).  Works on floats, numpy arrays and tensors alike."""
+        s = self.shift
+        return s * u / (1 + (s - 1) * u)
+
     def timesteps(self, num_steps: int, spacing: str | None = None) -> list[float]:
-        """t_i = shift(1 - i / N), i = 0..N-1 (then 0): even in t for shift = 1."""
+        """t_i = shift_time(1 - i / N), i = 0..N-1 (then 0): even in t for shift = 1."""
         num_steps = self.check_num_steps(num_steps)
         self.check_spacing(spacing or "uniform")
-        s = self.shift
-        out = []
-        for i in range(num_steps):
-            u = 1.0 - i / num_steps
-            out.append(s * u / (1 + (s - 1) * u))
-        return out
+        return [self.shift_time(1.0 - i / num_steps) for i in range(num_steps)]
 
     def training_times(self, batch: int, generator=None, device=None) -> torch.Tensor:
         """t ~ U[0, 1] (Lipman et al. 2023, eq. 23; Liu et al. 2022, eq. 1)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from .reward import Reward
+from .reward_type import Reward
 
 __all__ = ["ExpressionError", "compile_expression", "EXPRESSION_HELP", "MAX_EXPRESSION_CHARS"]
 
@@ -399,7 +399,5 @@ def compile_expression(text: str) -> Reward:
         if x.requires_grad and not out.requires_grad:
             out = out + 0.0 * (xs + ys)  # keep the result in the graph: its gradient is exactly zero
         return out.to(x.dtype)
-
-    from .rewards import Reward  # here, not at the top: adiff.steering.rewards re-exports this module's names
 
     return Reward("expression", "points", text, f"r(x, y) = {body}", fn, {"text": text})

@@ -23,8 +23,7 @@ from typing import Any
 
 import torch
 
-from .expressions import EXPRESSION_HELP, ExpressionError, compile_expression
-from .reward import Reward
+from .reward_type import Reward
 
 __all__ = [
     "Reward",
@@ -32,9 +31,6 @@ __all__ = [
     "BUILTIN_REWARDS",
     "REWARD_NAMES",
     "make_reward",
-    "ExpressionError",
-    "compile_expression",
-    "EXPRESSION_HELP",
     "MODE_RADIUS",
 ]
 

@@ -1,0 +1,340 @@
+"""Control groups shared by several tabs (A1111's ``Toprow`` idea): the model picker, the solver controls, the
+class/CFG group, the seed/count row and the run/stop buttons.  Each is a small class that builds its widgets (element
+ids from a prefix: ``rev-preset``, ``gd-seed``, ...) and says how they follow a model: ``updates_for(model, info)``
+-> {component: gr.update}.  ``model_updates`` merges the groups of a tab for one model, so choosing a model in the
+page and opening a deep link go through the same code.
+
+Widgets are plain Gradio components: their values are checked by each endpoint's ``parse()`` (components/fields.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from adiff.samplers import SOLVERS, solvers_for
+
+from .choices import default_label, default_solver, label_choices, solver_choices, solver_help, steps_for
+from .context import AppContext, ModelInfo
+from .fields import UserError, named
+from .limits import LIMITS
+from .trajectory_view import process_text
+from .wiring import EVENT, endpoint
+
+__all__ = [
+    "ModelPicker",
+    "SolverControls",
+    "ClassCFG",
+    "SeedCount",
+    "RunStop",
+    "model_updates",
+    "model_choice",
+    "group_outputs",
+    "follow_model",
+    "follow_solver",
+    "describe_model",
+    "takes_option",
+]
+
+
+def takes_option(solver: str, option: str) -> bool:
+    """Whether a solver has the keyword option (e.g. DDIM's "eta"), from the registry."""
+    s = SOLVERS.get(solver)
+    return s is not None and option in s.options
+
+
+def describe_model(name: str, model, info: ModelInfo) -> str:
+    """The line under the model picker: the model's description and its process."""
+
+    return f"**{name}**: {info.description}  \n*{process_text(model)}*"
+
+
+@dataclass
+class ModelPicker:
+    """The model dropdown (a preset or "my model") and the description line under it."""
+
+    dropdown: gr.Dropdown
+    about: gr.Markdown | None
+
+    @classmethod
+    def build(
+        cls,
+        ctx: AppContext,
+        prefix: str,
+        value: str = "moons",
+        label: str = "Model",
+        info: str = "a shipped preset, or the model from the Train tab",
+        describe: bool = True,
+    ) -> ModelPicker:
+        dropdown = gr.Dropdown(
+            choices=ctx.sources(),
+            value=value,
+            label=label,
+            info=info,
+            elem_id=f"{prefix}-preset",
+            elem_classes=named("preset"),
+        )
+        about = None
+        if describe:
+            model, minfo = ctx.model(value, None)
+            about = gr.Markdown(describe_model(value, model, minfo), elem_id=f"{prefix}-preset-info")
+        return cls(dropdown, about)
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        return {self.about: describe_model(info.source, model, info)} if self.about is not None else {}
+
+    def outputs(self) -> list:
+        return [self.about] if self.about is not None else []
+
+
+@dataclass
+class SolverControls:
+    """The solver radio (the solvers of the model's process, with their NFE per step), the step slider, DDIM's η and
+    a closed "what each solver does" section."""
+
+    solver: gr.Radio
+    steps: gr.Slider
+    eta: gr.Slider | None
+    help: gr.Markdown
+
+    @classmethod
+    def build(cls, model, info: ModelInfo, prefix: str, eta: bool = True, open_help: bool = False) -> SolverControls:
+        name, k = default_solver(model, info)
+        solver = gr.Radio(
+            choices=solver_choices(model),
+            value=name,
+            label="Solver",
+            info="the solvers of this model's process; NFE = network calls",
+            elem_id=f"{prefix}-sampler",
+            elem_classes=named("sampler"),
+        )
+        with gr.Accordion("What each solver does", open=open_help):
+            help_md = gr.Markdown(solver_help(model), elem_id=f"{prefix}-sampler-help")
+        steps = gr.Slider(
+            minimum=1,
+            maximum=model.max_sampling_steps,
+            value=k,
+            step=1,
+            label="Steps",
+            info="solver steps (DDPM uses all T; few-step solvers 10–25)",
+            elem_id=f"{prefix}-steps",
+            elem_classes=named("num_steps"),
+        )
+        eta_slider = None
+        if eta:
+            eta_slider = gr.Slider(
+                minimum=0.0,
+                maximum=1.0,
+                value=0.0,
+                step=0.05,
+                label="η (DDIM)",
+                info="σ = η √((1−ᾱ_s)/(1−ᾱ_t)) √(1−ᾱ_t/ᾱ_s): 0 deterministic, 1 like DDPM",
+                interactive=takes_option(name, "eta"),
+                elem_id=f"{prefix}-eta",
+                elem_classes=named("eta"),
+            )
+        return cls(solver, steps, eta_slider, help_md)
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        name, k = default_solver(model, info)
+        out = {
+            self.solver: gr.update(choices=solver_choices(model), value=name),
+            self.steps: gr.update(maximum=model.max_sampling_steps, value=k),
+            self.help: solver_help(model),
+        }
+        if self.eta is not None:
+            out[self.eta] = gr.update(value=0.0, interactive=takes_option(name, "eta"))
+        return out
+
+    def outputs(self) -> list:
+        return [c for c in (self.solver, self.steps, self.help, self.eta) if c is not None]
+
+    def on_solver(self, model, name: str) -> dict:
+        """A solver's own sensible step count (never more than the model takes) and whether η applies."""
+        out = {self.steps: gr.update(value=steps_for(model, name))}
+        if self.eta is not None:
+            out[self.eta] = gr.update(value=0.0, interactive=takes_option(name, "eta"))
+        return out
+
+
+@dataclass
+class ClassCFG:
+    """The class dropdown (any, each, 0..K-1 for conditional models) and the classifier-free guidance scale."""
+
+    label: gr.Dropdown
+    cfg: gr.Slider
+
+    @classmethod
+    def build(cls, prefix: str, info: ModelInfo | None = None) -> ClassCFG:
+        with gr.Group():
+            label = gr.Dropdown(
+                choices=label_choices(info) if info else ["any"],
+                value=default_label(info) if info else "any",
+                label="Class",
+                info="conditional models: y (any = unconditional, each = 0, 1, 2, …)",
+                interactive=bool(info and info.conditional),
+                allow_custom_value=True,
+                elem_id=f"{prefix}-label",
+                elem_classes=named("class_label"),
+            )
+            cfg = gr.Slider(
+                minimum=0.0,
+                maximum=LIMITS.cfg_scale,
+                value=info.sample_kwargs.get("cfg_scale", 1.0) if info else 1.0,
+                step=0.1,
+                label="CFG scale w",
+                info="ε = ε(∅) + w (ε(y) − ε(∅))",
+                interactive=bool(info and info.conditional),
+                elem_id=f"{prefix}-cfg",
+                elem_classes=named("cfg_scale"),
+            )
+        return cls(label, cfg)
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        return {
+            self.label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
+            self.cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
+        }
+
+    def outputs(self) -> list:
+        return [self.label, self.cfg]
+
+
+@dataclass
+class SeedCount:
+    """The seed and the number of samples (its limit and default follow the model's kind: points or images)."""
+
+    seed: gr.Number
+    count: gr.Number
+    points: int = 500  # default sample counts
+    images: int = 16
+
+    @classmethod
+    def build(cls, prefix: str, points: int = 500, images: int = 16, seed_info: str = "x_T ~ N(0, I) from this seed"):
+        with gr.Row():
+            seed = gr.Number(
+                value=0,
+                minimum=0,
+                maximum=LIMITS.seed,
+                precision=0,
+                label="Seed",
+                info=seed_info,
+                elem_id=f"{prefix}-seed",
+                elem_classes=named("seed"),
+            )
+            count = gr.Number(
+                value=points,
+                minimum=1,
+                maximum=LIMITS.points,
+                precision=0,
+                label="Samples",
+                info=f"≤ {LIMITS.points} points, ≤ {LIMITS.images} images",
+                elem_id=f"{prefix}-n",
+                elem_classes=named("num_samples"),
+            )
+        return cls(seed, count, points, images)
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        images = info.kind == "images"
+        return {
+            self.count: gr.update(
+                value=self.images if images else self.points, maximum=LIMITS.images if images else LIMITS.points
+            )
+        }
+
+    def outputs(self) -> list:
+        return [self.count]
+
+
+@dataclass
+class RunStop:
+    """The main button and its Stop (and any extra buttons), in the sticky action row."""
+
+    run: gr.Button
+    stop: gr.Button
+    extra: tuple = ()
+
+    @classmethod
+    def build(cls, prefix: str, run_label: str, run_id: str = "generate", extra: Sequence[tuple[str, str]] = ()):
+        with gr.Row(elem_classes=["adiff-actions"]):
+            run = gr.Button(run_label, variant="primary", elem_id=f"{prefix}-{run_id}")
+            stop = gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop")
+            more = tuple(gr.Button(text, elem_id=f"{prefix}-{eid}") for text, eid in extra)
+        return cls(run, stop, more)
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        return {}
+
+    def outputs(self) -> list:
+        return []
+
+
+def model_updates(groups: Sequence[Any], model, info: ModelInfo) -> dict:
+    """Every group's updates for one model, merged (what choosing a model, or a deep link to one, does)."""
+    out: dict = {}
+    for g in groups:
+        out.update(g.updates_for(model, info))
+    return out
+
+
+def model_choice(ctx: AppContext, session, preset, groups: Sequence[Any]) -> dict:
+    """What choosing ``preset`` does to a tab's controls: every group follows the model.  A model that cannot be used
+    yet ("my model" before anything was trained) says why under the picker (``groups[0]``, a ModelPicker)."""
+    try:
+        model, info = ctx.model(preset, session)
+    except UserError as e:
+        if groups[0].about is None:
+            raise
+        return {groups[0].about: f"⚠ {e.message}"}
+    return model_updates(groups, model, info)
+
+
+def group_outputs(groups: Sequence[Any]) -> list:
+    """The components any of the groups may update (each once)."""
+    out: list = []
+    for g in groups:
+        out += [c for c in g.outputs() if c not in out]
+    return out
+
+
+def follow_model(ctx: AppContext, groups: Sequence[Any]) -> None:
+    """Wire the picker (``groups[0]``) so that the other groups follow the chosen model (a private, light event)."""
+
+    def choose(ctx, session, preset):
+        return preset
+
+    def on_model(ctx, session, preset):
+        return model_choice(ctx, session, preset, groups)
+
+    picker = groups[0].dropdown
+    picker.input(
+        endpoint(ctx, choose, on_model), picker, group_outputs(groups), api_visibility="private", **EVENT, **ctx.light
+    )
+
+
+def follow_solver(ctx: AppContext, picker: ModelPicker, solver: SolverControls) -> None:
+    """Wire the solver radio: a solver's own step count and whether η applies (nothing changes while the model
+    cannot be used, or for a solver the model's process does not serve)."""
+
+    def read(ctx, session, preset, sampler):
+        return preset, sampler
+
+    def on_solver(ctx, session, req):
+        preset, name = req
+        try:
+            model, _ = ctx.model(preset, session)
+        except UserError:
+            return {}
+        return solver.on_solver(model, name) if name in solvers_for(model.process) else {}
+
+    solver.solver.input(
+        endpoint(ctx, read, on_solver),
+        [picker.dropdown, solver.solver],
+        [c for c in (solver.steps, solver.eta) if c is not None],
+        api_visibility="private",
+        **EVENT,
+        **ctx.light,
+    )

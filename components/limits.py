@@ -1,0 +1,56 @@
+"""Upper bounds on every input, and the app's other fixed numbers, in one place (DESIGN.md habit 19): the tabs, the
+request parsers and the link reader all read them here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LIMITS", "Limits", "PREVIEW_FLOPS_PER_SECOND"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on every input (a workshop server must survive thirty people pressing buttons)."""
+
+    points: int = 2000  # samples of a 2-D model per run
+    images: int = 64  # samples of an image model per run
+    forward_points: int = 5000  # points in the forward-process view
+    forward_images: int = 8  # glyph rows in the forward strip
+    schedule_T: int = 10_000  # T in the schedule explorer (adiff.diffusion.schedules.MAX_STEPS)
+    custom_chars: int = 20_000  # custom schedule text
+    expression_chars: int = 200  # reward expression (adiff.steering.expressions.MAX_EXPRESSION_CHARS)
+    reward_params_chars: int = 400
+    seed: int = 2**31 - 1
+    guidance_scale: float = 100.0
+    cfg_scale: float = 20.0
+    recurrence: int = 5
+    adapt_steps: int = 500
+    adapt_batch: int = 1024
+    buffer_capacity: int = 5000
+    train_steps: int = 20_000
+    train_batch: int = 1024
+    train_T: int = 2000
+    upload_bytes: int = 64 * 2**20
+    upload_params: int = 50_000_000  # default of --max-upload-params (parameters of one denoiser)
+    upload_tokens: int = 256  # tokens per sample of an uploaded model (the glyphs preset has 16)
+    preview_points: int = 400  # samples in the Train tab's preview of a 2-D model
+    preview_images: int = 16  # ... of an image model
+    preview_steps: int = 25  # DDIM steps of that preview
+    preview_seconds: float = 3.0  # what the preview of an uploaded model may cost, estimated from its FLOPs
+    frames: int = 50  # at most this many steps kept per trajectory (plus the final sample: frames + 1 in all)
+    # Streaming (components/streaming.py): every streamed update costs the page main-thread time and the server the
+    # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all
+    # (a slow run spaces them out); heavy figures (thousands of points over a heatmap) at most every
+    # ``figure_interval_s``.
+    stream_interval_s: float = 0.2
+    stream_messages: int = 12
+    figure_interval_s: float = 3.0
+
+
+LIMITS = Limits()
+
+
+# Forward FLOP/s assumed when estimating an upload's preview.  Measured on the 2-core CI machine, one thread, load
+# average 3.4: 37-48 GFLOP/s for the presets and 256-token image models (model_cost FLOPs over wall time); half of
+# that is assumed, as the cores are shared by concurrent jobs.  On a GPU, a conservative 0.5 TFLOP/s.
+PREVIEW_FLOPS_PER_SECOND = {"cpu": 2e10, "cuda": 5e11}
