@@ -23,11 +23,11 @@ import torch  # noqa: E402
 from components import (
     adaptation_tab,
     compare_tab,
-    forward_tab,
+    forward,
     guidance_tab,
     links,
     reverse,  # noqa: E402
-    schedules_tab,
+    schedules,
     train_tab,
 )
 from components.context import AppContext  # noqa: E402
@@ -81,8 +81,8 @@ def build_app(
             tab_links = [
                 tab.build(ctx)
                 for tab in (
-                    schedules_tab,
-                    forward_tab,
+                    schedules,
+                    forward,
                     reverse,
                     compare_tab,
                     guidance_tab,

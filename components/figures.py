@@ -52,7 +52,6 @@ __all__ = [
     "make_schedule_figure",
     "make_schedule_marker_figure",
     "make_process_marker_figure",
-    "make_forward_figure",
     "make_frame_figure",
     "make_guidance_figure",
     "make_adaptation_figure",
@@ -61,75 +60,6 @@ __all__ = [
     "make_loss_figure",
     "make_samples_figure",
 ]
-
-
-# ---------------------------------------------------------------------------------------------- forward process
-def make_forward_figure(data: dict) -> go.Figure:
-    """The forward process at one t.
-
-    points: {"kind": "points", "t", "T", "abar", "sigma", "data": {"x","y"}, "x_t": {"x","y"},
-             "density": optional {"x": [...], "y": [...], "z": [[...]]} (exact log q(x_t) on a grid), "range",
-             "flow": optional {"t", "alpha", "sigma", "x_t", "density"} (the rectified-flow path: a third panel)}
-    images: {"kind": "images", "t", "T", "columns": [{"t", "z": 2-D list, "selected": bool}]}
-    """
-    t = data["t"]
-    if data["kind"] == "images":
-        cols = data["columns"]
-        layout = _image_grid(
-            len(cols), [f"<b>t = {c['t']}</b>" if c.get("selected") else f"t = {c['t']}" for c in cols], hspace=0.012
-        )
-        traces = [
-            _on(_heat(c["z"], IMAGE_COLORSCALE, -1.0, 1.0, f"x_t at t = {c['t']}", hover="pixel"), i + 1)
-            for i, c in enumerate(cols)
-        ]
-        _color_titles(layout, ["x_t" if c.get("selected") else None for c in cols])
-        return _figure(
-            traces, layout, 560, f"x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at several t (the chosen t = {t} in blue)", legend=False
-        )
-    rng = data.get("range", DEFAULT_RANGE)
-    flow = data.get("flow")
-    titles = ["data x₀ ~ p(x₀)", f"x_t ~ q(x_t) at t = {t}: ᾱ_t = {_fmt(data['abar'])}, σ_t = {_fmt(data['sigma'])}"]
-    if flow:
-        titles = [
-            "data x₀ ~ p(x₀)",
-            f"VP at t = {t}:<br>α = √ᾱ_t = {_fmt(math.sqrt(data['abar']))}, σ = {_fmt(data['sigma'])}",
-            f"rectified flow at t = {_fmt(flow['t'])}:<br>α = 1 − t = {_fmt(flow['alpha'])}, σ = t = {_fmt(flow['sigma'])}",
-        ]
-    layout = _grid(1, len(titles), titles, hspace=0.06 if flow else 0.08, square=True, rng=rng)
-    _color_titles(layout, ["data", "x_t"] + (["x_t"] if flow else []))
-    if flow:
-        layout["annotations"][2]["font"]["color"] = SCHEDULE_COLORS["flow"]
-    traces = [_on(_scatter(data["data"], "data"), 1)]
-    if data.get("density"):
-        traces.append(_density_trace(data["density"], 2, True))
-    traces.append(_on(_scatter(data["x_t"], "x_t", name=f"x_t (t = {t})"), 2))
-    if flow:
-        if flow.get("density"):
-            traces.append(_density_trace(flow["density"], 3, False))
-        traces.append(_on(_scatter(flow["x_t"], "x_t", name=f"flow x_t (t = {_fmt(flow['t'])})", opacity=0.6), 3))
-    return _figure(traces, layout, 440 if flow else 560)  # three squares need less height than two
-
-
-def _density_trace(dens: dict, n: int, showlegend: bool) -> dict:
-    """The exact log-density of x_t (a mixture's) as filled contours in the x_t colour, on subplot n."""
-    return _on(
-        {
-            "type": "contour",
-            "x": list(dens["x"]),
-            "y": list(dens["y"]),
-            "z": dens["z"],
-            "name": "exact log q(x_t)",
-            "colorscale": [[0, "rgba(0,114,178,0)"], [1, "rgba(0,114,178,0.35)"]],
-            "showscale": False,
-            "contours": {"coloring": "fill", "showlines": True},
-            "line": {"width": 1, "color": COLORS["x_t"]},
-            "ncontours": 12,
-            "hovertemplate": "log q(x_t) = %{z:.2f}<extra></extra>",
-            "showlegend": showlegend,
-            "legendgroup": "density",
-        },
-        n,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- reverse process

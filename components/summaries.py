@@ -15,7 +15,6 @@ __all__ = [
     "guidance_verdict",
     "classifier_check_text",
     "adaptation_text",
-    "forward_text",
 ]
 
 
@@ -161,32 +160,3 @@ def adaptation_text(s: dict) -> str:
         )
     parts.append(f"Buffer: {s['buffer_size']} samples kept; {s['reward_queries']} reward queries so far.")
     return "\n\n".join(parts)
-
-
-def forward_text(s: dict) -> str:
-    t, abar = s["t"], s["abar_t"]
-    if t == 0:
-        return "t = 0: x_t is the clean data itself."
-    share = f"{abar:.1%}" if abar >= 0.001 else f"{abar:.1e}"
-    verdict = (
-        "mostly signal"
-        if abar > 0.7
-        else "signal and noise alike"
-        if abar > 0.3
-        else "mostly noise"
-        if abar > 0.01
-        else "practically pure noise: q(x_t) ≈ N(0, I)"
-    )
-    text = (
-        f"At t = {t} of {s['T']} ({s['schedule']}): ᾱ_t = {fmt(abar)}, so {share} of the variance is signal and "
-        f"σ_t = {fmt(s['sigma_t'])}: {verdict}. The noised cloud has std {fmt(s['x_t_std'])}."
-    )
-    f = s.get("flow")
-    if f:
-        a, sg = f["alpha_t"], f["sigma_t"]
-        text += (
-            f"\n\nRectified flow at t = {fmt(f['t'])}: α = {fmt(a)}, σ = {fmt(sg)} (α + σ = 1), so "
-            f"{a * a / (a * a + sg * sg):.1%} of its variance is signal; α² + σ² = {fmt(a * a + sg * sg)}, and its "
-            f"cloud has std {fmt(f['x_t_std'])}. Each point sits on the straight line from its x₀ to its ε."
-        )
-    return text

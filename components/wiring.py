@@ -31,15 +31,16 @@ __all__ = ["endpoint", "EVENT"]
 EVENT = {"preprocess": False}
 
 
-def _field_names(parse: Callable | None) -> list[str]:
-    """The raw-value parameters of ``parse``: everything after (ctx, session)."""
+def _fields(parse: Callable | None) -> list[inspect.Parameter]:
+    """The raw-value parameters of ``parse``: everything after (ctx, session), with their defaults (an API caller
+    may leave out a trailing field that has one)."""
     if parse is None:
         return []
     params = list(inspect.signature(parse).parameters.values())[2:]
     for p in params:
         if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             raise TypeError(f"{parse.__qualname__}: parameter {p.name!r} must be positional")
-    return [p.name for p in params]
+    return [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=inspect.Parameter.empty) for p in params]
 
 
 def endpoint(
@@ -47,7 +48,7 @@ def endpoint(
 ) -> Callable:
     """The Gradio callback for ``handle`` (see the module docstring).  ``parse`` None: the event takes no inputs and
     the handler gets ``None`` as its request.  ``render`` None: the handler's values are the outputs."""
-    names = _field_names(parse)
+    fields = _fields(parse)
     render = render or (lambda view: view)
 
     def prepare(values: tuple):
@@ -69,8 +70,11 @@ def endpoint(
             session, req = prepare(values)
             return render(handle(ctx, session, req))
 
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+    params = list(fields)
+    default = None if any(p.default is not inspect.Parameter.empty for p in params) else inspect.Parameter.empty
+    params.append(
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=gr.Request)
+    )
     callback.__signature__ = inspect.Signature(params)
     callback.__annotations__ = {"request": gr.Request}  # Gradio finds the request parameter by its annotation
     callback.__name__ = callback.__qualname__ = name or handle.__name__

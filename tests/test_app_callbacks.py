@@ -10,14 +10,29 @@ from PIL import Image
 from adiff.data import gaussian_mixture_for
 from adiff.diffusion.processes import make_process
 from adiff.diffusion.schedules import make_schedule
-from components import arrays, choices, curves, fields, forward_tab, rewards, schedules_tab, trajectory_view, validation
+from components import arrays, choices, curves, fields, rewards, trajectory_view, validation
 from components.context import AppContext, ModelInfo
+from components.forward import handlers as forward_handlers
 from components.gif import trajectory_gif
 from components.reverse import view as reverse_view
+from components.schedules import handlers as schedules
+from components.schedules import view as schedules_view
 from components.state import Session, SessionStore, return_free_memory
 
-
 # ---------------------------------------------------------------------------------------------- validation
+
+
+def forward_data(ctx, *args):
+    """/forward's data for these raw inputs, without a server: (figure data, curves, summary)."""
+    f = forward_handlers.forward_data(ctx, forward_handlers.ForwardRequest.of(*args))
+    return f.data, f.curve, f.summary
+
+
+def schedule_curves(*args):
+    """/schedule_curves' answer for these raw inputs, without a server: (figure, warnings, summary)."""
+    return schedules_view.outputs(schedules.curves(schedules.CurvesRequest.of(*args)))
+
+
 def test_as_int_names_the_field():
     assert fields.as_int(3.0, "num_steps", 1, 10) == 3
     assert fields.as_int("4", "num_steps", 1, 10) == 4
@@ -212,44 +227,44 @@ def test_runs_supersede_each_other():
 
 # ---------------------------------------------------------------------------------------------- tabs' callbacks
 def test_parse_custom_values_names_the_entry():
-    assert schedules_tab.parse_custom_values("0.1, 0.5 0.9") == [0.1, 0.5, 0.9]
+    assert schedules.parse_custom_values("0.1, 0.5 0.9") == [0.1, 0.5, 0.9]
     with pytest.raises(gr.Error, match=r"custom_values: entry 1 = 'abc' is not a number"):
-        schedules_tab.parse_custom_values("0.1, abc")
+        schedules.parse_custom_values("0.1, abc")
     with pytest.raises(gr.Error, match=r"custom_values\[2\] = 0.3 is not greater"):
-        schedules_tab.parse_custom_values("0.1, 0.5, 0.3")
+        schedules.parse_custom_values("0.1, 0.5, 0.3")
     with pytest.raises(gr.Error, match=r"custom_values\[1\] = 1.5 is outside"):
-        schedules_tab.parse_custom_values("0.1, 1.5")
-    assert schedules_tab.check_custom_values("0.1, 0.2").startswith("✓")
-    assert schedules_tab.check_custom_values("").startswith("✗ custom_values")
+        schedules.parse_custom_values("0.1, 1.5")
+    assert schedules.check_custom_values("0.1, 0.2").startswith("✓")
+    assert schedules.check_custom_values("").startswith("✗ custom_values")
 
 
 def test_schedule_curves_warnings():
-    fig, md, summary = schedules_tab.schedule_curves(["linear", "cosine", "custom"], 20, "0.01, 0.5, 0.9")
+    fig, md, summary = schedule_curves(["linear", "cosine", "custom"], 20, "0.01, 0.5, 0.9")
     assert set(summary) == {"linear", "cosine", "custom"}
     assert "only T = 20 steps" in md  # too few steps
     assert "terminal SNR" in md  # the custom schedule ends at sigma = 0.9
     assert summary["cosine"]["max_beta"] == pytest.approx(0.999)
     assert len(fig.data) == 12
     with pytest.raises(gr.Error, match="schedules: must be among"):
-        schedules_tab.schedule_curves(["quadratic"], 100, "")
+        schedule_curves(["quadratic"], 100, "")
     with pytest.raises(gr.Error, match="num_steps: must be in 2..10000"):
-        schedules_tab.schedule_curves(["linear"], 20000, "")
+        schedule_curves(["linear"], 20000, "")
 
 
 def test_forward_data_points_images_and_exact_density():
     ctx = AppContext(device="cpu")
-    data, curve, summary = forward_tab.forward_data(ctx, "8gaussians", "linear", 1000, 0, 300, 0)
+    data, curve, summary = forward_data(ctx, "8gaussians", "linear", 1000, 0, 300, 0)
     assert data["x_t"] == data["data"]  # t = 0 is the data itself
     assert "density" in data and summary["sigma_t"] == 0.0
-    data, curve, summary = forward_tab.forward_data(ctx, "moons", "cosine", 1000, 1000, 2000, 1)
+    data, curve, summary = forward_data(ctx, "moons", "cosine", 1000, 1000, 2000, 1)
     assert abs(summary["x_t_std"] - 1.0) < 0.05  # q(x_T) is N(0, I)
     assert curve["abar_at"] < 1e-3
-    data, _, _ = forward_tab.forward_data(ctx, "glyphs", "linear", 100, 37, 2, 0)
+    data, _, _ = forward_data(ctx, "glyphs", "linear", 100, 37, 2, 0)
     assert [c["t"] for c in data["columns"] if c["selected"]] == [37]
     with pytest.raises(gr.Error, match="t: must be in 0..100"):
-        forward_tab.forward_data(ctx, "moons", "linear", 100, 101, 10, 0)
+        forward_data(ctx, "moons", "linear", 100, 101, 10, 0)
     with pytest.raises(gr.Error, match="num_points: must be in 1..8"):
-        forward_tab.forward_data(ctx, "glyphs", "linear", 100, 1, 9, 0)
+        forward_data(ctx, "glyphs", "linear", 100, 1, 9, 0)
 
 
 def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():

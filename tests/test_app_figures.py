@@ -8,6 +8,7 @@ import pytest
 
 from components import figures as F
 from components.figures import COLORS, SCHEDULE_COLORS
+from components.forward.view import make_forward_figure
 
 
 def valid(fig: go.Figure) -> dict:
@@ -130,7 +131,7 @@ def test_forward_points_and_density():
         "density": {"x": [0.0, 1.0], "y": [0.0, 1.0], "z": [[0.0, 1.0], [1.0, 2.0]]},
         "range": (-3.5, 3.5),
     }
-    d = valid(F.make_forward_figure(data))
+    d = valid(make_forward_figure(data))
     kinds = [(t["type"], t["name"]) for t in d["data"]]
     assert kinds[0] == ("scatter", "data x₀") and kinds[1][0] == "contour" and kinds[2][1] == "x_t (t = 7)"
     assert d["data"][0]["marker"]["color"] == COLORS["data"]
@@ -141,7 +142,7 @@ def test_forward_points_and_density():
 
 def test_forward_images_highlights_the_chosen_t():
     cols = [{"t": s, "z": [[-1.0, 1.0], [None, 0.0]], "selected": s == 5} for s in (0, 5, 10)]
-    d = valid(F.make_forward_figure({"kind": "images", "t": 5, "T": 10, "columns": cols}))
+    d = valid(make_forward_figure({"kind": "images", "t": 5, "T": 10, "columns": cols}))
     assert [t["type"] for t in d["data"]] == ["heatmap"] * 3
     ann = d["layout"]["annotations"]
     assert ann[1]["font"]["color"] == COLORS["x_t"] and "<b>" in ann[1]["text"]

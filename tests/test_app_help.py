@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from components import help as H
-from components import schedules_tab, summaries
+from components import summaries
+from components.forward.view import forward_text
 from components.links import LinkParams, link_js
+from components.schedules import handlers as schedules
+from components.schedules import view as schedules_view
 
 # every term the issue names, and the others the tabs print in labels, titles and summaries
 UI_TERMS = [
@@ -43,6 +46,11 @@ UI_TERMS = [
     "class, ∅",
     "clipped fraction",
 ]
+
+
+def schedule_curves(*args):
+    """/schedule_curves' answer for these raw inputs, without a server: (figure, warnings, summary)."""
+    return schedules_view.outputs(schedules.curves(schedules.CurvesRequest.of(*args)))
 
 
 def test_the_glossary_explains_every_term_the_ui_uses():
@@ -93,13 +101,13 @@ def test_classifier_check_says_when_the_classifier_is_fooled():
 
 def test_the_custom_schedule_check_is_the_one_plot_uses_and_names_the_field():
     bad = "1e-300, 0.5, 0.99999999999"
-    live = schedules_tab.check_custom_values(bad, 1000)
+    live = schedules.check_custom_values(bad, 1000)
     assert live.startswith("✗ custom_values:") and "β_t is 0 or 1" in live
     with pytest.raises(gr.Error) as e:
-        schedules_tab.schedule_curves(["custom"], 1000, bad)
+        schedule_curves(["custom"], 1000, bad)
     assert e.value.message == live[2:]
-    assert schedules_tab.check_custom_values(schedules_tab.DEFAULT_CUSTOM, 1000).startswith("✓")
-    assert schedules_tab.check_custom_values("0.1, 0.5", 1).startswith("✗ num_steps")
+    assert schedules.check_custom_values(schedules.DEFAULT_CUSTOM, 1000).startswith("✓")
+    assert schedules.check_custom_values("0.1, 0.5", 1).startswith("✗ num_steps")
 
 
 def test_link_params_are_checked_like_inputs_and_problems_name_the_key():
@@ -133,7 +141,7 @@ def test_the_link_button_code_names_the_tab_and_its_keys():
 
 def test_forward_text_in_words():
     s = {"t": 500, "T": 1000, "schedule": "linear", "abar_t": 0.078, "sigma_t": 0.96, "x_t_std": 1.01}
-    assert "7.8% of the variance is signal" in summaries.forward_text(s) and "mostly noise" in summaries.forward_text(s)
+    assert "7.8% of the variance is signal" in forward_text(s) and "mostly noise" in forward_text(s)
 
 
 def test_classifier_recheck_on_real_digits_agrees():
