@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from adiff.data import MIN_DRAWING_PIXELS, check_drawing, open_drawing, points_from_drawing
 from adiff.data.image_files import gray_and_alpha
-from adiff.data.uploads import UploadError, UploadLimits, images_from_files, images_from_zip
+from adiff.data.uploads import UploadError, UploadLimits, images_from_files, images_from_paths, images_from_zip
 from adiff.data.zipdir import count_entries, read_directory
 from tests import hostile_files as H
 
@@ -450,3 +450,45 @@ def test_16_bit_drawing_keeps_its_gray_strokes():
     a[30:34, 8:56] = round(0.25 * 65535)  # a dark-gray stroke (an 8-bit conversion made it white: "empty")
     im = Image.open(io.BytesIO(_saved(Image.fromarray(a))))
     assert im.mode == "I;16" and check_drawing(im) == 4 * 48
+
+
+def test_paths_are_checked_before_they_are_read(tmp_path):
+    def sparse(name: str, size: int):
+        path = tmp_path / name
+        with open(path, "wb") as f:
+            f.truncate(size)  # no data written: a hole the size of a large upload
+        return path
+
+    zip64 = tmp_path / "many.zip"
+    zip64.write_bytes(H.zip64_many_entries())
+    cases = [
+        ([sparse("big.png", 25 * 2**20)], r"^images: 25\.0 MB together, over the 20\.0 MB upload limit$"),
+        ([sparse("big.zip", 25 * 2**20)], r"^images: the archive is 25\.0 MB, over the 20\.0 MB upload limit$"),
+        ([sparse("empty.zip", 0)], r"^images: the file is not a zip archive$"),
+        ([zip64], r"^images: the archive lists 300,000 entries, at most 5,000$"),
+        ([tmp_path / "gone.png"], r"^images: the upload 'gone\.png' is missing on the server; upload it again$"),
+    ]
+    for paths, message in cases:
+        tracemalloc.start()
+        try:
+            with pytest.raises(UploadError, match=message) as info:
+                images_from_paths(paths)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2**20 and str(tmp_path) not in str(info.value), (message, peak)  # nothing read
+
+
+def test_paths_read_like_bytes(tmp_path):
+    entries = {f"d/{c}/{i}.png": png(shape=c) for c in ("bar", "ring") for i in range(3)}
+    archive = tmp_path / "set.zip"
+    archive.write_bytes(make_zip(entries))
+    from_path, from_bytes = images_from_paths([archive], 8), images_from_zip(archive.read_bytes(), 8)
+    assert torch.equal(from_path.x, from_bytes.x) and torch.equal(from_path.labels, from_bytes.labels)
+    files = []
+    for name, blob in [("a.png", png()), ("b.jpg", png(fmt="JPEG")), ("c.png", H.png16(0.5))]:
+        (tmp_path / name).write_bytes(blob)
+        files.append(tmp_path / name)
+    got = images_from_paths([str(f) for f in files], 16)
+    assert torch.equal(got.x, images_from_files([(f.name, f.read_bytes()) for f in files], 16).x)
+    assert got.names == ["a.png", "b.jpg", "c.png"]

@@ -19,6 +19,8 @@
     1 = opaque; the caller decides what it means (an upload flattens transparent pixels onto white, the background;
     a drawing reads the alpha as ink).
 
+* :func:`square_gray` makes an uploaded picture a training image (gray and alpha flattened onto white, padded to a
+  square, resized, in [-1, 1] with dark = +1).
 * :func:`quote` and :func:`listing` cut what a message echoes: a name to ``NAME_CHARS`` characters, a list to a few
   names and "... and N more", so a refusal stays a line whatever a hostile file is called.
 
@@ -36,7 +38,17 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["UploadError", "FORMATS", "NAME_CHARS", "quote", "listing", "open_image", "check_pixels", "gray_and_alpha"]
+__all__ = [
+    "UploadError",
+    "FORMATS",
+    "NAME_CHARS",
+    "quote",
+    "listing",
+    "open_image",
+    "check_pixels",
+    "gray_and_alpha",
+    "square_gray",
+]
 
 FORMATS = ("PNG", "JPEG")  # the only decoders Pillow may try
 NAME_CHARS = 60  # at most this much of a name is echoed in a message
@@ -130,3 +142,24 @@ def gray_and_alpha(im: Image.Image, what: str) -> tuple[np.ndarray, np.ndarray |
     except _DECODE_ERRORS:
         raise UploadError(f"{what} is damaged: its pixels cannot be decoded") from None
     return gray, alpha
+
+
+def square_gray(im: Image.Image, what: str, size: int) -> np.ndarray:
+    """An uploaded picture as a training image: decoded by :func:`gray_and_alpha`, transparency flattened onto white
+    (the background), padded to a square with the border's median tone, resized (area averaging when shrinking)
+    -> float32 [size, size] in [-1, 1], dark = +1 (like the glyphs)."""
+    g, alpha = gray_and_alpha(im, what)  # [h, w] in [0, 1], 1 = white; alpha 1 = opaque
+    if alpha is not None:
+        g = g * alpha + (1.0 - alpha)  # "over" a white background (Porter & Duff 1984)
+    g = g.astype(np.float32)
+    h, w = g.shape
+    if h != w:
+        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+        s = max(h, w)
+        sq = np.full((s, s), float(np.median(border)), dtype=np.float32)
+        sq[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = g
+        g = sq
+    pil = Image.fromarray(g)  # float32 -> mode "F"
+    resample = Image.BOX if g.shape[0] >= size else Image.BILINEAR
+    small = np.asarray(pil.resize((size, size), resample), dtype=np.float32)
+    return np.clip(1.0 - 2.0 * small, -1.0, 1.0)

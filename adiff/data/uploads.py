@@ -22,7 +22,9 @@ Images are read as people take them (:func:`adiff.data.image_files.gray_and_alph
 Hidden and system entries (``__MACOSX/``, dot-files such as ``.DS_Store``) are skipped and reported.  Any other
 problem raises :class:`UploadError` (a ValueError) whose message starts with the field ("images: ...") and echoes
 at most a name or two, each cut to 60 characters: never a path on the server, an object's repr or a library's
-traceback.  Nothing is kept from a failed upload and nothing is written to disk.  :meth:`ImageSet.summary` is what
+traceback.  Nothing is kept from a failed upload and nothing is written to disk; given paths
+(:func:`images_from_paths`), a refused upload is not even read: sizes come from the file system and an archive is
+mapped, so only its end records and directory are touched.  :meth:`ImageSet.summary` is what
 to show a person, bounded whatever the upload held.  No gradio here: the Train tab calls these functions.
 """
 
@@ -30,25 +32,34 @@ from __future__ import annotations
 
 import io
 import lzma
+import mmap
+import os
 import re
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
-import numpy as np
 import torch
-from PIL import Image
 
-from .image_files import UploadError, gray_and_alpha, listing, open_image, quote
+from .image_files import UploadError, listing, open_image, quote, square_gray
 from .zipdir import count_entries, read_directory
 
-__all__ = ["UPLOAD_SIZES", "UploadLimits", "ImageSet", "UploadError", "images_from_zip", "images_from_files"]
+__all__ = [
+    "UPLOAD_SIZES",
+    "UploadLimits",
+    "ImageSet",
+    "UploadError",
+    "images_from_zip",
+    "images_from_files",
+    "images_from_paths",
+]
 
 UPLOAD_SIZES = (8, 16, 32)  # the sides images are converted to
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SHOWN = 8  # names a summary shows before "… and N more"
+_NOT_ZIP = "images: the file is not a zip archive"
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 # What zipfile raises on a damaged archive or member (RuntimeError: a password, checked before; kept as a fallback).
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, ValueError, OSError)
@@ -137,13 +148,17 @@ def _not_image(name: str) -> UploadError:
     return UploadError(f"images: {quote(name)} is not an image (only PNG and JPEG files, {', '.join(IMAGE_SUFFIXES)})")
 
 
+def _check_bytes(n: int, limits: UploadLimits) -> None:
+    if n > limits.max_bytes:
+        raise UploadError(f"images: the archive is {_mb(n)}, over the {_mb(limits.max_bytes)} upload limit")
+
+
 def _check_directory(data: bytes, limits: UploadLimits) -> None:
     """The archive's size, entry count and directory size from its end records, before zipfile parses any entry."""
-    if len(data) > limits.max_bytes:
-        raise UploadError(f"images: the archive is {_mb(len(data))}, over the {_mb(limits.max_bytes)} upload limit")
+    _check_bytes(len(data), limits)
     d = read_directory(data)
     if d is None:
-        raise UploadError("images: the file is not a zip archive")
+        raise UploadError(_NOT_ZIP)
     if d.entries > limits.max_entries:
         raise UploadError(f"images: the archive lists {d.entries:,} entries, at most {limits.max_entries:,}")
     if d.size > limits.max_directory_bytes:
@@ -236,15 +251,30 @@ def _read_all(zf: zipfile.ZipFile, files: list[zipfile.ZipInfo], limits: UploadL
     return blobs
 
 
-def images_from_zip(data: bytes, size: int = 16, limits: UploadLimits = UploadLimits()) -> ImageSet:
+def images_from_zip(data: bytes | str | os.PathLike, size: int = 16, limits: UploadLimits = UploadLimits()) -> ImageSet:
     """A zip archive of PNG/JPEG images -> an ImageSet.  Images all at the top level (after one shared wrapping
-    folder, if any) are unlabelled; images all one folder deep are labelled by folder (one class per folder)."""
+    folder, if any) are unlabelled; images all one folder deep are labelled by folder (one class per folder).
+    ``data``: the archive's bytes, or its path: then the file is mapped, not read, so only its end records, its
+    directory and its members are ever touched (a refused archive leaves nothing in memory)."""
     size = _check_size(size)
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, "rb") as f:
+            n = os.fstat(f.fileno()).st_size
+            if n == 0:
+                raise UploadError(_NOT_ZIP)  # (an empty file cannot be mapped)
+            _check_bytes(n, limits)
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return _from_zip(mm, f, size, limits)
     if not isinstance(data, (bytes, bytearray)):
-        raise UploadError(f"images: the archive must be bytes, got {type(data).__name__}")
+        raise UploadError(f"images: the archive must be bytes or a path, got {type(data).__name__}")
+    return _from_zip(data, io.BytesIO(data), size, limits)
+
+
+def _from_zip(data, file, size: int, limits: UploadLimits) -> ImageSet:
+    """``data``: the archive as bytes or an mmap; ``file``: the same, as a file object for zipfile."""
     _check_directory(data, limits)
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(file)
     except _ZIP_ERRORS:
         raise UploadError("images: the zip archive is damaged: its directory cannot be read") from None
     with zf:
@@ -252,6 +282,32 @@ def images_from_zip(data: bytes, size: int = 16, limits: UploadLimits = UploadLi
         names, labels, class_names = _classes([i.filename for i in files], limits)
         blobs = _read_all(zf, files, limits)
     return _decode(list(zip(names, blobs)), labels, class_names, size, limits, skipped)
+
+
+def images_from_paths(
+    paths: list[str | os.PathLike], size: int = 16, limits: UploadLimits = UploadLimits()
+) -> ImageSet:
+    """Uploaded files on disk -> an ImageSet, as :func:`images_from_files` reads them, with the count and the total
+    size checked from the file system before a byte is read; a single .zip is mapped (:func:`images_from_zip`).
+    Messages name a file by its base name only (never the server's folder)."""
+    size = _check_size(size)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise UploadError("images: no file was uploaded")
+    missing = next((p for p in paths if not p.is_file()), None)
+    if missing is not None:
+        raise UploadError(f"images: the upload {quote(missing.name)} is missing on the server; upload it again")
+    if len(paths) == 1 and paths[0].suffix.lower() == ".zip":
+        return images_from_zip(paths[0], size, limits)
+    _check_upload(len(paths), sum(p.stat().st_size for p in paths), limits)
+    return images_from_files([(p.name, p.read_bytes()) for p in paths], size, limits)
+
+
+def _check_upload(count: int, total: int, limits: UploadLimits) -> None:
+    if total > limits.max_bytes:
+        raise UploadError(f"images: {_mb(total)} together, over the {_mb(limits.max_bytes)} upload limit")
+    if count > limits.max_images:
+        raise UploadError(f"images: {count:,} files, at most {limits.max_images:,}")
 
 
 def images_from_files(
@@ -263,11 +319,7 @@ def images_from_files(
         raise UploadError("images: no file was uploaded")
     if len(files) == 1 and files[0][0].lower().endswith(".zip"):
         return images_from_zip(files[0][1], size, limits)
-    total = sum(len(b) for _, b in files)
-    if total > limits.max_bytes:
-        raise UploadError(f"images: {_mb(total)} together, over the {_mb(limits.max_bytes)} upload limit")
-    if len(files) > limits.max_images:
-        raise UploadError(f"images: {len(files):,} files, at most {limits.max_images:,}")
+    _check_upload(len(files), sum(len(b) for _, b in files), limits)
     for name, _ in files:
         if name.lower().endswith(".zip"):
             raise UploadError(f"images: {quote(name)} is a zip archive: upload it alone, or only image files")
@@ -324,26 +376,5 @@ def _decode(items: list[tuple[str, bytes]], labels, class_names, size: int, limi
         )
     x = torch.empty(len(opened), 1, size, size)
     for i, (name, im) in enumerate(opened):
-        x[i, 0] = torch.from_numpy(_to_gray(im, f"images: {quote(name)}", size))
+        x[i, 0] = torch.from_numpy(square_gray(im, f"images: {quote(name)}", size))
     return ImageSet(x, labels, list(class_names), [n for n, _ in items], size, list(skipped))
-
-
-def _to_gray(im: Image.Image, what: str, size: int) -> np.ndarray:
-    """Decode (upright, by each mode's real range), flatten transparency onto white (the background), pad to a
-    square with the border's median tone, resize (area averaging when shrinking) -> float32 [size, size] in [-1, 1],
-    dark = +1."""
-    g, alpha = gray_and_alpha(im, what)  # [h, w] in [0, 1], 1 = white; alpha 1 = opaque
-    if alpha is not None:
-        g = g * alpha + (1.0 - alpha)  # "over" a white background (Porter & Duff 1984)
-    g = g.astype(np.float32)
-    h, w = g.shape
-    if h != w:
-        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-        s = max(h, w)
-        sq = np.full((s, s), float(np.median(border)), dtype=np.float32)
-        sq[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = g
-        g = sq
-    pil = Image.fromarray(g)  # float32 -> mode "F"
-    resample = Image.BOX if g.shape[0] >= size else Image.BILINEAR
-    small = np.asarray(pil.resize((size, size), resample), dtype=np.float32)
-    return np.clip(1.0 - 2.0 * small, -1.0, 1.0)
