@@ -10,13 +10,18 @@ image uploads through /use_drawing and /use_images, issue 15's own-data routes) 
 the app's resident memory before and after (VmRSS), its peak (VmHWM, from /proc/PID/status), the seconds the call
 took and the first part of the answer.  The target: no refused upload leaves more than 50 MB behind.  Then, on this
 code only, two models at 84% of the upload budget's FLOPs (a 2-D one and a 256-token image one) are uploaded and the
-whole /load_model (load and preview) is timed: the budget is meant to keep that within a few seconds.  The report is
-also written to bench/results/bench_uploads.txt (--out).
+whole /load_model (load and preview) is timed: the budget is meant to keep that within a few seconds.  Last, issue
+23's archives against the library alone (adiff.data.uploads of this code and of ``--baseline``, each case in a fresh
+process of its own, interleaved): the refusal's time (median of 3), the process's resident memory before and after
+and its peak (VmHWM, reset just before the call through /proc/self/clear_refs), and the size of the answer (the
+message, or what an accepted upload's summary would show).  The report is also written to
+bench/results/bench_uploads.txt (--out).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -56,6 +61,79 @@ def timed_previews(client, handle_file, tmp: Path, H) -> list[list]:
             times.append(time.time() - t0)
             assert status["status"] == "loaded", status
         rows.append([name, f"{flops:.3g}", n, " / ".join(f"{t:.2f}" for t in times)])
+    return rows
+
+
+_LIBRARY_CASE = r"""
+import json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+torch.set_num_threads(1)
+from adiff.data.uploads import images_from_zip
+
+def status():
+    with open("/proc/self/status") as f:
+        return {k: int(v.split()[0]) / 1024 for k, _, v in (l.partition(":") for l in f) if k in ("VmRSS", "VmHWM")}
+
+def answer(s):  # what the Train tab shows of an accepted upload: the summary (this code) or the raw lists (before)
+    shown = s.summary() if hasattr(s, "summary") else {"counts_per_class": s.counts, "skipped": s.skipped}
+    return "ACCEPTED: " + json.dumps(shown, default=str, ensure_ascii=False)
+
+data = open(sys.argv[2], "rb").read()
+times, out = [], {}
+for i in range(3):
+    if i == 0:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current resident size
+        before = status()
+    t0 = time.perf_counter()
+    try:
+        text = answer(images_from_zip(data, 16))
+    except Exception as e:
+        text = f"{type(e).__name__}: {e}"
+    times.append(time.perf_counter() - t0)
+    if i == 0:
+        after = status()
+        out = {"rss": before["VmRSS"], "after": after["VmRSS"], "peak": after["VmHWM"] - before["VmRSS"], "answer": text}
+out["s"] = statistics.median(times)
+print(json.dumps(out))
+"""
+
+
+def library_rows(apps: dict[str, Path], tmp: Path, H) -> list[list]:
+    """Issue 23's archives through images_from_zip of each app's code, each in a fresh process (interleaved)."""
+    import subprocess
+
+    cases = {
+        "zip64: 300,000 entries (16 MB)": H.zip64_many_entries(),
+        "encrypted member": H.encrypted_zip(),
+        "3,000 hidden entries, 1,000-character names": H.long_hidden_names_zip(),
+        "100 class folders, 200-character names": H.many_long_classes_zip(),
+    }
+    rows = []
+    for i, (case, blob) in enumerate(cases.items()):
+        path = tmp / f"library{i}.zip"
+        path.write_bytes(blob)
+        for app_name, root in apps.items():
+            run = subprocess.run(
+                [sys.executable, "-c", _LIBRARY_CASE, str(root), str(path)], capture_output=True, text=True, timeout=600
+            )
+            if run.returncode != 0:
+                rows.append([case, app_name, "", "", "", "", "", "failed: " + run.stderr.strip()[-100:]])
+                continue
+            r = json.loads(run.stdout.strip().splitlines()[-1])
+            rows.append(
+                [
+                    case,
+                    app_name,
+                    f"{r['s'] * 1000:.2f}",
+                    f"{r['rss']:.0f}",
+                    f"{r['after'] - r['rss']:+.0f}",
+                    f"{r['peak']:+.0f}",
+                    f"{len(r['answer'].encode()):,}",
+                    " ".join(r["answer"].split())[:90].replace("|", "/"),
+                ]
+            )
     return rows
 
 
@@ -107,6 +185,11 @@ def main() -> int:
         "/use_drawing: 144 M-pixel PNG (20 kB)": H.png_bomb(),
         "/use_images: zip inflating to 200 MB": H.zip_bomb(),
         "/use_images: 144 M-pixel PNG (20 kB)": H.png_bomb(),
+        # issue 23: archives that cost before they are read, answers that echo, pictures as people take them
+        "/use_images: zip64, 300,000 entries (16 MB)": H.zip64_many_entries(),
+        "/use_images: encrypted zip member": H.encrypted_zip(),
+        "/use_images: zip, 3,000 hidden 1,000-character names": H.long_hidden_names_zip(),
+        "/use_images: 16-bit PNG at 25% gray (x2)": H.png16(),
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench_uploads_"))
     paths = {}
@@ -122,7 +205,8 @@ def main() -> int:
                 api_name="/use_drawing",
             )
         if name.startswith("/use_images"):
-            return client.predict([handle_file(str(path))], "16", api_name="/use_images")
+            copies = 2 if "(x2)" in name else 1  # a set needs two images
+            return client.predict([handle_file(str(path))] * copies, "16", api_name="/use_images")
         return client.predict(handle_file(str(path)), api_name="/load_model")
 
     (tmp / "good.safetensors").write_bytes(good)
@@ -134,18 +218,22 @@ def main() -> int:
             client.predict(handle_file(str(tmp / "good.safetensors")), api_name="/load_model")  # warm-up
             for name, path in paths.items():
                 if app_name != "this code" and name in BUILD_WOULD_KILL:
-                    rows.append([name, "", "", "", "", "", "not sent (would allocate hundreds of GB; see the script)"])
+                    rows.append(
+                        [name, "", "", "", "", "", "", "not sent (would allocate hundreds of GB; see the script)"]
+                    )
                     continue
                 before = memory_mb(pid)
                 t0 = time.time()
                 try:
-                    answer = "ACCEPTED: " + str(send(client, name, path)[-1])
+                    result = send(client, name, path)  # the own-data routes answer (preview, status, dataset)
+                    status = result[1] if name.startswith("/use_") else result[-1]
+                    answer = "ACCEPTED: " + json.dumps(status, default=str, ensure_ascii=False)
                 except Exception as e:  # noqa: BLE001 - the app's refusal is what is measured
                     answer = str(e)
                 after = memory_mb(pid)
                 if "VmRSS" not in after:  # a zombie: the app process died
                     rows.append(
-                        [name, f"{before['VmRSS']:.0f}", "died", "", "", f"{time.time() - t0:.1f}", answer[:110]]
+                        [name, f"{before['VmRSS']:.0f}", "died", "", "", f"{time.time() - t0:.1f}", "", answer[:110]]
                     )
                     break
                 left = after["VmRSS"] - before["VmRSS"]
@@ -159,13 +247,23 @@ def main() -> int:
                         f"{left:+.0f}",
                         f"{after['VmHWM']:.0f}",
                         f"{time.time() - t0:.1f}",
+                        f"{len(answer.encode()):,}",
                         " ".join(answer.split())[:110].replace("|", "/"),
                     ]
                 )
             if app_name == "this code":
                 preview_rows = timed_previews(client, handle_file, tmp, H)
         print_table(
-            ["upload", "RSS before MB", "after MB", "left MB", "peak MB", "s", "answer (first 110 characters)"],
+            [
+                "upload",
+                "RSS before MB",
+                "after MB",
+                "left MB",
+                "peak MB",
+                "s",
+                "answer bytes",
+                "answer (first 110 characters)",
+            ],
             rows,
             title=f"{app_name}: hostile uploads through /load_model (and the Train tab's own data)",
         )
@@ -179,6 +277,21 @@ def main() -> int:
         ],
         preview_rows,
         title="this code: what the budget allows, timed (one torch thread in the app per heavy job)",
+    )
+    print()
+    print_table(
+        [
+            "archive",
+            "code",
+            "ms (median of 3)",
+            "RSS before MB",
+            "left MB",
+            "peak MB",
+            "answer bytes",
+            "answer (start)",
+        ],
+        library_rows(apps, tmp, H),
+        title="adiff.data.uploads.images_from_zip alone, one fresh process per row (issue 23's archives)",
     )
     print()
     for app_name, mb in worst.items():

@@ -4,7 +4,17 @@ uploaded by a user, and Gaussian mixtures with their exact denoisers."""
 from .datasets import *  # noqa: F401,F403
 from .datasets import __all__ as _datasets_all
 from .digits import DIGITS_SIZE, digits_split
+from .drawings import *  # noqa: F401,F403
+from .drawings import __all__ as _drawings_all
 from .glyphs import GLYPH_SIZE, make_glyphs
 from .gmm import GaussianMixture
 
-__all__ = [*_datasets_all, "GLYPH_SIZE", "make_glyphs", "DIGITS_SIZE", "digits_split", "GaussianMixture"]
+__all__ = [
+    *_datasets_all,
+    *_drawings_all,
+    "GLYPH_SIZE",
+    "make_glyphs",
+    "DIGITS_SIZE",
+    "digits_split",
+    "GaussianMixture",
+]

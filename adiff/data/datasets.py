@@ -3,7 +3,7 @@
 Two kinds of data:
 
 * 2-D toy distributions, data_shape (2,): "moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles",
-  and "drawing" (points sampled from a user's drawing, see :func:`points_from_drawing`). The built-in ones share one
+  and "drawing" (points sampled from a user's drawing, see :mod:`adiff.data.drawings`). The built-in ones share one
   scale: roughly zero mean, per-coordinate std about 1 (between 0.6 and 1.5), and essentially all mass inside
   [-3, 3]^2, so a single plot range ``PLOT_RANGE = (-3.5, 3.5)`` fits every one of them.
 * "glyphs": 16x16 grayscale images of the digits 0-9, data_shape (1, 16, 16), values in [-1, 1]
@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .digits import DIGITS_SIZE, make_digits
 from .glyphs import GLYPH_SIZE, make_glyphs
@@ -47,14 +45,9 @@ __all__ = [
     "make_dataset",
     "eight_gaussians_mixture",
     "gaussian_mixture_for",
-    "points_from_drawing",
-    "dataset_from_drawing",
-    "check_drawing",
-    "MIN_DRAWING_PIXELS",
 ]
 
 MAX_SAMPLES = 200_000  # upper bound on n accepted by make_dataset
-MIN_DRAWING_PIXELS = 30  # a drawing needs at least this many inked pixels (ink > 0.5) to be worth sampling
 PLOT_RANGE = (-3.5, 3.5)  # one axis range (both axes) that fits every built-in 2-D dataset
 
 TOY_2D_DATASETS = ("moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles")
@@ -177,6 +170,8 @@ def make_dataset(name: str, n: int, seed: int = 0, *, image: Any = None) -> tupl
     if name == "drawing":
         if image is None:
             raise ValueError("dataset 'drawing' needs image=... (a PIL image or a numpy array of the drawing)")
+        from .drawings import points_from_drawing  # drawings imports this module's checks
+
         return points_from_drawing(image, n, seed=seed), None
     if image is not None:
         raise ValueError(f"image is only used by dataset 'drawing', got dataset {name!r}")
@@ -328,87 +323,3 @@ _TOY_2D = {
     "circles": _circles,
 }
 assert tuple(_TOY_2D) == TOY_2D_DATASETS
-
-
-# ---------------------------------------------------------------------------------------------- drawings
-def _ink_from_image(image: Any) -> np.ndarray:
-    """Ink intensity in [0, 1], float64 [H, W], from a PIL image or an (H, W) / (H, W, 3) / (H, W, 4) array."""
-    if isinstance(image, Image.Image):
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-        arr = np.asarray(image.convert("RGBA" if has_alpha else "L"))
-    elif isinstance(image, np.ndarray):
-        arr = image
-    else:
-        raise ValueError(
-            f"image must be a PIL image or a numpy array (H, W), (H, W, 3) or (H, W, 4), got {type(image).__name__}"
-        )
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"image must have shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
-    if arr.dtype == np.uint8:
-        a = arr.astype(np.float64) / 255.0
-    elif np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
-        a = arr.astype(np.float64)
-        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise ValueError(
-                "image as a float array must have finite values in [0, 1] "
-                f"(got min {np.nanmin(a):.3g}, max {np.nanmax(a):.3g})"
-            )
-    else:
-        raise ValueError(f"image array must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
-    if a.ndim == 3 and a.shape[2] == 4 and (a[..., 3] < 1).any():
-        return a[..., 3]  # transparent background: the alpha channel is the ink
-    gray = a if a.ndim == 2 else a[..., :3] @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma
-    # Dark strokes on a light background; tones within 5% of white count as background (scanner/JPEG noise).
-    return np.clip((1.0 - gray - 0.05) / 0.95, 0.0, 1.0)
-
-
-def points_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> torch.Tensor:
-    """Sample ``n`` 2-D points whose density follows the ink of a drawing.
-
-    image: a PIL image, or a numpy array (H, W), (H, W, 3) or (H, W, 4), uint8 (0..255) or float (0..1).
-    Ink is the darkness of strokes on a light background or, when there is an alpha channel with any
-    transparency, the alpha. Pixels are drawn with probability proportional to their ink, then jittered
-    uniformly inside the pixel. The image maps to [-extent, extent] along its longer side (aspect ratio kept,
-    centred), with y pointing up: row 0 (the top of the image) is at +y.
-    Returns float32 [n, 2]. Deterministic given ``seed``.
-    """
-    n = _check_n(n)
-    seed = _check_seed(seed)
-    if isinstance(extent, bool) or not isinstance(extent, (int, float)) or not 0 < extent < math.inf:
-        raise ValueError(f"extent must be a positive number, got {extent!r}")
-    ink = _ink_from_image(image)  # [H, W]
-    H, W = ink.shape
-    total = float(ink.sum())
-    if not total > 0:
-        raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
-    g = _generator(seed)
-    cdf = torch.from_numpy(np.cumsum(ink.ravel()) / total)  # [H * W], float64, ends at 1
-    u = torch.rand(n, generator=g, dtype=torch.float64) * float(cdf[-1])
-    idx = torch.searchsorted(cdf, u, right=True).clamp_(max=H * W - 1)  # inverse-CDF sampling, works for any size
-    rows = torch.div(idx, W, rounding_mode="floor").double()
-    cols = (idx % W).double()
-    jitter = torch.rand(n, 2, generator=g, dtype=torch.float64)  # uniform inside the pixel
-    scale = 2.0 * extent / max(H, W)
-    x = (cols + jitter[:, 0] - W / 2) * scale
-    y = (H / 2 - (rows + jitter[:, 1])) * scale  # row 0 is the top -> +y
-    return torch.stack([x, y], 1).float()
-
-
-def check_drawing(image: Any, min_pixels: int = MIN_DRAWING_PIXELS) -> int:
-    """The number of inked pixels (ink > 0.5) of a drawing; ValueError when it is empty or when the strokes are too
-    small to sample a shape from (fewer than ``min_pixels``: a dot or a stray click)."""
-    ink = _ink_from_image(image)
-    inked = int((ink > 0.5).sum())
-    if inked == 0:
-        raise ValueError("drawing is empty: draw some strokes (dark on a light background) before sampling points")
-    if inked < min_pixels:
-        raise ValueError(
-            f"drawing: the strokes cover only {inked} pixel{'s' if inked != 1 else ''}, fewer than "
-            f"{min_pixels}: draw a bigger shape"
-        )
-    return inked
-
-
-def dataset_from_drawing(image: Any, n: int, seed: int = 0, extent: float = 3.0) -> tuple[torch.Tensor, None]:
-    """A drawing as a dataset, with make_dataset's return convention: (x float32 [n, 2], None)."""
-    return points_from_drawing(image, n, seed=seed, extent=extent), None
