@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from components import (
     adaptation_tab,
-    compare_tab,
+    compare,
     forward_tab,
     guidance_tab,
     links,
@@ -84,7 +84,7 @@ def build_app(
                     schedules_tab,
                     forward_tab,
                     reverse,
-                    compare_tab,
+                    compare,
                     guidance_tab,
                     adaptation_tab,
                     train_tab,

@@ -483,11 +483,11 @@ def test_compare_view_and_a_flow_preset(served):
     cmp_player = "#cmp-player .adiff-player"
     P.tab("compare")
     page.wait_for_selector("#cmp-go")
-    page.locator("#cmp-model-b input").click()
+    page.locator("#cmp-b-preset input").click()
     page.get_by_role("option", name="moons-flow", exact=True).click()
-    page.locator("#cmp-solver-a").get_by_label("euler").check()
-    page.locator("#cmp-solver-b").get_by_label("euler").check()
-    for sel, v in (("#cmp-steps-a", 12), ("#cmp-steps-b", 12)):
+    page.locator("#cmp-a-sampler").get_by_label("euler").check()
+    page.locator("#cmp-b-sampler").get_by_label("euler").check()
+    for sel, v in (("#cmp-a-steps", 12), ("#cmp-b-steps", 12)):
         P.set_number(f"{sel} input[type=number]", v)
     P.set_number("#cmp-n input[type=number]", 300)
     page.click("#cmp-go")
