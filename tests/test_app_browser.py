@@ -475,8 +475,9 @@ def test_every_long_job_says_stopped(served):
 
 def test_compare_view_and_a_flow_preset(served):
     """Compare: the VP moons preset and the rectified-flow moons preset from the same noise; both rows stream in,
-    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn; then the flow
-    preset in the reverse tab offers only its process's solvers and plays its velocity field."""
+    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn, the link button
+    writes both sides' settings; then the flow preset in the reverse tab offers only its process's solvers and plays
+    its velocity field."""
     demo, url, browser = served
     P = Page(browser, url)
     page = P.page
@@ -506,6 +507,13 @@ def test_compare_view_and_a_flow_preset(served):
     names = [t["name"] for t in P.plot("cmp-curve")]
     assert any(n.startswith("A: moons") for n in names) and any(n.startswith("B: moons-flow") for n in names), names
     P.shoot("4-compare")
+    # the tab's link button writes both sides' settings into a link (in the browser)
+    page.click("#compare-link-btn")
+    box = "#compare-link textarea, #compare-link input"
+    page.wait_for_function(f"document.querySelector('{box}').value.includes('tab=compare')")
+    link = page.locator(box).first.input_value()
+    for part in ("model_a=moons&", "solver_a=euler", "steps_a=12", "model_b=moons-flow", "steps_b=12", "n=300"):
+        assert part in link, link
 
     # the flow preset in the reverse tab: its solvers only, its process named, a velocity panel in the player
     P.tab("reverse")
