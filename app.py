@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from components import (
     adaptation_tab,
-    compare_tab,
+    compare,
     forward,
     guidance_tab,
     links,
@@ -84,7 +84,7 @@ def build_app(
                     schedules,
                     forward,
                     reverse,
-                    compare_tab,
+                    compare,
                     guidance_tab,
                     adaptation_tab,
                     train_tab,

@@ -475,19 +475,20 @@ def test_every_long_job_says_stopped(served):
 
 def test_compare_view_and_a_flow_preset(served):
     """Compare: the VP moons preset and the rectified-flow moons preset from the same noise; both rows stream in,
-    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn; then the flow
-    preset in the reverse tab offers only its process's solvers and plays its velocity field."""
+    one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn, the link button
+    writes both sides' settings; then the flow preset in the reverse tab offers only its process's solvers and plays
+    its velocity field."""
     demo, url, browser = served
     P = Page(browser, url)
     page = P.page
     cmp_player = "#cmp-player .adiff-player"
     P.tab("compare")
     page.wait_for_selector("#cmp-go")
-    page.locator("#cmp-model-b input").click()
+    page.locator("#cmp-b-preset input").click()
     page.get_by_role("option", name="moons-flow", exact=True).click()
-    page.locator("#cmp-solver-a").get_by_label("euler").check()
-    page.locator("#cmp-solver-b").get_by_label("euler").check()
-    for sel, v in (("#cmp-steps-a", 12), ("#cmp-steps-b", 12)):
+    page.locator("#cmp-a-sampler").get_by_label("euler").check()
+    page.locator("#cmp-b-sampler").get_by_label("euler").check()
+    for sel, v in (("#cmp-a-steps", 12), ("#cmp-b-steps", 12)):
         P.set_number(f"{sel} input[type=number]", v)
     P.set_number("#cmp-n input[type=number]", 300)
     page.click("#cmp-go")
@@ -506,6 +507,13 @@ def test_compare_view_and_a_flow_preset(served):
     names = [t["name"] for t in P.plot("cmp-curve")]
     assert any(n.startswith("A: moons") for n in names) and any(n.startswith("B: moons-flow") for n in names), names
     P.shoot("4-compare")
+    # the tab's link button writes both sides' settings into a link (in the browser)
+    page.click("#compare-link-btn")
+    box = "#compare-link textarea, #compare-link input"
+    page.wait_for_function(f"document.querySelector('{box}').value.includes('tab=compare')")
+    link = page.locator(box).first.input_value()
+    for part in ("model_a=moons&", "solver_a=euler", "steps_a=12", "model_b=moons-flow", "steps_b=12", "n=300"):
+        assert part in link, link
 
     # the flow preset in the reverse tab: its solvers only, its process named, a velocity panel in the player
     P.tab("reverse")

@@ -183,6 +183,17 @@ LINKS = {
         "label": "7",
         "cfg": "2.5",
     },
+    "compare": {
+        "model_a": "8gaussians",
+        "solver_a": "heun",
+        "steps_a": "12",
+        "model_b": "8gaussians",
+        "solver_b": "euler",
+        "steps_b": "30",
+        "seed": "7",
+        "n": "300",
+        "label": "3",
+    },
     "guidance": {
         "preset": "glyphs",
         "reward": "classifier_logprob",

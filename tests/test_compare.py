@@ -3,6 +3,7 @@ per-side NFE / MMD² / straightness, the quality-against-NFE figure, and every i
 solver menu per process (a flow model samples with its own solvers and shows its velocity field)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,6 @@ import adiff.presets as presets
 from adiff.eval.metrics import StraightnessMeter, path_straightness
 from adiff.eval.quality import steps_for_nfe
 from components.choices import default_solver, solver_choices, steps_for
-from components.compare_tab import cached_curve
 from components.context import ModelInfo
 from components.player import decode_field, decode_points
 from tests.app_helpers import plot_json
@@ -49,6 +49,26 @@ def test_compare_same_noise_two_solvers(client):  # noqa: F811
     fig = plot_json(curve)
     runs = [t for t in fig["data"] if t.get("name", "").startswith(("A:", "B:"))]
     assert len(runs) == 2 and {t["x"][0] for t in runs} == {40, 8}
+
+
+def test_six_parallel_compares_in_one_session_all_succeed(app):  # noqa: F811
+    """One session's parallel compares never read or delete each other's files (each run writes into its own folder;
+    only a delivered run's older siblings are removed): six at once, two per seed, all succeed, each answer's file
+    holds its own run, and the same seed gives the same pair whichever ran first."""
+    c = Client(app[1], verbose=False)
+    seeds = [21, 22, 23, 21, 22, 23]
+    jobs = [c.submit("moons", "ddim", 10, "moons", "dpmpp_2m", 5, s, 120, "any", api_name="/compare") for s in seeds]
+    results = [j.result(timeout=300) for j in jobs]
+    finals, ids = {}, set()
+    for s, (pointer, text, summary, data, _) in zip(seeds, results):
+        assert summary["status"] == "done" and summary["seed"] == s and summary["same_x_T"] is True
+        player = json.loads(Path(data).read_text())
+        assert player["id"] == pointer["id"] and player["frames"]["count"] == pointer["count"]
+        ids.add(pointer["id"])
+        frames = {k: player["frames"]["data"][k] for k in ("a_x_t", "b_x_t")}
+        assert finals.setdefault(s, frames) == frames
+    assert len(ids) == 6  # every run has its own id (and folder)
+    assert finals[21] != finals[22]
 
 
 def test_straightness_meter_equals_path_straightness():
@@ -108,7 +128,7 @@ def test_shipped_curves_cover_every_solver():
     for name, spec in presets.PRESETS.items():
         if spec.config.get("data_shape") != [2] or not presets.preset_path(name).is_file():
             continue
-        c = cached_curve(name)
+        c = presets.preset_curve(name)
         assert c is not None, f"{name}: run python -m adiff.cli.quality --preset {name}"
         model = presets.load_preset(name, "cpu")
         assert {r["solver"] for r in c["rows"]} == {n for _, n in solver_choices(model)}

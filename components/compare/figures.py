@@ -1,5 +1,5 @@
-"""Pure figure builder of the compare view: sample quality (MMD² to fresh data) against NFE, one line per model and
-solver, with the two runs just made marked."""
+"""Tab 4, compare: the quality-against-NFE figure (pure): sample quality (MMD² to fresh data) against NFE, one line
+per model and solver, with the two runs just made marked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .plotting import _axis, _figure, _fmt
+from ..plotting import _axis, _figure, _fmt
 
 __all__ = ["make_quality_figure", "SOLVER_COLORS", "MMD_FLOOR"]
 

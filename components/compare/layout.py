@@ -1,0 +1,221 @@
+"""Tab 4, compare: the widgets and their wiring (handlers.py does the work, view.py and figures.py draw it).
+
+The same x_T through two choices side by side: two solvers, two step counts, or two models of the same data (e.g. the
+VP moons preset and the rectified-flow moons preset).  Each side is a model picker and solver controls (ids
+``cmp-a-preset``, ``cmp-a-sampler``, ``cmp-a-steps``; ``cmp-b-...``); the seed, the sample count and the class are
+shared.  Both rows stream into one player while they run; afterwards one slider scrubs both in the browser.  Per
+side: NFE, the MMD² of the samples to fresh data, path straightness, and a quality-against-NFE figure.
+API: /compare (streams player messages, like /generate), /compare_stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import gradio as gr
+
+from adiff.samplers import solvers_for
+
+from ..choices import default_label, label_choices
+from ..context import AppContext, ModelInfo
+from ..controls import ModelPicker, RunStop, SeedCount, SolverControls, follow_model, follow_solver, model_updates
+from ..fields import UserError, named
+from ..help import try_this
+from ..limits import LIMITS
+from ..links import LinkParams, TabLink, link_row, merge
+from ..player import player_component
+from ..summaries import stopped_text
+from ..wiring import EVENT, endpoint
+from . import handlers, view
+from .handlers import CompareRequest, Done, Live
+
+__all__ = ["build"]
+
+PREFIX = "cmp"
+OPENING = (("a", "ddim", 100), ("b", "dpmpp_2m", 10))  # both sides open on moons: DDIM-100 against DPM-Solver++-10
+INTRO = """### Compare: the same noise, two choices
+Both sides start from **the same x_T** (same seed, same points) and differ in one choice: the solver, the number of
+steps, or the model (e.g. **moons**, a variance-preserving ε model, against **moons-flow**, a rectified flow).  One
+slider scrubs both.  Per side: **NFE** (network calls: the cost), **MMD²** to fresh data (≈ 0: as good as data), and
+**path straightness** (mean path length / mean displacement: 1 = straight lines).  What lets a solver take few steps
+is a velocity that changes slowly along each path, which a bending path can still have: the curves below show it."""
+LOAD_JS = """(f) => { const p = document.querySelector('#cmp-player .adiff-player')?.adiffPlayer;
+  if (p && f && f.url) p.load(f.url); }"""
+STOP_JS = """() => { document.querySelector('#cmp-player .adiff-player')?.adiffPlayer?.freeze();
+  return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }"""
+
+
+@dataclass
+class ClassPicker:
+    """The shared class dropdown (any, each, 0..K-1 for a conditional model A); the models' preset CFG scale applies,
+    so unlike the other tabs' ClassCFG there is no CFG slider."""
+
+    label: gr.Dropdown
+
+    @classmethod
+    def build(cls, prefix: str) -> ClassPicker:
+        return cls(
+            gr.Dropdown(
+                choices=["any"],
+                value="any",
+                label="Class",
+                interactive=False,
+                allow_custom_value=True,
+                elem_id=f"{prefix}-label",
+                elem_classes=named("class_label"),
+            )
+        )
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        return {
+            self.label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional)
+        }
+
+    def outputs(self) -> list:
+        return [self.label]
+
+
+@dataclass
+class Side:
+    """One side's controls: its model picker and its solver controls (no η), ids from ``cmp-<key>``."""
+
+    key: str
+    picker: ModelPicker
+    solver: SolverControls
+
+    @classmethod
+    def build(cls, ctx: AppContext, key: str, model, info: ModelInfo, solver: str, steps: int) -> Side:
+        prefix = f"{PREFIX}-{key}"
+        with gr.Group():
+            picker = ModelPicker.build(ctx, prefix, label=f"{key.upper()}: model", info=None, describe=False)
+            # the side's opening solver and steps, through the one default table (a preset's own choice wins there)
+            controls = SolverControls.build(model, replace(info, sampler=solver, num_steps=steps), prefix, eta=False)
+        return cls(key, picker, controls)
+
+
+def _render_compare(out: Live | Done):
+    """(player, status, summary, trajectory file, quality figure)."""
+    if isinstance(out, Live):
+        return out.message, view.SAMPLING_TEXT if out.first else gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return out.message, out.text, out.summary, out.data_path, out.figure
+
+
+def _render_stop(out):
+    where, summary = out
+    return stopped_text("compare", where), summary
+
+
+def _join(out: dict, updates: dict) -> None:
+    """Merge ``updates`` into ``out``: an update for a component that already has one joins it (a solver's steps
+    value keeps the model's new step limit)."""
+    for comp, u in updates.items():
+        prev = out.get(comp)
+        out[comp] = {**prev, **u} if isinstance(prev, dict) and isinstance(u, dict) else u
+
+
+def _link_side(ctx: AppContext, q: LinkParams, request, out: dict, side: Side, groups: list, model, info):
+    """A link's model, solver and steps of one side, through the same code as choosing them: the model first (the
+    solver menu and step limit follow it, and for side A the class and sample count), then the solver, then the steps
+    checked against that model.  Returns the side's model and ModelInfo."""
+    key = side.key
+    p = q.choice(f"model_{key}", ctx.sources())
+    if p is not None:
+        try:
+            model, info = ctx.model(p, ctx.store.get(request), f"model_{key}")
+        except UserError as e:
+            q.problems.append(f"{e.message} (from the link)")
+        else:
+            out.update(model_updates(groups, model, info))
+            out[side.picker.dropdown] = p
+    s = q.choice(f"solver_{key}", solvers_for(model.process))
+    if s is not None:
+        merge(out, side.solver.solver, s)
+        _join(out, side.solver.on_solver(model, s))
+    q.fill(out, [(f"steps_{key}", side.solver.steps, "int", 1, model.max_sampling_steps)])
+    return model, info
+
+
+def build(ctx: AppContext) -> TabLink:
+    first, first_info = ctx.model("moons", None)  # both sides open on moons
+    with gr.Tab("4 · Compare", id="compare"):
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+                a, b = (Side.build(ctx, key, first, first_info, s, k) for key, s, k in OPENING)
+                seeds = SeedCount.build(PREFIX, seed_info="the shared x_T")
+                klass = ClassPicker.build(PREFIX)
+                run = RunStop.build(PREFIX, "Compare", run_id="go")
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status = gr.Markdown(
+                    "Press **Compare**: both rows stream in, then one slider scrubs both.",
+                    elem_id="cmp-status",
+                    elem_classes=["adiff-status"],
+                )
+                player = player_component(
+                    "cmp-player",
+                    empty_text="Press Compare: side A (top) and side B (bottom) start from the same noise.",
+                )
+                curve = gr.Plot(
+                    label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"]
+                )
+                try_this("compare")
+                with gr.Accordion("Details: the numbers (JSON)", open=False):
+                    summary = gr.JSON(label="status", elem_id="cmp-summary", max_height=320)
+                    data_file = gr.File(
+                        label="Both trajectories as JSON (what the player plays)", elem_id="cmp-trajectory", height=90
+                    )
+                link_btn, link_box = link_row("compare")
+
+    inputs = [a.picker.dropdown, a.solver.solver, a.solver.steps, b.picker.dropdown, b.solver.solver, b.solver.steps]
+    event = run.run.click(
+        endpoint(ctx, CompareRequest.parse, handlers.compare, _render_compare),
+        [*inputs, seeds.seed, seeds.count, klass.label],
+        [player, status, summary, data_file, curve],
+        api_name="compare",
+        show_progress_on=[status],
+        **EVENT,
+        **ctx.heavy,
+    )
+    # In the browser at once: the player draws nothing more of this run and the status says so; then the server
+    # cancels the run, and its own message (at which steps) follows.
+    run.stop.click(None, None, status, js=STOP_JS, cancels=[event], api_visibility="private").then(
+        endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
+        None,
+        [status, summary],
+        api_name="compare_stop",
+        **ctx.instant,
+    )
+    data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
+    groups_a, groups_b = [a.picker, a.solver, seeds, klass], [b.picker, b.solver]  # side A's model sets the class
+    for side, groups in ((a, groups_a), (b, groups_b)):
+        follow_model(ctx, groups)
+        follow_solver(ctx, side.picker, side.solver)
+
+    fields = {
+        "model_a": a.picker.dropdown,
+        "solver_a": a.solver.solver,
+        "steps_a": a.solver.steps,
+        "model_b": b.picker.dropdown,
+        "solver_b": b.solver.solver,
+        "steps_b": b.solver.steps,
+        "seed": seeds.seed,
+        "n": seeds.count,
+        "label": klass.label,
+    }
+
+    def apply_link(q: LinkParams, request) -> dict:
+        """A link's values, through the same code as choosing them in the page: each side's model, solver and steps,
+        then the seed, the sample count (its limit follows model A's kind) and a class that model A offers."""
+        out: dict = {}
+        _, info = _link_side(ctx, q, request, out, a, groups_a, first, first_info)
+        _link_side(ctx, q, request, out, b, groups_b, first, first_info)
+        return q.fill(
+            out,
+            [
+                ("seed", seeds.seed, "int", 0, LIMITS.seed),
+                ("n", seeds.count, "int", 1, LIMITS.images if info.kind == "images" else LIMITS.points),
+                ("label", klass.label, "choice", label_choices(info)),
+            ],
+        )
+
+    return TabLink("compare", fields, apply_link, link_btn, link_box, [a.solver.help, b.solver.help])
