@@ -58,6 +58,7 @@ class ModelPicker:
 
     dropdown: gr.Dropdown
     about: gr.Markdown | None
+    field: str = "preset"  # the API field it fills (errors name it)
 
     @classmethod
     def build(
@@ -66,8 +67,9 @@ class ModelPicker:
         prefix: str,
         value: str = "moons",
         label: str = "Model",
-        info: str = "a shipped preset, or the model from the Train tab",
+        info: str | None = "a shipped preset, or the model from the Train tab",
         describe: bool = True,
+        field: str = "preset",
     ) -> ModelPicker:
         dropdown = gr.Dropdown(
             choices=ctx.sources(),
@@ -75,13 +77,13 @@ class ModelPicker:
             label=label,
             info=info,
             elem_id=f"{prefix}-preset",
-            elem_classes=named("preset"),
+            elem_classes=named(field),
         )
         about = None
         if describe:
             model, minfo = ctx.model(value, None)
             about = gr.Markdown(describe_model(value, model, minfo), elem_id=f"{prefix}-preset-info")
-        return cls(dropdown, about)
+        return cls(dropdown, about, field)
 
     def updates_for(self, model, info: ModelInfo) -> dict:
         return {self.about: describe_model(info.source, model, info)} if self.about is not None else {}
@@ -101,15 +103,26 @@ class SolverControls:
     help: gr.Markdown
 
     @classmethod
-    def build(cls, model, info: ModelInfo, prefix: str, eta: bool = True, open_help: bool = False) -> SolverControls:
-        name, k = default_solver(model, info)
+    def build(
+        cls,
+        model,
+        info: ModelInfo,
+        prefix: str,
+        eta: bool = True,
+        open_help: bool = False,
+        fields: tuple[str, str] = ("sampler", "num_steps"),
+        opening: tuple[str, int] | None = None,
+    ) -> SolverControls:
+        """``fields``: the API fields of the solver and the steps (errors and the page's clamp note name them);
+        ``opening``: the (solver, steps) it opens on, instead of the model's default."""
+        name, k = opening or default_solver(model, info)
         solver = gr.Radio(
             choices=solver_choices(model),
             value=name,
             label="Solver",
             info="the solvers of this model's process; NFE = network calls",
             elem_id=f"{prefix}-sampler",
-            elem_classes=named("sampler"),
+            elem_classes=named(fields[0]),
         )
         with gr.Accordion("What each solver does", open=open_help):
             help_md = gr.Markdown(solver_help(model), elem_id=f"{prefix}-sampler-help")
@@ -121,7 +134,7 @@ class SolverControls:
             label="Steps",
             info="solver steps (DDPM uses all T; few-step solvers 10–25)",
             elem_id=f"{prefix}-steps",
-            elem_classes=named("num_steps"),
+            elem_classes=named(fields[1]),
         )
         eta_slider = None
         if eta:
@@ -165,10 +178,11 @@ class ClassCFG:
     """The class dropdown (any, each, 0..K-1 for conditional models) and the classifier-free guidance scale."""
 
     label: gr.Dropdown
-    cfg: gr.Slider
+    cfg: gr.Slider | None
 
     @classmethod
-    def build(cls, prefix: str, info: ModelInfo | None = None) -> ClassCFG:
+    def build(cls, prefix: str, info: ModelInfo | None = None, cfg: bool = True) -> ClassCFG:
+        """``cfg`` False: the class alone (the model's preset CFG scale applies)."""
         with gr.Group():
             label = gr.Dropdown(
                 choices=label_choices(info) if info else ["any"],
@@ -180,6 +194,8 @@ class ClassCFG:
                 elem_id=f"{prefix}-label",
                 elem_classes=named("class_label"),
             )
+            if not cfg:
+                return cls(label, None)
             cfg = gr.Slider(
                 minimum=0.0,
                 maximum=LIMITS.cfg_scale,
@@ -194,13 +210,15 @@ class ClassCFG:
         return cls(label, cfg)
 
     def updates_for(self, model, info: ModelInfo) -> dict:
-        return {
-            self.label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional),
-            self.cfg: gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional),
+        out = {
+            self.label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional)
         }
+        if self.cfg is not None:
+            out[self.cfg] = gr.update(value=info.sample_kwargs.get("cfg_scale", 1.0), interactive=info.conditional)
+        return out
 
     def outputs(self) -> list:
-        return [self.label, self.cfg]
+        return [c for c in (self.label, self.cfg) if c is not None]
 
 
 @dataclass
@@ -284,7 +302,7 @@ def model_choice(ctx: AppContext, session, preset, groups: Sequence[Any]) -> dic
     """What choosing ``preset`` does to a tab's controls: every group follows the model.  A model that cannot be used
     yet ("my model" before anything was trained) says why under the picker (``groups[0]``, a ModelPicker)."""
     try:
-        model, info = ctx.model(preset, session)
+        model, info = ctx.model(preset, session, groups[0].field)
     except UserError as e:
         if groups[0].about is None:
             raise

@@ -18,7 +18,7 @@ import gradio as gr
 
 from .fields import as_choice, as_float, as_int
 
-__all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge"]
+__all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge", "join"]
 
 MAX_PARAM_CHARS = 400  # a URL value longer than this is refused (nothing in the app needs more)
 
@@ -109,8 +109,17 @@ class LinkParams:
 
 
 def merge(out: dict, comp, value) -> None:
+    """Set ``comp``'s value in the updates ``out``; an update it already has (new choices or limits) keeps them."""
     prev = out.get(comp)
     out[comp] = {**prev, "value": value} if isinstance(prev, dict) else value
+
+
+def join(out: dict, updates: dict) -> None:
+    """Merge ``updates`` into ``out``: an update for a component that already has one joins it (a solver's steps
+    value keeps the model's new step limit)."""
+    for comp, u in updates.items():
+        prev = out.get(comp)
+        out[comp] = {**prev, **u} if isinstance(prev, dict) and isinstance(u, dict) else u
 
 
 @dataclass

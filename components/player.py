@@ -217,3 +217,30 @@ def player_component(elem_id: str, **kw):
         padding=False,
         **kw,
     )
+
+
+def _load_js(elem_id: str) -> str:
+    """Browser code: the player in ``elem_id`` fetches a finished run's file."""
+    return f"""(f) => {{ const p = document.querySelector('#{elem_id} .adiff-player')?.adiffPlayer;
+  if (p && f && f.url) p.load(f.url); }}"""
+
+
+def _stop_js(elem_id: str) -> str:
+    """Browser code for Stop: the player draws nothing more of this run, and the status says so at once."""
+    return f"""() => {{ document.querySelector('#{elem_id} .adiff-player')?.adiffPlayer?.freeze();
+  return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }}"""
+
+
+def wire_player_run(ctx, run, elem_id: str, start, inputs, outputs, status, data_file, stop, stop_outputs, api_name):
+    """The events of a streamed run that plays in a player (reverse, compare): the main button starts ``start``
+    (api ``api_name``, raw values, the heavy pool); Stop freezes the player in the browser at once and cancels the
+    run, then the server's ``stop`` says where it got to (api ``<api_name>_stop``); a finished run's file is fetched
+    by the player when ``data_file`` changes.  Returns the run's event."""
+    from .wiring import EVENT
+
+    event = run.run.click(start, inputs, outputs, api_name=api_name, show_progress_on=[status], **EVENT, **ctx.heavy)
+    run.stop.click(None, None, status, js=_stop_js(elem_id), cancels=[event], api_visibility="private").then(
+        stop, None, stop_outputs, api_name=f"{api_name}_stop", **ctx.instant
+    )
+    data_file.change(None, data_file, None, js=_load_js(elem_id), api_visibility="private")
+    return event

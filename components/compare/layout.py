@@ -10,22 +10,31 @@ API: /compare (streams player messages, like /generate), /compare_stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import gradio as gr
 
 from adiff.samplers import solvers_for
 
-from ..choices import default_label, label_choices
+from ..choices import label_choices
 from ..context import AppContext, ModelInfo
-from ..controls import ModelPicker, RunStop, SeedCount, SolverControls, follow_model, follow_solver, model_updates
-from ..fields import UserError, named
+from ..controls import (
+    ClassCFG,
+    ModelPicker,
+    RunStop,
+    SeedCount,
+    SolverControls,
+    follow_model,
+    follow_solver,
+    model_updates,
+)
+from ..fields import UserError
 from ..help import try_this
 from ..limits import LIMITS
-from ..links import LinkParams, TabLink, link_row, merge
-from ..player import player_component
+from ..links import LinkParams, TabLink, join, link_row, merge
+from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
-from ..wiring import EVENT, endpoint
+from ..wiring import endpoint
 from . import handlers, view
 from .handlers import CompareRequest, Done, Live
 
@@ -39,40 +48,6 @@ steps, or the model (e.g. **moons**, a variance-preserving ε model, against **m
 slider scrubs both.  Per side: **NFE** (network calls: the cost), **MMD²** to fresh data (≈ 0: as good as data), and
 **path straightness** (mean path length / mean displacement: 1 = straight lines).  What lets a solver take few steps
 is a velocity that changes slowly along each path, which a bending path can still have: the curves below show it."""
-LOAD_JS = """(f) => { const p = document.querySelector('#cmp-player .adiff-player')?.adiffPlayer;
-  if (p && f && f.url) p.load(f.url); }"""
-STOP_JS = """() => { document.querySelector('#cmp-player .adiff-player')?.adiffPlayer?.freeze();
-  return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }"""
-
-
-@dataclass
-class ClassPicker:
-    """The shared class dropdown (any, each, 0..K-1 for a conditional model A); the models' preset CFG scale applies,
-    so unlike the other tabs' ClassCFG there is no CFG slider."""
-
-    label: gr.Dropdown
-
-    @classmethod
-    def build(cls, prefix: str) -> ClassPicker:
-        return cls(
-            gr.Dropdown(
-                choices=["any"],
-                value="any",
-                label="Class",
-                interactive=False,
-                allow_custom_value=True,
-                elem_id=f"{prefix}-label",
-                elem_classes=named("class_label"),
-            )
-        )
-
-    def updates_for(self, model, info: ModelInfo) -> dict:
-        return {
-            self.label: gr.update(choices=label_choices(info), value=default_label(info), interactive=info.conditional)
-        }
-
-    def outputs(self) -> list:
-        return [self.label]
 
 
 @dataclass
@@ -87,9 +62,11 @@ class Side:
     def build(cls, ctx: AppContext, key: str, model, info: ModelInfo, solver: str, steps: int) -> Side:
         prefix = f"{PREFIX}-{key}"
         with gr.Group():
-            picker = ModelPicker.build(ctx, prefix, label=f"{key.upper()}: model", info=None, describe=False)
-            # the side's opening solver and steps, through the one default table (a preset's own choice wins there)
-            controls = SolverControls.build(model, replace(info, sampler=solver, num_steps=steps), prefix, eta=False)
+            picker = ModelPicker.build(
+                ctx, prefix, label=f"{key.upper()}: model", info=None, describe=False, field=f"model_{key}"
+            )
+            fields = (f"solver_{key}", f"steps_{key}")
+            controls = SolverControls.build(model, info, prefix, eta=False, fields=fields, opening=(solver, steps))
         return cls(key, picker, controls)
 
 
@@ -103,14 +80,6 @@ def _render_compare(out: Live | Done):
 def _render_stop(out):
     where, summary = out
     return stopped_text("compare", where), summary
-
-
-def _join(out: dict, updates: dict) -> None:
-    """Merge ``updates`` into ``out``: an update for a component that already has one joins it (a solver's steps
-    value keeps the model's new step limit)."""
-    for comp, u in updates.items():
-        prev = out.get(comp)
-        out[comp] = {**prev, **u} if isinstance(prev, dict) and isinstance(u, dict) else u
 
 
 def _link_side(ctx: AppContext, q: LinkParams, request, out: dict, side: Side, groups: list, model, info):
@@ -130,7 +99,7 @@ def _link_side(ctx: AppContext, q: LinkParams, request, out: dict, side: Side, g
     s = q.choice(f"solver_{key}", solvers_for(model.process))
     if s is not None:
         merge(out, side.solver.solver, s)
-        _join(out, side.solver.on_solver(model, s))
+        join(out, side.solver.on_solver(model, s))
     q.fill(out, [(f"steps_{key}", side.solver.steps, "int", 1, model.max_sampling_steps)])
     return model, info
 
@@ -143,7 +112,7 @@ def build(ctx: AppContext) -> TabLink:
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 a, b = (Side.build(ctx, key, first, first_info, s, k) for key, s, k in OPENING)
                 seeds = SeedCount.build(PREFIX, seed_info="the shared x_T")
-                klass = ClassPicker.build(PREFIX)
+                klass = ClassCFG.build(PREFIX, cfg=False)
                 run = RunStop.build(PREFIX, "Compare", run_id="go")
             with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
                 status = gr.Markdown(
@@ -167,25 +136,19 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("compare")
 
     inputs = [a.picker.dropdown, a.solver.solver, a.solver.steps, b.picker.dropdown, b.solver.solver, b.solver.steps]
-    event = run.run.click(
+    wire_player_run(
+        ctx,
+        run,
+        "cmp-player",
         endpoint(ctx, CompareRequest.parse, handlers.compare, _render_compare),
         [*inputs, seeds.seed, seeds.count, klass.label],
         [player, status, summary, data_file, curve],
-        api_name="compare",
-        show_progress_on=[status],
-        **EVENT,
-        **ctx.heavy,
-    )
-    # In the browser at once: the player draws nothing more of this run and the status says so; then the server
-    # cancels the run, and its own message (at which steps) follows.
-    run.stop.click(None, None, status, js=STOP_JS, cancels=[event], api_visibility="private").then(
+        status,
+        data_file,
         endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
-        None,
         [status, summary],
-        api_name="compare_stop",
-        **ctx.instant,
+        "compare",
     )
-    data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
     groups_a, groups_b = [a.picker, a.solver, seeds, klass], [b.picker, b.solver]  # side A's model sets the class
     for side, groups in ((a, groups_a), (b, groups_b)):
         follow_model(ctx, groups)

@@ -28,8 +28,8 @@ from ..controls import (
 from ..fields import UserError
 from ..help import try_this
 from ..limits import LIMITS
-from ..links import LinkParams, TabLink, link_row, merge
-from ..player import player_component
+from ..links import LinkParams, TabLink, join, link_row, merge
+from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
@@ -44,10 +44,6 @@ conversion gives the **predicted noise ε̂** and the **predicted clean sample x
 **score ∇log p_t(x_t) ≈ −ε̂ / σ_t** (arrows).  A solver steps x_t towards x̂₀ (DDPM adds fresh noise; DDIM, DPM-Solver++,
 Euler and Heun follow the probability-flow ODE).  Press **Generate**: the frames stream in; then drag the frame
 slider or press **▶ Play** (both run in your browser)."""
-LOAD_JS = """(f) => { const p = document.querySelector('#rev-player .adiff-player')?.adiffPlayer;
-  if (p && f && f.url) p.load(f.url); }"""
-STOP_JS = """() => { document.querySelector('#rev-player .adiff-player')?.adiffPlayer?.freeze();
-  return '■ **stopped**: no more frames are drawn; the server is ending the run…'; }"""
 
 
 def _render_generate(out: Live | Done):
@@ -99,23 +95,18 @@ def build(ctx: AppContext) -> TabLink:
             frame_plot, frame_curve, frame_summary = gr.Plot(), gr.Plot(), gr.JSON()
 
     inputs = [picker.dropdown, solver.solver, solver.steps, solver.eta, seeds.seed, seeds.count, klass.label, klass.cfg]
-    gen_event = run.run.click(
+    wire_player_run(
+        ctx,
+        run,
+        "rev-player",
         endpoint(ctx, GenerateRequest.parse, handlers.generate, _render_generate),
         inputs,
         [player, status, summary, gif, data_file],
-        api_name="generate",
-        show_progress_on=[status],
-        **EVENT,
-        **ctx.heavy,
-    )
-    # In the browser at once: the player draws nothing more of this run and the status says so; then the server
-    # cancels the run, and its own message (at which step) follows.
-    run.stop.click(None, None, status, js=STOP_JS, cancels=[gen_event], api_visibility="private").then(
+        status,
+        data_file,
         endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
-        None,
         [status, summary],
-        api_name="generate_stop",
-        **ctx.instant,
+        "generate",
     )
     frame.change(
         endpoint(ctx, FrameRequest.parse, handlers.show_frame),
@@ -125,7 +116,6 @@ def build(ctx: AppContext) -> TabLink:
         **EVENT,
         **ctx.light,
     )
-    data_file.change(None, data_file, None, js=LOAD_JS, api_visibility="private")
     groups = [picker, solver, seeds, klass]
     follow_model(ctx, groups)
     follow_solver(ctx, picker, solver)
@@ -157,7 +147,7 @@ def build(ctx: AppContext) -> TabLink:
         s = q.choice("sampler", solvers_for(model.process))
         if s is not None:
             merge(out, solver.solver, s)
-            out.update(solver.on_solver(model, s))
+            join(out, solver.on_solver(model, s))
         return q.fill(
             out,
             [
