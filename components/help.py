@@ -97,18 +97,6 @@ MMD_NOTE = (
 )
 
 TRY_THIS: dict[str, list[str]] = {
-    "schedules": [
-        "Set **T = 20** with the linear schedule → ᾱ_T stays far from 0, so x_T is *not* noise: a warning appears.",
-        "Tick **cosine** next to linear → its ᾱ_t falls later (more signal kept mid-way) and β_t hits the 0.999 clip.",
-        "Look at **log-SNR**: flow (olive) and cosine both cross 0 at t/T = ½; set **Flow shift** to 3 and press "
-        "Plot → the flow's curve drops by 2·log 3 ≈ 2.2: more of its time at high noise.",
-    ],
-    "forward": [
-        "Drag **t** from 0 to 1000 on moons → the two moons blur into one round blob: q(x_t) → N(0, I).",
-        "Keep t = 250 and switch to **cosine** → more of the moons survive: cosine destroys the signal slowly early on.",
-        "Pick **8gaussians** and drag **t** to 500 → the shaded contours are the exact densities of q(x_t); the flow "
-        "cloud (right) is smaller than the VP one: α² + σ² = ½ mid-way, each point on a straight line from x₀ to ε.",
-    ],
     "reverse": [
         "Generate, then drag the frame slider back to the first frames → x̂₀ (green) already sketches the moons "
         "while x_t is still noise.",

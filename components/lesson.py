@@ -9,7 +9,6 @@ claim held for that seed and the numbers it was judged on (the test prints them 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +52,7 @@ def lesson_markdown(lessons: Sequence[Lesson]) -> str:
     """The prompts of one tab as a short list: try → notice, each with its "set this up" link."""
     items = []
     for ls in lessons:
-        setup = f" · [set this up]({html.escape(ls.url(), quote=True)})" if ls.link else ""
+        setup = f" · [set this up]({ls.url()})" if ls.link else ""  # urlencode leaves no markdown syntax
         items.append(f"- {ls.try_} → {ls.notice}{setup}")
     return "**Try this →** notice that\n" + "\n".join(items)
 

@@ -62,7 +62,19 @@ def test_the_glossary_explains_every_term_the_ui_uses():
 
 
 def test_every_tab_has_two_or_three_prompts_of_what_to_try():
-    assert set(H.TRY_THIS) == {"schedules", "forward", "reverse", "compare", "guidance", "adaptation", "train"}
+    """Tabs whose prompts are lessons (records with checks, tests/test_lessons.py) and the rest, still plain text."""
+    from tests.test_lessons import LESSONS
+
+    assert set(H.TRY_THIS) | set(LESSONS) == {
+        "schedules",
+        "forward",
+        "reverse",
+        "compare",
+        "guidance",
+        "adaptation",
+        "train",
+    }
+    assert not set(H.TRY_THIS) & set(LESSONS)
     for tab, prompts in H.TRY_THIS.items():
         assert 2 <= len(prompts) <= 3, tab
         assert all("→" in p for p in prompts), tab  # try this → notice that

@@ -12,12 +12,13 @@ from adiff.data import IMAGE_DATASETS
 
 from ..context import AppContext
 from ..fields import UserError, as_int, named
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row
 from ..wiring import EVENT, endpoint
 from . import handlers, view
 from .handlers import DATASETS, DEFAULTS, SCHEDULE_NAMES, ForwardRequest
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -138,7 +139,7 @@ def build(ctx: AppContext) -> TabLink:
                 )
                 with gr.Accordion("Details: the numbers at t (JSON)", open=False):
                     summary = gr.JSON(first[2], label="summary", max_height=320)
-                try_this("forward")
+                render("forward", LESSONS)
                 link_btn, link_box = link_row("forward")
 
     fn = endpoint(ctx, ForwardRequest.parse, handlers.forward, view.outputs)

@@ -9,12 +9,13 @@ import gradio as gr
 
 from ..context import AppContext
 from ..fields import UserError, named
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row
 from ..wiring import EVENT, endpoint
 from . import handlers, view
 from .handlers import CHOICES, DEFAULT_CHOICES, DEFAULT_CUSTOM, CurvesRequest, check_custom_values
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -90,7 +91,7 @@ def build(ctx: AppContext) -> TabLink:
                 )
                 with gr.Accordion("Details: terminal SNR, max β, warnings (JSON)", open=False):
                     summary_json = gr.JSON(summary, label="summary")
-                try_this("schedules")
+                render("schedules", LESSONS)
                 link_btn, link_box = link_row("schedules")
 
     fn = endpoint(ctx, CurvesRequest.parse, handlers.schedule_curves, view.outputs)
