@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import torch
 
+from .checks import MAX_SAMPLES, _check_n, _check_seed, _generator
 from .digits import DIGITS_SIZE, make_digits
 from .glyphs import GLYPH_SIZE, make_glyphs
 from .gmm import GaussianMixture
@@ -47,7 +47,6 @@ __all__ = [
     "gaussian_mixture_for",
 ]
 
-MAX_SAMPLES = 200_000  # upper bound on n accepted by make_dataset
 PLOT_RANGE = (-3.5, 3.5)  # one axis range (both axes) that fits every built-in 2-D dataset
 
 TOY_2D_DATASETS = ("moons", "8gaussians", "swissroll", "checkerboard", "spiral", "circles")
@@ -138,24 +137,6 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, Integral) or not 1 <= int(n) <= MAX_SAMPLES:
-        raise ValueError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
-    return int(n)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
-    return int(seed)
-
-
-def _generator(seed: int) -> torch.Generator:
-    g = torch.Generator(device="cpu")
-    g.manual_seed(seed)
-    return g
-
-
 # ---------------------------------------------------------------------------------------------- entry point
 def make_dataset(name: str, n: int, seed: int = 0, *, image: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Draw ``n`` samples of the built-in dataset ``name``.
@@ -170,7 +151,7 @@ def make_dataset(name: str, n: int, seed: int = 0, *, image: Any = None) -> tupl
     if name == "drawing":
         if image is None:
             raise ValueError("dataset 'drawing' needs image=... (a PIL image or a numpy array of the drawing)")
-        from .drawings import points_from_drawing  # drawings imports this module's checks
+        from .drawings import points_from_drawing  # late: drawings needs PIL, the other sets do not
 
         return points_from_drawing(image, n, seed=seed), None
     if image is not None:

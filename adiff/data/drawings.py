@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .datasets import _check_n, _check_seed, _generator
+from .checks import _check_n, _check_seed, _generator
 from .image_files import UploadError, check_pixels, gray_and_alpha, open_image, quote
 
 __all__ = [
