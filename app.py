@@ -24,7 +24,7 @@ from components import (
     adaptation_tab,
     compare_tab,
     forward_tab,
-    guidance_tab,
+    guidance,
     links,
     reverse,  # noqa: E402
     schedules_tab,
@@ -85,7 +85,7 @@ def build_app(
                     forward_tab,
                     reverse,
                     compare_tab,
-                    guidance_tab,
+                    guidance,
                     adaptation_tab,
                     train_tab,
                 )
