@@ -1,7 +1,7 @@
 """The guidance tab's solver: verdicts and time at the model's default solver (components.choices.default_solver:
 DPM-Solver++ 25 steps for moons) against DDIM-20 (the tab's own, components/guidance/layout.py TAB_SOLVER), on moons.
 
-    python bench/bench_guidance_solver.py [--seeds 5] [--threads 1]
+    python bench/bench_guidance_solver.py [--quick] [--seeds 5] [--threads 1]
 
 Runs the tab's own handler (components/guidance/handlers.py: parse, the unguided and guided runs, the tilted target
 and the verdict) in-process, with the result cache cleared before each call, for the settings the tab's lessons
@@ -14,20 +14,16 @@ and the verdict) in-process, with the result cache cleared before each call, for
 
 each at the moons preset's default solver (components.choices.default_solver) and at DDIM-20, the two interleaved
 per seed.  Prints per setting and solver the verdict on each seed, the guided and target mean rewards, and the time
-per request: medians (min-max) and the ratio default / DDIM-20 per seed.
+per request: medians (min-max) and the ratio default / DDIM-20 per seed.  --quick: 2 seeds.  The whole output goes
+to bench/results/bench_guidance_solver.txt too.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import base_parser, print_footer, print_header, setup
 
 from components.choices import default_solver  # noqa: E402
 from components.context import AppContext  # noqa: E402
@@ -59,14 +55,16 @@ def fmt_times(xs: list[float]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
+    ap = base_parser(__doc__, "bench_guidance_solver")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per setting and solver (--quick: 2)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    ctx = AppContext(device="cpu")
+    if args.quick:
+        args.seeds = 2
+    device = setup(args)
+    ctx = AppContext(device=str(device))
     model, info = ctx.model("moons", None)
     solvers = {"default": default_solver(model, info), "ddim-20": ("ddim", 20)}
+    print_header("guidance tab: the model's default solver against DDIM-20 (moons)", device, args)
     print(f"moons; default solver {solvers['default'][0]}-{solvers['default'][1]}; seeds 0..{args.seeds - 1}")
     base = {}  # (seed, solver) -> guided mean reward at recurrence 1, λ = 2 (lesson 2 compares with it)
     for name, (lam, rec, fixed_steps, n) in SETTINGS.items():
@@ -101,6 +99,7 @@ def main() -> None:
             )
         ratios = [a / b for a, b in zip(rows["default"]["s"], rows["ddim-20"]["s"])]
         print(f"  time default / ddim-20 per seed: {fmt_times(ratios)}")
+    print_footer()
 
 
 if __name__ == "__main__":
