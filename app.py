@@ -24,7 +24,7 @@ from components import (
     adaptation_tab,
     compare,
     forward,
-    guidance_tab,
+    guidance,
     links,
     reverse,  # noqa: E402
     schedules,
@@ -85,7 +85,7 @@ def build_app(
                     forward,
                     reverse,
                     compare,
-                    guidance_tab,
+                    guidance,
                     adaptation_tab,
                     train_tab,
                 )

@@ -36,7 +36,10 @@ from .plotting import (  # noqa: F401  (the style constants are re-exported for 
     _scatter,
     make_message_figure,
 )
+from .reward_figures import make_guidance_figure, reward_heatmap
 from .schedule_figures import make_process_marker_figure, make_schedule_figure, make_schedule_marker_figure  # noqa: F401
+
+_reward_heatmap = reward_heatmap  # TRANSITIONAL: the old name, for code that has not moved to reward_figures yet
 
 __all__ = [
     "COLORS",
@@ -227,66 +230,6 @@ def make_frame_figure(frame: dict) -> go.Figure:
     return _figure(traces, layout, 600 if rows == 1 else 1080, head)
 
 
-# ---------------------------------------------------------------------------------------------- guidance
-def _reward_heatmap(grid: dict, showscale: bool, n: int) -> dict:
-    tr = {
-        "type": "heatmap",
-        "x": list(grid["x"]),
-        "y": list(grid["y"]),
-        "z": grid["z"],
-        "colorscale": REWARD_COLORSCALE,
-        "showscale": showscale,
-        "name": "reward r(x)",
-        "zsmooth": "fast",
-        "hovertemplate": "r(%{x:.2f}, %{y:.2f}) = %{z:.3g}<extra></extra>",
-    }
-    if showscale:
-        tr["colorbar"] = {"title": {"text": "r(x)"}, "len": 0.8, "thickness": 16}
-    return _on(tr, n)
-
-
-def make_guidance_figure(data: dict) -> go.Figure:
-    """Samples side by side over the reward.
-
-    points: {"kind": "points", "reward": optional {"x","y","z"} (grid), "range",
-             "panels": [{"key": "base"|"steered"|"target", "title", "points": {"x","y"}, "mean_reward"}], "title"}
-    images: {"kind": "images", "panels": [{"key", "title", "z": 2-D list (tiled grid), "mean_reward"}], "title"}
-    """
-    panels = data["panels"]
-    rng = data.get("range", DEFAULT_RANGE)
-    titles = []
-    for p in panels:
-        lines = [p["title"]]
-        if p.get("nonfinite"):
-            lines.append(
-                f"⚠ {p['nonfinite']} samples NaN or infinite" + (" (not drawn)" if data["kind"] == "points" else "")
-            )
-        if p.get("mean_reward") is not None:
-            lines.append(f"mean reward {_fmt(p.get('mean_reward'))}")
-        if data["kind"] == "points":
-            out = _outside(p["points"], rng)
-            if out:
-                lines.append(f"{out} of {len(p['points']['x'])} outside the view")
-        titles.append("<br>".join(lines))
-    if data["kind"] == "images":
-        layout = _image_grid(len(panels), titles, hspace=0.04)
-        _color_titles(layout, [p["key"] for p in panels])
-        traces = [
-            _on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
-            for i, p in enumerate(panels)
-        ]
-        return _figure(traces, layout, 620, data.get("title"), legend=False)
-    layout = _grid(1, len(panels), titles, hspace=0.05, square=True, rng=rng)
-    _color_titles(layout, [p["key"] for p in panels])
-    traces = []
-    for i, p in enumerate(panels, start=1):
-        if data.get("reward"):
-            traces.append(_reward_heatmap(data["reward"], showscale=i == len(panels), n=i))
-        size = 4 if p["key"] == "target" else _MARKER
-        traces.append(_on(_scatter(p["points"], p["key"], name=p["title"].split("<br>")[0], size=size, opacity=0.8), i))
-    return _figure(traces, layout, 700, data.get("title"))  # tall enough that the squares fill the width
-
-
 # ---------------------------------------------------------------------------------------------- adaptation
 def make_adaptation_figure(history: dict) -> go.Figure:
     """history: {"step": [...], "reward_mean": [...], "reward_max": [...], "loss": [...],
@@ -344,7 +287,7 @@ def make_buffer_figure(data: dict) -> go.Figure:
     layout = _grid(1, 1, None, square=True, rng=rng)
     traces = []
     if data.get("reward_grid"):
-        traces.append(_reward_heatmap(data["reward_grid"], showscale=False, n=1))
+        traces.append(reward_heatmap(data["reward_grid"], showscale=False, n=1))
     pr, rw = list(data["priority"]), list(data["reward"])
     traces.append(
         {

@@ -62,6 +62,26 @@ def test_endpoints_are_named_and_documented(client):
     assert set(ENDPOINTS) <= names
     params = [p["parameter_name"] for p in info["named_endpoints"]["/generate"]["parameters"]]
     assert params == ["preset", "sampler", "num_steps", "eta", "seed", "num_samples", "class_label", "cfg_scale"]
+    guided = {
+        p["parameter_name"]: p.get("parameter_default")
+        for p in info["named_endpoints"]["/guided_generate"]["parameters"]
+    }
+    expected = {  # the names, their order and the defaults the tab opens with (moons)
+        "preset": "moons",
+        "reward": "distance_to_target",
+        "expression": "-((x-1)**2 + (y+0.5)**2)",
+        "reward_params": "",
+        "guidance_scale": 2.0,
+        "guidance_mode": "dps",
+        "recurrence": 1,
+        "class_label": "any",
+        "cfg_scale": 1.0,
+        "sampler": "ddim",
+        "num_steps": 20,
+        "seed": 0,
+        "num_samples": 300,
+    }
+    assert list(guided) == list(expected) and guided == expected
 
 
 def test_heavy_events_share_one_limited_queue(app):

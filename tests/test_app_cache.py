@@ -162,3 +162,24 @@ def test_six_parallel_generates_in_one_session_all_succeed(app):  # noqa: F811
     for s, (_, _, _, _, data) in zip(seeds, results):
         frames = json.loads(Path(data).read_text())["frames"]["data"]["x_t"]
         assert finals.setdefault(s, frames) == frames
+
+
+def test_six_parallel_guided_generates_in_one_session_all_succeed(app):  # noqa: F811
+    """Six /guided_generate calls at once in one session, half of them identical: all succeed, each answers its own
+    seed, identical requests give identical figures and numbers (whichever ran and whichever was reused), and the
+    session's Stop still answers."""
+    demo, url = app
+    demo.adiff_context.results.clear()
+    c = Client(url, verbose=False)
+    seeds = [31, 32, 33, 31, 32, 33]
+    args = ("moons", "distance_to_target", "", "", 2.0, "dps", 1, "any", 1.0, "ddim", 6)
+    jobs = [c.submit(*args, s, 60, api_name="/guided_generate") for s in seeds]
+    results = [j.result(timeout=300) for j in jobs]
+    by_seed = {}
+    for s, (fig, text, summary) in zip(seeds, results):
+        assert summary["seed"] == s and summary["versus_target"] in ("over", "under", "on") and "tilted target" in text
+        same = (fig, {k: v for k, v in summary.items() if k not in VOLATILE})
+        assert by_seed.setdefault(s, same) == same
+    assert len({json.dumps(fig, sort_keys=True) for fig, _ in by_seed.values()}) == 3
+    _, stopped = c.predict(api_name="/guided_stop")
+    assert stopped == {"status": "stopped", "at": "after the last step"}

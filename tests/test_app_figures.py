@@ -9,6 +9,7 @@ import pytest
 from components import figures as F
 from components.figures import COLORS, SCHEDULE_COLORS
 from components.forward.view import make_forward_figure
+from components.reward_figures import make_guidance_figure
 
 
 def valid(fig: go.Figure) -> dict:
@@ -222,7 +223,7 @@ def test_guidance_figure_points_reward_heatmap_and_outside_count():
             {"key": "target", "title": "target", "points": pts(), "mean_reward": 1.0},
         ],
     }
-    d = valid(F.make_guidance_figure(data))
+    d = valid(make_guidance_figure(data))
     heat = [t for t in d["data"] if t["type"] == "heatmap"]
     assert len(heat) == 3 and heat[0]["colorscale"] == [list(c) for c in F.REWARD_COLORSCALE]
     assert sum(bool(t["showscale"]) for t in heat) == 1
@@ -242,7 +243,7 @@ def test_guidance_figure_images():
             {"key": "steered", "title": "b", "z": z, "mean_reward": -0.5},
         ],
     }
-    d = valid(F.make_guidance_figure(data))
+    d = valid(make_guidance_figure(data))
     assert len(d["data"]) == 2 and "mean reward -0.5" in d["layout"]["annotations"][1]["text"]
 
 

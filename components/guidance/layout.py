@@ -1,0 +1,232 @@
+"""Tab 5, guidance: the widgets and their wiring (handlers.py does the work, view.py draws it).
+
+Steer sampling with a reward (a built-in or an expression: reward_picker.py) at a guidance scale λ, a mode and a
+recurrence; guided and unguided samples from the same seed side by side over a heatmap of the reward, each with its
+mean reward; for 2-D (and glyphs) the tilted target p(x)·exp(λ r(x)) drawn from reweighted data; classifier-free
+guidance for conditional presets.  The summary says in words whether the guided mean reward over- or under-shoots
+the tilted target, and for the glyph classifier reward whether a second check (re-noise, denoise without guidance,
+classify again) agrees that the images changed.  While sampling only the progress line streams (as often as the
+throttle allows: components/streaming.py); the figure is drawn once, at the end.
+API: /guided_generate (streams its progress), /guided_stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import gradio as gr
+
+from adiff.samplers import solvers_for
+from adiff.steering.guidance import GUIDANCE_MODES
+
+from ..context import AppContext, ModelInfo
+from ..controls import (
+    ClassCFG,
+    ModelPicker,
+    RunStop,
+    SeedCount,
+    SolverControls,
+    follow_model,
+    follow_solver,
+    model_updates,
+)
+from ..fields import UserError, named
+from ..figures import make_message_figure
+from ..help import try_this
+from ..limits import LIMITS
+from ..links import LinkParams, TabLink, link_row, merge
+from ..summaries import stopped_text
+from ..wiring import EVENT, endpoint
+from . import handlers
+from .handlers import GuidedRequest, Progress, Result
+from .reward_picker import RewardPicker
+
+__all__ = ["build"]
+
+PREFIX = "gd"
+INTRO = """### Guidance: steer the sampler with a reward
+Guidance aims at the **tilted distribution p_λ(x) ∝ p(x) · exp(λ r(x))**.  At each step the noise prediction is
+corrected with the reward's gradient: **ε̃ = ε̂ − λ √(1−ᾱ_t) ∇_{x_t} r(x̂₀(x_t))** (DPS, Chung et al. 2023).
+Left: the model alone; middle: guided, from the same seed; right: the target p·e^{λr}, drawn by reweighting real data."""
+
+MODE_HELP = (
+    "dps: gradient through the denoiser · cheap: ∇_{x̂₀} r / √ᾱ_t, no Jacobian (over-shoots at large t) · "
+    "xt: ∇ r(x_t) of the noisy state (over-shoots)"
+)
+# The tab samples with DDIM-20 where the model's process offers DDIM (else the model's own default): at λ = 10 and
+# 10 steps DDIM over-shoots the tilted target on 4 of 5 seeds and DPM-Solver++ (the presets' default) lands on it on
+# 5 of 5, which would remove the over-shoot that the browser walk checks; at the tab's defaults both give the same
+# verdicts in about the same time (bench/bench_guidance_solver.py; BENCHMARKS.md).
+TAB_SOLVER = ("ddim", 20)
+EMPTY_TEXT = (
+    "Press Generate guided: unguided and guided samples from the same seed appear side by side over the reward."
+)
+
+
+def _render_generate(out: Progress | Result):
+    """(figure, status, summary)."""
+    if isinstance(out, Progress):
+        return gr.skip(), out.text, gr.skip()
+    return out.figure, out.text, out.summary
+
+
+def _render_stop(out):
+    where, summary = out
+    return stopped_text("guidance", where), summary
+
+
+def _tab_info(model, info: ModelInfo) -> ModelInfo:
+    """``info`` with the tab's solver (TAB_SOLVER) where the model's process offers it."""
+    name, steps = TAB_SOLVER
+    return replace(info, sampler=name, num_steps=steps) if name in solvers_for(model.process) else info
+
+
+class GuidanceSolver(SolverControls):
+    """The shared solver controls, starting each model at the tab's solver (TAB_SOLVER) where its process has it."""
+
+    def updates_for(self, model, info: ModelInfo) -> dict:
+        return super().updates_for(model, _tab_info(model, info))
+
+
+def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
+    """λ, the guidance mode and the recurrence."""
+    lam = gr.Slider(
+        minimum=-20,
+        maximum=20,
+        value=2.0,
+        step=0.5,
+        label="Guidance scale λ",
+        info="target p(x)·exp(λ r(x)); 0 = no reward guidance",
+        elem_id=f"{PREFIX}-lambda",
+        elem_classes=named("guidance_scale"),
+    )
+    with gr.Group():
+        mode = gr.Radio(
+            choices=list(GUIDANCE_MODES),
+            value="dps",
+            label="Mode",
+            info=MODE_HELP,
+            elem_id=f"{PREFIX}-mode",
+            elem_classes=named("guidance_mode"),
+        )
+        rec = gr.Slider(
+            minimum=1,
+            maximum=LIMITS.recurrence,
+            value=1,
+            step=1,
+            label="Recurrence",
+            info="repeat each step k times, re-noising in between",
+            elem_id=f"{PREFIX}-recurrence",
+            elem_classes=named("recurrence"),
+        )
+    return lam, mode, rec
+
+
+def build(ctx: AppContext) -> TabLink:
+    first, first_info = ctx.model("moons", None)  # the tab opens on moons: its rewards, solvers and defaults
+    with gr.Tab("5 · Guidance", id="guidance"):
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+                picker = ModelPicker.build(ctx, PREFIX)
+                rewards = RewardPicker.build(PREFIX)
+                lam, mode, rec = _guidance_controls()
+                klass = ClassCFG.build(PREFIX)
+                with gr.Accordion("Sampler", open=False):
+                    solver = GuidanceSolver.build(first, _tab_info(first, first_info), PREFIX, eta=False)
+                seeds = SeedCount.build(PREFIX, points=300)
+                run = RunStop.build(PREFIX, "Generate guided")
+            with gr.Column(scale=4, elem_classes=["adiff-result-col"]):
+                status = gr.Markdown(
+                    "Press **Generate guided**: unguided and guided samples from the same seed appear "
+                    "side by side over the reward, with the target they aim at.",
+                    elem_id=f"{PREFIX}-status",
+                    elem_classes=["adiff-status"],
+                )
+                plot = gr.Plot(
+                    make_message_figure(EMPTY_TEXT),
+                    label="Guided vs unguided",
+                    show_label=False,
+                    elem_id=f"{PREFIX}-figure",
+                    elem_classes=["adiff-figure", "adiff-wide"],
+                )
+                try_this("guidance")
+                with gr.Accordion("Details: mean rewards and settings (JSON)", open=False):
+                    summary = gr.JSON(label="mean rewards and settings", elem_id=f"{PREFIX}-summary", max_height=320)
+                link_btn, link_box = link_row("guidance")
+
+    fields = {
+        "preset": picker.dropdown,
+        "reward": rewards.dropdown,
+        "expression": rewards.expression,
+        "params": rewards.params,
+        "lam": lam,
+        "mode": mode,
+        "rec": rec,
+        "label": klass.label,
+        "cfg": klass.cfg,
+        "sampler": solver.solver,
+        "steps": solver.steps,
+        "seed": seeds.seed,
+        "n": seeds.count,
+    }
+    gen_event = run.run.click(
+        endpoint(ctx, GuidedRequest.parse, handlers.guided_generate, _render_generate),
+        list(fields.values()),  # the API's order: preset, reward, expression, reward_params, guidance_scale, ...
+        [plot, status, summary],
+        api_name="guided_generate",
+        show_progress_on=[status],
+        **EVENT,
+        **ctx.heavy,
+    )
+    run.stop.click(None, None, None, cancels=[gen_event], api_visibility="private").then(
+        endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
+        None,
+        [status, summary],
+        api_name="guided_stop",
+        **ctx.instant,
+    )
+    groups = [picker, rewards, solver, seeds, klass]
+    follow_model(ctx, groups)
+    follow_solver(ctx, picker, solver)
+    rewards.follow(ctx)
+
+    def apply_link(q: LinkParams, request) -> dict:
+        """A link's values, through the same code as choosing them in the page: the model first (rewards, solver
+        menu, step limit and classes follow it), then each value checked against what that model offers."""
+        out, model, info = {}, first, first_info
+        p = q.choice("preset", ctx.sources())
+        if p is not None:
+            try:
+                model, info = ctx.model(p, ctx.store.get(request))
+            except UserError as e:
+                q.problems.append(f"{e.message} (from the link)")
+            else:
+                out.update(model_updates(groups, model, info))
+                out[picker.dropdown] = p
+        r = q.choice("reward", rewards.choices_for(info))
+        if r is not None:
+            merge(out, rewards.dropdown, r)
+            out.update(rewards.on_reward(r))
+        s = q.choice("sampler", solvers_for(model.process))
+        if s is not None:
+            merge(out, solver.solver, s)
+            out.update(solver.on_solver(model, s))
+        return q.fill(
+            out,
+            [
+                ("expression", rewards.expression, "text", LIMITS.expression_chars),
+                ("params", rewards.params, "text", LIMITS.reward_params_chars),
+                ("label", klass.label, "text", 8),
+                ("lam", lam, "float", -LIMITS.guidance_scale, LIMITS.guidance_scale),
+                ("cfg", klass.cfg, "float", 0.0, LIMITS.cfg_scale),
+                ("rec", rec, "int", 1, LIMITS.recurrence),
+                ("steps", solver.steps, "int", 1, model.max_sampling_steps),
+                ("seed", seeds.seed, "int", 0, LIMITS.seed),
+                ("n", seeds.count, "int", 1, LIMITS.points),
+                ("mode", mode, "choice", list(GUIDANCE_MODES)),
+            ],
+        )
+
+    extra = [picker.about, rewards.help, solver.help]
+    return TabLink("guidance", fields, apply_link, link_btn, link_box, extra)
