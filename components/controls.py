@@ -101,6 +101,15 @@ class SolverControls:
     steps: gr.Slider
     eta: gr.Slider | None
     help: gr.Markdown
+    prefer: tuple[str, int] | None = None  # the tab's own (solver, steps) where the model's process offers it
+
+    @staticmethod
+    def choice(model, info: ModelInfo, prefer: tuple[str, int] | None = None) -> tuple[str, int]:
+        """The (solver, steps) a model starts with here: ``prefer`` where its process has that solver, else the
+        model's default (components/choices.py, the one table)."""
+        if prefer is not None and prefer[0] in solvers_for(model.process):
+            return prefer[0], min(int(prefer[1]), model.max_sampling_steps)
+        return default_solver(model, info)
 
     @classmethod
     def build(
@@ -111,11 +120,11 @@ class SolverControls:
         eta: bool = True,
         open_help: bool = False,
         fields: tuple[str, str] = ("sampler", "num_steps"),
-        opening: tuple[str, int] | None = None,
+        prefer: tuple[str, int] | None = None,
     ) -> SolverControls:
         """``fields``: the API fields of the solver and the steps (errors and the page's clamp note name them);
-        ``opening``: the (solver, steps) it opens on, instead of the model's default."""
-        name, k = opening or default_solver(model, info)
+        ``prefer``: the tab's own (solver, steps), used wherever the model's process offers that solver."""
+        name, k = cls.choice(model, info, prefer)
         solver = gr.Radio(
             choices=solver_choices(model),
             value=name,
@@ -149,10 +158,10 @@ class SolverControls:
                 elem_id=f"{prefix}-eta",
                 elem_classes=named("eta"),
             )
-        return cls(solver, steps, eta_slider, help_md)
+        return cls(solver, steps, eta_slider, help_md, prefer)
 
     def updates_for(self, model, info: ModelInfo) -> dict:
-        name, k = default_solver(model, info)
+        name, k = self.choice(model, info, self.prefer)
         out = {
             self.solver: gr.update(choices=solver_choices(model), value=name),
             self.steps: gr.update(maximum=model.max_sampling_steps, value=k),

@@ -7,7 +7,8 @@ import pytest
 from adiff.samplers import solvers_for
 from components.choices import default_solver
 from components.context import AppContext, ModelInfo
-from components.guidance.layout import TAB_SOLVER, GuidanceSolver, _tab_info
+from components.controls import SolverControls
+from components.guidance.layout import TAB_SOLVER
 from components.guidance.reward_picker import RewardPicker
 from components.rewards import reward_choices
 
@@ -57,7 +58,7 @@ def ctx(tmp_path_factory):
 def test_the_solver_follows_the_process_and_starts_at_ddim_20_where_it_can(ctx):
     with gr.Blocks():
         moons, moons_info = ctx.model("moons", None)
-        solver = GuidanceSolver.build(moons, _tab_info(moons, moons_info), "t", eta=False)
+        solver = SolverControls.build(moons, moons_info, "t", eta=False, prefer=TAB_SOLVER)
     assert (solver.solver.value, solver.steps.value) == TAB_SOLVER and solver.eta is None
     flow, flow_info = ctx.model("moons-flow", None)
     assert TAB_SOLVER[0] not in solvers_for(flow.process)

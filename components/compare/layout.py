@@ -66,7 +66,7 @@ class Side:
                 ctx, prefix, label=f"{key.upper()}: model", info=None, describe=False, field=f"model_{key}"
             )
             fields = (f"solver_{key}", f"steps_{key}")
-            controls = SolverControls.build(model, info, prefix, eta=False, fields=fields, opening=(solver, steps))
+            controls = SolverControls.build(model, info, prefix, eta=False, fields=fields, prefer=(solver, steps))
         return cls(key, picker, controls)
 
 

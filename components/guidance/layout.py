@@ -12,14 +12,12 @@ API: /guided_generate (streams its progress), /guided_stop.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import gradio as gr
 
 from adiff.samplers import solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from ..context import AppContext, ModelInfo
+from ..context import AppContext
 from ..controls import (
     ClassCFG,
     ModelPicker,
@@ -75,19 +73,6 @@ def _render_stop(out):
     return stopped_text("guidance", where), summary
 
 
-def _tab_info(model, info: ModelInfo) -> ModelInfo:
-    """``info`` with the tab's solver (TAB_SOLVER) where the model's process offers it."""
-    name, steps = TAB_SOLVER
-    return replace(info, sampler=name, num_steps=steps) if name in solvers_for(model.process) else info
-
-
-class GuidanceSolver(SolverControls):
-    """The shared solver controls, starting each model at the tab's solver (TAB_SOLVER) where its process has it."""
-
-    def updates_for(self, model, info: ModelInfo) -> dict:
-        return super().updates_for(model, _tab_info(model, info))
-
-
 def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
     """λ, the guidance mode and the recurrence."""
     lam = gr.Slider(
@@ -133,7 +118,7 @@ def build(ctx: AppContext) -> TabLink:
                 lam, mode, rec = _guidance_controls()
                 klass = ClassCFG.build(PREFIX)
                 with gr.Accordion("Sampler", open=False):
-                    solver = GuidanceSolver.build(first, _tab_info(first, first_info), PREFIX, eta=False)
+                    solver = SolverControls.build(first, first_info, PREFIX, eta=False, prefer=TAB_SOLVER)
                 seeds = SeedCount.build(PREFIX, points=300)
                 run = RunStop.build(PREFIX, "Generate guided")
             with gr.Column(scale=4, elem_classes=["adiff-result-col"]):
