@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from components import (
-    adaptation_tab,
+    adaptation,
     compare,
     forward,
     guidance,
@@ -86,7 +86,7 @@ def build_app(
                     reverse,
                     compare,
                     guidance,
-                    adaptation_tab,
+                    adaptation,
                     train_tab,
                 )
             ]

@@ -1,4 +1,4 @@
-"""Image adaptation (the glyphs and digits presets) with the app's defaults (components/adaptation_tab.py, KIND_DEFAULTS["images"]): does the reward
+"""Image adaptation (the glyphs and digits presets) with the app's defaults (components/adaptation/handlers.py, KIND_DEFAULTS["images"]): does the reward
 visibly rise within 30 steps, and do the samples stay digits?  Every --eval-every steps: the mean reward of the
 evaluation samples (lambda = 0, the same seed; --eval-samples of them, the app draws 36), its share of the gain of the
 tilted data (the data weighted by exp(lambda r): the target's mean reward), the share of samples that the preset's
@@ -24,7 +24,7 @@ from adiff.eval.classifier import load_digits_classifier, load_glyph_classifier 
 from adiff.presets import load_preset, preset_spec  # noqa: E402
 from adiff.steering.adaptation import AdaptationConfig, Adapter  # noqa: E402
 from adiff.steering.rewards import make_reward  # noqa: E402
-from components.adaptation_tab import DEFAULTS, KIND_DEFAULTS, SAMPLE_STEPS  # noqa: E402
+from components.adaptation.handlers import DEFAULTS, KIND_DEFAULTS, SAMPLE_STEPS  # noqa: E402
 
 
 def main():

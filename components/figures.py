@@ -36,10 +36,7 @@ from .plotting import (  # noqa: F401  (the style constants are re-exported for 
     _scatter,
     make_message_figure,
 )
-from .reward_figures import make_guidance_figure, reward_heatmap
 from .schedule_figures import make_process_marker_figure, make_schedule_figure, make_schedule_marker_figure  # noqa: F401
-
-_reward_heatmap = reward_heatmap  # TRANSITIONAL: the old name, for code that has not moved to reward_figures yet
 
 __all__ = [
     "COLORS",
@@ -56,10 +53,6 @@ __all__ = [
     "make_schedule_marker_figure",
     "make_process_marker_figure",
     "make_frame_figure",
-    "make_guidance_figure",
-    "make_adaptation_figure",
-    "make_buffer_figure",
-    "make_before_after_figure",
     "make_loss_figure",
     "make_samples_figure",
 ]
@@ -228,101 +221,6 @@ def make_frame_figure(frame: dict) -> go.Figure:
             )
         )
     return _figure(traces, layout, 600 if rows == 1 else 1080, head)
-
-
-# ---------------------------------------------------------------------------------------------- adaptation
-def make_adaptation_figure(history: dict) -> go.Figure:
-    """history: {"step": [...], "reward_mean": [...], "reward_max": [...], "loss": [...],
-    "distance_to_data": [...], "distance_to_target": [...] (optional)} -> three panels of live curves."""
-    steps = list(history.get("step", []))
-    if not steps:
-        return make_message_figure(
-            "Press Start: reward, loss and distance-to-data curves appear here, one point per step."
-        )
-    layout = _grid(
-        1,
-        3,
-        ["reward of samples (λ = 0, fixed seed)", "loss (weighted ε-MSE + anchor)", "distance to data (MMD²)"],
-        hspace=0.08,
-    )
-    _color_titles(layout, ["reward", "loss", "distance"])
-    mode = "lines+markers" if len(steps) < 40 else "lines"
-    traces = []
-
-    def line(key, name, color, dash="solid", n=1):
-        if history.get(key):
-            traces.append(
-                _on(
-                    {
-                        "type": "scatter",
-                        "x": steps,
-                        "y": list(history[key]),
-                        "mode": mode,
-                        "name": name,
-                        "line": {"color": color, "width": 3.5, "dash": dash},
-                        "marker": {"size": 7},
-                        "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y:.4g}}<extra></extra>",
-                    },
-                    n,
-                )
-            )
-
-    line("reward_mean", "mean reward", COLORS["reward"])
-    line("reward_max", "max reward", COLORS["reward"], "dot")
-    line("loss", "loss", COLORS["loss"], n=2)
-    line("distance_to_data", "to the data", COLORS["distance"], n=3)
-    line("distance_to_target", "to the tilted target", COLORS["target"], "dash", n=3)
-    for n in (1, 2, 3):
-        layout[_ref(n)[2]]["title"] = {"text": "adaptation step"}
-    return _figure(traces, layout, 430)
-
-
-def make_buffer_figure(data: dict) -> go.Figure:
-    """The trajectory buffer (points): {"points": {"x","y"}, "priority": [...], "reward": [...], "range",
-    "reward_grid": optional {"x","y","z"}, "capacity": int}; markers coloured by priority."""
-    n = len(data["points"]["x"])
-    if n == 0:
-        return make_message_figure("The buffer is empty: it fills with the best fresh samples as adaptation runs.")
-    rng = data.get("range", DEFAULT_RANGE)
-    layout = _grid(1, 1, None, square=True, rng=rng)
-    traces = []
-    if data.get("reward_grid"):
-        traces.append(reward_heatmap(data["reward_grid"], showscale=False, n=1))
-    pr, rw = list(data["priority"]), list(data["reward"])
-    traces.append(
-        {
-            "type": "scatter",
-            "x": list(data["points"]["x"]),
-            "y": list(data["points"]["y"]),
-            "mode": "markers",
-            "name": "buffer",
-            "customdata": [[r, p] for r, p in zip(rw, pr)],
-            "marker": {
-                "color": pr,
-                "colorscale": PRIORITY_COLORSCALE,
-                "size": 8,
-                "showscale": True,
-                "line": {"color": "#333333", "width": 0.5},
-                "colorbar": {"title": {"text": "priority"}, "thickness": 16},
-            },
-            "hovertemplate": "x = %{x:.3f}, y = %{y:.3f}<br>reward %{customdata[0]:.4g}<br>priority %{customdata[1]:.3g}<extra></extra>",
-        }
-    )
-    size, cap = data.get("size", n), data.get("capacity")
-    shown = f"{n} best of {size}" if size > n else f"{n}"
-    return _figure(
-        traces,
-        layout,
-        560,
-        f"buffer: {shown} samples{f' (capacity {cap})' if cap else ''} · colour = priority",
-        legend=False,
-    )
-
-
-def make_before_after_figure(data: dict) -> go.Figure:
-    """Samples from the same seed before and after adaptation; the schema of ``make_guidance_figure`` with panel
-    keys "base" (before) and "steered" (after)."""
-    return make_guidance_figure(data)
 
 
 # ---------------------------------------------------------------------------------------------- training

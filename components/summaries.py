@@ -11,7 +11,6 @@ __all__ = [
     "describe_mmd2",
     "stopped_text",
     "reverse_done_text",
-    "adaptation_text",
 ]
 
 
@@ -61,31 +60,3 @@ def reverse_done_text(s: dict) -> str:
     if s.get("mmd2_to_data") is not None:
         lines.append(_cap(describe_mmd2(s["mmd2_to_data"])))
     return "\n\n".join(lines)
-
-
-def adaptation_text(s: dict) -> str:
-    state = {"running": "… **adapting**", "done": "✓ **done**", "preparing": "… **preparing**"}.get(
-        s.get("status"), s.get("status", "")
-    )
-    if "reward_mean" not in s:
-        return f"{state}: copying the model and drawing the 'before' samples…"
-    gain = (s["reward_mean"] - s["base_mean_reward"]) if s.get("base_mean_reward") is not None else None
-    parts = [
-        f"{state}: step {s['step']} ({s['steps_this_run']} of {s['of']} in this run, {s['elapsed_s']:.0f} s). "
-        f"Mean reward of fresh samples {fmt(s['reward_mean'])}"
-        + (f" ({'+' if gain >= 0 else ''}{fmt(gain, 2)} since the base model)" if gain is not None else "")
-        + "."
-    ]
-    for key, what in (("distance_to_data", "the data"), ("distance_to_target", "the tilted target")):
-        if s.get(key) is None:
-            continue
-        first = s.get(key + "_first")
-        trend = f" It was {fmt(first, 2)} after the first step." if first is not None and s["step"] > 1 else ""
-        parts.append(_cap(describe_mmd2(s[key], what)) + trend)
-    if s.get("distance_to_target") is not None:
-        parts.append(
-            "The adapted model should move away from the data towards the tilted target: the first distance "
-            "may grow while the second falls."
-        )
-    parts.append(f"Buffer: {s['buffer_size']} samples kept; {s['reward_queries']} reward queries so far.")
-    return "\n\n".join(parts)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from components.adaptation.handlers import state_of as adaptation_state
 from tests.app_helpers import live_app, require
 
 pytestmark = pytest.mark.browser
@@ -303,14 +304,15 @@ def test_walk_through_every_tab(served, tmp_path):
         assert not P.titles_outside(elem), (elem, P.titles_outside(elem))
     page.click("#ad-stop", force=True)
     P.wait_text("#ad-status-text", "stopped", timeout=20_000)
-    session = next(s for k in demo.adiff_context.store.keys() if (s := demo.adiff_context.store.peek(k)).adaptation)
-    step = session.adaptation.adapter.steps
+    store = demo.adiff_context.store
+    session = next(s for k in store.keys() if adaptation_state(s := store.peek(k)).run)
+    step = adaptation_state(session).run.adapter.steps
     time.sleep(1.5)
-    assert session.adaptation.adapter.steps == step < 200  # the loop really stopped
+    assert adaptation_state(session).run.adapter.steps == step < 200  # the loop really stopped
     assert "stopped" in P.text("#ad-status-text")
     page.click("#ad-reset")
     P.wait_text("#ad-status-text", "Reset", timeout=20_000)
-    assert session.adaptation is None
+    assert adaptation_state(session).run is None
 
     # 6 · train: a few steps draw the loss curve; the status reads in words; a corrupt checkpoint is reported
     P.tab("train")

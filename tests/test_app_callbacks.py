@@ -164,6 +164,26 @@ def test_build_reward_checks_kind_params_and_expressions():
         rewards.build_reward("nope", "", "", "points")
 
 
+def test_adaptation_reward_picker_follows_the_model_kind():
+    """The reward stays chosen when the new model offers it, else the kind's first; the expression box shows only for
+    "expression" and the parameters box only for a built-in (an image model used to inherit the expression box)."""
+    from components.adaptation.reward_picker import RewardPicker
+
+    with gr.Blocks():
+        picker = RewardPicker.build("t")
+    kind = {k: ModelInfo("m", None, k, False, None, {}, "") for k in ("points", "images")}
+    up = picker.updates_for(None, kind["points"], "expression")
+    assert up[picker.dropdown]["value"] == "expression" and up[picker.dropdown]["choices"][-1] == "expression"
+    assert up[picker.expression]["visible"] and not up[picker.params]["visible"]
+    assert up[picker.help] == rewards.reward_help("expression")
+    up = picker.updates_for(None, kind["images"], "expression")
+    first = rewards.reward_choices("images")[0]
+    assert up[picker.dropdown]["value"] == first and "expression" not in up[picker.dropdown]["choices"]
+    assert not up[picker.expression]["visible"] and up[picker.params]["visible"]
+    assert up[picker.help] == rewards.reward_help(first) and first in up[picker.help]
+    assert picker.updates_for(None, kind["points"])[picker.dropdown]["value"] == "x_coordinate"
+
+
 def test_labels():
     cond = ModelInfo("8gaussians", "8gaussians", "points", True, 8, {}, "")
     unc = ModelInfo("moons", "moons", "points", False, None, {}, "")

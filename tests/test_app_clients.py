@@ -7,6 +7,7 @@
 
 import json
 import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from adiff import DiffusionModel
+from components.adaptation.handlers import state_of as adaptation_state
 from tests.app_helpers import live_app, plot_json
 
 
@@ -99,7 +101,7 @@ def test_two_clients_adapting_at_once_stay_apart(app):
     store = demo.adiff_context.store
     sr, sl = store.peek(right.session_hash), store.peek(left.session_hash)
     assert sr is not None and sl is not None and sr is not sl
-    run_r, run_l = sr.adaptation, sl.adaptation
+    run_r, run_l = adaptation_state(sr).run, adaptation_state(sl).run
     assert run_r.model is not run_l.model and run_r.adapter is not run_l.adapter
     assert run_r.adapter.buffer is not run_l.adapter.buffer
     pr, pl = dict(run_r.model.denoiser.named_parameters()), dict(run_l.model.denoiser.named_parameters())
@@ -113,6 +115,52 @@ def test_two_clients_adapting_at_once_stay_apart(app):
     for client in (right, left):
         *_, reset = client.predict(api_name="/adapt_reset")
         assert reset["status"] == "reset" and reset["had_run"]
+
+
+def test_six_parallel_adapts_in_one_session_all_end_cleanly(app):
+    """Six /adapt calls at once in one session (a script, or a page and a script sharing it) all end without an
+    error: the call that is current at the end runs to its last step ("done"), each call a newer one took over ends
+    "stopped" (never a stale "running"); whichever loop took a step, the run's curves hold every step once, as each
+    step and its history entry happen under the session's lock."""
+    demo, url = app
+    client = new_client(url)
+    seeds = [0, 0, 0, 1, 1, 1]  # identical calls continue one run; another seed starts a new run
+    jobs = [client.submit(*adapt_args("x_coordinate", "")[:-1], s, api_name="/adapt") for s in seeds]
+    finals = [job.result(timeout=300) for job in jobs]
+    statuses = [f[-1] for f in finals]
+    assert all(s["status"] in ("done", "stopped") for s in statuses), statuses
+    for *_, text, status in finals:
+        assert text.startswith("✓ **done**" if status["status"] == "done" else "■ **stopped**"), text
+    run = adaptation_state(demo.adiff_context.store.peek(client.session_hash)).run
+    h = run.history
+    assert h["step"] == list(range(1, run.adapter.steps + 1)) and run.adapter.steps >= ADAPT["num_steps"]
+    assert all(len(v) == len(h["step"]) for v in h.values())
+    assert run.adapter.steps in [s["step"] for s in statuses if s["status"] == "done"], statuses
+    *_, reset = client.predict(api_name="/adapt_reset")
+    assert reset == {"status": "reset", "had_run": True}
+
+
+def test_adapt_stop_from_the_api_ends_the_running_call(app):
+    """/adapt_stop from a script (no browser to cancel the event): the running /adapt call ends at its next step with
+    a "stopped" update that says where it got to, and the model takes no more steps."""
+    demo, url = app
+    client = new_client(url)
+    job = client.submit(
+        *adapt_args("x_coordinate", "")[:4], 200, *adapt_args("x_coordinate", "")[5:], api_name="/adapt"
+    )
+    for update in job:
+        if update[-1].get("status") == "running":
+            break
+    text, stopped = client.predict(api_name="/adapt_stop")
+    final = job.result(timeout=120)
+    run = adaptation_state(demo.adiff_context.store.peek(client.session_hash)).run
+    assert stopped["status"] == "stopped" and "stopped" in text
+    assert final[-1]["status"] == "stopped" and final[-1]["step"] == run.adapter.steps < 200, final[-1]
+    assert final[-2].startswith(f"■ **stopped** after step {run.adapter.steps} ")
+    steps = run.adapter.steps
+    time.sleep(1.0)
+    assert run.adapter.steps == steps and len(run.history["step"]) == steps
+    client.predict(api_name="/adapt_reset")
 
 
 # --- a crowd generating at once ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from components import figures as F
+from components.adaptation import view as AV
 from components.figures import COLORS, SCHEDULE_COLORS
 from components.forward.view import make_forward_figure
 from components.reward_figures import make_guidance_figure
@@ -248,7 +249,7 @@ def test_guidance_figure_images():
 
 
 def test_adaptation_curves():
-    assert valid(F.make_adaptation_figure({}))["data"] == []
+    assert valid(AV.make_adaptation_figure({}))["data"] == []
     h = {
         "step": [1, 2],
         "reward_mean": [0.1, 0.2],
@@ -257,7 +258,7 @@ def test_adaptation_curves():
         "distance_to_data": [0.0, 0.01],
         "distance_to_target": [0.2, 0.1],
     }
-    d = valid(F.make_adaptation_figure(h))
+    d = valid(AV.make_adaptation_figure(h))
     by = {t["name"]: t for t in d["data"]}
     assert by["mean reward"]["y"] == [0.1, 0.2] and by["mean reward"]["line"]["color"] == COLORS["reward"]
     assert by["max reward"]["line"]["dash"] == "dot"
@@ -265,9 +266,9 @@ def test_adaptation_curves():
 
 
 def test_buffer_figure_colours_by_priority():
-    assert valid(F.make_buffer_figure({"points": {"x": [], "y": []}, "priority": [], "reward": []}))["data"] == []
+    assert valid(AV.make_buffer_figure({"points": {"x": [], "y": []}, "priority": [], "reward": []}))["data"] == []
     d = valid(
-        F.make_buffer_figure(
+        AV.make_buffer_figure(
             {
                 "points": pts(3),
                 "priority": [0.5, 0.3, 0.2],
