@@ -95,14 +95,13 @@ def load_model(ctx: AppContext, session: Session, req: LoadRequest):
     ds = ds if isinstance(ds, str) and ds in DATASETS else None
     if ds is not None and tuple(model.data_shape) != tuple(DATA_SHAPES[ds]):
         ds = None
-    session.stop_runs(TAB)
     info = {
         "dataset": ds,
         "description": f"loaded from {req.path.name}",
         "steps": model.training_step,
         "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {},
     }
-    minfo = adopt(ctx, session, model, info)
+    _, minfo = adopt(ctx, session, model, info)  # a training run in this session stops
     status = {
         "loaded": req.path.name,
         "dataset": ds,

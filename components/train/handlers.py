@@ -274,12 +274,11 @@ def _ended(session: Session, model, req: TrainRequest) -> dict:
 
 def train(ctx: AppContext, session: Session, req: TrainRequest):
     """Train a fresh model, streaming the loss and periodic samples; it becomes this session's 'my model'."""
-    rid = session.new_run(TAB)
     x, labels = req.data(ctx)
     kind = "images" if x.dim() == 4 else "points"
     model = req.build(ctx.device, tuple(x.shape[1:]))
     info = req.info(kind == "images")
-    minfo = adopt(ctx, session, model, info)
+    rid, minfo = adopt(ctx, session, model, info)
     data_pts = None if kind == "images" else points(x[:1000])
     ylabel, formula = view.LOSS_LABELS[req.prediction]
     every = max(1, math.ceil(req.num_steps / CURVE_POINTS))

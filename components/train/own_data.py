@@ -8,7 +8,6 @@ size checked from the header before any pixel is.
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,25 +42,29 @@ UPLOAD_LIMITS = UploadLimits()
 PREVIEW_IMAGES = 64
 
 
-def drawing_array(source: Path | bytes) -> np.ndarray:
-    """A canvas image (a PNG file or its bytes) -> uint8 [H, W] gray, flattened on white as the canvas shows it (the
+def drawing_array(source: Path) -> np.ndarray:
+    """A canvas image (a PNG file) -> uint8 [H, W] gray, flattened on white as the canvas shows it (the
     canvas exports transparent pixels as black under alpha 0).  Its size is read from the header first: a canvas of
     more than MAX_DRAWING_PIXELS is refused before it is decoded."""
     too_big = f"exceeds limit of {MAX_DRAWING_PIXELS} pixels"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's own, far larger limit
-            im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)  # the header only
+            im = Image.open(source)  # the header only
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise field_error("drawing", f"the canvas {too_big}") from None
+    except OSError as e:
+        raise field_error("drawing", f"the canvas image cannot be read ({e})") from None
+    with im:
         w, h = im.size
         if w * h > MAX_DRAWING_PIXELS:
             raise field_error("drawing", f"a canvas of {w}×{h} pixels {too_big}")
-        if "A" in im.getbands() or "transparency" in im.info:
-            im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
-        return np.asarray(im.convert("L"))
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise field_error("drawing", f"the canvas {too_big}") from None
-    except (OSError, ValueError) as e:
-        raise field_error("drawing", f"the canvas image cannot be read ({e})") from None
+        try:
+            if "A" in im.getbands() or "transparency" in im.info:
+                im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
+            return np.asarray(im.convert("L"))
+        except (OSError, ValueError) as e:  # a truncated or corrupt image
+            raise field_error("drawing", f"the canvas image cannot be read ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,8 @@ class DrawingRequest:
 
     @classmethod
     def parse(cls, ctx: AppContext, session: Session, sketch) -> DrawingRequest:
-        """The canvas's raw value: {"composite": {"path": ...}, ...} (only the composite is read, never the layers);
-        or the composite's bytes (what the page uploaded ahead of the click: see layout.py)."""
+        """The canvas's raw value: {"composite": {"path": ...}, "layers": [...], ...}; only the composite is read."""
         composite = sketch.get("composite") if isinstance(sketch, dict) else None
-        if isinstance(composite, bytes):
-            return cls(drawing_array(composite))
         if composite is None:
             raise field_error("drawing", "the canvas is empty: draw some strokes first")
         return cls(drawing_array(upload_path(composite, "drawing")))

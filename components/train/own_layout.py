@@ -1,5 +1,10 @@
 """Tab 7, train: the "your own data" row's widgets and wiring (own_data.py does the work): a canvas to draw a 2-D
-dataset on, an upload for images, and a preview of what was taken.  API: /use_drawing, /use_images."""
+dataset on, an upload for images, and a preview of what was taken.  API: /use_drawing, /use_images.
+
+The canvas has no change or input listener, so the page uploads its images (background, layers, composite) as files
+with the click, and /use_drawing reads only the composite (Gradio's preprocess, which every event here skips, would
+decode every layer).  A listener on the canvas would make the page send its images ahead, to the component's
+``accept_blobs``, and the click only their id: keep it without one."""
 
 from __future__ import annotations
 
@@ -21,22 +26,6 @@ __all__ = ["build"]
 def _render(out: OwnPreview):
     """(preview, status, the dataset list)."""
     return make_samples_figure(out.samples), out.status, gr.update(value=out.dataset)
-
-
-def _drawing_parser(canvas: gr.Sketchpad):
-    """DrawingRequest.parse with the canvas's value as the page sends it.  As the visitor draws, the page hands the
-    canvas's images to the component's own upload function (Gradio's ImageEditor ``accept_blobs``, kept in the
-    component's ``blob_storage`` under an id the page chose) and the click then carries only that id.  Gradio's
-    preprocess, which this event skips, would decode every stored layer; here only the composite is taken, and the
-    entry removed as that preprocess does.  A value sent through the API carries the composite itself."""
-
-    def parse(ctx, session, sketch):
-        if isinstance(sketch, dict) and sketch.get("id") and sketch.get("composite") is None:
-            blobs = canvas.blob_storage.pop(sketch["id"], None)
-            sketch = {"composite": blobs.composite if blobs is not None else None}
-        return DrawingRequest.parse(ctx, session, sketch)
-
-    return parse
 
 
 def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
@@ -89,7 +78,7 @@ def build(ctx: AppContext, dataset: gr.Dropdown) -> None:
                 status = gr.JSON(label="your data", elem_id="tr-own-status", max_height=240)
     outputs = [preview, status, dataset]
     draw_btn.click(
-        endpoint(ctx, _drawing_parser(sketch), own_data.use_drawing, _render),
+        endpoint(ctx, DrawingRequest.parse, own_data.use_drawing, _render),
         sketch,
         outputs,
         api_name="use_drawing",

@@ -112,11 +112,15 @@ def preview(model, info: ModelInfo, data_pts, step: int):
     yield view.preview_data(last.x_prev, info.kind, data_pts, title)
 
 
-def adopt(ctx: AppContext, session: Session, model, info: dict) -> ModelInfo:
-    """Make ``model`` this session's "my model"; its ModelInfo as the other tabs see it."""
+def adopt(ctx: AppContext, session: Session, model, info: dict) -> tuple[int, ModelInfo]:
+    """Make ``model`` this session's "my model" and start a run of it (any older training run stops at its next
+    step), in one step: a run that finds itself no longer current then knows why (its model is still "my model":
+    /train_stop; it is not: a newer run or a load took over).  Returns (the run id, the ModelInfo the other tabs
+    see)."""
     with session.lock:
+        rid = session.new_run(TAB)
         session.trained, session.trained_info = model, info
-        return ctx.model(MY_MODEL, session)[1]
+        return rid, ctx.model(MY_MODEL, session)[1]
 
 
 def upload_path(value, field_name: str) -> Path:
