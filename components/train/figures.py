@@ -21,36 +21,29 @@ from ..plotting import (
 __all__ = ["make_loss_figure", "make_samples_figure"]
 
 
+def _line(x, y, name: str, width: float, what: str, opacity: float = 1.0) -> dict:
+    """One loss curve (the loss colour; ``width`` tells the batch loss from its average)."""
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": list(y),
+        "mode": "lines",
+        "name": name,
+        "line": {"color": COLORS["loss"], "width": width},
+        "opacity": opacity,
+        "hovertemplate": f"step %{{x}}<br>{what} %{{y:.4f}}<extra></extra>",
+    }
+
+
 def make_loss_figure(history: dict) -> go.Figure:
     """history: {"step": [...], "loss": [...], "loss_smooth": optional [...], "ylabel", "title": optional (the
     prediction type's loss; default the ε-MSE)} -> the live training loss."""
     steps = list(history.get("step", []))
     if not steps:
         return make_message_figure("Press Train: the loss curve appears here as the model learns.")
-    traces = [
-        {
-            "type": "scatter",
-            "x": steps,
-            "y": list(history["loss"]),
-            "mode": "lines",
-            "name": "batch loss",
-            "line": {"color": COLORS["loss"], "width": 1},
-            "opacity": 0.4,
-            "hovertemplate": "step %{x}<br>loss %{y:.4f}<extra></extra>",
-        }
-    ]
+    traces = [_line(steps, history["loss"], "batch loss", 1, "loss", opacity=0.4)]
     if history.get("loss_smooth"):
-        traces.append(
-            {
-                "type": "scatter",
-                "x": steps,
-                "y": list(history["loss_smooth"]),
-                "mode": "lines",
-                "name": "smoothed",
-                "line": {"color": COLORS["loss"], "width": 3.5},
-                "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>",
-            }
-        )
+        traces.append(_line(steps, history["loss_smooth"], "smoothed", 3.5, "smoothed loss"))
     ylabel, title = history.get("ylabel", "ε-MSE"), history.get("title", "L = E |ε − ε_θ(x_t, t)|²")
     layout = {
         "xaxis": _axis(title={"text": "training step"}),
