@@ -28,7 +28,7 @@ from components import (
     links,
     reverse,  # noqa: E402
     schedules,
-    train_tab,
+    train,
 )
 from components.context import AppContext  # noqa: E402
 from components.help import glossary_markdown, page_script  # noqa: E402
@@ -87,7 +87,7 @@ def build_app(
                     compare,
                     guidance,
                     adaptation,
-                    train_tab,
+                    train,
                 )
             ]
         links.wire(demo, [link for link in tab_links if link is not None], notice, ctx.instant)

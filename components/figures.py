@@ -53,8 +53,6 @@ __all__ = [
     "make_schedule_marker_figure",
     "make_process_marker_figure",
     "make_frame_figure",
-    "make_loss_figure",
-    "make_samples_figure",
 ]
 
 
@@ -221,61 +219,3 @@ def make_frame_figure(frame: dict) -> go.Figure:
             )
         )
     return _figure(traces, layout, 600 if rows == 1 else 1080, head)
-
-
-# ---------------------------------------------------------------------------------------------- training
-def make_loss_figure(history: dict) -> go.Figure:
-    """history: {"step": [...], "loss": [...], "loss_smooth": optional [...], "ylabel", "title": optional (the
-    prediction type's loss; default the ε-MSE)} -> the live training loss."""
-    steps = list(history.get("step", []))
-    if not steps:
-        return make_message_figure("Press Train: the loss curve appears here as the model learns.")
-    traces = [
-        {
-            "type": "scatter",
-            "x": steps,
-            "y": list(history["loss"]),
-            "mode": "lines",
-            "name": "batch loss",
-            "line": {"color": COLORS["loss"], "width": 1},
-            "opacity": 0.4,
-            "hovertemplate": "step %{x}<br>loss %{y:.4f}<extra></extra>",
-        }
-    ]
-    if history.get("loss_smooth"):
-        traces.append(
-            {
-                "type": "scatter",
-                "x": steps,
-                "y": list(history["loss_smooth"]),
-                "mode": "lines",
-                "name": "smoothed",
-                "line": {"color": COLORS["loss"], "width": 3.5},
-                "hovertemplate": "step %{x}<br>smoothed loss %{y:.4f}<extra></extra>",
-            }
-        )
-    ylabel, title = history.get("ylabel", "ε-MSE"), history.get("title", "L = E |ε − ε_θ(x_t, t)|²")
-    layout = {
-        "xaxis": _axis(title={"text": "training step"}),
-        "yaxis": _axis(title={"text": ylabel}, rangemode="tozero"),
-    }
-    return _figure(traces, layout, 460, title)
-
-
-def make_samples_figure(data: dict) -> go.Figure:
-    """Samples of a model: {"kind": "points", "points": {"x","y"}, "data": optional {"x","y"}, "title", "range"}
-    or {"kind": "images", "z": 2-D list, "title"}.  Without "points", the data alone (a dataset's preview)."""
-    title = data.get("title")
-    if data["kind"] == "images":
-        layout = _image_grid(1, [""])
-        name = data.get("name", "sample")
-        return _figure(
-            [_heat(data["z"], IMAGE_COLORSCALE, -1.0, 1.0, name, hover="pixel")], layout, 460, title, legend=False
-        )
-    traces = []
-    if data.get("data"):
-        traces.append(_scatter(data["data"], "data", size=4, opacity=0.35 if data.get("points") else 0.6))
-    if data.get("points"):
-        traces.append(_scatter(data["points"], "base", name="model samples"))
-    layout = _grid(1, 1, None, square=True, rng=data.get("range", DEFAULT_RANGE))
-    return _figure(traces, layout, 460, title)

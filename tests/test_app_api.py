@@ -362,6 +362,31 @@ def test_train_save_load(client, tmp_path):
     assert msg.startswith("model_file") and "checksum" in msg
 
 
+def test_six_parallel_trains_and_saves_in_one_session_all_succeed(app):
+    """One session's parallel calls: six /train at once each end with a status (a run that a newer one took over
+    says "replaced" at the step it got to; the last one adopted is "my model" and finishes), and six /save_model at
+    once each get a whole checkpoint from a folder of its own (only the newest delivered folder stays)."""
+    from adiff import DiffusionModel
+
+    demo, url = app
+    c = Client(url, verbose=False)
+    steps = 40
+    jobs = [c.submit("moons", "linear", 20, "tiny", False, steps, 32, 2e-3, s, api_name="/train") for s in range(6)]
+    statuses = [j.result(timeout=300)[2] for j in jobs]
+    assert all(s["status"] in ("done", "replaced") for s in statuses), statuses
+    assert any(s["status"] == "done" and s["step"] == steps for s in statuses), statuses
+    assert all(s["step"] < steps for s in statuses if s["status"] == "replaced"), statuses
+    session = demo.adiff_context.store.peek(c.session_hash)
+    assert session.trained.training_step == steps and session.trained_info["steps"] == steps
+    saves = [c.submit(api_name="/save_model") for _ in range(6)]
+    for job in saves:
+        path, info = job.result(timeout=120)
+        assert info["bytes"] > 1000 and info["saved"] == f"adiff-moons-{steps}steps.safetensors"
+        assert DiffusionModel.load(path, device="cpu").training_step == steps
+    folders = [p for p in session.workdir.iterdir() if p.name.startswith("train-")]
+    assert len(folders) == 1 and len(list(folders[0].iterdir())) == 1, folders
+
+
 @pytest.mark.parametrize(
     "args, field",
     [

@@ -11,6 +11,7 @@ from components.adaptation import view as AV
 from components.figures import COLORS, SCHEDULE_COLORS
 from components.forward.view import make_forward_figure
 from components.reward_figures import make_guidance_figure
+from components.train import figures as TF
 
 
 def valid(fig: go.Figure) -> dict:
@@ -286,12 +287,12 @@ def test_buffer_figure_colours_by_priority():
 
 
 def test_loss_and_samples():
-    d = valid(F.make_loss_figure({"step": [1, 2], "loss": [1.0, 0.5], "loss_smooth": [1.0, 0.8]}))
+    d = valid(TF.make_loss_figure({"step": [1, 2], "loss": [1.0, 0.5], "loss_smooth": [1.0, 0.8]}))
     assert [t["name"] for t in d["data"]] == ["batch loss", "smoothed"]
     assert all(t["line"]["color"] == COLORS["loss"] for t in d["data"])
-    d = valid(F.make_samples_figure({"kind": "points", "points": pts(), "data": pts(), "title": "s"}))
+    d = valid(TF.make_samples_figure({"kind": "points", "points": pts(), "data": pts(), "title": "s"}))
     assert [t["marker"]["color"] for t in d["data"]] == [COLORS["data"], COLORS["base"]]
-    d = valid(F.make_samples_figure({"kind": "images", "z": [[0.0]], "title": "s"}))
+    d = valid(TF.make_samples_figure({"kind": "images", "z": [[0.0]], "title": "s"}))
     assert d["data"][0]["type"] == "heatmap"
 
 

@@ -9,7 +9,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from adiff import DiffusionModel
-from components import train_tab
+from components.train import handlers as train_handlers
+from components.train import view as train_view
 from tests.app_helpers import plot_json
 from tests.test_app_api import app, app_error  # noqa: F401  (the module-scoped app fixture)
 
@@ -105,19 +106,19 @@ def test_forward_shows_the_flow_path_from_the_same_x0_and_noise(client):
 def test_schedule_note_and_prediction_choices():
     from adiff.diffusion.schedules import make_schedule
 
-    note = train_tab.schedule_note("vp", "linear", 50)
+    note = train_view.schedule_note("vp", "linear", 50)
     root = math.sqrt(float(make_schedule("linear", 50).alphas_cumprod[-1]))  # β from 0.002 to 0.4 at T = 50
     assert root < 0.01 and f"√ᾱ_T = {root:.2g}" in note and "practically pure noise" in note
     assert "from 0.002 to 0.4" in note and "rescaled by 1000/T" in note and "would be 0.78" in note  # Ho et al.'s range
-    assert "rescaled by 1000/T." in train_tab.schedule_note("vp", "linear", 1000)  # no 'unscaled' aside at T = 1000
-    assert "only T = 20 steps" in train_tab.schedule_note("vp", "cosine", 20)
-    assert train_tab.schedule_note("vp", "linear", 5).startswith("✗ num_diffusion_steps")
-    assert "no T and no schedule" in train_tab.schedule_note("flow", "linear", 5)
-    up = train_tab.prediction_update("flow", "epsilon")
+    assert "rescaled by 1000/T." in train_view.schedule_note("vp", "linear", 1000)  # no 'unscaled' aside at T = 1000
+    assert "only T = 20 steps" in train_view.schedule_note("vp", "cosine", 20)
+    assert train_view.schedule_note("vp", "linear", 5).startswith("✗ num_diffusion_steps")
+    assert "no T and no schedule" in train_view.schedule_note("flow", "linear", 5)
+    up = train_view.prediction_choices("flow", "epsilon")
     assert [v for _, v in up["choices"]] == ["velocity", "sample"] and up["value"] == "velocity"
-    up = train_tab.prediction_update("vp", "v_prediction")
+    up = train_view.prediction_choices("vp", "v_prediction")
     assert [v for _, v in up["choices"]] == ["epsilon", "sample", "v_prediction"] and up["value"] == "v_prediction"
-    cfg = train_tab.model_config(
+    cfg = train_handlers.model_config(
         "moons", "linear", None, "tiny", False, "cpu", process="flow", prediction_type="sample"
     )
     model = DiffusionModel(cfg)

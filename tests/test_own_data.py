@@ -12,6 +12,8 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from adiff import DiffusionModel
+from components.fields import UserError
+from components.train.own_data import MAX_DRAWING_PIXELS, drawing_array
 from tests.app_helpers import plot_json
 from tests.test_app_api import app, app_error, stream  # noqa: F401  (the module-scoped app fixture)
 
@@ -67,6 +69,24 @@ def _train(client, dataset, conditional=False):
         t["lr"],
         t["seed"],
         api_name="/train",
+    )
+
+
+def test_a_canvas_is_flattened_on_white_and_a_huge_one_refused_before_decoding(tmp_path):
+    """The canvas exports transparent pixels as black under alpha 0: flattened on white they are background, and only
+    the stroke is ink (as Gradio's own preprocess flattened it).  A canvas over the limit is refused from its header."""
+    im = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    ImageDraw.Draw(im).line((5, 15, 35, 15), fill=(0, 0, 0, 255), width=3)
+    im.save(tmp_path / "canvas.png")
+    gray = drawing_array(tmp_path / "canvas.png")
+    assert gray.shape == (30, 40) and gray.dtype.name == "uint8"
+    assert gray[0, 0] == 255 and gray[15, 20] == 0 and (gray < 128).sum() == 31 * 3
+    side = int(MAX_DRAWING_PIXELS**0.5) + 1
+    Image.new("1", (side, side), 1).save(tmp_path / "huge.png")  # 1 bit a pixel: a small file
+    with pytest.raises(UserError) as info:
+        drawing_array(tmp_path / "huge.png")
+    assert info.value.message.startswith(
+        f"drawing: a canvas of {side}×{side} pixels exceeds limit of {MAX_DRAWING_PIXELS}"
     )
 
 

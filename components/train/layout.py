@@ -1,0 +1,329 @@
+"""Tab 7, train: the widgets and their wiring (handlers.py, checkpoints.py, own_data.py and follow.py do the work;
+view.py and figures.py draw it).
+
+Train a model from scratch on a chosen dataset (built-in, or drawn or uploaded in the own-data row: own_layout.py),
+process (VP with a schedule and T, or rectified flow), prediction type and size, with a live loss curve and periodic
+samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this session's
+"my model" in the other tabs.  API: /train (streaming), /train_stop, /save_model, /load_model (streaming: loaded,
+then its preview), /use_drawing, /use_images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..context import AppContext
+from ..controls import RunStop
+from ..fields import named
+from ..help import try_this
+from ..limits import LIMITS
+from ..links import LinkParams, TabLink, link_row
+from ..plotting import make_message_figure
+from ..wiring import EVENT, endpoint
+from . import checkpoints, follow, handlers, own_layout, view
+from .checkpoints import Loaded, LoadRequest, Saved
+from .figures import make_loss_figure, make_samples_figure
+from .handlers import SIZES, TRAIN_DATASETS, Ended, Progress, TrainRequest
+from .shared import OWN_DATASETS
+
+__all__ = ["build"]
+
+PREFIX = "tr"
+INTRO = f"""### Train a model from scratch
+Pick the **process**: VP, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at t = 1..T (Ho et al. 2020), or **rectified flow**,
+x_t = (1 − t) x₀ + t ε with t ∈ [0, 1] (Liu et al. 2022).  And what the network predicts: the noise ε
+(**L = E |ε − ε_θ(x_t, t)|²**, Ho et al. 2020, eq. 14), the clean x₀, v = α ε − σ x₀ (Salimans & Ho 2022) or, for
+the flow, the velocity ε − x₀ (Lipman et al. 2023), one random t per example.  Samples ({LIMITS.preview_steps} steps
+of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns.  The trained model becomes
+**my model** in the other tabs; save it, or load one you saved."""
+SAMPLES_TEXT = "Samples appear here as the model learns."
+
+
+@dataclass
+class _Controls:
+    """The settings of a run, by their API field (also the deep link's widgets)."""
+
+    dataset: gr.Dropdown
+    process: gr.Radio
+    prediction: gr.Radio
+    schedule: gr.Radio
+    T: gr.Number
+    note: gr.Markdown
+    size: gr.Radio
+    conditional: gr.Checkbox
+    steps: gr.Number
+    bs: gr.Number
+    lr: gr.Number
+    seed: gr.Number
+
+    @classmethod
+    def build(cls) -> _Controls:
+        dataset = gr.Dropdown(
+            choices=TRAIN_DATASETS + OWN_DATASETS,
+            value="moons",
+            label="Dataset",
+            info="built-in, or your own (draw or upload below)",
+            elem_id="tr-dataset",
+            elem_classes=named("dataset"),
+        )
+        with gr.Row():
+            process = _radio(
+                "process",
+                "tr-process",
+                view.PROCESS_CHOICES,
+                "vp",
+                "Process",
+                "VP: noise added in T steps · flow: a straight path x₀ → ε",
+            )
+            prediction = _radio(
+                "prediction_type",
+                "tr-prediction",
+                [(view.PREDICTION_LABELS[k], k) for k in view.PREDICTION_TYPES],
+                "epsilon",
+                "Prediction type",
+                "what the network outputs",
+            )
+        with gr.Row():
+            schedule = _radio("schedule", "tr-schedule", view.SCHEDULES, "linear", "Schedule")
+            T = _number("num_diffusion_steps", "tr-T", 1000, 10, LIMITS.train_T, "T", info="diffusion steps")
+        note = gr.Markdown(view.schedule_note("vp", "linear", 1000), elem_id="tr-schedule-note")
+        with gr.Row():
+            size = _radio(
+                "model_size",
+                "tr-size",
+                list(SIZES),
+                "small",
+                "Model size",
+                "tiny 32×2 · small 64×3 · medium 96×4 (width × transformer blocks)",
+            )
+            conditional = gr.Checkbox(
+                False,
+                label="Conditional on the label",
+                elem_id="tr-cond",
+                info="ε_θ(x_t, t, y), with label dropout for CFG",
+                elem_classes=named("conditional"),
+            )
+        with gr.Row():
+            info = f"≤ {LIMITS.train_steps}"
+            steps = _number("num_steps", "tr-steps", 1500, 1, LIMITS.train_steps, "Training steps", info=info)
+            bs = _number("batch_size", "tr-bs", 256, 8, LIMITS.train_batch, "Batch size")
+        with gr.Row():
+            lr = gr.Number(
+                value=2e-3,
+                minimum=1e-6,
+                maximum=0.05,
+                label="Learning rate",
+                info="AdamW, warm-up then cosine decay",
+                elem_id="tr-lr",
+                elem_classes=named("learning_rate"),
+            )
+            seed = _number("seed", "tr-seed", 0, 0, LIMITS.seed, "Seed")
+        return cls(dataset, process, prediction, schedule, T, note, size, conditional, steps, bs, lr, seed)
+
+    def inputs(self) -> list:
+        """/train's inputs, in its API order."""
+        return [
+            self.dataset,
+            self.schedule,
+            self.T,
+            self.size,
+            self.conditional,
+            self.steps,
+            self.bs,
+            self.lr,
+            self.seed,
+            self.process,
+            self.prediction,
+        ]
+
+    def dataset_updates(self, d: follow.DatasetDefaults) -> dict:
+        """What a dataset's defaults do to the controls (choosing it in the page, or a deep link to it)."""
+        return {
+            self.conditional: gr.update(interactive=d.labelled, value=d.conditional),
+            self.bs: gr.update(value=d.batch_size),
+            self.lr: gr.update(value=d.learning_rate),
+        }
+
+
+def _number(field: str, elem_id: str, value, lo, hi, label: str, info: str | None = None) -> gr.Number:
+    """An integer box named after its API field."""
+    return gr.Number(
+        value=value,
+        minimum=lo,
+        maximum=hi,
+        precision=0,
+        label=label,
+        info=info,
+        elem_id=elem_id,
+        elem_classes=named(field),
+    )
+
+
+def _radio(field: str, elem_id: str, choices: list, value, label: str, info: str | None = None) -> gr.Radio:
+    """A radio named after its API field."""
+    return gr.Radio(choices=choices, value=value, label=label, info=info, elem_id=elem_id, elem_classes=named(field))
+
+
+# ---------------------------------------------------------------------------------------------- render
+def _render_train(out: Progress | Ended):
+    """(loss curve, samples, status): a new samples figure only when there is one (the first message resets it)."""
+    if isinstance(out, Ended):
+        return gr.skip(), gr.skip(), out.status
+    if not out.fresh:
+        samples = gr.skip()
+    else:
+        samples = make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)
+    return make_loss_figure(out.history), samples, out.status
+
+
+def _render_load(out: Loaded | None):
+    """(samples, status); None: a preview step (nothing to send; Stop cancels the job there)."""
+    if out is None:
+        return gr.skip(), gr.skip()
+    return (make_samples_figure(out.samples) if out.samples else gr.skip()), out.status
+
+
+def _render_save(out: Saved):
+    return out.path, out.status
+
+
+def _render_diffusion(out: follow.DiffusionChoice):
+    """(prediction type, schedule, T, note)."""
+    return gr.update(**out.prediction), gr.update(visible=out.vp), gr.update(visible=out.vp), out.note
+
+
+# ---------------------------------------------------------------------------------------------- build
+def build(ctx: AppContext) -> TabLink:
+    with gr.Tab("7 · Train", id="train"):
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+                c = _Controls.build()
+                run = RunStop.build(PREFIX, "Train", run_id="train")
+                with gr.Accordion("Save / load a model", open=False):
+                    save_btn = gr.Button("Save my model (.safetensors)", elem_id="tr-save")
+                    saved = gr.File(label="Download", elem_id="tr-saved", height=90)
+                    upload = gr.File(
+                        label=f"Load a model (.safetensors, ≤ {LIMITS.upload_bytes // 2**20} MB)",
+                        file_types=[".safetensors"],
+                        type="filepath",
+                        elem_id="tr-upload",
+                        height=140,
+                        elem_classes=named("model_file"),
+                    )
+            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+                status_md = gr.Markdown(
+                    "Press **Train**: the loss curve and a few samples appear as the model learns.",
+                    elem_id="tr-status-text",
+                    elem_classes=["adiff-status"],
+                )
+                with gr.Row():
+                    loss_plot = gr.Plot(
+                        make_loss_figure({}),
+                        label="Loss",
+                        show_label=False,
+                        elem_id="tr-loss",
+                        elem_classes=["adiff-figure"],
+                    )
+                    samples_plot = gr.Plot(
+                        make_message_figure(SAMPLES_TEXT),
+                        label="Samples",
+                        show_label=False,
+                        elem_id="tr-samples",
+                        elem_classes=["adiff-figure"],
+                    )
+                with gr.Accordion("Details: the numbers (JSON)", open=False):
+                    summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
+                try_this("train")
+                link_btn, link_box = link_row("train")
+        own_layout.build(ctx, c.dataset)
+
+    train_ev = run.run.click(
+        endpoint(ctx, TrainRequest.parse, handlers.train, _render_train),
+        c.inputs(),
+        [loss_plot, samples_plot, summary],
+        api_name="train",
+        **EVENT,
+        **ctx.heavy,
+    )
+    # On page load and on every change: only the prediction types that serve the process, the schedule and T only
+    # for VP, and the note on x_T (no trigger list: gr.on then also runs when the page loads).
+    gr.on(
+        None,
+        endpoint(ctx, follow.read, follow.diffusion_changed, _render_diffusion),
+        [c.process, c.prediction, c.schedule, c.T],
+        [c.prediction, c.schedule, c.T, c.note],
+        api_visibility="private",
+        trigger_mode="always_last",
+        **EVENT,
+        **ctx.instant,
+    )
+    save_btn.click(
+        endpoint(ctx, None, checkpoints.save_model, _render_save),
+        None,
+        [saved, summary],
+        api_name="save_model",
+        **ctx.light,
+    )
+    # loading and previewing an upload is a heavy job: the same queue and slots as sampling, and Stop cancels it
+    load_ev = upload.upload(
+        endpoint(ctx, LoadRequest.parse, checkpoints.load_model, _render_load),
+        upload,
+        [samples_plot, summary],
+        api_name="load_model",
+        **EVENT,
+        **ctx.heavy,
+    )
+    # Cancel first, then write the status: a frame already in flight from the stream cannot overwrite "stopped".
+    run.stop.click(None, None, None, cancels=[train_ev, load_ev], api_visibility="private").then(
+        endpoint(ctx, None, handlers.stop, name="train_stop"), None, summary, api_name="train_stop", **ctx.instant
+    )
+    c.dataset.input(
+        endpoint(ctx, follow.read_dataset, follow.dataset_changed, c.dataset_updates),
+        c.dataset,
+        [c.conditional, c.bs, c.lr],
+        api_visibility="private",
+        **EVENT,
+        **ctx.instant,
+    )
+    summary.change(None, summary, status_md, js=view.STATUS_JS, api_visibility="private")
+
+    def apply_link(q: LinkParams, request) -> dict:
+        """A link's values, checked as the page's own events check them; a dataset brings its defaults first."""
+        out = {}
+        d = q.choice("dataset", TRAIN_DATASETS)
+        if d is not None:
+            out.update(c.dataset_updates(follow.dataset_defaults(d)))
+            out[c.dataset] = d
+        return q.fill(
+            out,
+            [
+                ("process", c.process, "choice", handlers.PROCESSES),
+                ("prediction", c.prediction, "choice", view.PREDICTION_TYPES),
+                ("schedule", c.schedule, "choice", view.SCHEDULES),
+                ("size", c.size, "choice", list(SIZES)),
+                ("T", c.T, "int", 10, LIMITS.train_T),
+                ("steps", c.steps, "int", 1, LIMITS.train_steps),
+                ("bs", c.bs, "int", 8, LIMITS.train_batch),
+                ("seed", c.seed, "int", 0, LIMITS.seed),
+                ("lr", c.lr, "float", 1e-6, 0.05),
+                ("conditional", c.conditional, "bool"),
+            ],
+        )
+
+    fields = {
+        "dataset": c.dataset,
+        "process": c.process,
+        "prediction": c.prediction,
+        "schedule": c.schedule,
+        "T": c.T,
+        "size": c.size,
+        "conditional": c.conditional,
+        "steps": c.steps,
+        "bs": c.bs,
+        "lr": c.lr,
+        "seed": c.seed,
+    }
+    return TabLink("train", fields, apply_link, link_btn, link_box)

@@ -1,0 +1,134 @@
+"""Tab 7, train: what it looks like, as pure functions and tables (no widgets, no sessions): the choices with their
+words (processes, prediction types and their losses, schedules), the note on x_T beside T, the data of a samples
+figure (a model's preview, a drawing's points, a grid of uploaded images) and the status line in words (in the
+browser: ``STATUS_JS``).  The figures themselves are built in figures.py."""
+
+from __future__ import annotations
+
+import math
+
+from adiff.data import PLOT_RANGE
+from adiff.data.uploads import ImageSet
+from adiff.diffusion.parameterization import DEFAULT_PREDICTION_TYPE, PROCESS_PREDICTION_TYPES
+from adiff.diffusion.schedules import make_schedule
+
+from ..arrays import count_nonfinite, points, tile_images
+from ..fields import UserError, as_choice, as_int
+from ..limits import LIMITS
+
+__all__ = [
+    "SCHEDULES",
+    "PROCESS_CHOICES",
+    "PREDICTION_LABELS",
+    "PREDICTION_TYPES",
+    "LOSS_LABELS",
+    "STATUS_JS",
+    "prediction_choices",
+    "schedule_note",
+    "preview_data",
+    "drawing_data",
+    "images_data",
+]
+
+SCHEDULES = ["linear", "cosine", "sigmoid"]
+PROCESS_CHOICES = [("VP (DDPM schedule)", "vp"), ("rectified flow", "flow")]
+PREDICTION_LABELS = {
+    "epsilon": "ε: the noise",
+    "sample": "x₀: the clean sample",
+    "v_prediction": "v = α ε − σ x₀",
+    "velocity": "velocity ε − x₀",
+}
+PREDICTION_TYPES = list(PREDICTION_LABELS)
+# The loss of each prediction type (adiff.diffusion.losses): (y-axis label, formula shown as the figure's title).
+LOSS_LABELS = {
+    "epsilon": ("ε-MSE", "L = E |ε − ε_θ(x_t, t)|²"),  # Ho et al. 2020, eq. 14
+    "sample": ("x₀-MSE · min(SNR, 5)", "L = E min(SNR, 5) |x₀ − x̂₀_θ(x_t, t)|²"),  # Hang et al. 2023 (Min-SNR-5)
+    "v_prediction": ("v-MSE", "L = E |α ε − σ x₀ − v_θ(x_t, t)|²"),  # Salimans & Ho 2022, section 4
+    "velocity": ("velocity MSE", "L = E |(ε − x₀) − v_θ(x_t, t)|²"),  # Lipman et al. 2023, eq. 23; Liu et al. 2022
+}
+
+# The status JSON in plain words, formatted in the browser (no request): training, stopped, replaced (a newer run or
+# a loaded model took over), saved or loaded.
+STATUS_JS = """(s) => {
+  if (!s) return "";
+  const p = (v) => (typeof v === "number" ? v.toPrecision(3) : "n/a");
+  if (s.status === "training" || s.status === "done")
+    return (s.status === "done" ? "✓ **done**" : "… **training**") + ": step " + s.step + " of " + s.of +
+      " · loss " + p(s.loss_smooth) + " (smoothed) · " + s.steps_per_s + " steps/s · " + s.elapsed_s + " s · " +
+      s.parameters + " parameters" + (s.status === "done" ? ". Your model is now **my model** in the other tabs." : "");
+  if (s.status === "stopped") return "■ **stopped** at step " + s.step + ": the model so far is **my model** in the other tabs.";
+  if (s.status === "replaced") return "■ **replaced** at step " + s.step + ": a newer run or a loaded model is **my model** now.";
+  if (s.saved) return "✓ saved **" + s.saved + "** (" + Math.round(s.bytes / 1024) + " KB): download it from Save / load.";
+  if (s.loaded) return "✓ loaded **" + s.loaded + "** (" + s.parameters + " parameters, " + s.training_step +
+      " training steps, data: " + (s.dataset || "unknown") + "): it is now **my model** in the other tabs.";
+  return "";
+}"""
+
+
+def prediction_choices(process, current=None) -> dict:
+    """{"choices": [(label, type)], "value"}: the prediction types that serve ``process`` (PROCESS_PREDICTION_TYPES);
+    keeps ``current`` if it is one."""
+    allowed = PROCESS_PREDICTION_TYPES.get(process, PROCESS_PREDICTION_TYPES["vp"])
+    value = current if current in allowed else DEFAULT_PREDICTION_TYPE.get(process, "epsilon")
+    return {"choices": [(PREDICTION_LABELS[k], k) for k in allowed], "value": value}
+
+
+def schedule_note(process, schedule, T) -> str:
+    """What x_T is for the chosen process, schedule and T: √ᾱ_T, and for the linear schedule its 1000 / T rescaling
+    (Nichol & Dhariwal 2021, improved-diffusion's get_named_beta_schedule) against Ho et al.'s unscaled range."""
+    if process == "flow":
+        return (
+            "**Rectified flow**: continuous time t ∈ [0, 1] and α(1) = 0 exactly, so x₁ is pure noise at any "
+            "number of sampling steps: no T and no schedule to choose."
+        )
+    try:
+        T = as_int(T, "num_diffusion_steps", 10, LIMITS.train_T)
+        schedule = as_choice(schedule, "schedule", SCHEDULES)
+    except UserError as e:
+        return f"✗ {e.message}"
+    sch = make_schedule(schedule, T)
+    root = math.sqrt(float(sch.alphas_cumprod[-1]))  # √ᾱ_T: what is left of x₀ in x_T (Ho et al. 2020, eq. 4)
+    text = f"**√ᾱ_T = {root:.2g}** at T = {T} ({schedule}): x_T {'is practically pure noise' if root < 0.05 else 'still carries the data'}."
+    if schedule == "linear":
+        plain = math.sqrt(float(make_schedule("linear", T, beta_start=1e-4, beta_end=0.02).alphas_cumprod[-1]))
+        text += (
+            f" The linear β run from {sch.beta_start:.2g} to {sch.beta_end:.2g}: Ho et al.'s 1e-4..0.02, "
+            f"rescaled by 1000/T"
+            + (f" (unscaled, √ᾱ_T would be {plain:.2g}: x_T would still show the data)." if T != 1000 else ".")
+        )
+    return text + "".join(f"\n\n⚠ {w}" for w in sch.warnings())
+
+
+def preview_data(x, kind: str, data_pts: dict | None, title: str) -> dict:
+    """Samples x ([N, 2] points or [N, 1, S, S] images) -> the data of make_samples_figure; NaN or infinite samples
+    are counted ("nonfinite") and named in the title."""
+    bad = count_nonfinite(x)
+    if bad:
+        title += f"  ·  ⚠ {bad} of {x.shape[0]} samples are NaN or infinite (not drawn)"
+    if kind == "images":
+        return {"kind": "images", "z": tile_images(x), "title": title, "nonfinite": bad}
+    return {
+        "kind": "points",
+        "points": points(x),
+        "data": data_pts,
+        "title": title,
+        "range": PLOT_RANGE,
+        "nonfinite": bad,
+    }
+
+
+def drawing_data(x, total: int) -> dict:
+    """The points sampled from a drawing ([total, 2]; the first 2000 drawn) as make_samples_figure's data."""
+    return {
+        "kind": "points",
+        "data": points(x[:2000]),
+        "range": PLOT_RANGE,
+        "title": f"my drawing: 2000 of {total} points",
+    }
+
+
+def images_data(images: ImageSet, size: int, shown: int) -> dict:
+    """The first ``shown`` uploaded images as a grid, titled with the count per class."""
+    counts = " · ".join(f"{k} {v}" for k, v in images.counts.items())
+    title = f"my images: {images.x.shape[0]} at {size}×{size} ({counts})"
+    return {"kind": "images", "z": tile_images(images.x[:shown]), "title": title, "name": "uploaded image"}
