@@ -1,3 +1,15 @@
-"""The adiff app's UI: one module per tab (each exposing ``build(ctx)``), pure plotly figure builders
-(``figures``), per-session state (``state``), input checks (``validation``) and shared helpers (``common``).
-The arrows point one way: app.py -> components -> adiff."""
+"""The adiff app's UI.  The arrows point one way: app.py -> components -> adiff.
+
+One folder per tab, in app.py's order: ``schedules``, ``forward``, ``reverse``, ``compare``, ``guidance``,
+``adaptation``, ``train``.  Each holds ``layout.py`` (widgets and their wiring only; ``build(ctx)``), ``handlers.py``
+(request dataclasses whose ``parse()`` checks the raw values, the tab's session state, and plain functions of
+``(ctx, session, request)`` that return or yield view data), ``view.py`` (pure: figures, player payloads, words) and
+``lessons.py`` (its "try this → notice that" prompts as checked records).
+
+Shared by the tabs: ``context`` (the AppContext: device, sessions, pools, model lookup), ``controls`` (the control
+groups: model picker, solver controls, class/CFG, seed/count, run/stop), ``reward_picker``, ``wiring`` (event ->
+handler), ``fields`` (field checks and field-named errors), ``limits`` (every bound and fixed number), ``streaming``
+(the one throttle), ``state`` (per-session state and per-run folders), ``links`` (deep links), ``lesson``,
+``choices`` (classes and solvers a model offers), ``arrays`` and ``curves`` (tensors -> plain data), ``player``
+(the trajectory player's payloads), the figure builders (``plotting``, ``figures``, ``schedule_figures``,
+``reward_figures``), ``result_cache``, ``gif``, ``summaries`` and ``help`` (the glossary)."""

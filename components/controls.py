@@ -299,15 +299,22 @@ class RunStop:
         return []
 
 
-def model_updates(groups: Sequence[Any], model, info: ModelInfo) -> dict:
-    """Every group's updates for one model, merged (what choosing a model, or a deep link to one, does)."""
+def _inputs(group) -> list:
+    """The components whose current values a group's ``updates_for`` reads (e.g. the reward chosen so far)."""
+    return group.inputs() if hasattr(group, "inputs") else []
+
+
+def model_updates(groups: Sequence[Any], model, info: ModelInfo, current: dict | None = None) -> dict:
+    """Every group's updates for one model, merged (what choosing a model, or a deep link to one, does); ``current``:
+    component -> its value now, for the groups that keep a choice the new model still offers."""
     out: dict = {}
     for g in groups:
-        out.update(g.updates_for(model, info))
+        values = [(current or {}).get(c) for c in _inputs(g)]
+        out.update(g.updates_for(model, info, *values))
     return out
 
 
-def model_choice(ctx: AppContext, session, preset, groups: Sequence[Any]) -> dict:
+def model_choice(ctx: AppContext, session, preset, groups: Sequence[Any], current: dict | None = None) -> dict:
     """What choosing ``preset`` does to a tab's controls: every group follows the model.  A model that cannot be used
     yet ("my model" before anything was trained) says why under the picker (``groups[0]``, a ModelPicker)."""
     try:
@@ -316,7 +323,7 @@ def model_choice(ctx: AppContext, session, preset, groups: Sequence[Any]) -> dic
         if groups[0].about is None:
             raise
         return {groups[0].about: f"⚠ {e.message}"}
-    return model_updates(groups, model, info)
+    return model_updates(groups, model, info, current)
 
 
 def group_outputs(groups: Sequence[Any]) -> list:
@@ -330,16 +337,33 @@ def group_outputs(groups: Sequence[Any]) -> list:
 def follow_model(ctx: AppContext, groups: Sequence[Any]) -> None:
     """Wire the picker (``groups[0]``) so that the other groups follow the chosen model (a private, light event)."""
 
-    def choose(ctx, session, preset):
-        return preset
+    extra = [c for g in groups for c in _inputs(g)]
 
-    def on_model(ctx, session, preset):
-        return model_choice(ctx, session, preset, groups)
+    def choose(ctx, session, preset, *values):
+        return preset, dict(zip(extra, values))
 
+    def on_model(ctx, session, req):
+        preset, current = req
+        return model_choice(ctx, session, preset, groups, current)
+
+    choose.__signature__ = _signature(["preset", *(f"current_{i}" for i in range(len(extra)))])
     picker = groups[0].dropdown
     picker.input(
-        endpoint(ctx, choose, on_model), picker, group_outputs(groups), api_visibility="private", **EVENT, **ctx.light
+        endpoint(ctx, choose, on_model),
+        [picker, *extra],
+        group_outputs(groups),
+        api_visibility="private",
+        **EVENT,
+        **ctx.light,
     )
+
+
+def _signature(names: Sequence[str]):
+    """(ctx, session, *names) as a signature: endpoint() reads a parse function's raw fields from it."""
+    import inspect
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Signature([inspect.Parameter(n, kind) for n in ("ctx", "session", *names)])
 
 
 def follow_solver(ctx: AppContext, picker: ModelPicker, solver: SolverControls) -> None:

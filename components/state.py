@@ -66,11 +66,6 @@ class Session:
     trained_info: dict = field(default_factory=dict)  # dataset, steps, ... of ``trained``
     runs: dict = field(default_factory=dict)  # kind -> id of the current run of that kind
     _tabs: dict = field(default_factory=dict, repr=False)  # tab name -> that tab's state object
-    # TRANSITIONAL (until every tab keeps its state in session.tab(...)):
-    adaptation: Any = None
-    train_history: dict = field(default_factory=dict)
-    own_data: dict = field(default_factory=dict)
-    progress: dict = field(default_factory=dict)
     _workdir: str | None = None
     _run_ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
     _delivered: dict = field(default_factory=dict, repr=False)  # kind -> run folders whose results were delivered
@@ -130,7 +125,6 @@ class Session:
         with self.lock:
             tabs, self._tabs = list(self._tabs.values()), {}
             self.trained, self.trained_info, self._delivered = None, {}, {}
-            self.adaptation, self.train_history, self.own_data, self.progress = None, {}, {}, {}
         for state in tabs:
             close = getattr(state, "close", None)
             if close is not None:

@@ -9,7 +9,7 @@ from components.choices import default_solver
 from components.context import AppContext, ModelInfo
 from components.controls import SolverControls
 from components.guidance.layout import TAB_SOLVER
-from components.guidance.reward_picker import RewardPicker
+from components.reward_picker import RewardPicker
 from components.rewards import reward_choices
 
 

@@ -233,6 +233,13 @@ def evaluate_shipped(
     return card
 
 
+def _check_counts(**values: tuple) -> None:
+    """field=(value, lowest allowed): each must be an integer >= its bound, else an error naming it."""
+    for field, (value, lo) in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ValueError(f"{field} must be an integer >= {lo}, got {value!r}")
+
+
 def train_preset(
     name: str,
     device: str = "auto",
@@ -254,13 +261,7 @@ def train_preset(
     the figures.  Returns the card (an empty dict on the other ranks)."""
     spec = preset_spec(name)
     steps = steps or spec.steps
-    for field, value, lo in (
-        ("steps", steps, 1),
-        ("eval_draws", eval_draws, 1),
-        ("checkpoint_every", checkpoint_every, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ValueError(f"{field} must be an integer >= {lo}, got {value!r}")
+    _check_counts(steps=(steps, 1), eval_draws=(eval_draws, 1), checkpoint_every=(checkpoint_every, 0))
     if threads:
         torch.set_num_threads(threads)
     out = Path(out or DEFAULT_OUT)

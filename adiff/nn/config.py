@@ -214,26 +214,7 @@ class ModelConfig:
         """From a flat dict (every field at the top) or a nested one ({"arch": ..., "diffusion": ..., ...})."""
         if isinstance(config, ModelConfig):
             return config
-        if not isinstance(config, dict):
-            raise ValueError(f"config must be a dict, got {type(config).__name__}")
-        flat: dict = {}
-        for key, value in config.items():
-            if key in SECTIONS:
-                if not isinstance(value, dict):
-                    raise ValueError(f"config section '{key}' must be an object, got {value!r}")
-                for k, v in value.items():
-                    if _SECTION_OF.get(k) != key:
-                        raise ValueError(
-                            f"config field '{key}.{k}' is unknown (value {v!r}); known fields: "
-                            f"{sorted(f.name for f in fields(SECTIONS[key]))}"
-                        )
-                    flat[k] = v
-            elif key in _SECTION_OF or key in _TOP:
-                flat[key] = value
-            else:
-                raise ValueError(
-                    f"config field '{key}' is unknown (value {value!r}); known fields: {sorted([*_SECTION_OF, *_TOP])}"
-                )
+        flat = _flatten(config)
         for name in REQUIRED_FIELDS:
             if name not in flat:
                 raise ValueError(f"config field '{name}' is required (missing)")
@@ -283,3 +264,29 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} was asked for but no CUDA GPU is available")
     return torch.device(device)
+
+
+def _flatten(config: Any) -> dict:
+    """A flat or nested config dict -> every field at the top; an unknown field or a section that is not an object
+    raises an error naming it."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    flat: dict = {}
+    for key, value in config.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ValueError(f"config section '{key}' must be an object, got {value!r}")
+            for k, v in value.items():
+                if _SECTION_OF.get(k) != key:
+                    raise ValueError(
+                        f"config field '{key}.{k}' is unknown (value {v!r}); known fields: "
+                        f"{sorted(f.name for f in fields(SECTIONS[key]))}"
+                    )
+                flat[k] = v
+        elif key in _SECTION_OF or key in _TOP:
+            flat[key] = value
+        else:
+            raise ValueError(
+                f"config field '{key}' is unknown (value {value!r}); known fields: {sorted([*_SECTION_OF, *_TOP])}"
+            )
+    return flat

@@ -17,13 +17,14 @@ items one by one would (same rows, same order).
 from __future__ import annotations
 
 import heapq
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from .buffer_checks import check_int, check_temperature, checked_batch, checked_tensors
 
 __all__ = ["TrajectoryBuffer", "BufferSample", "BufferSnapshot", "MAX_CAPACITY"]
 
@@ -59,19 +60,6 @@ class BufferSnapshot:
     step: int
 
 
-def _check_int(field: str, v, lo: int, hi: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo or (hi is not None and v > hi):
-        rng = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{field} must be an integer {rng}, got {v!r}")
-    return int(v)
-
-
-def _check_temperature(v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) or float(v) <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {v!r}")
-    return float(v)
-
-
 def _priorities64(rewards: torch.Tensor, temperature: float) -> torch.Tensor:
     """rewards [N] float64 -> softmax of z-scored rewards / temperature [N] float64 (empty for N = 0)."""
     if rewards.numel() == 0:
@@ -89,8 +77,8 @@ class TrajectoryBuffer:
     """
 
     def __init__(self, capacity: int, temperature: float = 1.0):
-        self._capacity = _check_int("capacity", capacity, 1, MAX_CAPACITY)
-        self._temperature = _check_temperature(temperature)
+        self._capacity = check_int("capacity", capacity, 1, MAX_CAPACITY)
+        self._temperature = check_temperature(temperature)
         self.clear()
 
     # ------------------------------------------------------------------ basic state
@@ -114,7 +102,7 @@ class TrajectoryBuffer:
 
     @temperature.setter
     def temperature(self, value: float) -> None:
-        self._temperature = _check_temperature(value)
+        self._temperature = check_temperature(value)
 
     @property
     def step(self) -> int:
@@ -168,6 +156,31 @@ class TrajectoryBuffer:
         )
         return bool(kept[0])
 
+    def _plan(self, new_r: list, base: int) -> tuple[dict[int, int], int]:
+        """Simulate the one-by-one adds of rewards ``new_r`` (ages base, base + 1, ...) on a heap of (reward, age,
+        row) -> ({row: index of the new item that ends up there}, rows in use after)."""
+        n = self._n
+        placed: dict[int, int] = {}
+        heap: list[tuple[float, int, int]] = []
+        if n > 0:
+            # only the len(new_r) lowest items can be evicted by len(new_r) adds (see tests): the heap needs no more
+            cur_r, cur_a = self._rewards[:n], self._ages[:n]
+            k = min(n, len(new_r))
+            order = torch.argsort(cur_a, stable=True)
+            order = order[torch.argsort(cur_r[order], stable=True)][:k]  # lowest (reward, age) first
+            heap = [(float(cur_r[i]), int(cur_a[i]), int(i)) for i in order]  # already sorted: a valid heap
+        for j, rj in enumerate(new_r):
+            age = base + j
+            if n < self._capacity:
+                row, n = n, n + 1
+            elif rj >= heap[0][0]:  # (rj, age) > (r_min, age_min): ages are unique and increasing
+                row = heapq.heappop(heap)[2]
+            else:
+                continue  # below everything in a full buffer
+            placed[row] = j
+            heapq.heappush(heap, (rj, age, row))
+        return placed, n
+
     def add_batch(
         self,
         items: torch.Tensor,
@@ -182,70 +195,14 @@ class TrajectoryBuffer:
         the call.  Ends in the same state as N calls of ``add``; invalid input raises ValueError and changes nothing.
         """
         # ---- validate everything before touching the state
-        if not isinstance(items, torch.Tensor) or not (
-            items.is_floating_point() or items.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-        ):
-            got = f"a {items.dtype} tensor" if isinstance(items, torch.Tensor) else type(items).__name__
-            raise ValueError(f"{_field} must be a real-valued torch.Tensor, got {got}")
-        if items.dim() < 1:
-            raise ValueError(f"{_field} must have shape [N, *item_shape], got shape {tuple(items.shape)}")
-        n_new = items.shape[0]
-        shape = tuple(items.shape[1:])
-        if self._item_shape is not None and shape != self._item_shape:
-            dims = ", ".join(str(d) for d in self._item_shape)
-            if _field == "items":
-                raise ValueError(
-                    f"{_field} must have shape [N, {dims}] like the items in the buffer, got shape {tuple(items.shape)}"
-                )
-            raise ValueError(f"{_field} must have shape [{dims}] like the items in the buffer, got shape {shape}")
-        try:
-            r = torch.as_tensor(rewards, dtype=torch.float64).detach().cpu()
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{_reward_field} must be {n_new} finite numbers, got {rewards!r}") from err
-        if _field == "items" and tuple(r.shape) != (n_new,):
-            raise ValueError(f"{_reward_field} must have shape [N] = ({n_new},), got shape {tuple(r.shape)}")
-        r = r.reshape(n_new)
-        if not torch.isfinite(r).all():
-            bad = r[~torch.isfinite(r)][0].item()
-            raise ValueError(
-                f"{_reward_field} must be finite, got {bad!r}"
-                + ("" if _field != "items" else f" at position {int((~torch.isfinite(r)).nonzero()[0])}")
-            )
-        if metadata is not None:
-            if isinstance(metadata, (str, bytes, dict)) or not isinstance(metadata, Sequence) or len(metadata) != n_new:
-                raise ValueError(f"metadata must be a list of {n_new} dicts (or None), got {metadata!r}")
-            for i, m in enumerate(metadata):
-                if m is not None and not isinstance(m, dict):
-                    raise ValueError(f"metadata[{i}] must be a dict or None, got {type(m).__name__}")
-        data = items.detach().to(device="cpu", dtype=torch.float32)  # [N, *item_shape]
-        if not torch.isfinite(data).all():
-            raise ValueError(f"{_field} must be finite, got a tensor with NaN or inf values")
+        data, r, shape = checked_batch(self._item_shape, items, rewards, metadata, _field, _reward_field)
+        n_new = data.shape[0]
         if n_new == 0:
             return torch.zeros(0, dtype=torch.bool)
 
         # ---- plan: simulate the one-by-one adds on a heap of (reward, age, row)
         base = self._step
-        new_r = r.tolist()
-        n = self._n
-        placed: dict[int, int] = {}  # row -> index j of the new item that ends up there
-        heap: list[tuple[float, int, int]] = []
-        if n > 0:
-            # only the n_new lowest items can be evicted by n_new adds (see tests): the heap needs no more
-            cur_r, cur_a = self._rewards[:n], self._ages[:n]
-            k = min(n, n_new)
-            order = torch.argsort(cur_a, stable=True)
-            order = order[torch.argsort(cur_r[order], stable=True)][:k]  # lowest (reward, age) first
-            heap = [(float(cur_r[i]), int(cur_a[i]), int(i)) for i in order]  # already sorted: a valid heap
-        for j, rj in enumerate(new_r):
-            age = base + j
-            if n < self._capacity:
-                row, n = n, n + 1
-            elif rj >= heap[0][0]:  # (rj, age) > (r_min, age_min): ages are unique and increasing
-                row = heapq.heappop(heap)[2]
-            else:
-                continue  # below everything in a full buffer
-            placed[row] = j
-            heapq.heappush(heap, (rj, age, row))
+        placed, n = self._plan(r.tolist(), base)
 
         # ---- apply
         if self._item_shape is None:
@@ -291,7 +248,7 @@ class TrajectoryBuffer:
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> BufferSample:
         """Draw b = min(batch_size, size) distinct items with probability proportional to priority (successive
         draws without replacement), using a CPU ``generator`` if given.  Returns stacked copies."""
-        batch_size = _check_int("batch_size", batch_size, 0)
+        batch_size = check_int("batch_size", batch_size, 0)
         b = min(batch_size, self._n)
         if b == 0:
             return self._empty_sample()
@@ -334,7 +291,7 @@ class TrajectoryBuffer:
 
     def best(self, k: int) -> BufferSnapshot:
         """The min(k, size) items with the highest rewards, best first (a snapshot of them)."""
-        k = _check_int("k", k, 0)
+        k = check_int("k", k, 0)
         snap = self.snapshot()
         if k >= self._n:
             return snap
@@ -372,33 +329,10 @@ class TrajectoryBuffer:
         missing, extra = sorted(want - set(state)), sorted(set(state) - want)
         if missing or extra:
             raise ValueError(f"state keys must be {sorted(want)}; missing {missing}, unexpected {extra}")
-        capacity = _check_int("capacity", state["capacity"], 1, MAX_CAPACITY)
-        temperature = _check_temperature(state["temperature"])
-        step = _check_int("step", state["step"], 0)
-        shape = state["item_shape"]
-        if shape is not None:
-            if not isinstance(shape, (list, tuple)) or not all(isinstance(s, int) and s >= 0 for s in shape):
-                raise ValueError(f"item_shape must be a list of non-negative ints or None, got {shape!r}")
-            shape = tuple(shape)
-        samples, rewards, age = state["samples"], state["rewards"], state["age"]
-        if not all(isinstance(t, torch.Tensor) for t in (samples, rewards, age)):
-            raise ValueError("samples, rewards and age must be tensors")
-        n = rewards.shape[0] if rewards.dim() == 1 else -1
-        if n < 0 or tuple(age.shape) != (n,) or n > capacity:
-            raise ValueError(
-                f"rewards and age must have shape [N] with N <= capacity={capacity}, got "
-                f"{tuple(rewards.shape)} and {tuple(age.shape)}"
-            )
-        if shape is None and n > 0:
-            raise ValueError("item_shape is None but the state holds items")
-        if shape is not None and tuple(samples.shape) != (n, *shape):
-            raise ValueError(f"samples must have shape {(n, *shape)}, got {tuple(samples.shape)}")
-        rewards = rewards.detach().to("cpu", torch.float64)
-        age = age.detach().to("cpu", torch.long)
-        if not torch.isfinite(rewards).all():
-            raise ValueError("rewards must be finite")
-        if n and (age.min() < 0 or age.max() >= step or age.unique().numel() != n):
-            raise ValueError(f"age must hold distinct values in 0..step-1 = 0..{step - 1}")
+        capacity = check_int("capacity", state["capacity"], 1, MAX_CAPACITY)
+        temperature = check_temperature(state["temperature"])
+        step = check_int("step", state["step"], 0)
+        shape, samples, rewards, age, n = checked_tensors(state, capacity, step)
         meta = state["metadata"]
         if (
             not isinstance(meta, (list, tuple))
@@ -406,9 +340,6 @@ class TrajectoryBuffer:
             or any(m is not None and not isinstance(m, dict) for m in meta)
         ):
             raise ValueError(f"metadata must be a list of {n} dicts (or None)")
-        samples = samples.detach().to("cpu", torch.float32).clone() if shape is not None else None
-        if samples is not None and not torch.isfinite(samples).all():
-            raise ValueError("samples must be finite")
         # ---- all checked: commit
         self._capacity, self._temperature, self._step = capacity, temperature, step
         self._item_shape = shape

@@ -1,5 +1,5 @@
 """Tab 6, adaptation: layout.py (widgets and wiring), handlers.py (the work), view.py (figures and words),
-groups.py and reward_picker.py (its control groups)."""
+groups.py (its control groups; the reward picker is shared: components/reward_picker.py)."""
 
 from .layout import build
 

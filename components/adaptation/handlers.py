@@ -25,7 +25,7 @@ from adiff.steering.adaptation import AdaptationConfig, Adapter
 
 from ..arrays import reward_grid
 from ..context import AppContext, ModelInfo
-from ..fields import as_bool, as_float, as_int, as_text, field_error
+from ..fields import as_bool, as_float, as_int, field_error
 from ..limits import LIMITS
 from ..rewards import EXPRESSION, build_reward
 from ..state import Session
@@ -46,15 +46,12 @@ __all__ = [
     "adapt",
     "stop",
     "reset",
-    "parse_reward",
-    "parse_choice",
 ]
 
 TAB = "adaptation"
 RUN_KIND = "adapt"  # the session's run registry (Session.new_run / is_current / stop_runs)
 DEFAULTS = AdaptationConfig()  # the library's defaults (immutable)
 SAMPLE_STEPS = 25  # DDIM steps of fresh and evaluation samples: live on a CPU (the library's default is 50)
-REWARD_NAME_CHARS = 100  # a reward or model name is far shorter
 CURVES = ("step", "reward_mean", "reward_max", "loss", "distance_to_data", "distance_to_target")
 
 
@@ -166,17 +163,6 @@ class AdaptRequest:
         exact = (expression if reward == EXPRESSION else None, reward_params or "")
         key = (preset, id(base), reward, *exact, tuple(sorted(settings.items())))
         return cls(base, info, reward_fn, steps, config, key)
-
-
-def parse_reward(ctx: AppContext, session: Session, reward) -> str:
-    """The reward dropdown's value: any short text (an unknown name gets no help line; /adapt checks it)."""
-    return as_text(reward, "reward", REWARD_NAME_CHARS)
-
-
-def parse_choice(ctx: AppContext, session: Session, preset, reward) -> tuple[str, str]:
-    """A model chosen in the page and the reward chosen so far (the model itself is looked up by the caller, which
-    shows a model that cannot be used in the page rather than as an error)."""
-    return as_text(preset, "preset", REWARD_NAME_CHARS), parse_reward(ctx, session, reward)
 
 
 # ---------------------------------------------------------------------------------------------- view data

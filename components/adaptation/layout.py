@@ -13,21 +13,22 @@ from __future__ import annotations
 import gradio as gr
 
 from ..context import AppContext
-from ..controls import ModelPicker, RunStop, group_outputs, model_updates
+from ..controls import ModelPicker, RunStop, follow_model, group_outputs, model_updates
 from ..fields import UserError, named
 from ..help import try_this
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
+from ..reward_picker import RewardPicker
 from ..rewards import reward_choices
 from ..wiring import EVENT, endpoint
 from . import handlers, view
 from .groups import AdaptSettings, BufferDisplay, number
 from .handlers import DEFAULTS, KIND_DEFAULTS, AdaptRequest, Update
-from .reward_picker import RewardPicker
 
 __all__ = ["build"]
 
 PREFIX = "ad"
+REWARD_DEFAULTS = {"points": "x_coordinate", "images": "brightness"}  # a kind's first reward, as the tab opens
 INTRO = """### Adaptation: fine-tune the model towards the reward, live
 Your own copy of the model is trained towards **p_λ(x) ∝ p(x)·exp(λ r(x))**: each batch mixes real data resampled
 with weights **w ∝ exp(λ r(x))**, fresh samples of the frozen base model weighted by **exp(λ r)/Z** and a
@@ -43,28 +44,6 @@ def _render(u: Update):
     return (*(gr.skip() if p is None else p for p in parts), u.text, u.status)
 
 
-def _follow_model(ctx: AppContext, picker: ModelPicker, rewards: RewardPicker, groups: list) -> None:
-    """controls.follow_model, except that the reward stays chosen when the new model offers it, and a model that
-    cannot be used ("my model" before anything was trained) says why in the reward's help line."""
-
-    def on_model(ctx, session, req):
-        preset, current = req
-        try:
-            model, info = ctx.model(preset, session)
-        except UserError as e:
-            return {rewards.help: f"⚠ {e.message}"}
-        return {**model_updates(groups, model, info), **rewards.updates_for(model, info, current)}
-
-    picker.dropdown.input(
-        endpoint(ctx, handlers.parse_choice, on_model),
-        [picker.dropdown, rewards.dropdown],
-        group_outputs(groups),
-        api_visibility="private",
-        **EVENT,
-        **ctx.light,
-    )
-
-
 def build(ctx: AppContext) -> TabLink:
     start = KIND_DEFAULTS["points"]  # the tab opens on moons
     with gr.Tab("6 · Adaptation", id="adaptation"):
@@ -72,9 +51,9 @@ def build(ctx: AppContext) -> TabLink:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
                 picker = ModelPicker.build(
-                    ctx, PREFIX, info="your session adapts its own copy; the preset stays as it is", describe=False
+                    ctx, PREFIX, info="your session adapts its own copy; the preset stays as it is"
                 )
-                rewards = RewardPicker.build(PREFIX)
+                rewards = RewardPicker.build(PREFIX, offer_none=False, defaults=REWARD_DEFAULTS)
                 settings = AdaptSettings.build(PREFIX, start)
                 replay = gr.Slider(
                     minimum=0.0,
@@ -153,19 +132,8 @@ def build(ctx: AppContext) -> TabLink:
         **ctx.light,
     )
     groups = [picker, rewards, settings, shown]
-    _follow_model(ctx, picker, rewards, groups)
-
-    def on_reward(ctx, session, name):
-        return rewards.on_reward(name)
-
-    rewards.dropdown.input(
-        endpoint(ctx, handlers.parse_reward, on_reward),
-        rewards.dropdown,
-        [rewards.help, rewards.expression, rewards.params],
-        api_visibility="private",
-        **EVENT,
-        **ctx.instant,
-    )
+    follow_model(ctx, groups)
+    rewards.follow(ctx)
 
     fields = {
         "preset": picker.dropdown,

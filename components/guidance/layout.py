@@ -1,6 +1,6 @@
 """Tab 5, guidance: the widgets and their wiring (handlers.py does the work, view.py draws it).
 
-Steer sampling with a reward (a built-in or an expression: reward_picker.py) at a guidance scale λ, a mode and a
+Steer sampling with a reward (a built-in or an expression: components/reward_picker.py) at a guidance scale λ, a mode and a
 recurrence; guided and unguided samples from the same seed side by side over a heatmap of the reward, each with its
 mean reward; for 2-D (and glyphs) the tilted target p(x)·exp(λ r(x)) drawn from reweighted data; classifier-free
 guidance for conditional presets.  The summary says in words whether the guided mean reward over- or under-shoots
@@ -33,11 +33,11 @@ from ..figures import make_message_figure
 from ..help import try_this
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
+from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
 from .handlers import GuidedRequest, Progress, Result
-from .reward_picker import RewardPicker
 
 __all__ = ["build"]
 
