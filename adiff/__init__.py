@@ -6,7 +6,7 @@
 
 Layout (the arrows point one way: steering -> samplers -> diffusion, with nn, data and eval beside them):
     diffusion/  processes (VP schedules, rectified flow), prediction types, the denoising loss
-    samplers/   one file per solver, the registry (SOLVERS), the progressive sampling loop
+    samplers/   one file per solver, the registry (SOLVERS, default_solver), the progressive sampling loop
     nn/         denoisers, EMA, the typed config, checkpoints
     steering/   reward guidance, classifier-free guidance, rewards, the expression language, buffer, adaptation
     data/       datasets made by code, Gaussian mixtures with their exact denoisers
@@ -27,7 +27,7 @@ from .diffusion.schedules import (
 )
 from .model import DiffusionModel
 from .nn.config import ModelConfig
-from .samplers import SOLVERS, sample, sample_progressive, solvers_for
+from .samplers import SOLVERS, default_solver, sample, sample_progressive, solvers_for
 from .steering.buffer import TrajectoryBuffer
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "SOLVERS",
+    "default_solver",
     "solvers_for",
     "sample",
     "sample_progressive",

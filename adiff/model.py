@@ -277,7 +277,7 @@ class DiffusionModel:
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.num_diffusion_steps:
             raise ValueError(f"t must be an integer in 1..{self.num_diffusion_steps}, got {t!r}")
         predict = self.predictor(condition, x.shape[0])
-        return DDPM().step(predict, self.process, x, t, t - 1, predict(x, t), {}, generator)[0]
+        return DDPM().step(predict, self.process, x, t, t - 1, generator=generator).x_prev
 
     def _shape(self, shape) -> tuple:
         return inputs.check_shape(shape, self.data_shape)
@@ -298,8 +298,8 @@ class DiffusionModel:
         guidance_clip: float = 3.0,
         **kwargs,
     ) -> Iterator[StepRecord]:
-        """Yield a StepRecord per step.  Sampling keywords go to adiff.samplers.sample_progressive: sampler, num_steps,
-        eta, spacing, timesteps, recurrence, x_T.  cfg_scale: classifier-free guidance weight (conditional models);
+        """Yield a StepRecord per step.  Sampling keywords go to adiff.samplers.sample_progressive: sampler (default:
+        adiff.samplers.default_solver(process)), num_steps, eta, options, spacing, timesteps, recurrence, x_T.  cfg_scale: classifier-free guidance weight (conditional models);
         clip_x0: clamp x0_hat; use_guidance with reward_fn, guidance_scale, guidance_mode, guidance_clip: reward
         guidance towards p(x) exp(lambda r(x)) (adiff.steering.guidance)."""
         shape = self._shape(shape)

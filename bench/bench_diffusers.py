@@ -13,7 +13,7 @@ network; no flow preset ships yet, and speed does not depend on the weights):
   dpmpp_2m-20        dpmpp_2m, "uniform"  <-> DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2,
                                               timestep_spacing="trailing", final_sigmas_type="zero", lower_order_final=True)
   euler-20           euler, "karras"      <-> EulerDiscreteScheduler(timestep_spacing="linspace", use_karras_sigmas=True)
-  heun-10 (19 NFE)   heun, "karras"       <-> HeunDiscreteScheduler(timestep_spacing="linspace", use_karras_sigmas=True)
+  heun-10 (19 NFE)   heun, "karras", form "karras" <-> HeunDiscreteScheduler(timestep_spacing="linspace", use_karras_sigmas=True)
   flow euler-20      euler (flow)         <-> FlowMatchEulerDiscreteScheduler(shift=1.0), set_timesteps(sigmas=adiff's grid)
 Conventions lined up (as in scripts/make_solver_fixtures.py and tests/test_solver_parity.py): diffusers counts VP
 timesteps 0..T-1 and adiff 1..T, so the network gets the adiff time t_diffusers + 1 (its input (t_diffusers + 1) / T);
@@ -155,8 +155,17 @@ def diffusers_steps(raw, sched, label: str, n: int, seed: int, device, process):
 def ours_steps(predict, process, label: str, n: int, seed: int, device):
     sampler, steps, spacing, _ = PAIRS[label]
     g = torch.Generator(device=device).manual_seed(seed)
+    options = {"form": "karras"} if sampler == "heun" else None  # HeunDiscreteScheduler's form of Heun
     for rec in sample_progressive(
-        predict, process, (n, 2), sampler=sampler, num_steps=steps, spacing=spacing, generator=g, device=device
+        predict,
+        process,
+        (n, 2),
+        sampler=sampler,
+        num_steps=steps,
+        spacing=spacing,
+        options=options,
+        generator=g,
+        device=device,
     ):
         yield rec.x_prev
 

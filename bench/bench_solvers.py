@@ -1,6 +1,7 @@
 """Quality against network calls: MMD² to fresh data for every solver, spacing and budget of network evaluations.
 
     python bench/bench_solvers.py [--quick] [--threads 1] [--draws 3] [--moons-draws 2] [--moons-full] [--points 2000] [--out PATH]
+    python bench/bench_solvers.py --grids [--draws 5] [--points 2000]    # the best grid per solver at ~10 NFE (solver_grids.py)
 
 (a) The exact 8-gaussians mixture (adiff.data.eight_gaussians_mixture, GaussianMixture.model_fn: the Bayes-optimal
     model, so only the solver's discretisation error shows) under the VP linear and VP cosine processes (T = 1000,
@@ -264,7 +265,8 @@ def grid_facts(settings: list[Setting]) -> list[list]:
 
 
 def heun_euler_first(setting: Setting, spacing: str, steps: int, draws: int, n: int) -> list[float]:
-    """PROTOTYPE (not in adiff): Heun whose first step, from t = T, is an Euler (= DDIM) step; 2N - 2 NFE."""
+    """PROTOTYPE (not in adiff): Heun in its Karras form whose first step, from t = T, is an Euler (= DDIM) step;
+    2N - 2 NFE.  (Heun's default "exponential" form made this moot: bench_solvers.py --grids.)"""
     grid = sampling_timesteps(setting.process, steps, spacing, "heun")
     out = []
     for d in range(draws):
@@ -277,7 +279,15 @@ def heun_euler_first(setting: Setting, spacing: str, steps: int, draws: int, n: 
                 )
             )
         )
-        x = sample(setting.predict, setting.process, (n, 2), sampler="heun", timesteps=grid[1:], x_T=first.x_prev)
+        x = sample(
+            setting.predict,
+            setting.process,
+            (n, 2),
+            sampler="heun",
+            options={"form": "karras"},
+            timesteps=grid[1:],
+            x_T=first.x_prev,
+        )
         out.append(mmd2(x, data) if bool(torch.isfinite(x).all()) else math.nan)
     return out
 
@@ -320,7 +330,7 @@ def moons_setting() -> Setting:
 def main() -> int:
     ap = base_parser(__doc__, results_name="bench_solvers")
     ap.add_argument("--points", type=int, default=None, help="samples per draw (default 2000; --quick 1000)")
-    ap.add_argument("--draws", type=int, default=None, help="draws on the mixture (default 3; --quick 2)")
+    ap.add_argument("--draws", type=int, default=None, help="draws on the mixture (default 3, --grids 5; --quick 2)")
     ap.add_argument("--moons-draws", type=int, default=None, help="draws on moons (default 2; --quick 2)")
     ap.add_argument(
         "--moons-full",
@@ -328,10 +338,25 @@ def main() -> int:
         help="on moons, every solver runs the 1000-NFE budget (default: ddim only, the reference; the full "
         "run takes over an hour on the shared 2-core machine)",
     )
+    ap.add_argument(
+        "--grids",
+        action="store_true",
+        help="which grid each solver samples best on at ~10 NFE (bench/solver_grids.py; writes "
+        "bench/results/bench_solvers_grids.txt)",
+    )
     args = ap.parse_args()
+    if args.grids:
+        args.results_name = "bench_solvers_grids"
     device = setup(args)
     if device.type != "cpu":
         sys.exit("error: bench_solvers.py measures quality, not speed, and runs on the CPU (--device cpu)")
+    if args.grids:
+        import solver_grids
+
+        print_header("bench_solvers --grids: MMD² at ~10 NFE for every solver and grid (exact mixtures)", device, args)
+        rc = solver_grids.main(args)
+        print_footer()
+        return rc
     quick = args.quick
     n = args.points or (1000 if quick else 2000)
     draws = args.draws or (2 if quick else 3)

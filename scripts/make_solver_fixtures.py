@@ -15,6 +15,9 @@ Conventions that differ, and how each case lines them up (the test documents the
   here (diffusers would draw it as randn * sigma_max, i.e. sqrt(1 - abar_T) of adiff's x_T ~ N(0, I)); the recorded
   states are converted back with x = alpha y.  At the end sigma = 0 and both agree directly.
 * the final step goes to sigma = 0 everywhere (diffusers' final_sigmas_type="zero"; DPM-Solver++ takes it first order).
+* Heun cases run adiff's Heun in its "karras" form (the case's options), the one HeunDiscreteScheduler implements.
+* DDPM (DDPMScheduler: "fixed_small" variance, clip_sample=False, "trailing" spacing) draws its per-step noise from a
+  generator seeded with the case's seed, as adiff's loop does from the same seed (x_T is given, so no draw precedes).
 * FlowMatchEulerDiscreteScheduler's default grid is linspace(1, 1/1000, N) then 0; the case passes adiff's grid
   (1 - i/N) as ``sigmas`` so both step on the same times; the network's time input is sigma = t.
 """
@@ -40,6 +43,7 @@ try:
     import diffusers
     from diffusers import (
         DDIMScheduler,
+        DDPMScheduler,
         DPMSolverMultistepScheduler,
         EulerDiscreteScheduler,
         FlowMatchEulerDiscreteScheduler,
@@ -78,6 +82,14 @@ def make(case: dict):
         return DDIMScheduler(
             **VP_KW, prediction_type=ptype, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False
         )
+    if kind == "ddpm":
+        return DDPMScheduler(
+            **VP_KW,
+            prediction_type=ptype,
+            timestep_spacing="trailing",
+            variance_type="fixed_small",
+            clip_sample=False,
+        )
     if kind == "flow_euler":
         return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
     raise ValueError(kind)
@@ -104,6 +116,7 @@ def run(case: dict) -> dict:
         sched.alphas_cumprod = vp.schedule._abar64[1:].clone()  # the same table (float64) in both loops
     n = case["num_steps"]
     x = initial_noise()  # [N, 2] float64: adiff's x_T (VP) or x_1 (flow)
+    gen = torch.Generator().manual_seed(case["seed"]) if case["seed"] is not None else None  # DDPM's noise
     if case["process"] == "flow":
         grid = make_process("flow").timesteps(n)
         sched.set_timesteps(sigmas=grid)
@@ -122,6 +135,8 @@ def run(case: dict) -> dict:
         mt = float(t) / 1000.0 if case["process"] == "flow" else (float(t) + 1) / T
         out = parity_model(model_in, torch.tensor(mt, dtype=torch.float64), case["prediction_type"])
         kw = {"eta": 0.0} if case["scheduler"] == "ddim" else {}
+        if case["seed"] is not None:
+            kw["generator"] = gen
         x = sched.step(out, t, x, **kw).prev_sample.double()
         times.append(mt * (T if case["process"] == "vp" else 1.0))
         if case["scheduler"] == "heun" and not sched.state_in_first_order and sched.step_index < len(sched.timesteps):

@@ -37,7 +37,9 @@ def initial_noise() -> torch.Tensor:
     return torch.randn(N_POINTS, 2, generator=torch.Generator().manual_seed(1234), dtype=torch.float64)
 
 
-def _case(sampler, scheduler, num_steps, prediction_type="epsilon", spacing="trailing", process="vp"):
+def _case(sampler, scheduler, num_steps, prediction_type="epsilon", spacing="trailing", process="vp", **extra):
+    """One run of both loops.  ``options``: the adiff solver's options that match the diffusers scheduler (Heun's
+    Karras form); ``seed``: the generator seed of a stochastic solver (both loops draw the same noise from it)."""
     return {
         "sampler": sampler,
         "scheduler": scheduler,
@@ -45,7 +47,14 @@ def _case(sampler, scheduler, num_steps, prediction_type="epsilon", spacing="tra
         "prediction_type": prediction_type,
         "spacing": spacing,
         "process": process,
+        "options": extra.get("options", {}),
+        "seed": extra.get("seed"),
     }
+
+
+KARRAS_HEUN = {
+    "options": {"form": "karras"}
+}  # diffusers' HeunDiscreteScheduler is Karras et al.'s trapezoid on dy/dtau
 
 
 CASES = [
@@ -56,11 +65,13 @@ CASES = [
     _case("euler", "euler", 10),
     _case("euler", "euler", 10, spacing="karras"),
     _case("euler", "euler", 10, "v_prediction"),
-    _case("heun", "heun", 10),
-    _case("heun", "heun", 10, spacing="karras"),
-    _case("heun", "heun", 8, "v_prediction"),
+    _case("heun", "heun", 10, **KARRAS_HEUN),
+    _case("heun", "heun", 10, spacing="karras", **KARRAS_HEUN),
+    _case("heun", "heun", 8, "v_prediction", **KARRAS_HEUN),
     _case("ddim", "ddim", 20, "v_prediction"),
     _case("ddim", "ddim", 20, "epsilon"),
     _case("euler", "flow_euler", 10, "velocity", process="flow"),
     _case("euler", "flow_euler", 30, "velocity", process="flow"),
+    _case("ddpm", "ddpm", 10, seed=7),
+    _case("ddpm", "ddpm", 50, "v_prediction", seed=8),
 ]

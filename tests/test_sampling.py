@@ -44,10 +44,10 @@ def exact(process, prediction_type="epsilon", g=None, clip_x0=None):
 VP = make_process("vp", schedule="linear", num_steps=1000)
 FLOW = make_process("flow")
 # Steps at which each solver reaches the mixture's means and covariances, with a margin over the fewest that pass
-# (measured: VP ddim 25, dpmpp_2m 25, euler 75 on its Karras grid, heun 20; flow euler 25, heun 10, dpmpp_2m 20).
+# (measured on their default grids: VP ddim 25, dpmpp_2m 25, euler 25, heun 20; flow euler 25, heun 8, dpmpp_2m 20).
 # DDPM takes every step of T.  The flow needs fewer: its paths are straighter.
 STEPS = {
-    "vp": {"ddpm": None, "ddim": 40, "dpmpp_2m": 30, "euler": 100, "heun": 25},
+    "vp": {"ddpm": None, "ddim": 40, "dpmpp_2m": 30, "euler": 40, "heun": 25},
     "flow": {"euler": 35, "heun": 12, "dpmpp_2m": 25},
 }
 CASES = [(p, pt, s) for p in (VP, FLOW) for pt in PROCESS_PREDICTION_TYPES[p.name] for s in solvers_for(p)]
@@ -148,9 +148,11 @@ def test_ddpm_step_is_eq11():
     sch = make_schedule("linear", 1000)
     proc = make_process("vp", schedule="linear", num_steps=1000)
     x, eps, t = torch.randn(8, 2), torch.randn(8, 2), 600
-    pred = Predictor(lambda x_, t_: eps, proc)(x, t)
+    pred = Predictor(lambda x_, t_: eps, proc)
     g = torch.Generator().manual_seed(0)
-    out, _ = DDPM().step(None, proc, x, t, t - 1, pred, {}, g)
+    res = DDPM().step(pred, proc, x, t, t - 1, generator=g)
+    out = res.x_prev
+    assert torch.equal(res.pred.eps, eps) and res.state == {}, "the step reports the prediction it made at (x_t, t)"
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     beta, abar = sch.betas[t - 1].double(), sch.alphas_cumprod[t - 1].double()
     var = (1 - sch.alphas_cumprod[t - 2].double()) / (1 - abar) * beta
@@ -164,10 +166,10 @@ def test_ddim_eta1_full_steps_has_ddpm_variance():
     proc = make_process("vp", schedule="cosine", num_steps=100)
     x, eps = torch.randn(4, 2), torch.randn(4, 2)
     pred = Predictor(lambda x_, t_: eps, proc)
+    opts = DDIM().make_options(eta=1.0)
     for t in (100, 50, 2):
-        p = pred(x, t)
-        a = DDIM().step(None, proc, x, t, t - 1, p, {}, torch.Generator().manual_seed(1), eta=1.0)[0]
-        b = DDPM().step(None, proc, x, t, t - 1, p, {}, torch.Generator().manual_seed(1))[0]
+        a = DDIM().step(pred, proc, x, t, t - 1, options=opts, generator=torch.Generator().manual_seed(1)).x_prev
+        b = DDPM().step(pred, proc, x, t, t - 1, generator=torch.Generator().manual_seed(1)).x_prev
         assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -268,10 +270,10 @@ def test_angle_spacing_shrinks_ddim_less_on_gaussian_data():
 
 def test_progressive_records_and_seed_reproducibility():
     proc = make_process("vp", schedule="linear", num_steps=100)
-    recs = list(sample_progressive(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(3)))
-    assert [r.t for r in recs] == list(range(100, 0, -1)) and recs[-1].t_prev == 0, (
-        "the default is DDPM over every step"
+    recs = list(
+        sample_progressive(exact(proc), proc, (16, 2), sampler="ddpm", generator=torch.Generator().manual_seed(3))
     )
+    assert [r.t for r in recs] == list(range(100, 0, -1)) and recs[-1].t_prev == 0, "DDPM visits every step"
     for a, b in zip(recs, recs[1:]):
         assert torch.equal(a.x_prev, b.x_t)
     assert recs[0].noise_level == pytest.approx(float(proc.schedule.noise_levels[-1]))
@@ -280,9 +282,9 @@ def test_progressive_records_and_seed_reproducibility():
     assert torch.allclose(recs[0].v_pred, a * recs[0].eps_pred - s * recs[0].x0_pred), (
         "VP velocity: alpha eps - sigma x0"
     )
-    again = sample(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(3))
+    again = sample(exact(proc), proc, (16, 2), sampler="ddpm", generator=torch.Generator().manual_seed(3))
     assert torch.equal(again, recs[-1].x_prev)
-    other = sample(exact(proc), proc, (16, 2), generator=torch.Generator().manual_seed(4))
+    other = sample(exact(proc), proc, (16, 2), sampler="ddpm", generator=torch.Generator().manual_seed(4))
     assert not torch.equal(again, other)
     rec = TrajectoryRecorder(keep_every=30)
     for r in recs:

@@ -12,6 +12,11 @@ adiff never imports it).  Convention differences, lined up by the fixture script
   times adiff's x_T ~ N(0, I)); the fixture starts both from the same x_T.
 * every solver ends at sigma = 0 (diffusers' final_sigmas_type "zero"); DPM-Solver++ takes that step first order,
   Heun takes it as a plain Euler step (2N - 1 network calls for N steps).
+* Heun runs in its "karras" form (options={"form": "karras"}), the trapezoid on dy/dtau that HeunDiscreteScheduler
+  implements; adiff's default form is the trapezoid on x0_hat in log-SNR, which diffusers has no peer of.
+* DDPM (DDPMScheduler, variance "fixed_small", clip_sample=False) is stochastic: both loops draw their noise from a
+  generator with the case's seed, one [N, 2] float64 draw per step (diffusers skips the draw at its t = 0, adiff draws
+  and multiplies it by 0: the last step, so the earlier draws line up).
 * FlowMatchEulerDiscreteScheduler's own grid is linspace(1, 1/1000, N) then 0; adiff steps evenly from 1 to 0, and
   the fixture hands diffusers that grid.
 """
@@ -55,9 +60,18 @@ def test_states_match_diffusers(case):
     predict = Predictor(fn, process, case["prediction_type"])
     kw = {"spacing": SPACING[case["spacing"]]} if case["process"] == "vp" else {}
     x_T = torch.tensor(FIXTURE["x_T"], dtype=torch.float64)
+    if case["seed"] is not None:
+        kw["generator"] = torch.Generator().manual_seed(case["seed"])
     recs = list(
         sample_progressive(
-            predict, process, tuple(x_T.shape), sampler=case["sampler"], num_steps=case["num_steps"], x_T=x_T, **kw
+            predict,
+            process,
+            tuple(x_T.shape),
+            sampler=case["sampler"],
+            num_steps=case["num_steps"],
+            options=case["options"],
+            x_T=x_T,
+            **kw,
         )
     )
     ours = torch.stack([r.x_prev for r in recs])

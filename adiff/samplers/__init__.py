@@ -1,9 +1,10 @@
 """Solvers of the reverse process and the progressive sampling loop.
 
-``SOLVERS`` (the registry) maps a name to a solver object; ``sample_progressive`` runs any of them for any process
-and prediction type, one ``StepRecord`` per step."""
+``SOLVERS`` (the registry) maps a name to a solver object and ``default_solver(process)`` names the one a run gets
+when none is chosen; ``sample_progressive`` runs any of them for any process and prediction type, one ``StepRecord``
+per step."""
 
-from .base import Solver
+from .base import Solver, SolverOptions, StepResult
 from .loop import (
     MAX_RECURRENCE,
     StepRecord,
@@ -14,12 +15,15 @@ from .loop import (
     sample_progressive,
     sampling_timesteps,
 )
-from .registry import SAMPLERS, SOLVERS, get_solver, solvers_for
+from .registry import DEFAULT_SOLVER, SOLVERS, default_solver, get_solver, solvers_for
 
 __all__ = [
     "Solver",
+    "SolverOptions",
+    "StepResult",
     "SOLVERS",
-    "SAMPLERS",
+    "DEFAULT_SOLVER",
+    "default_solver",
     "get_solver",
     "solvers_for",
     "StepRecord",

@@ -15,14 +15,14 @@ step reduces to x_s = alpha_s x0_hat + sigma_s x_1.
 
 from __future__ import annotations
 
-from .base import Solver
+from .base import Solver, StepResult
 
 
 class DPMSolverPP2M(Solver):
     name = "dpmpp_2m"
     processes = ("vp", "flow")
     order = 2
-    summary = "second-order multistep in log-SNR, reusing the previous x̂₀ (Lu et al. 2022); 1 NFE/step"
+    summary = "second-order multistep in log-SNR, reusing the previous x̂₀ (Lu et al. 2022)"
     default_steps = 15
 
     def init_state(self) -> dict:
@@ -31,15 +31,17 @@ class DPMSolverPP2M(Solver):
     def restart(self, state: dict) -> dict:
         return self.init_state()
 
-    def step(self, model, process, x, t, s, pred, state, generator, **options):
+    def step(self, model, process, x, t, s, *, state=None, options=None, generator=None) -> StepResult:
+        pred = model(x, t)
         a_t, s_t = process.coefficients(t)
         a_s, s_s = process.coefficients(s)
         phi = (a_t * s_s) / (s_t * a_s)  # e^{-h}; 0 when alpha_t = 0 or sigma_s = 0
         lam_t, lam_s = process.half_log_snr(t), process.half_log_snr(s)
         D = pred.x0
-        if state.get("x0") is not None and s_s > 0:
+        prev = (state or {}).get("x0")
+        if prev is not None and s_s > 0:
             h, h_prev = lam_s - lam_t, lam_t - state["lambda"]
             r = h_prev / h
-            D = pred.x0 + (pred.x0 - state["x0"]) / (2 * r)
+            D = pred.x0 + (pred.x0 - prev) / (2 * r)
         x_s = (s_s / s_t) * x + a_s * (1 - phi) * D
-        return x_s, {"x0": pred.x0, "lambda": lam_t}
+        return StepResult(x_s, pred, {"x0": pred.x0, "lambda": lam_t})

@@ -4,13 +4,15 @@ s(t) = alpha, sigma(t) = sigma / alpha), and x itself in t, dx/dt = eps_hat - x0
 
     y_s = y_t + (tau_s - tau_t) * dy/dtau(x_t, t)
 
-Written out, both are x_s = alpha_s x0_hat + sigma_s eps_hat: the DDIM (eta = 0) update.  What sets "euler" apart is
-its default grid, Karras et al.'s rho = 7 spacing of sigma / alpha (VP); on a flow it steps evenly in t.
+Written out, both are x_s = alpha_s x0_hat + sigma_s eps_hat: the DDIM (eta = 0) update, on either process.  Its
+default grid is the one that samples best at about 10 steps (bench/bench_solvers.py --grids): "angle" on VP (Karras
+et al.'s rho = 7 grid, diffusers' EulerDiscreteScheduler with use_karras_sigmas, is spacing="karras"), even in t on a
+flow.
 """
 
 from __future__ import annotations
 
-from .base import Solver
+from .base import Solver, StepResult
 
 
 def euler_update(process, x, t, s, pred):
@@ -27,7 +29,7 @@ class Euler(Solver):
     order = 1
     summary = "Euler step of the probability-flow ODE (Karras et al. 2022; on a flow, x ← x + Δt·v̂)"
     default_steps = 20
-    default_spacing = {"vp": "karras", "flow": "uniform"}
 
-    def step(self, model, process, x, t, s, pred, state, generator, **options):
-        return euler_update(process, x, t, s, pred)[0], state
+    def step(self, model, process, x, t, s, *, state=None, options=None, generator=None) -> StepResult:
+        pred = model(x, t)
+        return StepResult(euler_update(process, x, t, s, pred)[0], pred, {})

@@ -16,7 +16,7 @@ the last repeat's prediction becomes the history of the next step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,8 @@ import torch
 from ..diffusion.parameterization import Prediction
 from ..diffusion.processes import Process, VPProcess
 from ..diffusion.schedules import NoiseSchedule
-from .base import PredictFn, gaussian
-from .registry import get_solver
+from .base import PredictFn, SolverOptions, gaussian
+from .registry import default_solver, get_solver
 
 __all__ = [
     "StepRecord",
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 MAX_RECURRENCE = 10
-DEFAULT_SAMPLER = {"vp": "ddpm", "flow": "euler"}  # the original design's sampler for VP; its ODE twin for a flow
 
 
 @dataclass
@@ -73,11 +72,12 @@ def as_process(process: Process | NoiseSchedule) -> Process:
 
 
 def sampling_timesteps(
-    process: Process | NoiseSchedule, num_steps: int | None, spacing: str | None = None, sampler: str = "ddim"
+    process: Process | NoiseSchedule, num_steps: int | None, spacing: str | None = None, sampler: str | None = None
 ) -> list:
-    """The descending times a solver visits for ``num_steps`` (default: the solver's); 0 follows the last."""
+    """The descending times a solver (default: the process's default solver) visits for ``num_steps`` (default: the
+    solver's), on ``spacing`` (default: the solver's grid); 0 follows the last."""
     process = as_process(process)
-    solver = get_solver(sampler, process)
+    solver = get_solver(default_solver(process) if sampler is None else sampler, process)
     return solver.timesteps(process, solver.default_num_steps(process) if num_steps is None else num_steps, spacing)
 
 
@@ -109,7 +109,8 @@ def sample_progressive(
     *,
     sampler: str | None = None,
     num_steps: int | None = None,
-    eta: float = 0.0,
+    eta: float | None = None,
+    options: Mapping[str, Any] | SolverOptions | None = None,
     spacing: str | None = None,
     timesteps=None,
     recurrence: int = 1,
@@ -119,17 +120,15 @@ def sample_progressive(
 ) -> Iterator[StepRecord]:
     """Yield a StepRecord per step, from x ~ N(0, I) at the process's t_max down to t = 0.
 
-    sampler: a name in adiff.samplers.SOLVERS that serves the process (default: "ddpm" for VP, "euler" for a flow).
-    num_steps: solver steps (default: the solver's; DDPM takes all T); ``timesteps`` gives the grid explicitly.  eta: DDIM's noise (ddim only).
+    sampler: a name in adiff.samplers.SOLVERS that serves the process (default: ``default_solver(process)``).
+    num_steps: solver steps (default: the solver's; DDPM takes all T); ``timesteps`` gives the grid explicitly.
+    options: the solver's options (a mapping or its ``Options``; ``SOLVERS[name].option_names`` lists them), checked
+    here; eta: DDIM's noise, the same as options={"eta": eta} (0 or None is accepted by every solver).
     spacing: the grid (VP: "angle", "uniform", "karras"; default per solver).  recurrence: repeats per step.
     """
     process = as_process(process)
-    solver = get_solver(DEFAULT_SAMPLER[process.name] if sampler is None else sampler, process)
-    options = solver.check_options(eta=eta)
-    if "eta" in options:
-        from .ddim import check_eta
-
-        options["eta"] = check_eta(options["eta"])
+    solver = get_solver(default_solver(process) if sampler is None else sampler, process)
+    opts = solver.make_options(options, eta=eta)
     if isinstance(recurrence, bool) or not isinstance(recurrence, int) or not 1 <= recurrence <= MAX_RECURRENCE:
         raise ValueError(f"recurrence must be an integer in 1..{MAX_RECURRENCE}, got {recurrence!r}")
     if timesteps is not None:
@@ -150,13 +149,19 @@ def sample_progressive(
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else 0
         for k in range(recurrence):
-            pred = model(x, t)
-            x_s, new_state = solver.step(
-                model, process, x, t, s, pred, state if k == 0 else solver.restart(state), generator, **options
+            out = solver.step(
+                model,
+                process,
+                x,
+                t,
+                s,
+                state=state if k == 0 else solver.restart(state),
+                options=opts,
+                generator=generator,
             )
             if k + 1 < recurrence:
-                x = process.renoise(x_s.detach(), s, t, gaussian(x_s, generator))
-        state = new_state
+                x = process.renoise(out.x_prev.detach(), s, t, gaussian(out.x_prev, generator))
+        state, pred, x_s = out.state, out.pred, out.x_prev
         x0, eps = pred.x0.detach(), pred.eps.detach()
         yield StepRecord(
             index=i,

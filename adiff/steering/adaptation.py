@@ -82,7 +82,7 @@ import torch
 from ..diffusion.losses import per_sample_loss
 from ..diffusion.parameterization import Predictor
 from ..eval.metrics import MMDReference
-from ..samplers import sample
+from ..samplers import default_solver, sample
 from .buffer import BufferSnapshot, TrajectoryBuffer
 from .guidance import GuidanceConfig, RewardGuidance
 from .reservoir import WeightedReservoir
@@ -101,7 +101,7 @@ class AdaptationConfig:
     buffer_capacity: int = 1000  # samples kept in the buffer shown (the best) and in the reservoir
     buffer_temperature: float = 1.0  # softmax temperature of the shown buffer's z-scored priorities
     guided_sampling: bool = False  # draw fresh samples with DPS guidance at lambda: shown, not trained on
-    sample_steps: int = 50  # DDIM steps for fresh and evaluation samples
+    sample_steps: int = 50  # steps of the process's default solver for fresh and evaluation samples
     eval_samples: int = 256  # samples drawn at lambda = 0 after each step (fixed seed)
     eval_every: int = 1  # evaluate every k steps
     ema_decay: float = 0.99  # EMA of the weights during adaptation
@@ -278,12 +278,11 @@ class Adapter:
         predict = Predictor(run, process, model.prediction_type, clip)
         if guided:
             predict = RewardGuidance(predict, process, GuidanceConfig(self.reward_fn, self.cfg.guidance_scale), clip)
-        sampler = "ddim" if process.name == "vp" else "euler"
         x = sample(
             predict,
             process,
             (n, *model.data_shape),
-            sampler=sampler,
+            sampler=default_solver(process),
             num_steps=min(self.cfg.sample_steps, process.max_steps),
             generator=generator,
             device=self.device,
