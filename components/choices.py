@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from adiff.samplers import SOLVERS, solvers_for
+from adiff.samplers import default_solver as process_default
 
 from .context import ModelInfo
 from .fields import field_error
@@ -71,27 +72,21 @@ def condition_for(label: int | str | None, n: int, num_classes: int | None):
     return label
 
 
-FEW_STEP_DEFAULT = {"vp": "dpmpp_2m", "flow": "euler"}  # a model without a preset's choice starts with these
-
-
 def solver_choices(model) -> list[tuple[str, str]]:
-    """(label, name) for every solver of the model's process, the label with its NFE per step."""
-    out = []
-    for name in solvers_for(model.process):
-        per = SOLVERS[name].nfe(2) / 2
-        out.append((f"{name} · {'2 NFE/step' if per > 1 else '1 NFE/step'}", name))
-    return out
+    """(label, name) for every solver of the model's process, the label with its NFE per step (the registry's)."""
+    return [(f"{name} · {SOLVERS[name].nfe_per_step} NFE/step", name) for name in solvers_for(model.process)]
 
 
 def solver_help(model) -> str:
-    """The solvers of the model's process, one line each (the registry's summaries)."""
-    return "\n".join(f"- **{n}**: {SOLVERS[n].summary}" for n in solvers_for(model.process))
+    """The solvers of the model's process, one line each: the registry's summary and facts (order, NFE/step)."""
+    return "\n".join(f"- **{n}**: {SOLVERS[n].summary} ({SOLVERS[n].facts})" for n in solvers_for(model.process))
 
 
 def default_solver(model, info: ModelInfo) -> tuple[str, int]:
-    """The solver and step count a model starts with: its preset's, else a few-step solver's own default."""
+    """The solver and step count a model starts with: its preset's, else the samplers' default for its process
+    (adiff.samplers.default_solver: the one table)."""
     names = solvers_for(model.process)
-    name = info.sampler if info.sampler in names else FEW_STEP_DEFAULT.get(model.process.name, names[0])
+    name = info.sampler if info.sampler in names else process_default(model.process)
     if name == info.sampler and info.num_steps:
         return name, min(int(info.num_steps), model.max_sampling_steps)
     return name, steps_for(model, name)

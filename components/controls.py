@@ -43,7 +43,7 @@ __all__ = [
 def takes_option(solver: str, option: str) -> bool:
     """Whether a solver has the keyword option (e.g. DDIM's "eta"), from the registry."""
     s = SOLVERS.get(solver)
-    return s is not None and option in s.options
+    return s is not None and option in s.option_names
 
 
 def describe_model(name: str, model, info: ModelInfo) -> str:

@@ -134,7 +134,7 @@ def test_a_flow_model_trained_in_the_train_tab_samples_as_my_model(client, tmp_p
     assert status["prediction_type"] == "velocity"
     d = plot_json(loss)
     assert d["layout"]["yaxis"]["title"]["text"] == "velocity MSE" and "(ε − x₀)" in d["layout"]["title"]["text"]
-    assert "(euler 25, seed 1234)" in plot_json(samples)["layout"]["title"]["text"]
+    assert "(dpmpp_2m 25, seed 1234)" in plot_json(samples)["layout"]["title"]["text"]
     job = client.submit("my model", "euler", 10, 0.0, 0, 200, "any", 1.0, api_name="/generate")
     list(job)
     _, _, gen = job.result()[:3]

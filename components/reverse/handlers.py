@@ -111,7 +111,7 @@ class GenerateRequest:
         model, info = ctx.model(preset, session)
         sampler = as_choice(sampler, "sampler", solvers_for(model.process))
         steps = as_int(num_steps, "num_steps", 1, model.max_sampling_steps)
-        eta = as_float(eta, "eta", 0.0, 1.0) if "eta" in SOLVERS[sampler].options else 0.0
+        eta = as_float(eta, "eta", 0.0, 1.0) if "eta" in SOLVERS[sampler].option_names else 0.0
         n = as_int(num_samples, "num_samples", 1, LIMITS.points if info.kind == "points" else LIMITS.images)
         label = parse_label(class_label, info)
         cfg = None
