@@ -97,12 +97,6 @@ MMD_NOTE = (
 )
 
 TRY_THIS: dict[str, list[str]] = {
-    "reverse": [
-        "Generate, then drag the frame slider back to the first frames → x̂₀ (green) already sketches the moons "
-        "while x_t is still noise.",
-        "Set **Steps = 5** and Generate → the samples land between the moons: too few steps.",
-        "Pick **8gaussians** → a second row shows the exact denoiser at the same x_t: compare its arrows.",
-    ],
     "guidance": [
         "Raise **λ** from 2 to 10 → the guided samples leave the moons for the reward's peak: reward hacking, "
         "and the summary says the mean reward over-shoots the target.",
@@ -114,14 +108,6 @@ TRY_THIS: dict[str, list[str]] = {
         "Press **Start** → the mean reward (left) climbs while the distance to data (right) stays small.",
         "**Reset**, set replay share to 0 and Start → only model samples are replayed: the distance grows faster.",
         "**Reset**, set λ = −2 and Start → the model learns to move the other way.",
-    ],
-    "compare": [
-        "Compare **moons** with DDIM 10 steps against DPM-Solver++ 10 → same noise, same NFE: DPM-Solver++ lands on "
-        "the moons, DDIM still between them.",
-        "Compare **moons** (VP, ε) with **moons-flow** (rectified flow), both Euler 10 → the flow's paths are *not* "
-        "straighter (about 1.8 against 1.2): only its training paths (1 − t)x₀ + tε are straight lines; the sampled "
-        "paths follow their average, which bends (Liu et al.'s reflow straightens it).",
-        "Set one side to **DDPM** → its paths jitter (fresh noise every step): straightness far above 1.",
     ],
     "train": [
         "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "

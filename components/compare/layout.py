@@ -29,7 +29,7 @@ from ..controls import (
     model_updates,
 )
 from ..fields import UserError
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
 from ..player import player_component, wire_player_run
@@ -37,6 +37,7 @@ from ..summaries import stopped_text
 from ..wiring import endpoint
 from . import handlers, view
 from .handlers import CompareRequest, Done, Live
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -127,7 +128,7 @@ def build(ctx: AppContext) -> TabLink:
                 curve = gr.Plot(
                     label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"]
                 )
-                try_this("compare")
+                render("compare", LESSONS)
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="cmp-summary", max_height=320)
                     data_file = gr.File(

@@ -26,7 +26,7 @@ from ..controls import (
     model_updates,
 )
 from ..fields import UserError
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
 from ..player import player_component, wire_player_run
@@ -34,6 +34,7 @@ from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
 from .handlers import Done, FrameRequest, GenerateRequest, Live
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -80,7 +81,7 @@ def build(ctx: AppContext) -> TabLink:
                     empty_text="Press Generate: the frames stream in here as the "
                     "sampler runs; then drag the frame slider or press ▶ Play.",
                 )
-                try_this("reverse")
+                render("reverse", LESSONS)
                 with gr.Accordion("Details: the numbers (JSON) and the GIF", open=False):
                     summary = gr.JSON(label="status", elem_id="rev-summary", max_height=320)
                     gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
