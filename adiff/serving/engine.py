@@ -1,0 +1,354 @@
+"""The sampling engine: concurrent sampling runs share one network call per round.
+
+Each run is an ordinary sampling loop in its own thread (DiffusionModel.generate_progressive with its own solver,
+solver state and generator); its network function is an ``EngineSession`` that hands each call (x_t, t, labels) to
+the engine and waits.  The engine's thread gathers what is queued (when every open run is waiting, when ``max_rows``
+rows are queued, or ``max_wait_ms`` after the oldest call came) and runs one forward per network over the
+concatenation, with a time per row (adiff.serving.batch), then hands each run its rows.  Runs at different steps,
+with different solvers, classes or classifier-free guidance share a call (CFG's two halves are just more rows); runs
+of different models, or of a model's EMA and raw weights, get one call each per round.  Runs that differentiate
+through the network (reward guidance) get their VJPs batched among themselves (adiff.serving.session).
+
+Results do not depend on load: a row's output depends on that row alone, and all randomness stays in the runs.
+A run that raises, is cancelled or feeds NaN affects nobody else: a malformed call fails in its own thread
+(batch.check_request), a batch whose call raises is retried request by request so that only the bad one gets the
+error, and NaN rows stay in their rows.  Tensors stay on the device: batching reads shapes, never values.
+
+    engine = SamplingEngine(max_wait_ms=5, max_rows=8192)
+    with engine.session(model) as net:                 # in each run's thread
+        for rec in model.generate_progressive(500, seed=s, network=net):
+            ...
+    engine.stats(); engine.estimate_wait(rows=500, model=model)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .batch import Network, check_request, forward_rows, vjp_rows
+from .session import EngineSession, RunCancelled
+
+__all__ = ["SamplingEngine", "EngineStats", "EngineSession", "RunCancelled"]
+log = logging.getLogger(__name__)
+
+_COST_DECAY = 0.8  # seconds-per-row estimates: exponential moving average over calls (weight of the old value)
+
+
+@dataclass(eq=False)
+class _Request:
+    session: EngineSession
+    x: torch.Tensor  # [b, *data_shape], detached
+    t: Any  # a number or a tensor [1] / [b]
+    labels: torch.Tensor | None  # [b] or None
+    rows: int
+    cotangent: torch.Tensor | None = None  # [b, *data_shape] for a VJP
+    submitted: float = field(default_factory=time.perf_counter)
+    taken: bool = False  # a round has it
+    done: bool = False
+    result: torch.Tensor | None = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A snapshot of the engine (see SamplingEngine.stats)."""
+
+    rounds: int  # forward calls made (one per network per round)
+    vjp_rounds: int  # batched vector-Jacobian calls (reward guidance)
+    rows: int  # rows served by those calls
+    rows_last_call: int  # rows of the most recent call
+    max_rows_call: int  # the most rows one call has had
+    queued_calls: int  # calls waiting for a round now
+    queued_rows: int  # their rows (the queue depth)
+    computing_rows: int  # rows in the call being computed now
+    open_runs: int  # sessions open now
+    waiting_runs: int  # of those, the ones waiting for an answer
+    seconds_per_row: float | None  # measured cost of a row (moving average over calls, all networks); None: no call yet
+    failed_calls: int  # calls answered with an error (their run's own)
+
+    @property
+    def mean_rows_per_call(self) -> float:
+        return self.rows / max(1, self.rounds + self.vjp_rounds)
+
+
+def _check_settings(max_wait_ms, max_rows) -> None:
+    if isinstance(max_wait_ms, bool) or not isinstance(max_wait_ms, (int, float)) or not 0 <= max_wait_ms <= 1000:
+        raise ValueError(f"max_wait_ms must be a number in [0, 1000], got {max_wait_ms!r}")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+        raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
+
+
+class SamplingEngine:
+    """Dynamic batching of network calls across concurrent sampling runs (see the module docstring).
+
+    max_wait_ms: how long a queued call may wait for others before its round starts (a round starts at once when
+    every open run is waiting).  max_rows: the most rows one call takes (None: everything queued); a single call
+    larger than that runs alone.  The engine thread starts here; ``close()`` (or leaving a with-block) stops it."""
+
+    def __init__(self, max_wait_ms: float = 5.0, max_rows: int | None = 8192):
+        _check_settings(max_wait_ms, max_rows)
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_rows = max_rows if max_rows is not None else math.inf
+        self._cond = threading.Condition()
+        self._compute = threading.Lock()  # one network call at a time (the engine's rounds and the VJP rounds)
+        self._queue: deque[_Request] = deque()
+        self._vjp_queue: deque[_Request] = deque()
+        self._sessions: set[EngineSession] = set()
+        self._closed = False
+        self._computing: tuple[int, float, Any] = (0, 0.0, None)  # (rows, start time, network key) of the call now
+        self._cost: dict[tuple, float] = {}  # network key -> seconds per row
+        self._counts = {"rounds": 0, "vjp_rounds": 0, "rows": 0, "last": 0, "max": 0, "failed": 0}
+        self._thread = threading.Thread(target=self._loop, name="adiff-sampling-engine", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ the runs' side
+    @contextlib.contextmanager
+    def session(self, model, use_ema: bool = True):
+        """A run's network function for ``model`` (its EMA weights, or its raw weights with use_ema=False), open
+        for the with-block: ``with engine.session(model) as net: model.generate_progressive(..., network=net)``."""
+        s = EngineSession(self, Network.of(model, use_ema))
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the sampling engine is closed")
+            self._sessions.add(s)
+        try:
+            yield s
+        finally:
+            self.cancel(s)
+            with self._cond:
+                self._sessions.discard(s)
+                self._cond.notify_all()
+
+    def call(self, session: EngineSession, x: torch.Tensor, t, labels=None, grad: bool = False) -> torch.Tensor:
+        """Queue one forward of ``session``'s network and wait for its rows (the session calls this)."""
+        b = check_request(session.network, x, t, labels)
+        req = _Request(session, x.detach(), t, labels, b)
+        with self._cond:
+            self._enqueue(self._queue, req)
+            session.grad_calls += int(grad)
+            while not req.done:
+                self._cond.wait()
+        return _outcome(req)
+
+    def vjp(self, session: EngineSession, x: torch.Tensor, t, labels, cotangent: torch.Tensor) -> torch.Tensor:
+        """v^T d net(x) / d x for a call made with autograd (ServedNetwork.backward calls this).  The VJP round runs
+        in a waiting caller's thread, not the engine's: a backward pass runs inside the autograd engine (on a GPU, in
+        its one worker thread per device), and waiting there on another thread's autograd call would deadlock; a
+        backward run from within a backward is reentrant, which autograd supports (as activation checkpointing)."""
+        b = check_request(session.network, x, t, labels)
+        if not torch.is_tensor(cotangent) or cotangent.shape != x.shape:
+            raise ValueError(f"cotangent must have the shape of x {list(x.shape)}, got {list(cotangent.shape)}")
+        req = _Request(session, x, t, labels, b, cotangent=cotangent)
+        # Waiting for other runs' VJPs pays only where they can come meanwhile: on a GPU the autograd worker that
+        # would run them is this thread.
+        deadline = req.submitted + (0.0 if x.is_cuda else self.max_wait)
+        with self._cond:
+            self._enqueue(self._vjp_queue, req)
+            session.grad_calls = max(0, session.grad_calls - 1)
+        while (batch := self._await_vjp(req, deadline)) is not None:
+            self._serve(batch, vjp_rows)
+        return _outcome(req)
+
+    def cancel(self, session: EngineSession) -> None:
+        """End a run: its queued calls leave the queue, its waiting calls raise RunCancelled (see EngineSession)."""
+        with self._cond:
+            session.cancelled = True
+            session.grad_calls = 0
+            for req in list(session.requests):
+                if not req.taken:
+                    (self._vjp_queue if req.cotangent is not None else self._queue).remove(req)
+                self._finish(req, error=RunCancelled("the run was cancelled"))
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ what the app reads
+    def stats(self) -> EngineStats:
+        with self._cond:
+            c = self._counts
+            queued = list(self._queue) + list(self._vjp_queue)
+            costs = list(self._cost.values())
+            return EngineStats(
+                rounds=c["rounds"],
+                vjp_rounds=c["vjp_rounds"],
+                rows=c["rows"],
+                rows_last_call=c["last"],
+                max_rows_call=c["max"],
+                queued_calls=len(queued),
+                queued_rows=sum(r.rows for r in queued),
+                computing_rows=self._computing[0],
+                open_runs=len(self._sessions),
+                waiting_runs=sum(1 for s in self._sessions if s.requests),
+                seconds_per_row=sum(costs) / len(costs) if costs else None,
+                failed_calls=c["failed"],
+            )
+
+    def estimate_wait(self, rows: int = 0, model=None, use_ema: bool = True) -> float | None:
+        """Seconds until a call of ``rows`` rows of ``model`` made now would be answered: the rows being computed and
+        queued ahead of it plus its own, each at its network's measured seconds per row (rounds take everything
+        queued up to max_rows, first come first served).  None until some call has been measured.  On a GPU the
+        measured cost is the host's side of a call (kernels run asynchronously), so the estimate is a lower bound."""
+        with self._cond:
+            if not self._cost:
+                return None
+            fallback = sum(self._cost.values()) / len(self._cost)
+            cost = self._cost.get
+            n, start, key = self._computing
+            ahead = max(0.0, n * cost(key, fallback) - (time.perf_counter() - start)) if n else 0.0
+            ahead += sum(r.rows * cost(r.session.network.key, fallback) for r in (*self._queue, *self._vjp_queue))
+            mine = cost(Network.of(model, use_ema).key, fallback) if model is not None else fallback
+            return ahead + rows * mine
+
+    def close(self) -> None:
+        """Stop the engine thread; queued and later calls raise RuntimeError."""
+        with self._cond:
+            self._closed = True
+            for req in (*self._queue, *self._vjp_queue):
+                self._finish(req, error=RuntimeError("the sampling engine is closed"))
+            self._queue.clear()
+            self._vjp_queue.clear()
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> SamplingEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the queue (self._cond held)
+    def _enqueue(self, queue: deque, req: _Request) -> None:
+        if self._closed:
+            raise RuntimeError("the sampling engine is closed")
+        if req.session.cancelled:
+            raise RunCancelled("the run was cancelled")
+        queue.append(req)
+        req.session.requests.add(req)
+        self._cond.notify_all()
+
+    def _finish(self, req: _Request, result=None, error=None) -> None:
+        if req.done:  # cancelled meanwhile: the answer is dropped
+            return
+        req.done, req.result, req.error = True, result, error
+        req.session.requests.discard(req)
+        self._counts["failed"] += error is not None and not isinstance(error, RunCancelled)
+
+    def _take(self, queue: deque, key=None) -> list[_Request]:
+        """The oldest queued calls (of network ``key``, or of any network) up to max_rows rows (at least one)."""
+        taken, rows = [], 0
+        for req in list(queue):
+            if key is not None and req.session.network.key != key:
+                continue
+            if taken and rows + req.rows > self.max_rows:
+                break
+            taken.append(req)
+            rows += req.rows
+        for req in taken:
+            queue.remove(req)
+            req.taken = True
+        return taken
+
+    def _round_ready(self) -> bool:
+        rows = sum(r.rows for r in self._queue)
+        everyone = all(s.requests for s in self._sessions if not s.cancelled)
+        return everyone or rows >= self.max_rows or time.perf_counter() >= self._queue[0].submitted + self.max_wait
+
+    def _next_round(self) -> list[_Request] | None:
+        """Wait for a round's calls (None when the engine closes)."""
+        with self._cond:
+            while not self._closed:
+                if not self._queue:
+                    self._cond.wait()
+                elif self._round_ready():
+                    return self._take(self._queue)
+                else:
+                    self._cond.wait(max(1e-4, self._queue[0].submitted + self.max_wait - time.perf_counter()))
+            return None
+
+    def _await_vjp(self, req: _Request, deadline: float) -> list[_Request] | None:
+        """Wait until ``req`` is answered (None), or until its VJP round is due: then take the round, to compute it in
+        this thread.  Due: at the deadline, or when no open run still owes the VJP of a forward made with autograd."""
+        with self._cond:
+            while not req.done:
+                if req.taken:
+                    self._cond.wait()
+                    continue
+                now = time.perf_counter()
+                owed = any(s.grad_calls for s in self._sessions if not s.cancelled)
+                if now >= deadline or not owed:
+                    return self._take(self._vjp_queue, req.session.network.key)
+                self._cond.wait(deadline - now)
+            return None
+
+    # ------------------------------------------------------------------ computing
+    def _loop(self) -> None:
+        while (batch := self._next_round()) is not None:
+            try:
+                self._serve(batch, forward_rows)
+            except Exception as e:  # the engine thread outlives anything a run sends it
+                log.exception("sampling engine round failed")
+                with self._cond:
+                    for req in batch:
+                        self._finish(req, error=e)
+                    self._cond.notify_all()
+
+    def _serve(self, batch: list[_Request], compute) -> None:
+        """One call per network among ``batch``; answers every request (its rows or its own error)."""
+        groups: dict[tuple, list[_Request]] = {}
+        for req in batch:
+            groups.setdefault(req.session.network.key, []).append(req)
+        for key, reqs in groups.items():
+            net, rows = reqs[0].session.network, sum(r.rows for r in reqs)
+            with self._compute:
+                start = time.perf_counter()
+                with self._cond:
+                    self._computing = (rows, start, key)
+                answers = _compute_isolated(net, reqs, compute)
+                seconds = time.perf_counter() - start
+            with self._cond:
+                self._computing = (0, 0.0, None)
+                for req, (out, err) in zip(reqs, answers):
+                    self._finish(req, out, err)
+                self._account(key, rows, seconds, compute is vjp_rows)
+                self._cond.notify_all()
+
+    def _account(self, key, rows: int, seconds: float, vjp: bool) -> None:
+        c = self._counts
+        c["vjp_rounds" if vjp else "rounds"] += 1
+        c["rows"] += rows
+        c["last"], c["max"] = rows, max(c["max"], rows)
+        if not vjp:
+            old = self._cost.get(key)
+            new = seconds / max(rows, 1)
+            self._cost[key] = new if old is None else _COST_DECAY * old + (1 - _COST_DECAY) * new
+
+
+def _compute_isolated(net: Network, reqs: list[_Request], compute) -> list[tuple]:
+    """[(rows, None) or (None, error)] per request: one call for all; if it raises, one call per request, so that
+    the error reaches only the run that caused it."""
+    try:
+        return [(out, None) for out in compute(net, reqs)]
+    except Exception as e:
+        if len(reqs) == 1:
+            return [(None, e)]
+    answers = []
+    for req in reqs:
+        try:
+            answers.append((compute(net, [req])[0], None))
+        except Exception as e:
+            answers.append((None, e))
+    return answers
+
+
+def _outcome(req: _Request) -> torch.Tensor:
+    if req.error is not None:
+        raise req.error
+    return req.result
