@@ -338,8 +338,11 @@ def test_stats_and_the_wait_estimate(vp):
             th.start()
             _until(lambda: engine.stats().queued_rows == 30)
             assert engine.estimate_wait(10, vp) == pytest.approx(40 * s.seconds_per_row)
+            assert engine.estimate_wait(10, vp, calls=3) == pytest.approx(120 * s.seconds_per_row)
             th.join(timeout=30)
         assert engine.stats().rounds == 5
+        with pytest.raises(ValueError, match="calls must be a positive integer, got 0"):
+            engine.estimate_wait(10, vp, calls=0)
 
 
 def test_bad_calls_fail_in_their_own_thread(engine, vp, cond):

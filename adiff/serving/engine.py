@@ -73,6 +73,7 @@ class EngineStats:
     open_runs: int  # sessions open now
     waiting_runs: int  # of those, the ones waiting for an answer
     seconds_per_row: float | None  # measured cost of a row (moving average over calls, all networks); None: no call yet
+    busy_seconds: float  # time spent in network calls (busy / wall time = how much of the time the engine computed)
     failed_calls: int  # calls answered with an error (their run's own)
 
     @property
@@ -106,7 +107,7 @@ class SamplingEngine:
         self._closed = False
         self._computing: tuple[int, float, Any] = (0, 0.0, None)  # (rows, start time, network key) of the call now
         self._cost: dict[tuple, float] = {}  # network key -> seconds per row
-        self._counts = {"rounds": 0, "vjp_rounds": 0, "rows": 0, "last": 0, "max": 0, "failed": 0}
+        self._counts = {"rounds": 0, "vjp_rounds": 0, "rows": 0, "last": 0, "max": 0, "failed": 0, "busy": 0.0}
         self._thread = threading.Thread(target=self._loop, name="adiff-sampling-engine", daemon=True)
         self._thread.start()
 
@@ -135,6 +136,7 @@ class SamplingEngine:
         with self._cond:
             self._enqueue(self._queue, req)
             session.grad_calls += int(grad)
+            session.last_rows = b
             while not req.done:
                 self._cond.wait()
         return _outcome(req)
@@ -187,24 +189,31 @@ class SamplingEngine:
                 open_runs=len(self._sessions),
                 waiting_runs=sum(1 for s in self._sessions if s.requests),
                 seconds_per_row=sum(costs) / len(costs) if costs else None,
+                busy_seconds=c["busy"],
                 failed_calls=c["failed"],
             )
 
-    def estimate_wait(self, rows: int = 0, model=None, use_ema: bool = True) -> float | None:
-        """Seconds until a call of ``rows`` rows of ``model`` made now would be answered: the rows being computed and
-        queued ahead of it plus its own, each at its network's measured seconds per row (rounds take everything
-        queued up to max_rows, first come first served).  None until some call has been measured.  On a GPU the
-        measured cost is the host's side of a call (kernels run asynchronously), so the estimate is a lower bound."""
+    def estimate_wait(self, rows: int = 0, model=None, use_ema: bool = True, calls: int = 1) -> float | None:
+        """Seconds until a new run's call of ``rows`` rows of ``model`` (not yet made) would be answered: the rest of
+        the call being computed, then a round holding the next call of every open run (their queued rows, or the size
+        of their last call) and its own rows, each row at its network's measured seconds per row.  calls: the run's
+        network calls (1: until its first step; its NFE: until it ends, if the others keep running that long, an
+        upper bound).  None until a call has been measured.  On a GPU the measured cost is the host's side of a call
+        (kernels run asynchronously), so the estimate is low there."""
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
+            raise ValueError(f"calls must be a positive integer, got {calls!r}")
         with self._cond:
             if not self._cost:
                 return None
             fallback = sum(self._cost.values()) / len(self._cost)
-            cost = self._cost.get
             n, start, key = self._computing
-            ahead = max(0.0, n * cost(key, fallback) - (time.perf_counter() - start)) if n else 0.0
-            ahead += sum(r.rows * cost(r.session.network.key, fallback) for r in (*self._queue, *self._vjp_queue))
-            mine = cost(Network.of(model, use_ema).key, fallback) if model is not None else fallback
-            return ahead + rows * mine
+            now = max(0.0, n * self._cost.get(key, fallback) - (time.perf_counter() - start)) if n else 0.0
+            mine = self._cost.get(Network.of(model, use_ema).key, fallback) if model is not None else fallback
+            per_round = rows * mine
+            for s in self._sessions:
+                queued = sum(r.rows for r in s.requests if not r.taken)
+                per_round += (queued or s.last_rows) * self._cost.get(s.network.key, fallback)
+            return now + calls * per_round
 
     def close(self) -> None:
         """Stop the engine thread; queued and later calls raise RuntimeError."""
@@ -325,6 +334,7 @@ class SamplingEngine:
         c["vjp_rounds" if vjp else "rounds"] += 1
         c["rows"] += rows
         c["last"], c["max"] = rows, max(c["max"], rows)
+        c["busy"] += seconds
         if not vjp:
             old = self._cost.get(key)
             new = seconds / max(rows, 1)

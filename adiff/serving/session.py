@@ -35,6 +35,7 @@ class EngineSession:
         self.cancelled = False  # set by cancel() or when the session's with-block ends
         self.requests: set = set()  # its calls not yet answered (the engine's lock guards this and the counters)
         self.grad_calls = 0  # forwards made with autograd whose VJP has not come yet
+        self.last_rows = 0  # rows of its latest forward call (what its next one will likely have)
 
     def __call__(self, x: torch.Tensor, t, labels: torch.Tensor | None = None) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
