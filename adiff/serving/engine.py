@@ -54,6 +54,7 @@ class _Request:
     submitted: float = field(default_factory=time.perf_counter)
     taken: bool = False  # a round has it
     done: bool = False
+    answered: threading.Event = field(default_factory=threading.Event)  # set with done (the caller waits on it)
     result: torch.Tensor | None = None
     error: BaseException | None = None
 
@@ -137,8 +138,7 @@ class SamplingEngine:
             self._enqueue(self._queue, req)
             session.grad_calls += int(grad)
             session.last_rows = b
-            while not req.done:
-                self._cond.wait()
+        req.answered.wait()  # its own event: an answer wakes only its run
         return _outcome(req)
 
     def vjp(self, session: EngineSession, x: torch.Tensor, t, labels, cotangent: torch.Tensor) -> torch.Tensor:
@@ -248,6 +248,7 @@ class SamplingEngine:
             return
         req.done, req.result, req.error = True, result, error
         req.session.requests.discard(req)
+        req.answered.set()
         self._counts["failed"] += error is not None and not isinstance(error, RunCancelled)
 
     def _take(self, queue: deque, key=None) -> list[_Request]:
@@ -286,16 +287,14 @@ class SamplingEngine:
         """Wait until ``req`` is answered (None), or until its VJP round is due: then take the round, to compute it in
         this thread.  Due: at the deadline, or when no open run still owes the VJP of a forward made with autograd."""
         with self._cond:
-            while not req.done:
-                if req.taken:
-                    self._cond.wait()
-                    continue
+            while not (req.done or req.taken):
                 now = time.perf_counter()
                 owed = any(s.grad_calls for s in self._sessions if not s.cancelled)
                 if now >= deadline or not owed:
                     return self._take(self._vjp_queue, req.session.network.key)
                 self._cond.wait(deadline - now)
-            return None
+        req.answered.wait()  # another caller computes the round that took it
+        return None
 
     # ------------------------------------------------------------------ computing
     def _loop(self) -> None:
