@@ -2,9 +2,11 @@
 
 Each run is an ordinary sampling loop in its own thread (DiffusionModel.generate_progressive with its own solver,
 solver state and generator); its network function is an ``EngineSession`` that hands each call (x_t, t, labels) to
-the engine and waits.  The engine's thread gathers what is queued (when every open run is waiting, when ``max_rows``
-rows are queued, or ``max_wait_ms`` after the oldest call came) and runs one forward per network over the
-concatenation, with a time per row (adiff.serving.batch), then hands each run its rows.  Runs at different steps,
+the engine and waits.  A round takes what is queued (when every open run is waiting, when ``max_rows`` rows are
+queued, or ``max_wait_ms`` after the oldest call came) and runs one forward per network over the concatenation, with
+a time per row (adiff.serving.batch), then hands each run its rows.  The call that completes a round computes it in
+its own thread (so a run alone pays no hand-off between threads); the engine's thread starts the rounds that come
+due by time.  Runs at different steps,
 with different solvers, classes or classifier-free guidance share a call (CFG's two halves are just more rows); runs
 of different models, or of a model's EMA and raw weights, get one call each per round.  Runs that differentiate
 through the network (reward guidance) get their VJPs batched among themselves (adiff.serving.session).
@@ -138,6 +140,13 @@ class SamplingEngine:
             self._enqueue(self._queue, req)
             session.grad_calls += int(grad)
             session.last_rows = b
+            # The call that completes a round computes it in its own thread (no hand-off to the engine thread and
+            # back); the engine thread starts the rounds that come due by max_wait instead.
+            batch = self._take(self._queue) if self._round_ready() else None
+            if self._queue:
+                self._cond.notify_all()
+        if batch:
+            self._serve_safely(batch, forward_rows)
         req.answered.wait()  # its own event: an answer wakes only its run
         return _outcome(req)
 
@@ -156,8 +165,9 @@ class SamplingEngine:
         with self._cond:
             self._enqueue(self._vjp_queue, req)
             session.grad_calls = max(0, session.grad_calls - 1)
+            self._cond.notify_all()  # callers waiting for owed VJPs look again
         while (batch := self._await_vjp(req, deadline)) is not None:
-            self._serve(batch, vjp_rows)
+            self._serve_safely(batch, vjp_rows)
         return _outcome(req)
 
     def cancel(self, session: EngineSession) -> None:
@@ -241,7 +251,6 @@ class SamplingEngine:
             raise RunCancelled("the run was cancelled")
         queue.append(req)
         req.session.requests.add(req)
-        self._cond.notify_all()
 
     def _finish(self, req: _Request, result=None, error=None) -> None:
         if req.done:  # cancelled meanwhile: the answer is dropped
@@ -299,14 +308,19 @@ class SamplingEngine:
     # ------------------------------------------------------------------ computing
     def _loop(self) -> None:
         while (batch := self._next_round()) is not None:
-            try:
-                self._serve(batch, forward_rows)
-            except Exception as e:  # the engine thread outlives anything a run sends it
-                log.exception("sampling engine round failed")
-                with self._cond:
-                    for req in batch:
-                        self._finish(req, error=e)
-                    self._cond.notify_all()
+            self._serve_safely(batch, forward_rows)
+
+    def _serve_safely(self, batch: list[_Request], compute) -> None:
+        """_serve, and should it fail itself (not a run's call: those are isolated), every request gets the error:
+        the thread that computes (the engine's, or a run's) always returns and nobody waits forever."""
+        try:
+            self._serve(batch, compute)
+        except Exception as e:
+            log.exception("sampling engine round failed")
+            with self._cond:
+                for req in batch:
+                    self._finish(req, error=e)
+                self._cond.notify_all()
 
     def _serve(self, batch: list[_Request], compute) -> None:
         """One call per network among ``batch``; answers every request (its rows or its own error)."""
@@ -325,8 +339,7 @@ class SamplingEngine:
                 self._computing = (0, 0.0, None)
                 for req, (out, err) in zip(reqs, answers):
                     self._finish(req, out, err)
-                self._account(key, rows, seconds, compute is vjp_rows)
-                self._cond.notify_all()
+                self._account(key, rows, seconds, compute is vjp_rows)  # answers wake their runs (their events)
 
     def _account(self, key, rows: int, seconds: float, vjp: bool) -> None:
         c = self._counts
