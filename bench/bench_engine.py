@@ -1,17 +1,18 @@
 """The sampling engine (adiff.serving) against today's two heavy slots: a workshop's burst of concurrent requests.
 
-    python bench/bench_engine.py [--quick] [--threads 2] [--runs 30] [--samples 500]
+    python bench/bench_engine.py [--quick] [--threads 2] [--workers 1] [--runs 30] [--samples 500]
 
 1. Burst: ``--runs`` requests of the moons preset at its default solver and steps (dpmpp_2m, 25 steps, clip_x0 4),
    ``--samples`` points each, distinct seeds, all arriving at once, each in its own thread that keeps the trajectory
    (TrajectoryRecorder, as the app does).  "engine": every run samples through one SamplingEngine (default
-   max_wait_ms and max_rows); "2 slots": runs go two at a time without the engine (a semaphore of 2, like today's two
+   max_wait_ms and max_rows, ``--workers``); "2 slots": runs go two at a time without the engine (a semaphore of 2, like today's two
    heavy Gradio slots; the others wait for a slot).  Per run: seconds from the burst to its first step and to its
    end; p50 / p95 / max over the runs, medians over ``--repeats`` interleaved repeats.  The floor: runs x one
    request's compute (alone, one thread) / cores, the least any schedule can take to finish them all.
 2. A late arrival: during an engine burst, one more request comes at a third of the burst's expected length; what
    engine.estimate_wait said before it started (first step, and end with calls = its NFE) against what it took.
 3. One request alone through the engine against without it (whole runs, interleaved repeats; target <= 1.05x).
+Before these, for scale: the bare network's cost per row at a request's size, at max_rows and at the whole burst.
 
 torch threads = --threads (default 2) in every case.  The machine is shared: the header and footer name what else ran.
 """
@@ -120,6 +121,27 @@ def solo_seconds(model, kw, samples: int, repeats: int, threads: int) -> float:
     return statistics.median(ts[1:])
 
 
+def row_costs(model, sizes: list[int], threads: list[int], repeats: int) -> None:
+    """Microseconds per row of one bare forward (shared t) at each batch size and thread count, interleaved."""
+    net, t = model.ema.module, torch.tensor([0.5])
+    xs = {n: torch.randn(n, 2, generator=torch.Generator().manual_seed(0)) for n in sizes}
+    before = torch.get_num_threads()
+
+    def case(n, th):
+        def run():
+            torch.set_num_threads(th)
+            with torch.no_grad():
+                net(xs[n], t)
+
+        return run
+
+    times = interleaved({(n, th): case(n, th) for n in sizes for th in threads}, repeats, device="cpu", verbose=False)
+    torch.set_num_threads(before)
+    cells = {k: f"{1e6 * statistics.median(v) / k[0]:.1f}" for k, v in times.items()}
+    rows = [[n, *(cells[(n, th)] for th in threads)] for n in sizes]
+    print_table(["rows", *(f"us/row, {th} thread(s)" for th in threads)], rows, "bare forward of the moons network")
+
+
 def main():
     ap = base_parser(__doc__, "bench_engine")
     ap.set_defaults(threads=2)
@@ -127,13 +149,14 @@ def main():
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each burst")
     ap.add_argument("--solo-repeats", type=int, default=15)
+    ap.add_argument("--workers", type=int, default=1, help="SamplingEngine(workers=...): threads sharing a round")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.repeats, args.solo_repeats = min(args.runs, 10), 1, 6
     device = setup(args)
     model = load_preset(PRESET, device=str(device))
     kw = dict(PRESETS[PRESET].sampling)
-    engine = SamplingEngine()
+    engine = SamplingEngine(workers=args.workers)
     print_header(
         "bench_engine: a burst of concurrent sampling requests, engine vs two slots",
         device,
@@ -145,6 +168,7 @@ def main():
     one2 = solo_seconds(model, kw, args.samples, 3, args.threads)
     torch.set_num_threads(args.threads)
     floor = args.runs * one / cores
+    row_costs(model, [args.samples, 8192, args.runs * args.samples], sorted({1, args.threads}), args.solo_repeats)
     print(f"\none request alone: {one:.3f} s on 1 thread, {one2:.3f} s on {args.threads} threads")
     print(f"floor: {args.runs} x {one:.3f} s / {cores} cores = {floor:.2f} s (everyone's last step, at best)")
 
@@ -204,7 +228,7 @@ def _stats(xs):
 
 
 def _settings(engine: SamplingEngine) -> str:
-    return f"max_wait_ms={engine.max_wait * 1000:g}, max_rows={engine.max_rows}"
+    return f"max_wait_ms={engine.max_wait * 1000:g}, max_rows={engine.max_rows}, workers={engine.workers}"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import torch
 from adiff import DiffusionModel
 from adiff.samplers import sample
 from adiff.serving import RunCancelled, SamplingEngine
+from adiff.serving.batch import split_requests
 from adiff.steering.rewards import make_reward
 
 TOL = 1e-5
@@ -325,6 +326,19 @@ def test_max_rows_bounds_a_call(vp):
         assert engine.stats().rows_last_call == 3 * N
 
 
+def test_workers_compute_shares_of_a_round_in_parallel(vp):
+    n = 160
+    jobs = [(vp, {"sampler": "dpmpp_2m", "num_steps": 8, "seed": s}, _generate(n)) for s in range(4)]
+    with SamplingEngine(max_wait_ms=300, workers=2) as engine:
+        got = _together(engine, jobs)
+        for (m, kw, _), res in zip(jobs, got):
+            _assert_same(res, m.generate(n, **kw), "a run computed in a worker's share")
+        assert engine.stats().max_rows_call == 4 * n  # one call (two shares) per round
+    shares = split_requests([_Rows(b) for b in (100, 300, 50, 400, 150)], 4)
+    assert [[r.x.shape[0] for r in share] for share in shares] == [[100, 300], [50, 400], [150]]
+    assert len(split_requests([_Rows(200), _Rows(200)], 2)) == 1  # shares of at least MIN_SHARE_ROWS rows
+
+
 def test_stats_and_the_wait_estimate(vp):
     with SamplingEngine(max_wait_ms=1000) as engine:
         assert engine.estimate_wait(100, vp) is None
@@ -360,7 +374,11 @@ def test_bad_calls_fail_in_their_own_thread(engine, vp, cond):
             net(torch.zeros(4, 2), 10, torch.zeros(4))
     with pytest.raises(RunCancelled):
         net(torch.zeros(4, 2), 10)  # the session has closed
-    for bad, match in (({"max_wait_ms": -1}, "max_wait_ms"), ({"max_rows": 0}, "max_rows")):
+    for bad, match in (
+        ({"max_wait_ms": -1}, "max_wait_ms"),
+        ({"max_rows": 0}, "max_rows"),
+        ({"workers": 0}, "workers"),
+    ):
         with pytest.raises(ValueError, match=match):
             SamplingEngine(**bad)
     _assert_serves(engine, vp)
@@ -379,6 +397,15 @@ def _raw_run(model, kw, network=None):
     predict = model.predictor(None, N, use_ema=False, network=network)
     gen = model.make_generator(kw["seed"])
     return sample(predict, model.process, (N, 2), sampler=kw["sampler"], num_steps=kw["num_steps"], generator=gen)
+
+
+class _Rows:
+    def __init__(self, b):
+        self.x = torch.zeros(b, 2)
+
+
+def _generate(n):
+    return lambda model, net, kw: model.generate(n, network=net, **kw)
 
 
 def _one_call(engine, model, rows):

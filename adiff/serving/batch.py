@@ -21,7 +21,19 @@ import torch.nn as nn
 
 from ..diffusion.processes import Process
 
-__all__ = ["Network", "BatchInputs", "check_request", "batch_inputs", "forward_rows", "vjp_rows"]
+__all__ = [
+    "Network",
+    "BatchInputs",
+    "check_request",
+    "batch_inputs",
+    "forward_rows",
+    "vjp_rows",
+    "compute_isolated",
+    "split_requests",
+    "MIN_SHARE_ROWS",
+]
+
+MIN_SHARE_ROWS = 256  # a worker's share of a round: below this a call's fixed cost shows (and rows hardly cost less)
 
 _INT_DTYPES = (torch.long, torch.int, torch.int16, torch.int8, torch.uint8)
 
@@ -154,3 +166,35 @@ def vjp_rows(net: Network, requests: list) -> list[torch.Tensor]:
         x = inp.x.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(_run(net, inp, x), x, grad_outputs=v)
     return list(g.split(inp.sizes))
+
+
+def compute_isolated(net: Network, reqs: list, compute) -> list[tuple]:
+    """[(rows, None) or (None, error)] per request: one call for all; if it raises, one call per request, so that
+    the error reaches only the run that caused it."""
+    try:
+        return [(out, None) for out in compute(net, reqs)]
+    except Exception as e:
+        if len(reqs) == 1:
+            return [(None, e)]
+    answers = []
+    for req in reqs:
+        try:
+            answers.append((compute(net, [req])[0], None))
+        except Exception as e:
+            answers.append((None, e))
+    return answers
+
+
+def split_requests(requests: list, parts: int) -> list[list]:
+    """Requests cut into at most ``parts`` consecutive shares of about equal rows, none under MIN_SHARE_ROWS rows
+    (requests stay whole).  A row's output does not depend on which share it is computed in."""
+    total = sum(r.x.shape[0] for r in requests)
+    parts = max(1, min(parts, total // MIN_SHARE_ROWS, len(requests)))
+    shares, rows, share = [], 0, []
+    for r in requests:
+        share.append(r)
+        rows += r.x.shape[0]
+        if len(shares) < parts - 1 and rows >= total * (len(shares) + 1) / parts:
+            shares.append(share)
+            share = []
+    return shares + [share] if share else shares

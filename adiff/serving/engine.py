@@ -5,16 +5,15 @@ solver state and generator); its network function is an ``EngineSession`` that h
 the engine and waits.  A round takes what is queued (when every open run is waiting, when ``max_rows`` rows are
 queued, or ``max_wait_ms`` after the oldest call came) and runs one forward per network over the concatenation, with
 a time per row (adiff.serving.batch), then hands each run its rows.  The call that completes a round computes it in
-its own thread (so a run alone pays no hand-off between threads); the engine's thread starts the rounds that come
-due by time.  Runs at different steps,
-with different solvers, classes or classifier-free guidance share a call (CFG's two halves are just more rows); runs
-of different models, or of a model's EMA and raw weights, get one call each per round.  Runs that differentiate
-through the network (reward guidance) get their VJPs batched among themselves (adiff.serving.session).
+its own thread (a run alone pays no hand-off between threads); the engine's thread starts rounds that come due by
+time.  Runs at different steps, with different solvers, classes or CFG share a call (CFG's two halves are just more
+rows); different models, or a model's EMA and raw weights, get a call each.  Runs that differentiate through the
+network (reward guidance) get their VJPs batched among themselves (adiff.serving.session).
 
 Results do not depend on load: a row's output depends on that row alone, and all randomness stays in the runs.
 A run that raises, is cancelled or feeds NaN affects nobody else: a malformed call fails in its own thread
-(batch.check_request), a batch whose call raises is retried request by request so that only the bad one gets the
-error, and NaN rows stay in their rows.  Tensors stay on the device: batching reads shapes, never values.
+(batch.check_request), a call that raises is retried request by request so that only the bad one gets the error,
+and NaN rows stay in their rows.  Tensors stay on the device: batching reads shapes, never values.
 
     engine = SamplingEngine(max_wait_ms=5, max_rows=8192)
     with engine.session(model) as net:                 # in each run's thread
@@ -31,13 +30,15 @@ import math
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .batch import Network, check_request, forward_rows, vjp_rows
+from .batch import Network, check_request, compute_isolated, forward_rows, split_requests, vjp_rows
 from .session import EngineSession, RunCancelled
+from .stats import EngineStats
 
 __all__ = ["SamplingEngine", "EngineStats", "EngineSession", "RunCancelled"]
 log = logging.getLogger(__name__)
@@ -61,30 +62,9 @@ class _Request:
     error: BaseException | None = None
 
 
-@dataclass(frozen=True)
-class EngineStats:
-    """A snapshot of the engine (see SamplingEngine.stats)."""
-
-    rounds: int  # forward calls made (one per network per round)
-    vjp_rounds: int  # batched vector-Jacobian calls (reward guidance)
-    rows: int  # rows served by those calls
-    rows_last_call: int  # rows of the most recent call
-    max_rows_call: int  # the most rows one call has had
-    queued_calls: int  # calls waiting for a round now
-    queued_rows: int  # their rows (the queue depth)
-    computing_rows: int  # rows in the call being computed now
-    open_runs: int  # sessions open now
-    waiting_runs: int  # of those, the ones waiting for an answer
-    seconds_per_row: float | None  # measured cost of a row (moving average over calls, all networks); None: no call yet
-    busy_seconds: float  # time spent in network calls (busy / wall time = how much of the time the engine computed)
-    failed_calls: int  # calls answered with an error (their run's own)
-
-    @property
-    def mean_rows_per_call(self) -> float:
-        return self.rows / max(1, self.rounds + self.vjp_rounds)
-
-
-def _check_settings(max_wait_ms, max_rows) -> None:
+def _check_settings(max_wait_ms, max_rows, workers) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise ValueError(f"workers must be an integer in 1..64, got {workers!r}")
     if isinstance(max_wait_ms, bool) or not isinstance(max_wait_ms, (int, float)) or not 0 <= max_wait_ms <= 1000:
         raise ValueError(f"max_wait_ms must be a number in [0, 1000], got {max_wait_ms!r}")
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
@@ -96,18 +76,25 @@ class SamplingEngine:
 
     max_wait_ms: how long a queued call may wait for others before its round starts (a round starts at once when
     every open run is waiting).  max_rows: the most rows one call takes (None: everything queued); a single call
-    larger than that runs alone.  The engine thread starts here; ``close()`` (or leaving a with-block) stops it."""
+    larger than that runs alone.  workers: threads that compute a round's forward together, each on a share of its
+    runs (at least ``MIN_SHARE_ROWS`` rows each): for a CPU with several cores, with torch.set_num_threads(1) (a
+    small network's ops scale poorly across cores, and not at all where the cores are shared); keep 1 on a GPU.  The
+    engine thread starts here; ``close()`` (or leaving a with-block) stops it."""
 
-    def __init__(self, max_wait_ms: float = 5.0, max_rows: int | None = 8192):
-        _check_settings(max_wait_ms, max_rows)
+    def __init__(self, max_wait_ms: float = 5.0, max_rows: int | None = 8192, workers: int = 1):
+        _check_settings(max_wait_ms, max_rows, workers)
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="adiff-engine-worker") if workers > 1 else None
         self.max_wait = max_wait_ms / 1000.0
         self.max_rows = max_rows if max_rows is not None else math.inf
         self._cond = threading.Condition()
-        self._compute = threading.Lock()  # one network call at a time (the engine's rounds and the VJP rounds)
+        self._compute_lock = threading.Lock()  # one network call at a time (the engine's rounds and the VJP rounds)
         self._queue: deque[_Request] = deque()
         self._vjp_queue: deque[_Request] = deque()
         self._sessions: set[EngineSession] = set()
         self._closed = False
+        self._rounds_out = 0  # forward rounds taken and not yet answered
+        self._round_end = 0.0  # when the last forward round ended
         self._computing: tuple[int, float, Any] = (0, 0.0, None)  # (rows, start time, network key) of the call now
         self._cost: dict[tuple, float] = {}  # network key -> seconds per row
         self._counts = {"rounds": 0, "vjp_rounds": 0, "rows": 0, "last": 0, "max": 0, "failed": 0, "busy": 0.0}
@@ -142,11 +129,11 @@ class SamplingEngine:
             session.last_rows = b
             # The call that completes a round computes it in its own thread (no hand-off to the engine thread and
             # back); the engine thread starts the rounds that come due by max_wait instead.
-            batch = self._take(self._queue) if self._round_ready() else None
+            batch = self._take_round() if self._round_due() <= 0 else None
             if self._queue:
                 self._cond.notify_all()
         if batch:
-            self._serve_safely(batch, forward_rows)
+            self._run_round(batch)
         req.answered.wait()  # its own event: an answer wakes only its run
         return _outcome(req)
 
@@ -236,6 +223,8 @@ class SamplingEngine:
             self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def __enter__(self) -> SamplingEngine:
         return self
@@ -275,21 +264,42 @@ class SamplingEngine:
             req.taken = True
         return taken
 
-    def _round_ready(self) -> bool:
-        rows = sum(r.rows for r in self._queue)
-        everyone = all(s.requests for s in self._sessions if not s.cancelled)
-        return everyone or rows >= self.max_rows or time.perf_counter() >= self._queue[0].submitted + self.max_wait
+    def _round_due(self) -> float:
+        """Seconds until the queued calls make a round (<= 0: now; inf: when the round in progress ends).  Now when
+        max_rows rows are queued.  Otherwise never while a round is in progress: the calls that come meanwhile join
+        the next round (were in-flight runs counted as waiting, runs that drifted apart would keep separate, smaller
+        rounds); then when every open run is waiting, or max_wait after the oldest call came or the last round ended,
+        whichever is later."""
+        if sum(r.rows for r in self._queue) >= self.max_rows:
+            return 0.0
+        if self._rounds_out:
+            return math.inf
+        if all(s.requests for s in self._sessions if not s.cancelled):
+            return 0.0
+        return max(self._queue[0].submitted, self._round_end) + self.max_wait - time.perf_counter()
+
+    def _take_round(self) -> list[_Request]:
+        self._rounds_out += 1
+        return self._take(self._queue)
+
+    def _run_round(self, batch: list[_Request]) -> None:
+        try:
+            self._serve_safely(batch, forward_rows)
+        finally:
+            with self._cond:
+                self._rounds_out -= 1
+                self._round_end = time.perf_counter()
+                if self._queue:
+                    self._cond.notify_all()  # the engine thread times the next round
 
     def _next_round(self) -> list[_Request] | None:
         """Wait for a round's calls (None when the engine closes)."""
         with self._cond:
             while not self._closed:
-                if not self._queue:
-                    self._cond.wait()
-                elif self._round_ready():
-                    return self._take(self._queue)
-                else:
-                    self._cond.wait(max(1e-4, self._queue[0].submitted + self.max_wait - time.perf_counter()))
+                due = self._round_due() if self._queue else math.inf
+                if due <= 0:
+                    return self._take_round()
+                self._cond.wait(None if due == math.inf else max(1e-4, due))
             return None
 
     def _await_vjp(self, req: _Request, deadline: float) -> list[_Request] | None:
@@ -308,7 +318,7 @@ class SamplingEngine:
     # ------------------------------------------------------------------ computing
     def _loop(self) -> None:
         while (batch := self._next_round()) is not None:
-            self._serve_safely(batch, forward_rows)
+            self._run_round(batch)
 
     def _serve_safely(self, batch: list[_Request], compute) -> None:
         """_serve, and should it fail itself (not a run's call: those are isolated), every request gets the error:
@@ -329,17 +339,27 @@ class SamplingEngine:
             groups.setdefault(req.session.network.key, []).append(req)
         for key, reqs in groups.items():
             net, rows = reqs[0].session.network, sum(r.rows for r in reqs)
-            with self._compute:
+            with self._compute_lock:
                 start = time.perf_counter()
                 with self._cond:
                     self._computing = (rows, start, key)
-                answers = _compute_isolated(net, reqs, compute)
+                answers = self._compute(net, reqs, compute)
                 seconds = time.perf_counter() - start
             with self._cond:
                 self._computing = (0, 0.0, None)
                 for req, (out, err) in zip(reqs, answers):
                     self._finish(req, out, err)
                 self._account(key, rows, seconds, compute is vjp_rows)  # answers wake their runs (their events)
+
+    def _compute(self, net: Network, reqs: list[_Request], compute) -> list[tuple]:
+        """compute_isolated over the workers' shares of a forward round, in parallel (VJP rounds stay whole: on a GPU
+        they run inside the autograd worker, which another thread's backward would wait for)."""
+        shares = split_requests(reqs, self.workers) if compute is forward_rows and self._pool is not None else [reqs]
+        others = [self._pool.submit(compute_isolated, net, share, compute) for share in shares[1:]]
+        answers = compute_isolated(net, shares[0], compute)
+        for job in others:
+            answers += job.result()
+        return answers
 
     def _account(self, key, rows: int, seconds: float, vjp: bool) -> None:
         c = self._counts
@@ -351,23 +371,6 @@ class SamplingEngine:
             old = self._cost.get(key)
             new = seconds / max(rows, 1)
             self._cost[key] = new if old is None else _COST_DECAY * old + (1 - _COST_DECAY) * new
-
-
-def _compute_isolated(net: Network, reqs: list[_Request], compute) -> list[tuple]:
-    """[(rows, None) or (None, error)] per request: one call for all; if it raises, one call per request, so that
-    the error reaches only the run that caused it."""
-    try:
-        return [(out, None) for out in compute(net, reqs)]
-    except Exception as e:
-        if len(reqs) == 1:
-            return [(None, e)]
-    answers = []
-    for req in reqs:
-        try:
-            answers.append((compute(net, [req])[0], None))
-        except Exception as e:
-            answers.append((None, e))
-    return answers
 
 
 def _outcome(req: _Request) -> torch.Tensor:
