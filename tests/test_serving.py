@@ -314,6 +314,35 @@ def test_guided_runs_batch_their_gradients_and_match_solo_guided(engine, vp):
     _assert_serves(engine, vp)
 
 
+def test_vjps_from_a_shared_graph_and_of_a_late_run(vp):
+    """Two runs' forwards with autograd share one graph; the first run's VJP takes its backward (the other run's
+    rows get a zero cotangent), the second's comes after it and gets a recomputed forward.  Both equal autograd
+    through the network alone."""
+    gen = torch.Generator().manual_seed(3)
+    xs = [torch.randn(N, 2, generator=gen) for _ in range(2)]
+    want = []
+    for x in xs:
+        xg = x.clone().requires_grad_(True)
+        want.append(torch.autograd.grad((vp.net_fn()(xg, 40) ** 2).sum(), xg)[0])
+    got, first_done, both_called = [None, None], threading.Event(), threading.Barrier(2)
+
+    def run(i, net):
+        xg = xs[i].clone().requires_grad_(True)
+        out = net(xg, 40)
+        both_called.wait()
+        if i == 1:
+            first_done.wait(30)
+        got[i] = torch.autograd.grad((out**2).sum(), xg)[0]
+        first_done.set()
+
+    with SamplingEngine(max_wait_ms=20) as engine:
+        _together(engine, [(vp, {}, lambda m, net, kw, i=i: run(i, net)) for i in range(2)])
+        s = engine.stats()
+    assert (s.rounds, s.vjp_rounds, s.max_rows_call) == (1, 2, 2 * N)  # one forward with a graph for both
+    for g, w in zip(got, want):
+        assert float((g - w).abs().max()) <= 1e-6
+
+
 # ------------------------------------------------------------------------------------------------ limits, stats
 def test_max_rows_bounds_a_call(vp):
     with SamplingEngine(max_wait_ms=300, max_rows=2 * N) as engine:

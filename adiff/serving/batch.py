@@ -28,6 +28,9 @@ __all__ = [
     "batch_inputs",
     "forward_rows",
     "vjp_rows",
+    "vjp_recompute",
+    "Graph",
+    "forward_rows_graph",
     "compute_isolated",
     "split_requests",
     "MIN_SHARE_ROWS",
@@ -156,7 +159,55 @@ def forward_rows(net: Network, requests: list) -> list[torch.Tensor]:
     return list(out.split(inp.sizes))
 
 
+@dataclass(eq=False)
+class Graph:
+    """A forward kept with autograd over the rows of the requests that differentiate through the network, so that
+    their VJPs take one backward over it instead of a second forward (see ``vjp_rows``)."""
+
+    out: torch.Tensor  # [B, *data_shape], with its graph
+    x: torch.Tensor  # [B, *data_shape], the leaf
+    sizes: list[int]  # rows per request, in order
+    used: bool = False  # its one backward has run (autograd frees the graph)
+
+
+def forward_rows_graph(net: Network, requests: list) -> list[tuple[torch.Tensor, Graph, int]]:
+    """One forward with autograd for all requests; returns each request's (output, the Graph, its index there)."""
+    inp = batch_inputs(net, requests)
+    with torch.enable_grad():
+        x = inp.x.detach().requires_grad_(True)
+        out = _run(net, inp, x)
+    graph = Graph(out, x, inp.sizes)
+    return [(o, graph, i) for i, o in enumerate(out.detach().split(inp.sizes))]
+
+
 def vjp_rows(net: Network, requests: list) -> list[torch.Tensor]:
+    """VJPs for requests with .cotangent [b, *data_shape] and .graph / .graph_index (a Graph from
+    forward_rows_graph, or None): one backward per unused Graph among them (rows of it whose VJP is not here get a
+    zero cotangent: rows do not interact), then one forward with autograd and one backward for the rest (a Graph
+    already used, or none)."""
+    answers: list = [None] * len(requests)
+    by_graph: dict[int, list[int]] = {}
+    for i, r in enumerate(requests):
+        if r.graph is not None and not r.graph.used:
+            by_graph.setdefault(id(r.graph), []).append(i)
+    for idx in by_graph.values():
+        g = requests[idx[0]].graph
+        g.used = True
+        v = [torch.zeros_like(part) for part in g.out.detach().split(g.sizes)]
+        for i in idx:
+            v[requests[i].graph_index] = requests[i].cotangent.to(g.out.dtype)
+        (gx,) = torch.autograd.grad(g.out, g.x, grad_outputs=torch.cat(v))  # [B, *data_shape]
+        parts = gx.split(g.sizes)
+        for i in idx:
+            answers[i] = parts[requests[i].graph_index]
+    rest = [i for i, a in enumerate(answers) if a is None]
+    if rest:
+        for i, g in zip(rest, vjp_recompute(net, [requests[i] for i in rest])):
+            answers[i] = g
+    return answers
+
+
+def vjp_recompute(net: Network, requests: list) -> list[torch.Tensor]:
     """The vector-Jacobian products v^T d f(x) / d x for requests that also carry .cotangent v [b, *data_shape]: one
     forward with autograd over all rows, one backward.  Rows do not interact, so row b's gradient is its own run's.
     Returns each request's gradient [b, *data_shape]."""

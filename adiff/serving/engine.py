@@ -36,7 +36,15 @@ from typing import Any
 
 import torch
 
-from .batch import Network, check_request, compute_isolated, forward_rows, split_requests, vjp_rows
+from .batch import (
+    Network,
+    check_request,
+    compute_isolated,
+    forward_rows,
+    forward_rows_graph,
+    split_requests,
+    vjp_rows,
+)
 from .session import EngineSession, RunCancelled
 from .stats import EngineStats
 
@@ -53,7 +61,10 @@ class _Request:
     t: Any  # a number or a tensor [1] / [b]
     labels: torch.Tensor | None  # [b] or None
     rows: int
+    grad: bool = False  # a forward kept with autograd (its run differentiates through the network)
     cotangent: torch.Tensor | None = None  # [b, *data_shape] for a VJP
+    graph: Any = None  # a VJP's batch.Graph (from its forward), with graph_index: its place there
+    graph_index: int = 0
     submitted: float = field(default_factory=time.perf_counter)
     taken: bool = False  # a round has it
     done: bool = False
@@ -119,10 +130,12 @@ class SamplingEngine:
                 self._sessions.discard(s)
                 self._cond.notify_all()
 
-    def call(self, session: EngineSession, x: torch.Tensor, t, labels=None, grad: bool = False) -> torch.Tensor:
-        """Queue one forward of ``session``'s network and wait for its rows (the session calls this)."""
+    def call(self, session: EngineSession, x: torch.Tensor, t, labels=None, grad: bool = False):
+        """Queue one forward of ``session``'s network and wait for its rows (the session calls this).  grad: the run
+        will ask for the VJP (ServedNetwork): the forward is kept with autograd, and the answer is (rows, graph,
+        index) for ``vjp``."""
         b = check_request(session.network, x, t, labels)
-        req = _Request(session, x.detach(), t, labels, b)
+        req = _Request(session, x.detach(), t, labels, b, grad=grad)
         with self._cond:
             self._enqueue(self._queue, req)
             session.grad_calls += int(grad)
@@ -137,7 +150,7 @@ class SamplingEngine:
         req.answered.wait()  # its own event: an answer wakes only its run
         return _outcome(req)
 
-    def vjp(self, session: EngineSession, x: torch.Tensor, t, labels, cotangent: torch.Tensor) -> torch.Tensor:
+    def vjp(self, session: EngineSession, x, t, labels, cotangent: torch.Tensor, graph=None, index: int = 0):
         """v^T d net(x) / d x for a call made with autograd (ServedNetwork.backward calls this).  The VJP round runs
         in a waiting caller's thread, not the engine's: a backward pass runs inside the autograd engine (on a GPU, in
         its one worker thread per device), and waiting there on another thread's autograd call would deadlock; a
@@ -145,7 +158,7 @@ class SamplingEngine:
         b = check_request(session.network, x, t, labels)
         if not torch.is_tensor(cotangent) or cotangent.shape != x.shape:
             raise ValueError(f"cotangent must have the shape of x {list(x.shape)}, got {list(cotangent.shape)}")
-        req = _Request(session, x, t, labels, b, cotangent=cotangent)
+        req = _Request(session, x, t, labels, b, cotangent=cotangent, graph=graph, graph_index=index)
         # Waiting for other runs' VJPs pays only where they can come meanwhile: on a GPU the autograd worker that
         # would run them is this thread.
         deadline = req.submitted + (0.0 if x.is_cuda else self.max_wait)
@@ -154,7 +167,7 @@ class SamplingEngine:
             session.grad_calls = max(0, session.grad_calls - 1)
             self._cond.notify_all()  # callers waiting for owed VJPs look again
         while (batch := self._await_vjp(req, deadline)) is not None:
-            self._serve_safely(batch, vjp_rows)
+            self._serve_safely(batch, vjp=True)
         return _outcome(req)
 
     def cancel(self, session: EngineSession) -> None:
@@ -284,7 +297,7 @@ class SamplingEngine:
 
     def _run_round(self, batch: list[_Request]) -> None:
         try:
-            self._serve_safely(batch, forward_rows)
+            self._serve_safely(batch)
         finally:
             with self._cond:
                 self._rounds_out -= 1
@@ -320,11 +333,11 @@ class SamplingEngine:
         while (batch := self._next_round()) is not None:
             self._run_round(batch)
 
-    def _serve_safely(self, batch: list[_Request], compute) -> None:
+    def _serve_safely(self, batch: list[_Request], vjp: bool = False) -> None:
         """_serve, and should it fail itself (not a run's call: those are isolated), every request gets the error:
         the thread that computes (the engine's, or a run's) always returns and nobody waits forever."""
         try:
-            self._serve(batch, compute)
+            self._serve(batch, vjp)
         except Exception as e:
             log.exception("sampling engine round failed")
             with self._cond:
@@ -332,12 +345,14 @@ class SamplingEngine:
                     self._finish(req, error=e)
                 self._cond.notify_all()
 
-    def _serve(self, batch: list[_Request], compute) -> None:
-        """One call per network among ``batch``; answers every request (its rows or its own error)."""
+    def _serve(self, batch: list[_Request], vjp: bool) -> None:
+        """One call per network among ``batch`` (forwards kept with autograd apart); answers every request (its rows
+        or its own error)."""
         groups: dict[tuple, list[_Request]] = {}
         for req in batch:
-            groups.setdefault(req.session.network.key, []).append(req)
-        for key, reqs in groups.items():
+            groups.setdefault((req.session.network.key, req.grad), []).append(req)
+        for (key, grad), reqs in groups.items():
+            compute = vjp_rows if vjp else forward_rows_graph if grad else forward_rows
             net, rows = reqs[0].session.network, sum(r.rows for r in reqs)
             with self._compute_lock:
                 start = time.perf_counter()
@@ -349,7 +364,7 @@ class SamplingEngine:
                 self._computing = (0, 0.0, None)
                 for req, (out, err) in zip(reqs, answers):
                     self._finish(req, out, err)
-                self._account(key, rows, seconds, compute is vjp_rows)  # answers wake their runs (their events)
+                self._account(key, rows, seconds, vjp, grad)  # answers wake their runs (their events)
 
     def _compute(self, net: Network, reqs: list[_Request], compute) -> list[tuple]:
         """compute_isolated over the workers' shares of a forward round, in parallel (VJP rounds stay whole: on a GPU
@@ -361,13 +376,13 @@ class SamplingEngine:
             answers += job.result()
         return answers
 
-    def _account(self, key, rows: int, seconds: float, vjp: bool) -> None:
+    def _account(self, key, rows: int, seconds: float, vjp: bool, grad: bool) -> None:
         c = self._counts
         c["vjp_rounds" if vjp else "rounds"] += 1
         c["rows"] += rows
         c["last"], c["max"] = rows, max(c["max"], rows)
         c["busy"] += seconds
-        if not vjp:
+        if not (vjp or grad):  # the cost of a plain forward row (what most rows are)
             old = self._cost.get(key)
             new = seconds / max(rows, 1)
             self._cost[key] = new if old is None else _COST_DECAY * old + (1 - _COST_DECAY) * new

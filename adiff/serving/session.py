@@ -2,11 +2,12 @@
 engine batches with other runs' calls.
 
 Where a caller differentiates through the network (reward guidance's "dps" mode asks for d r(x0_hat(x_t)) / d x_t),
-the call is one autograd node (``ServedNetwork``): its forward is an ordinary engine round (no autograd there, shared
-with every other run), its backward, the vector-Jacobian product, a VJP round that the engine batches among the runs
-that differentiate, recomputing the forward with autograd over their rows.  So adiff.steering.guidance and the
-solvers do not change; a guided row costs one forward more than alone (the recomputation, as activation
-checkpointing does), in exchange for no run ever holding a graph that another run's backward must wait for.
+the call is one autograd node (``ServedNetwork``): its forward is served in an engine round, in one call with
+autograd for the rows of every run that differentiates (kept apart from the other runs' rows, which need no graph);
+its backward, the vector-Jacobian product, in a VJP round that batches those runs' cotangents into one backward over
+that kept graph.  A run whose VJP comes too late for it (after the graph's backward ran) gets a forward with autograd
+recomputed for it, batched with other such runs.  Nobody waits on a graph: rows do not interact, so the absent runs'
+rows get a zero cotangent.  adiff.steering.guidance and the solvers do not change.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ class ServedNetwork(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, session: EngineSession, t, labels):
+        out, ctx.graph, ctx.index = session.engine.call(session, x.detach(), t, labels, grad=True)
         ctx.session, ctx.t, ctx.labels = session, t, labels
         ctx.save_for_backward(x)
-        return session.engine.call(session, x.detach(), t, labels, grad=True)
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,) = ctx.saved_tensors
-        return ctx.session.engine.vjp(ctx.session, x.detach(), ctx.t, ctx.labels, grad_out), None, None, None
+        engine = ctx.session.engine
+        return engine.vjp(ctx.session, x.detach(), ctx.t, ctx.labels, grad_out, ctx.graph, ctx.index), None, None, None
