@@ -12,6 +12,7 @@
 2. A late arrival: during an engine burst, one more request comes at a third of the burst's expected length; what
    engine.estimate_wait said before it started (first step, and end with calls = its NFE) against what it took.
 3. One request alone through the engine against without it (whole runs, interleaved repeats; target <= 1.05x).
+4. The same for one reward-guided request (its VJPs go through the engine's graph and backward rounds).
 Before these, for scale: the bare network's cost per row at a request's size, at max_rows and at the whole burst.
 
 torch threads = --threads (default 2) in every case.  The machine is shared: the header and footer name what else ran.
@@ -32,6 +33,7 @@ from common import base_parser, fmt_stats, interleaved, paired_ratio, print_foot
 from adiff.presets import PRESETS, load_preset
 from adiff.samplers import TrajectoryRecorder
 from adiff.serving import SamplingEngine
+from adiff.steering.rewards import make_reward
 
 PRESET = "moons"
 
@@ -214,6 +216,16 @@ def main():
     print(
         f"   engine / direct = {fmt_stats(ratio, 'x')}  (target <= 1.05x: {'met' if ratio[0] <= 1.05 else 'NOT met'})"
     )
+    guided = {**kw, "use_guidance": True, "reward_fn": make_reward("x_coordinate"), "guidance_scale": 2.0}
+    cases = {
+        "engine": lambda: _through(engine, model, guided, args.samples),
+        "direct": lambda: run_one(model, guided, 0, args.samples),
+    }
+    times = interleaved(cases, max(3, args.solo_repeats // 3), device=device, verbose=False)
+    ratio = paired_ratio(times, "engine", "direct")
+    print(f"\n4. one reward-guided request alone (dps, r = x, lambda = 2), {len(times['engine'])} repeats:")
+    print(f"   engine {fmt_stats(_stats(times['engine']), ' s')}, direct {fmt_stats(_stats(times['direct']), ' s')}")
+    print(f"   engine / direct = {fmt_stats(ratio, 'x')}")
     engine.close()
     print_footer()
 
