@@ -63,14 +63,14 @@ def _solo(model, kw):
 
 def _together(engine, jobs):
     """Run (model, kwargs[, body]) jobs concurrently, each in its own thread with its own session; all sessions
-    open before the first call.  body(model, net, kw) -> result (default: model.generate with network=net).
-    Returns each job's result or the exception it raised."""
+    open before the first call (kwargs with use_ema=False: a session of the raw weights).  body(model, net, kw) ->
+    result (default: model.generate with network=net).  Returns each job's result or the exception it raised."""
     results = [None] * len(jobs)
     barrier = threading.Barrier(len(jobs))
 
     def work(i, model, kw, body):
         try:
-            with engine.session(model) as net:
+            with engine.session(model, use_ema=kw.get("use_ema", True)) as net:
                 barrier.wait()
                 results[i] = body(model, net, kw) if body else model.generate(N, network=net, **kw)
         except Exception as e:  # the test inspects it
@@ -180,9 +180,8 @@ def test_two_models_and_raw_weights_at_once(engine, vp, flow, cond):
         for p in twin.denoiser.parameters():
             p.mul_(1.05)  # the raw weights differ from the EMA weights
 
-    def raw(model, _net, kw):
-        with engine.session(model, use_ema=False) as net:
-            return _raw_run(model, kw, network=net)
+    def raw(model, net, kw):  # its session serves the raw weights (use_ema=False in the job's kwargs)
+        return _raw_run(model, kw, network=net)
 
     kw_raw = {"sampler": "ddim", "num_steps": 10, "seed": 6}
     jobs = [
@@ -191,7 +190,7 @@ def test_two_models_and_raw_weights_at_once(engine, vp, flow, cond):
         (flow, {"sampler": "euler", "num_steps": 12, "seed": 3}),
         (cond, {"condition": 0, "cfg_scale": 3.0, "sampler": "ddim", "num_steps": 8, "seed": 4}),
         (twin, kw_raw),
-        (twin, kw_raw, raw),
+        (twin, {**kw_raw, "use_ema": False}, raw),
     ]
     got = _together(engine, jobs)
     for (m, kw, *_), res in zip(jobs[:5], got):
