@@ -104,7 +104,8 @@ def _assert_same(got, want, what=""):
 
 
 def _assert_serves(engine, model):
-    """The engine still answers a fresh run exactly as a solo run."""
+    """The engine (its thread too) still answers a fresh run exactly as a solo run."""
+    assert engine._thread.is_alive()
     kw = {"sampler": "euler", "num_steps": 8, "seed": 99}
     (got,) = _together(engine, [(model, kw)])
     _assert_same(got, _solo(model, kw), "a run after the others")
