@@ -125,10 +125,13 @@ class DiffusionModel:
 
         return run
 
-    def model_fn(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale: float | None = None):
+    def model_fn(self, condition=None, batch=None, use_ema: bool = True, cfg_scale: float | None = None, network=None):
         """The raw model fn(x_t, t) for a condition; conditional models give a ConditionalModel, mixed by
-        classifier-free guidance when ``cfg_scale`` is set."""
-        run = self.net_fn(use_ema)
+        classifier-free guidance when ``cfg_scale`` is set.  ``network``: a stand-in for ``net_fn(use_ema)`` with its
+        signature, e.g. a session of adiff.serving.SamplingEngine, which batches the calls of concurrent runs."""
+        if network is not None and getattr(network, "model", self) is not self:
+            raise ValueError(f"network serves another model ({network.model!r}), not this one ({self!r})")
+        run = self.net_fn(use_ema) if network is None else network
         labels = self.labels(condition, batch)  # raises for a condition on an unconditional model
         if not self.is_conditional:
             if cfg_scale is not None:
@@ -144,11 +147,11 @@ class DiffusionModel:
         use_ema: bool = True,
         cfg_scale: float | None = None,
         clip_x0: float | None = None,
+        network=None,
     ) -> Predictor:
-        """(x_t, t) -> Prediction(x0_hat, eps_hat) for this model's process and prediction type."""
-        return Predictor(
-            self.model_fn(condition, batch, use_ema, cfg_scale), self.process, self.prediction_type, clip_x0
-        )
+        """(x_t, t) -> Prediction(x0_hat, eps_hat) for this model's process and prediction type (network: model_fn)."""
+        fn = self.model_fn(condition, batch, use_ema, cfg_scale, network)
+        return Predictor(fn, self.process, self.prediction_type, clip_x0)
 
     def noise_predictor(self, condition=None, batch: int | None = None, use_ema: bool = True, cfg_scale=None):
         """eps_hat(x_t, t) (whatever the prediction type), e.g. for drawing the score -eps_hat / sigma."""
@@ -296,18 +299,20 @@ class DiffusionModel:
         clip_x0: float | None = None,
         guidance_mode: str = "dps",
         guidance_clip: float = 3.0,
+        network=None,
         **kwargs,
     ) -> Iterator[StepRecord]:
         """Yield a StepRecord per step.  Sampling keywords go to adiff.samplers.sample_progressive: sampler (default:
         adiff.samplers.default_solver(process)), num_steps, eta, options, spacing, timesteps, recurrence, x_T.  cfg_scale: classifier-free guidance weight (conditional models);
         clip_x0: clamp x0_hat; use_guidance with reward_fn, guidance_scale, guidance_mode, guidance_clip: reward
-        guidance towards p(x) exp(lambda r(x)) (adiff.steering.guidance)."""
+        guidance towards p(x) exp(lambda r(x)) (adiff.steering.guidance).  network: see model_fn (e.g. an
+        adiff.serving engine session: the same samples, with the network calls batched across concurrent runs)."""
         shape = self._shape(shape)
         if use_guidance and reward_fn is None:
             raise ValueError("use_guidance=True needs a reward_fn")
         if self.is_conditional and condition is not None and cfg_scale is None:
             cfg_scale = 1.0
-        predict = self.predictor(condition, shape[0], cfg_scale=cfg_scale, clip_x0=clip_x0)
+        predict = self.predictor(condition, shape[0], cfg_scale=cfg_scale, clip_x0=clip_x0, network=network)
         if use_guidance:
             gcfg = GuidanceConfig(reward_fn, guidance_scale, guidance_mode, guidance_clip)
             predict = RewardGuidance(predict, self.process, gcfg, clip_x0)

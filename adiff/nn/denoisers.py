@@ -101,6 +101,23 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
 
+_MAX_LOOPED_TIMES = 64
+
+
+def _per_time(fn, c: torch.Tensor, t_index: torch.Tensor | None) -> torch.Tensor:
+    """fn(c) for c [K, ...] holding one entry per distinct time of a batch whose rows pick theirs by t_index.  Up to
+    _MAX_LOOPED_TIMES entries go one at a time, so that every row gets bit for bit the numbers of a call where its
+    time is the only one (a matmul over K rows may round differently from one over 1 row); K tiny calls per layer."""
+    if t_index is None or not 1 < c.shape[0] <= _MAX_LOOPED_TIMES:
+        return fn(c)
+    return torch.cat([fn(c[k : k + 1]) for k in range(c.shape[0])])
+
+
+def _per_row(v: torch.Tensor, t_index: torch.Tensor | None) -> torch.Tensor:
+    """v [K, ...] computed once per distinct time -> [B, ...] for rows whose time is t_index [B] (None: v as it is)."""
+    return v if t_index is None else v.index_select(0, t_index)
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm self-attention + MLP, both modulated by the timestep vector c (adaLN-Zero).  x [B, L, D], c [B, D]."""
 
@@ -120,8 +137,9 @@ class TransformerBlock(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each [B, D]
+    def forward(self, x: torch.Tensor, c: torch.Tensor, t_index: torch.Tensor | None = None) -> torch.Tensor:
+        """c [K, D] with K = 1 (shared) or B; with ``t_index`` [B], row b takes the modulation of time c[t_index[b]]."""
+        sh1, sc1, g1, sh2, sc2, g2 = _per_row(_per_time(self.ada, c, t_index), t_index).chunk(6, dim=-1)  # [B|1, D]
         x = x + g1.unsqueeze(1) * self.dropout(self.attention(_modulate(self.norm1(x), sh1, sc1)))
         return x + g2.unsqueeze(1) * self.dropout(self.ffn(_modulate(self.norm2(x), sh2, sc2)))
 
@@ -143,8 +161,10 @@ class CrossAttentionBlock(nn.Module):
 class DenoiserNetwork(nn.Module):
     """Shared trunk: tokenizer, timestep MLP, transformer blocks, adaLN output layer.
 
-    forward(x [B, *data_shape], t [B] (or [1], shared by the batch) in [0, 1] (the process's model_time), condition=None)
-    -> eps_hat [B, *data_shape]
+    forward(x [B, *data_shape], t [B] (or [1], shared by the batch) in [0, 1] (the process's model_time), condition=None,
+    t_index=None) -> eps_hat [B, *data_shape].  With t_index [B] (long), t is a table [K] of distinct times and row b
+    runs at t[t_index[b]]: the time embedding and every adaLN modulation are computed once per distinct time, then
+    picked per row (the sampling engine batches runs at different steps this way, adiff.serving).
     """
 
     def __init__(
@@ -171,27 +191,36 @@ class DenoiserNetwork(nn.Module):
     def time_vector(self, t: torch.Tensor) -> torch.Tensor:
         return self.noise_embedding(timestep_embedding(t, self.embedding_dim))  # [B, D]
 
-    def _trunk(self, x: torch.Tensor, c: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+    def _trunk(self, x, c: torch.Tensor, context: torch.Tensor | None, t_index: torch.Tensor | None) -> torch.Tensor:
         h = self.tokenizer(x)  # [B, L, D]
         for i, block in enumerate(self.encoder):
-            h = block(h, c)
+            h = block(h, c, t_index)
             if context is not None:
                 h = self.cross_attention[i](h, context)
-        shift, scale = self.final_ada(c).chunk(2, dim=-1)
+        shift, scale = _per_row(_per_time(self.final_ada, c, t_index), t_index).chunk(2, dim=-1)
         out = self.output_proj(_modulate(self.final_norm(h), shift, scale))  # [B, L, token_dim]
         return self.tokenizer.from_tokens(out)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:  # pragma: no cover
+    def time_rows(self, t: torch.Tensor, t_index: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The time vectors, once per distinct time: t [K] -> c [K, D].  t_index [B] (or None) maps each row of a
+        batch to its time; without it t is [B], or [1] shared by the batch (one time row then broadcasts)."""
+        if t_index is not None and (t_index.shape != (batch,) or t_index.dtype != torch.long):
+            raise ValueError(
+                f"t_index must be a LongTensor of shape [{batch}], got {t_index.dtype} {list(t_index.shape)}"
+            )
+        return _per_time(self.time_vector, t, t_index)  # [K, D]
+
+    def forward(self, x, t, condition=None, t_index=None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
 
 class UnconditionalDenoiser(DenoiserNetwork):
     """eps_theta(x_t, t)."""
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, t_index=None) -> torch.Tensor:
         if condition is not None:
             raise ValueError("an unconditional denoiser takes no condition")
-        return self._trunk(x, self.time_vector(t), None)
+        return self._trunk(x, self.time_rows(t, t_index, x.shape[0]), None, t_index)
 
 
 class ConditionalDenoiser(DenoiserNetwork):
@@ -244,11 +273,12 @@ class ConditionalDenoiser(DenoiserNetwork):
             raise ValueError(f"condition embeddings must be [B, S, {self.embedding_dim}], got {list(condition.shape)}")
         return cond
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None) -> torch.Tensor:
-        c = self.time_vector(t)  # [B, D]
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, t_index=None) -> torch.Tensor:
+        c = self.time_rows(t, t_index, x.shape[0])  # [K, D]
         ctx = self.condition_embedding(self.context(condition, x.shape[0], x.device))  # [B, S, D]
-        ctx = torch.cat([ctx, c.unsqueeze(1).expand(ctx.shape[0], -1, -1)], dim=1)  # tokens choose class or time
-        return self._trunk(x, c, ctx)
+        c_rows = _per_row(c, t_index).unsqueeze(1).expand(ctx.shape[0], -1, -1)  # [B, 1, D]
+        ctx = torch.cat([ctx, c_rows], dim=1)  # tokens choose class or time
+        return self._trunk(x, c, ctx, t_index)
 
 
 def build_denoiser(cfg) -> DenoiserNetwork:
