@@ -19,10 +19,12 @@ from adiff.eval.metrics import mmd2
 from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
 from adiff.nn.config import resolve_device
+from adiff.serving import SamplingEngine
 
 from .fields import as_choice, field_error
 from .limits import LIMITS, PREVIEW_FLOPS_PER_SECOND
 from .result_cache import ResultCache
+from .score_fields import FieldCache, Fields
 from .state import Session, SessionStore
 
 __all__ = ["AppContext", "ModelInfo", "MY_MODEL"]
@@ -65,14 +67,47 @@ class AppContext:
     max_upload_params: int = LIMITS.upload_params
     store: SessionStore = field(default_factory=SessionStore)
     results: ResultCache = field(default_factory=ResultCache)  # identical preset requests (result_cache.py)
+    fields: FieldCache = field(default_factory=FieldCache)  # learned fields on the grid, shared (score_fields.py)
+    engine_workers: int = 1  # threads computing each batched forward (adiff.serving.SamplingEngine)
+    _engine: SamplingEngine | None = field(default=None, repr=False)
     _data_cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -------------------------------------------------------------- concurrency (passed to event listeners)
     @property
     def heavy(self) -> dict:
-        """Sampling, guidance, adaptation and training share one queue slot pool of ``max_heavy_jobs``."""
+        """Adaptation and training (and uploads' previews) share one queue slot pool of ``max_heavy_jobs``."""
         return {"concurrency_limit": self.max_heavy_jobs, "concurrency_id": "heavy"}
+
+    @property
+    def sampling(self) -> dict:
+        """Sampling runs (/generate, /compare, /guided_generate) run many at once: they mostly wait on the engine,
+        which makes one batched network call per round for all of them (adiff.serving)."""
+        return {"concurrency_limit": LIMITS.sampling_runs, "concurrency_id": "sampling"}
+
+    @property
+    def engine(self) -> SamplingEngine:
+        """The app's sampling engine (started on first use; ``close()`` stops it)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = SamplingEngine(max_wait_ms=LIMITS.engine_wait_ms, workers=self.engine_workers)
+            return self._engine
+
+    def fields_for(self, model, info: ModelInfo, label, cfg_scale, network=None) -> Fields:
+        """A run's learned fields: through its engine session, shared across sessions for a preset (its weights
+        never change; "my model" is never cached)."""
+        shared = info.source in adiff.presets.PRESETS
+        return Fields(
+            model, label, cfg_scale, network, self.fields if shared else None, info.source if shared else None
+        )
+
+    def close(self) -> None:
+        """Stop the engine and release every session."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+        self.store.close_all()
 
     @property
     def light(self) -> dict:

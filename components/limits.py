@@ -42,6 +42,8 @@ class Limits:
     # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all
     # (a slow run spaces them out); heavy figures (thousands of points over a heatmap) at most every
     # ``figure_interval_s``.
+    sampling_runs: int = 64  # sampling runs in progress at once (they share the engine's batched calls)
+    engine_wait_ms: float = 5.0  # the engine starts a round this long after its oldest call at most
     stream_interval_s: float = 0.2
     stream_messages: int = 12
     figure_interval_s: float = 3.0

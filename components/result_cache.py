@@ -68,15 +68,14 @@ REUSED_TEXT = (
 
 @dataclass(frozen=True)
 class FinishedRun:
-    """A finished /generate, enough to answer an identical request: the trajectory (for /frame), the player's JSON
-    payload, the GIF's bytes and the summary.  Each answer writes the session its own copies of the files, under
-    its own run id, because a session deletes its previous files when it gets new ones."""
+    """A finished /generate, enough to answer an identical request: the trajectory (for /frame and the GIF), the
+    player's JSON payload and the summary.  Each answer writes the session its own copy of the file, under its own
+    run id, because a session deletes its previous files when it gets new ones."""
 
     trajectory: Any  # adiff.samplers.Trajectory (CPU tensors, read-only)
     paths: Any  # [K, P, 2] highlighted particles, or None
     payload: dict  # components.player.player_payload(...) of the whole trajectory
     payload_chars: int  # len(json.dumps(payload)): its share of the cache's bytes
-    gif: bytes
     summary: dict
 
     def nbytes(self) -> int:
@@ -85,16 +84,14 @@ class FinishedRun:
         return (
             sum(t.numel() * t.element_size() for t in tensors if t is not None)
             + self.payload_chars
-            + len(self.gif)
             + len(json.dumps(self.summary))
         )
 
-    def write_files(self, folder: Path, run_id: str, gif_name: str) -> tuple[str, str]:
-        """This answer's GIF and player JSON (with ``run_id``) in ``folder`` -> (gif path, data path)."""
-        gif_path, data_path = Path(folder) / gif_name, Path(folder) / f"trajectory-{run_id}.json"
-        gif_path.write_bytes(self.gif)
+    def write_file(self, folder: Path, run_id: str) -> str:
+        """This answer's player JSON (with ``run_id``) in ``folder`` -> its path."""
+        data_path = Path(folder) / "trajectory.json"
         data_path.write_text(json.dumps({**self.payload, "id": run_id}, separators=(",", ":")))
-        return str(gif_path), str(data_path)
+        return str(data_path)
 
 
 def figure_nbytes(fig: Any) -> int:

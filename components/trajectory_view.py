@@ -13,10 +13,11 @@ from adiff.data import PLOT_RANGE, gaussian_mixture_for
 from adiff.data.gmm import GaussianMixture
 from adiff.diffusion import Predictor
 
-from .arrays import grid, score_grid, tile_array
+from .arrays import score_grid, tile_array
 from .context import ModelInfo
 from .curves import process_curve
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
+from .score_fields import FIELD_GRID, Fields
 
 __all__ = [
     "NUM_PATHS",
@@ -24,7 +25,6 @@ __all__ = [
     "FIELD_NOTE",
     "VELOCITY_NOTE",
     "ideal_mixture",
-    "field_eps",
     "player_static",
     "trajectory_arrays",
     "frame_labels",
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 NUM_PATHS = 6  # highlighted particles
-FIELD_GRID = 17  # score-field arrows per side
 FIELD_NOTE = (
     "Arrows: the score s = −ε̂/σ_t on a 17×17 grid, pointing where the noisy data gets denser. Lengths are "
     "normalised per frame: length ∝ √(|s| / max|s|), so the longest arrow is the frame's max |s| (in the "
@@ -112,43 +111,6 @@ def ideal_mixture(info: ModelInfo, label: int | str | None) -> GaussianMixture |
     if label >= gmm.num_components:
         return None
     return GaussianMixture([1.0], gmm.means[label : label + 1], gmm.covs[label : label + 1])
-
-
-def _field_condition(model, label: int | str | None, cfg_scale: float | None) -> tuple[int | None, float | None]:
-    """The fields are drawn for one class (with CFG) or unconditionally: the (label, cfg_scale) the predictor takes."""
-    label = label if isinstance(label, int) else None
-    use_cfg = cfg_scale is not None and label is not None and model.is_conditional
-    return label, cfg_scale if use_cfg else None
-
-
-def field_predictor(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The predictor drawn as fields (see ``_field_condition``)."""
-    label, cfg = _field_condition(model, label, cfg_scale)
-    return model.predictor(label, n, cfg_scale=cfg)
-
-
-def field_eps(model, label: int | str | None, cfg_scale: float | None, n: int):
-    """The noise predictor drawn as the score field (the same class and CFG as ``field_predictor``)."""
-    label, cfg = _field_condition(model, label, cfg_scale)
-    return model.noise_predictor(label, n, cfg_scale=cfg)
-
-
-def field_grids(predict, process, ts, velocity: bool, device=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The score s = −ε̂/σ_t and (with ``velocity``) the reverse velocity −v̂ on the FIELD_GRID grid at each t, from
-    one predictor call per t -> ([K, G*G, 2], [K, G*G, 2] or None); zero at t = 0."""
-    pts, _, _ = grid(FIELD_GRID, PLOT_RANGE)
-    x = pts.to(device or "cpu")
-    score = np.zeros((len(ts), pts.shape[0], 2))
-    vel = np.zeros_like(score) if velocity else None
-    for i, t in enumerate(ts):
-        if t <= 0:
-            continue
-        with torch.no_grad():
-            p = predict(x, t)
-        score[i] = (-p.eps.float().cpu() / max(process.coefficients(t)[1], 1e-6)).numpy()
-        if vel is not None:
-            vel[i] = (-process.velocity(p.x0, p.eps, t)).float().cpu().numpy()
-    return score, vel
 
 
 def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: int) -> dict:
@@ -247,9 +209,11 @@ def player_static(model, info: ModelInfo, title: str, ideal: bool, num_samples: 
     }
 
 
-def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale=None, ideal=None) -> dict:
-    """K frames of tensors ([K, B, ...]) -> the player's layers as numpy arrays (score fields computed here, in one
-    batched call per field)."""
+def trajectory_arrays(
+    model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale=None, ideal=None, fields: Fields | None = None
+) -> dict:
+    """K frames of tensors ([K, B, ...]) -> the player's layers as numpy arrays.  The learned fields come from
+    ``fields`` (a run's network and the shared cache; default: the model's own network, no cache), one call per t."""
     if kind == "images":
         return {
             "x_t": np.stack([tile_array(f) for f in x]),
@@ -257,15 +221,12 @@ def trajectory_arrays(model, kind: str, ts, x, x0, eps, *, label=None, cfg_scale
             "eps": np.stack([tile_array(f) for f in eps]),
         }
     proc = model.process
-    G = FIELD_GRID * FIELD_GRID
     out = {
         "x_t": x.detach().float().cpu().numpy(),
         "x0_pred": x0.detach().float().cpu().numpy(),
         "eps": eps.detach().float().cpu().numpy(),
     }
-    out["score"], velocity = field_grids(
-        field_predictor(model, label, cfg_scale, G), proc, ts, shows_velocity(model), model.device
-    )
+    out["score"], velocity = (fields or Fields(model, label, cfg_scale)).grids(ts)
     if velocity is not None:
         out["velocity"] = velocity
     if ideal is not None:

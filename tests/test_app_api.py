@@ -84,11 +84,17 @@ def test_endpoints_are_named_and_documented(client):
     assert list(guided) == list(expected) and guided == expected
 
 
-def test_heavy_events_share_one_limited_queue(app):
+def test_heavy_events_share_one_limited_queue_and_sampling_runs_share_the_engine(app):
+    """Training and adaptation hold one of ``max_heavy_jobs`` slots; sampling runs run many at once (they wait on the
+    engine's batched calls, components/context.py ``sampling``)."""
+    from components.limits import LIMITS
+
     demo, _ = app
     fns = {f.api_name: f for f in demo.fns.values()}
-    for name in ("generate", "guided_generate", "adapt", "train"):
+    for name in ("adapt", "train"):
         assert fns[name].concurrency_id == "heavy" and fns[name].concurrency_limit == 2
+    for name in ("generate", "compare"):
+        assert fns[name].concurrency_id == "sampling" and fns[name].concurrency_limit == LIMITS.sampling_runs
     assert fns["schedule_curves"].concurrency_id == "light"
 
 
@@ -172,7 +178,12 @@ def test_generate_streams_light_messages_then_the_whole_trajectory(client):
     field = decode_field(F["data"]["score"], F["scale"]["score"], (41, 17 * 17, 2))
     assert abs(field[0]).max() > 0 and abs(field[-1]).max() == 0  # no score at t = 0
     assert "frame 41 of 41" in F["labels"][-1] and "max |s|" in F["labels"][0]
-    assert gif.endswith(".gif") and "mmd2_to_data" in status
+    assert gif is None and "mmd2_to_data" in status  # the GIF is made when asked for:
+    (path,) = [client.predict(api_name="/trajectory_gif")]
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert path.endswith(".gif") and im.n_frames == 41
     # /frame still draws any stored frame as a plotly figure, for API users
     f, c, s = client.predict(10, api_name="/frame")
     assert s["frame"] == 10 and s["t"] == plot_json(c)["data"][-1]["x"][0] > 0

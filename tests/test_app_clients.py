@@ -181,7 +181,7 @@ def test_twenty_concurrent_generate_calls_all_succeed(app):
     assert len(outs) == 20
     for i, (player, status, gif) in enumerate(outs):
         assert status["status"] == "done" and status["num_frames"] == 11 and status["num_samples"] == 100, (i, status)
-        assert player["frames"]["count"] == 11 and player["frames"]["t"][-1] == 0 and gif.endswith(".gif")
+        assert player["frames"]["count"] == 11 and player["frames"]["t"][-1] == 0 and gif is None
     # every session kept its own trajectory: a different seed gave different samples
     assert len({o[0]["frames"]["data"]["x_t"] for o in outs}) == 20
     f, _, s = clients[7].predict(3, api_name="/frame")

@@ -87,13 +87,12 @@ def test_finished_run_writes_each_answer_its_own_files(tmp_path):
         [2, 1, 0], torch.randn(K, B, 2), torch.randn(K, B, 2), torch.randn(K, B, 2), torch.ones(K), [None] * K
     )
     payload = {"v": 1, "id": "run-1", "frames": {"count": K}}
-    run = FinishedRun(tr, None, payload, len(json.dumps(payload)), b"GIF89a...", {"status": "done"})
-    assert run.nbytes() >= 3 * K * B * 2 * 4 + len(b"GIF89a...")
+    run = FinishedRun(tr, None, payload, len(json.dumps(payload)), {"status": "done"})
+    assert run.nbytes() >= 3 * K * B * 2 * 4 + len(json.dumps(payload))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = run.write_files(tmp_path / "a", "run-2", "t.gif")
-    b = run.write_files(tmp_path / "b", "run-3", "t.gif")
-    assert a[1] != b[1]
-    assert json.loads(Path(a[1]).read_text())["id"] == "run-2" and json.loads(Path(b[1]).read_text())["id"] == "run-3"
-    assert Path(a[0]).read_bytes() == Path(b[0]).read_bytes() == b"GIF89a..."
+    a = run.write_file(tmp_path / "a", "run-2")
+    b = run.write_file(tmp_path / "b", "run-3")
+    assert a != b
+    assert json.loads(Path(a).read_text())["id"] == "run-2" and json.loads(Path(b).read_text())["id"] == "run-3"
     assert payload["id"] == "run-1"  # the cached payload itself is never changed

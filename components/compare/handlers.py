@@ -95,9 +95,9 @@ class SideChoice:
     def name(self) -> str:
         return f"{self.key.upper()} · {self.source} · {self.solver} {self.steps} steps ({self.nfe} NFE)"
 
-    def progressive(self, n: int, label, seed: int) -> Iterator:
+    def progressive(self, n: int, label, seed: int, network=None) -> Iterator:
         """This side's sampling run: one record per step (adiff's progressive loop), from x_T drawn with ``seed``; a
-        conditional model samples with its preset's CFG scale."""
+        conditional model samples with its preset's CFG scale.  ``network``: the run's engine session."""
         info = self.info
         cfg = info.sample_kwargs.get("cfg_scale", 1.0) if (info.conditional and label is not None) else None
         return self.model.generate_progressive(
@@ -229,20 +229,22 @@ class Done:
 
 # ---------------------------------------------------------------------------------------------- handlers
 def compare(ctx: AppContext, session: Session, req: CompareRequest):
-    """Run both choices from the same x_T, yielding a Live message per due step and a Done at the end."""
+    """Run both choices from the same x_T, yielding a Live message per due step and a Done at the end.  Each side's
+    network calls go through the app's sampling engine (batched with every other run in progress)."""
     st = state_of(session)
     folder = session.run_folder(TAB)
     n, kind = req.num_samples, req.kind
     static = view.pair_static(req.sides, kind, n)
-    runs = [SideRun(s, s.progressive(n, req.label, req.seed)) for s in req.sides]
-    a, b = runs
-    throttle = Throttle(req.a.steps + req.b.steps)
-    st.progress = "before the first step"
-    for _ in lockstep(runs):
-        st.progress = f"A at step {a.done} of {a.choice.steps}, B at step {b.done} of {b.choice.steps}"
-        if a.last is None or b.last is None or not throttle.due(a.done + b.done - 1):
-            continue
-        yield Live(view.live(folder.name, kind, static, runs, throttle.sent - 1), throttle.sent == 1)
+    with ctx.engine.session(req.a.model) as net_a, ctx.engine.session(req.b.model) as net_b:
+        runs = [SideRun(s, s.progressive(n, req.label, req.seed, net)) for s, net in zip(req.sides, (net_a, net_b))]
+        a, b = runs
+        throttle = Throttle(req.a.steps + req.b.steps)
+        st.progress = "before the first step"
+        for _ in lockstep(runs):
+            st.progress = f"A at step {a.done} of {a.choice.steps}, B at step {b.done} of {b.choice.steps}"
+            if a.last is None or b.last is None or not throttle.due(a.done + b.done - 1):
+                continue
+            yield Live(view.live(folder.name, kind, static, runs, throttle.sent - 1), throttle.sent == 1)
     done = _finish(ctx, req, runs, static, folder)
     st.progress = "after the last step"
     yield done

@@ -1,7 +1,9 @@
 """The reverse tab's handlers: plain functions of (ctx, session, request) that yield view data (no widgets).
 
-* ``generate``: sample a model with a solver, yield a ``Live`` player message per due step (components/streaming.py)
-  and a ``Done`` at the end (the whole trajectory as a JSON file the player fetches, the GIF, the summary).  An
+* ``generate``: sample a model with a solver through the app's sampling engine, yield a ``Live`` player message per
+  due step (components/streaming.py), a ``Done`` as soon as the whole trajectory is on file (a JSON file the player
+  fetches), and the ``Done`` again with the distance to the data.
+* ``trajectory_gif_file``: the last trajectory as an animated GIF, made when asked for.  An
   identical request on a shipped preset is answered from the result cache (components/result_cache.py).
 * ``show_frame``: any stored frame of the session's last run as a plotly figure (for API users).
 * ``stop``: where the cancelled run got to.
@@ -74,7 +76,7 @@ class ReverseState:
 
     trajectory: StoredTrajectory | None = None
     progress: str | None = None
-    files: tuple[str, str] | None = None  # the last delivered run's GIF and player JSON
+    files: tuple[str | None, str] | None = None  # the last delivered run's GIF (once asked for) and player JSON
 
 
 def state_of(session: Session) -> ReverseState:
@@ -192,23 +194,26 @@ class Done:
     message: dict  # the pointer to the whole trajectory's file
     text: str
     summary: dict
-    gif_path: str
     data_path: str
+    gif_path: str | None = None  # the GIF is made when asked for (/trajectory_gif), not on every run
 
 
 # ---------------------------------------------------------------------------------------------- handlers
-def _reuse(session: Session, req: GenerateRequest, hit: FinishedRun, folder: Path, t0: float) -> Done:
-    """An identical earlier request's result, in this run's own files."""
-    run_id = folder.name
-    gif_path, data_path = hit.write_files(folder, run_id, "trajectory.gif")
-    ideal = ideal_mixture(req.info, req.label)
-    stored = StoredTrajectory(
-        hit.trajectory, req.model, req.info.source, req.info.kind, req.label, req.cfg, hit.paths, ideal
+def _store(session: Session, req: GenerateRequest, traj, paths, folder: Path, data_path: str) -> None:
+    st = state_of(session)
+    st.trajectory = StoredTrajectory(
+        traj, req.model, req.info.source, req.info.kind, req.label, req.cfg, paths, ideal_mixture(req.info, req.label)
     )
-    state_of(session).trajectory = stored
+    st.files = (None, data_path)
+
+
+def _reuse(session: Session, req: GenerateRequest, hit: FinishedRun, folder: Path, t0: float) -> Done:
+    """An identical earlier request's result, in this run's own file."""
+    data_path = hit.write_file(folder, folder.name)
+    _store(session, req, hit.trajectory, hit.paths, folder, data_path)
     summary = {**hit.summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
     text = view.done_text(summary) + "\n\n" + REUSED_TEXT
-    return Done(view.pointer(run_id, stored.num_frames), text, summary, gif_path, data_path)
+    return Done(view.pointer(folder.name, len(hit.trajectory)), text, summary, data_path)
 
 
 def _summary(req: GenerateRequest, traj, final, t0: float) -> dict:
@@ -228,75 +233,119 @@ def _summary(req: GenerateRequest, traj, final, t0: float) -> dict:
     }
 
 
-def _deliver(session: Session, folder: Path, done: Done) -> Done:
-    state_of(session).files = (done.gif_path, done.data_path)
-    return done
-
-
 def generate(ctx: AppContext, session: Session, req: GenerateRequest):
-    """Sample; yield a Live message per due step and a Done at the end."""
+    """Sample; yield a Live message per due step, a Done as soon as the trajectory is on file, and the Done again
+    with the distance to the data once it is measured.  The network calls go through the app's sampling engine
+    (adiff.serving: one batched call per round for every run in progress), so a run's samples do not depend on
+    who else is sampling."""
     t0 = time.time()
     folder = session.run_folder(TAB)
     hit = ctx.results.get(req.cache_key())
     if hit is not None:
-        yield _deliver(session, folder, _reuse(session, req, hit, folder, t0))
+        yield _reuse(session, req, hit, folder, t0)
         session.delivered(TAB, folder)
         return
     st = state_of(session)
-    model, info, n = req.model, req.info, req.num_samples
-    run_id = folder.name
-    title = f"{info.source} · {req.sampler}, {req.num_steps} steps ({req.nfe} NFE) · seed {req.seed} · {n} samples"
-    ideal = ideal_mixture(info, req.label)
-    static = player_static(model, info, title, ideal is not None, n)
-    rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
-    throttle = Throttle(req.num_steps)
-    st.progress = "before the first step"
-    steps = model.generate_progressive(
-        n,
-        condition=condition_for(req.label, n, info.num_classes),
-        seed=req.seed,
-        sampler=req.sampler,
-        num_steps=req.num_steps,
-        eta=req.eta,
-        cfg_scale=req.cfg,
-        clip_x0=info.sample_kwargs.get("clip_x0"),
-    )
-    for step in steps:
-        rec.add(step)
-        st.progress = f"at step {step.index + 1} of {req.num_steps} (t = {fmt_t(step.t)})"
-        if throttle.due(step.index):
-            message = view.live(model, info.kind, static, step, run_id, throttle.sent - 1, req.label, req.cfg, ideal)
-            text = view.SAMPLING_TEXT.format(sampler=req.sampler, steps=req.num_steps)
-            yield Live(message, throttle.sent == 1, text)
-    yield _deliver(session, folder, _finish(ctx, session, req, rec.finish(), static, folder, ideal, t0))
+    with ctx.engine.session(req.model) as net:
+        run = _Run(ctx, req, folder, net)
+        st.progress = "before the first step"
+        for step in run.steps():
+            st.progress = f"at step {step.index + 1} of {req.num_steps} (t = {fmt_t(step.t)})"
+            live = run.live(step)
+            if live is not None:
+                yield live
+        done, payload_chars, final = run.finish(session, t0)
+    st.progress = "after the last step"
+    yield done  # the player has its file: the distance to the data follows
+    yield _measured(ctx, req, run, done, payload_chars, final)
     session.delivered(TAB, folder)  # the browser has this run's files: older runs' may go
 
 
-def _finish(ctx, session, req: GenerateRequest, traj, static, folder: Path, ideal, t0: float) -> Done:
-    """The whole trajectory: the player's JSON file, the GIF, the summary (with the distance to the data), and the
-    result cache entry for an identical request later."""
-    info, n, run_id = req.info, req.num_samples, folder.name
-    paths = traj.x[:, : min(NUM_PATHS, n)].clone() if info.kind == "points" else None  # [K, P, 2]
-    final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged, and the player says so
-    payload = view.final_payload(req.model, info.kind, static, traj, run_id, req.label, req.cfg, ideal, n - len(final))
-    payload_text = json.dumps(payload, separators=(",", ":"))
-    data_path = folder / "trajectory.json"
-    data_path.write_text(payload_text)
-    gif_path = trajectory_gif(traj, info.kind, folder / "trajectory.gif", PLOT_RANGE)
-    gif_bytes = gif_path.read_bytes()
-    state_of(session).trajectory = StoredTrajectory(
-        traj, req.model, info.source, info.kind, req.label, req.cfg, paths, ideal
-    )
-    summary = _summary(req, traj, final, t0)
-    d = ctx.mmd2_to_data(info, final, req.label, 500, 123)
+def _measured(ctx: AppContext, req: GenerateRequest, run, done: Done, payload_chars: int, final) -> Done:
+    """The finished run with its distance to the data (2-D models), cached for an identical request later."""
+    summary = dict(done.summary)
+    d = ctx.mmd2_to_data(req.info, final, req.label, 500, 123)
     if d is not None:
         summary["mmd2_to_data"] = d
-    state_of(session).progress = "after the last step"
     key = req.cache_key()
     if key is not None:
-        run = FinishedRun(traj, paths, payload, len(payload_text), gif_bytes, summary)
-        ctx.results.put(key, run, run.nbytes())
-    return Done(view.pointer(run_id, len(traj)), view.done_text(summary), summary, str(gif_path), str(data_path))
+        cached = FinishedRun(run.traj, run.paths, run.payload, payload_chars, summary)
+        ctx.results.put(key, cached, cached.nbytes())
+    return Done(done.message, view.done_text(summary), summary, done.data_path)
+
+
+class _Run:
+    """One run's sampling loop and what it shows: the static player parts, the recorder, the throttle, the learned
+    fields (through the run's engine session, shared across sessions for a preset)."""
+
+    def __init__(self, ctx: AppContext, req: GenerateRequest, folder: Path, net):
+        self.req, self.folder, self.net, self.id = req, folder, net, folder.name
+        info, n = req.info, req.num_samples
+        title = f"{info.source} · {req.sampler}, {req.num_steps} steps ({req.nfe} NFE) · seed {req.seed} · {n} samples"
+        self.ideal = ideal_mixture(info, req.label)
+        self.static = player_static(req.model, info, title, self.ideal is not None, n)
+        self.fields = ctx.fields_for(req.model, info, req.label, req.cfg, net)
+        self.rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
+        self.throttle = Throttle(req.num_steps)
+        self.traj = self.paths = self.payload = None
+
+    def steps(self):
+        req, info = self.req, self.req.info
+        n = req.num_samples
+        for step in req.model.generate_progressive(
+            n,
+            condition=condition_for(req.label, n, info.num_classes),
+            seed=req.seed,
+            sampler=req.sampler,
+            num_steps=req.num_steps,
+            eta=req.eta,
+            cfg_scale=req.cfg,
+            clip_x0=info.sample_kwargs.get("clip_x0"),
+            network=self.net,
+        ):
+            self.rec.add(step)
+            yield step
+
+    def live(self, step) -> Live | None:
+        if not self.throttle.due(step.index):
+            return None
+        req = self.req
+        seq = self.throttle.sent - 1
+        message = view.live(req.model, req.info.kind, self.static, step, self.id, seq, self.ideal, self.fields)
+        return Live(message, seq == 0, view.SAMPLING_TEXT.format(sampler=req.sampler, steps=req.num_steps))
+
+    def finish(self, session: Session, t0: float) -> tuple[Done, int, Any]:
+        """The whole trajectory: the player's JSON file and the summary -> (Done, the file's length, the finite
+        samples)."""
+        req, info = self.req, self.req.info
+        traj = self.traj = self.rec.finish()
+        self.paths = traj.x[:, : min(NUM_PATHS, req.num_samples)].clone() if info.kind == "points" else None
+        final = finite_rows(traj.final)  # NaN or infinite samples are counted, not averaged, and the player says so
+        nonfinite = req.num_samples - len(final)
+        self.payload = view.final_payload(
+            req.model, info.kind, self.static, traj, self.id, self.ideal, self.fields, nonfinite
+        )
+        text = json.dumps(self.payload, separators=(",", ":"))
+        data_path = self.folder / "trajectory.json"
+        data_path.write_text(text)
+        _store(session, req, traj, self.paths, self.folder, str(data_path))
+        summary = _summary(req, traj, final, t0)
+        words = (
+            view.done_text(summary) + "\n\n" + view.MEASURING_TEXT if info.kind == "points" else view.done_text(summary)
+        )
+        return Done(view.pointer(self.id, len(traj)), words, summary, str(data_path)), len(text), final
+
+
+def trajectory_gif_file(ctx: AppContext, session: Session, req: None) -> str:
+    """The session's last trajectory as an animated GIF (made now, in its own folder)."""
+    stored = state_of(session).trajectory
+    if stored is None:
+        raise field_error("gif", "no trajectory yet: press Generate first")
+    folder = session.run_folder("gif")
+    path = trajectory_gif(
+        stored.trajectory, stored.kind, folder / f"trajectory-{stored.source.replace(' ', '_')}.gif", PLOT_RANGE
+    )
+    return str(path)
 
 
 def show_frame(ctx: AppContext, session: Session, req: FrameRequest):

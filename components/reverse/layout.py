@@ -48,7 +48,7 @@ slider or press **▶ Play** (both run in your browser)."""
 
 
 def _render_generate(out: Live | Done):
-    """(player, status, summary, GIF, trajectory file)."""
+    """(player, status, summary, GIF, trajectory file); the GIF is made when asked for (its own button)."""
     if isinstance(out, Live):
         return out.message, out.text if out.first else gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return out.message, out.text, out.summary, out.gif_path, out.data_path
@@ -84,7 +84,9 @@ def build(ctx: AppContext) -> TabLink:
                 render("reverse", LESSONS)
                 with gr.Accordion("Details: the numbers (JSON) and the GIF", open=False):
                     summary = gr.JSON(label="status", elem_id="rev-summary", max_height=320)
-                    gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
+                    with gr.Row():
+                        gif_btn = gr.Button("Make an animated GIF", size="sm", scale=0, elem_id="rev-gif-btn")
+                        gif = gr.File(label="Trajectory as an animated GIF", elem_id="rev-gif", height=90)
                     data_file = gr.File(
                         label="Trajectory as JSON (what the player plays; decode with components.player)",
                         elem_id="rev-trajectory",
@@ -108,6 +110,13 @@ def build(ctx: AppContext) -> TabLink:
         endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
         [status, summary],
         "generate",
+    )
+    gif_btn.click(
+        endpoint(ctx, None, handlers.trajectory_gif_file, name="trajectory_gif"),
+        None,
+        gif,
+        api_name="trajectory_gif",
+        **ctx.light,
     )
     frame.change(
         endpoint(ctx, FrameRequest.parse, handlers.show_frame),

@@ -19,10 +19,9 @@ from adiff.diffusion import Predictor
 from ..arrays import count_nonfinite, points, score_field, tile_images
 from ..figures import make_frame_figure, make_schedule_marker_figure
 from ..player import live_message, player_payload, time_value
+from ..score_fields import FIELD_GRID, Fields
 from ..summaries import describe_mmd2
 from ..trajectory_view import (
-    FIELD_GRID,
-    field_eps,
     fmt_t,
     frame_labels,
     image_specs,
@@ -35,18 +34,10 @@ __all__ = ["frame_data", "frame_figure", "curve_figure", "live", "final_payload"
 
 
 # ---------------------------------------------------------------------------------------------- the player
-def live(model, kind: str, static: dict, step, run_id: str, seq: int, label, cfg, ideal) -> dict:
+def live(model, kind: str, static: dict, step, run_id: str, seq: int, ideal, fields) -> dict:
     """One step of a run as a light player message (the static parts only in the first, ``seq`` 0)."""
     arrays = trajectory_arrays(
-        model,
-        kind,
-        [step.t],
-        step.x_t[None],
-        step.x0_pred[None],
-        step.eps_pred[None],
-        label=label,
-        cfg_scale=cfg,
-        ideal=ideal,
+        model, kind, [step.t], step.x_t[None], step.x0_pred[None], step.eps_pred[None], ideal=ideal, fields=fields
     )
     if kind == "images" and seq == 0:
         image_specs(static, arrays)
@@ -56,10 +47,10 @@ def live(model, kind: str, static: dict, step, run_id: str, seq: int, label, cfg
     return live_message(run_id, kind, static, frame, step.t, step.noise_level, text[0], seq, alpha=alpha)
 
 
-def final_payload(model, kind: str, static: dict, traj, run_id: str, label, cfg, ideal, nonfinite: int) -> dict:
+def final_payload(model, kind: str, static: dict, traj, run_id: str, ideal, fields, nonfinite: int) -> dict:
     """The whole trajectory as the player's payload; samples that ended NaN or infinite are named in the notes."""
     arrays = trajectory_arrays(
-        model, kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, label=label, cfg_scale=cfg, ideal=ideal
+        model, kind, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, ideal=ideal, fields=fields
     )
     if kind == "images":
         image_specs(static, arrays)
@@ -153,8 +144,8 @@ def frame_data(
     }
     proc = model.process
     if t > 0:
-        eps_fn = field_eps(model, label, cfg_scale, FIELD_GRID * FIELD_GRID)
-        frame["score"] = score_field(eps_fn, proc, t, FIELD_GRID, PLOT_RANGE, model.device)
+        predict = Fields(model, label, cfg_scale).predictor()
+        frame["score"] = score_field(lambda x, tt: predict(x, tt).eps, proc, t, FIELD_GRID, PLOT_RANGE, model.device)
     if ideal is not None:
         frame["ideal"] = _ideal_frame(ideal, proc, t, x_t)
     return frame
@@ -216,6 +207,7 @@ def done_text(s: dict) -> str:
     return "\n\n".join(lines)
 
 
+MEASURING_TEXT = "… measuring the distance to the data"
 SAMPLING_TEXT = (
     "… **sampling** ({sampler}, {steps} steps): the frames stream into the player below, its label says which step"
 )
