@@ -290,7 +290,7 @@ def _finish(ctx, session, req: GenerateRequest, traj, static, folder: Path, idea
     summary = _summary(req, traj, final, t0)
     d = ctx.mmd2_to_data(info, final, req.label, 500, 123)
     if d is not None:
-        summary["mmd2_to_data"] = d
+        summary.update(mmd2_to_data=d.value, mmd2_se=d.se)
     state_of(session).progress = "after the last step"
     key = req.cache_key()
     if key is not None:
