@@ -53,8 +53,9 @@ Rows = Callable[[int, int], torch.Tensor]  # (i, j) -> the kernel's rows i .. j 
 
 
 def _rows(kernel, p: torch.Tensor, q: torch.Tensor, chunk: int) -> Rows:
-    """Row blocks of kernel(p, q): computed once when p has at most ``chunk`` rows, else block by block (twice)."""
-    if p.shape[0] <= chunk:
+    """Row blocks of kernel(p, q): computed once when the matrix has at most 4 chunk^2 entries (32 MB in float64 for
+    the default chunk of 1024), else block by block, each time they are asked for (twice)."""
+    if p.shape[0] * q.shape[0] <= 4 * chunk * chunk:
         full = kernel(p, q)  # [N, M]
         return lambda i, j: full[i:j]
     return lambda i, j: kernel(p[i:j], q)
