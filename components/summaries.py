@@ -48,7 +48,7 @@ def describe_mmd2(v: float | None, se: float | None, what: str = "the data") -> 
             else ""
         )
         return f"{head}{below}: within {DETECTABLE_SE:g} standard errors of 0, no detectable difference from {what}."
-    z = f"{v / se:.0f} standard errors above 0" if se > 0 else "above 0 with no scatter"
+    z = f"{v / se:.2g} standard errors above 0" if se > 0 else "above 0 with no scatter"
     if v <= CLEAR_SE * se:
         return f"{head}: close to {what}, but {z}: a small difference these samples can detect."
     return f"{head}: {z}, clearly different from {what}."
