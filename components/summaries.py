@@ -1,6 +1,7 @@
 """Plain-language summaries shown above each tab's raw numbers (which stay in a closed "Details" section), and the
-honest verdicts (MMD² read by its standard error; a negative MMD² explained).  Pure functions of plain values; the tabs call them.  The guidance tab's
-words (its verdict against the tilted target, the classifier's re-check) are in components/guidance/view.py."""
+honest verdicts (MMD² read by its standard error; a negative MMD² explained) with the numbers they rest on.  Pure
+functions of plain values; the tabs call them.  The guidance tab's words (its verdict against the tilted target, the
+classifier's re-check) are in components/guidance/view.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ __all__ = [
 ]
 
 
-DETECTABLE_SE = 2  # MMD² within this many standard errors of 0: no detectable difference
+DETECTABLE_SE = 2  # a difference within this many standard errors is not detectable (MMD² from 0, guided reward from
+# the tilted target's)
 CLEAR_SE = 10  # ... beyond this many: clearly different (in between: close, but detectably different)
 ROUGH_ESS = 30  # a tilted target carried by fewer effective data points is rough (its standard error too)
 
@@ -25,10 +27,6 @@ def fmt(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
     return f"{v:.{digits}g}"
-
-
-def _cap(s: str) -> str:
-    return s[:1].upper() + s[1:]
 
 
 def describe_mmd2(v: float | None, se: float | None, what: str = "the data") -> str:

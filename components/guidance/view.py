@@ -20,7 +20,7 @@ from adiff.data import PLOT_RANGE
 from ..arrays import count_nonfinite, points, tile_images
 from ..reward_figures import make_guidance_figure
 from ..rewards import NO_REWARD
-from ..summaries import ROUGH_ESS, fmt
+from ..summaries import DETECTABLE_SE, ROUGH_ESS, fmt
 
 __all__ = [
     "panel",
@@ -97,8 +97,8 @@ def guidance_verdict(
     """Compare the guided mean reward with the tilted target's: ("over" | "under" | "on" | "fooled" | "", words).
 
     The target's mean reward is E_{p·e^{λr}}[r] estimated from reweighted data.  The difference counts as a miss when
-    it is more than twice its standard error, sqrt(guided_se² + target_se²) (both sides' sampling error, nothing
-    else).  "fooled": the numbers match but the classifier's re-check says the classifier was fooled (reward
+    it is more than DETECTABLE_SE (2) times its standard error, sqrt(guided_se² + target_se²) (both sides' sampling
+    error, nothing else).  "fooled": the numbers match but the classifier's re-check says the classifier was fooled (reward
     hacking), so the samples are not on target whatever their mean reward."""
     if guided is None or target is None or base is None:
         return "", ""
@@ -106,14 +106,14 @@ def guidance_verdict(
     se = math.sqrt(guided_se**2 + target_se**2)
     gap_text = f"difference {fmt(gap, 2)} = {_in_se(gap, se)} (SE {fmt(se, 2)})"
     versus = f"guided mean reward {fmt(guided)} vs the tilted target's {fmt(target)}"
-    if abs(gap) <= 2 * se:
+    if abs(gap) <= DETECTABLE_SE * se:
         if fooled:
             return "fooled", (
                 f"reward hacking, not the tilted target: the mean rewards match ({versus}; {gap_text}), but the "
                 "re-check below says the classifier was fooled, so the samples reach the target's reward without "
                 "being its samples."
             )
-        return "on", f"on target: {versus}; {gap_text}, within 2 standard errors{_rough(ess)}."
+        return "on", f"on target: {versus}; {gap_text}, within {DETECTABLE_SE} standard errors{_rough(ess)}."
     if gap * (1.0 if lam >= 0 else -1.0) > 0:
         advice = "try recurrence 3 or a smaller λ" if recurrence < 3 else "try a smaller λ"
         return "over", (
