@@ -15,7 +15,7 @@ import torch
 import adiff.presets
 from adiff import DiffusionModel
 from adiff.data import make_dataset
-from adiff.eval.metrics import mmd2
+from adiff.eval.metrics import MMDEstimate, mmd2_estimate
 from adiff.nn.budget import Budget
 from adiff.nn.checkpoints import CheckpointError
 from adiff.nn.config import resolve_device
@@ -182,10 +182,10 @@ class AppContext:
                 self._data_cache[key] = hit
         return hit
 
-    def mmd2_to_data(self, info: ModelInfo, samples: torch.Tensor, label, n: int, seed: int) -> float | None:
-        """MMD² of the first ``n`` samples of a 2-D model to ``n`` points of its dataset (of class ``label`` for a
-        class-conditional run); None for images, unknown data or fewer than 2 points a side.  n vs n points: MMD²
-        costs O((2n)²)."""
+    def mmd2_to_data(self, info: ModelInfo, samples: torch.Tensor, label, n: int, seed: int) -> MMDEstimate | None:
+        """MMD² (with its standard error) of the first ``n`` samples of a 2-D model to ``n`` points of its dataset (of
+        class ``label`` for a class-conditional run); None for images, unknown data or fewer than 2 points a side.
+        n vs n points: MMD² costs O((2n)²)."""
         if info.kind != "points" or info.dataset is None:
             return None
         ref, ref_labels = self.dataset(info.dataset, 4 * n, seed)
@@ -193,4 +193,4 @@ class AppContext:
             ref = ref[ref_labels == label]  # compare a class-conditional run with that class's data
         if len(ref) < 2 or len(samples) < 2:
             return None
-        return mmd2(samples[:n].float().cpu(), ref[:n])
+        return mmd2_estimate(samples[:n].float().cpu(), ref[:n])

@@ -7,9 +7,33 @@ from pathlib import Path
 
 import gradio as gr
 
-__all__ = ["GLOSSARY", "TRY_THIS", "glossary_markdown", "try_this", "MMD_NOTE", "page_script"]
+from adiff.samplers import SOLVERS
+
+from .limits import LIMITS
+from .summaries import DETECTABLE_SE, ROUGH_ESS
+
+__all__ = ["GLOSSARY", "TRY_THIS", "glossary_markdown", "try_this", "page_script", "MAX_FRAMES", "STRAIGHTNESS"]
 
 PAGE_JS = (Path(__file__).resolve().parent.parent / "assets" / "page.js").read_text()
+
+# The numbers the glossary states that the app computes, each checked by a test (tests/test_glossary.py).
+MAX_FRAMES = LIMITS.frames + 2  # a run keeps every k-th step (k = ceil(steps / frames)), the last step and the sample
+# path straightness of the probability-flow ODE with the exact 8-gaussians denoiser (200 steps; VP: linear schedule,
+# DDIM; flow: Euler), over 500 paths: 1.150-1.168 VP and 1.509-1.543 flow on seeds 0 and 1
+STRAIGHTNESS = {"vp": 1.16, "flow": 1.52}
+
+
+def _nfe_text() -> str:
+    """NFE per step of every solver, from the registry (adiff.samplers.SOLVERS[..].nfe): "ddpm, ddim: 1 per step;
+    heun: 2 per step, 1 for the last (10 steps: 19)"."""
+    groups: dict[str, list[str]] = {}
+    for name, solver in SOLVERS.items():
+        per, ten = solver.nfe(11) - solver.nfe(10), solver.nfe(10)
+        last = ten - per * 9
+        text = f"{per} per step" + (f", {last} for the last (10 steps: {ten})" if last != per else "")
+        groups.setdefault(text, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {text}" for text, names in groups.items())
+
 
 # term -> one or two plain sentences.  Keep the terms as the UI writes them.
 GLOSSARY: dict[str, str] = {
@@ -34,7 +58,8 @@ GLOSSARY: dict[str, str] = {
     "η (eta)": "DDIM's noise knob: 0 = deterministic, 1 = as much fresh noise per step as DDPM.",
     "steps": "How many reverse steps the sampler takes (≤ T); fewer is faster and rougher.",
     "seed": "Fixes the random numbers (x_T and any noise), so the same settings give the same picture.",
-    "frame": "One stored moment of a reverse run (at most 50 per run), scrubbed and played in your browser.",
+    "frame": f"One stored moment of a reverse run, scrubbed and played in your browser: at most {MAX_FRAMES} per "
+    f"run (every k-th step, so that at most {LIMITS.frames} are kept, then the last step and the final sample).",
     "ideal (exact) denoiser": "For 8gaussians the data density is known, so the perfect ε̂ can be computed; the "
     "second row shows it at the same x_t.",
     "class, ∅": "Conditional models take a class y (a digit). ∅ (any) is the null class: unconditional samples; "
@@ -46,7 +71,8 @@ GLOSSARY: dict[str, str] = {
     "tilted target p·e^{λr}": "The distribution guidance and adaptation aim at: the data reweighted by e^{λ r}. "
     "Its mean reward is the honest goal: above it is over-shooting.",
     "DPS": "Diffusion posterior sampling (Chung et al. 2023): the reward's gradient is taken through the "
-    "denoiser, ∇_{x_t} r(x̂₀(x_t)), and added to the noise prediction.",
+    "denoiser, g = ∇_{x_t} r(x̂₀(x_t)), and λ σ_t g is subtracted from the noise prediction (ε̂ − λ σ_t g), which "
+    "moves x̂₀ up the reward.",
     "mode (cheap, xt)": "Cheaper guidance gradients: cheap skips the denoiser's Jacobian, xt differentiates the "
     "reward of the noisy x_t itself; both over-shoot at large t.",
     "recurrence": "Repeat each guided step k times, re-noising in between (Bansal et al. 2023): slower, but the "
@@ -55,7 +81,7 @@ GLOSSARY: dict[str, str] = {
     "reward hacking": "Samples that score high by leaving the data (or fooling a classifier) instead of becoming "
     "good examples of what the reward means.",
     "ESS": "Effective sample size of the reweighted data that draws the tilted target: few effective points "
-    "(say < 30) mean its picture and its mean reward are rough.",
+    f"(< {ROUGH_ESS}) mean its picture and its mean reward are rough.",
     "adaptation": "Fine-tuning your own copy of the model so that it samples the tilted target without guidance.",
     "replay share": "The share of each adaptation batch taken from real data, reweighted by e^{λ r}; the rest are "
     "fresh model samples and the buffer.",
@@ -66,7 +92,9 @@ GLOSSARY: dict[str, str] = {
     "learning rate": "The optimiser's step size (Adam): too large and the loss jumps, too small and nothing moves.",
     "batch size": "Examples per optimisation step.",
     "MMD²": "Maximum mean discrepancy between two sample sets (Gretton et al. 2012): about 0 when they look "
-    "alike, larger when they differ. Its unbiased estimate can be slightly negative: read that as 0.",
+    "alike, larger when they differ. It is shown with its standard error (± SE, from both sets' sampling noise): "
+    f"within {DETECTABLE_SE} SE of 0 is no detectable difference (the unbiased estimate can then be slightly "
+    "negative).",
     "distance to data": "MMD² between model samples and real data: how far the model has drifted.",
     "ε-MSE loss": "The training loss |ε − ε_θ(x_t, t)|² averaged over data, t and noise (Ho et al. 2020, eq. 14).",
     "EMA": "An exponential moving average of the weights, used for sampling (smoother than the raw weights).",
@@ -77,24 +105,18 @@ GLOSSARY: dict[str, str] = {
     "prediction type": "What the network outputs: ε (the noise), x₀ (the clean sample), v = α_t ε − σ_t x₀ "
     "(v-prediction, Salimans & Ho 2022) or a flow's velocity ε − x₀. One conversion turns any of "
     "them into ε̂ and x̂₀, so every solver works with every type.",
-    "NFE": "Number of function (network) evaluations of a run: the cost that matters. Heun spends 2 per step.",
+    "NFE": "Number of function (network) evaluations of a run: the cost that matters. Per solver: " + _nfe_text() + ".",
     "DPM-Solver++": "A second-order multistep ODE solver in log-SNR (Lu et al. 2022): it reuses the previous "
-    "x̂₀, so 10–20 NFE look like DDIM at 100.",
+    "x̂₀, so it needs fewer steps than DDIM for the same accuracy (the compare tab's quality curve shows how many).",
     "Euler, Heun": "First- and second-order steps of the probability-flow ODE (Karras et al. 2022); on a flow, "
     "Euler is x ← x + Δt·v̂.",
     "path straightness": "Mean path length / mean displacement of the samples' paths from x_T to x₀: 1 = "
     "straight lines, which an ODE solver could cross in one step. A rectified flow trains on "
     "straight lines x_t = (1 − t)x₀ + tε, but the paths it samples follow the average velocity "
-    "over all pairs through x_t and bend; a variance-preserving path keeps |x_t| near the data's "
-    "scale and, on these 2-D sets, bends less (measured on the exact 8-gaussians mixture: 1.15 "
-    "VP, 1.50 flow).",
+    "over all pairs through x_t and bend. By this measure a variance-preserving path bends less: "
+    f"{STRAIGHTNESS['vp']:.2f} VP against {STRAIGHTNESS['flow']:.2f} flow for the exact 8-gaussians mixture's "
+    "probability-flow paths (200 steps, 500 paths).",
 }
-
-MMD_NOTE = (
-    "MMD² is an unbiased estimate: when the two sets are as alike as two draws from the same data it "
-    "scatters around 0 and can come out slightly negative; read a value within a few 1e-4 of 0 as "
-    "'no detectable difference'."
-)
 
 TRY_THIS: dict[str, list[str]] = {
     "guidance": [

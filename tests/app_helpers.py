@@ -72,6 +72,19 @@ def live_app(tmp: Path, **build_kwargs):
 
 
 @contextlib.contextmanager
+def app_context(tmp: Path):
+    """An AppContext on the CPU over the shipped presets (fallbacks where missing), torch at one thread."""
+    from components.context import AppContext
+
+    with preset_dir_with_fallbacks(tmp), torch_threads(1):
+        ctx = AppContext(device="cpu")
+        try:
+            yield ctx
+        finally:
+            ctx.store.close_all()
+
+
+@contextlib.contextmanager
 def torch_threads(n: int):
     old = torch.get_num_threads()
     torch.set_num_threads(n)

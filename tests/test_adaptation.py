@@ -46,6 +46,7 @@ def test_events_buffer_hooks_and_counters(model, data):
     assert torch.all(r[:-1] >= r[1:]), "the snapshot is sorted best first"
     assert events[-1].samples.shape == (64, 2) and torch.isfinite(events[-1].samples).all()
     assert all(torch.isfinite(torch.tensor([e.loss, e.reward_mean, e.distance_to_data])).all() for e in events)
+    assert all(e.distance_to_data_se > 0 and e.distance_to_target_se > 0 for e in events)  # the distances' SEs
 
 
 def test_stop_midway_leaves_a_consistent_model_and_reset_restores_it(model, data):

@@ -81,10 +81,10 @@ def test_every_tab_has_two_or_three_prompts_of_what_to_try():
 
 
 def test_a_negative_mmd2_is_explained_not_shown_as_a_distance():
-    text = summaries.describe_mmd2(-8.6e-6)
+    text = summaries.describe_mmd2(-8.6e-6, 2e-4)
     assert "-8.6e-06" in text and "unbiased" in text and "read it as 0" in text
-    assert "clearly different" in summaries.describe_mmd2(0.05)
-    assert summaries.describe_mmd2(None) == ""
+    assert "clearly different" in summaries.describe_mmd2(0.05, 1e-3)
+    assert summaries.describe_mmd2(None, None) == ""
 
 
 @pytest.mark.parametrize("guided, kind", [(-0.39, "over"), (-0.86, "on"), (-2.5, "under")])

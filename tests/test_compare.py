@@ -16,6 +16,7 @@ from adiff.eval.quality import steps_for_nfe
 from components.choices import default_solver, solver_choices, steps_for
 from components.context import ModelInfo
 from components.player import decode_field, decode_points
+from components.summaries import fmt
 from tests.app_helpers import plot_json
 from tests.test_app_api import app, app_error, client, stream  # noqa: F401  (fixtures)
 
@@ -42,7 +43,8 @@ def test_compare_same_noise_two_solvers(client):  # noqa: F811
     # the straightness reported is that of every step's state (>= 1; a subsampled path can only be shorter)
     for side in ("a", "b"):
         s = summary[side]
-        assert s["straightness"] >= 1.0 and s["finite"] and s["mmd2_to_data"] is not None
+        assert s["straightness"] >= 1.0 and s["finite"] and s["mmd2_to_data"] is not None and s["mmd2_se"] > 0
+        assert f"{fmt(s['mmd2_to_data'], 2)} ± {fmt(s['mmd2_se'], 2)}" in text  # the table and the words show the SE
     # the frames the player shows are a subsample: by the triangle inequality their path is no longer than every step's
     assert path_straightness(torch.tensor(a)) <= summary["a"]["straightness"] + 1e-3
     assert "straightness" in text and "| **A** | moons | ddim | 40 | 40 |" in text

@@ -137,3 +137,17 @@ def test_the_recheck_on_drawn_glyphs_agrees():
     )
     r = classifier_recheck(model, x, 7, torch.Generator().manual_seed(1))
     assert r.agree >= 0.8 and r.after >= 0.5 * r.agree and r.t == 300
+
+
+def test_the_target_mean_rewards_standard_error_matches_its_scatter_over_pools():
+    """The delta-method SE of the self-normalised mean, sqrt(sum w² (r − E_w r)²), against the scatter of E_w r over
+    200 pools (the sd of 200 draws is known to about ±5%).  At λ = 1.5 (ESS ≈ 17% of the pool): mean SE 0.0248
+    against a scatter of 0.0261 (0.95 times); the old sqrt(Var_w / ESS) reported about 0.0155 (0.6 times)."""
+    lam, means, ses = 1.5, [], []
+    for seed in range(200):
+        pool = gaussian_pool(1000 + seed)
+        t = tilted_target(pool, pool @ A, lam, 1, torch.Generator().manual_seed(seed))
+        means.append(t.mean_reward)
+        ses.append(t.se)
+    ratio = statistics.mean(ses) / statistics.stdev(means)
+    assert 0.85 <= ratio <= 1.15, (ratio, statistics.stdev(means), statistics.mean(ses))

@@ -180,6 +180,8 @@ class AdaptationEvent:
     buffer: BufferSnapshot
     samples: torch.Tensor  # evaluation samples [n, *data_shape] on the CPU
     fresh_reward_mean: float  # mean reward of this step's fresh samples
+    distance_to_data_se: float = math.nan  # the standard errors of the two distances (MMDReference.estimate)
+    distance_to_target_se: float = math.nan
 
 
 class Adapter:
@@ -372,12 +374,13 @@ class Adapter:
                 samples.cpu(),
                 float(r.mean()),
                 float(r.max()),
-                self.data_reference(samples),
-                self.target_reference(samples),
+                self.data_reference.estimate(samples),
+                self.target_reference.estimate(samples),
             )
         s, rm, rx, dd, dt = self._last_eval
+        q, buf = self.reward_queries, self.buffer.snapshot()
         event = AdaptationEvent(
-            self.steps, rm, rx, float(loss.detach()), dd, dt, self.reward_queries, self.buffer.snapshot(), s, fresh_mean
+            self.steps, rm, rx, float(loss.detach()), dd.value, dt.value, q, buf, s, fresh_mean, dd.se, dt.se
         )
         for hook in self.model.adaptation_hooks:
             hook(self.model, event)

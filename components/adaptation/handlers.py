@@ -218,6 +218,8 @@ def _status(req: AdaptRequest, run: AdaptationRun, ev, h: dict, done: int, t0: f
         "loss": ev.loss,
         "distance_to_data": ev.distance_to_data,
         "distance_to_target": ev.distance_to_target,
+        "distance_to_data_se": ev.distance_to_data_se,
+        "distance_to_target_se": ev.distance_to_target_se,
         "reward_queries": ev.reward_queries,
         "buffer_size": len(ev.buffer.rewards),
         "base_mean_reward": run.base_mean_reward,

@@ -219,7 +219,7 @@ def adaptation_text(s: dict) -> str:
             continue
         first = s.get(key + "_first")
         trend = f" It was {fmt(first, 2)} after the first step." if first is not None and s["step"] > 1 else ""
-        d = describe_mmd2(s[key], what)
+        d = describe_mmd2(s[key], s.get(key + "_se"), what)
         parts.append(d[:1].upper() + d[1:] + trend)
     if s.get("distance_to_target") is not None:
         parts.append(

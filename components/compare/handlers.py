@@ -254,6 +254,7 @@ def compare(ctx: AppContext, session: Session, req: CompareRequest):
 
 def _side_stats(ctx: AppContext, run: SideRun, traj, label) -> dict:
     s, final = run.choice, traj.final
+    d = ctx.mmd2_to_data(s.info, final, label, MMD_N, 321)
     return {
         "model": s.source,
         "process": s.model.process.name,
@@ -263,7 +264,8 @@ def _side_stats(ctx: AppContext, run: SideRun, traj, label) -> dict:
         "nfe": traj.nfe or s.nfe,
         "seconds": round(run.seconds, 2),
         "straightness": run.meter.value,
-        "mmd2_to_data": ctx.mmd2_to_data(s.info, final, label, MMD_N, 321),
+        "mmd2_to_data": None if d is None else d.value,
+        "mmd2_se": None if d is None else d.se,
         "sample_std": float(final.std()),
         "finite": bool(torch.isfinite(final).all()),
     }

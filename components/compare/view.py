@@ -152,21 +152,28 @@ def marks(sides: Sequence, stats: Sequence[dict]) -> list[tuple]:
     return [(s.key.upper(), s.source, s.solver, st["nfe"], st.get("mmd2_to_data")) for s, st in zip(sides, stats)]
 
 
+def _mmd_cell(st: dict) -> str:
+    """MMD² to data ± its standard error, for the table."""
+    if st.get("mmd2_to_data") is None:
+        return fmt(None)
+    return f"{fmt(st['mmd2_to_data'], 2)} ± {fmt(st.get('mmd2_se'), 2)}"
+
+
 def table(sides: Sequence, stats: Sequence[dict]) -> str:
     """Per side NFE, MMD² to data, straightness and time; MMD² in words; which side's paths are straighter."""
     rows = [
-        "| side | model | solver | steps | NFE | MMD² to data | straightness | time |",
+        "| side | model | solver | steps | NFE | MMD² to data (± SE) | straightness | time |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s, st in zip(sides, stats):
         rows.append(
             f"| **{s.key.upper()}** | {s.source} | {s.solver} | {s.steps} | {st['nfe']} | "
-            f"{fmt(st.get('mmd2_to_data'), 2)} | {fmt(st['straightness'], 3)} | {st['seconds']:.1f} s |"
+            f"{_mmd_cell(st)} | {fmt(st['straightness'], 3)} | {st['seconds']:.1f} s |"
         )
     lines = ["\n".join(rows)]
     for s, st in zip(sides, stats):
         if st.get("mmd2_to_data") is not None:
-            lines.append(f"**{s.key.upper()}**: {describe_mmd2(st['mmd2_to_data'])}")
+            lines.append(f"**{s.key.upper()}**: {describe_mmd2(st['mmd2_to_data'], st.get('mmd2_se'))}")
     a, b = stats
     if abs(a["straightness"] - b["straightness"]) > 0.02:
         straighter = "A" if a["straightness"] < b["straightness"] else "B"

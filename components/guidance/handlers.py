@@ -2,8 +2,9 @@
 
 * ``guided_generate``: unguided and guided samples from the same seed; a ``Progress`` line when the throttle says so
   (components/streaming.py), then a ``Result``: the figure (over the reward, with the tilted target drawn from
-  reweighted data: adiff.eval.guidance_checks), the summary in words (over- or under-shooting the target; for the
-  classifier reward the re-check) and the numbers.  An identical request on a shipped preset is answered from the
+  reweighted data: adiff.eval.guidance_checks), the summary in words (over, under or on target by the standard
+  error of the difference; for the classifier reward the re-check, which rules out "on target" when the classifier
+  was fooled) and the numbers.  An identical request on a shipped preset is answered from the
   result cache (components/result_cache.py).
 * ``stop``: where the cancelled run got to.
 """
@@ -31,6 +32,7 @@ from ..result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from ..rewards import EXPRESSION, NO_REWARD, build_reward
 from ..state import Session
 from ..streaming import Throttle
+from ..summaries import ROUGH_ESS
 from . import view
 
 __all__ = ["GuidanceState", "GuidedRequest", "Progress", "Result", "guided_generate", "stop"]
@@ -241,19 +243,23 @@ def _recheck(req: GuidedRequest, base_x: torch.Tensor, guided_x: torch.Tensor) -
 
 
 def _versus_target(ctx, req: GuidedRequest, summary: dict, r_guided, panels: list) -> str:
-    """Add the tilted target's panel and numbers; the verdict in words ("" when there is no target)."""
+    """Add the tilted target's panel and numbers; the verdict in words ("" when there is no target).  Reads the
+    classifier's re-check from the summary when there is one (a fooled classifier is never on target)."""
     tgt = _target(ctx, req)
     if tgt is None:
         return ""
     panels.append(view.panel(req.info.kind, "target", view.target_title(req.lam), tgt.samples, tgt.mean_reward))
+    guided_se = float(r_guided.std() / math.sqrt(len(r_guided))) if r_guided is not None and len(r_guided) > 1 else 0.0
     summary.update(
-        target_mean_reward=tgt.mean_reward, target_mean_reward_se=tgt.se, target_effective_samples=round(tgt.ess, 1)
+        guided_mean_reward_se=guided_se,
+        target_mean_reward=tgt.mean_reward,
+        target_mean_reward_se=tgt.se,
+        target_effective_samples=round(tgt.ess, 1),
     )
-    if tgt.ess < 30:
+    if tgt.ess < ROUGH_ESS:
         summary["note"] = (
             f"only ~{tgt.ess:.0f} effective data points carry the tilted target at λ = {req.lam:g}: its picture is rough"
         )
-    guided_se = float(r_guided.std() / math.sqrt(len(r_guided))) if r_guided is not None and len(r_guided) > 1 else 0.0
     kind, verdict = view.guidance_verdict(
         summary["unguided_mean_reward"],
         summary["guided_mean_reward"],
@@ -263,6 +269,7 @@ def _versus_target(ctx, req: GuidedRequest, summary: dict, r_guided, panels: lis
         tgt.ess,
         req.lam,
         req.recurrence,
+        fooled=bool((summary.get("classifier_check") or {}).get("likely_fooled")),
     )
     summary["versus_target"] = kind
     return verdict
@@ -292,9 +299,9 @@ def _finish(ctx: AppContext, req: GuidedRequest, base_x, guided_x, clipped: floa
     }
     verdict, check = "", None
     if req.reward is not None:
-        verdict = _versus_target(ctx, req, summary, r_guided, panels)
         if req.reward_name == "classifier_logprob" and kind == "images":
             summary["classifier_check"], check = _recheck(req, base_x, guided_x)
+        verdict = _versus_target(ctx, req, summary, r_guided, panels)
     summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
     grid = reward_grid(req.reward, 70, PLOT_RANGE) if (req.reward is not None and kind == "points") else None
     fig = view.figure(kind, grid, panels, view.figure_title(req.info.source, summary["reward"], req.reward is not None))

@@ -3,7 +3,8 @@ sessions).
 
 * ``panel`` / ``panel_titles`` / ``target_title`` / ``figure_title`` / ``figure``: the side-by-side figure over the
   reward (components/reward_figures.py draws it).
-* ``guidance_verdict``: the guided mean reward against the tilted target's: over, under or on target.
+* ``guidance_verdict``: the guided mean reward against the tilted target's: over, under or on target (within 2
+  standard errors of the difference), never on target when the classifier was fooled.
 * ``classifier_check_text``: the classifier reward's second check in words.
 * ``summary_text`` / ``live_text``: a finished run and a running one in words.
 """
@@ -19,7 +20,7 @@ from adiff.data import PLOT_RANGE
 from ..arrays import count_nonfinite, points, tile_images
 from ..reward_figures import make_guidance_figure
 from ..rewards import NO_REWARD
-from ..summaries import fmt
+from ..summaries import DETECTABLE_SE, ROUGH_ESS, fmt
 
 __all__ = [
     "panel",
@@ -69,6 +70,19 @@ def figure(kind: str, reward_grid: dict | None, panels: list[dict], title: str):
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
+def _rough(ess: float | None) -> str:
+    if ess is None or ess >= ROUGH_ESS:
+        return ""
+    return f" (the target rests on only ~{ess:.0f} effective data points, so it is rough)"
+
+
+def _in_se(gap: float, se: float) -> str:
+    """The gap in standard errors, in words: "3.1 SE" (or "exactly 0" / "∞ SE" when there is no scatter)."""
+    if se > 0:
+        return f"{abs(gap) / se:.1f} SE"
+    return "exactly 0" if gap == 0 else "∞ SE"
+
+
 def guidance_verdict(
     base: float | None,
     guided: float | None,
@@ -78,38 +92,36 @@ def guidance_verdict(
     ess: float | None,
     lam: float,
     recurrence: int,
+    fooled: bool = False,
 ) -> tuple[str, str]:
-    """Compare the guided mean reward with the tilted target's: ("over" | "under" | "on" | "", words).
+    """Compare the guided mean reward with the tilted target's: ("over" | "under" | "on" | "fooled" | "", words).
 
-    The target's mean reward is E_{p·e^{λr}}[r] estimated from reweighted data; a gap counts when it is more than
-    twice the combined standard error and more than 10% of the distance the target lies from the unguided mean."""
+    The target's mean reward is E_{p·e^{λr}}[r] estimated from reweighted data.  The difference counts as a miss when
+    it is more than DETECTABLE_SE (2) times its standard error, sqrt(guided_se² + target_se²) (both sides' sampling
+    error, nothing else).  "fooled": the numbers match but the classifier's re-check says the classifier was fooled (reward
+    hacking), so the samples are not on target whatever their mean reward."""
     if guided is None or target is None or base is None:
         return "", ""
     gap = guided - target
     se = math.sqrt(guided_se**2 + target_se**2)
-    span = abs(target - base)
-    lam_sign = 1.0 if lam >= 0 else -1.0
-    if abs(gap) <= max(2 * se, 0.1 * span, 1e-9):
-        return "on", (
-            f"on target: guided mean reward {fmt(guided)} vs the tilted target's {fmt(target)} (± {fmt(2 * se, 2)})."
-        )
-    rough = (
-        f" (the target rests on only ~{ess:.0f} effective data points, so it is rough)"
-        if ess is not None and ess < 30
-        else ""
-    )
-    if gap * lam_sign > 0:
+    gap_text = f"difference {fmt(gap, 2)} = {_in_se(gap, se)} (SE {fmt(se, 2)})"
+    versus = f"guided mean reward {fmt(guided)} vs the tilted target's {fmt(target)}"
+    if abs(gap) <= DETECTABLE_SE * se:
+        if fooled:
+            return "fooled", (
+                f"reward hacking, not the tilted target: the mean rewards match ({versus}; {gap_text}), but the "
+                "re-check below says the classifier was fooled, so the samples reach the target's reward without "
+                "being its samples."
+            )
+        return "on", f"on target: {versus}; {gap_text}, within {DETECTABLE_SE} standard errors{_rough(ess)}."
+    if gap * (1.0 if lam >= 0 else -1.0) > 0:
         advice = "try recurrence 3 or a smaller λ" if recurrence < 3 else "try a smaller λ"
         return "over", (
-            f"over-shoots p·e^{{λr}}: guided mean reward {fmt(guided)} is past the tilted target's "
-            f"{fmt(target)}{rough}. The sampler pushes further than the distribution it aims at "
-            f"(samples may leave the data: reward hacking); {advice}."
+            f"over-shoots p·e^{{λr}}: {versus}{_rough(ess)}; {gap_text}. The sampler pushes further than the "
+            f"distribution it aims at (samples may leave the data: reward hacking); {advice}."
         )
     advice = "try recurrence 3 or a larger λ" if recurrence < 3 else "try a larger λ"
-    return "under", (
-        f"under-shoots p·e^{{λr}}: guided mean reward {fmt(guided)} falls short of the tilted "
-        f"target's {fmt(target)}{rough}; {advice}."
-    )
+    return "under", f"under-shoots p·e^{{λr}}: {versus}{_rough(ess)}; {gap_text}; {advice}."
 
 
 def classifier_check_text(
@@ -164,7 +176,7 @@ def summary_text(s: dict, verdict: str, check: str | None) -> str:
             f"unguided {bad.get('unguided', 0)}, guided {bad.get('guided', 0)} of {s['num_samples']}."
         )
     if verdict:
-        lines.append(("⚠ " if not verdict.startswith("on target") else "✓ ") + verdict)
+        lines.append(("✓ " if s.get("versus_target") == "on" else "⚠ ") + verdict)
     if check:
         lines.append(check)
     if s.get("clipped_fraction", 0) > 0.2:

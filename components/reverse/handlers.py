@@ -266,7 +266,7 @@ def _measured(ctx: AppContext, req: GenerateRequest, run, done: Done, payload_ch
     summary = dict(done.summary)
     d = ctx.mmd2_to_data(req.info, final, req.label, 500, 123)
     if d is not None:
-        summary["mmd2_to_data"] = d
+        summary.update(mmd2_to_data=d.value, mmd2_se=d.se)
     key = req.cache_key()
     if key is not None:
         cached = FinishedRun(run.traj, run.paths, run.payload, payload_chars, summary)

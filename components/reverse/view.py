@@ -202,7 +202,7 @@ def done_text(s: dict) -> str:
             "output overflowed): they are not drawn and not in the statistics."
         )
     if s.get("mmd2_to_data") is not None:
-        d = describe_mmd2(s["mmd2_to_data"])
+        d = describe_mmd2(s["mmd2_to_data"], s.get("mmd2_se"))
         lines.append(d[:1].upper() + d[1:])
     return "\n\n".join(lines)
 
