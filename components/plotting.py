@@ -136,7 +136,8 @@ def _grid(
 def _figure(traces: list[dict], layout: dict, height: int, title: str | None = None, legend: bool = True) -> go.Figure:
     if title:  # a figure half a column wide (the Train tab's two) still shows its whole title
         title = _fold(title, 40)
-    top = 70 + 26 * title.count("<br>") + 26 if title else 56
+    extra = title.count("<br>") if title else 0  # title lines beyond the first
+    top = 96 + 26 * extra if title else 56
     base = {
         "height": height,
         "font": {"size": FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
@@ -166,6 +167,7 @@ def _figure(traces: list[dict], layout: dict, height: int, title: str | None = N
             "y": 0.985,
             "yref": "container",
             "yanchor": "top",
+            "pad": {"t": 24 * extra},  # plotly lifts a title of several lines by all but one: pushed back down
         }
     base.update(layout)
     if "xaxis" not in base:
