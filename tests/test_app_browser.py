@@ -276,7 +276,7 @@ def test_walk_through_every_tab(served, tmp_path):
         page.get_by_role("option", name=preset, exact=True).click()
         expect(lam_box).to_have_value(lam, timeout=60_000)
         expect(steps_box).to_have_value(steps)
-    P.set_number("#ad-steps input", 200)
+    P.set_number("#ad-steps input", 500)  # the most: Stop must come before the end on a loaded machine too
     P.set_number("#ad-bs input", 32)
     page.click("#ad-start")
     P.wait_text("#ad-status-text", "adapting", timeout=120_000)
@@ -310,7 +310,7 @@ def test_walk_through_every_tab(served, tmp_path):
     session = next(s for k in store.keys() if adaptation_state(s := store.peek(k)).run)
     step = adaptation_state(session).run.adapter.steps
     time.sleep(1.5)
-    assert adaptation_state(session).run.adapter.steps == step < 200  # the loop really stopped
+    assert adaptation_state(session).run.adapter.steps == step < 500  # the loop really stopped
     assert "stopped" in P.text("#ad-status-text")
     page.click("#ad-reset")
     P.wait_text("#ad-status-text", "Reset", timeout=20_000)
