@@ -30,6 +30,7 @@ from components import (
     schedules,
     train,
 )
+from components.columns import fit_script
 from components.context import AppContext  # noqa: E402
 from components.help import glossary_markdown, page_script  # noqa: E402
 from components.limits import LIMITS
@@ -37,10 +38,8 @@ from components.state import SessionStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 CSS_PATH = ROOT / "assets" / "app.css"
-HEADER = """# adiff · see how diffusion models work
-Left to right: **noise schedules** → the **forward process** that destroys data → **reverse diffusion** that rebuilds
-it → **compare** two solvers or models on the same noise → **guidance** with a reward → **adaptation** to a reward →
-**training** your own. Your session is your own."""
+HEADER = "# adiff · see how diffusion models work"
+TAGLINE = "schedules → forward → reverse → compare → guidance → adaptation → training · your session is your own"
 
 
 def build_app(
@@ -71,10 +70,14 @@ def build_app(
     with gr.Blocks(
         title="adiff · diffusion explorer", analytics_enabled=False, delete_cache=(1800, 3600), fill_width=True
     ) as demo:
-        gr.Markdown(HEADER, elem_id="header")
-        page_script()
-        with gr.Accordion("Glossary: every term used in this app", open=False, elem_id="glossary"):
-            gr.Markdown(glossary_markdown())
+        # the header and the glossary share one line (the glossary, opened, takes a line of its own: app.css)
+        with gr.Row(elem_id="masthead"):
+            gr.Markdown(HEADER, elem_id="header")
+            gr.Markdown(TAGLINE, elem_id="tagline")
+            with gr.Accordion("Glossary", open=False, elem_id="glossary"):
+                gr.Markdown(glossary_markdown())
+            page_script()
+            fit_script()
         notice = gr.Markdown(visible=False, elem_id="link-notice")
         # "wrap": on a phone every tab name stays visible (the default hides the overflow behind "…")
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):

@@ -7,7 +7,7 @@
   if (root.__adiff) return; // mounted already
   const S = {
     runId: null, stat: null, kind: "points", K: 0, k: 0, live: false, playing: false, fps: 20,
-    frames: {}, scale: {}, t: [], sigma: [], a: [], labels: [], raf: 0, drawn: 0, lastDrawMs: 0, boxes: [], sched: null,
+    frames: {}, scale: {}, t: [], sigma: [], a: [], labels: [], raf: 0, drawn: 0, lastDrawMs: 0, boxes: [], rules: [], sched: null,
   };
   root.__adiff = S;
   root.innerHTML =
@@ -41,30 +41,45 @@
   }
 
   // ------------------------------------------------------------------ layout
+  // The payload's rows of panels become lines on the canvas: all rows in one line, side by side with a wider gap and a
+  // rule between them, when every panel still gets SIDE_BY_SIDE px (compare: A beside B); one panel per line when a
+  // row's panels would get less than NARROW px each (a phone); else the rows as they are.
+  const NARROW = 230, SIDE_BY_SIDE = 180, GROUP_GAP = 34, TITLE_LINES = 3;
+  function arrange(W) {
+    const rows = S.stat.panels, maxCols = Math.max(...rows.map((r) => r.length)), n = rows.flat().length;
+    if (rows.length > 1 && W >= SIDE_BY_SIDE * n + GROUP_GAP * (rows.length - 1)) return [rows];
+    if (W < NARROW * maxCols) return rows.flat().map((p) => [[p]]);
+    return rows.map((r) => [r]);
+  }
   function layout(W) {
-    const rows = S.stat.panels, maxCols = Math.max(...rows.map((r) => r.length));
-    const narrow = W < 230 * maxCols;
-    const gap = 14, titleH = 40, axisL = 36, axisB = 24, boxes = [];
-    const cols = narrow ? 1 : maxCols;
-    const outer = Math.min(narrow ? W - 4 : (W - gap * (cols - 1)) / cols, 560);
-    const side = Math.max(60, outer - axisL - 8);
-    let y = 2;
-    const place = (row) => {
-      const rowW = row.length * outer + (row.length - 1) * gap;
-      row.forEach((p, i) => boxes.push({ p, x: (W - rowW) / 2 + i * (outer + gap) + axisL, y: y + titleH, s: side }));
-      y += titleH + side + axisB + gap;
+    const lines = arrange(W), gap = 14, axisL = 36, axisB = 24, boxes = [], rules = [];
+    const widthOf = (line, outer) => {
+      const k = line.flat().length;
+      return k * outer + (k - line.length) * gap + (line.length - 1) * GROUP_GAP;
     };
-    if (narrow) rows.flat().forEach((p) => place([p])); else rows.forEach(place);
+    const outer = Math.min(560, ...lines.map((line) => (W - 4 - widthOf(line, 0)) / line.flat().length));
+    const side = Math.max(60, outer - axisL - 8);
+    const titleLines = Math.max(1, ...lines.flat(2).map((p) => wrap(p.title, side + 30, 15).length));
+    const titleH = 18 * titleLines + 6;
+    let y = 2;
+    for (const line of lines) {
+      let x = (W - widthOf(line, outer)) / 2;
+      line.forEach((group, g) => {
+        if (g > 0) { rules.push({ x: x + GROUP_GAP / 2 - gap / 2, y0: y + 4, y1: y + titleH + side }); x += GROUP_GAP - gap; }
+        for (const p of group) { boxes.push({ p, x: x + axisL, y: y + titleH, s: side }); x += outer + gap; }
+      });
+      y += titleH + side + axisB + gap;
+    }
     let sched = null;
     if (S.stat.schedule) { sched = { x: 56, y: y + 24, w: Math.max(80, W - 90), h: 64 }; y += 24 + 64 + 24; }
-    return { boxes, sched, H: Math.ceil(y) };
+    return { boxes, rules, sched, H: Math.ceil(y) };
   }
   function resize() {
     if (!S.stat) return drawEmpty();
     const W = Math.floor(root.clientWidth);
     if (W <= 0) return;
     const L = layout(W), dpr = window.devicePixelRatio || 1;
-    S.boxes = L.boxes; S.sched = L.sched; S.W = W;
+    S.boxes = L.boxes; S.rules = L.rules; S.sched = L.sched; S.W = W;
     const pw = Math.round(W * dpr), ph = Math.round(L.H * dpr);
     if (canvas.width !== pw || canvas.height !== ph) { // reallocating a canvas is costly: only when its size changes
       canvas.width = bg.width = pw; canvas.height = bg.height = ph;
@@ -80,9 +95,13 @@
   function background() {
     const lo = S.stat.range[0], hi = S.stat.range[1];
     for (const b of S.boxes) {
-      wrap(b.p.title, b.s + 30, 15).forEach((line, i) => text(line, b.x + b.s / 2, b.y - 24 + 18 * i, 15, b.p.color || "#333", "center"));
+      const lines = wrap(b.p.title, b.s + 30, 15); // bottom-aligned: the last line sits just above the panel
+      lines.forEach((line, i) => text(line, b.x + b.s / 2, b.y - 6 - 18 * (lines.length - 1 - i), 15, b.p.color || "#333", "center"));
       if (S.kind !== "images") axes(b, lo, hi);
     }
+    ctx.strokeStyle = "#cccccc"; ctx.lineWidth = 1; ctx.beginPath();
+    for (const r of S.rules) { ctx.moveTo(r.x, r.y0); ctx.lineTo(r.x, r.y1); }
+    ctx.stroke();
     if (S.sched) scheduleCurves(S.sched);
   }
 
@@ -98,7 +117,7 @@
       const cand = lines[lines.length - 1] ? lines[lines.length - 1] + " " + w : w;
       if (ctx.measureText(cand).width > width && lines[lines.length - 1]) lines.push(w); else lines[lines.length - 1] = cand;
     }
-    return lines.slice(0, 2);
+    return lines.slice(0, TITLE_LINES);
   }
   function axes(b, lo, hi) {
     ctx.fillStyle = "#fff"; ctx.fillRect(b.x, b.y, b.s, b.s);

@@ -6,7 +6,8 @@ One folder per tab, in app.py's order: ``schedules``, ``forward``, ``reverse``, 
 ``(ctx, session, request)`` that return or yield view data), ``view.py`` (pure: figures, player payloads, words) and
 ``lessons.py`` (its "try this → notice that" prompts as checked records).
 
-Shared by the tabs: ``context`` (the AppContext: device, sessions, pools, model lookup), ``controls`` (the control
+Shared by the tabs: ``columns`` (the arrangement every tab shares: controls | result | lesson, the intro fold, the
+phone's figure fitting), ``context`` (the AppContext: device, sessions, pools, model lookup), ``controls`` (the control
 groups: model picker, solver controls, class/CFG, seed/count, run/stop), ``reward_picker``, ``wiring`` (event ->
 handler), ``fields`` (field checks and field-named errors), ``limits`` (every bound and fixed number), ``streaming``
 (the one throttle), ``state`` (per-session state and per-run folders), ``links`` (deep links), ``lesson``,

@@ -99,6 +99,8 @@ def _grid(
     w = (1 - hspace * (cols - 1)) / cols
     h = (1 - vspace * (rows - 1)) / rows
     layout: dict[str, Any] = {"annotations": []}
+    if titles is not None and cols >= 3:  # three titles side by side in a column of about 800 px
+        titles = [_fold(t, 26) if t else t for t in titles]
     for r in range(rows):
         for c in range(cols):
             n = r * cols + c + 1
@@ -114,13 +116,13 @@ def _grid(
                 ya.update(scaleanchor=xr, scaleratio=1)
             layout[xk], layout[yk] = xa, ya
             if titles is not None and n <= len(titles) and titles[n - 1]:
-                layout["annotations"].append(
-                    {
+                layout["annotations"].append(  # anchored to its panel: it follows the panel when the page
+                    {  # stacks a figure's panels on a narrow screen (assets/fit.js)
                         "text": titles[n - 1],
-                        "x": (xd[0] + xd[1]) / 2,
-                        "y": yd[1],
-                        "xref": "paper",
-                        "yref": "paper",
+                        "x": 0.5,
+                        "y": 1,
+                        "xref": f"{xr} domain",
+                        "yref": f"{yr} domain",
                         "xanchor": "center",
                         "yanchor": "bottom",
                         "showarrow": False,
@@ -132,7 +134,10 @@ def _grid(
 
 
 def _figure(traces: list[dict], layout: dict, height: int, title: str | None = None, legend: bool = True) -> go.Figure:
-    top = 96 if title else 56
+    if title:  # a figure half a column wide (the Train tab's two) still shows its whole title
+        title = _fold(title, 40)
+    extra = title.count("<br>") if title else 0  # title lines beyond the first
+    top = 96 + 26 * extra if title else 56
     base = {
         "height": height,
         "font": {"size": FONT_SIZE, "family": "Arial, Helvetica, sans-serif"},
@@ -162,6 +167,7 @@ def _figure(traces: list[dict], layout: dict, height: int, title: str | None = N
             "y": 0.985,
             "yref": "container",
             "yanchor": "top",
+            "pad": {"t": 24 * extra},  # plotly lifts a title of several lines by all but one: pushed back down
         }
     base.update(layout)
     if "xaxis" not in base:
@@ -243,6 +249,16 @@ def _color_titles(layout: dict, keys: Sequence[str | None]) -> None:
     for ann, key in zip(layout["annotations"], keys):
         if key:
             ann["font"] = {"size": FONT_SIZE + 1, "color": COLORS.get(key, "#333333")}
+
+
+def _fold(text: str, width: int) -> str:
+    """Break each line of a title that is longer than ``width`` characters before its last parenthesis ("samples after
+    30 steps<br>(euler 25, seed 0)"): plotly does not wrap titles, and a title wider than its panel is cut off."""
+    lines = []
+    for line in text.split("<br>"):
+        cut = line.rfind(" (")
+        lines.append(line[:cut] + "<br>" + line[cut + 1 :] if len(line) > width and cut > 0 else line)
+    return "<br>".join(lines)
 
 
 def _wrap(text: str, width: int = 44) -> str:

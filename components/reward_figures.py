@@ -75,7 +75,7 @@ def make_guidance_figure(data: dict) -> go.Figure:
             _on(_heat(p["z"], IMAGE_COLORSCALE, -1.0, 1.0, p["title"], hover="pixel"), i + 1)
             for i, p in enumerate(panels)
         ]
-        return _figure(traces, layout, 620, data.get("title"), legend=False)
+        return _figure(traces, layout, 480, data.get("title"), legend=False)
     layout = _grid(1, len(panels), titles, hspace=0.05, square=True, rng=rng)
     _color_titles(layout, [p["key"] for p in panels])
     traces = []
@@ -84,4 +84,4 @@ def make_guidance_figure(data: dict) -> go.Figure:
             traces.append(reward_heatmap(data["reward"], showscale=i == len(panels), n=i))
         size = 4 if p["key"] == "target" else _MARKER
         traces.append(_on(_scatter(p["points"], p["key"], name=p["title"].split("<br>")[0], size=size, opacity=0.8), i))
-    return _figure(traces, layout, 700, data.get("title"))  # tall enough that the squares fill the width
+    return _figure(traces, layout, 440, data.get("title"))  # the squares fill a column of about 800 px

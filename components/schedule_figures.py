@@ -72,8 +72,8 @@ def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
     for n in (1, 2, 3, 4):
         layout[_ref(n)[2]]["range"] = [0, 1]
     for n in (3, 4):
-        layout[_ref(n)[2]]["title"] = {"text": "normalised time t/T (flow: t, or u when shifted)"}
-    return _figure(traces, layout, 720)
+        layout[_ref(n)[2]]["title"] = {"text": "t/T (flow: t, or u when shifted)"}  # fits a panel 300 px wide
+    return _figure(traces, layout, 560)
 
 
 def _marker_figure(

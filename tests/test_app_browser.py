@@ -8,7 +8,7 @@ started for the test; what a person would look at must really change.
   curve; a corrupt upload is reported);
 * a deep link opens the right tab with its values, and the tab's link button writes such a link;
 * 1440×900: the action button and the result are in view together, and no plot title is cut off;
-* 390×844 (a phone): every tab name is visible and every figure is at least the screen's width.
+* 390×844 (a phone): every tab name is visible (the arrangement at both sizes: tests/test_layout_browser.py).
 
 Any console error or warning, or uncaught page error, fails the test. Screenshots go to artifacts/screenshots/.
 On CI (CI=true) a missing Chromium or Playwright fails instead of skipping.
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from components.adaptation.handlers import state_of as adaptation_state
+from components.choices import steps_for
 from tests.app_helpers import live_app, require
 
 pytestmark = pytest.mark.browser
@@ -171,6 +172,7 @@ def test_walk_through_every_tab(served, tmp_path):
         "document.querySelector('#sched-figure .js-plotly-plot')?.data?.length === 15", timeout=20_000
     )
     expect(page.locator("#sched-figure .legend")).to_contain_text("sigmoid")
+    page.locator("button.label-wrap", has_text="Custom schedule").click()  # folded under the main settings
     page.locator("#sched-custom textarea").fill("1e-300, 0.5, 0.99999999999")
     P.wait_text("#sched-custom-status", "custom_values", timeout=20_000)
     assert "✗" in P.text("#sched-custom-status") and "β_t is 0 or 1" in P.text("#sched-custom-status")
@@ -251,7 +253,7 @@ def test_walk_through_every_tab(served, tmp_path):
     P.wait_text("#gd-lambda", "guidance_scale", timeout=10_000)
     assert "1e6 is above the maximum 20; the slider uses 20" in P.text("#gd-lambda .adiff-clamp-note")
     P.set_number("#gd-lambda input[type=number]", 10)
-    page.locator("button.label-wrap", has_text="Sampler").click()
+    page.locator("button.label-wrap", has_text=re.compile(r"^\s*Sampler")).click()
     P.set_number("#gd-steps input[type=number]", 10)
     P.set_number("#gd-n input[type=number]", 150)
     page.click("#gd-generate")
@@ -274,7 +276,7 @@ def test_walk_through_every_tab(served, tmp_path):
         page.get_by_role("option", name=preset, exact=True).click()
         expect(lam_box).to_have_value(lam, timeout=60_000)
         expect(steps_box).to_have_value(steps)
-    P.set_number("#ad-steps input", 200)
+    P.set_number("#ad-steps input", 500)  # the most: Stop must come before the end on a loaded machine too
     P.set_number("#ad-bs input", 32)
     page.click("#ad-start")
     P.wait_text("#ad-status-text", "adapting", timeout=120_000)
@@ -308,7 +310,7 @@ def test_walk_through_every_tab(served, tmp_path):
     session = next(s for k in store.keys() if adaptation_state(s := store.peek(k)).run)
     step = adaptation_state(session).run.adapter.steps
     time.sleep(1.5)
-    assert adaptation_state(session).run.adapter.steps == step < 200  # the loop really stopped
+    assert adaptation_state(session).run.adapter.steps == step < 500  # the loop really stopped
     assert "stopped" in P.text("#ad-status-text")
     page.click("#ad-reset")
     P.wait_text("#ad-status-text", "Reset", timeout=20_000)
@@ -428,24 +430,14 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
     P.check_clean()
 
 
-def test_phone_layout_shows_every_tab_and_full_width_figures(served):
+def test_a_phone_shows_every_tab_name(served):
+    """(Figures on a phone: tests/test_layout_browser.py.)"""
     _, url, browser = served
     P = Page(browser, url, 390, 844)
     page = P.page
     boxes = [page.get_by_role("tab", name=name).bounding_box() for name in TABS.values()]
     assert all(b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390 and b["width"] > 40 for b in boxes), boxes
     assert not page.locator(".overflow-menu button[aria-label='More tabs']").is_visible()
-    page.wait_for_selector("#sched-figure .main-svg")
-    widths = {"sched-figure": page.locator("#sched-figure").bounding_box()["width"]}
-    P.tab("reverse")
-    page.wait_for_selector("#rev-generate")
-    page.evaluate("document.querySelector('#rev-generate').click()")
-    page.wait_for_function(f"document.querySelector('{PLAYER}')?.dataset.state === 'ready'", timeout=90_000)
-    widths["rev-player"] = page.locator("#rev-player canvas").bounding_box()["width"]
-    P.tab("guidance")
-    page.wait_for_selector("#gd-figure .main-svg")
-    widths["gd-figure"] = page.locator("#gd-figure").bounding_box()["width"]
-    assert all(w >= 390 for w in widths.values()), widths
     P.shoot("phone-390")
     P.check_clean()
 
@@ -457,7 +449,7 @@ def test_every_long_job_says_stopped(served):
     page = P.page
     P.tab("guidance")
     page.wait_for_selector("#gd-generate")
-    page.locator("button.label-wrap", has_text="Sampler").click()
+    page.locator("button.label-wrap", has_text=re.compile(r"^\s*Sampler")).click()
     page.locator("#gd-sampler").get_by_label("ddpm").check()
     P.set_number("#gd-steps input[type=number]", 1000)
     page.click("#gd-generate")
@@ -480,18 +472,25 @@ def test_compare_view_and_a_flow_preset(served):
     one slider moves both, the table reports NFE, MMD² and straightness, the quality curve is drawn, the link button
     writes both sides' settings; then the flow preset in the reverse tab offers only its process's solvers and plays
     its velocity field."""
+    from playwright.sync_api import expect
+
     demo, url, browser = served
     P = Page(browser, url)
     page = P.page
     cmp_player = "#cmp-player .adiff-player"
     P.tab("compare")
     page.wait_for_selector("#cmp-go")
+    euler = {n: str(steps_for(demo.adiff_context.model(n, None)[0], "euler")) for n in ("moons", "moons-flow")}
+    # each choice's own step count arrives from the server: wait for it, then type 12 (else it may land after)
+    page.locator("#cmp-a-sampler").get_by_label("euler").check()
+    expect(page.locator("#cmp-a-steps input[type=number]")).to_have_value(euler["moons"], timeout=30_000)
+    P.set_number("#cmp-a-steps input[type=number]", 12)
+    page.get_by_role("tab", name="Side B").click()  # the sides' settings are two tabs of the controls column
     page.locator("#cmp-b-preset input").click()
     page.get_by_role("option", name="moons-flow", exact=True).click()
-    page.locator("#cmp-a-sampler").get_by_label("euler").check()
     page.locator("#cmp-b-sampler").get_by_label("euler").check()
-    for sel, v in (("#cmp-a-steps", 12), ("#cmp-b-steps", 12)):
-        P.set_number(f"{sel} input[type=number]", v)
+    expect(page.locator("#cmp-b-steps input[type=number]")).to_have_value(euler["moons-flow"], timeout=30_000)
+    P.set_number("#cmp-b-steps input[type=number]", 12)
     P.set_number("#cmp-n input[type=number]", 300)
     page.click("#cmp-go")
     # frames stream: the player goes live with both rows before the run ends

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import ModelPicker, RunStop, follow_model, group_outputs, model_updates
 from ..fields import UserError, named
@@ -47,13 +48,11 @@ def _render(u: Update):
 def build(ctx: AppContext) -> TabLink:
     start = KIND_DEFAULTS["points"]  # the tab opens on moons
     with gr.Tab("6 · Adaptation", id="adaptation"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 picker = ModelPicker.build(
                     ctx, PREFIX, info="your session adapts its own copy; the preset stays as it is"
                 )
-                rewards = RewardPicker.build(PREFIX, offer_none=False, defaults=REWARD_DEFAULTS)
                 settings = AdaptSettings.build(PREFIX, start)
                 replay = gr.Slider(
                     minimum=0.0,
@@ -65,6 +64,8 @@ def build(ctx: AppContext) -> TabLink:
                     elem_id=f"{PREFIX}-replay",
                     elem_classes=named("replay_share"),
                 )
+                # the knobs the lessons turn (λ, replay share) above the fold, the reward under them
+                rewards = RewardPicker.build(PREFIX, offer_none=False, defaults=REWARD_DEFAULTS)
                 guided = gr.Checkbox(
                     False,
                     label="Guidance during adaptation",
@@ -75,7 +76,7 @@ def build(ctx: AppContext) -> TabLink:
                 )
                 seed = number(PREFIX, "seed", "seed", "Seed", 0, 0, LIMITS.seed)
                 run = RunStop.build(PREFIX, "Start", run_id="start", extra=[("Reset", "reset")])
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
                 status_md = gr.Markdown(
                     "Press **Start**: your own copy of the model learns towards the tilted target; "
                     "the curves grow one point per step.",
@@ -87,20 +88,22 @@ def build(ctx: AppContext) -> TabLink:
                     label="Live curves",
                     show_label=False,
                     elem_id=f"{PREFIX}-curves",
-                    elem_classes=["adiff-figure", "adiff-wide"],
+                    elem_classes=["adiff-figure", MAIN],
                 )
                 before_after = gr.Plot(
                     view.message_figure("Before / after samples appear here."),
                     label="Before / after (same seed)",
                     show_label=False,
                     elem_id=f"{PREFIX}-before-after",
-                    elem_classes=["adiff-figure", "adiff-wide"],
+                    elem_classes=["adiff-figure"],
                 )
                 shown = BufferDisplay.build(PREFIX)
-                try_this("adaptation")
                 with gr.Accordion("Details: the numbers of the last step (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id=f"{PREFIX}-status", max_height=400)
                 link_btn, link_box = link_row("adaptation")
+            with lesson_column():
+                intro(INTRO, "adaptation")
+                try_this("adaptation")
 
     inputs = [picker.dropdown, rewards.dropdown, rewards.expression, rewards.params]
     inputs += [settings.steps, settings.lr, settings.bs, settings.cap, replay, guided, settings.lam, seed]

@@ -17,6 +17,7 @@ import gradio as gr
 from adiff.samplers import solvers_for
 
 from ..choices import label_choices
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext, ModelInfo
 from ..controls import (
     ClassCFG,
@@ -71,6 +72,11 @@ class Side:
         return cls(key, picker, controls)
 
 
+def _side_tab(ctx: AppContext, key: str, model, info: ModelInfo, solver: str, steps: int) -> Side:
+    with gr.Tab(f"Side {key.upper()}", id=f"cmp-side-{key}", elem_id=f"cmp-side-{key}"):
+        return Side.build(ctx, key, model, info, solver, steps)
+
+
 def _render_compare(out: Live | Done):
     """(player, status, summary, trajectory file, quality figure)."""
     if isinstance(out, Live):
@@ -108,33 +114,37 @@ def _link_side(ctx: AppContext, q: LinkParams, request, out: dict, side: Side, g
 def build(ctx: AppContext) -> TabLink:
     first, first_info = ctx.model("moons", None)  # both sides open on moons
     with gr.Tab("4 · Compare", id="compare"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
-                a, b = (Side.build(ctx, key, first, first_info, s, k) for key, s, k in OPENING)
+        with tab_row():
+            with controls_column():
+                # side A and side B in two tabs: both sides' settings do not fit one column above the fold
+                with gr.Tabs(elem_id="cmp-sides"):
+                    a, b = (_side_tab(ctx, key, first, first_info, s, k) for key, s, k in OPENING)
                 seeds = SeedCount.build(PREFIX, seed_info="the shared x_T")
                 klass = ClassCFG.build(PREFIX, cfg=False)
                 run = RunStop.build(PREFIX, "Compare", run_id="go")
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
+                player = player_component(
+                    "cmp-player",
+                    elem_classes=[MAIN],
+                    empty_text="Press Compare: side A and side B start from the same noise.",
+                )
                 status = gr.Markdown(
                     "Press **Compare**: both rows stream in, then one slider scrubs both.",
                     elem_id="cmp-status",
                     elem_classes=["adiff-status"],
                 )
-                player = player_component(
-                    "cmp-player",
-                    empty_text="Press Compare: side A (top) and side B (bottom) start from the same noise.",
-                )
                 curve = gr.Plot(
                     label="Quality against NFE", show_label=False, elem_id="cmp-curve", elem_classes=["adiff-figure"]
                 )
-                render("compare", LESSONS)
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="cmp-summary", max_height=320)
                     data_file = gr.File(
                         label="Both trajectories as JSON (what the player plays)", elem_id="cmp-trajectory", height=90
                     )
                 link_btn, link_box = link_row("compare")
+            with lesson_column():
+                intro(INTRO, "compare")
+                render("compare", LESSONS)
 
     inputs = [a.picker.dropdown, a.solver.solver, a.solver.steps, b.picker.dropdown, b.solver.solver, b.solver.steps]
     wire_player_run(

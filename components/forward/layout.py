@@ -10,6 +10,7 @@ import gradio as gr
 
 from adiff.data import IMAGE_DATASETS
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..fields import UserError, as_int, named
 from ..lesson import render
@@ -39,6 +40,16 @@ def _controls():
         elem_id="fwd-dataset",
         elem_classes=named("dataset"),
     )
+    t = gr.Slider(
+        minimum=0,
+        maximum=1000,
+        value=250,
+        step=1,
+        label="t",
+        info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise",
+        elem_id="fwd-t",
+        elem_classes=named("t"),
+    )
     schedule = gr.Radio(
         choices=SCHEDULE_NAMES,
         value="linear",
@@ -57,36 +68,27 @@ def _controls():
         elem_id="fwd-T",
         elem_classes=named("num_steps"),
     )
-    t = gr.Slider(
-        minimum=0,
-        maximum=1000,
-        value=250,
-        step=1,
-        label="t",
-        info="x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε: drag to add noise",
-        elem_id="fwd-t",
-        elem_classes=named("t"),
-    )
-    n = gr.Number(
-        value=1000,
-        minimum=1,
-        maximum=LIMITS.forward_points,
-        precision=0,
-        label="Samples",
-        info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
-        elem_id="fwd-n",
-        elem_classes=named("num_points"),
-    )
-    seed = gr.Number(
-        value=0,
-        minimum=0,
-        maximum=LIMITS.seed,
-        precision=0,
-        label="Seed",
-        info="the same seed gives the same data and noise",
-        elem_id="fwd-seed",
-        elem_classes=named("seed"),
-    )
+    with gr.Row():
+        n = gr.Number(
+            value=1000,
+            minimum=1,
+            maximum=LIMITS.forward_points,
+            precision=0,
+            label="Samples",
+            info=f"points (≤ {LIMITS.forward_points}) or image rows (≤ {LIMITS.forward_images})",
+            elem_id="fwd-n",
+            elem_classes=named("num_points"),
+        )
+        seed = gr.Number(
+            value=0,
+            minimum=0,
+            maximum=LIMITS.seed,
+            precision=0,
+            label="Seed",
+            info="the same seed gives the same data and noise",
+            elem_id="fwd-seed",
+            elem_classes=named("seed"),
+        )
     show_flow = gr.Checkbox(
         True,
         label="Rectified flow beside VP",
@@ -117,18 +119,17 @@ def _on_steps(ctx, session, req):
 def build(ctx: AppContext) -> TabLink:
     first = view.outputs(handlers.forward_data(ctx, ForwardRequest.of(*DEFAULTS)))
     with gr.Tab("2 · Forward process", id="forward"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 dataset, schedule, steps, t, n, seed, show_flow = _controls()
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
                 summary_md = gr.Markdown(first[3], elem_id="fwd-summary-text", elem_classes=["adiff-status"])
                 plot = gr.Plot(
                     first[0],
                     label="Data and noised data",
                     show_label=False,
                     elem_id="fwd-figure",
-                    elem_classes=["adiff-figure", "adiff-wide"],
+                    elem_classes=["adiff-figure", MAIN],
                 )
                 curve_plot = gr.Plot(
                     first[1],
@@ -139,8 +140,10 @@ def build(ctx: AppContext) -> TabLink:
                 )
                 with gr.Accordion("Details: the numbers at t (JSON)", open=False):
                     summary = gr.JSON(first[2], label="summary", max_height=320)
-                render("forward", LESSONS)
                 link_btn, link_box = link_row("forward")
+            with lesson_column():
+                intro(INTRO, "forward")
+                render("forward", LESSONS)
 
     fn = endpoint(ctx, ForwardRequest.parse, handlers.forward, view.outputs)
     inputs = [dataset, schedule, steps, t, n, seed, show_flow]

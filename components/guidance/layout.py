@@ -17,6 +17,7 @@ import gradio as gr
 from adiff.samplers import solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import (
     ClassCFG,
@@ -86,14 +87,6 @@ def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
         elem_classes=named("guidance_scale"),
     )
     with gr.Group():
-        mode = gr.Radio(
-            choices=list(GUIDANCE_MODES),
-            value="dps",
-            label="Mode",
-            info=MODE_HELP,
-            elem_id=f"{PREFIX}-mode",
-            elem_classes=named("guidance_mode"),
-        )
         rec = gr.Slider(
             minimum=1,
             maximum=LIMITS.recurrence,
@@ -104,24 +97,31 @@ def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
             elem_id=f"{PREFIX}-recurrence",
             elem_classes=named("recurrence"),
         )
+        mode = gr.Radio(
+            choices=list(GUIDANCE_MODES),
+            value="dps",
+            label="Mode",
+            info=MODE_HELP,
+            elem_id=f"{PREFIX}-mode",
+            elem_classes=named("guidance_mode"),
+        )
     return lam, mode, rec
 
 
 def build(ctx: AppContext) -> TabLink:
     first, first_info = ctx.model("moons", None)  # the tab opens on moons: its rewards, solvers and defaults
     with gr.Tab("5 · Guidance", id="guidance"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 picker = ModelPicker.build(ctx, PREFIX)
+                lam, mode, rec = _guidance_controls()  # the knobs the lessons turn, above the fold
                 rewards = RewardPicker.build(PREFIX)
-                lam, mode, rec = _guidance_controls()
                 klass = ClassCFG.build(PREFIX)
                 with gr.Accordion("Sampler", open=False):
                     solver = SolverControls.build(first, first_info, PREFIX, eta=False, prefer=TAB_SOLVER)
                 seeds = SeedCount.build(PREFIX, points=300)
                 run = RunStop.build(PREFIX, "Generate guided")
-            with gr.Column(scale=4, elem_classes=["adiff-result-col"]):
+            with result_column():
                 status = gr.Markdown(
                     "Press **Generate guided**: unguided and guided samples from the same seed appear "
                     "side by side over the reward, with the target they aim at.",
@@ -133,12 +133,14 @@ def build(ctx: AppContext) -> TabLink:
                     label="Guided vs unguided",
                     show_label=False,
                     elem_id=f"{PREFIX}-figure",
-                    elem_classes=["adiff-figure", "adiff-wide"],
+                    elem_classes=["adiff-figure", MAIN],
                 )
-                try_this("guidance")
                 with gr.Accordion("Details: mean rewards and settings (JSON)", open=False):
                     summary = gr.JSON(label="mean rewards and settings", elem_id=f"{PREFIX}-summary", max_height=320)
                 link_btn, link_box = link_row("guidance")
+            with lesson_column():
+                intro(INTRO, "guidance")
+                try_this("guidance")
 
     fields = {
         "preset": picker.dropdown,

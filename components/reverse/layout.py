@@ -14,6 +14,7 @@ import gradio as gr
 
 from adiff.samplers import solvers_for
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import (
     ClassCFG,
@@ -62,15 +63,14 @@ def _render_stop(out):
 def build(ctx: AppContext) -> TabLink:
     first, first_info = ctx.model("moons", None)  # the tab opens on moons: its solvers and defaults
     with gr.Tab("3 · Reverse diffusion", id="reverse"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 picker = ModelPicker.build(ctx, PREFIX)
                 solver = SolverControls.build(first, first_info, PREFIX)
                 seeds = SeedCount.build(PREFIX)
                 klass = ClassCFG.build(PREFIX)
                 run = RunStop.build(PREFIX, "Generate")
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
                 status = gr.Markdown(
                     "Press **Generate**: the frames stream in as the sampler runs.",
                     elem_id="rev-status",
@@ -78,10 +78,10 @@ def build(ctx: AppContext) -> TabLink:
                 )
                 player = player_component(
                     "rev-player",
+                    elem_classes=[MAIN],
                     empty_text="Press Generate: the frames stream in here as the "
                     "sampler runs; then drag the frame slider or press ▶ Play.",
                 )
-                render("reverse", LESSONS)
                 with gr.Accordion("Details: the numbers (JSON) and the GIF", open=False):
                     summary = gr.JSON(label="status", elem_id="rev-summary", max_height=320)
                     with gr.Row():
@@ -93,6 +93,9 @@ def build(ctx: AppContext) -> TabLink:
                         height=90,
                     )
                 link_btn, link_box = link_row("reverse")
+            with lesson_column():
+                intro(INTRO, "reverse")
+                render("reverse", LESSONS)
         with gr.Row(visible=False):  # the /frame endpoint: a plotly figure of any stored frame, for API users
             frame = gr.Number(value=0, minimum=0, maximum=LIMITS.frames, precision=0, label="Frame")
             frame_plot, frame_curve, frame_summary = gr.Plot(), gr.Plot(), gr.JSON()

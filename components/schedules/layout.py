@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..fields import UserError, named
 from ..lesson import render
@@ -48,15 +49,6 @@ def _controls():
         elem_id="sched-T",
         elem_classes=named("num_steps"),
     )
-    custom = gr.Textbox(
-        DEFAULT_CUSTOM,
-        label="Custom schedule: noise levels σ = √(1 − ᾱ)",
-        lines=2,
-        info="numbers in (0, 1), strictly increasing, spread evenly over t = 1..T (linearly interpolated)",
-        elem_id="sched-custom",
-        elem_classes=named("custom_values"),
-    )
-    custom_status = gr.Markdown(check_custom_values(DEFAULT_CUSTOM), elem_id="sched-custom-status")
     shift = gr.Number(
         value=1.0,
         minimum=0.1,
@@ -66,18 +58,27 @@ def _controls():
         elem_id="sched-shift",
         elem_classes=named("flow_shift"),
     )
+    with gr.Accordion("Custom schedule: your own σ_t (tick custom above)", open=False):
+        custom = gr.Textbox(
+            DEFAULT_CUSTOM,
+            label="Custom schedule: noise levels σ = √(1 − ᾱ)",
+            lines=2,
+            info="numbers in (0, 1), strictly increasing, spread evenly over t = 1..T (linearly interpolated)",
+            elem_id="sched-custom",
+            elem_classes=named("custom_values"),
+        )
+        custom_status = gr.Markdown(check_custom_values(DEFAULT_CUSTOM), elem_id="sched-custom-status")
     return schedules, steps, custom, custom_status, shift
 
 
 def build(ctx: AppContext) -> TabLink:
     with gr.Tab("1 · Noise schedules", id="schedules"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 schedules, steps, custom, custom_status, shift = _controls()
                 with gr.Row(elem_classes=["adiff-actions"]):
                     plot_btn = gr.Button("Plot", variant="primary", elem_id="sched-plot")
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
                 fig, md, summary = view.outputs(
                     handlers.curves(CurvesRequest.of(DEFAULT_CHOICES, 1000, DEFAULT_CUSTOM))
                 )
@@ -87,12 +88,14 @@ def build(ctx: AppContext) -> TabLink:
                     label="Schedules against t",
                     show_label=False,
                     elem_id="sched-figure",
-                    elem_classes=["adiff-figure", "adiff-wide"],
+                    elem_classes=["adiff-figure", MAIN],
                 )
                 with gr.Accordion("Details: terminal SNR, max β, warnings (JSON)", open=False):
                     summary_json = gr.JSON(summary, label="summary")
-                render("schedules", LESSONS)
                 link_btn, link_box = link_row("schedules")
+            with lesson_column():
+                intro(INTRO, "schedules")
+                render("schedules", LESSONS)
 
     fn = endpoint(ctx, CurvesRequest.parse, handlers.schedule_curves, view.outputs)
     outputs = [plot, warnings, summary_json]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import RunStop
 from ..fields import named
@@ -68,47 +69,46 @@ class _Controls:
             elem_id="tr-dataset",
             elem_classes=named("dataset"),
         )
-        with gr.Row():
-            process = _radio(
-                "process",
-                "tr-process",
-                view.PROCESS_CHOICES,
-                "vp",
-                "Process",
-                "VP: noise added in T steps · flow: a straight path x₀ → ε",
-            )
-            prediction = _radio(
-                "prediction_type",
-                "tr-prediction",
-                [(view.PREDICTION_LABELS[k], k) for k in view.PREDICTION_TYPES],
-                "epsilon",
-                "Prediction type",
-                "what the network outputs",
-            )
-        with gr.Row():
-            schedule = _radio("schedule", "tr-schedule", view.SCHEDULES, "linear", "Schedule")
-            T = _number("num_diffusion_steps", "tr-T", 1000, 10, LIMITS.train_T, "T", info="diffusion steps")
-        note = gr.Markdown(view.schedule_note("vp", "linear", 1000), elem_id="tr-schedule-note")
-        with gr.Row():
-            size = _radio(
-                "model_size",
-                "tr-size",
-                list(SIZES),
-                "small",
-                "Model size",
-                "tiny 32×2 · small 64×3 · medium 96×4 (width × transformer blocks)",
-            )
-            conditional = gr.Checkbox(
-                False,
-                label="Conditional on the label",
-                elem_id="tr-cond",
-                info="ε_θ(x_t, t, y), with label dropout for CFG",
-                elem_classes=named("conditional"),
-            )
+        # the settings the lessons name first (dataset, process, size, conditional, steps), one per line: a row of
+        # radios would squeeze them in the narrow column
+        process = _radio(
+            "process",
+            "tr-process",
+            view.PROCESS_CHOICES,
+            "vp",
+            "Process",
+            "VP: noise added in T steps · flow: a straight path x₀ → ε",
+        )
+        size = _radio(
+            "model_size",
+            "tr-size",
+            list(SIZES),
+            "small",
+            "Model size",
+            "tiny 32×2 · small 64×3 · medium 96×4 (width × transformer blocks)",
+        )
+        conditional = gr.Checkbox(
+            False,
+            label="Conditional on the label",
+            elem_id="tr-cond",
+            info="ε_θ(x_t, t, y), with label dropout for CFG",
+            elem_classes=named("conditional"),
+        )
         with gr.Row():
             info = f"≤ {LIMITS.train_steps}"
             steps = _number("num_steps", "tr-steps", 1500, 1, LIMITS.train_steps, "Training steps", info=info)
             bs = _number("batch_size", "tr-bs", 256, 8, LIMITS.train_batch, "Batch size")
+        prediction = _radio(
+            "prediction_type",
+            "tr-prediction",
+            [(view.PREDICTION_LABELS[k], k) for k in view.PREDICTION_TYPES],
+            "epsilon",
+            "Prediction type",
+            "what the network outputs",
+        )
+        schedule = _radio("schedule", "tr-schedule", view.SCHEDULES, "linear", "Schedule")
+        T = _number("num_diffusion_steps", "tr-T", 1000, 10, LIMITS.train_T, "T", info="diffusion steps")
+        note = gr.Markdown(view.schedule_note("vp", "linear", 1000), elem_id="tr-schedule-note")
         with gr.Row():
             lr = gr.Number(
                 value=2e-3,
@@ -197,9 +197,8 @@ def _render_diffusion(out: follow.DiffusionChoice):
 # ---------------------------------------------------------------------------------------------- build
 def build(ctx: AppContext) -> TabLink:
     with gr.Tab("7 · Train", id="train"):
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300, elem_classes=["adiff-controls-col"]):
+        with tab_row():
+            with controls_column():
                 c = _Controls.build()
                 run = RunStop.build(PREFIX, "Train", run_id="train")
                 with gr.Accordion("Save / load a model", open=False):
@@ -213,13 +212,13 @@ def build(ctx: AppContext) -> TabLink:
                         height=140,
                         elem_classes=named("model_file"),
                     )
-            with gr.Column(scale=3, elem_classes=["adiff-result-col"]):
+            with result_column():
                 status_md = gr.Markdown(
                     "Press **Train**: the loss curve and a few samples appear as the model learns.",
                     elem_id="tr-status-text",
                     elem_classes=["adiff-status"],
                 )
-                with gr.Row():
+                with gr.Row(elem_classes=[MAIN]):
                     loss_plot = gr.Plot(
                         make_loss_figure({}),
                         label="Loss",
@@ -236,8 +235,10 @@ def build(ctx: AppContext) -> TabLink:
                     )
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
-                try_this("train")
                 link_btn, link_box = link_row("train")
+            with lesson_column():
+                intro(INTRO, "train")
+                try_this("train")
         own_layout.build(ctx, c.dataset)
 
     train_ev = run.run.click(
