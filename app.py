@@ -64,6 +64,7 @@ def build_app(
         max_heavy_jobs=max_heavy_jobs,
         store=SessionStore(max_sessions=max_sessions),
         max_upload_params=max_upload_params,
+        engine_workers=engine_workers(device),
     )
     # delete_cache: files served to browsers (GIFs, checkpoints, gallery images) older than an hour are removed
     # every half hour, so a day-long workshop does not fill the disk
@@ -106,6 +107,15 @@ def build_app(
     return demo
 
 
+def engine_workers(device: str) -> int:
+    """Threads that compute each of the sampling engine's batched forwards: on a CPU, one per group of torch's
+    intra-op threads (small networks scale poorly across cores, so the cores share out the rows instead); one on a
+    GPU."""
+    if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return 1
+    return max(1, (os.cpu_count() or 1) // max(1, torch.get_num_threads()))
+
+
 def launch_kwargs(demo: gr.Blocks) -> dict:
     """What belongs in launch() in Gradio 6, shared by main() and tests: the look (theme, css), the upload limit,
     Gradio's own per-session state bounded like ours (``state_session_capacity``, default 10,000), and error
@@ -115,6 +125,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
         "max_file_size": LIMITS.upload_bytes,
         "show_error": True,
         "state_session_capacity": demo.adiff_context.store.max_sessions,
+        # sampling runs hold a worker thread while they wait on the engine: room for all of them and the rest
+        "max_threads": LIMITS.sampling_runs + 64,
     }
     if CSS_PATH.is_file():
         kw["css_paths"] = [CSS_PATH]
@@ -196,7 +208,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        demo.adiff_context.store.close_all()
+        demo.adiff_context.close()
         demo.close()
     return 0
 

@@ -21,13 +21,19 @@ gradio_client's default.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 ENDPOINTS = ("/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate")
-TARGETS = {"/generate": 3.0, "/guided_generate": 6.0}  # p95 seconds (issue 12); first streamed update p95 <= 1 s
-FIRST_TARGET = 1.0
+# p95 seconds (issue 22): done, and the first streamed update, per endpoint; with every client on the same defaults
+# (the result cache serves all but one) /generate is done within SAME_DEFAULTS_DONE; while the sampling runs are in
+# flight, the light endpoints answer within LIGHT_TARGET (a probe calls them throughout run (b))
+TARGETS = {"/generate": 6.0, "/guided_generate": 12.0}
+FIRST_TARGETS = {"/generate": 1.0, "/guided_generate": 1.5}
+SAME_DEFAULTS_DONE = 2.0
+LIGHT_TARGET = 1.0
 
 
 def loadavg() -> str:
@@ -81,10 +87,15 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
     call("/frame", lambda: api.predict("/frame", frame_index=frames // 2) and None)
 
     def guided():
-        _, _, summary = api.predict("/guided_generate", **gd_in)
+        t0, first, summary = time.perf_counter(), None, None
+        job = api.client.submit(**gd_in, api_name="/guided_generate")
+        for _ in job:
+            first = first if first is not None else time.perf_counter() - t0
+        _, _, summary = job.result()
         return {
             "ok": isinstance(summary, dict) and summary.get("guided_mean_reward") is not None,
-            "reused": summary.get("reused"),
+            "reused": summary.get("reused") if isinstance(summary, dict) else None,
+            "first": first,
         }
 
     call("/guided_generate", guided)
@@ -103,19 +114,39 @@ def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float,
         barrier.wait()
         results[i] = session_calls(apis[i], d, None if seeds is None else seeds[i])
 
+    probe_api = Api(Client(url, verbose=False, httpx_kwargs={"timeout": http_timeout}))
+    probes: dict[str, list] = {"/schedule_curves": [], "/forward": []}
+    stop = threading.Event()
+
+    def probe():  # the light endpoints, called throughout the run: what a room's other tabs feel meanwhile
+        while not stop.is_set():
+            for e in probes:
+                t = time.perf_counter()
+                try:
+                    probe_api.predict(e, **d[e])
+                    probes[e].append(time.perf_counter() - t)
+                except Exception:  # noqa: BLE001
+                    probes[e].append(float("inf"))
+            stop.wait(0.5)
+
     before = loadavg()
     threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(n)]
+    prober = threading.Thread(target=probe, daemon=True)
     t0 = time.perf_counter()
     for t in threads:
         t.start()
+    prober.start()
     for t in threads:
         t.join(timeout)
+    stop.set()
+    prober.join(60)
     return {
         "results": [r for r in results if r is not None],
         "n": n,
         "wall": time.perf_counter() - t0,
         "load_before": before,
         "load_after": loadavg(),
+        "probes": probes,
     }
 
 
@@ -135,7 +166,11 @@ def summarise(run: dict, base: dict, pct) -> list[list]:
                 f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}"
             )
         if e == "/guided_generate":
-            detail = f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}"
+            first = [x["first"] for x in ok if x.get("first") is not None]
+            detail = (
+                f"first update p50 {pct(first, 0.5):.2f} s / p95 {pct(first, 0.95):.2f} s; "
+                f"reused {sum(bool(x.get('reused')) for x in ok)}/{len(ok)}"
+            )
         errors = sorted({x.get("error", "") for x in rs if not x["ok"]})[:2]
         rows.append(
             [
@@ -149,18 +184,27 @@ def summarise(run: dict, base: dict, pct) -> list[list]:
     return rows
 
 
-def verdicts(run: dict, pct) -> list[str]:
+def _met(value: float, target: float) -> str:
+    return f"{value:.2f} s <= {target:g} s -> {'met' if value <= target else 'NOT met'}"
+
+
+def verdicts(run: dict, pct, same_defaults: bool) -> list[str]:
+    """The issue's targets for this run: every call succeeds; done and first-update p95 per sampling endpoint (with
+    the same defaults: /generate done within SAME_DEFAULTS_DONE); the light endpoints during the run."""
+
     def p95(e, key="s"):
         return pct([r[e][key] for r in run["results"] if r[e]["ok"] and r[e].get(key) is not None], 0.95)
 
     n_ok = sum(all(r[e]["ok"] for e in ENDPOINTS) for r in run["results"])
     out = [f"every call succeeds: {n_ok}/{run['n']} clients -> {'met' if n_ok == run['n'] else 'NOT met'}"]
+    if same_defaults:
+        return out + [f"/generate done p95 {_met(p95('/generate'), SAME_DEFAULTS_DONE)}"]
     for e, target in TARGETS.items():
-        out.append(f"{e} p95 {p95(e):.2f} s <= {target:g} s -> {'met' if p95(e) <= target else 'NOT met'}")
-    f = p95("/generate", "first")
-    out.append(
-        f"/generate first update p95 {f:.2f} s <= {FIRST_TARGET:g} s -> {'met' if f <= FIRST_TARGET else 'NOT met'}"
-    )
+        out.append(f"{e} done p95 {_met(p95(e), target)}")
+        out.append(f"{e} first update p95 {_met(p95(e, 'first'), FIRST_TARGETS[e])}")
+    for e, lat in run.get("probes", {}).items():
+        if lat:
+            out.append(f"{e} while the runs are in flight ({len(lat)} probes) p95 {_met(pct(lat, 0.95), LIGHT_TARGET)}")
     return out
 
 
@@ -198,13 +242,18 @@ def run_workshop(args, url: str, api, pct, print_table) -> None:
         + ", ".join(f"{e} {base[e]:.2f} s" for e in ENDPOINTS)
         + f"; /generate first update {base_first:.2f} s"
     )
+    cores = os.cpu_count() or 1
+    print(
+        f"floor: {n} x one request's time alone / {cores} cores = /generate {n * base['/generate'] / cores:.1f} s, "
+        f"/guided_generate {n * base['/guided_generate'] / cores:.1f} s (the compute a room needs, shared perfectly)"
+    )
     for label, run in runs.items():
         print_table(
             ["endpoint", "ok", "p50 / p95", "alone; p95 / alone", "details"],
             summarise(run, base, pct),
             f"{label}: all done in {run['wall']:.1f} s; loadavg before {run['load_before']}, after {run['load_after']}",
         )
-        for v in verdicts(run, pct):
+        for v in verdicts(run, pct, same_defaults=label.startswith("(a)")):
             print("  target: " + v)
     b_run = runs[next(iter(runs))]
     default_mmd = [r["/generate"].get("mmd2") for r in b_run["results"] if r["/generate"]["ok"]]

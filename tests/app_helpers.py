@@ -68,7 +68,7 @@ def live_app(tmp: Path, **build_kwargs):
             yield demo, url
         finally:
             demo.close()
-            demo.adiff_context.store.close_all()
+            demo.adiff_context.close()
 
 
 @contextlib.contextmanager

@@ -93,7 +93,7 @@ def test_heavy_events_share_one_limited_queue_and_sampling_runs_share_the_engine
     fns = {f.api_name: f for f in demo.fns.values()}
     for name in ("adapt", "train"):
         assert fns[name].concurrency_id == "heavy" and fns[name].concurrency_limit == 2
-    for name in ("generate", "compare"):
+    for name in ("generate", "compare", "guided_generate"):
         assert fns[name].concurrency_id == "sampling" and fns[name].concurrency_limit == LIMITS.sampling_runs
     assert fns["schedule_curves"].concurrency_id == "light"
 

@@ -189,9 +189,10 @@ def _sample_kwargs(req: GuidedRequest) -> dict:
     )
 
 
-def _guided(req: GuidedRequest, st: GuidanceState, t0: float):
-    """The guided run, yielding a Progress when due; returns (samples, mean clipped fraction, non-finite gradients)."""
-    kw = dict(_sample_kwargs(req), cfg_scale=req.guided_cfg)
+def _guided(req: GuidedRequest, st: GuidanceState, t0: float, network):
+    """The guided run, yielding a Progress when due; returns (samples, mean clipped fraction, non-finite gradients).
+    ``network``: the run's engine session (guided runs' forwards and gradients batch among themselves)."""
+    kw = dict(_sample_kwargs(req), cfg_scale=req.guided_cfg, network=network)
     if req.reward is not None and req.lam != 0:
         steer = dict(reward_fn=req.reward, guidance_scale=req.lam, guidance_mode=req.mode, recurrence=req.recurrence)
         kw.update(use_guidance=True, **steer)
@@ -326,9 +327,12 @@ def guided_generate(ctx: AppContext, session: Session, req: GuidedRequest):
     st = state_of(session)
     st.progress = "while drawing the unguided samples"
     yield Progress(view.live_text("sampling unguided (λ = 0)", 0, req.num_steps, None, 0.0))
-    base_x, _ = req.model.generate(req.num_samples, keep_every=10**6, cfg_scale=req.base_cfg, **_sample_kwargs(req))
-    base_x = base_x.detach().float().cpu()
-    guided_x, clipped, nonfinite = yield from _guided(req, st, t0)
+    with ctx.engine.session(req.model) as net:  # every network call batched with the other runs in progress
+        base_x, _ = req.model.generate(
+            req.num_samples, keep_every=10**6, cfg_scale=req.base_cfg, network=net, **_sample_kwargs(req)
+        )
+        base_x = base_x.detach().float().cpu()
+        guided_x, clipped, nonfinite = yield from _guided(req, st, t0, net)
     result = _finish(ctx, req, base_x, guided_x, clipped, nonfinite, t0)
     st.progress = "after the last step"
     yield result

@@ -164,7 +164,7 @@ def build(ctx: AppContext) -> TabLink:
         api_name="guided_generate",
         show_progress_on=[status],
         **EVENT,
-        **ctx.heavy,
+        **ctx.sampling,
     )
     run.stop.click(None, None, None, cancels=[gen_event], api_visibility="private").then(
         endpoint(ctx, None, handlers.stop, _render_stop, name="stop"),
