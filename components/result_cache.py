@@ -15,6 +15,7 @@ as read-only by every reader: a hit hands the same objects to every session.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -112,6 +113,7 @@ class ResultCache:
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._flights: dict[Hashable, threading.Event] = {}  # key -> set when the run computing it has ended
         self.hits = 0
         self.misses = 0
 
@@ -127,6 +129,34 @@ class ResultCache:
             self._items.move_to_end(key)
             self.hits += 1
             return item[0]
+
+    @contextlib.contextmanager
+    def single_flight(self, key: Hashable | None, timeout: float = 120.0):
+        """A thirty-person room presses Generate with the same defaults at once: the first request computes, the
+        others wait for it (up to ``timeout``) instead of sampling the same thing thirty times.  Yields the cached
+        value (a hit: waited for, or there already) or None (this caller computes and should ``put`` before leaving
+        the block; if it fails, the next waiter computes)."""
+        if key is None:
+            yield None
+            return
+        while True:
+            with self._lock:
+                flight = self._flights.get(key)
+                if flight is None:
+                    mine = self._flights[key] = threading.Event()
+                    break
+            flight.wait(timeout)
+            hit = self.get(key)
+            if hit is not None or not flight.is_set():  # a hit, or the first run is stuck: compute anyway
+                yield hit
+                return
+        hit = self.get(key)
+        try:
+            yield hit
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            mine.set()
 
     def put(self, key: Hashable | None, value: Any, nbytes: int) -> bool:
         """Store ``value`` (about ``nbytes`` bytes) under ``key``, dropping the least recently used entries until

@@ -96,3 +96,39 @@ def test_finished_run_writes_each_answer_its_own_files(tmp_path):
     assert a != b
     assert json.loads(Path(a).read_text())["id"] == "run-2" and json.loads(Path(b).read_text())["id"] == "run-3"
     assert payload["id"] == "run-1"  # the cached payload itself is never changed
+
+
+def test_single_flight_computes_once_for_requests_that_arrive_together():
+    """Ten identical requests at once: one computes, the nine others wait for it and get its value; a failed first
+    run lets the next one compute; key None never waits."""
+    import threading
+    import time
+
+    cache = ResultCache()
+    computed, got = [], []
+    barrier = threading.Barrier(10)
+
+    def request():
+        barrier.wait()
+        with cache.single_flight(("generate", 1)) as hit:
+            if hit is None:
+                computed.append(1)
+                time.sleep(0.2)
+                cache.put(("generate", 1), "value", 10)
+                hit = "value"
+        got.append(hit)
+
+    threads = [threading.Thread(target=request) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(computed) == 1 and got == ["value"] * 10
+    with pytest.raises(RuntimeError):
+        with cache.single_flight(("generate", 2)) as hit:
+            assert hit is None
+            raise RuntimeError("the first run failed")
+    with cache.single_flight(("generate", 2)) as hit:
+        assert hit is None  # computes: nothing was stored
+    with cache.single_flight(None) as hit:
+        assert hit is None

@@ -317,24 +317,23 @@ def _finish(ctx: AppContext, req: GuidedRequest, base_x, guided_x, clipped: floa
 def guided_generate(ctx: AppContext, session: Session, req: GuidedRequest):
     """Unguided and guided samples from the same seed (streams progress), with the tilted target."""
     t0 = time.time()
-    hit = ctx.results.get(req.cache_key())
-    if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
-        fig, text, summary = hit
-        yield Result(
-            fig, text + "\n\n" + REUSED_TEXT, {**summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
-        )
-        return
-    st = state_of(session)
-    st.progress = "while drawing the unguided samples"
-    yield Progress(view.live_text("sampling unguided (λ = 0)", 0, req.num_steps, None, 0.0))
-    with ctx.engine.session(req.model) as net:  # every network call batched with the other runs in progress
-        base_x, _ = req.model.generate(
-            req.num_samples, keep_every=10**6, cfg_scale=req.base_cfg, network=net, **_sample_kwargs(req)
-        )
-        base_x = base_x.detach().float().cpu()
-        guided_x, clipped, nonfinite = yield from _guided(req, st, t0, net)
-    result = _finish(ctx, req, base_x, guided_x, clipped, nonfinite, t0)
-    st.progress = "after the last step"
+    with ctx.results.single_flight(req.cache_key()) as hit:  # the same request in flight: wait for it, then reuse
+        if hit is not None:  # an identical request on a preset ran before: the same figure and numbers
+            fig, text, summary = hit
+            reused = {**summary, "elapsed_s": round(time.time() - t0, 2), "reused": True}
+            yield Result(fig, text + "\n\n" + REUSED_TEXT, reused)
+            return
+        st = state_of(session)
+        st.progress = "while drawing the unguided samples"
+        yield Progress(view.live_text("sampling unguided (λ = 0)", 0, req.num_steps, None, 0.0))
+        with ctx.engine.session(req.model) as net:  # every network call batched with the other runs in progress
+            base_x, _ = req.model.generate(
+                req.num_samples, keep_every=10**6, cfg_scale=req.base_cfg, network=net, **_sample_kwargs(req)
+            )
+            base_x = base_x.detach().float().cpu()
+            guided_x, clipped, nonfinite = yield from _guided(req, st, t0, net)
+        result = _finish(ctx, req, base_x, guided_x, clipped, nonfinite, t0)  # into the result cache, too
+        st.progress = "after the last step"
     yield result
 
 

@@ -240,24 +240,25 @@ def generate(ctx: AppContext, session: Session, req: GenerateRequest):
     who else is sampling."""
     t0 = time.time()
     folder = session.run_folder(TAB)
-    hit = ctx.results.get(req.cache_key())
-    if hit is not None:
-        yield _reuse(session, req, hit, folder, t0)
-        session.delivered(TAB, folder)
-        return
-    st = state_of(session)
-    with ctx.engine.session(req.model) as net:
-        run = _Run(ctx, req, folder, net)
-        st.progress = "before the first step"
-        for step in run.steps():
-            st.progress = f"at step {step.index + 1} of {req.num_steps} (t = {fmt_t(step.t)})"
-            live = run.live(step)
-            if live is not None:
-                yield live
-        done, payload_chars, final = run.finish(session, t0)
-    st.progress = "after the last step"
-    yield done  # the player has its file: the distance to the data follows
-    yield _measured(ctx, req, run, done, payload_chars, final)
+    with ctx.results.single_flight(req.cache_key()) as hit:  # the same request in flight: wait for it, then reuse
+        if hit is not None:
+            yield _reuse(session, req, hit, folder, t0)
+            session.delivered(TAB, folder)
+            return
+        st = state_of(session)
+        with ctx.engine.session(req.model) as net:
+            run = _Run(ctx, req, folder, net)
+            st.progress = "before the first step"
+            for step in run.steps():
+                st.progress = f"at step {step.index + 1} of {req.num_steps} (t = {fmt_t(step.t)})"
+                live = run.live(step)
+                if live is not None:
+                    yield live
+            done, payload_chars, final = run.finish(session, t0)
+        st.progress = "after the last step"
+        yield done  # the player has its file: the distance to the data follows
+        measured = _measured(ctx, req, run, done, payload_chars, final)  # and the result cache has it
+    yield measured
     session.delivered(TAB, folder)  # the browser has this run's files: older runs' may go
 
 
