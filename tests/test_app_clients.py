@@ -166,6 +166,33 @@ def test_adapt_stop_from_the_api_ends_the_running_call(app):
 # --- a crowd generating at once ----------------------------------------------------------------------------------------
 
 
+def test_ten_concurrent_runs_interleave_instead_of_queueing(app):
+    """Sampling runs share the engine's batched calls: ten clients pressing Generate together all see their first
+    frame before any of them is done (with slots, the tenth would wait for nine whole runs), and each gets the
+    samples its seed gives alone."""
+    demo, url = app
+    demo.adiff_context.results.clear()
+    clients = [new_client(url) for _ in range(10)]
+    barrier = threading.Barrier(10)
+    first, done, finals = [None] * 10, [None] * 10, [None] * 10
+
+    def run(i):
+        barrier.wait()
+        job = clients[i].submit("moons", "ddim", 60, 0.0, 500 + i, 300, "any", 1.0, api_name="/generate")
+        for _ in job:
+            first[i] = first[i] or time.monotonic()
+        done[i] = time.monotonic()
+        finals[i] = json.loads(open(job.result()[4]).read())["frames"]["data"]["x_t"]
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(run, range(10)))
+    assert all(first) and max(first) < min(done), (sorted(first), sorted(done))
+    stats = demo.adiff_context.engine.stats()
+    assert stats.max_rows_call >= 2 * 300  # at least two runs' rows in one network call
+    _, (*_, alone) = result(new_client(url), "moons", "ddim", 60, 0.0, 503, 300, "any", 1.0, api_name="/generate")
+    assert json.loads(open(alone).read())["frames"]["data"]["x_t"] == finals[3]  # load does not change the samples
+
+
 def test_twenty_concurrent_generate_calls_all_succeed(app):
     demo, url = app
     clients = [new_client(url) for _ in range(20)]

@@ -281,6 +281,7 @@ class _Run:
 
     def __init__(self, ctx: AppContext, req: GenerateRequest, folder: Path, net):
         self.req, self.folder, self.net, self.id = req, folder, net, folder.name
+        self.engine = ctx.engine
         info, n = req.info, req.num_samples
         title = f"{info.source} · {req.sampler}, {req.num_steps} steps ({req.nfe} NFE) · seed {req.seed} · {n} samples"
         self.ideal = ideal_mixture(info, req.label)
@@ -313,7 +314,12 @@ class _Run:
         req = self.req
         seq = self.throttle.sent - 1
         message = view.live(req.model, req.info.kind, self.static, step, self.id, seq, self.ideal, self.fields)
-        return Live(message, seq == 0, view.SAMPLING_TEXT.format(sampler=req.sampler, steps=req.num_steps))
+        text = ""
+        if seq == 0:  # written once: with whom it shares the calls, and about how long it has left
+            others = self.engine.stats().open_runs - 1
+            rest = self.engine.estimate_wait(req.num_samples, req.model, calls=max(1, req.nfe - step.nfe))
+            text = view.sampling_text(req.sampler, req.num_steps, others, rest)
+        return Live(message, seq == 0, text)
 
     def finish(self, session: Session, t0: float) -> tuple[Done, int, Any]:
         """The whole trajectory: the player's JSON file and the summary -> (Done, the file's length, the finite

@@ -211,3 +211,14 @@ MEASURING_TEXT = "… measuring the distance to the data"
 SAMPLING_TEXT = (
     "… **sampling** ({sampler}, {steps} steps): the frames stream into the player below, its label says which step"
 )
+
+
+def sampling_text(sampler: str, steps: int, others: int, remaining: float | None) -> str:
+    """The status line of a run's first frame: with how many other runs it shares the network calls, and about how
+    long it has left (the engine's estimate: every open run's next call, at the measured cost per row)."""
+    text = SAMPLING_TEXT.format(sampler=sampler, steps=steps)
+    if others:
+        text += f"; sharing each network call with {others} other run{'s' if others > 1 else ''}"
+    if remaining is not None and remaining >= 1.0:
+        text += f", about {remaining:.0f} s to go"
+    return text
