@@ -119,13 +119,6 @@ GLOSSARY: dict[str, str] = {
 }
 
 TRY_THIS: dict[str, list[str]] = {
-    "guidance": [
-        "Raise **λ** from 2 to 10 → the guided samples leave the moons for the reward's peak: reward hacking, "
-        "and the summary says the mean reward over-shoots the target.",
-        "At λ = 2 set **recurrence 3** → the guided mean reward moves towards the target's (right panel).",
-        'Model **glyphs**, reward classifier_logprob, parameters `{"digit": 7}` → the classifier\'s confidence '
-        "rises; the second check says whether the images really became 7s.",
-    ],
     "adaptation": [
         "Press **Start** → the mean reward (left) climbs while the distance to data (right) stays small.",
         "**Reset**, set replay share to 0 and Start → only model samples are replayed: the distance grows faster.",

@@ -31,7 +31,7 @@ from ..controls import (
 )
 from ..fields import UserError, named
 from ..figures import make_message_figure
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
 from ..reward_picker import RewardPicker
@@ -39,6 +39,7 @@ from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
 from .handlers import GuidedRequest, Progress, Result
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -140,7 +141,7 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("guidance")
             with lesson_column():
                 intro(INTRO, "guidance")
-                try_this("guidance")
+                render("guidance", LESSONS)
 
     fields = {
         "preset": picker.dropdown,
