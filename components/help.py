@@ -119,11 +119,6 @@ GLOSSARY: dict[str, str] = {
 }
 
 TRY_THIS: dict[str, list[str]] = {
-    "adaptation": [
-        "Press **Start** → the mean reward (left) climbs while the distance to data (right) stays small.",
-        "**Reset**, set replay share to 0 and Start → only model samples are replayed: the distance grows faster.",
-        "**Reset**, set λ = −2 and Start → the model learns to move the other way.",
-    ],
     "train": [
         "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "
         "a low loss is not yet good samples.",

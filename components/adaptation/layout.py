@@ -16,7 +16,7 @@ from ..columns import MAIN, controls_column, intro, lesson_column, result_column
 from ..context import AppContext
 from ..controls import ModelPicker, RunStop, follow_model, group_outputs, model_updates
 from ..fields import UserError, named
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
 from ..reward_picker import RewardPicker
@@ -25,6 +25,7 @@ from ..wiring import EVENT, endpoint
 from . import handlers, view
 from .groups import AdaptSettings, BufferDisplay, number
 from .handlers import DEFAULTS, KIND_DEFAULTS, AdaptRequest, Update
+from .lessons import LESSONS
 
 __all__ = ["build"]
 
@@ -103,7 +104,7 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("adaptation")
             with lesson_column():
                 intro(INTRO, "adaptation")
-                try_this("adaptation")
+                render("adaptation", LESSONS)
 
     inputs = [picker.dropdown, rewards.dropdown, rewards.expression, rewards.params]
     inputs += [settings.steps, settings.lr, settings.bs, settings.cap, replay, guided, settings.lam, seed]
