@@ -24,9 +24,7 @@ The app runs as a subprocess (its log in a temporary file); Chromium is /usr/bin
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,17 +34,8 @@ from pathlib import Path
 from bench_app import free_port, start_app, stop_app
 from common import ROOT, base_parser, fmt_stats, print_footer, print_header, print_table, setup, stats, verdict
 
-CHROMIUM = os.environ.get("ADIFF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser import ARGS, CHROMIUM
+
 PLAYER = "#rev-player .adiff-player"
 GEN = dict(
     preset="moons", sampler="ddim", num_steps=100, eta=0.0, seed=0, num_samples=500, class_label="any", cfg_scale=1.0

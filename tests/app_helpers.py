@@ -105,6 +105,13 @@ def traces_named(fig: dict, name: str) -> list[dict]:
     return [t for t in fig["data"] if t.get("name") == name]
 
 
+def trace(fig: dict, name: str) -> dict:
+    """The one trace of a figure called ``name`` (a test reads traces by name, never by position)."""
+    found = traces_named(fig, name)
+    assert len(found) == 1, (name, [t.get("name") for t in fig["data"]])
+    return found[0]
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip a test that cannot run here, but fail it on CI (CI=true): nothing is silently skipped there."""
     import os

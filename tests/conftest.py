@@ -18,13 +18,6 @@ torch.set_num_threads(1)
 @pytest.fixture
 def small_config():
     """A tiny unconditional 2-D model config (fast on a CPU)."""
-    return {
-        "model_type": "unconditional",
-        "embedding_dim": 32,
-        "hidden_dim": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "num_diffusion_steps": 100,
-        "data_shape": [2],
-        "device": "cpu",
-    }
+    from tests.configs import tiny
+
+    return tiny(num_diffusion_steps=100)

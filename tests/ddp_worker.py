@@ -12,19 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adiff import DiffusionModel  # noqa: E402
 from adiff.cli.distributed import close_distributed, init_distributed, train_loop  # noqa: E402
 from adiff.data import make_dataset  # noqa: E402
+from tests.configs import tiny  # noqa: E402
 
-CONFIG = {
-    "model_type": "conditional",
-    "num_classes": 8,
-    "embedding_dim": 32,
-    "hidden_dim": 32,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_diffusion_steps": 100,
-    "data_shape": [2],
-    "cfg_dropout": 0.2,
-    "ema_decay": 0.9,
-}
+CONFIG = tiny(model_type="conditional", num_classes=8, num_diffusion_steps=100, cfg_dropout=0.2, ema_decay=0.9)
+del CONFIG["device"]  # each process picks its own
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

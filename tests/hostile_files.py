@@ -14,17 +14,9 @@ from safetensors.torch import save as st_save
 
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import FORMAT, _digest
+from tests.configs import tiny
 
-SMALL = {
-    "model_type": "unconditional",
-    "embedding_dim": 32,
-    "hidden_dim": 32,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_diffusion_steps": 50,
-    "data_shape": [2],
-    "device": "cpu",
-}
+SMALL = tiny()
 
 
 def valid_checkpoint(config: dict | None = None, ema_only: bool = True, extra: dict | None = None) -> bytes:

@@ -16,7 +16,6 @@ On CI (CI=true) a missing Chromium or Playwright fails instead of skipping.
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -25,22 +24,12 @@ import pytest
 from components.adaptation.handlers import state_of as adaptation_state
 from components.choices import steps_for
 from tests.app_helpers import live_app, require
+from tests.browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = os.environ.get("ADIFF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TABS = {
     "schedules": "1 · Noise schedules",
     "forward": "2 · Forward process",

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from adiff.data import gaussian_mixture_for
+from adiff.diffusion import Predictor
 from adiff.diffusion.processes import make_process
 from adiff.diffusion.schedules import make_schedule
 from components import arrays, choices, curves, fields, rewards, trajectory_view
@@ -223,10 +224,9 @@ def test_session_store_is_bounded_and_releases_sessions():
 def test_freed_memory_goes_back_to_the_os():
     """What a released session freed (many mid-sized blocks, a few kept) stays in glibc's heap until trimmed."""
     from components import state
-    from tests.app_helpers import memory_mb
+    from tests.app_helpers import memory_mb, require
 
-    if state._MALLOC_TRIM is None:
-        pytest.skip("not glibc: there is no malloc_trim, and nothing to trim")
+    require(state._MALLOC_TRIM is not None, "not glibc: there is no malloc_trim, and nothing to trim")
     blobs = [bytes(1000) + bytes([i % 256]) for i in range(100_000)]  # about 100 MB of malloc'd blocks
     keep = blobs[::200]  # noqa: F841 - a few survivors pin the heap, as a live session's objects do
     del blobs
@@ -300,9 +300,10 @@ def test_ideal_mixture_and_frame_data_with_the_exact_denoiser():
         process = make_process("vp", schedule="linear", num_steps=100)
         device = torch.device("cpu")
         is_conditional = False
+        prediction_type = "epsilon"
 
-        def noise_predictor(self, label, n, cfg_scale=None):
-            return full.model_fn(self.process, "epsilon")
+        def predictor(self, label, n, cfg_scale=None, network=None):
+            return Predictor(full.model_fn(self.process, "epsilon"), self.process, "epsilon")
 
     x = torch.randn(50, 2)
     eps = full.model_fn(Ideal.process, "epsilon")(x, 40)

@@ -11,7 +11,7 @@ from gradio_client import Client, handle_file
 from adiff import DiffusionModel
 from components.train import handlers as train_handlers
 from components.train import view as train_view
-from tests.app_helpers import plot_json
+from tests.app_helpers import plot_json, trace
 from tests.test_app_api import app, app_error  # noqa: F401  (the module-scoped app fixture)
 
 
@@ -77,9 +77,10 @@ def test_forward_shows_the_flow_path_from_the_same_x0_and_noise(client):
     fig, curve, summary, text = client.predict("moons", "linear", 1000, 300, 400, 0, api_name="/forward")
     d = plot_json(fig)
     assert [t["name"] for t in d["data"]] == ["data x₀", "x_t (t = 300)", "flow x_t (t = 0.3)"]
-    x0 = np.array([d["data"][0]["x"], d["data"][0]["y"]]).T
-    x_vp = np.array([d["data"][1]["x"], d["data"][1]["y"]]).T
-    x_flow = np.array([d["data"][2]["x"], d["data"][2]["y"]]).T
+    x0, x_vp, x_flow = (
+        np.array([trace(d, name)["x"], trace(d, name)["y"]]).T
+        for name in ("data x₀", "x_t (t = 300)", "flow x_t (t = 0.3)")
+    )
     a, s = math.sqrt(summary["abar_t"]), summary["sigma_t"]
     assert summary["alpha_t"] == pytest.approx(a)
     eps = (x_vp - a * x0) / s  # the noise the VP cloud used

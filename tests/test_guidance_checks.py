@@ -83,10 +83,9 @@ def test_bad_arguments_name_the_field(pool, rewards, lam, n, field):
 @pytest.fixture(scope="module")
 def digits():
     from adiff.data import make_dataset
-    from tests.app_helpers import missing_presets
+    from tests.app_helpers import missing_presets, require
 
-    if "digits" in missing_presets():
-        pytest.skip("the digits preset is not trained here")
+    require("digits" not in missing_presets(), "the digits preset is not trained here")
     from adiff.presets import load_preset
 
     x, y = make_dataset("digits", 2000, seed=777)  # [2000, 1, 8, 8] in [-1, 1], the real handwritten digits
@@ -124,10 +123,9 @@ def test_the_recheck_undoes_pixels_that_only_fool_the_classifier(digits):
 
 def test_the_recheck_on_drawn_glyphs_agrees():
     """Digits drawn by the glyphs preset with CFG for class 7 are still read as 7 after the re-noise/denoise check."""
-    from tests.app_helpers import missing_presets
+    from tests.app_helpers import missing_presets, require
 
-    if "glyphs" in missing_presets():
-        pytest.skip("the glyphs preset is not trained here")
+    require("glyphs" not in missing_presets(), "the glyphs preset is not trained here")
     from adiff.presets import load_preset
 
     torch.manual_seed(0)

@@ -7,21 +7,11 @@ import torch
 
 from adiff import DiffusionModel
 from adiff.nn.checkpoints import CheckpointError
+from tests.configs import tiny
 
 
 def cfg(**kw):
-    base = {
-        "model_type": "unconditional",
-        "embedding_dim": 32,
-        "hidden_dim": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "num_diffusion_steps": 50,
-        "data_shape": [2],
-        "device": "cpu",
-    }
-    base.update(kw)
-    return base
+    return tiny(**kw)
 
 
 @pytest.mark.parametrize(
