@@ -102,3 +102,37 @@ def test_reflow_checks_its_inputs():
         next(reflow_progressive(DiffusionModel(TINY_FLOW), c, 0))
     with pytest.raises(ValueError, match="data_shape must be given"):
         couple(Predictor(lambda x, t: x, make_process("flow"), "velocity"), 10)
+
+
+def test_a_reflow_preset_trains_on_its_teachers_pairs_from_its_weights():
+    """The training command's data for a reflow recipe: the teacher's weights in the student, and pairs that are the
+    teacher's ODE map of their own noise; train_loop then trains on those pairs (one step moves the weights)."""
+    from adiff.cli.distributed import init_distributed, train_loop
+    from adiff.cli.reflow import training_data
+    from adiff.presets import PresetSpec, ReflowRecipe, load_preset, preset_spec
+
+    base = preset_spec("moons-reflow")
+    spec = PresetSpec(
+        "tiny-reflow",
+        "moons",
+        base.config,
+        "",
+        "euler",
+        2,
+        sample_kwargs=base.sample_kwargs,
+        reflow=ReflowRecipe("moons-flow", pairs=64, num_steps=5),
+    )
+    student = DiffusionModel({**spec.config, "device": "cpu"})
+    data = training_data(spec, student, seed=0, quiet=True)
+    teacher = load_preset("moons-flow", "cpu")
+    for a, b in zip(student.ema.module.parameters(), teacher.ema.module.parameters()):
+        assert torch.equal(a, b)
+    x0, _ = teacher.generate(64, seed=None, x_T=data.noise, sampler="dpmpp_2m", num_steps=5, clip_x0=4.0)
+    assert torch.allclose(data.x, x0, atol=1e-5) and data.labels is None
+    assert data.card["reflow"]["teacher"] == "moons-flow" and data.card["reflow"]["nfe_per_pair"] == 5
+    student.setup_training({"learning_rate": 1e-3, "scheduler_steps": 1, "warmup_steps": 0})
+    before = [p.detach().clone() for p in student.denoiser.parameters()]
+    (ev,) = train_loop(
+        student, data.x, None, steps=1, batch_size=32, seed=0, info=init_distributed("cpu"), noise=data.noise
+    )
+    assert ev.loss < 1.0 and any(not torch.equal(p, q) for p, q in zip(student.denoiser.parameters(), before))

@@ -168,15 +168,16 @@ def reflow_progressive(
     *,
     batch_size: int = 256,
     learning_rate: float = 1e-3,
-    warmup_steps: int = 100,
+    warmup_steps: int | None = None,
     seed: int = 0,
     straightness_every: int = 0,
     straightness_points: int = 500,
 ) -> Iterator[ReflowEvent]:
     """Train ``student`` (a flow DiffusionModel; e.g. ``teacher.clone()`` to warm-start) in place on ``coupling``,
-    ``num_steps`` steps of ``batch_size`` random pairs (AdamW with warmup and cosine decay), yielding an event per
-    step; every ``straightness_every`` steps (0 = never) and at the last step the event carries the straightness of
-    the student's 20-step Euler paths from ``straightness_points`` fixed noises (its EMA weights, as it samples)."""
+    ``num_steps`` steps of ``batch_size`` random pairs (AdamW; ``warmup_steps`` of warmup, by default a tenth of the
+    run and at most 100; then cosine decay), yielding an event per step; every ``straightness_every`` steps
+    (0 = never) and at the last step the event carries the straightness of the student's 20-step Euler paths from
+    ``straightness_points`` fixed noises (its EMA weights, as it samples)."""
     _check_int("num_steps", num_steps, 1, 1_000_000)
     _check_int("batch_size", batch_size, 1, 100_000)
     _check_int("straightness_every", straightness_every, 0, 1_000_000)
@@ -187,6 +188,9 @@ def reflow_progressive(
         raise ValueError(
             f"coupling has samples of shape {list(coupling.x0.shape[1:])}, the student {list(student.data_shape)}"
         )
+    warmup_steps = (
+        min(100, num_steps // 10) if warmup_steps is None else _check_int("warmup_steps", warmup_steps, 0, num_steps)
+    )
     student.setup_training(
         {
             "learning_rate": learning_rate,
