@@ -136,3 +136,21 @@ def test_a_reflow_preset_trains_on_its_teachers_pairs_from_its_weights():
         student, data.x, None, steps=1, batch_size=32, seed=0, info=init_distributed("cpu"), noise=data.noise
     )
     assert ev.loss < 1.0 and any(not torch.equal(p, q) for p, q in zip(student.denoiser.parameters(), before))
+
+
+def test_a_conditional_model_couples_and_reflows_with_its_labels():
+    cond = {**TINY_FLOW, "model_type": "conditional", "num_classes": 3}
+    torch.manual_seed(0)
+    teacher = DiffusionModel(cond)
+    with torch.no_grad():  # a fresh model outputs 0 (its output layers start at zero): give it a field
+        for p in [*teacher.ema.module.parameters(), *teacher.denoiser.parameters()]:
+            p.add_(0.1 * torch.randn_like(p))
+    c = couple(teacher, 30, "euler", 4, condition=torch.arange(30) % 3, batch_size=7)
+    assert c.labels.tolist() == (torch.arange(30) % 3).tolist() and c.x0.shape == (30, 2)
+    x0, _ = teacher.generate(30, torch.arange(30) % 3, x_T=c.x_T, sampler="euler", num_steps=4)
+    assert torch.allclose(c.x0, x0, atol=1e-6)  # chunks of 7 keep each pair's own label
+    assert couple(teacher, 4, "euler", 2).labels.tolist() == [3, 3, 3, 3]  # no condition: the null class
+    (ev,) = reflow_progressive(teacher.clone(), c, 1)
+    assert ev.loss > 0 and ev.straightness is not None
+    with pytest.raises(ValueError, match="both be conditional or both unconditional"):
+        next(reflow_progressive(DiffusionModel(TINY_FLOW), c, 1))

@@ -200,7 +200,9 @@ def train_loop(
             if noise is None:
                 losses.append(model.loss(x[idx], None if labels is None else labels[idx], g, model=module))
             else:
-                losses.append(reflow_loss(model, noise[idx], x[idx], g, module))
+                losses.append(
+                    reflow_loss(model, noise[idx], x[idx], g, module, None if labels is None else labels[idx])
+                )
         loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
         yield model.optimizer_step(loss)
         if on_checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:

@@ -56,7 +56,7 @@ def training_data(spec: PresetSpec, model, seed: int, quiet: bool = False) -> Tr
         "couple_seconds": round(time.time() - t0, 1),
         "couple_cpu_seconds": round(time.process_time() - cpu0, 1),
     }
-    return TrainingData(pairs.x0, None, pairs.x_T, {"reflow": info})
+    return TrainingData(pairs.x0, pairs.labels, pairs.x_T, {"reflow": info})
 
 
 def few_step_quality(model, spec: PresetSpec, draws: int = 5, seed: int = 0, n: int = 2000) -> dict:

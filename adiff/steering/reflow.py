@@ -55,6 +55,8 @@ class Coupling:
 
     x_T: torch.Tensor  # the noise each path starts from (N(0, I))
     x0: torch.Tensor  # where the model's ODE takes it
+    labels: torch.Tensor | None  # [N] the class each pair was made with (a conditional model; its null class for
+    # none), which the student is trained with; None for an unconditional model
     sampler: str
     num_steps: int
     nfe: int  # network evaluations per pair
@@ -104,6 +106,7 @@ def couple(
     shape = tuple(model.data_shape if not is_predictor else data_shape)
     gen = torch.Generator().manual_seed(int(seed))
     x_T = torch.randn((n, *shape), generator=gen)  # on the CPU: the same pairs on every device
+    labels = None if is_predictor or not model.is_conditional else model.labels(condition, n).cpu()
     t0, outs, nfe = time.time(), [], 0
     for i in range(0, n, batch_size):
         xb = x_T[i : i + batch_size]
@@ -111,7 +114,8 @@ def couple(
             out = sample(model, process, xb.shape, sampler=sampler, num_steps=num_steps, x_T=xb, **sampling)
         else:
             kw = {"sampler": sampler, "num_steps": num_steps, "keep_every": 10**9, **sampling}
-            out, traj = model.generate(xb.shape[0], condition, x_T=xb.to(model.device), **kw)
+            cond = None if labels is None else labels[i : i + batch_size]
+            out, traj = model.generate(xb.shape[0], cond, x_T=xb.to(model.device), **kw)
             nfe = traj.nfe
         outs.append(out.detach().float().cpu())
         if progress is not None:
@@ -120,18 +124,19 @@ def couple(
         from ..samplers import get_solver
 
         nfe = get_solver(sampler, process).nfe(num_steps)
-    return Coupling(x_T, torch.cat(outs), sampler, num_steps, nfe, round(time.time() - t0, 2))
+    return Coupling(x_T, torch.cat(outs), labels, sampler, num_steps, nfe, round(time.time() - t0, 2))
 
 
-def reflow_loss(model, x_T: torch.Tensor, x0: torch.Tensor, generator=None, module=None) -> torch.Tensor:
+def reflow_loss(model, x_T: torch.Tensor, x0: torch.Tensor, generator=None, module=None, labels=None) -> torch.Tensor:
     """The flow loss on pairs: |f(x_t, t) - target|^2 at x_t = (1 - t) x0 + t x_T, t ~ U[0, 1], with the target of
-    the model's prediction type for (x0, eps = x_T) (velocity: x_T - x0).  ``module``: what to run (default the
-    denoiser; a DistributedDataParallel wrapper of it in the training command)."""
+    the model's prediction type for (x0, eps = x_T) (velocity: x_T - x0); ``labels`` [B] for a conditional model
+    (the pairs' own).  ``module``: what to run (default the denoiser; a DistributedDataParallel wrapper of it in the
+    training command)."""
     if model.process.name != "flow":
         raise ValueError(f"reflow trains a flow model (process 'flow'), got a {model.process.name} model")
     with model.autocast():
         return per_sample_loss(
-            module or model.denoiser, model.process, model.prediction_type, x0, None, generator, noise=x_T
+            module or model.denoiser, model.process, model.prediction_type, x0, labels, generator, noise=x_T
         ).mean()
 
 
@@ -184,6 +189,8 @@ def reflow_progressive(
     _check_int("straightness_points", straightness_points, 2, 100_000)
     if student.process.name != "flow":
         raise ValueError(f"student must be a flow model (process 'flow'), got a {student.process.name} model")
+    if (coupling.labels is not None) != student.is_conditional:
+        raise ValueError("coupling and student must both be conditional or both unconditional")
     if tuple(coupling.x0.shape[1:]) != tuple(student.data_shape):
         raise ValueError(
             f"coupling has samples of shape {list(coupling.x0.shape[1:])}, the student {list(student.data_shape)}"
@@ -201,12 +208,15 @@ def reflow_progressive(
     )
     gen = torch.Generator(device=student.device).manual_seed(int(seed))
     x0, x_T = coupling.x0.to(student.device), coupling.x_T.to(student.device)
+    labels = None if coupling.labels is None else coupling.labels.to(student.device)
     probe = torch.randn((straightness_points, *student.data_shape), generator=torch.Generator().manual_seed(seed + 1))
     t0 = time.time()
     for step in range(1, num_steps + 1):
         student.denoiser.train()
         idx = torch.randint(0, x0.shape[0], (min(batch_size, x0.shape[0]),), device=student.device, generator=gen)
-        ev = student.optimizer_step(reflow_loss(student, x_T[idx], x0[idx], gen))
+        ev = student.optimizer_step(
+            reflow_loss(student, x_T[idx], x0[idx], gen, labels=None if labels is None else labels[idx])
+        )
         straight = None
         if step == num_steps or (straightness_every and step % straightness_every == 0):
             student.denoiser.eval()
