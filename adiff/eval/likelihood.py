@@ -33,7 +33,7 @@ against 128 even steps): moons-flow at 16 steps 0.15 nats quadratic, 0.70 even, 
 The integrator is the classical 4th-order Runge-Kutta method on the pair (x, log-density change), one network call
 per stage for the whole batch.  Measured with the exact mixture denoiser (tests/test_likelihood.py's two mixtures,
 50 points, largest error in nats): VP 1e-1 / 4e-3 / 4e-4 / 4e-4 at 8 / 16 / 32 / 64 steps, the flow 3e-2 / 1e-3 /
-5e-5 / 3e-6; on the trained presets a held-out NLL of 2,000 points moves by <= 2e-3 nats from 16 to 64 steps.
+5e-5 / 3e-6; on the trained presets a held-out NLL of 2,000 points moves by <= 3e-3 nats from 16 to 64 steps.
 
 The divergence is exact: D vector-Jacobian products (two backward passes for 2-D points; no Hutchinson noise),
 which bounds it to small data (``MAX_EXACT_DIM`` coordinates).  Autograd is switched on inside, whatever the caller's
