@@ -12,7 +12,8 @@ it, x0_hat = ODE(x_1), and trains a new flow on the straight lines between them:
 i.e. the flow's usual loss with the pair's own x_1 as the "noise" (adiff.diffusion.losses.per_sample_loss with
 ``noise``).  These lines come from a deterministic map, so they do not cross (two noises reaching one point would
 contradict the ODE's uniqueness), and the new flow's paths are straighter: one Euler step x0 = x_1 - v(x_1, 1) then
-lands near where the whole ODE did, at 1 NFE instead of tens (Liu et al. 2022, section 3: recursive rectification straightens the paths; their one-step results).
+lands near where the whole ODE did, at 1 NFE instead of tens (Liu et al. 2022, section 3: rectifying again
+straightens the paths; their one-step results).
 Its samples follow the teacher's distribution as the teacher's ODE solve produced it (its solver error included:
 ``couple`` takes an accurate solver).  The student may start from the teacher's weights (Liu et al. warm-start
 their reflow the same way).
