@@ -8,9 +8,10 @@ Layout (the arrows point one way: steering -> samplers -> diffusion, with nn, da
     diffusion/  processes (VP schedules, rectified flow), prediction types, the denoising loss
     samplers/   one file per solver, the registry (SOLVERS, default_solver), the progressive sampling loop
     nn/         denoisers, EMA, the typed config, checkpoints
-    steering/   reward guidance, classifier-free guidance, rewards, the expression language, buffer, adaptation
+    steering/   reward guidance, classifier-free guidance, rewards, the expression language, buffer, adaptation,
+                reflow (straightening a flow on its own couplings), inpainting (known pixels kept)
     data/       datasets made by code, Gaussian mixtures with their exact denoisers
-    eval/       distances between sample sets, the glyph classifier
+    eval/       distances between sample sets, the glyph classifier, the learned density (log p_theta)
     cli/        preset and classifier training (python -m adiff.train)
 The library never imports a UI toolkit; the Gradio app in app.py/components drives it.
 """

@@ -35,6 +35,7 @@ from ..model import DiffusionModel
 from ..nn.checkpoints import parse_json
 from ..nn.config import resolve_device
 from ..nn.optim import TrainEvent
+from ..steering.reflow import reflow_loss
 
 __all__ = [
     "DistInfo",
@@ -167,13 +168,15 @@ def train_loop(
     start_step: int = 0,
     on_checkpoint: Callable[[int], None] | None = None,
     checkpoint_every: int = 0,
+    noise: torch.Tensor | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` (already set up with its optimiser) from ``start_step`` to ``steps`` on the dataset
     x [N, *data_shape] (labels [N] for a conditional model), yielding this process's TrainEvent per step.
 
     ``batch_size`` is the global batch (all processes together); ``shards`` defaults to the world size and must
     equal it under torchrun (one shard per process).  ``on_checkpoint(step)`` runs on every process after each
-    ``checkpoint_every`` steps (0 = never)."""
+    ``checkpoint_every`` steps (0 = never).  ``noise`` [N, *data_shape]: each row's own x_1 (a reflow preset's
+    pairs, adiff.steering.reflow.reflow_loss) instead of fresh noise."""
     shards = shards or info.world_size
     if info.distributed and shards != info.world_size:
         raise ValueError(f"shards must equal the number of processes under torchrun ({info.world_size}), got {shards}")
@@ -186,6 +189,7 @@ def train_loop(
         ids = [info.device.index] if info.device.type == "cuda" else None
         module = DDP(model.denoiser, device_ids=ids)  # broadcasts rank 0's weights; averages gradients in backward
     x = x.to(info.device)
+    noise = noise.to(info.device) if noise is not None else None
     labels = labels.to(info.device) if labels is not None and model.is_conditional else None
     model.denoiser.train()
     for step in range(start_step, steps):
@@ -193,7 +197,12 @@ def train_loop(
         for m in mine:
             idx = batches.indices(m, step).to(info.device)
             g = shard_generator(seed, m, step, info.device)
-            losses.append(model.loss(x[idx], None if labels is None else labels[idx], g, model=module))
+            if noise is None:
+                losses.append(model.loss(x[idx], None if labels is None else labels[idx], g, model=module))
+            else:
+                losses.append(
+                    reflow_loss(model, noise[idx], x[idx], g, module, None if labels is None else labels[idx])
+                )
         loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
         yield model.optimizer_step(loss)
         if on_checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:

@@ -3,7 +3,8 @@
     python -m adiff.cli.quality --preset moons            # one preset
     python -m adiff.cli.quality --all                     # every 2-D preset
 
-MMD² to fresh data (N = 2000 per point, one draw, seed 0) for every solver of the preset's process at NFE 5-200;
+MMD² to fresh data (N = 2000 per point, one draw, seed 0) for every solver of the preset's process at NFE 5-200,
+and for the flow presets also at 1-10 NFE (``FEW_NFE_GRID``: where a reflowed flow and its teacher differ most);
 see adiff.eval.quality.  Image presets have no MMD² curve (the compare view shows them without one).
 """
 
@@ -21,7 +22,15 @@ from ..data import make_dataset
 from ..eval.quality import NFE_GRID, quality_against_nfe
 from ..presets import PRESETS, load_preset, preset_curve_path
 
-__all__ = ["write_curve", "main"]
+__all__ = ["write_curve", "nfe_grid", "FEW_NFE_GRID", "main"]
+
+FEW_NFE_GRID = (1, 2, 3, 4, 6, 8)  # added for flows (NFE_GRID starts at 5 and has 10)
+
+
+def nfe_grid(name: str) -> tuple[int, ...]:
+    """The NFE budgets of a preset's curve: NFE_GRID, and 1-10 for the flow presets."""
+    flow = PRESETS[name].config.get("process") == "flow"
+    return tuple(sorted(set(NFE_GRID) | set(FEW_NFE_GRID))) if flow else NFE_GRID
 
 
 def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
@@ -32,7 +41,7 @@ def write_curve(name: str, n: int = 2000, quiet: bool = False) -> dict:
     seeds = itertools.count(1000)
     reference = lambda m: make_dataset(spec.dataset, m, seed=next(seeds))[0]  # noqa: E731  (fresh data per call)
     say = None if quiet else (lambda what: sys.stderr.write(f"{name}: {what}\n"))
-    curve = quality_against_nfe(model, reference, nfes=NFE_GRID, n=n, seed=0, progress=say, **spec.sample_kwargs)
+    curve = quality_against_nfe(model, reference, nfes=nfe_grid(name), n=n, seed=0, progress=say, **spec.sample_kwargs)
     curve.update(
         preset=name,
         process=model.process.name,

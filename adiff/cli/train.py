@@ -40,6 +40,7 @@ from .distributed import (
     save_resume_state,
     train_loop,
 )
+from .reflow import few_step_quality, training_data
 
 __all__ = ["train_preset", "evaluate_shipped", "evaluate_points", "evaluate_images", "machine_info", "DEFAULT_OUT"]
 
@@ -191,7 +192,10 @@ def evaluate_preset(model: DiffusionModel, spec, draws: int, seed: int, progress
     """The preset's quality at its default solver, step count and sampling keywords (``spec.sampling``)."""
     model.denoiser.eval()
     if len(model.data_shape) == 1:
-        return evaluate_points(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
+        q = evaluate_points(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
+        if spec.reflow is not None:  # a reflow preset: Euler at 1, 2, 4 NFE against its teacher
+            q["few_steps"] = few_step_quality(model, spec, draws, seed)
+        return q
     return evaluate_images(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
 
 
@@ -270,7 +274,8 @@ def train_preset(
         shards = shards or info.world_size
         torch.manual_seed(seed)  # the initial weights (DDP also broadcasts rank 0's)
         model = DiffusionModel({**spec.config, "device": str(info.device)})
-        x, labels = make_dataset(spec.dataset, spec.dataset_size, seed=seed)
+        t_data, cpu_data = time.time(), time.process_time()  # a reflow preset's pairs count as training time
+        data = training_data(spec, model, seed, quiet or not info.is_main)
         model.setup_training(
             {
                 "learning_rate": spec.learning_rate,
@@ -297,11 +302,12 @@ def train_preset(
             if info.is_main:
                 save_resume_state(resume_path, model, run)
 
-        t0, cpu0, losses = time.time(), time.process_time(), []
+        t0, losses = time.time(), []
         for ev in train_loop(
             model,
-            x,
-            labels,
+            data.x,
+            data.labels,
+            noise=data.noise,
             steps=steps,
             batch_size=spec.batch_size,
             seed=seed,
@@ -316,9 +322,9 @@ def train_preset(
                 recent = mean_across(sum(losses[-50:]) / len(losses[-50:]), info)  # every process, same steps
                 if info.is_main and not quiet:
                     _bar("train", ev.step, steps, t0, f" loss {recent:.4f}")
-        wall = time.time() - t0
+        wall = time.time() - t_data
         # CPU time of all processes together: on a shared machine wall time says more about the neighbours.
-        cpu = mean_across(time.process_time() - cpu0, info) * info.world_size
+        cpu = mean_across(time.process_time() - cpu_data, info) * info.world_size
         final_loss = mean_across(sum(losses[-200:]) / len(losses[-200:]), info)
     finally:
         close_distributed(info)
@@ -348,6 +354,7 @@ def train_preset(
         "machine": machine_info(model.device, info),
         "sample_kwargs": spec.sample_kwargs,
         "command": command or f"python -m adiff.train --preset {name}",
+        **data.card,
     }
     ckpt = model.save(out / f"{name}.safetensors", extra={"preset": name, "dataset": spec.dataset}, ema_only=True)
     card_path = out / f"{name}.json"

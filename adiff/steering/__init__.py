@@ -1,5 +1,5 @@
 """Steering a model towards a reward: sampling-time guidance (reward gradients, classifier-free guidance), rewards,
-the expression language, the trajectory buffer, and reward-guided adaptation.
+the expression language, the trajectory buffer, reward-guided adaptation, reflow and inpainting.
 
 The public names are re-exported here: ``from adiff.steering import make_reward, compile_expression, Adapter``.
 Inside the package every module imports from the module that defines a name (never through this file), so there is
@@ -10,6 +10,8 @@ from .buffer import MAX_CAPACITY, BufferSample, BufferSnapshot, TrajectoryBuffer
 from .cfg import ConditionalModel
 from .expressions import EXPRESSION_HELP, MAX_EXPRESSION_CHARS, ExpressionError, compile_expression
 from .guidance import GUIDANCE_MODES, MAX_GUIDANCE_SCALE, GuidanceConfig, GuidanceInfo, RewardGuidance
+from .inpaint import KnownPixels, inpaint, inpaint_progressive, top_half_mask
+from .reflow import Coupling, ReflowEvent, couple, path_straightness_of, reflow_progressive
 from .reservoir import WeightedReservoir
 from .reward_type import KINDS, Reward
 from .rewards import BUILTIN_REWARDS, MODE_RADIUS, REWARD_NAMES, RewardSpec, make_reward
@@ -40,4 +42,13 @@ __all__ = [
     "REWARD_NAMES",
     "RewardSpec",
     "make_reward",
+    "KnownPixels",
+    "inpaint",
+    "inpaint_progressive",
+    "top_half_mask",
+    "Coupling",
+    "ReflowEvent",
+    "couple",
+    "path_straightness_of",
+    "reflow_progressive",
 ]
