@@ -11,8 +11,8 @@ import torch
 
 from adiff.data import make_dataset
 from adiff.eval.metrics import mmd2
-from adiff.eval.quality import mean_se, quality_against_nfe, within_noise
-from adiff.presets import load_preset
+from adiff.eval.quality import NFE_GRID, mean_se, quality_against_nfe, within_noise
+from adiff.presets import list_presets, load_preset, preset_curve, preset_spec
 from components.compare.figures import BAND_NAME, FLOOR_NAME, PLOT_PX, make_quality_figure
 
 
@@ -124,3 +124,14 @@ def test_a_single_draw_curve_without_errors_still_draws():
     ddim = _traces(make_quality_figure([old], []))["moons · ddim"]
     assert ddim.y[0] == 1e-3 and ddim.y[1] < 1e-3 and list(ddim.error_y.array) == [0.0, 0.0]
     assert "one draw" in ddim.customdata[0][1]
+
+
+@pytest.mark.parametrize("name", [p for p in list_presets() if preset_spec(p).config["data_shape"] == [2]])
+def test_shipped_curves_are_means_of_five_draws_at_the_opening_class(name):
+    c = preset_curve(name)
+    assert c is not None, f"{name}: run python -m adiff.cli.quality --preset {name}"
+    assert c["draws"] >= 5 and 1000 <= c["n"] <= 2000 and c["label"] == "any" and len(c["floor"]) == c["draws"]
+    assert {r["nfe"] for r in c["rows"] if r["solver"] != "heun"} == set(NFE_GRID)
+    for r in c["rows"]:
+        assert len(r["mmd2_draws"]) == c["draws"] and r["mmd2"] == pytest.approx(sum(r["mmd2_draws"]) / c["draws"])
+        assert r["mmd2_se"] > 0

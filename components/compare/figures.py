@@ -22,7 +22,7 @@ from ..plotting import FONT_SIZE, _axis, _figure
 __all__ = ["make_quality_figure", "SOLVER_COLORS", "BAND_NAME", "FLOOR_NAME", "PLOT_PX"]
 
 SOLVER_COLORS = {"ddpm": "#7F7F7F", "ddim": "#0072B2", "dpmpp_2m": "#009E73", "euler": "#E69F00", "heun": "#CC79A7"}
-BAND_NAME = f"≈ 0: within {NOISE_SE:g} SE of 0"
+BAND_NAME = f"≈ 0 (within {NOISE_SE:g} SE)"
 FLOOR_NAME = "data vs data"
 PLOT_PX = 330  # the plotting area's height; the legend's rows come on top (see _legend_rows)
 _DASHES = ("solid", "dash", "dot")
@@ -85,11 +85,11 @@ def _band(lows: Sequence[float]) -> tuple[float, float, float]:
 
 def _y_axis(band: tuple[float, float, float], highs: Sequence[float]) -> dict:
     """A log axis from under the band to over the highest error bar, its ticks at 1, 2, 5 × 10^k above the band
-    (decades only when it spans more than two) and "≈ 0" at the band."""
+    (decades only when it spans more than 2.5) and "≈ 0" at the band."""
     bottom, centre, top = band
     hi = max([v for v in highs if v > 0] + [top * 10])
     lo_dec, hi_dec = math.log10(bottom) - 0.08, math.log10(hi) + 0.12
-    mantissas = (1,) if hi_dec - math.log10(top) > 2 else (1, 2, 5)
+    mantissas = (1,) if hi_dec - math.log10(top) > 2.5 else (1, 2, 5)
     vals, text = [centre], ["≈ 0"]
     for k in range(math.floor(math.log10(top)), math.ceil(hi_dec) + 1):
         for m in mantissas:
@@ -134,9 +134,9 @@ def _curve_trace(ci: int, source: str, name: str, rows: list[dict], centre: floa
 
 
 def _x_range(lines: list, runs: Sequence[tuple]) -> list[float]:
-    """log10 NFE from 4 to past the largest NFE drawn (at least 220: the shipped curves end at 100)."""
-    most = max([r["nfe"] for *_, rows in lines for r in rows] + [run[3] for run in runs] + [130])
-    return [0.6, math.log10(most) + 0.23]
+    """log10 NFE from 4 to past the largest NFE drawn (at least 158: the shipped curves end at 100)."""
+    most = max([r["nfe"] for *_, rows in lines for r in rows] + [run[3] for run in runs] + [100])
+    return [0.6, math.log10(most) + 0.2]
 
 
 def _band_trace(band: tuple[float, float, float], xr: list[float]) -> dict:
