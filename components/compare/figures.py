@@ -230,7 +230,7 @@ def make_quality_figure(curves: Sequence[dict], runs: Sequence[tuple], height: i
     if not traces:
         title = "Quality against NFE: for 2-D models with known data (no MMD² for images)"
     else:
-        title = "Sample quality against NFE"
+        title = "Quality against NFE"
     highs = [r["mmd2"] + (r.get("mmd2_se") or 0.0) for *_, rows in lines for r in rows] + [r[4] for r in runs]
     legend = _legend_rows([t["name"] for t in traces if t.get("showlegend", True)])
     ticks = [v for v in (5, 10, 20, 50, 100, 200, 500, 1000) if v <= 10 ** xr[1]]
