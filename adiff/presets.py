@@ -113,7 +113,8 @@ PRESETS: dict[str, PresetSpec] = {
         PresetSpec(
             "8gaussians",
             "8gaussians",
-            {"model_type": "conditional", "num_classes": 8, **_POINTS},
+            # Half the batches with the null label: the app opens it on class "any" (unconditional samples).
+            {"model_type": "conditional", "num_classes": 8, "cfg_dropout": 0.5, **_POINTS},
             "Eight Gaussians on a circle, conditional on the component (0 = +x axis, counter-clockwise); "
             "the exact denoiser is known, so the learned model can be compared with the ideal one.",
             "dpmpp_2m",

@@ -7,9 +7,11 @@
 
 Files go to --out (default ./runs): NAME.safetensors (loadable by the app), NAME.json (the model card), and during
 training NAME.resume.safetensors every --checkpoint-every steps (continue with --resume; removed once the checkpoint is
-written).  Replacing a shipped preset in assets/presets/ needs --ship.  The evaluation samples at the preset's default
-solver and step count (``PresetSpec.sampling``): 2-D presets MMD^2 to fresh data, image presets the digit
-classifier's agreement with the requested class, each the mean of --eval-draws draws with its standard error.
+written).  Replacing a shipped preset in assets/presets/ needs --ship.  The evaluation (adiff.cli.evaluate) samples
+where the app opens the preset: its default solver and step count (``PresetSpec.sampling``), class "any" for 2-D
+presets (MMD^2 to fresh data; a conditional one also with labels drawn like the data's), "each" for image presets
+(the digit classifier's agreement with the requested class), each the mean of --eval-draws draws with its standard
+error.
 """
 
 from __future__ import annotations
@@ -20,17 +22,12 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from ..data import digits_split, gaussian_mixture_for, make_dataset
-from ..diffusion.parameterization import Predictor
-from ..eval.metrics import copy_check, mmd2, sliced_wasserstein
 from ..model import DiffusionModel
 from ..presets import PRESET_DIR, preset_spec
-from ..samplers import sample
 from .distributed import (
     DistInfo,
     close_distributed,
@@ -40,12 +37,21 @@ from .distributed import (
     save_resume_state,
     train_loop,
 )
-from .reflow import few_step_quality, training_data
+from .evaluate import eval_progress, evaluate_images, evaluate_points, evaluate_preset, progress_bar
+from .reflow import training_data
 
-__all__ = ["train_preset", "evaluate_shipped", "evaluate_points", "evaluate_images", "machine_info", "DEFAULT_OUT"]
+# evaluate_points / evaluate_images / evaluate_preset live in adiff.cli.evaluate (re-exported here).
+__all__ = [
+    "train_preset",
+    "evaluate_shipped",
+    "evaluate_points",
+    "evaluate_images",
+    "evaluate_preset",
+    "machine_info",
+    "DEFAULT_OUT",
+]
 
 DEFAULT_OUT = Path("runs")  # relative to where the command runs; assets/presets/ only with --ship
-Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
 def machine_info(device: torch.device, dist_info: DistInfo | None = None) -> dict:
@@ -62,141 +68,6 @@ def machine_info(device: torch.device, dist_info: DistInfo | None = None) -> dic
     if dist_info is not None and dist_info.distributed:
         info.update(processes=dist_info.world_size, backend=dist_info.backend)
     return info
-
-
-def _bar(label: str, done: int, total: int, t0: float, extra: str = "", stream=sys.stderr) -> None:
-    width = 30
-    k = int(width * done / max(total, 1))
-    rate = done / max(1e-9, time.time() - t0)
-    eta = (total - done) / max(rate, 1e-9)
-    stream.write(f"\r{label} [{'#' * k}{'.' * (width - k)}] {done}/{total}{extra} {rate:.1f} it/s eta {eta:.0f}s ")
-    stream.flush()
-    if done == total:
-        stream.write("\n")
-
-
-def eval_progress(stream=sys.stderr) -> Progress:
-    """A progress callback for the evaluation: one bar per sampling run (e.g. "eval ddpm1000 [###...] 340/1000")."""
-    starts: dict[str, float] = {}
-
-    def report(what: str, done: int, total: int) -> None:
-        t0 = starts.setdefault(what, time.time())
-        if done == total or done % max(1, total // 50) == 0:
-            _bar(f"eval {what}", done, total, t0, stream=stream)
-
-    return report
-
-
-def _sample(model: DiffusionModel, n: int, condition, seed: int, what: str, progress: Progress | None, **kw):
-    """n samples [n, *data_shape] (CPU) through the progressive sampler, reporting each step to ``progress``."""
-    last = None
-    for rec in model.generate_progressive(n, condition=condition, seed=seed, **kw):
-        last = rec
-        if progress is not None:
-            progress(what, rec.index + 1, rec.num_steps)
-    return last.x_prev.detach().cpu()
-
-
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    v = torch.tensor(values, dtype=torch.float64)
-    return float(v.mean()), (float(v.std() / len(values) ** 0.5) if len(values) > 1 else float("nan"))
-
-
-def evaluate_points(
-    model: DiffusionModel,
-    dataset: str,
-    n: int = 2000,
-    draws: int = 5,
-    seed: int = 0,
-    progress: Progress | None = None,
-    **sampling,
-) -> dict:
-    """MMD^2 / sliced Wasserstein of n samples (drawn with ``sampling``: sampler, num_steps, clip_x0, ...; a preset's
-    defaults, ``PresetSpec.sampling``) to n fresh data points, and the data-vs-data floor, each over ``draws``
-    independent draws (fresh data, fresh noise).
-
-    One draw of unbiased MMD^2 at n = 2000 scatters by about 1e-4 to 3e-4, as much as the differences it is
-    meant to show, so every figure is the mean over the draws with its standard error (``*_se``); the draws
-    themselves are in ``*_draws``.  For a dataset with an exact denoiser (8gaussians) ``ideal_mmd2`` is that
-    denoiser through the same solver and steps: the solver's own share of the error.
-    """
-    kw = {"sampler": "ddim", "num_steps": 50, **sampling}
-    what = f"{kw['sampler']}{kw['num_steps']}"
-    refs, others, conds = [], [], []
-    for k in range(draws):
-        s = seed * 1000 + k
-        refs.append(make_dataset(dataset, n, seed=10_000 + s)[0])
-        others.append(make_dataset(dataset, n, seed=20_000 + s)[0])
-        conds.append(make_dataset(dataset, n, seed=30_000 + s)[1])  # conditional models: labels from the data
-    cond = torch.cat(conds) if model.is_conditional else None
-    per: dict[str, list[float]] = {"floor_mmd2": [mmd2(o, r) for o, r in zip(others, refs)]}
-    per["floor_swd"] = [sliced_wasserstein(o, r) for o, r in zip(others, refs)]
-    out = {"n": n, "draws": draws, "sampler": kw}
-    t0 = time.time()  # all draws in one batch (less overhead); the draws stay independent
-    xs = _sample(model, n * draws, cond, seed, what, progress, **kw).split(n)
-    out["seconds"] = round(time.time() - t0, 2)
-    per["mmd2"] = [mmd2(xk, r) for xk, r in zip(xs, refs)]
-    per["swd"] = [sliced_wasserstein(xk, r) for xk, r in zip(xs, refs)]
-    g = gaussian_mixture_for(dataset)
-    if g is not None:
-        proc = model.process
-        solver_kw = {k: v for k, v in kw.items() if k in ("sampler", "num_steps")}
-        ideal = sample(
-            Predictor(g.model_fn(proc, "sample"), proc, "sample"),
-            proc,
-            (n * draws, 2),
-            generator=torch.Generator().manual_seed(seed),
-            **solver_kw,
-        )
-        per["ideal_mmd2"] = [mmd2(xk, r) for xk, r in zip(ideal.split(n), refs)]
-    for key, values in per.items():
-        out[key], out[f"{key}_se"] = _mean_se(values)
-        out[f"{key}_draws"] = values
-    return out
-
-
-def evaluate_images(
-    model: DiffusionModel, dataset: str, draws: int = 5, seed: int = 0, progress: Progress | None = None, **sampling
-) -> dict:
-    """Share of conditional samples (``draws`` x 100: ten of each digit, drawn with ``sampling``, e.g. a preset's
-    ``PresetSpec.sampling``) that the shipped digit classifier for the image size labels with the requested digit, as
-    the mean over the draws with its standard error; for a dataset with a held-out split ("digits"), the copy check
-    of :func:`adiff.eval.metrics.copy_check` on the same samples."""
-    from ..eval.classifier import classifier_for_shape
-
-    clf = classifier_for_shape(model.data_shape, device=str(model.device))
-    labels = torch.arange(10).repeat(10 * draws)
-    kw = {"sampler": "ddim", "num_steps": 50, **sampling}
-    x = _sample(model, len(labels), labels, seed, f"{kw['sampler']}{kw['num_steps']}", progress, **kw)
-    with torch.no_grad():
-        pred = clf(x.float().to(model.device)).argmax(1).cpu()
-    right = (pred == labels).float()
-    per_digit = [right[labels == d].mean().item() for d in range(10)]
-    per_draw = [float(chunk.mean()) for chunk in right.split(100)]
-    mean, se = _mean_se(per_draw)
-    out = {
-        "n": len(labels),
-        "draws": draws,
-        "accuracy": mean,
-        "accuracy_se": se,
-        "accuracy_draws": per_draw,
-        "per_digit": per_digit,
-        "sampler": kw,
-    }
-    if dataset == "digits":
-        out["copy_check"] = copy_check(x, digits_split("train")[0], digits_split("heldout")[0])
-    return out
-
-
-def evaluate_preset(model: DiffusionModel, spec, draws: int, seed: int, progress: Progress | None) -> dict:
-    """The preset's quality at its default solver, step count and sampling keywords (``spec.sampling``)."""
-    model.denoiser.eval()
-    if len(model.data_shape) == 1:
-        q = evaluate_points(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
-        if spec.reflow is not None:  # a reflow preset: Euler at 1, 2, 4 NFE against its teacher
-            q["few_steps"] = few_step_quality(model, spec, draws, seed)
-        return q
-    return evaluate_images(model, spec.dataset, draws=draws, seed=seed, progress=progress, **spec.sampling)
 
 
 def evaluate_shipped(
@@ -321,7 +192,7 @@ def train_preset(
             if ev.step % 50 == 0 or ev.step == steps:
                 recent = mean_across(sum(losses[-50:]) / len(losses[-50:]), info)  # every process, same steps
                 if info.is_main and not quiet:
-                    _bar("train", ev.step, steps, t0, f" loss {recent:.4f}")
+                    progress_bar("train", ev.step, steps, t0, f" loss {recent:.4f}")
         wall = time.time() - t_data
         # CPU time of all processes together: on a shared machine wall time says more about the neighbours.
         cpu = mean_across(time.process_time() - cpu_data, info) * info.world_size
