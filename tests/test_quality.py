@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
+from adiff.cli.quality import nfe_grid
 from adiff.data import make_dataset
 from adiff.eval.metrics import mmd2
 from adiff.eval.quality import NFE_GRID, mean_se, quality_against_nfe, within_noise
@@ -131,7 +132,7 @@ def test_shipped_curves_are_means_of_five_draws_at_the_opening_class(name):
     c = preset_curve(name)
     assert c is not None, f"{name}: run python -m adiff.cli.quality --preset {name}"
     assert c["draws"] >= 5 and 1000 <= c["n"] <= 2000 and c["label"] == "any" and len(c["floor"]) == c["draws"]
-    assert {r["nfe"] for r in c["rows"] if r["solver"] != "heun"} == set(NFE_GRID)
+    assert {r["nfe"] for r in c["rows"] if r["solver"] != "heun"} == set(nfe_grid(name))
     for r in c["rows"]:
         assert len(r["mmd2_draws"]) == c["draws"] and r["mmd2"] == pytest.approx(sum(r["mmd2_draws"]) / c["draws"])
         assert r["mmd2_se"] > 0

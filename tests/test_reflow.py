@@ -42,7 +42,8 @@ def test_exact_coupling_is_the_radial_map():
     """The 1-rectified flow of N(0, s^2 I) maps x_1 to s x_1 (c(t)^2 = (1 - t)^2 s^2 + t^2 ends at s^2)."""
     _, c = _exact_coupling(2000)
     assert len(c) == 2000 and c.nfe == 99 and c.sampler == "heun"
-    assert (c.x0 - S * c.x_T).abs().max() < 5e-3
+    err = (c.x0 - S * c.x_T).norm(dim=1) / c.x_T.norm(dim=1)  # Heun's error grows with |x_1|: relative
+    assert err.max() < 3e-3, f"relative error {err.max():.2e}"
 
 
 def _one_step_mmd(model_or_predict, draws=3):
