@@ -240,7 +240,8 @@ def build(ctx: AppContext) -> TabLink:
                 link_btn, link_box = link_row("train")
         own_layout.build(ctx, c.dataset)
 
-    train_ev = run.run.click(
+    train_ev = run.click(
+        status_md,
         endpoint(ctx, TrainRequest.parse, handlers.train, _render_train),
         c.inputs(),
         [loss_plot, samples_plot, summary],
