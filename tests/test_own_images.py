@@ -36,6 +36,20 @@ def test_the_line_under_the_dataset_is_the_measured_record():
     assert all(not follow.dataset_defaults(name).note for name in handlers.TRAIN_DATASETS)
 
 
+def test_a_link_to_a_built_in_dataset_hides_the_line(tmp_path):
+    """A deep link goes through the same defaults: every control they may set is one of the link's outputs."""
+    import app
+    from components.links import LinkParams
+    from tests.app_helpers import preset_dir_with_fallbacks
+
+    with preset_dir_with_fallbacks(tmp_path):
+        link = app.build_app(device="cpu").adiff_links["train"]
+    out = link.apply(LinkParams({"tab": "train", "dataset": "glyphs"}), None)
+    assert set(out) <= set(link.fields.values()) | set(link.extra_outputs)
+    (recipe,) = link.extra_outputs
+    assert out[recipe]["visible"] is False
+
+
 @pytest.mark.slow
 def test_my_images_train_into_samples_of_their_classes_with_the_tabs_settings():
     with torch_threads(1):

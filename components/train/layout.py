@@ -346,4 +346,4 @@ def build(ctx: AppContext) -> TabLink:
         "lr": c.lr,
         "seed": c.seed,
     }
-    return TabLink("train", fields, apply_link, link_btn, link_box)
+    return TabLink("train", fields, apply_link, link_btn, link_box, extra_outputs=[c.recipe])
