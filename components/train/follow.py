@@ -94,10 +94,10 @@ class Measured:
 
 
 # The recipe for "my images" and what it did (bench/results/bench_own_images.txt: 16×16, 3 seeds, 64 samples each at
-# CFG 1, the solver "my model" starts with; the nearest class mean read 96.9 ± 0.9 %).  The widgets' own defaults
-# (ε-prediction) gave speckled blobs that the classifier read as their class about as often as chance; v-prediction
-# (Salimans & Ho 2022) and full batches (adiff's train_progressive used to draw batches of 30 from 30 images,
-# whatever the batch size said) made the shapes.
+# CFG 1 with the solver "my model" starts with; the nearest class mean read 96.9 ± 0.9 %).  The widgets' own defaults
+# (ε-prediction) gave speckled blobs read as their class 56 ± 4 % of the time, as by chance (58 ± 6 % with full
+# batches); v-prediction (Salimans & Ho 2022) made the shapes (81 % on one seed with batches of 30, which is what
+# adiff's train_progressive drew from 30 images whatever the batch size said), and full batches made them clean.
 OWN_IMAGES_RECIPE = Recipe(
     "vp", "v_prediction", "linear", T=1000, size="small", steps=1500, batch_size=128, learning_rate=1e-3
 )
