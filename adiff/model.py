@@ -254,8 +254,10 @@ class DiffusionModel:
     def train_progressive(
         self, x: torch.Tensor, labels=None, num_steps: int = 1000, batch_size: int = 256, seed: int = 0
     ) -> Iterator[TrainEvent]:
-        """Train on a dataset tensor x [N, *data_shape] (labels [N] for conditional models) with random minibatches,
-        yielding a TrainEvent per step (the app draws its live loss curve from these)."""
+        """Train on a dataset tensor x [N, *data_shape] (labels [N] for conditional models) with random minibatches of
+        ``batch_size`` examples drawn with replacement (so a dataset smaller than a batch, e.g. 30 uploaded images,
+        still gives full batches, each draw with its own t and noise), yielding a TrainEvent per step (the app draws
+        its live loss curve from these)."""
         x = self._check_batch(x, "x")
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
@@ -266,7 +268,7 @@ class DiffusionModel:
         lab = None if labels is None or not self.is_conditional else torch.as_tensor(labels).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(seed)
         for _ in range(num_steps):
-            idx = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), device=self.device, generator=gen)
+            idx = torch.randint(0, x.shape[0], (batch_size,), device=self.device, generator=gen)  # [batch_size]
             yield self._update(x[idx], None if lab is None else lab[idx], gen)
 
     def single_denoising_step(self, x_t: torch.Tensor, t: int, condition=None, generator=None) -> torch.Tensor:

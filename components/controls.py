@@ -9,6 +9,7 @@ Widgets are plain Gradio components: their values are checked by each endpoint's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ __all__ = [
     "ClassCFG",
     "SeedCount",
     "RunStop",
+    "QUEUED_TEXT",
+    "FAILED_TEXT",
     "model_updates",
     "model_choice",
     "group_outputs",
@@ -276,6 +279,13 @@ class SeedCount:
         return [self.count]
 
 
+QUEUED_TEXT = (
+    "… **queued**: this run starts when the server has a free slot.  \n"
+    "Its place in the queue and the time so far (and the expected wait, once runs like it have finished) show at the right."
+)
+FAILED_TEXT = "✗ **not run**: the message in the corner says why."
+
+
 @dataclass
 class RunStop:
     """The main button and its Stop (and any extra buttons), in the sticky action row."""
@@ -297,6 +307,18 @@ class RunStop:
 
     def outputs(self) -> list:
         return []
+
+    def click(self, status, fn, inputs, outputs, **kwargs):
+        """The run button's event, its progress (the queue position and expected wait, from Gradio) on ``status``.
+        On a press, the page writes QUEUED_TEXT there at once (js, no server call: no older "✓ done" under a run that
+        waits; a button's listeners run in order, each to its end, so this one comes first); a run that failed with
+        the line still "queued" (refused before its first message) writes FAILED_TEXT.  Returns the run's event."""
+        self.run.click(None, None, status, js=f"() => {json.dumps(QUEUED_TEXT)}", api_visibility="private")
+        event = self.run.click(fn, inputs, outputs, show_progress_on=[status], **kwargs)
+        # a run cancelled by Stop "fails" too: only a line that still says "queued" changes (Stop writes its own)
+        failed = f"(s) => (s === {json.dumps(QUEUED_TEXT)} ? {json.dumps(FAILED_TEXT)} : s)"
+        event.failure(None, status, status, js=failed, api_visibility="private")
+        return event
 
 
 def _inputs(group) -> list:

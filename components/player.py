@@ -233,12 +233,12 @@ def _stop_js(elem_id: str) -> str:
 
 def wire_player_run(ctx, run, elem_id: str, start, inputs, outputs, status, data_file, stop, stop_outputs, api_name):
     """The events of a streamed run that plays in a player (reverse, compare): the main button starts ``start``
-    (api ``api_name``, raw values, the sampling pool); Stop freezes the player in the browser at once and cancels the
+    (api ``api_name``, raw values, the sampling pool; the status line says "queued" at once: RunStop.click); Stop freezes the player in the browser at once and cancels the
     run, then the server's ``stop`` says where it got to (api ``<api_name>_stop``); a finished run's file is fetched
     by the player when ``data_file`` changes.  Returns the run's event."""
     from .wiring import EVENT
 
-    event = run.run.click(start, inputs, outputs, api_name=api_name, show_progress_on=[status], **EVENT, **ctx.sampling)
+    event = run.click(status, start, inputs, outputs, api_name=api_name, **EVENT, **ctx.sampling)
     run.stop.click(None, None, status, js=_stop_js(elem_id), cancels=[event], api_visibility="private").then(
         stop, None, stop_outputs, api_name=f"{api_name}_stop", **ctx.instant
     )

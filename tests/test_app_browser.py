@@ -54,19 +54,24 @@ NOT_OURS = (
 )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def app_in_chromium(tmp_path_factory, **build_kwargs):
+    """(demo, url, browser): the app built with ``build_kwargs`` and a Chromium to open it (a fixture's body)."""
     require(os.path.exists(CHROMIUM), "Chromium is not installed (apt-get install chromium, or set ADIFF_CHROMIUM)")
     try:
         import playwright.sync_api as playwright
     except ImportError:  # pragma: no cover - depends on the environment
         require(False, "the playwright Python package is not installed (pip install playwright)")
-    with live_app(tmp_path_factory.mktemp("presets")) as (demo, url), playwright.sync_playwright() as p:
+    with live_app(tmp_path_factory.mktemp("presets"), **build_kwargs) as (demo, url), playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             yield demo, url, browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    yield from app_in_chromium(tmp_path_factory)
 
 
 class Page:
@@ -135,6 +140,15 @@ class Page:
                   .map(e => e.textContent); }""",
             elem_id,
         )
+
+    def start_long_training(self) -> None:
+        """A training run (tiny, 20,000 steps) that holds a heavy slot until it is stopped, under way."""
+        self.tab("train")
+        self.page.wait_for_selector("#tr-train")
+        self.page.locator("#tr-size").get_by_label("tiny").check()
+        self.set_number("#tr-steps input[type=number]", 20000)
+        self.page.click("#tr-train")
+        self.wait_text("#tr-status-text", "training", timeout=120_000)
 
     def check_clean(self) -> None:
         assert not self.problems, "console problems:\n" + "\n".join(self.problems)
@@ -445,12 +459,7 @@ def test_every_long_job_says_stopped(served):
     P.wait_text("#gd-status", "sampling guided", timeout=120_000)
     page.click("#gd-stop", force=True)
     P.wait_text("#gd-status", "stopped", timeout=30_000)
-    P.tab("train")
-    page.wait_for_selector("#tr-train")
-    page.locator("#tr-size").get_by_label("tiny").check()
-    P.set_number("#tr-steps input[type=number]", 20000)
-    page.click("#tr-train")
-    P.wait_text("#tr-status-text", "training", timeout=120_000)
+    P.start_long_training()
     page.click("#tr-stop", force=True)
     P.wait_text("#tr-status-text", "stopped", timeout=30_000)
     P.check_clean()

@@ -83,6 +83,20 @@ def test_bad_generate_and_train_inputs():
     assert torch.allclose(x_t, 0.6 * eps)
 
 
+def test_a_dataset_smaller_than_the_batch_still_trains_on_full_batches():
+    """30 uploaded images and batch 128: every step draws 128 examples (with replacement), each with its own label."""
+    m = DiffusionModel(cfg(model_type="conditional", num_classes=2))
+    x, labels = torch.randn(10, 2), torch.arange(10) % 2
+    seen = []
+    m.denoiser.register_forward_hook(lambda mod, args, out: seen.append((args[0].shape[0], args[2].clone())))
+    for _ in m.train_progressive(x, labels, num_steps=3, batch_size=32, seed=0):
+        pass
+    assert [b for b, _ in seen] == [32, 32, 32]
+    dropped = torch.cat([y for _, y in seen]) == 2  # the null class of CFG label dropout (10 %)
+    assert 0 < int(dropped.sum()) < 96 // 4
+    assert set(torch.cat([y for _, y in seen])[~dropped].tolist()) == {0, 1}
+
+
 def test_single_denoising_step_matches_sampler():
     m = DiffusionModel(cfg())
     m.train_step(torch.randn(32, 2))

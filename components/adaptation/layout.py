@@ -109,12 +109,12 @@ def build(ctx: AppContext) -> TabLink:
     inputs = [picker.dropdown, rewards.dropdown, rewards.expression, rewards.params]
     inputs += [settings.steps, settings.lr, settings.bs, settings.cap, replay, guided, settings.lam, seed]
     outputs = [curves, shown.plot, shown.gallery, before_after, status_md, summary]
-    adapt_event = run.run.click(
+    adapt_event = run.click(
+        status_md,
         endpoint(ctx, AdaptRequest.parse, handlers.adapt, _render, name="adapt"),
         inputs,
         outputs,
         api_name="adapt",
-        show_progress_on=[status_md],
         **EVENT,
         **ctx.heavy,
     )

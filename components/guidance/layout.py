@@ -158,12 +158,12 @@ def build(ctx: AppContext) -> TabLink:
         "seed": seeds.seed,
         "n": seeds.count,
     }
-    gen_event = run.run.click(
+    gen_event = run.click(
+        status,
         endpoint(ctx, GuidedRequest.parse, handlers.guided_generate, _render_generate),
         list(fields.values()),  # the API's order: preset, reward, expression, reward_params, guidance_scale, ...
         [plot, status, summary],
         api_name="guided_generate",
-        show_progress_on=[status],
         **EVENT,
         **ctx.sampling,
     )

@@ -47,6 +47,7 @@ class _Controls:
     """The settings of a run, by their API field (also the deep link's widgets)."""
 
     dataset: gr.Dropdown
+    recipe: gr.Markdown  # what the dataset's settings were measured to do ("my images")
     process: gr.Radio
     prediction: gr.Radio
     schedule: gr.Radio
@@ -69,6 +70,7 @@ class _Controls:
             elem_id="tr-dataset",
             elem_classes=named("dataset"),
         )
+        recipe = gr.Markdown(visible=False, elem_id="tr-recipe")
         # the settings the lessons name first (dataset, process, size, conditional, steps), one per line: a row of
         # radios would squeeze them in the narrow column
         process = _radio(
@@ -120,7 +122,7 @@ class _Controls:
                 elem_classes=named("learning_rate"),
             )
             seed = _number("seed", "tr-seed", 0, 0, LIMITS.seed, "Seed")
-        return cls(dataset, process, prediction, schedule, T, note, size, conditional, steps, bs, lr, seed)
+        return cls(dataset, recipe, process, prediction, schedule, T, note, size, conditional, steps, bs, lr, seed)
 
     def inputs(self) -> list:
         """/train's inputs, in its API order."""
@@ -138,13 +140,27 @@ class _Controls:
             self.prediction,
         ]
 
-    def dataset_updates(self, d: follow.DatasetDefaults) -> dict:
-        """What a dataset's defaults do to the controls (choosing it in the page, or a deep link to it)."""
-        return {
+    def dataset_updates(self, d: follow.DatasetDefaults | None):
+        """What a dataset's defaults do to the controls (choosing it in the page, or a deep link to it): a recipe
+        ("my images") sets every setting and says what it was measured to do.  None: nothing changes."""
+        if d is None:
+            return gr.skip()
+        out = {
             self.conditional: gr.update(interactive=d.labelled, value=d.conditional),
             self.bs: gr.update(value=d.batch_size),
             self.lr: gr.update(value=d.learning_rate),
+            self.recipe: gr.update(value=d.note, visible=bool(d.note)),
         }
+        r = d.recipe
+        if r is not None:
+            out.update({self.process: r.process, self.prediction: r.prediction, self.schedule: r.schedule})
+            out.update({self.T: r.T, self.size: r.size, self.steps: r.steps})
+        return out
+
+    def dataset_outputs(self) -> list:
+        """Every control a dataset's defaults may set."""
+        c = self
+        return [c.conditional, c.bs, c.lr, c.recipe, c.process, c.prediction, c.schedule, c.T, c.size, c.steps]
 
 
 def _number(field: str, elem_id: str, value, lo, hi, label: str, info: str | None = None) -> gr.Number:
@@ -241,7 +257,8 @@ def build(ctx: AppContext) -> TabLink:
                 try_this("train")
         own_layout.build(ctx, c.dataset)
 
-    train_ev = run.run.click(
+    train_ev = run.click(
+        status_md,
         endpoint(ctx, TrainRequest.parse, handlers.train, _render_train),
         c.inputs(),
         [loss_plot, samples_plot, summary],
@@ -281,14 +298,17 @@ def build(ctx: AppContext) -> TabLink:
     run.stop.click(None, None, None, cancels=[train_ev, load_ev], api_visibility="private").then(
         endpoint(ctx, None, handlers.stop, name="train_stop"), None, summary, api_name="train_stop", **ctx.instant
     )
-    c.dataset.input(
-        endpoint(ctx, follow.read_dataset, follow.dataset_changed, c.dataset_updates),
-        c.dataset,
-        [c.conditional, c.bs, c.lr],
-        api_visibility="private",
-        **EVENT,
-        **ctx.instant,
-    )
+    # A dataset picked in the page brings its defaults (on input: a deep link's own values stay); own data brings
+    # them when it becomes the dataset, which the page does when the data is taken (a change nobody typed).
+    for trigger, read in ((c.dataset.input, follow.read_picked), (c.dataset.change, follow.read_taken)):
+        trigger(
+            endpoint(ctx, read, follow.dataset_changed, c.dataset_updates),
+            c.dataset,
+            c.dataset_outputs(),
+            api_visibility="private",
+            **EVENT,
+            **ctx.instant,
+        )
     summary.change(None, summary, status_md, js=view.STATUS_JS, api_visibility="private")
 
     def apply_link(q: LinkParams, request) -> dict:
@@ -327,4 +347,4 @@ def build(ctx: AppContext) -> TabLink:
         "lr": c.lr,
         "seed": c.seed,
     }
-    return TabLink("train", fields, apply_link, link_btn, link_box)
+    return TabLink("train", fields, apply_link, link_btn, link_box, extra_outputs=[c.recipe])
