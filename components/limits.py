@@ -37,6 +37,15 @@ class Limits:
     preview_images: int = 16  # ... of an image model
     preview_steps: int = 25  # DDIM steps of that preview
     preview_seconds: float = 3.0  # what the preview of an uploaded model may cost, estimated from its FLOPs
+    # The Train tab's drawing (components/train/strokes.py): every count is checked before anything is parsed further
+    # or drawn.  The canvas sends its strokes as coordinates; the server draws them onto a small raster of its own.
+    drawing_side: int = 400  # the canvas in the page, pixels a side (the strokes' coordinates)
+    drawing_max_side: int = 2048  # w and h of a drawing sent through the API
+    drawing_raster: int = 200  # the raster the strokes are drawn onto (its longer side), before points are sampled
+    drawing_strokes: int = 500  # strokes in one drawing
+    drawing_stroke_points: int = 8000  # points of all strokes together (the canvas keeps one every 2 pixels)
+    drawing_brush: int = 60  # brush width, canvas pixels
+    drawing_chars: int = 2 * 2**20  # a drawing sent as text (JSON, or a PNG data URL): its length, before parsing
     frames: int = 50  # at most this many steps kept per trajectory (plus the final sample: frames + 1 in all)
     # Streaming (components/streaming.py): every streamed update costs the page main-thread time and the server the
     # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all

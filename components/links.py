@@ -10,6 +10,7 @@ them, so a bad value is reported (naming the key and the value) instead of being
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,13 @@ import gradio as gr
 
 from .fields import as_choice, as_float, as_int
 
-__all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge", "join"]
+__all__ = ["TabLink", "LinkParams", "link_row", "wire", "link_js", "merge", "join", "plain", "notice_text"]
 
 MAX_PARAM_CHARS = 400  # a URL value longer than this is refused (nothing in the app needs more)
+NOTICE_VALUE_CHARS = 40  # a link's value (or key) is echoed in the notice cut to this many characters
+NOTICE_LINE_CHARS = 160  # ... and a problem's line to this many
+NOTICE_SHOWN = 5  # values, problems and unknown keys shown in the notice; the rest are counted
+_ENTITIES = {c: f"&#{ord(c)};" for c in string.punctuation}  # every markdown / HTML special character, and more
 
 
 class LinkParams:
@@ -122,6 +127,38 @@ def join(out: dict, updates: dict) -> None:
         out[comp] = {**prev, **u} if isinstance(prev, dict) and isinstance(u, dict) else u
 
 
+def plain(text: str, limit: int = NOTICE_VALUE_CHARS) -> str:
+    """``text`` from a URL as plain words in a markdown notice: whitespace and control characters become single
+    spaces, it is cut to ``limit`` characters (with "…"), and every ASCII punctuation character becomes an HTML
+    entity, so no markdown (links, images, emphasis, headings), no HTML tag and no autolinked URL can come of it; the
+    page shows the same characters."""
+    words = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    cut = words if len(words) <= limit else words[: limit - 1] + "…"
+    return "".join(_ENTITIES.get(c, c) for c in cut)
+
+
+def _counted(items: list[str], noun: str) -> list[str]:
+    """The first NOTICE_SHOWN of ``items``, then one "… and N more <noun>" entry."""
+    more = len(items) - NOTICE_SHOWN
+    return items[:NOTICE_SHOWN] + ([f"… and {more} more {noun}"] if more > 0 else [])
+
+
+def notice_text(tab: str, values: dict[str, str], params: LinkParams) -> str:
+    """The notice at the top of the page for a link that opened ``tab`` (a known tab id): the values the tab took
+    (at most NOTICE_SHOWN, each cut short), the problems (as many), and the unknown keys summarised in one line.
+    Everything that came from the URL goes through :func:`plain`, so the notice is bounded and renders as text."""
+    unused = params.unused()
+    taken = [f"{plain(k)} = {plain(v)}" for k, v in values.items() if k != "tab" and k not in unused]
+    text = f"Opened from a link: **{plain(tab)}**" + (
+        f" with {', '.join(_counted(taken, 'settings'))}" if taken else ""
+    )
+    lines = [plain(p, NOTICE_LINE_CHARS) for p in params.problems]
+    if unused:
+        names = ", ".join(plain(k) for k in unused[:NOTICE_SHOWN]) + (", …" if len(unused) > NOTICE_SHOWN else "")
+        lines.append(f"{len(unused)} unknown setting{'s' if len(unused) != 1 else ''} ignored: {names}")
+    return text + "." + "".join(f"\n- ⚠ {line}" for line in _counted(lines, "problems"))
+
+
 @dataclass
 class TabLink:
     """What a tab offers to deep links: its id, URL key -> widget, and how a link's values become widget updates."""
@@ -134,9 +171,13 @@ class TabLink:
     extra_outputs: list = field(default_factory=list)  # components apply() may update besides the fields
 
 
-def link_js(tab: str, keys: Sequence[str]) -> str:
-    """Browser code for a "link to this view" button: the page's URL with ?tab=...&key=value for the inputs."""
+def link_js(tab: str, keys: Sequence[str], follow: bool = False) -> str:
+    """Browser code for a "link to this view" button: the page's URL with ?tab=...&key=value for the inputs.
+    ``follow``: the code run when a linked setting changes, whose last input is the link box: an empty box stays
+    empty, a box with a link gets the link of the new settings (not copied to the clipboard)."""
     return f"""(...vals) => {{
+  const follow = {json.dumps(follow)};
+  if (follow && !vals.pop()) return "";
   const keys = {json.dumps(list(keys))};
   const p = new URLSearchParams();
   p.set("tab", {json.dumps(tab)});
@@ -146,7 +187,7 @@ def link_js(tab: str, keys: Sequence[str]) -> str:
     if (v !== null && v !== undefined && v !== "") p.set(k, String(v));
   }});
   const url = window.location.origin + window.location.pathname + "?" + p.toString();
-  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {{}});
+  if (!follow && navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {{}});
   return url;
 }}"""
 
@@ -200,24 +241,25 @@ def wire(demo: gr.Blocks, links: Sequence[TabLink], notice: gr.Markdown, queue: 
         tab = values.get("tab")
         if tab not in by_tab:
             known = ", ".join(sorted(by_tab))
-            return {**skip, notice: gr.update(value=f"⚠ link: tab must be one of {known}, got {tab!r}", visible=True)}
+            text = f"⚠ link: tab must be one of {known}, got {plain(repr(tab))}"
+            return {**skip, notice: gr.update(value=text, visible=True)}
         params = LinkParams(values)
         updates = by_tab[tab].apply(params, request)
-        problems = params.problems + [f"{k}: this tab has no setting of that name (ignored)" for k in params.unused()]
-        shown = ", ".join(f"{k} = {v}" for k, v in values.items() if k != "tab" and k not in params.unused())
-        text = f"Opened from a link: **{tab}**" + (f" with {shown}" if shown else "") + "."
-        if problems:
-            text += "\n" + "\n".join(f"- ⚠ {p}" for p in problems)
-        return {**skip, **updates, notice: gr.update(value=text, visible=True)}
+        return {**skip, **updates, notice: gr.update(value=notice_text(tab, values, params), visible=True)}
 
     demo.load(None, None, None, js=SELECT_TAB_JS)
     demo.load(apply, None, outputs, api_visibility="private", show_progress="hidden", **(queue or {}))
     for link in links:
         if link.button is not None and link.box is not None:
-            link.button.click(
+            fields = list(link.fields.values())
+            link.button.click(None, fields, link.box, js=link_js(link.tab, list(link.fields)), api_visibility="private")
+            # the box follows the settings: a link already shown is rewritten when a linked setting changes
+            gr.on(
+                [c.change for c in fields],
                 None,
-                list(link.fields.values()),
+                [*fields, link.box],
                 link.box,
-                js=link_js(link.tab, list(link.fields)),
+                js=link_js(link.tab, list(link.fields), follow=True),
                 api_visibility="private",
+                show_progress="hidden",
             )

@@ -2,9 +2,13 @@
 read from /proc/PID/status, is the app's own: each file is refused with a message naming the field, the server
 stays up, the next valid call works, and the refusal leaves less than 50 MB of resident memory behind."""
 
+import base64
+import json
+
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from tests import hostile_files as H
 from tests.app_helpers import app_process, memory_mb
@@ -115,20 +119,33 @@ def _file(path, blob: bytes) -> str:
     return str(path)
 
 
+def _data_url(blob: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(blob).decode()
+
+
+def _layers(tmp) -> dict:
+    """Issue 23: an image editor's payload whose 150 layers all point at one 2048x2048 PNG (Gradio decoded each)."""
+    im = Image.new("L", (2048, 2048), 255)
+    path = tmp / "layer.png"
+    im.save(path, optimize=True)
+    ref = handle_file(str(path))
+    return {"background": ref, "layers": [ref] * 150, "composite": ref, "id": "someone-elses-id"}
+
+
 OWN_DATA_CASES = {
-    # a drawing sent through the API may be any image: 144 M pixels decoded would be 144-576 MB in the app
-    "drawing bomb": (
+    # a drawing sent through the API may be an image of any declared size: refused from its header
+    "drawing bomb": ("/use_drawing", lambda tmp: [_data_url(H.png_bomb())], "drawing: the image "),
+    # the sketch payload of issue 23 (+584 MB before): nothing in it is decoded or kept
+    "sketch layers": (
         "/use_drawing",
-        lambda tmp: [
-            {
-                "background": None,
-                "layers": [],
-                "id": None,
-                "composite": handle_file(_file(tmp / "bomb.png", H.png_bomb())),
-            }
-        ],
-        "exceeds limit of 4194304 pixels",
-    ),  # Gradio's own refusal: it decodes before use_drawing
+        lambda tmp: [_layers(tmp)],
+        "drawing: unknown keys background, layers, composite",
+    ),
+    "drawing strokes": (
+        "/use_drawing",
+        lambda tmp: [json.dumps({"w": 400, "h": 400, "brush": 5, "strokes": [[[1, 1]] * 9000]})],
+        "drawing: 9,000 points in the strokes, at most 8,000",
+    ),
     # a zip whose one member inflates to 200 MB, and a PNG whose header declares 144 M pixels
     "zip bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "bomb.zip", H.zip_bomb()))], "16"], "images:"),
     "image bomb": ("/use_images", lambda tmp: [[handle_file(_file(tmp / "big.png", H.png_bomb()))], "16"], "images:"),

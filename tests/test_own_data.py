@@ -1,19 +1,26 @@
 """Your own data in the Train tab, through the public API (gradio_client against the app launched in-process): a
-drawing becomes 'my drawing', uploaded images become 'my images' (with class folders as labels), each trains and is
-then 'my model' in the other tabs; refused drawings and uploads name the field and keep what was there."""
+drawing (strokes as coordinates, or one image as a data URL) becomes 'my drawing', uploaded images become 'my
+images' (with class folders as labels), each trains and is then 'my model' in the other tabs; refused drawings and
+uploads name the field and keep what was there.  The drawing's checks and raster (components/train/strokes.py)
+are tested directly first."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import zipfile
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from adiff import DiffusionModel
+from adiff.data import MAX_DRAWING_PIXELS
 from components.fields import UserError
-from components.train.own_data import MAX_DRAWING_PIXELS, drawing_array
+from components.limits import LIMITS
+from components.train.strokes import drawing_image
 from tests.app_helpers import plot_json, trace
 from tests.test_app_api import app, app_error, stream  # noqa: F401  (the module-scoped app fixture)
 
@@ -23,13 +30,18 @@ def client(app):  # noqa: F811
     return Client(app[1], verbose=False)  # a fresh session per test
 
 
-def _sketch(tmp_path, draw=None, size=(300, 300)) -> dict:
-    im = Image.new("L", size, 255)
-    if draw:
-        draw(ImageDraw.Draw(im))
-    p = tmp_path / f"canvas{len(list(tmp_path.iterdir()))}.png"
-    im.save(p)
-    return {"background": handle_file(str(p)), "layers": [], "composite": handle_file(str(p)), "id": None}
+def _strokes(*strokes, brush=12, side=400) -> dict:
+    """A drawing as the canvas sends it: strokes of [x, y] canvas pixels."""
+    return {"w": side, "h": side, "brush": brush, "strokes": [[list(p) for p in s] for s in strokes]}
+
+
+BAR = [(x, 200) for x in range(40, 361, 4)]  # a horizontal stroke across the middle of the canvas
+
+
+def _data_url(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _png(shape: str) -> bytes:
@@ -72,28 +84,79 @@ def _train(client, dataset, conditional=False):
     )
 
 
-def test_a_canvas_is_flattened_on_white_and_a_huge_one_refused_before_decoding(tmp_path):
-    """The canvas exports transparent pixels as black under alpha 0: flattened on white they are background, and only
-    the stroke is ink (as Gradio's own preprocess flattened it).  A canvas over the limit is refused from its header."""
-    im = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
-    ImageDraw.Draw(im).line((5, 15, 35, 15), fill=(0, 0, 0, 255), width=3)
-    im.save(tmp_path / "canvas.png")
-    gray = drawing_array(tmp_path / "canvas.png")
-    assert gray.shape == (30, 40) and gray.dtype.name == "uint8"
-    assert gray[0, 0] == 255 and gray[15, 20] == 0 and (gray < 128).sum() == 31 * 3
-    side = int(MAX_DRAWING_PIXELS**0.5) + 1
-    Image.new("1", (side, side), 1).save(tmp_path / "huge.png")  # 1 bit a pixel: a small file
+def _refusal(value) -> str:
     with pytest.raises(UserError) as info:
-        drawing_array(tmp_path / "huge.png")
-    assert info.value.message.startswith(
-        f"drawing: a canvas of {side}×{side} pixels exceeds limit of {MAX_DRAWING_PIXELS}"
-    )
+        drawing_image(value)
+    msg = info.value.message
+    assert msg.startswith("drawing: ") and len(msg) < 300, msg
+    return msg
 
 
-def test_a_drawing_trains_and_becomes_my_model(client, tmp_path):
-    bar = _sketch(tmp_path, lambda d: d.line((30, 150, 270, 150), fill=0, width=12))
-    fig, status, dataset = client.predict(bar, api_name="/use_drawing")
+def test_strokes_are_drawn_on_the_servers_raster_as_the_canvas_draws_them():
+    im, strokes = drawing_image(_strokes(BAR, [(200, 100)]))
+    side = LIMITS.drawing_raster
+    assert im.size == (side, side) and im.mode == "L" and strokes.points == len(BAR) + 1
+    ink = np.asarray(im) < 128  # [side, side]
+    rows = np.flatnonzero(ink[:, side // 2])
+    # the bar: 12 px brush at 400 -> 6 px at 200 (PIL draws it 7 rows wide), centred on y = 100; the dot: a disc of
+    # the same width at (100, 50)
+    assert list(rows) == [*range(47, 54), *range(97, 104)] and not ink[20, 20]
+    cols = np.flatnonzero(ink[100])
+    assert cols.min() == 17 and cols.max() == 183  # x = 40..360 -> 20..180, and the round caps
+    same, _ = drawing_image(json.dumps(_strokes(BAR, [(200, 100)])))  # the JSON text of it: the same raster
+    assert np.array_equal(np.asarray(same), np.asarray(im))
+
+
+def test_a_drawings_counts_are_refused_before_any_point_is_read():
+    junk = ["not a point"] * (LIMITS.drawing_stroke_points + 1)
+    assert f"at most {LIMITS.drawing_stroke_points:,}" in _refusal(_strokes(junk))
+    many = [[(1, 1)]] * (LIMITS.drawing_strokes + 1)
+    assert f"{LIMITS.drawing_strokes + 1:,} strokes, at most" in _refusal(_strokes(*many))
+    long = " " * (LIMITS.drawing_chars + 1)
+    assert f"characters, at most {LIMITS.drawing_chars:,}" in _refusal(long)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "the canvas is empty"),
+        ("", "the canvas is empty"),
+        (_strokes(), "the canvas is empty"),
+        (_strokes([], []), "the canvas is empty"),
+        ({"composite": {"path": "x"}, "layers": [{"path": "x"}] * 150, "background": None}, "unknown keys composite"),
+        ({**_strokes(BAR), "w": 5}, "w must be in 16..2048, got 5"),
+        ({**_strokes(BAR), "h": 1.5}, "h must be an integer in 16..2048, got 1.5"),
+        ({**_strokes(BAR), "brush": float("nan")}, "brush must be a number in 1..60, got nan"),
+        (_strokes([(10, 10), (500, 10)]), "a point's x must be in 0..400, got 500"),
+        (_strokes([(10, True)]), "a point's y must be a number"),
+        (_strokes([(10, 10, 10)]), "a stroke's point must be [x, y], got [10, 10, 10]"),
+        ({**_strokes(BAR), "strokes": "x" * 1000}, "strokes must be a list of strokes"),
+        ("[" * 100_000, "is neither JSON nor a data URL"),
+        ("data:image/png;base64,!!!", "drawing: the data URL is not valid base64"),
+        (12, "must be the strokes"),
+    ],
+)
+def test_a_bad_drawing_is_refused_naming_the_drawing(value, expected):
+    assert expected in _refusal(value)
+
+
+def test_an_image_drawing_is_checked_from_its_header_before_decoding():
+    """A data URL of a PNG whose header declares more than MAX_DRAWING_PIXELS pixels (a small file) is refused
+    before a pixel is decoded; a canvas with transparency is flattened as the library documents."""
+    side = int(MAX_DRAWING_PIXELS**0.5) + 1
+    buf = io.BytesIO()
+    Image.new("1", (side, side), 1).save(buf, format="PNG")  # 1 bit a pixel: a small file
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    assert len(url) < 100_000
+    assert f"{side}x{side} pixels; at most {MAX_DRAWING_PIXELS:,}" in _refusal(url)
+    im, strokes = drawing_image(_data_url(Image.new("L", (40, 30), 255)))
+    assert strokes is None and im.size == (40, 30)
+
+
+def test_a_drawing_trains_and_becomes_my_model(client):
+    fig, status, dataset = client.predict(json.dumps(_strokes(BAR)), api_name="/use_drawing")
     assert status["dataset"] == "my drawing" and status["inked_pixels"] > 1000 and dataset["value"] == "my drawing"
+    assert status["strokes"] == 1
     preview = plot_json(fig)
     ys = preview["data"][0]["y"]
     assert preview["data"][0]["name"] == "data x₀" and len(ys) == 2000 and max(abs(y) for y in ys) < 0.3
@@ -104,10 +167,19 @@ def test_a_drawing_trains_and_becomes_my_model(client, tmp_path):
     assert gen_status["status"] == "done"
 
 
-def test_an_empty_or_tiny_drawing_is_refused(client, tmp_path):
-    assert app_error(lambda: client.predict(_sketch(tmp_path), api_name="/use_drawing")).startswith("drawing is empty")
-    dot = _sketch(tmp_path, lambda d: d.ellipse((100, 100, 102, 102), fill=0))
-    assert "drawing: the strokes cover only" in app_error(lambda: client.predict(dot, api_name="/use_drawing"))
+def test_an_image_drawing_works_through_the_api(client):
+    im = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(im).line((30, 150, 270, 150), fill=0, width=12)
+    _, status, _ = client.predict(_data_url(im), api_name="/use_drawing")
+    assert status["dataset"] == "my drawing" and status["strokes"] is None and status["inked_pixels"] > 1000
+
+
+def test_an_empty_or_tiny_drawing_is_refused(client):
+    blank = _data_url(Image.new("L", (300, 300), 255))
+    assert app_error(lambda: client.predict(blank, api_name="/use_drawing")).startswith("drawing: is empty")
+    assert app_error(lambda: client.predict("", api_name="/use_drawing")).startswith("drawing: the canvas is empty")
+    dot = json.dumps(_strokes([(100, 100)], brush=2))
+    assert app_error(lambda: client.predict(dot, api_name="/use_drawing")).startswith("drawing: the strokes cover only")
     msg = app_error(lambda: _train(client, "my drawing"))
     assert msg.startswith("dataset: 'my drawing' is empty")
 
@@ -128,7 +200,7 @@ def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"definitely not a zip")
     msg = app_error(lambda: client.predict([handle_file(str(bad))], "32", api_name="/use_images"))
-    assert msg.startswith("images: archive: not a zip file")
+    assert msg.startswith("images: the file is not a zip archive")
     evil = _zip(tmp_path, {"../../etc/x.png": _png("bar"), "a.png": _png("bar")}, "evil.zip")
     assert "escapes the folder" in app_error(lambda: client.predict([handle_file(evil)], "32", api_name="/use_images"))
     _train(client, "my images", conditional=True)
@@ -148,3 +220,35 @@ def test_several_image_files_and_an_unlabelled_set(client, tmp_path):
     assert app_error(lambda: _train(client, "my images", conditional=True)).startswith("conditional")
     assert app_error(lambda: client.predict(paths, "12", api_name="/use_images")).startswith("image_size")
     assert app_error(lambda: client.predict([], "16", api_name="/use_images")).startswith("images: no file")
+
+
+def _compare(client, a, b):
+    return client.predict(a, "ddim", 5, b, "ddim", 5, 0, 16, "any", api_name="/compare")
+
+
+def test_compare_tells_my_images_from_glyphs_by_their_fingerprint(client, tmp_path):
+    """Issue 23: 'my images' with classes 0-9 at 16x16 has the shape and the class count of glyphs, but is not the
+    same data: compare refuses the pair, naming model_b, also after the model is saved and loaded again; a model of
+    a built-in dataset pairs with that dataset's preset (and not with another's)."""
+    entries = {f"mine/{c}/{i}.png": _png("bar" if c % 2 else "ring") for c in range(10) for i in range(2)}
+    _, status, _ = client.predict([handle_file(_zip(tmp_path, entries))], "16", api_name="/use_images")
+    assert status["images"] == 20 and len(status["counts_per_class"]) == 9  # 8 shown, the rest in one entry
+    _train(client, "my images", conditional=True)
+    msg = app_error(lambda: _compare(client, "glyphs", "my model"))
+    assert msg.startswith("model_b: 'my model' was trained on my images (sha256:"), msg
+    assert msg.endswith("'glyphs' on glyphs; compare two models of the same data"), msg
+    fingerprint = msg.split("(")[1].split(")")[0]
+    _, text, summary, _, _ = _compare(client, "my model", "my model")
+    assert summary["status"] == "done" and summary["same_x_T"], text
+    path, _ = client.predict(api_name="/save_model")
+    client.predict(handle_file(path), api_name="/load_model")
+    again = app_error(lambda: _compare(client, "glyphs", "my model"))
+    assert fingerprint in again and again.startswith("model_b: 'my model' was trained on my images"), again
+
+    _train(client, "moons")
+    _, _, summary, _, _ = _compare(client, "my model", "moons")
+    assert summary["status"] == "done"
+    msg = app_error(lambda: _compare(client, "my model", "swissroll"))
+    assert (
+        msg == "model_b: 'swissroll' was trained on swissroll, 'my model' on moons; compare two models of the same data"
+    )

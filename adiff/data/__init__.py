@@ -6,6 +6,7 @@ from .datasets import __all__ as _datasets_all
 from .digits import DIGITS_SIZE, digits_split
 from .drawings import *  # noqa: F401,F403
 from .drawings import __all__ as _drawings_all
+from .fingerprint import data_fingerprint
 from .glyphs import GLYPH_SIZE, make_glyphs
 from .gmm import GaussianMixture
 
@@ -17,4 +18,5 @@ __all__ = [
     "DIGITS_SIZE",
     "digits_split",
     "GaussianMixture",
+    "data_fingerprint",
 ]

@@ -27,7 +27,7 @@ from adiff.eval.quality import quality_against_nfe
 from adiff.samplers import SOLVERS, TrajectoryRecorder, solvers_for
 
 from ..choices import condition_for, parse_label
-from ..context import AppContext, ModelInfo
+from ..context import MY_MODEL, AppContext, ModelInfo
 from ..fields import as_choice, as_int, field_error
 from ..limits import LIMITS
 from ..state import Session
@@ -75,13 +75,16 @@ class SideChoice:
     info: ModelInfo
     solver: str
     steps: int
+    data: str | None = None  # what the model was trained on: a dataset's name, own data with its fingerprint, None
 
     @classmethod
     def parse(cls, ctx: AppContext, session: Session, key: str, preset, solver, steps) -> SideChoice:
-        model, info = ctx.model(preset, session, f"model_{key}")
+        with session.lock:  # "my model" and what it was trained on, read together
+            model, info = ctx.model(preset, session, f"model_{key}")
+            data = session.trained_info.get("data", info.dataset) if info.source == MY_MODEL else info.dataset
         solver = as_choice(solver, f"solver_{key}", solvers_for(model.process))
         steps = as_int(steps, f"steps_{key}", 1, model.max_sampling_steps)
-        return cls(key, model, info, solver, steps)
+        return cls(key, model, info, solver, steps, data)
 
     @property
     def source(self) -> str:
@@ -112,7 +115,8 @@ class SideChoice:
 
 
 def _same_data(a: SideChoice, b: SideChoice) -> None:
-    """Both sides must make the same data (shape and classes): the same x_T, and one MMD² reference."""
+    """Both sides must make the same data: the same shape and classes (the same x_T, one MMD² reference), and the
+    same training data by name or fingerprint (a model of 'my images' with 10 classes is no model of glyphs)."""
     if tuple(a.model.data_shape) != tuple(b.model.data_shape):
         raise field_error(
             "model_b",
@@ -124,6 +128,20 @@ def _same_data(a: SideChoice, b: SideChoice) -> None:
             "model_b",
             f"{b.source!r} has {b.info.num_classes or 'no'} classes, {a.source!r} "
             f"{a.info.num_classes or 'none'}; compare two models of the same data",
+        )
+    if a.source == b.source:
+        return
+    for side in (a, b):
+        if side.data is None:
+            raise field_error(
+                f"model_{side.key}",
+                f"what {side.source!r} was trained on is not recorded (a checkpoint without its dataset), so it "
+                "cannot be paired with another model; compare it with itself",
+            )
+    if a.data != b.data:
+        raise field_error(
+            "model_b",
+            f"{b.source!r} was trained on {b.data}, {a.source!r} on {a.data}; compare two models of the same data",
         )
 
 

@@ -25,6 +25,8 @@ from .shared import TAB, adopt, preview, upload_path
 
 __all__ = ["LoadRequest", "Saved", "Loaded", "save_model", "load_model"]
 
+DATA_ID_CHARS = 80  # a checkpoint's recorded data identity longer than this is not read
+
 
 @dataclass(frozen=True)
 class LoadRequest:
@@ -62,7 +64,8 @@ def save_model(ctx: AppContext, session: Session, req: None):
     folder = session.run_folder(TAB)
     name = f"adiff-{info.get('dataset') or 'model'}-{info.get('steps', 0)}steps.safetensors"
     with session.lock:
-        path = Path(model.save(folder / name, extra={"dataset": info.get("dataset"), "source": "adiff app"}))
+        extra = {"dataset": info.get("dataset"), "data": info.get("data"), "source": "adiff app"}
+        path = Path(model.save(folder / name, extra=extra))
     yield Saved(str(path), {"saved": path.name, "bytes": path.stat().st_size, "dataset": info.get("dataset")})
     session.delivered(TAB, folder)  # the browser has this checkpoint: older saves may go
 
@@ -87,6 +90,15 @@ def _open(ctx: AppContext, path: Path) -> tuple[DiffusionModel, str]:
     return model, kind
 
 
+def _recorded_data(metadata, dataset: str | None) -> str | None:
+    """The data identity a checkpoint records ("data": a dataset's name, or own data with its fingerprint, written by
+    save_model), else its known dataset, else None (compare then refuses to pair it with another model)."""
+    data = (metadata or {}).get("data")
+    if isinstance(data, str) and 0 < len(data) <= DATA_ID_CHARS and data.isprintable():
+        return data
+    return dataset
+
+
 def load_model(ctx: AppContext, session: Session, req: LoadRequest):
     """Load an uploaded checkpoint as this session's 'my model', then draw a preview (streams its progress; a heavy
     job, cancelled by Stop)."""
@@ -97,6 +109,7 @@ def load_model(ctx: AppContext, session: Session, req: LoadRequest):
         ds = None
     info = {
         "dataset": ds,
+        "data": _recorded_data(model.metadata, ds),
         "description": f"loaded from {req.path.name}",
         "steps": model.training_step,
         "sample_kwargs": {"clip_x0": 1.0} if kind == "images" else {},

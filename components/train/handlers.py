@@ -193,6 +193,7 @@ class TrainRequest:
         what = self.own.description if self.own is not None else self.dataset
         return {
             "dataset": None if self.own is not None else self.dataset,
+            "data": f"{self.dataset} ({self.own.fingerprint})" if self.own is not None else self.dataset,
             "description": f"trained here on {what} ({self.size}, {how}, predicts {self.prediction})",
             "sample_kwargs": {"clip_x0": 1.0} if images else {},
             "steps": 0,

@@ -54,6 +54,7 @@ class OwnData:
     labels: torch.Tensor | None  # long [N] or None
     num_classes: int | None  # None when unlabelled
     description: str  # one line for the status and "my model"'s description
+    fingerprint: str = ""  # adiff.data.data_fingerprint of (x, labels): "my model"'s data identity (compare checks it)
 
 
 @dataclass
