@@ -151,7 +151,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=2,
         metavar="N",
-        help="sampling/guidance/adaptation/training jobs that run at once; the rest wait in the queue (default 2)",
+        help="training, adaptation and upload jobs that run at once (sampling shares the engine); the rest wait (default 2)",
     )
     ap.add_argument("--max-queue", type=int, default=256, metavar="N", help="queued events before new ones are refused")
     ap.add_argument(

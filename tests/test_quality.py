@@ -12,7 +12,7 @@ import torch
 from adiff.cli.quality import nfe_grid
 from adiff.data import make_dataset
 from adiff.eval.metrics import mmd2
-from adiff.eval.quality import NFE_GRID, mean_se, quality_against_nfe, within_noise
+from adiff.eval.quality import mean_se, quality_against_nfe, within_noise
 from adiff.presets import list_presets, load_preset, preset_curve, preset_spec
 from components.compare.figures import BAND_NAME, FLOOR_NAME, PLOT_PX, make_quality_figure
 
