@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from app_client import Api, timed_generate
+
 ENDPOINTS = ("/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate")
 # p95 seconds (issue 22): done, and the first streamed update, per endpoint; with every client on the same defaults
 # (the result cache serves all but one) /generate is done within SAME_DEFAULTS_DONE; while the sampling runs are in
@@ -54,7 +56,6 @@ def defaults(api) -> dict[str, dict]:
 
 def session_calls(api, d: dict, seed: int | None) -> dict:
     """One user's five calls; per endpoint {"s": seconds, "ok": bool, ...}; /generate also "first", "mmd2", "reused"."""
-    from bench_app import timed_generate  # bench_app imports this module
 
     out: dict[str, dict] = {}
 
@@ -103,7 +104,6 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
 
 
 def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float, timeout: float = 900.0) -> dict:
-    from bench_app import Api
     from gradio_client import Client
 
     apis = [Api(Client(url, verbose=False, httpx_kwargs={"timeout": http_timeout})) for _ in range(n)]
@@ -150,7 +150,7 @@ def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float,
     }
 
 
-def summarise(run: dict, base: dict, pct) -> list[list]:
+def summarise(run: dict, base: dict) -> list[list]:
     rows = []
     for e in ENDPOINTS:
         rs = [r[e] for r in run["results"] if e in r]
@@ -210,7 +210,6 @@ def verdicts(run: dict, pct, same_defaults: bool) -> list[str]:
 
 def run_workshop(args, url: str, api, pct, print_table) -> None:
     """The whole workshop benchmark against the app at ``url`` (started by bench_app.main)."""
-    from bench_app import timed_generate
 
     n = args.workshop_clients
     d = defaults(api)
@@ -250,7 +249,7 @@ def run_workshop(args, url: str, api, pct, print_table) -> None:
     for label, run in runs.items():
         print_table(
             ["endpoint", "ok", "p50 / p95", "alone; p95 / alone", "details"],
-            summarise(run, base, pct),
+            summarise(run, base),
             f"{label}: all done in {run['wall']:.1f} s; loadavg before {run['load_before']}, after {run['load_after']}",
         )
         for v in verdicts(run, pct, same_defaults=label.startswith("(a)")):
