@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from app_client import Api, timed_generate
+from app_client import Api, pct, timed_generate
 
 ENDPOINTS = ("/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate")
 # p95 seconds (issue 22): done, and the first streamed update, per endpoint; with every client on the same defaults
