@@ -60,9 +60,20 @@ def _train(ctx: AppContext, session, settings: dict, seed: int) -> tuple[float, 
     """Train "my model" through the tab's handler; (CPU s, wall s, last smoothed loss)."""
     s = {**BASE, **settings}
     req = handlers.TrainRequest.parse(
-        ctx, session, OWN_IMAGES, s["schedule"], s["T"], s["size"], True, s["steps"], s["bs"], s["lr"], seed,
-        s["process"], s["prediction"],
-    )  # fmt: skip
+        ctx,
+        session,
+        OWN_IMAGES,
+        s["schedule"],
+        s["T"],
+        s["size"],
+        True,
+        s["steps"],
+        s["bs"],
+        s["lr"],
+        seed,
+        s["process"],
+        s["prediction"],
+    )
     c0, t0, last = time.process_time(), time.time(), None
     plain = handlers.model_config
     handlers.model_config = lambda *a, **k: {**plain(*a, **k), **s.get("config", {})}
@@ -87,9 +98,14 @@ def _sample(ctx, session, n: int, seed: int, cfg: float) -> tuple[torch.Tensor, 
     labels = torch.arange(n) % model.num_classes  # class "each"
     with torch.no_grad():
         x, _ = model.generate(
-            n, condition=labels, seed=seed, sampler=sampler, num_steps=steps, cfg_scale=cfg,
+            n,
+            condition=labels,
+            seed=seed,
+            sampler=sampler,
+            num_steps=steps,
+            cfg_scale=cfg,
             clip_x0=info.sample_kwargs.get("clip_x0"),
-        )  # fmt: skip
+        )
     return x.float(), labels, f"{sampler} {steps}"
 
 
@@ -129,8 +145,10 @@ def run_candidate(ctx, name: str, size: int, seeds, n: int, cfgs, grids=None) ->
                 _save_grid(x, f"{grids}/{name}_{size}px_cfg{cfg}.png")
         ctx.store.drop(session.key)
     head = f"{name:10s} {size:2d}px  {{{', '.join(f'{k}={v}' for k, v in CANDIDATES[name].items())}}}"
-    print(f"{head}  cpu {statistics.fmean(cpu):5.1f} s (wall {statistics.fmean(wall):5.1f} s)  "
-          f"loss {statistics.fmean(losses):.3f}  [{solver}]")  # fmt: skip
+    print(
+        f"{head}  cpu {statistics.fmean(cpu):5.1f} s (wall {statistics.fmean(wall):5.1f} s)  "
+        f"loss {statistics.fmean(losses):.3f}  [{solver}]"
+    )
     for cfg, r in rows.items():
         print(
             f"    cfg {cfg:3.1f}: nearest mean {_mean_se(r['mean'])} %   cnn {_mean_se(r['cnn'])} %   "

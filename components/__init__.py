@@ -3,12 +3,13 @@
 One folder per tab, in app.py's order: ``schedules``, ``forward``, ``reverse``, ``compare``, ``guidance``,
 ``adaptation``, ``train``.  Each holds ``layout.py`` (widgets and their wiring only; ``build(ctx)``), ``handlers.py``
 (request dataclasses whose ``parse()`` checks the raw values, the tab's session state, and plain functions of
-``(ctx, session, request)`` that return or yield view data), ``view.py`` (pure: figures, player payloads, words) and
+``(ctx, session, request)`` that return or yield view data; a large tab keeps its requests in ``requests.py``), ``view.py`` (pure: figures, player payloads, words) and
 ``lessons.py`` (its "try this → notice that" prompts as checked records).
 
 Shared by the tabs: ``columns`` (the arrangement every tab shares: controls | result | lesson, the intro fold, the
 phone's figure fitting), ``context`` (the AppContext: device, sessions, pools, model lookup), ``controls`` (the control
-groups: model picker, solver controls, class/CFG, seed/count, run/stop), ``reward_picker``, ``wiring`` (event ->
+groups: model picker, solver controls, class/CFG, seed/count, run/stop), ``follow`` (the groups follow the chosen
+model and solver), ``reward_picker``, ``wiring`` (event ->
 handler), ``fields`` (field checks and field-named errors), ``limits`` (every bound and fixed number), ``streaming``
 (the one throttle), ``state`` (per-session state and per-run folders), ``links`` (deep links), ``lesson``,
 ``choices`` (classes and solvers a model offers), ``arrays`` and ``curves`` (tensors -> plain data), ``player``

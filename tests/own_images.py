@@ -74,10 +74,15 @@ def shape_classifier(x: torch.Tensor, y: torch.Tensor, seed: int = 0, steps: int
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(), torch.nn.Linear(32, int(y.max()) + 1),
-        )  # fmt: skip
+            torch.nn.Conv2d(1, 16, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(32, int(y.max()) + 1),
+        )
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     shift = max(1, x.shape[-1] // 8)
     for _ in range(steps):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gradio_client import Client
 
-from components.reverse.handlers import ReverseState
+from components.reverse.requests import ReverseState
 from tests.test_app_api import app, client, stream  # noqa: F401  (the module's fixtures: one live app)
 
 DEFAULTS = ("moons", "dpmpp_2m", 12, 0.0, 5, 200, "any", 1.0)  # preset, sampler, steps, eta, seed, n, label, cfg

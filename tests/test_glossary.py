@@ -19,6 +19,7 @@ from components import help as H
 from components.guidance import view as guidance_view
 from components.limits import LIMITS
 from components.reverse import handlers as reverse
+from components.reverse import requests as reverse_requests
 from components.state import Session
 from components.summaries import ROUGH_ESS
 from tests.app_helpers import app_context
@@ -33,9 +34,9 @@ def ctx(tmp_path_factory):
 def reverse_run(ctx, preset: str, sampler: str, steps: int, n: int = 4):
     """A reverse-tab run through its own handler: (summary, the stored trajectory)."""
     session = Session("glossary")
-    req = reverse.GenerateRequest.parse(ctx, session, preset, sampler, steps, 0.0, 0, n, "any", 1.0)
+    req = reverse_requests.GenerateRequest.parse(ctx, session, preset, sampler, steps, 0.0, 0, n, "any", 1.0)
     done = list(reverse.generate(ctx, session, req))[-1]
-    return done.summary, reverse.state_of(session).trajectory.trajectory
+    return done.summary, reverse_requests.state_of(session).trajectory.trajectory
 
 
 def test_frames_per_run_is_what_a_run_keeps(ctx):

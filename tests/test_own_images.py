@@ -60,9 +60,20 @@ def test_my_images_train_into_samples_of_their_classes_with_the_tabs_settings():
         d = follow.dataset_defaults(OWN_IMAGES)
         r = d.recipe
         req = handlers.TrainRequest.parse(
-            ctx, session, OWN_IMAGES, r.schedule, r.T, r.size, d.conditional, r.steps, r.batch_size,
-            r.learning_rate, SEED, r.process, r.prediction,
-        )  # fmt: skip
+            ctx,
+            session,
+            OWN_IMAGES,
+            r.schedule,
+            r.T,
+            r.size,
+            d.conditional,
+            r.steps,
+            r.batch_size,
+            r.learning_rate,
+            SEED,
+            r.process,
+            r.prediction,
+        )
         for last in handlers.train(ctx, session, req):
             pass
         assert last.status["status"] == "done" and last.status["step"] == r.steps
@@ -71,9 +82,14 @@ def test_my_images_train_into_samples_of_their_classes_with_the_tabs_settings():
         labels = torch.arange(64) % 2
         with torch.no_grad():
             x, _ = model.generate(
-                64, condition=labels, seed=1000 + SEED, sampler=sampler, num_steps=steps,
-                cfg_scale=info.sample_kwargs.get("cfg_scale", 1.0), clip_x0=info.sample_kwargs.get("clip_x0"),
-            )  # fmt: skip
+                64,
+                condition=labels,
+                seed=1000 + SEED,
+                sampler=sampler,
+                num_steps=steps,
+                cfg_scale=info.sample_kwargs.get("cfg_scale", 1.0),
+                clip_x0=info.sample_kwargs.get("clip_x0"),
+            )
         ctx.store.close_all()
     by_cnn = classifier_rate(x, labels, shape_classifier(own.x, own.labels))
     by_mean = nearest_mean_rate(x, labels, own.x, own.labels)

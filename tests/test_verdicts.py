@@ -124,10 +124,11 @@ def test_every_summary_with_mmd2_to_data_reports_its_standard_error(ctx):
     """The reverse tab (500 vs 500 points) and the compare tab (1000 vs 1000): mmd2_se beside mmd2_to_data, and the
     words are describe_mmd2's for those two numbers."""
     from components.reverse import handlers as reverse
+    from components.reverse import requests as reverse_requests
     from components.reverse import view as reverse_view
 
     session = Session("verdicts-mmd")
-    req = reverse.GenerateRequest.parse(ctx, session, "moons", "ddim", 5, 0.0, 0, 500, "any", 1.0)
+    req = reverse_requests.GenerateRequest.parse(ctx, session, "moons", "ddim", 5, 0.0, 0, 500, "any", 1.0)
     s = list(reverse.generate(ctx, session, req))[-1].summary
     assert s["mmd2_se"] > 0 and describe_mmd2(s["mmd2_to_data"], s["mmd2_se"])[1:] in reverse_view.done_text(s)
     assert summaries.describe_mmd2(s["mmd2_to_data"], s["mmd2_se"]).startswith("distance to the data")

@@ -14,8 +14,9 @@ import gradio as gr
 
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
-from ..controls import ModelPicker, RunStop, follow_model, group_outputs, model_updates
+from ..controls import ModelPicker, RunStop
 from ..fields import UserError, named
+from ..follow import follow_model, group_outputs, model_updates
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge

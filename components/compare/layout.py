@@ -19,17 +19,9 @@ from adiff.samplers import solvers_for
 from ..choices import label_choices
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext, ModelInfo
-from ..controls import (
-    ClassCFG,
-    ModelPicker,
-    RunStop,
-    SeedCount,
-    SolverControls,
-    follow_model,
-    follow_solver,
-    model_updates,
-)
+from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
 from ..fields import UserError
+from ..follow import follow_model, follow_solver, model_updates
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge

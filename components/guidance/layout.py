@@ -19,18 +19,10 @@ from adiff.steering.guidance import GUIDANCE_MODES
 
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
-from ..controls import (
-    ClassCFG,
-    ModelPicker,
-    RunStop,
-    SeedCount,
-    SolverControls,
-    follow_model,
-    follow_solver,
-    model_updates,
-)
+from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
 from ..fields import UserError, named
 from ..figures import make_message_figure
+from ..follow import follow_model, follow_solver, model_updates
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge

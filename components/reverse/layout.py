@@ -16,17 +16,9 @@ from adiff.samplers import solvers_for
 
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
-from ..controls import (
-    ClassCFG,
-    ModelPicker,
-    RunStop,
-    SeedCount,
-    SolverControls,
-    follow_model,
-    follow_solver,
-    model_updates,
-)
+from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
 from ..fields import UserError
+from ..follow import follow_model, follow_solver, model_updates
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
@@ -34,8 +26,9 @@ from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
-from .handlers import Done, FrameRequest, GenerateRequest, Live
+from .handlers import Done, Live
 from .lessons import LESSONS
+from .requests import FrameRequest, GenerateRequest
 
 __all__ = ["build"]
 
