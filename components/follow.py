@@ -16,7 +16,7 @@ from .controls import ModelPicker, SolverControls
 from .fields import UserError
 from .wiring import EVENT, endpoint
 
-__all__ = ["model_updates", "model_choice", "group_outputs", "follow_model", "follow_solver"]
+__all__ = ["model_updates", "model_choice", "group_outputs", "follow_model", "follow_solver", "link_model"]
 
 
 def _inputs(group) -> list:
@@ -107,3 +107,22 @@ def follow_solver(ctx: AppContext, picker: ModelPicker, solver: SolverControls) 
         **EVENT,
         **ctx.light,
     )
+
+
+def link_model(ctx: AppContext, q, request, groups: Sequence[Any], model, info: ModelInfo):
+    """A deep link's model (``q``: a links.LinkParams; its key is the picker's field, ``groups[0]``), through the same code as choosing it in the
+    page: every group follows it.  A model the session cannot use is named among the link's problems and the tab keeps
+    ``model``.  Returns (the updates, the model the link's other values are checked against, its ModelInfo)."""
+    out: dict = {}
+    picker = groups[0]
+    p = q.choice(picker.field, ctx.sources())
+    if p is None:
+        return out, model, info
+    try:
+        model, info = ctx.model(p, ctx.store.get(request), picker.field)
+    except UserError as e:
+        q.problems.append(f"{e.message} (from the link)")
+        return out, model, info
+    out.update(model_updates(groups, model, info))
+    out[picker.dropdown] = p
+    return out, model, info

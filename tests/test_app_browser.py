@@ -396,7 +396,7 @@ def test_a_deep_link_opens_its_tab_with_its_values(served):
     P2.page.wait_for_selector("#gd-generate", timeout=30_000)
     P2.wait_text("#link-notice", "lam")
     notice = P2.text("#link-notice")
-    assert "lam: must be in [-100, 100], got 1e+06" in notice and "colour: this tab has no setting" in notice, notice
+    assert "lam: must be in [-100, 100], got 1e+06" in notice and "1 unknown setting ignored: colour" in notice, notice
     P.check_clean()
     P2.check_clean()
 

@@ -15,8 +15,8 @@ import gradio as gr
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import ModelPicker, RunStop
-from ..fields import UserError, named
-from ..follow import follow_model, group_outputs, model_updates
+from ..fields import named
+from ..follow import follow_model, group_outputs, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
@@ -158,16 +158,7 @@ def build(ctx: AppContext) -> TabLink:
     def apply_link(q: LinkParams, request) -> dict:
         """A link's values, through the same code as choosing them in the page: the model first (the rewards and
         the kind's defaults follow it), then each value checked against what that model offers."""
-        out = {}
-        p = q.choice("preset", ctx.sources())
-        if p is not None:
-            try:
-                model, info = ctx.model(p, ctx.store.get(request))
-            except UserError as e:
-                q.problems.append(f"{e.message} (from the link)")
-            else:
-                out.update(model_updates(groups, model, info))
-                out[picker.dropdown] = p
+        out, _, _ = link_model(ctx, q, request, groups, None, None)
         r = q.choice_among("reward", out, rewards.dropdown, reward_choices("points"))
         if r is not None:
             merge(out, rewards.dropdown, r)

@@ -20,8 +20,7 @@ from ..choices import label_choices
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext, ModelInfo
 from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
-from ..fields import UserError
-from ..follow import follow_model, follow_solver, model_updates
+from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
@@ -86,15 +85,8 @@ def _link_side(ctx: AppContext, q: LinkParams, request, out: dict, side: Side, g
     solver menu and step limit follow it, and for side A the class and sample count), then the solver, then the steps
     checked against that model.  Returns the side's model and ModelInfo."""
     key = side.key
-    p = q.choice(f"model_{key}", ctx.sources())
-    if p is not None:
-        try:
-            model, info = ctx.model(p, ctx.store.get(request), f"model_{key}")
-        except UserError as e:
-            q.problems.append(f"{e.message} (from the link)")
-        else:
-            out.update(model_updates(groups, model, info))
-            out[side.picker.dropdown] = p
+    updates, model, info = link_model(ctx, q, request, groups, model, info)
+    out.update(updates)
     s = q.choice(f"solver_{key}", solvers_for(model.process))
     if s is not None:
         merge(out, side.solver.solver, s)

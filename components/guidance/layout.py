@@ -20,9 +20,9 @@ from adiff.steering.guidance import GUIDANCE_MODES
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
 from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
-from ..fields import UserError, named
+from ..fields import named
 from ..figures import make_message_figure
-from ..follow import follow_model, follow_solver, model_updates
+from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
@@ -174,16 +174,7 @@ def build(ctx: AppContext) -> TabLink:
     def apply_link(q: LinkParams, request) -> dict:
         """A link's values, through the same code as choosing them in the page: the model first (rewards, solver
         menu, step limit and classes follow it), then each value checked against what that model offers."""
-        out, model, info = {}, first, first_info
-        p = q.choice("preset", ctx.sources())
-        if p is not None:
-            try:
-                model, info = ctx.model(p, ctx.store.get(request))
-            except UserError as e:
-                q.problems.append(f"{e.message} (from the link)")
-            else:
-                out.update(model_updates(groups, model, info))
-                out[picker.dropdown] = p
+        out, model, info = link_model(ctx, q, request, groups, first, first_info)
         r = q.choice("reward", rewards.choices_for(info))
         if r is not None:
             merge(out, rewards.dropdown, r)
