@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -79,7 +80,7 @@ def _strokes(drawing, keep: str, shape: tuple) -> tuple[torch.Tensor, torch.Tens
     image, _ = drawing_image(drawing)
     _, H, W = shape
     small = image.convert("L").resize((W, H), Image.Resampling.BOX)  # each pixel: the mean of the raster it covers
-    cover = 1.0 - torch.tensor(list(small.getdata()), dtype=torch.float32).reshape(1, 1, H, W) / 255.0
+    cover = 1.0 - torch.from_numpy(np.asarray(small, dtype=np.float32)).reshape(1, 1, H, W) / 255.0
     ink = cover >= INK
     if not bool(ink.any()):
         raise field_error("drawing", "no pixel of the model's image is at least half inked: draw bigger or thicker")
@@ -250,7 +251,8 @@ def _summary(req: CompleteRequest, final: torch.Tensor, t0: float) -> dict:
         for c, _ in read:
             counts[c] = counts.get(c, 0) + 1
         top = max(counts, key=lambda c: (counts[c], -c))
-        s.update(counts=counts, most_read=top, most_read_count=counts[top], distinct_classes=len(counts))
+        s.update(most_read=top, most_read_count=counts[top], distinct_classes=len(counts))
+        s["counts"] = {str(c): k for c, k in sorted(counts.items())}  # JSON keys are text
         if req.label is not None:
             s["true_class_count"] = counts.get(req.label, 0)
     return s
@@ -264,7 +266,7 @@ def complete(ctx: AppContext, session: Session, req: CompleteRequest):
     n = req.num_samples
     title = f"{req.info.source} · keep {req.keep} · {req.sampler}, {req.num_steps} steps · seed {req.seed} · {n}"
     static = view.player_static(req.model, req.info, title, req.recurrence)
-    kept = view.kept_tile(req.known, req.mask, n)
+    kept = view.kept_tile(req.known, req.mask)
     rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
     throttle = Throttle(req.num_steps)
     st.progress = "before the first step"

@@ -56,10 +56,10 @@ def player_static(model, info, title: str, recurrence: int) -> dict:
     return static
 
 
-def kept_tile(known: torch.Tensor, mask: torch.Tensor, n: int) -> np.ndarray:
+def kept_tile(known: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     """The kept part [1, 1, H, W] as one upscaled tile, NaN (the player's gap: white) where the model completes."""
-    shown = torch.where(mask, known, torch.full_like(known, float("nan")))
-    return tile_array(shown)
+    tile = tile_array(known)
+    return np.where(tile_array(mask.float()) > 0.5, tile, np.nan)
 
 
 def _arrays(model, ts, x, x0, eps, kept: np.ndarray) -> dict:
@@ -115,11 +115,11 @@ def completions_figure(known: torch.Tensor, mask: torch.Tensor, final: torch.Ten
     probability."""
     n = final.shape[0]
     cols = _columns(n)
-    kept = torch.where(mask, known, torch.full_like(known, float("nan")))
+    kept = [[None if np.isnan(v) else round(float(v), 3) for v in row] for row in kept_tile(known, mask)]
     layout = _image_grid(2, ["what you kept", "completions: the class read · its probability"], hspace=0.04)
     layout["xaxis"]["domain"], layout["xaxis2"]["domain"] = [0.0, 0.22], [0.27, 1.0]
     traces = [
-        _on(_heat(tile_images(kept), IMAGE_COLORSCALE, KEPT_LO, 1.0, "kept", hover="pixel"), 1),
+        _on(_heat(kept, IMAGE_COLORSCALE, KEPT_LO, 1.0, "kept", hover="pixel"), 1),
         _on(_heat(tile_images(final, cols=cols), IMAGE_COLORSCALE, -1.0, 1.0, "completion", hover="pixel"), 2),
     ]
     side = tile_array(final[:1]).shape[0]  # a tile's side in the tiled grid (upscaled small images)
