@@ -264,7 +264,7 @@ def complete(ctx: AppContext, session: Session, req: CompleteRequest):
     folder: Path = session.run_folder(TAB)
     st = state_of(session)
     n = req.num_samples
-    title = f"{req.info.source} · keep {req.keep} · {req.sampler}, {req.num_steps} steps · seed {req.seed} · {n}"
+    title = f"{req.info.source} · keep {req.keep} · {req.sampler}, {req.num_steps} steps · seed {req.seed} · {n} completions"
     static = view.player_static(req.model, req.info, title, req.recurrence)
     kept = view.kept_tile(req.known, req.mask)
     rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))

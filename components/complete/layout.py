@@ -170,16 +170,16 @@ def build(ctx: AppContext) -> TabLink:
                 intro(INTRO, "complete")
                 render("complete", LESSONS)
 
-    fields = {
+    fields = {  # the API's order: CompleteRequest.parse's
         "preset": picker.dropdown,
         "keep": keep,
         "digit": digit,
         "example": example,
         "drawing": canvas,
         "correction": fix,
-        "rec": rec,
         "sampler": solver.solver,
         "steps": solver.steps,
+        "rec": rec,
         "seed": seeds.seed,
         "n": seeds.count,
     }

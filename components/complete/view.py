@@ -123,6 +123,8 @@ def completions_figure(known: torch.Tensor, mask: torch.Tensor, final: torch.Ten
         _on(_heat(tile_images(final, cols=cols), IMAGE_COLORSCALE, -1.0, 1.0, "completion", hover="pixel"), 2),
     ]
     side = tile_array(final[:1]).shape[0]  # a tile's side in the tiled grid (upscaled small images)
+    frame = {"type": "rect", "xref": "x", "yref": "y", "x0": -0.5, "y0": -0.5, "x1": side - 0.5, "y1": side - 0.5}
+    layout["shapes"] = [{**frame, "line": {"color": "#999999", "width": 1}}]  # the whole image: white is completed
     for i, r in enumerate(s.get("readings") or []):
         row, col = divmod(i, cols)
         good = s.get("true_class") is None or r["class"] == s["true_class"]
@@ -168,7 +170,12 @@ def done_text(s: dict) -> str:
         f"(largest difference {s['known_max_error']:.0g}).",
     ]
     if s.get("distinct_classes") is not None:
-        lines.append(f"The classifier reads {s['distinct_classes']} different classes among the completions.")
+        k = s["distinct_classes"]
+        lines.append(
+            "The classifier reads the same class in every completion."
+            if k == 1
+            else f"The classifier reads {k} different classes among the completions."
+        )
     if s.get("kept_alone") is not None:
         a = s["kept_alone"]
         lines.append(f"The kept part alone (blank elsewhere) reads as {a['class']} ({a['confidence']:.0%}).")
