@@ -185,6 +185,18 @@ def test_the_api_streams_then_completes(client):
     assert torch.isnan(torch.tensor(kept[0, -1])).all()  # the bottom row is the model's: not kept
 
 
+def test_the_api_names_its_parameters(client):
+    """The API's parameters are CompleteRequest.parse's, in its order, with the tab's opening values."""
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    params = {p["parameter_name"]: p.get("parameter_default") for p in info["/complete"]["parameters"]}
+    assert list(params) == [
+        "preset", "keep", "digit", "example", "drawing", "correction", "sampler", "num_steps", "recurrence", "seed",
+        "num_samples",
+    ]  # fmt: skip
+    assert params["preset"] == "digits" and params["keep"] == "top half" and params["num_samples"] == 8
+    assert "/complete_stop" in info
+
+
 def test_the_api_refuses_a_2d_model_naming_the_field(client):
     from gradio_client.exceptions import AppError
 
