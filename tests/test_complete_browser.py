@@ -36,7 +36,7 @@ def test_complete_a_digit_and_your_own_strokes(served):  # noqa: F811
     P.shoot("7-complete-top-half")
 
     # your own strokes: a bar along the top, kept with the blank in its box
-    page.locator("#cp-keep").get_by_label("my strokes and the blank in their box").check()
+    page.locator("#cp-keep").get_by_label("my strokes and their box").check()
     page.locator("#cp-draw button.label-wrap, #cp-draw > button").first.click()
     canvas = page.locator("#cp-sketch canvas").first
     expect(canvas).to_be_visible(timeout=30_000)

@@ -40,13 +40,10 @@ moves the other pixels' x̂₀ towards what the kept ones imply (Rozet et al. 20
 re-noised in between, so that the two parts agree.  The model is asked for no class (its unconditional branch): the
 kept pixels alone decide, and an independent digit classifier reads what came out."""
 EMPTY_TEXT = "Press Complete: the kept part and the completions appear here, each with the class the classifier reads."
-KEEP_LABELS = [
-    ("top half of a real digit", "top half"),
-    ("left half of a real digit", "left half"),
-    ("top quarter of a real digit", "top quarter"),
-    ("my strokes (their ink)", "my strokes"),
-    ("my strokes and the blank in their box", "my strokes and their box"),
-]
+KEEP_INFO = (
+    "halves and quarter: of a real held-out digit; my strokes: the ink you draw below (their box: the blank around "
+    "it, too)"
+)
 
 
 def _render_complete(out: Live | Done):
@@ -82,15 +79,20 @@ def _canvas() -> gr.HTML:
 
 
 def _keep_controls():
-    """What is kept: the radio, the real digit (class, example) and the canvas."""
+    """What is kept."""
     keep = gr.Radio(
-        choices=KEEP_LABELS,
+        choices=list(KEEPS),
         value="top half",
-        label="What you keep",
-        info="the model samples every other pixel",
+        label="What you keep (the model samples the rest)",
+        info=KEEP_INFO,
         elem_id=f"{PREFIX}-keep",
         elem_classes=named("keep"),
     )
+    return keep
+
+
+def _digit_controls():
+    """The real digit (class, held-out example) and the canvas for the strokes."""
     with gr.Row():
         digit = gr.Number(
             value=0,
@@ -113,7 +115,7 @@ def _keep_controls():
         )
     with gr.Accordion("Draw what you keep", open=False, elem_id=f"{PREFIX}-draw"):
         canvas = _canvas()
-    return keep, digit, example, canvas
+    return digit, example, canvas
 
 
 def build(ctx: AppContext) -> TabLink:
@@ -125,7 +127,7 @@ def build(ctx: AppContext) -> TabLink:
                 picker = ModelPicker.build(
                     ctx, PREFIX, value="digits", info="an image model: digits, glyphs or yours", choices=images
                 )
-                keep, digit, example, canvas = _keep_controls()
+                keep = _keep_controls()
                 fix = gr.Checkbox(
                     value=True,
                     label="Posterior correction",
@@ -143,6 +145,7 @@ def build(ctx: AppContext) -> TabLink:
                     elem_id=f"{PREFIX}-recurrence",
                     elem_classes=named("recurrence"),
                 )
+                digit, example, canvas = _digit_controls()
                 with gr.Accordion("Sampler", open=False):
                     solver = SolverControls.build(first, first_info, PREFIX, eta=False)
                 seeds = SeedCount.build(PREFIX, points=8, images=8)
