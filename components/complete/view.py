@@ -118,11 +118,14 @@ def completions_figure(known: torch.Tensor, mask: torch.Tensor, final: torch.Ten
     kept = [[None if np.isnan(v) else round(float(v), 3) for v in row] for row in kept_tile(known, mask)]
     layout = _image_grid(2, ["what you kept", "completions: the class read · its probability"], hspace=0.04)
     layout["xaxis"]["domain"], layout["xaxis2"]["domain"] = [0.0, 0.22], [0.27, 1.0]
+    side = tile_array(final[:1]).shape[0]  # a tile's side in the tiled grid (upscaled small images)
+    gap = side // 2  # room under each completion for its label
+    tiles = tile_images(final, cols=cols, gap=gap)
+    tiles += [[None] * len(tiles[0]) for _ in range(gap)]  # the last row's labels, too, inside the panel
     traces = [
         _on(_heat(kept, IMAGE_COLORSCALE, KEPT_LO, 1.0, "kept", hover="pixel"), 1),
-        _on(_heat(tile_images(final, cols=cols), IMAGE_COLORSCALE, -1.0, 1.0, "completion", hover="pixel"), 2),
+        _on(_heat(tiles, IMAGE_COLORSCALE, -1.0, 1.0, "completion", hover="pixel"), 2),
     ]
-    side = tile_array(final[:1]).shape[0]  # a tile's side in the tiled grid (upscaled small images)
     frame = {"type": "rect", "xref": "x", "yref": "y", "x0": -0.5, "y0": -0.5, "x1": side - 0.5, "y1": side - 0.5}
     layout["shapes"] = [{**frame, "line": {"color": "#999999", "width": 1}}]  # the whole image: white is completed
     for i, r in enumerate(s.get("readings") or []):
@@ -131,14 +134,13 @@ def completions_figure(known: torch.Tensor, mask: torch.Tensor, final: torch.Ten
         layout["annotations"].append(
             {
                 "text": f"{r['class']} · {r['confidence']:.0%}",
-                "x": col * (side + 1) - 0.5,
-                "y": row * (side + 1) - 0.5,
+                "x": col * (side + gap) + side / 2 - 0.5,
+                "y": row * (side + gap) + side - 0.5,
                 "xref": "x2",
                 "yref": "y2",
-                "xanchor": "left",
+                "xanchor": "center",
                 "yanchor": "top",
                 "showarrow": False,
-                "bgcolor": "rgba(255,255,255,0.85)",
                 "font": {"size": FONT_SIZE - 3, "color": COLORS["x0_pred"] if good else COLORS["eps"]},
             }
         )
