@@ -24,7 +24,7 @@ from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
 from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
-from ..train.own_layout import DRAWING_CSS, DRAWING_JS
+from ..train.own_layout import drawing_canvas
 from ..wiring import endpoint
 from . import handlers
 from .handlers import KEEPS, CompleteRequest, Done, Live
@@ -56,26 +56,6 @@ def _render_complete(out: Live | Done):
 def _render_stop(out):
     where, summary = out
     return stopped_text("complete", where), summary
-
-
-def _canvas() -> gr.HTML:
-    """The app's drawing canvas (assets/drawing.js; its strokes are checked by components/train/strokes.py)."""
-    return gr.HTML(
-        None,
-        html_template="<div class='adiff-draw'></div>",
-        css_template=DRAWING_CSS,
-        js_on_load=DRAWING_JS,
-        label="Your strokes (drawn onto the model's pixels: a pixel half covered is ink)",
-        show_label=True,
-        container=True,
-        elem_id=f"{PREFIX}-sketch",
-        elem_classes=named("drawing"),
-        side=LIMITS.drawing_side,
-        max_points=LIMITS.drawing_stroke_points,
-        max_strokes=LIMITS.drawing_strokes,
-        max_brush=min(40, LIMITS.drawing_brush),
-        brush=40,
-    )
 
 
 def _keep_controls():
@@ -114,7 +94,9 @@ def _digit_controls():
             elem_classes=named("example"),
         )
     with gr.Accordion("Draw what you keep", open=False, elem_id=f"{PREFIX}-draw"):
-        canvas = _canvas()
+        canvas = drawing_canvas(
+            "Your strokes (drawn onto the model's pixels: a pixel half covered is ink)", f"{PREFIX}-sketch", 40
+        )
     return digit, example, canvas
 
 
