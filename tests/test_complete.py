@@ -35,10 +35,14 @@ def ctx(tmp_path_factory):
 def run(ctx, *args):
     session = ctx.store.get(None)
     try:
-        req = CompleteRequest.parse(ctx, session, *args)
-        return req, list(complete(ctx, session, req))
+        return run_in(ctx, session, *args)
     finally:
         ctx.store.drop(session.key)
+
+
+def run_in(ctx, session, *args):
+    req = CompleteRequest.parse(ctx, session, *args)
+    return req, list(complete(ctx, session, req))
 
 
 @pytest.mark.parametrize("keep", ["top half", "left half"])
@@ -60,6 +64,24 @@ def test_the_kept_pixels_come_out_exactly_and_match_the_library(ctx, keep):
     assert len(s["readings"]) == 6 and sum(s["counts"].values()) == 6 and s["true_class"] == 3
     assert s["most_read_count"] == max(s["counts"].values())
     assert f"{s['most_read_count']} of 6 completions read as {s['most_read']}" in done.text
+
+
+def test_stop_ends_the_run_at_its_next_step(ctx):
+    """A run whose thread computes on after Stop (Gradio no longer reads it) ends at its next step, with no result."""
+    from components.complete.handlers import stop
+
+    session = ctx.store.get(None)
+    try:
+        req = CompleteRequest.parse(ctx, session, "digits", "top half", 0, 0, None, False, "ddpm", 1000, 1, 0, 2)
+        run = complete(ctx, session, req)
+        assert isinstance(next(run), Live)
+        where, summary = stop(ctx, session, None)
+        assert where.startswith("at step 1 of 1000") and summary["status"] == "stopped"
+        assert list(run) == []
+        _, outs = run_in(ctx, session, "digits", "top half", 0, 0, None, False, "ddim", 3, 1, 0, 2)
+        assert isinstance(outs[-1], Done)  # a later run in the same session is not stopped
+    finally:
+        ctx.store.drop(session.key)
 
 
 def test_the_readings_are_the_classifier_on_the_completions(ctx):

@@ -1,7 +1,10 @@
 """The Complete tab in a real browser (Chromium through Playwright): keep the top half of a held-out digit and
 complete it; then draw strokes on the tab's canvas (the app's own, assets/drawing.js) with the mouse, keep them and
 the blank in their box, and complete them: the status line says how many completions read as which digit, the figure
-shows the kept part beside the completions, and the player plays the trajectory.  No console errors."""
+shows the kept part beside the completions, and the player plays the trajectory.  Stop ends a long run; an empty
+canvas is refused naming the drawing.  No console errors."""
+
+import re
 
 import pytest
 
@@ -50,7 +53,20 @@ def test_complete_a_digit_and_your_own_strokes(served):  # noqa: F811
     assert "read as" in P.text("#cp-status")
     P.shoot("7-complete-strokes")
 
+    # Stop during a long run (DDPM, all 1,000 steps): the status says "stopped" and the server ends the run
+    page.locator("#cp-keep").get_by_label("top half").check()
+    page.locator("button.label-wrap", has_text=re.compile(r"^\s*Sampler")).click()
+    page.locator("#cp-sampler").get_by_label("ddpm").check()
+    P.set_number("#cp-steps input[type=number]", 1000)
+    page.click("#cp-complete")
+    P.wait_text("#cp-status", "completing", timeout=90_000)
+    page.click("#cp-stop", force=True)
+    P.wait_text("#cp-status", "stopped", timeout=20_000)
+    page.wait_for_timeout(1500)
+    assert "stopped" in P.text("#cp-status") and "read as" not in P.text("#cp-status")
+
     # an empty canvas is refused, naming the drawing
+    page.locator("#cp-keep").get_by_label("my strokes", exact=True).check()
     page.locator("#cp-sketch .adiff-draw-clear").click()
     page.click("#cp-complete")
     expect(page.locator(".toast-body").filter(has_text="drawing: the canvas is empty").first).to_be_visible(
