@@ -56,8 +56,9 @@ def test_the_kept_pixels_come_out_exactly_and_match_the_library(ctx, keep):
     m = req.mask.expand_as(x)
     assert int(req.mask.sum()) == 32 and torch.equal(x[m], req.known.expand_as(x)[m])
     assert done.summary["known_max_error"] == 0.0
-    lib = inpaint(req.model, req.known.expand_as(x).clone(), req.mask, sampler="dpmpp_2m", num_steps=10, seed=4,
-                  clip_x0=1.0)  # fmt: skip
+    lib = inpaint(
+        req.model, req.known.expand_as(x).clone(), req.mask, sampler="dpmpp_2m", num_steps=10, seed=4, clip_x0=1.0
+    )
     assert torch.equal(lib, x)
     assert (x[~m] != req.known.expand_as(x)[~m]).any()  # the rest was sampled, not copied
     s = done.summary
@@ -175,8 +176,10 @@ def test_strokes_are_checked_before_they_are_drawn(ctx, drawing, message):
 
 
 def test_a_real_digit_needs_a_digit_sized_model(ctx):
-    refused(r"^keep: real digits come as 8×8 \(digits\) or 16×16 \(glyphs\)",
-            lambda: known_part(ctx, "top half", (1, 12, 12), 0, 0, None))  # fmt: skip
+    refused(
+        r"^keep: real digits come as 8×8 \(digits\) or 16×16 \(glyphs\)",
+        lambda: known_part(ctx, "top half", (1, 12, 12), 0, 0, None),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the API
@@ -202,8 +205,12 @@ def test_the_api_streams_then_completes(client):
     layers = payload["static"]["layers"]
     assert payload["static"]["panels"][0][0]["layers"] == ["kept"]
     k = payload["frames"]["count"]
-    kept = decode_images(payload["frames"]["data"]["kept"], layers["kept"]["lo"], layers["kept"]["hi"],
-                         [k, layers["kept"]["h"], layers["kept"]["w"]])  # fmt: skip
+    kept = decode_images(
+        payload["frames"]["data"]["kept"],
+        layers["kept"]["lo"],
+        layers["kept"]["hi"],
+        [k, layers["kept"]["h"], layers["kept"]["w"]],
+    )
     assert torch.isnan(torch.tensor(kept[0, -1])).all()  # the bottom row is the model's: not kept
 
 
@@ -212,9 +219,18 @@ def test_the_api_names_its_parameters(client):
     info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     params = {p["parameter_name"]: p.get("parameter_default") for p in info["/complete"]["parameters"]}
     assert list(params) == [
-        "preset", "keep", "digit", "example", "drawing", "correction", "sampler", "num_steps", "recurrence", "seed",
+        "preset",
+        "keep",
+        "digit",
+        "example",
+        "drawing",
+        "correction",
+        "sampler",
+        "num_steps",
+        "recurrence",
+        "seed",
         "num_samples",
-    ]  # fmt: skip
+    ]
     assert params["preset"] == "digits" and params["keep"] == "top half" and params["num_samples"] == 8
     assert "/complete_stop" in info
 
