@@ -94,9 +94,8 @@ def _digit_controls():
             elem_classes=named("example"),
         )
     with gr.Accordion("Draw what you keep", open=False, elem_id=f"{PREFIX}-draw"):
-        canvas = drawing_canvas(
-            "Your strokes (drawn onto the model's pixels: a pixel half covered is ink)", f"{PREFIX}-sketch", 40
-        )
+        gr.Markdown("Drawn onto the model's pixels (8×8 digits, 16×16 glyphs): a pixel at least half covered is ink.")
+        canvas = drawing_canvas("Your strokes", f"{PREFIX}-sketch", 40)
     return digit, example, canvas
 
 
