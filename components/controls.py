@@ -66,9 +66,11 @@ class ModelPicker:
         info: str | None = "a shipped preset, or the model from the Train tab",
         describe: bool = True,
         field: str = "preset",
+        choices: Sequence[str] | None = None,
     ) -> ModelPicker:
+        """``choices``: the models this tab offers (default: every source, ``ctx.sources()``)."""
         dropdown = gr.Dropdown(
-            choices=ctx.sources(),
+            choices=list(choices) if choices is not None else ctx.sources(),
             value=value,
             label=label,
             info=info,

@@ -76,7 +76,19 @@ GLOSSARY: dict[str, str] = {
     "mode (cheap, xt)": "Cheaper guidance gradients: cheap skips the denoiser's Jacobian, xt differentiates the "
     "reward of the noisy x_t itself; both over-shoot at large t.",
     "recurrence": "Repeat each guided step k times, re-noising in between (Bansal et al. 2023): slower, but the "
-    "samples stay closer to the data while following the reward.",
+    "samples stay closer to the data while following the reward. In the Complete tab it is RePaint's resampling: "
+    "the generated pixels get k chances to agree with the kept ones.",
+    "inpainting (complete)": "Keep some pixels and let the model sample the rest (RePaint, Lugmayr et al. 2022): at "
+    "every step the kept pixels of x_t are the kept image noised by the forward process, q(x_t | x₀ kept), and the "
+    "model's step fills in the others, which see the kept ones through the network. At t = 0 the kept pixels are "
+    "exactly the kept image.",
+    "kept pixels": "What the Complete tab keeps: half of a real held-out digit, or where your strokes cover at least "
+    "half of a model pixel (with 'and their box', also the blank inside the box around the ink).",
+    "posterior correction": "Besides replacing the kept pixels, moves the other pixels' x̂₀ to what the kept ones "
+    "imply under a Gaussian view of p(x₀ | x_t) (Rozet et al. 2024), a few conjugate-gradient steps through the "
+    "denoiser's Jacobian. Off: RePaint's plain replacement, cheaper and further from the kept part.",
+    "the class read": "The Complete tab's verdict on a completion: the class the shipped digit classifier (a small "
+    "CNN trained apart from the diffusion model) gives the highest probability, with that probability.",
     "clipped fraction": "The share of guidance steps whose gradient was clipped (a very large push was capped).",
     "reward hacking": "Samples that score high by leaving the data (or fooling a classifier) instead of becoming "
     "good examples of what the reward means.",

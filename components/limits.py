@@ -46,6 +46,7 @@ class Limits:
     drawing_stroke_points: int = 8000  # points of all strokes together (the canvas keeps one every 2 pixels)
     drawing_brush: int = 60  # brush width, canvas pixels
     drawing_chars: int = 2 * 2**20  # a drawing sent as text (JSON, or a PNG data URL): its length, before parsing
+    complete_examples: int = 30  # the Complete tab's real digits: the first this many held-out examples of each class
     frames: int = 50  # at most this many steps kept per trajectory (plus the final sample: frames + 1 in all)
     # Streaming (components/streaming.py): every streamed update costs the page main-thread time and the server the
     # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all

@@ -22,6 +22,8 @@ ENDPOINTS = [
     "/compare_stop",
     "/guided_generate",
     "/guided_stop",
+    "/complete",
+    "/complete_stop",
     "/adapt",
     "/adapt_stop",
     "/adapt_reset",

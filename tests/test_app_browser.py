@@ -36,8 +36,9 @@ TABS = {
     "reverse": "3 · Reverse diffusion",
     "compare": "4 · Compare",
     "guidance": "5 · Guidance",
-    "adaptation": "6 · Adaptation",
-    "train": "7 · Train",
+    "complete": "7 · Complete",
+    "adaptation": "8 · Adaptation",
+    "train": "9 · Train",
 }
 PLAYER = "#rev-player .adiff-player"
 # Console messages that are not the app's own: (a regular expression for the text, where it comes from).

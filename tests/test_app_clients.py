@@ -238,6 +238,7 @@ GEN = ("moons", "ddim", 10, 0.0, 0, 50, "any", 1.0)
 GUIDED = ("moons", "x_coordinate", "", "", 1.0, "dps", 1, "any", 1.0, "ddim", 5, 0, 30)
 ADAPT_OK = ("moons", "x_coordinate", "", "", 1, 1e-3, 16, 32, 0.5, False, 1.0, 0)
 TRAIN = ("moons", "linear", 20, "tiny", False, 3, 32, 2e-3, 0)
+COMPLETE = ("digits", "top half", 3, 0, None, True, "ddim", 5, 1, 0, 2)
 
 # endpoint -> (invalid args, the field its error must name, valid args)
 INVALID = {
@@ -249,8 +250,17 @@ INVALID = {
     "/adapt": (ADAPT_OK[:5] + (5.0,) + ADAPT_OK[6:], "learning_rate", ADAPT_OK),
     "/train": (TRAIN[:3] + ("huge",) + TRAIN[4:], "model_size", TRAIN),
     "/load_model": ("CORRUPT", "model_file", "VALID"),
+    "/complete": (COMPLETE[:8] + (9,) + COMPLETE[9:], "recurrence", COMPLETE),
 }
-NO_INPUT = ["/generate_stop", "/guided_stop", "/adapt_stop", "/adapt_reset", "/train_stop", "/save_model"]
+NO_INPUT = [
+    "/generate_stop",
+    "/guided_stop",
+    "/complete_stop",
+    "/adapt_stop",
+    "/adapt_reset",
+    "/train_stop",
+    "/save_model",
+]
 
 
 def _files(args, tmp_path, checkpoint):

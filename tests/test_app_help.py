@@ -45,6 +45,10 @@ UI_TERMS = [
     "EMA",
     "class, ∅",
     "clipped fraction",
+    "inpainting (complete)",
+    "kept pixels",
+    "posterior correction",
+    "the class read",
 ]
 
 
@@ -71,6 +75,7 @@ def test_every_tab_has_two_or_three_prompts_of_what_to_try():
         "reverse",
         "compare",
         "guidance",
+        "complete",
         "adaptation",
         "train",
     }

@@ -72,6 +72,12 @@ def run_guidance(P: Page) -> None:
     P.wait_text("#gd-status", "tilted target", timeout=120_000)
 
 
+def run_complete(P: Page) -> None:
+    _press(P, "#cp-complete")
+    P.wait_text("#cp-status", "read as", timeout=120_000)
+    _ready(P, "cp-player")
+
+
 def run_adaptation(P: Page) -> None:
     P.set_number("#ad-steps input", 3)
     P.set_number("#ad-bs input", 32)
@@ -112,6 +118,7 @@ CASES = (
         "#cmp-player",
     ),
     Case("guidance", ("#gd-preset", "#gd-lambda", "#gd-recurrence"), ("#gd-generate",), ("#gd-figure",), run_guidance),
+    Case("complete", ("#cp-preset", "#cp-keep", "#cp-recurrence"), ("#cp-complete",), ("#cp-figure",), run_complete),
     Case(
         "adaptation",
         ("#ad-preset", "#ad-lambda", "#ad-replay"),

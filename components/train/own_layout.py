@@ -45,23 +45,26 @@ def _render(out: OwnPreview):
     return make_samples_figure(out.samples), out.status, gr.update(value=out.dataset)
 
 
-def drawing_canvas() -> gr.HTML:
-    """The canvas (assets/drawing.js): its value is {"w", "h", "brush", "strokes"}, the limits are LIMITS'."""
+def drawing_canvas(
+    label: str = "Draw a 2-D dataset (your initials?)", elem_id: str = "tr-sketch", brush: int = 10
+) -> gr.HTML:
+    """The canvas (assets/drawing.js): its value is {"w", "h", "brush", "strokes"}, the limits are LIMITS'.  The
+    Complete tab has one too (its own label, id and starting brush)."""
     return gr.HTML(
         None,
         html_template="<div class='adiff-draw'></div>",
         css_template=DRAWING_CSS,
         js_on_load=DRAWING_JS,
-        label="Draw a 2-D dataset (your initials?)",
+        label=label,
         show_label=True,
         container=True,
-        elem_id="tr-sketch",
+        elem_id=elem_id,
         elem_classes=named("drawing"),
         side=LIMITS.drawing_side,
         max_points=LIMITS.drawing_stroke_points,
         max_strokes=LIMITS.drawing_strokes,
         max_brush=min(40, LIMITS.drawing_brush),
-        brush=10,
+        brush=brush,
     )
 
 
