@@ -109,13 +109,14 @@ def follow_solver(ctx: AppContext, picker: ModelPicker, solver: SolverControls) 
     )
 
 
-def link_model(ctx: AppContext, q, request, groups: Sequence[Any], model, info: ModelInfo):
-    """A deep link's model (``q``: a links.LinkParams; its key is the picker's field, ``groups[0]``), through the same code as choosing it in the
-    page: every group follows it.  A model the session cannot use is named among the link's problems and the tab keeps
-    ``model``.  Returns (the updates, the model the link's other values are checked against, its ModelInfo)."""
+def link_model(ctx: AppContext, q, request, groups: Sequence[Any], model, info: ModelInfo, choices=None):
+    """A deep link's model (``q``: a links.LinkParams; its key is the field of the picker, ``groups[0]``), through the
+    same code as choosing it in the page: every group follows it.  A model the session cannot use is named among the
+    link's problems and the tab keeps ``model``.  ``choices``: the models the picker offers (default: every source).
+    Returns (the updates, the model the link's other values are checked against, its ModelInfo)."""
     out: dict = {}
     picker = groups[0]
-    p = q.choice(picker.field, ctx.sources())
+    p = q.choice(picker.field, ctx.sources() if choices is None else choices)
     if p is None:
         return out, model, info
     try:

@@ -16,9 +16,10 @@ from adiff.samplers import solvers_for
 
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import MY_MODEL, AppContext
-from ..controls import ModelPicker, RunStop, SeedCount, SolverControls, follow_model, follow_solver, model_updates
-from ..fields import UserError, named
+from ..controls import ModelPicker, RunStop, SeedCount, SolverControls
+from ..fields import named
 from ..figures import make_message_figure
+from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
@@ -187,16 +188,7 @@ def build(ctx: AppContext) -> TabLink:
 
     def apply_link(q: LinkParams, request) -> dict:
         """A link's values, through the same code as choosing them in the page (the model first)."""
-        out, model = {}, first
-        p = q.choice("preset", images)
-        if p is not None:
-            try:
-                model, info = ctx.model(p, ctx.store.get(request))
-            except UserError as e:
-                q.problems.append(f"{e.message} (from the link)")
-            else:
-                out.update(model_updates(groups, model, info))
-                out[picker.dropdown] = p
+        out, model, _ = link_model(ctx, q, request, groups, first, None, images)
         s = q.choice("sampler", solvers_for(model.process))
         if s is not None:
             merge(out, solver.solver, s)
