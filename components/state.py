@@ -28,7 +28,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class Session:
     _workdir: str | None = None
     _run_ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
     _delivered: dict = field(default_factory=dict, repr=False)  # kind -> run folders whose results were delivered
+    _sampling: dict = field(default_factory=dict, repr=False)  # kind -> engine sessions of its runs in progress
 
     def tab(self, name: str, factory: Callable[[], Any]):
         """This session's state for tab ``name`` (made by ``factory`` on first use)."""
@@ -91,6 +93,30 @@ class Session:
     def stop_runs(self, kind: str) -> None:
         with self.lock:
             self.runs[kind] = next(self._run_ids)
+
+    @contextmanager
+    def sampling(self, kind: str, engine, model) -> Iterator[Any]:
+        """One sampling run's engine session (adiff.serving) for ``model``, which ``stop_sampling(kind)`` ends.
+
+        Gradio's cancel stops reading a run's generator, but the thread computing it goes on to its next yield (a
+        throttled run yields a dozen times in all); cancelling its engine session ends it at its next network call
+        (RunCancelled, which components.wiring.endpoint ends quietly) and takes its rows out of the next round."""
+        with engine.session(model) as net:
+            with self.lock:
+                self._sampling.setdefault(kind, set()).add(net)
+            try:
+                yield net
+            finally:
+                with self.lock:
+                    self._sampling[kind].discard(net)
+
+    def stop_sampling(self, kind: str | None = None) -> None:
+        """End every sampling run of ``kind`` in progress (every kind: None) at its next network call; runs started
+        afterwards are not affected."""
+        with self.lock:
+            nets = [n for k, ns in self._sampling.items() if kind in (None, k) for n in ns]
+        for net in nets:
+            net.cancel()
 
     @property
     def workdir(self) -> Path:
@@ -122,6 +148,7 @@ class Session:
         """Release everything: models, tab states, files."""
         for kind in list(self.runs):
             self.stop_runs(kind)
+        self.stop_sampling()
         with self.lock:
             tabs, self._tabs = list(self._tabs.values()), {}
             self.trained, self.trained_info, self._delivered = None, {}, {}

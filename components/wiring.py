@@ -23,6 +23,8 @@ from typing import Any
 
 import gradio as gr
 
+from adiff.serving import RunCancelled
+
 from .fields import user_errors
 
 __all__ = ["endpoint", "EVENT"]
@@ -61,8 +63,11 @@ def endpoint(
 
         def callback(*values):
             session, req = prepare(values)
-            for view in handle(ctx, session, req):
-                yield render(view)
+            try:
+                for view in handle(ctx, session, req):
+                    yield render(view)
+            except RunCancelled:  # Stop (or a closed tab) ended the run's engine session: nobody reads it any more
+                return
 
     else:
 

@@ -111,6 +111,7 @@ class SideChoice:
             num_steps=self.steps,
             cfg_scale=cfg,
             clip_x0=info.sample_kwargs.get("clip_x0"),
+            network=network,
         )
 
 
@@ -253,7 +254,10 @@ def compare(ctx: AppContext, session: Session, req: CompareRequest):
     folder = session.run_folder(TAB)
     n, kind = req.num_samples, req.kind
     static = view.pair_static(req.sides, kind, n)
-    with ctx.engine.session(req.a.model) as net_a, ctx.engine.session(req.b.model) as net_b:
+    with (
+        session.sampling(TAB, ctx.engine, req.a.model) as net_a,
+        session.sampling(TAB, ctx.engine, req.b.model) as net_b,
+    ):
         runs = [SideRun(s, s.progressive(n, req.label, req.seed, net)) for s, net in zip(req.sides, (net_a, net_b))]
         a, b = runs
         throttle = Throttle(req.a.steps + req.b.steps)
@@ -343,6 +347,8 @@ def quality_curves(ctx: AppContext, sides: Sequence[SideChoice], label) -> list[
 
 
 def stop(ctx: AppContext, session: Session, req: None):
-    """Where the cancelled run got to: (where, summary)."""
+    """Where the cancelled run got to: (where, summary).  Every run of this tab in progress ends at its next network
+    call."""
+    session.stop_sampling(TAB)
     where = state_of(session).progress
     return where, {"status": "stopped", "at": where}

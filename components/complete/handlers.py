@@ -49,12 +49,9 @@ GLYPH_POOL = 500  # held-out glyphs (seed HELDOUT_SEED, never seen by the preset
 
 @dataclass
 class CompleteState:
-    """This tab's part of a session: how far the current run got (for Stop), and which runs Stop ended (a cancelled
-    run's thread computes on until it next yields; it checks this at every step instead)."""
+    """This tab's part of a session: how far the current run got (for Stop)."""
 
     progress: str | None = None
-    runs: int = 0  # runs started in this session
-    stopped: int = 0  # every run up to this one was stopped
 
 
 def state_of(session: Session) -> CompleteState:
@@ -273,12 +270,8 @@ def complete(ctx: AppContext, session: Session, req: CompleteRequest):
     rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
     throttle = Throttle(req.num_steps)
     st.progress = "before the first step"
-    st.runs += 1
-    me = st.runs
-    with ctx.engine.session(req.model) as net:
+    with session.sampling(TAB, ctx.engine, req.model) as net:  # Stop ends it at its next network call
         for step in _steps(req, net):
-            if st.stopped >= me:  # Stop was pressed: Gradio no longer reads this run
-                return
             rec.add(step)
             st.progress = f"at step {step.index + 1} of {req.num_steps}"
             if throttle.due(step.index):
@@ -297,8 +290,7 @@ def complete(ctx: AppContext, session: Session, req: CompleteRequest):
 
 
 def stop(ctx: AppContext, session: Session, req: None):
-    """Where the cancelled run got to: (where, summary); the runs in progress end at their next step."""
-    st = state_of(session)
-    st.stopped = st.runs
-    where = st.progress
+    """Where the cancelled run got to: (where, summary); the runs in progress end at their next network call."""
+    session.stop_sampling(TAB)
+    where = state_of(session).progress
     return where, {"status": "stopped", "at": where}

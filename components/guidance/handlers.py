@@ -326,7 +326,7 @@ def guided_generate(ctx: AppContext, session: Session, req: GuidedRequest):
         st = state_of(session)
         st.progress = "while drawing the unguided samples"
         yield Progress(view.live_text("sampling unguided (λ = 0)", 0, req.num_steps, None, 0.0))
-        with ctx.engine.session(req.model) as net:  # every network call batched with the other runs in progress
+        with session.sampling(TAB, ctx.engine, req.model) as net:  # batched with the other runs in progress
             base_x, _ = req.model.generate(
                 req.num_samples, keep_every=10**6, cfg_scale=req.base_cfg, network=net, **_sample_kwargs(req)
             )
@@ -338,6 +338,8 @@ def guided_generate(ctx: AppContext, session: Session, req: GuidedRequest):
 
 
 def stop(ctx: AppContext, session: Session, req: None):
-    """Where the cancelled run got to: (where, summary)."""
+    """Where the cancelled run got to: (where, summary).  Every run of this tab in progress ends at its next network
+    call."""
+    session.stop_sampling(TAB)
     where = state_of(session).progress
     return where, {"status": "stopped", "at": where}

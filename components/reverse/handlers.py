@@ -113,7 +113,7 @@ def generate(ctx: AppContext, session: Session, req: GenerateRequest):
             session.delivered(TAB, folder)
             return
         st = state_of(session)
-        with ctx.engine.session(req.model) as net:
+        with session.sampling(TAB, ctx.engine, req.model) as net:
             run = _Run(ctx, req, folder, net)
             st.progress = "before the first step"
             for step in run.steps():
@@ -237,6 +237,8 @@ def show_frame(ctx: AppContext, session: Session, req: FrameRequest):
 
 
 def stop(ctx: AppContext, session: Session, req: None):
-    """Where the cancelled run got to: (words, summary)."""
+    """Where the cancelled run got to: (words, summary).  Every run of this tab in progress ends at its next network
+    call."""
+    session.stop_sampling(TAB)
     where = state_of(session).progress
     return where, {"status": "stopped", "at": where}
