@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from components import (
     adaptation,
     compare,
+    density,
     forward,
     guidance,
     links,
@@ -39,7 +40,9 @@ from components.state import SessionStore  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 CSS_PATH = ROOT / "assets" / "app.css"
 HEADER = "# adiff · see how diffusion models work"
-TAGLINE = "schedules → forward → reverse → compare → guidance → adaptation → training · your session is your own"
+TAGLINE = (
+    "schedules → forward → reverse → compare → density → guidance → adaptation → training · your session is your own"
+)
 
 
 def build_app(
@@ -89,6 +92,7 @@ def build_app(
                     forward,
                     reverse,
                     compare,
+                    density,
                     guidance,
                     adaptation,
                     train,

@@ -48,7 +48,7 @@ def _render(u: Update):
 
 def build(ctx: AppContext) -> TabLink:
     start = KIND_DEFAULTS["points"]  # the tab opens on moons
-    with gr.Tab("6 · Adaptation", id="adaptation"):
+    with gr.Tab("8 · Adaptation", id="adaptation"):
         with tab_row():
             with controls_column():
                 picker = ModelPicker.build(

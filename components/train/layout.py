@@ -212,7 +212,7 @@ def _render_diffusion(out: follow.DiffusionChoice):
 
 # ---------------------------------------------------------------------------------------------- build
 def build(ctx: AppContext) -> TabLink:
-    with gr.Tab("7 · Train", id="train"):
+    with gr.Tab("9 · Train", id="train"):
         with tab_row():
             with controls_column():
                 c = _Controls.build()
