@@ -150,9 +150,9 @@ def done_text(s: dict) -> str:
         lines.append("The data this model was trained on is not a built-in set: no data map and no held-out NLL.")
     if s.get("off_data_mass") is not None:
         lines.append(
-            f"The model puts **{s['off_data_mass']:.1%}** of its probability where the data's density is more than "
-            f"{LIMITS.density_clip_nats:g} nats below its peak (the data itself: {s['data_off_data_mass']:.2%}): "
-            "the red between the modes in the third panel."
+            f"The model puts **{fmt(100 * s['off_data_mass'], 2)} %** of its probability where the data's density "
+            f"is more than {LIMITS.density_clip_nats:g} nats below its peak (the data itself: "
+            f"{fmt(100 * s['data_off_data_mass'], 2)} %): the red between the modes in the third panel."
         )
     reused = " (the map was computed before: reused)" if s.get("map_reused") else ""
     lines.append(
