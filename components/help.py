@@ -125,7 +125,7 @@ GLOSSARY: dict[str, str] = {
     "costly for images.",
     "NLL (nats)": "Negative log-likelihood, −mean log p_θ(x) over fresh (held-out) data, in nats (natural log; "
     "1 nat = 1.44 bits). Lower is better; on average no model beats the data's own density, whose NLL is the "
-    "data's entropy (8gaussians: log 8 + log(2πe·0.25²) ≈ 2.15 nats). Shown ± its standard error; the gap to "
+    "data's entropy (8gaussians: log 8 + log(2πe·0.25²) ≈ 2.14 nats). Shown ± its standard error; the gap to "
     "the data's own on the same points has its own (paired) SE.",
     "KDE": "Kernel density estimate: the data's density taken as the average of a small Gaussian bump on each "
     "of many data points. The density tab uses it where the true density has no formula (moons, swissroll, …); "

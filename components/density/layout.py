@@ -79,7 +79,7 @@ class DensityControls:
             maximum=LIMITS.seed,
             precision=0,
             label="Seed",
-            info=f"which {LIMITS.density_heldout} fresh data points the NLL is measured on",
+            info=f"which {LIMITS.density_heldout:,} fresh data points the NLL is measured on",
             elem_id=f"{PREFIX}-seed",
             elem_classes=named("seed"),
         )

@@ -130,7 +130,7 @@ def _gap_verdict(gap: float, se: float, data_kind: str) -> str:
 def nll_text(s: dict) -> str:
     """The held-out NLL (± SE) beside the data's own on the same points, in words."""
     head = (
-        f"The model's held-out NLL is **{s['nll']:.3f} ± {s['nll_se']:.3f} nats** ({s['heldout_points']} fresh "
+        f"The model's held-out NLL is **{s['nll']:.3f} ± {s['nll_se']:.3f} nats** ({s['heldout_points']:,} fresh "
         f"points of {s['dataset']}, seed {s['seed']})"
     )
     if s.get("data_nll") is None:
