@@ -18,6 +18,7 @@ from components.arrays import grid
 from components.density import view
 from components.density.handlers import DensityRequest, Progress, Result, estimate, state_of, stop
 from components.limits import LIMITS
+from components.result_cache import request_key
 from tests.app_helpers import app_context, live_app, missing_presets, plot_json, require, trace
 
 STEPS, GRID = 8, 20  # cheap: 400 grid points, 8 RK4 steps
@@ -64,6 +65,10 @@ def test_8gaussians_data_map_and_paired_nll_are_the_mixtures(ctx):
     # a density: the model's probability on the grid sums to about 1 (nearly all of 8gaussians lies in the view)
     assert 0.9 < s["grid_mass"] < 1.1, s["grid_mass"]
     assert s["data_off_data_mass"] < 1e-3 and s["data_kind"] == "exact" and s["heldout_points"] == len(x)
+    # the data's side is kept for any model of the dataset: its held-out log-density, and its map on this grid
+    held = ctx.results.get(request_key("density_heldout_data", dataset="8gaussians", seed=3, points=len(x)))
+    on_grid = ctx.results.get(request_key("density_data", dataset="8gaussians", grid_size=GRID))
+    assert torch.allclose(held, d.double()) and torch.allclose(on_grid, g.log_prob(pts).double())
 
 
 def test_the_map_streams_row_by_row_and_is_cached_per_preset(ctx):

@@ -7,8 +7,8 @@
   log-density on the same points (paired: the gap has its own standard error); then the figure, the words and the
   summary.  Nothing here depends on a seed but the held-out draw, so for a shipped preset the map is cached on the
   AppContext per (preset, grid, ODE steps) and the NLL per (preset, steps, seed): the second visitor gets them at once
-  (``single_flight``: a room pressing the button together computes the map once).  The data's map is cached per
-  (dataset, grid), for any model.
+  (``single_flight``: a room pressing the button together computes the map once).  The data's side is cached
+  for any model of its dataset: its map per grid, its log-density at the held-out points per seed.
 * ``stop``: where the cancelled run got to.
 """
 
@@ -139,17 +139,23 @@ class HeldOut:
 
 
 # ---------------------------------------------------------------------------------------------- handlers
-def _data_on_grid(ctx: AppContext, req: DensityRequest, pts: torch.Tensor) -> torch.Tensor | None:
-    """The data's log-density on the grid [n*n] (cached per dataset and grid: it depends on nothing else)."""
-    if req.dataset is None:
-        return None
-    key = request_key("density_data", dataset=req.dataset, grid_size=req.grid_size)
+def _data_lp(ctx: AppContext, dataset: str, x: torch.Tensor, what: str, **inputs) -> torch.Tensor:
+    """The data's log-density at the points x [N, 2] -> [N] float64, cached per dataset and the inputs that fix x
+    (it depends on nothing else: any model of the dataset reuses it)."""
+    key = request_key(what, dataset=dataset, **inputs)
     with ctx.results.single_flight(key) as hit:
         if hit is not None:
             return hit
-        lp = data_log_density(req.dataset, pts).double().cpu()
+        lp = data_log_density(dataset, x).double().cpu()
         ctx.results.put(key, lp, lp.numel() * lp.element_size())
     return lp
+
+
+def _data_on_grid(ctx: AppContext, req: DensityRequest, pts: torch.Tensor) -> torch.Tensor | None:
+    """The data's log-density on the grid [n*n] (None without a built-in dataset)."""
+    if req.dataset is None:
+        return None
+    return _data_lp(ctx, req.dataset, pts, "density_data", grid_size=req.grid_size)
 
 
 def _map_chunks(req: DensityRequest, pts, axes, data_lp, st: DensityState, t0: float):
@@ -208,7 +214,7 @@ def _heldout(ctx: AppContext, req: DensityRequest, st: DensityState, t0: float):
     x, _ = make_dataset(req.dataset, LIMITS.density_heldout, seed=LIMITS.density_heldout_seed + req.seed)
     st.progress = "at the held-out points"
     yield Progress(view.progress_text("the data's density at the held-out points", None, time.time() - t0))
-    data_lp = data_log_density(req.dataset, x).double().cpu()
+    data_lp = _data_lp(ctx, req.dataset, x, "density_heldout_data", seed=req.seed, points=len(x))
     parts = []
     for chunk in x.split(LIMITS.density_chunk):
         share = sum(len(p) for p in parts) / len(x)
