@@ -64,7 +64,7 @@ class Limits:
     density_grid: int = 60  # grid side at most (60 x 60 = 3,600 points)
     density_grid_min: int = 10
     density_grid_default: int = 40
-    density_chunk: int = 200  # grid points per chunk of the streamed map (about 5% slower than one batch)
+    density_chunk: int = 200  # grid points per chunk of the streamed map (5-9 % more CPU than one batch)
     density_heldout: int = 1000  # held-out points for the NLL
     density_heldout_seed: int = 2**40  # the held-out draw is make_dataset(..., seed=this + seed): never a training draw
     density_clip_nats: float = 10.0  # the maps' colour scale spans this many nats below their top
