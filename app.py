@@ -24,6 +24,7 @@ from components import (
     adaptation,
     compare,
     complete,
+    density,
     forward,
     guidance,
     links,
@@ -41,7 +42,8 @@ ROOT = Path(__file__).resolve().parent
 CSS_PATH = ROOT / "assets" / "app.css"
 HEADER = "# adiff · see how diffusion models work"
 TAGLINE = (
-    "schedules → forward → reverse → compare → guidance → completion → adaptation → training · your session is your own"
+    "schedules → forward → reverse → compare → density → guidance → completion → adaptation → training"
+    " · your session is your own"
 )
 
 
@@ -92,6 +94,7 @@ def build_app(
                     forward,
                     reverse,
                     compare,
+                    density,
                     guidance,
                     complete,
                     adaptation,

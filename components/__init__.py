@@ -1,10 +1,11 @@
 """The adiff app's UI.  The arrows point one way: app.py -> components -> adiff.
 
-One folder per tab, in app.py's order: ``schedules``, ``forward``, ``reverse``, ``compare``, ``guidance``,
-``complete``, ``adaptation``, ``train``.  Each holds ``layout.py`` (widgets and their wiring only; ``build(ctx)``), ``handlers.py``
-(request dataclasses whose ``parse()`` checks the raw values, the tab's session state, and plain functions of
-``(ctx, session, request)`` that return or yield view data; a large tab keeps its requests in ``requests.py``), ``view.py`` (pure: figures, player payloads, words) and
-``lessons.py`` (its "try this → notice that" prompts as checked records).
+One folder per tab, in app.py's order: ``schedules``, ``forward``, ``reverse``, ``compare``, ``density``,
+``guidance``, ``complete``, ``adaptation``, ``train``.  Each holds ``layout.py`` (widgets and their wiring only;
+``build(ctx)``), ``handlers.py`` (request dataclasses whose ``parse()`` checks the raw values, the tab's session state,
+and plain functions of ``(ctx, session, request)`` that return or yield view data; a large tab keeps its requests in
+``requests.py``), ``view.py`` (pure: figures, player payloads, words) and ``lessons.py`` (its "try this → notice that"
+prompts as checked records).
 
 Shared by the tabs: ``columns`` (the arrangement every tab shares: controls | result | lesson, the intro fold, the
 phone's figure fitting), ``context`` (the AppContext: device, sessions, pools, model lookup), ``controls`` (the control

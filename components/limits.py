@@ -57,6 +57,18 @@ class Limits:
     stream_interval_s: float = 0.2
     stream_messages: int = 12
     figure_interval_s: float = 3.0
+    # The Density tab (components/density): log p_theta by the probability-flow ODE, one RK4 step = 4 network calls
+    # and 2 backward passes per point; bench/bench_density.py measured the defaults (errors and CPU seconds).
+    density_steps: int = 64  # ODE steps at most
+    density_steps_vp: int = 32  # the default for a VP model (16 steps left errors of several nats on moons' map)
+    density_steps_flow: int = 16  # ... and for a flow
+    density_grid: int = 60  # grid side at most (60 x 60 = 3,600 points)
+    density_grid_min: int = 10
+    density_grid_default: int = 40
+    density_chunk: int = 200  # grid points per chunk of the streamed map (5-9 % more CPU than one batch)
+    density_heldout: int = 1000  # held-out points for the NLL
+    density_heldout_seed: int = 2**40  # the held-out draw is make_dataset(..., seed=this + seed): never a training draw
+    density_clip_nats: float = 10.0  # the maps' colour scale spans this many nats below their top
 
 
 LIMITS = Limits()

@@ -20,6 +20,8 @@ ENDPOINTS = [
     "/frame",
     "/compare",
     "/compare_stop",
+    "/density",
+    "/density_stop",
     "/guided_generate",
     "/guided_stop",
     "/complete",
@@ -87,13 +89,13 @@ def test_endpoints_are_named_and_documented(client):
 
 
 def test_heavy_events_share_one_limited_queue_and_sampling_runs_share_the_engine(app):
-    """Training and adaptation hold one of ``max_heavy_jobs`` slots; sampling runs run many at once (they wait on the
+    """Training, adaptation and the density map hold one of ``max_heavy_jobs`` slots; sampling runs run many at once (they wait on the
     engine's batched calls, components/context.py ``sampling``)."""
     from components.limits import LIMITS
 
     demo, _ = app
     fns = {f.api_name: f for f in demo.fns.values()}
-    for name in ("adapt", "train"):
+    for name in ("adapt", "train", "density"):
         assert fns[name].concurrency_id == "heavy" and fns[name].concurrency_limit == 2
     for name in ("generate", "compare", "guided_generate"):
         assert fns[name].concurrency_id == "sampling" and fns[name].concurrency_limit == LIMITS.sampling_runs

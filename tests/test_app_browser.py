@@ -1,10 +1,11 @@
 """The app in a real browser (Debian's Chromium through Playwright), used the way people use it, against the app
 started for the test; what a person would look at must really change.
 
-* the walk through all six tabs: schedules (a curve added, the custom-schedule check names the field), forward (t
+* the walk through the tabs: schedules (a curve added, the custom-schedule check names the field), forward (t
   re-noises), reverse (a run streams light messages into the player, then the whole trajectory; scrubbing and Play run
   with no request to the server; one click on Pause stops; Stop during a long run says "stopped"; a typed 0 steps is
-  reported), guidance (an over-shooting λ is said in words), adaptation (curves grow, Stop and Reset), train (a loss
+  reported), density (the model's map beside the data's and their difference, the held-out NLL in words; an image
+  model is refused by name), guidance (an over-shooting λ is said in words), adaptation (curves grow, Stop and Reset), train (a loss
   curve; a corrupt upload is reported);
 * a deep link opens the right tab with its values, and the tab's link button writes such a link;
 * 1440×900: the action button and the result are in view together, and no plot title is cut off;
@@ -35,7 +36,8 @@ TABS = {
     "forward": "2 · Forward process",
     "reverse": "3 · Reverse diffusion",
     "compare": "4 · Compare",
-    "guidance": "5 · Guidance",
+    "density": "5 · Density",
+    "guidance": "6 · Guidance",
     "complete": "7 · Complete",
     "adaptation": "8 · Adaptation",
     "train": "9 · Train",
@@ -250,6 +252,25 @@ def test_walk_through_every_tab(served, tmp_path):
     page.wait_for_timeout(1200)
     assert P.player()["frames"] == frames and "stopped" in P.text("#rev-status")
 
+    # 3b · density: a small map of moons-flow beside the data's kernel estimate, their difference, the NLL in words;
+    # an image model is refused with a message naming the field
+    P.tab("density")
+    page.wait_for_selector("#dn-estimate")
+    page.locator("#dn-preset input").first.click()
+    page.get_by_role("option", name="moons-flow", exact=True).click()
+    expect(page.locator("#dn-steps input[type=number]").first).to_have_value("16", timeout=30_000)  # a flow's default
+    P.set_number("#dn-steps input[type=number]", 4)
+    P.set_number("#dn-grid input[type=number]", 20)
+    page.click("#dn-estimate")
+    P.wait_text("#dn-status", "held-out NLL is", timeout=180_000)  # the result, not a progress line
+    assert "kernel density estimate" in P.text("#dn-status"), P.text("#dn-status")
+    assert [t["name"] for t in P.plot("dn-figure")] == ["model log p_θ", "data log p", "model − data"]
+    assert not P.titles_outside("dn-figure")
+    P.shoot("5-density")
+    page.locator("#dn-preset input").first.click()
+    page.get_by_role("option", name="glyphs", exact=True).click()
+    P.wait_text("#dn-note", "takes 2-D models", timeout=30_000)
+
     # 4 · guidance: a large λ over-shoots the tilted target, and the summary says so
     P.tab("guidance")
     page.wait_for_selector("#gd-generate")
@@ -408,6 +429,7 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
     page = P.page
     for key, button, result in (
         ("reverse", "#rev-generate", "#rev-player canvas"),
+        ("density", "#dn-estimate", "#dn-figure"),
         ("guidance", "#gd-generate", "#gd-figure"),
         ("adaptation", "#ad-start", "#ad-curves"),
         ("train", "#tr-train", "#tr-loss"),
@@ -426,6 +448,7 @@ def test_desktop_layout_keeps_the_button_beside_the_result(served):
         ("train", "tr-loss"),
         ("train", "tr-samples"),
         ("guidance", "gd-figure"),
+        ("density", "dn-figure"),
     ):
         P.tab(key)
         page.wait_for_selector(f"#{elem} .main-svg")
@@ -447,7 +470,7 @@ def test_a_phone_shows_every_tab_name(served):
 
 
 def test_every_long_job_says_stopped(served):
-    """Reverse and adaptation are stopped in the walk; here guidance and training."""
+    """Reverse and adaptation are stopped in the walk; here guidance, density and training."""
     _, url, browser = served
     P = Page(browser, url)
     page = P.page
@@ -460,6 +483,14 @@ def test_every_long_job_says_stopped(served):
     P.wait_text("#gd-status", "sampling guided", timeout=120_000)
     page.click("#gd-stop", force=True)
     P.wait_text("#gd-status", "stopped", timeout=30_000)
+    P.tab("density")
+    page.wait_for_selector("#dn-estimate")
+    P.set_number("#dn-steps input[type=number]", 64)  # the most, on the largest grid: minutes of work
+    P.set_number("#dn-grid input[type=number]", 60)
+    page.click("#dn-estimate")
+    P.wait_text("#dn-status", "the model's log-density on the grid", timeout=120_000)
+    page.click("#dn-stop", force=True)
+    P.wait_text("#dn-status", "stopped", timeout=30_000)
     P.start_long_training()
     page.click("#tr-stop", force=True)
     P.wait_text("#tr-status-text", "stopped", timeout=30_000)

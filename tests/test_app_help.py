@@ -74,6 +74,7 @@ def test_every_tab_has_two_or_three_prompts_of_what_to_try():
         "forward",
         "reverse",
         "compare",
+        "density",
         "guidance",
         "complete",
         "adaptation",
@@ -193,6 +194,7 @@ LINKS = {
         "n": "300",
         "label": "3",
     },
+    "density": {"preset": "8gaussians", "steps": "24", "grid": "35", "seed": "6"},
     "guidance": {
         "preset": "glyphs",
         "reward": "classifier_logprob",

@@ -67,6 +67,13 @@ def run_compare(P: Page) -> None:
     P.wait_text("#cmp-status", "straightness")
 
 
+def run_density(P: Page) -> None:
+    P.set_number("#dn-steps input[type=number]", 4)  # a small map: the arrangement, not the accuracy
+    P.set_number("#dn-grid input[type=number]", 20)
+    _press(P, "#dn-estimate")
+    P.wait_text("#dn-status", "held-out NLL is", timeout=180_000)  # the result, not a progress line
+
+
 def run_guidance(P: Page) -> None:
     _press(P, "#gd-generate")
     P.wait_text("#gd-status", "tilted target", timeout=120_000)
@@ -117,6 +124,7 @@ CASES = (
         run_compare,
         "#cmp-player",
     ),
+    Case("density", ("#dn-preset", "#dn-steps", "#dn-grid"), ("#dn-estimate",), ("#dn-figure",), run_density),
     Case("guidance", ("#gd-preset", "#gd-lambda", "#gd-recurrence"), ("#gd-generate",), ("#gd-figure",), run_guidance),
     Case("complete", ("#cp-preset", "#cp-keep", "#cp-recurrence"), ("#cp-complete",), ("#cp-figure",), run_complete),
     Case(

@@ -103,7 +103,7 @@ def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
 
 def build(ctx: AppContext) -> TabLink:
     first, first_info = ctx.model("moons", None)  # the tab opens on moons: its rewards, solvers and defaults
-    with gr.Tab("5 · Guidance", id="guidance"):
+    with gr.Tab("6 · Guidance", id="guidance"):
         with tab_row():
             with controls_column():
                 picker = ModelPicker.build(ctx, PREFIX)
