@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,6 +64,7 @@ class TrainState:
 
     history: dict = field(default_factory=dict)  # {"step", "loss", "loss_smooth": lists, "ylabel", "title"}
     own: dict[str, OwnData] = field(default_factory=dict)  # OWN_DRAWING / OWN_IMAGES -> the data
+    film: Any = None  # the latest 2-D run's film.Film (None: none yet, or image data)
 
 
 def state_of(session: Session) -> TrainState:

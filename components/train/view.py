@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from adiff.data import PLOT_RANGE
 from adiff.data.uploads import ImageSet
 from adiff.diffusion.parameterization import DEFAULT_PREDICTION_TYPE, PROCESS_PREDICTION_TYPES
@@ -14,7 +16,10 @@ from adiff.diffusion.schedules import make_schedule
 
 from ..arrays import count_nonfinite, points, tile_images
 from ..fields import UserError, as_choice, as_int
+from ..figures import COLORS, LABELS
 from ..limits import LIMITS
+from ..player import player_payload
+from ..score_fields import FIELD_GRID
 
 __all__ = [
     "SCHEDULES",
@@ -29,6 +34,8 @@ __all__ = [
     "preview_data",
     "drawing_data",
     "images_data",
+    "FILM_NOTE",
+    "film_payload",
 ]
 
 SCHEDULES = ["linear", "cosine", "sigmoid"]
@@ -146,3 +153,55 @@ def images_data(images: ImageSet, size: int, shown: int) -> dict:
     counts = " · ".join(f"{k} {v}" for k, v in images.counts.items())
     title = f"my images: {images.x.shape[0]} at {size}×{size} ({counts})"
     return {"kind": "images", "z": tile_images(images.x[:shown]), "title": title, "name": "uploaded image"}
+
+
+FILM_NOTE = (
+    "A frame per snapshot of the training run: the learned field at one noise level and samples of the EMA weights "
+    "from the same noise every time, so what changes between frames is the network alone.  Arrows are normalised per "
+    "frame (their scale is in the frame label)."
+)
+
+
+def _film_static(film, title: str) -> dict:
+    lo, hi = PLOT_RANGE
+    g = {"n": FIELD_GRID, "lo": lo + (hi - lo) / FIELD_GRID / 2, "hi": hi - (hi - lo) / FIELD_GRID / 2}
+    what = "velocity −v̂" if film.velocity else "score −ε̂/σ_t"
+    colour = COLORS["velocity" if film.velocity else "score"]
+    where = f"t = {film.t:g}, σ_t = {film.sigma:.2f}"
+    layers = {
+        "field": {"type": "field", "color": colour, **g},
+        "data": {"type": "points", "color": COLORS["data"], "size": 2.2, "opacity": 0.35},
+        "samples": {"type": "points", "color": COLORS["x0_pred"], "size": 2.6, "opacity": 0.8},
+    }
+    panels = [
+        [
+            {"title": f"learned {what} at {where}", "color": colour, "layers": ["data", "field"]},
+            {
+                "title": "samples (DPM-Solver++ 10 steps, fixed seed)",
+                "color": COLORS["x0_pred"],
+                "layers": ["data", "samples"],
+            },
+        ]
+    ]
+    legend = [[LABELS["data"], COLORS["data"]], [f"{what} arrows", colour], ["samples", COLORS["x0_pred"]]]
+    return {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": None,
+            "legend": legend, "notes": [FILM_NOTE]}  # fmt: skip
+
+
+def film_payload(film, data, run_id: str, of: int) -> dict:
+    """The film (components/train/film.Film) as one player payload: a frame per snapshot, labelled with its step;
+    ``data`` [M, 2] the faint data points behind both panels, ``of`` the run's number of steps."""
+    K = len(film)
+    arrays = {
+        "field": np.stack(film.fields),  # [K, G*G, 2]
+        "data": np.repeat(np.asarray(data, dtype=np.float64)[None], K, axis=0),  # [K, M, 2]
+        "samples": np.stack([s.numpy() for s in film.samples]),  # [K, N, 2]
+    }
+    labels = [
+        f"step {s} of {of}" + ("" if math.isnan(loss) else f" · loss {loss:.3g}") + f" · frame {k + 1} of {K}"
+        for k, (s, loss) in enumerate(zip(film.steps, film.losses))
+    ]
+    title = f"training as a film: {K} snapshots, one every {film.every} steps"
+    return player_payload(
+        run_id, "points", _film_static(film, title), arrays, film.steps, [film.sigma] * K, labels, live=False
+    )
