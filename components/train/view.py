@@ -59,6 +59,7 @@ LOSS_LABELS = {
 # a loaded model took over), saved or loaded.
 STATUS_JS = """(s) => {
   if (!s) return "";
+  if (s.pairs !== undefined) return "Straightening " + s.source + ": " + s.status + " (see the reflow section).";
   const p = (v) => (typeof v === "number" ? v.toPrecision(3) : "n/a");
   if (s.status === "training" || s.status === "done")
     return (s.status === "done" ? "✓ **done**" : "… **training**") + ": step " + s.step + " of " + s.of +
@@ -205,3 +206,29 @@ def film_payload(film, data, run_id: str, of: int) -> dict:
     return player_payload(
         run_id, "points", _film_static(film, title), arrays, film.steps, [film.sigma] * K, labels, live=False
     )
+
+
+def _mmd(v) -> str:
+    return "n/a (no reference data)" if v is None else f"{v[0]:.2g} ± {v[1]:.1g}"
+
+
+def reflow_text(s: dict) -> str:
+    """A reflow run's status (components/train/reflow.py) in words."""
+    state, before = s.get("status"), s.get("before", {})
+    if state == "coupling":
+        return (
+            f"… **coupling** {s['pairs_done']:,} of {s['pairs']:,} pairs ({s['source']}'s ODE, {s['ode_steps']} steps)"
+        )
+    if state == "training":
+        return f"… **training** step {s['step']} of {s['of']} · loss {s['loss']:.3g} · {s['elapsed_s']} s"
+    if state in ("stopped", "replaced"):
+        why = "the student so far is **my model**" if state == "stopped" else "a newer run is **my model** now"
+        return f"■ **{state}** at step {s.get('step', 0)}: {why}."
+    if state == "done":
+        after = s["after"]
+        return (
+            f"✓ **done** in {s['elapsed_s']} s: straightness {before['straightness']:.3f} → **{after['straightness']:.3f}**"
+            f" · one Euler step's MMD² to the data {_mmd(before['mmd2_1step'])} → **{_mmd(after['mmd2_1step'])}**.  "
+            f"The straightened flow is **my model**: compare it with {s['source']} in tab 4."
+        )
+    return ""
