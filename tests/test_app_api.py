@@ -431,10 +431,10 @@ def test_reflow_makes_my_model_that_compare_takes_beside_its_source(app):
     assert after["straightness"] < before["straightness"] and after["mmd2_1step"][0] < before["mmd2_1step"][0] / 10
     session = app[0].adiff_context.store.peek(c.session_hash)
     assert session.trained_info["data"] == "moons" and session.trained.training_step > 0
-    _, (*_, cmp_status) = stream(
+    _, (_, _, summary, *_) = stream(
         c, "moons-flow", "euler", 1, "my model", "euler", 1, 0, 200, "any", api_name="/compare"
     )
-    assert cmp_status["status"] == "done", cmp_status
+    assert summary["same_x_T"] is True and summary["b"]["nfe"] == 1, summary
 
 
 def test_reflow_stop_and_field_named_errors(app):
