@@ -2,8 +2,9 @@
 
 Measured first (5 seeds, one CPU thread): tiny on moons, 300 steps: a tenth into the run the learned score's arrows
 point as at the end (mean cosine 0.92-0.95) while the samples' MMD² is 3.8-7.3x the last frame's (0.17-0.19 against
-0.023-0.049).  Reflow of moons-flow with the section's defaults (2000 pairs, 20 ODE steps, 300 steps, ~9 s CPU): one
-Euler step's MMD² 0.62-0.64 before, 0.0002-0.0014 (SE 0.0004-0.0007) after; straightness 1.74-1.85 -> 1.0015-1.0022.
+0.023-0.049).  Reflow of moons-flow with the section's defaults (1000 pairs, 10 ODE steps, 120 steps, 4.5-6 s CPU):
+one Euler step's MMD² 0.62-0.64 before, 0.0008-0.0022 (SE 0.0004-0.0008) after; straightness 1.74-1.85 -> 1.005-1.007
+(2000 pairs, 20 ODE steps, 300 steps: 0.0002-0.0014 after, straightness 1.0015-1.0022, ~9 s CPU).
 """
 
 from __future__ import annotations

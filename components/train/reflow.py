@@ -29,8 +29,8 @@ from .shared import TAB, adopt
 __all__ = ["REFLOW_SOURCES", "REFLOW_DEFAULTS", "ReflowRequest", "ReflowProgress", "reflow"]
 
 REFLOW_SOURCES = ["moons-flow", "checkerboard-flow", MY_MODEL]
-# What the section opens with: about 10 s on one CPU core for moons-flow (the lesson measures what they do)
-REFLOW_DEFAULTS = {"source": "moons-flow", "pairs": 2000, "ode_steps": 20, "steps": 300, "seed": 0}
+# What the section opens with: about 5 s of one CPU core for moons-flow (the lesson measures what they do)
+REFLOW_DEFAULTS = {"source": "moons-flow", "pairs": 1000, "ode_steps": 10, "steps": 120, "seed": 0}
 SAMPLER = "dpmpp_2m"  # the coupling's ODE solver (DPM-Solver++(2M), Lu et al. 2022)
 BATCH = 256
 PARTS = 10  # the coupling reports its progress after each tenth of the pairs
