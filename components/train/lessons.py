@@ -28,10 +28,8 @@ def _film(ctx, seed: int):
     session = ctx.store.get(None)
     try:
         r = FILM_RUN
-        req = TrainRequest.parse(
-            ctx, session, r["dataset"], "linear", 1000, r["size"], False, r["steps"], 256, 2e-3, seed,
-            r["process"], r["prediction"],
-        )  # fmt: skip
+        settings = (r["size"], False, r["steps"], 256, 2e-3, seed, r["process"], r["prediction"])
+        req = TrainRequest.parse(ctx, session, r["dataset"], "linear", 1000, *settings)
         for _ in train(ctx, session, req):
             pass
         return state_of(session).film
@@ -77,7 +75,7 @@ LESSONS = [
         "a tenth into the run: mean cosine of the score arrows with the last frame's > 0.9, and the samples' MMD² "
         "> 3 × the last frame's",
         _field_before_samples,
-        link={"dataset": "moons", "size": "tiny", "steps": 300, "process": "vp", "prediction": "epsilon"},
+        link=FILM_RUN,
     ),
     Lesson(
         "train",

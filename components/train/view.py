@@ -185,8 +185,8 @@ def _film_static(film, title: str) -> dict:
         ]
     ]
     legend = [[LABELS["data"], COLORS["data"]], [f"{what} arrows", colour], ["samples", COLORS["x0_pred"]]]
-    return {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": None,
-            "legend": legend, "notes": [FILM_NOTE]}  # fmt: skip
+    static = {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": None}
+    return {**static, "legend": legend, "notes": [FILM_NOTE]}
 
 
 def film_payload(film, data, run_id: str, of: int) -> dict:
