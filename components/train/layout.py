@@ -2,10 +2,10 @@
 view.py and figures.py draw it).
 
 Train a model from scratch on a chosen dataset (built-in, or drawn or uploaded in the own-data row: own_layout.py),
-process (VP with a schedule and T, or rectified flow), prediction type and size, with a live loss curve and periodic
-samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this session's
-"my model" in the other tabs.  API: /train (streaming), /train_stop, /save_model, /load_model (streaming: loaded,
-then its preview), /use_drawing, /use_images.
+process, prediction type and size, with a live loss curve, periodic samples and, for 2-D data, the film (film.py) in
+the player; save it or load one; straighten a flow (reflow_layout.py).  The result is this session's "my model" in
+the other tabs.  API: /train (streaming), /train_stop, /save_model, /load_model (streaming: loaded, then its preview),
+/use_drawing, /use_images, /reflow, /reflow_stop.
 """
 
 from __future__ import annotations
