@@ -251,7 +251,15 @@ INVALID = {
     "/reflow": (("moons-flow", 200, 1, 3, 0), "reflow_ode_steps", ("moons-flow", 200, 4, 3, 0)),
     "/load_model": ("CORRUPT", "model_file", "VALID"),
 }
-NO_INPUT = ["/generate_stop", "/guided_stop", "/adapt_stop", "/adapt_reset", "/train_stop", "/reflow_stop", "/save_model"]
+NO_INPUT = [
+    "/generate_stop",
+    "/guided_stop",
+    "/adapt_stop",
+    "/adapt_reset",
+    "/train_stop",
+    "/reflow_stop",
+    "/save_model",
+]
 
 
 def _files(args, tmp_path, checkpoint):
