@@ -195,7 +195,8 @@ def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
     preview = plot_json(fig)
     assert "bars 5 · rings 3" in preview["layout"]["title"]["text"]
     assert len(preview["data"][0]["z"]) == 3 * 16 + 2  # 8 images in a 3x3 grid, each 8x8 shown at 16x16
-    _, (_, _, _, train_status) = _train(client, "my images", conditional=True)
+    updates, (*_, train_status) = _train(client, "my images", conditional=True)
+    assert "2-D" in updates[0][2]["static"]["title"] and "film_frames" not in train_status  # images: no film
     assert train_status["status"] == "done"
     # A refused upload keeps the images that were there: the next model still trains on the 8x8 set.
     bad = tmp_path / "bad.zip"

@@ -62,3 +62,17 @@ def test_the_film_plays_and_reflow_straightens(served, width, height):
     P.shoot(f"train-reflow-{width}")
     P.check_clean()
     page.close()
+
+
+def test_an_image_run_says_the_film_is_for_2d_data(served):
+    _, url, browser = served
+    P = Page(browser, url, 1440, 900, query="?tab=train&dataset=glyphs&size=tiny&steps=2&bs=16")
+    page = P.page
+    page.wait_for_selector("#tr-train")
+    P.wait_text("#link-notice", "Opened from a link")
+    page.click("#tr-train")
+    P.wait_text("#tr-status-text", "done", timeout=120_000)
+    P.wait_text(f"{FILM} .adiff-title", "2-D data", timeout=20_000)
+    assert _film(P)["frames"] == 1
+    P.check_clean()
+    page.close()

@@ -84,7 +84,8 @@ class Film:
 @dataclass
 class FilmFeed:
     """A run's film and what of it the page has: ``take`` snapshots when one is due, ``news`` is the whole film as a
-    player payload when it has grown since the last message (None otherwise, and always for image data)."""
+    player payload when it has grown since the last message (None otherwise; for image data one payload that says
+    the film is for 2-D data, so the page shows no older run's film, then None)."""
 
     film: Film | None  # None: image data (the film is 2-D only)
     data: np.ndarray | None  # [M, 2] the data points drawn faintly behind both panels
@@ -98,7 +99,10 @@ class FilmFeed:
                 self.film.take(model, step, loss)
 
     def news(self) -> dict | None:
-        if self.film is None or len(self.film) == self.sent:
+        if self.film is None:
+            first, self.sent = self.sent == 0, 1
+            return view.no_film_payload(self.run_id) if first else None
+        if len(self.film) == self.sent:
             return None
         self.sent = len(self.film)
         return view.film_payload(self.film, self.data, self.run_id, self.of)

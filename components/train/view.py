@@ -36,6 +36,7 @@ __all__ = [
     "images_data",
     "FILM_NOTE",
     "film_payload",
+    "no_film_payload",
 ]
 
 SCHEDULES = ["linear", "cosine", "sigmoid"]
@@ -232,3 +233,12 @@ def reflow_text(s: dict) -> str:
             f"The straightened flow is **my model**: compare it with {s['source']} in tab 4."
         )
     return ""
+
+
+def no_film_payload(run_id: str) -> dict:
+    """A one-frame payload without points that says the film is for 2-D data (an image run: no older film stays)."""
+    what = "no film for image data: the film of the learned field is for 2-D data"
+    layers = {"samples": {"type": "points", "color": COLORS["x0_pred"], "size": 2.6, "opacity": 0.8}}
+    static = {"title": what, "range": list(PLOT_RANGE), "panels": [[{"title": "", "layers": ["samples"]}]]}
+    static.update(layers=layers, schedule=None, legend=[], notes=[])
+    return player_payload(run_id, "points", static, {"samples": np.zeros((1, 0, 2))}, [0], [0.0], [""], live=False)
