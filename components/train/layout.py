@@ -39,8 +39,8 @@ Pick the **process**: VP, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at t = 1..T (H
 x_t = (1 − t) x₀ + t ε with t ∈ [0, 1] (Liu et al. 2022).  And what the network predicts: the noise ε
 (**L = E |ε − ε_θ(x_t, t)|²**, Ho et al. 2020, eq. 14), the clean x₀, v = α ε − σ x₀ (Salimans & Ho 2022) or, for
 the flow, the velocity ε − x₀ (Lipman et al. 2023), one random t per example.  Samples ({LIMITS.preview_steps} steps
-of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns.  The trained model becomes
-**my model** in the other tabs; save it, or load one you saved."""
+of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns; for 2-D data, a **film**
+of the field and samples forming.  The model becomes **my model** in the other tabs; save it, or load one you saved."""
 SAMPLES_TEXT = "Samples appear here as the model learns."
 FILM_TEXT = (
     "Train on 2-D data: a film of the learned field and of the samples, a frame every few steps, plays here "
