@@ -1,5 +1,5 @@
-"""Teaching help shown in the app: "try this -> notice that" prompts for each tab and one glossary of every term
-the UI uses (rendered once, as a closed section under the header).  Plain text only; the tabs place it."""
+"""Teaching help shown in the app: one glossary of every term the UI uses (rendered once, as a closed section under
+the header).  Plain text only; the tabs' "try this -> notice that" prompts are checked records in their lessons.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from adiff.samplers import SOLVERS
 from .limits import LIMITS
 from .summaries import DETECTABLE_SE, ROUGH_ESS
 
-__all__ = ["GLOSSARY", "TRY_THIS", "glossary_markdown", "try_this", "page_script", "MAX_FRAMES", "STRAIGHTNESS"]
+__all__ = ["GLOSSARY", "glossary_markdown", "page_script", "MAX_FRAMES", "STRAIGHTNESS"]
 
 PAGE_JS = (Path(__file__).resolve().parent.parent / "assets" / "page.js").read_text()
 
@@ -122,6 +122,14 @@ GLOSSARY: dict[str, str] = {
     "x̂₀, so it needs fewer steps than DDIM for the same accuracy (the compare tab's quality curve shows how many).",
     "Euler, Heun": "First- and second-order steps of the probability-flow ODE (Karras et al. 2022); on a flow, "
     "Euler is x ← x + Δt·v̂.",
+    "reflow": "Straightening a flow (Liu et al. 2022): pair noises x₁ with where the flow's ODE takes them, x̂₀, "
+    "and train a copy of the flow on the straight lines between them. Its paths straighten, so one Euler step "
+    "lands near where the whole ODE did (the Train tab's 'Straighten a flow').",
+    "pairs, ODE steps (reflow)": "How many noises reflow couples with their ODE endpoints, and how many "
+    "DPM-Solver++ steps the source flow takes for each: more of either is a more faithful copy of the source.",
+    "film (training)": f"Snapshots of a 2-D model while it trains, played in the player: every few steps (about "
+    f"{LIMITS.film_frames} in a run), the learned score −ε̂/σ_t (or velocity −v̂) at σ_t = {LIMITS.film_sigma} and "
+    f"{LIMITS.film_points} samples of the EMA weights from one fixed noise (DPM-Solver++, {LIMITS.film_steps} steps).",
     "path straightness": "Mean path length / mean displacement of the samples' paths from x_T to x₀: 1 = "
     "straight lines, which an ODE solver could cross in one step. A rectified flow trains on "
     "straight lines x_t = (1 − t)x₀ + tε, but the paths it samples follow the average velocity "
@@ -144,25 +152,9 @@ GLOSSARY: dict[str, str] = {
     "its blur makes its NLL a little higher than the true entropy, so a model can score below it.",
 }
 
-TRY_THIS: dict[str, list[str]] = {
-    "train": [
-        "Train **tiny** on moons for 300 steps → the loss falls within seconds, the samples sharpen much later: "
-        "a low loss is not yet good samples.",
-        "Train on **glyphs** with *conditional* ticked → in tab 3, pick 'my model' and a class to ask for one digit.",
-        "Pick **rectified flow** → T and the schedule go away and the network predicts the velocity ε − x₀; train, "
-        "then sample 'my model' in tab 3 with Euler.",
-    ],
-}
-
 
 def glossary_markdown() -> str:
     return "\n".join(f"- **{term}**: {text}" for term, text in GLOSSARY.items())
-
-
-def try_this(tab: str) -> gr.Markdown:
-    """The prompts of one tab, as a short list under its introduction."""
-    items = "\n".join(f"- {p}" for p in TRY_THIS[tab])
-    return gr.Markdown(f"**Try this →** notice that\n{items}", elem_classes=["adiff-try"], elem_id=f"{tab}-try")
 
 
 def page_script() -> gr.HTML:

@@ -36,6 +36,16 @@ class Limits:
     preview_points: int = 400  # samples in the Train tab's preview of a 2-D model
     preview_images: int = 16  # ... of an image model
     preview_steps: int = 25  # DDIM steps of that preview
+    # The Train tab's film (components/train/film.py): snapshots of the learned field and of samples during a 2-D run
+    film_frames: int = 30  # snapshots per run (every ceil(steps / film_frames) steps), plus the untrained network
+    film_points: int = 400  # samples per snapshot (fixed seed: the frames are comparable)
+    film_steps: int = 10  # DPM-Solver++ steps of each snapshot's samples
+    film_sigma: float = 0.3  # the noise level sigma_t at which the film draws the learned field
+    # The Train tab's reflow (components/train/reflow.py): the pairs, the teacher's ODE steps per pair, training steps
+    reflow_pairs: int = 20_000
+    reflow_ode_steps: int = 100
+    reflow_steps: int = 5000
+    reflow_eval_points: int = 1000  # one-step samples (and data points) of its MMD² before and after
     preview_seconds: float = 3.0  # what the preview of an uploaded model may cost, estimated from its FLOPs
     # The Train tab's drawing (components/train/strokes.py): every count is checked before anything is parsed further
     # or drawn.  The canvas sends its strokes as coordinates; the server draws them onto a small raster of its own.

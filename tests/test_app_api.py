@@ -31,6 +31,8 @@ ENDPOINTS = [
     "/adapt_reset",
     "/train",
     "/train_stop",
+    "/reflow",
+    "/reflow_stop",
     "/save_model",
     "/load_model",
 ]
@@ -354,11 +356,17 @@ def test_adapt_invalid(client, args, field):
 
 
 def test_train_save_load(client, tmp_path):
-    updates, (loss, samples, status) = stream(
+    updates, (loss, samples, film, status) = stream(
         client, "moons", "cosine", 50, "tiny", False, 30, 64, 2e-3, 0, api_name="/train"
     )
     assert len(updates) >= 5 and status["status"] == "done" and status["step"] == 30
     assert trace(plot_json(loss), "batch loss") and trace(plot_json(samples), "model samples")
+    # the film: a frame per snapshot (the untrained network, then every step of this 30-step run), steps increasing
+    F = film["frames"]
+    assert F["t"] == list(range(31)) and F["count"] == 31 == status["film_frames"] and not film["live"]
+    assert F["labels"][-1].startswith("step 30 of 30") and film["static"]["schedule"] is None
+    field = decode_field(F["data"]["field"], F["scale"]["field"], (31, 17 * 17, 2))
+    assert np.abs(field[-1]).max() > 0 and decode_points(F["data"]["samples"], (31, 400, 2)).shape == (31, 400, 2)
     path, info = client.predict(api_name="/save_model")
     assert path.endswith(".safetensors") and info["bytes"] > 1000
     fig, loaded = client.predict(handle_file(path), api_name="/load_model")
@@ -386,7 +394,7 @@ def test_six_parallel_trains_and_saves_in_one_session_all_succeed(app):
     c = Client(url, verbose=False)
     steps = 40
     jobs = [c.submit("moons", "linear", 20, "tiny", False, steps, 32, 2e-3, s, api_name="/train") for s in range(6)]
-    statuses = [j.result(timeout=300)[2] for j in jobs]
+    statuses = [j.result(timeout=300)[3] for j in jobs]
     assert all(s["status"] in ("done", "replaced") for s in statuses), statuses
     assert any(s["status"] == "done" and s["step"] == steps for s in statuses), statuses
     assert all(s["step"] < steps for s in statuses if s["status"] == "replaced"), statuses
@@ -413,6 +421,45 @@ def test_six_parallel_trains_and_saves_in_one_session_all_succeed(app):
 )
 def test_train_invalid(client, args, field):
     assert app_error(lambda: client.predict(*args, api_name="/train")).startswith(field)
+
+
+def test_reflow_makes_my_model_that_compare_takes_beside_its_source(app):
+    """/reflow streams the coupling, then the training; the student is "my model" with moons-flow's data, so Compare
+    takes the pair; its one-step MMD² and straightness fall (tiny settings: 400 pairs, 120 steps)."""
+    c = Client(app[1], verbose=False)
+    updates, (text, loss, status) = stream(c, "moons-flow", 400, 10, 120, 0, api_name="/reflow")
+    states = [u[2]["status"] for u in updates]
+    assert states[0] == "coupling" and "training" in states and status["status"] == "done", states
+    assert "done" in text and trace(plot_json(loss), "batch loss")
+    before, after = status["before"], status["after"]
+    assert after["straightness"] < before["straightness"] and after["mmd2_1step"][0] < before["mmd2_1step"][0] / 10
+    session = app[0].adiff_context.store.peek(c.session_hash)
+    assert session.trained_info["data"] == "moons" and session.trained.training_step > 0
+    _, (_, _, summary, *_) = stream(
+        c, "moons-flow", "euler", 1, "my model", "euler", 1, 0, 200, "any", api_name="/compare"
+    )
+    assert summary["same_x_T"] is True and summary["b"]["nfe"] == 1, summary
+
+
+def test_reflow_stop_and_field_named_errors(app):
+    c = Client(app[1], verbose=False)
+    job = c.submit("moons-flow", 400, 10, 5000, 0, api_name="/reflow")
+    while not any(u[2]["status"] == "training" for u in job.outputs()):
+        time.sleep(0.2)
+    text, stopped = c.predict(api_name="/reflow_stop")
+    assert stopped["status"] == "stopped" and "stopped" in text
+    final = job.result(timeout=120)[2]
+    assert final["status"] == "stopped" and 0 < final["step"] < 5000, final
+    for args, field in [
+        (("moons", 400, 10, 50, 0), "reflow_source"),  # a VP model: nothing to straighten
+        (("glyphs", 400, 10, 50, 0), "reflow_source"),
+        (("moons-flow", 10**9, 10, 50, 0), "reflow_pairs"),
+        (("moons-flow", 400, 1, 50, 0), "reflow_ode_steps"),
+        (("moons-flow", 400, 10, 0, 0), "reflow_steps"),
+    ]:
+        assert app_error(lambda a=args: c.predict(*a, api_name="/reflow")).startswith(field), args
+    fresh = Client(app[1], verbose=False)
+    assert app_error(lambda: fresh.predict("my model", 400, 10, 50, 0, api_name="/reflow")).startswith("reflow_source")
 
 
 def test_save_without_a_model_and_the_server_survives(app):

@@ -249,6 +249,7 @@ INVALID = {
     "/guided_generate": (GUIDED[:5] + ("magic",) + GUIDED[6:], "guidance_mode", GUIDED),
     "/adapt": (ADAPT_OK[:5] + (5.0,) + ADAPT_OK[6:], "learning_rate", ADAPT_OK),
     "/train": (TRAIN[:3] + ("huge",) + TRAIN[4:], "model_size", TRAIN),
+    "/reflow": (("moons-flow", 200, 1, 3, 0), "reflow_ode_steps", ("moons-flow", 200, 4, 3, 0)),
     "/load_model": ("CORRUPT", "model_file", "VALID"),
     "/complete": (COMPLETE[:8] + (9,) + COMPLETE[9:], "recurrence", COMPLETE),
 }
@@ -259,6 +260,7 @@ NO_INPUT = [
     "/adapt_stop",
     "/adapt_reset",
     "/train_stop",
+    "/reflow_stop",
     "/save_model",
 ]
 

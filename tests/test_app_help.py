@@ -66,24 +66,12 @@ def test_the_glossary_explains_every_term_the_ui_uses():
 
 
 def test_every_tab_has_two_or_three_prompts_of_what_to_try():
-    """Tabs whose prompts are lessons (records with checks, tests/test_lessons.py) and the rest, still plain text."""
+    """Every tab's prompts are lessons: records with checks (tests/test_lessons.py counts two or three per tab)."""
     from tests.test_lessons import LESSONS
 
-    assert set(H.TRY_THIS) | set(LESSONS) == {
-        "schedules",
-        "forward",
-        "reverse",
-        "compare",
-        "density",
-        "guidance",
-        "complete",
-        "adaptation",
-        "train",
-    }
-    assert not set(H.TRY_THIS) & set(LESSONS)
-    for tab, prompts in H.TRY_THIS.items():
-        assert 2 <= len(prompts) <= 3, tab
-        assert all("→" in p for p in prompts), tab  # try this → notice that
+    assert not hasattr(H, "TRY_THIS")  # no plain-text prompts left
+    tabs = {"schedules", "forward", "reverse", "compare", "density", "guidance", "complete", "adaptation", "train"}
+    assert set(LESSONS) == tabs
 
 
 def test_a_negative_mmd2_is_explained_not_shown_as_a_distance():

@@ -130,8 +130,9 @@ def test_schedule_note_and_prediction_choices():
 def test_a_flow_model_trained_in_the_train_tab_samples_as_my_model(client, tmp_path):
     job = client.submit("moons", "linear", 1000, "tiny", False, 40, 64, 2e-3, 0, "flow", "velocity", api_name="/train")
     updates = list(job)
-    loss, samples, status = job.result()
+    loss, samples, film, status = job.result()
     assert len(updates) >= 3 and status["status"] == "done" and status["process"] == "flow"
+    assert "velocity" in film["static"]["panels"][0][0]["title"]  # the film draws a flow's velocity field
     assert status["prediction_type"] == "velocity"
     d = plot_json(loss)
     assert d["layout"]["yaxis"]["title"]["text"] == "velocity MSE" and "(ε − x₀)" in d["layout"]["title"]["text"]

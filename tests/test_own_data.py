@@ -160,8 +160,9 @@ def test_a_drawing_trains_and_becomes_my_model(client):
     preview = plot_json(fig)
     ys = preview["data"][0]["y"]
     assert preview["data"][0]["name"] == "data x₀" and len(ys) == 2000 and max(abs(y) for y in ys) < 0.3
-    _, (_, samples, train_status) = _train(client, "my drawing")
+    _, (_, samples, film, train_status) = _train(client, "my drawing")
     assert train_status["status"] == "done" and train_status["dataset"] == "my drawing"
+    assert film["frames"]["count"] == train_status["film_frames"] > 1  # 2-D own data has its film too
     assert trace(plot_json(samples), "model samples")
     _, (_, _, gen_status, _, _) = stream(client, "my model", "ddim", 10, 0.0, 0, 50, "any", 1.0, api_name="/generate")
     assert gen_status["status"] == "done"
@@ -194,7 +195,8 @@ def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
     preview = plot_json(fig)
     assert "bars 5 · rings 3" in preview["layout"]["title"]["text"]
     assert len(preview["data"][0]["z"]) == 3 * 16 + 2  # 8 images in a 3x3 grid, each 8x8 shown at 16x16
-    _, (_, _, train_status) = _train(client, "my images", conditional=True)
+    updates, (*_, train_status) = _train(client, "my images", conditional=True)
+    assert "2-D" in updates[0][2]["static"]["title"] and "film_frames" not in train_status  # images: no film
     assert train_status["status"] == "done"
     # A refused upload keeps the images that were there: the next model still trains on the 8x8 set.
     bad = tmp_path / "bad.zip"

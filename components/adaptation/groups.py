@@ -1,4 +1,4 @@
-"""Tab 6, adaptation: its own control groups, with the protocol of components/controls.py (``updates_for(model,
+"""Tab 8, adaptation: its own control groups, with the protocol of components/controls.py (``updates_for(model,
 info) -> dict``, ``outputs()``), so that choosing a model and opening a deep link go through ``model_updates``.
 
 * ``AdaptSettings``: λ, steps, learning rate, batch size and buffer capacity; their values follow the model's kind

@@ -1,4 +1,4 @@
-"""Tab 6, adaptation: the handlers, plain functions of (ctx, session, request) that yield view data (no widgets).
+"""Tab 8, adaptation: the handlers, plain functions of (ctx, session, request) that yield view data (no widgets).
 
 * ``adapt``: fine-tune this session's own copy of a model towards p(x)·exp(λ r(x)) (adiff.steering.adaptation),
   yielding an ``Update`` per due step: the curves and status at most every ``LIMITS.stream_interval_s``, the buffer

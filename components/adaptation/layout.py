@@ -1,4 +1,4 @@
-"""Tab 6, adaptation: the widgets and their wiring (handlers.py does the work, view.py draws it).
+"""Tab 8, adaptation: the widgets and their wiring (handlers.py does the work, view.py draws it).
 
 Fine-tune this session's own copy of a model towards p(x)·exp(λ r(x)), live: mean and max reward, loss and
 distance-to-data curves; the trajectory buffer (2-D: a scatter coloured by priority; images: a gallery sorted by

@@ -1,4 +1,4 @@
-"""Tab 6, adaptation: the views.  Tensors of a run in; plotly figures, gallery items and words out (pure: no widgets,
+"""Tab 8, adaptation: the views.  Tensors of a run in; plotly figures, gallery items and words out (pure: no widgets,
 no sessions).
 
 * ``make_adaptation_figure``: the live curves (mean and max reward, loss, distances to the data and the target).

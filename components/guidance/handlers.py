@@ -1,4 +1,4 @@
-"""Tab 5 (guidance)'s handlers: plain functions of (ctx, session, request) that yield view data (no widgets).
+"""Tab 6 (guidance)'s handlers: plain functions of (ctx, session, request) that yield view data (no widgets).
 
 * ``guided_generate``: unguided and guided samples from the same seed; a ``Progress`` line when the throttle says so
   (components/streaming.py), then a ``Result``: the figure (over the reward, with the tilted target drawn from

@@ -1,4 +1,4 @@
-"""Tab 5, guidance: the widgets and their wiring (handlers.py does the work, view.py draws it).
+"""Tab 6, guidance: the widgets and their wiring (handlers.py does the work, view.py draws it).
 
 Steer sampling with a reward (a built-in or an expression: components/reward_picker.py) at a guidance scale λ, a mode and a
 recurrence; guided and unguided samples from the same seed side by side over a heatmap of the reward, each with its

@@ -1,4 +1,4 @@
-"""Tab 5 (guidance)'s views: samples in, the figure's panels, the figure and words out (pure; no widgets, no
+"""Tab 6 (guidance)'s views: samples in, the figure's panels, the figure and words out (pure; no widgets, no
 sessions).
 
 * ``panel`` / ``panel_titles`` / ``target_title`` / ``figure_title`` / ``figure``: the side-by-side figure over the

@@ -1,4 +1,4 @@
-"""Tab 7, train: saving and loading "my model" (handlers, no widgets).
+"""Tab 9, train: saving and loading "my model" (handlers, no widgets).
 
 * ``save_model``: "my model" as a .safetensors checkpoint (with the config it was made with), written into a folder
   of this run's own (``session.run_folder``), so parallel saves in one session never share a file.

@@ -1,4 +1,4 @@
-"""Tab 7, train: its plotly figures (pure builders, like components/figures.py): the live loss curve and a model's
+"""Tab 9, train: its plotly figures (pure builders, like components/figures.py): the live loss curve and a model's
 samples (or a dataset's preview: the points of a drawing, a grid of uploaded images)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tab 7, train: what the controls become when the process or the dataset changes (handlers, no widgets): only
+"""Tab 9, train: what the controls become when the process or the dataset changes (handlers, no widgets): only
 the prediction types that serve the process, T and the schedule only for VP, the note on x_T; and a dataset's
 defaults ('conditional' for labelled images, a batch size and a learning rate).  A deep link goes through the same
 functions (layout.apply_link).

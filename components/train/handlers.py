@@ -1,4 +1,4 @@
-"""Tab 7, train: the training handlers, plain functions of (ctx, session, request) that return or yield view data
+"""Tab 9, train: the training handlers, plain functions of (ctx, session, request) that return or yield view data
 (no widgets; saving and loading are in checkpoints.py, the own-data uploads in own_data.py).
 
 * ``train``: a fresh model on a dataset (built-in, or the session's own), streaming the loss curve and a preview now
@@ -27,6 +27,7 @@ from ..limits import LIMITS
 from ..state import Session
 from ..streaming import Throttle
 from . import view
+from .film import Film, FilmFeed
 from .shared import OWN_DATASETS, TAB, OwnData, adopt, own_data, preview, state_of
 
 __all__ = [
@@ -204,11 +205,13 @@ class TrainRequest:
 @dataclass(frozen=True)
 class Progress:
     """One message of a run: the loss curve so far, a new samples figure's data (None: "no samples yet" when
-    ``fresh``, unchanged otherwise) and the status."""
+    ``fresh``, unchanged otherwise), the film as a player payload when it has grown (None: unchanged) and the
+    status."""
 
     history: dict
     samples: dict | None
     fresh: bool
+    film: dict | None
     status: dict
 
 
@@ -281,6 +284,10 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
     info = req.info(kind == "images")
     rid, minfo = adopt(ctx, session, model, info)
     data_pts = None if kind == "images" else points(x[:1000])
+    with session.lock:
+        film = Film.start(model, req.num_steps) if kind == "points" else None
+    state_of(session).film = film
+    feed = FilmFeed(film, None if film is None else x[:300].float().cpu().numpy(), f"film-{rid}", req.num_steps)
     ylabel, formula = view.LOSS_LABELS[req.prediction]
     every = max(1, math.ceil(req.num_steps / CURVE_POINTS))
     curve = _Curve({"step": [], "loss": [], "loss_smooth": [], "ylabel": ylabel, "title": formula}, every)
@@ -299,13 +306,15 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
         info["steps"] = ev.step
         last = ev.step == req.num_steps
         point, new = curve.add(ev.step, ev.loss, last), None
+        feed.take(session, model, ev.step, last, curve.value)
         if point and (ev.step % preview_every == 0 or last):
             with session.lock:
                 *_, new = preview(model, minfo, data_pts, ev.step)
             samples = new
         if point and throttle.due(ev.step - 1, force=last or new is not None):
             status = _status(req, model, ev, curve, t0, "done" if last else "training")
-            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, status)
+            status.update(feed.status(time.time() - t0))
+            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, feed.news(), status)
             sent += 1
 
 

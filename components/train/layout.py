@@ -1,11 +1,11 @@
-"""Tab 7, train: the widgets and their wiring (handlers.py, checkpoints.py, own_data.py and follow.py do the work;
+"""Tab 9, train: the widgets and their wiring (handlers.py, checkpoints.py, own_data.py and follow.py do the work;
 view.py and figures.py draw it).
 
 Train a model from scratch on a chosen dataset (built-in, or drawn or uploaded in the own-data row: own_layout.py),
-process (VP with a schedule and T, or rectified flow), prediction type and size, with a live loss curve and periodic
-samples; save it (download a .safetensors checkpoint) or load one (upload, validated).  The result is this session's
-"my model" in the other tabs.  API: /train (streaming), /train_stop, /save_model, /load_model (streaming: loaded,
-then its preview), /use_drawing, /use_images.
+process, prediction type and size, with a live loss curve, periodic samples and, for 2-D data, the film (film.py) in
+the player; save it or load one; straighten a flow (reflow_layout.py).  The result is this session's "my model" in
+the other tabs.  API: /train (streaming), /train_stop, /save_model, /load_model (streaming: loaded, then its preview),
+/use_drawing, /use_images, /reflow, /reflow_stop.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ from ..columns import MAIN, controls_column, intro, lesson_column, result_column
 from ..context import AppContext
 from ..controls import RunStop
 from ..fields import named
-from ..help import try_this
+from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row
+from ..player import player_component
 from ..plotting import make_message_figure
 from ..wiring import EVENT, endpoint
-from . import checkpoints, follow, handlers, own_layout, view
+from . import checkpoints, follow, handlers, own_layout, reflow_layout, view
 from .checkpoints import Loaded, LoadRequest, Saved
 from .figures import make_loss_figure, make_samples_figure
 from .handlers import SIZES, TRAIN_DATASETS, Ended, Progress, TrainRequest
+from .lessons import LESSONS
 from .shared import OWN_DATASETS
 
 __all__ = ["build"]
@@ -37,9 +39,14 @@ Pick the **process**: VP, x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε at t = 1..T (H
 x_t = (1 − t) x₀ + t ε with t ∈ [0, 1] (Liu et al. 2022).  And what the network predicts: the noise ε
 (**L = E |ε − ε_θ(x_t, t)|²**, Ho et al. 2020, eq. 14), the clean x₀, v = α ε − σ x₀ (Salimans & Ho 2022) or, for
 the flow, the velocity ε − x₀ (Lipman et al. 2023), one random t per example.  Samples ({LIMITS.preview_steps} steps
-of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns.  The trained model becomes
-**my model** in the other tabs; save it, or load one you saved."""
+of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns; for 2-D data, a **film**
+of the field and samples forming.  The model becomes **my model** in the other tabs; save it, or load one you saved."""
 SAMPLES_TEXT = "Samples appear here as the model learns."
+FILM_TEXT = (
+    "Train on 2-D data: a film of the learned field and of the samples, a frame every few steps, plays here "
+    "(it grows while the model trains; drag the slider or press ▶ Play)."
+)
+LINK_KEYS = ("dataset", "process", "prediction", "schedule", "T", "size", "conditional", "steps", "bs", "lr", "seed")
 
 
 @dataclass
@@ -184,14 +191,16 @@ def _radio(field: str, elem_id: str, choices: list, value, label: str, info: str
 
 # ---------------------------------------------------------------------------------------------- render
 def _render_train(out: Progress | Ended):
-    """(loss curve, samples, status): a new samples figure only when there is one (the first message resets it)."""
+    """(loss curve, samples, film, status): a new samples figure and film only when there is one (the first message
+    resets the samples)."""
     if isinstance(out, Ended):
-        return gr.skip(), gr.skip(), out.status
+        return gr.skip(), gr.skip(), gr.skip(), out.status
     if not out.fresh:
         samples = gr.skip()
     else:
         samples = make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)
-    return make_loss_figure(out.history), samples, out.status
+    film = gr.skip() if out.film is None else out.film
+    return make_loss_figure(out.history), samples, film, out.status
 
 
 def _render_load(out: Loaded | None):
@@ -228,6 +237,7 @@ def build(ctx: AppContext) -> TabLink:
                         height=140,
                         elem_classes=named("model_file"),
                     )
+                straighten = reflow_layout.Section.build()
             with result_column():
                 status_md = gr.Markdown(
                     "Press **Train**: the loss curve and a few samples appear as the model learns.",
@@ -249,19 +259,20 @@ def build(ctx: AppContext) -> TabLink:
                         elem_id="tr-samples",
                         elem_classes=["adiff-figure"],
                     )
+                film = player_component("tr-film", empty_text=FILM_TEXT)
                 with gr.Accordion("Details: the numbers (JSON)", open=False):
                     summary = gr.JSON(label="status", elem_id="tr-status", max_height=400)
                 link_btn, link_box = link_row("train")
             with lesson_column():
                 intro(INTRO, "train")
-                try_this("train")
+                render("train", LESSONS)
         own_layout.build(ctx, c.dataset)
 
     train_ev = run.click(
         status_md,
         endpoint(ctx, TrainRequest.parse, handlers.train, _render_train),
         c.inputs(),
-        [loss_plot, samples_plot, summary],
+        [loss_plot, samples_plot, film, summary],
         api_name="train",
         **EVENT,
         **ctx.heavy,
@@ -309,6 +320,7 @@ def build(ctx: AppContext) -> TabLink:
             **EVENT,
             **ctx.instant,
         )
+    straighten.wire(ctx, c.seed, loss_plot, summary)
     summary.change(None, summary, status_md, js=view.STATUS_JS, api_visibility="private")
 
     def apply_link(q: LinkParams, request) -> dict:
@@ -334,17 +346,5 @@ def build(ctx: AppContext) -> TabLink:
             ],
         )
 
-    fields = {
-        "dataset": c.dataset,
-        "process": c.process,
-        "prediction": c.prediction,
-        "schedule": c.schedule,
-        "T": c.T,
-        "size": c.size,
-        "conditional": c.conditional,
-        "steps": c.steps,
-        "bs": c.bs,
-        "lr": c.lr,
-        "seed": c.seed,
-    }
+    fields = {k: getattr(c, k) for k in LINK_KEYS}
     return TabLink("train", fields, apply_link, link_btn, link_box, extra_outputs=[c.recipe])

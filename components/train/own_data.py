@@ -1,4 +1,4 @@
-"""Tab 7, train: the visitor's own data (handlers, no widgets): a drawing whose ink becomes 2-D points, or uploaded
+"""Tab 9, train: the visitor's own data (handlers, no widgets): a drawing whose ink becomes 2-D points, or uploaded
 images (a zip, optionally one folder per class, or several PNG/JPEG files).  Each is checked, kept in the session
 (shared.TrainState.own, with its fingerprint: compare tells two models' data apart by it) and previewed; it is then
 offered as the dataset "my drawing" / "my images", which trains like any other.  A refused drawing or upload changes

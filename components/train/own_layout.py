@@ -1,4 +1,4 @@
-"""Tab 7, train: the "your own data" row's widgets and wiring (own_data.py does the work): a canvas to draw a 2-D
+"""Tab 9, train: the "your own data" row's widgets and wiring (own_data.py does the work): a canvas to draw a 2-D
 dataset on, an upload for images, and a preview of what was taken.  API: /use_drawing, /use_images.
 
 The canvas is the app's own (a ``gr.HTML`` whose script is assets/drawing.js): its value is the strokes as

@@ -1,4 +1,4 @@
-"""Tab 7, train: what its handlers share.
+"""Tab 9, train: what its handlers share.
 
 * The tab's part of a session (``session.tab("train", TrainState)``): the current run's loss curve and the visitor's
   own datasets ("my drawing", "my images").  "My model" itself stays on the Session (``session.trained``,
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,6 +64,7 @@ class TrainState:
 
     history: dict = field(default_factory=dict)  # {"step", "loss", "loss_smooth": lists, "ylabel", "title"}
     own: dict[str, OwnData] = field(default_factory=dict)  # OWN_DRAWING / OWN_IMAGES -> the data
+    film: Any = None  # the latest 2-D run's film.Film (None: none yet, or image data)
 
 
 def state_of(session: Session) -> TrainState:

@@ -1,4 +1,4 @@
-"""Tab 7, train: a drawing as it arrives (from the canvas, assets/drawing.js, or from an API caller), checked and
+"""Tab 9, train: a drawing as it arrives (from the canvas, assets/drawing.js, or from an API caller), checked and
 drawn; no widgets.  own_data.py samples the points from what this returns.
 
 A drawing is one of:

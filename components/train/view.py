@@ -1,4 +1,4 @@
-"""Tab 7, train: what it looks like, as pure functions and tables (no widgets, no sessions): the choices with their
+"""Tab 9, train: what it looks like, as pure functions and tables (no widgets, no sessions): the choices with their
 words (processes, prediction types and their losses, schedules), the note on x_T beside T, the data of a samples
 figure (a model's preview, a drawing's points, a grid of uploaded images) and the status line in words (in the
 browser: ``STATUS_JS``).  The figures themselves are built in figures.py."""
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from adiff.data import PLOT_RANGE
 from adiff.data.uploads import ImageSet
 from adiff.diffusion.parameterization import DEFAULT_PREDICTION_TYPE, PROCESS_PREDICTION_TYPES
@@ -14,7 +16,10 @@ from adiff.diffusion.schedules import make_schedule
 
 from ..arrays import count_nonfinite, points, tile_images
 from ..fields import UserError, as_choice, as_int
+from ..figures import COLORS, LABELS
 from ..limits import LIMITS
+from ..player import player_payload
+from ..score_fields import FIELD_GRID
 
 __all__ = [
     "SCHEDULES",
@@ -29,6 +34,9 @@ __all__ = [
     "preview_data",
     "drawing_data",
     "images_data",
+    "FILM_NOTE",
+    "film_payload",
+    "no_film_payload",
 ]
 
 SCHEDULES = ["linear", "cosine", "sigmoid"]
@@ -52,6 +60,7 @@ LOSS_LABELS = {
 # a loaded model took over), saved or loaded.
 STATUS_JS = """(s) => {
   if (!s) return "";
+  if (s.pairs !== undefined) return "Straightening " + s.source + ": " + s.status + " (see the reflow section).";
   const p = (v) => (typeof v === "number" ? v.toPrecision(3) : "n/a");
   if (s.status === "training" || s.status === "done")
     return (s.status === "done" ? "✓ **done**" : "… **training**") + ": step " + s.step + " of " + s.of +
@@ -146,3 +155,90 @@ def images_data(images: ImageSet, size: int, shown: int) -> dict:
     counts = " · ".join(f"{k} {v}" for k, v in images.counts.items())
     title = f"my images: {images.x.shape[0]} at {size}×{size} ({counts})"
     return {"kind": "images", "z": tile_images(images.x[:shown]), "title": title, "name": "uploaded image"}
+
+
+FILM_NOTE = (
+    "A frame per snapshot of the training run: the learned field at one noise level and samples of the EMA weights "
+    "from the same noise every time, so what changes between frames is the network alone.  Arrows are normalised per "
+    "frame (their scale is in the frame label)."
+)
+
+
+def _film_static(film, title: str) -> dict:
+    lo, hi = PLOT_RANGE
+    g = {"n": FIELD_GRID, "lo": lo + (hi - lo) / FIELD_GRID / 2, "hi": hi - (hi - lo) / FIELD_GRID / 2}
+    what = "velocity −v̂" if film.velocity else "score −ε̂/σ_t"
+    colour = COLORS["velocity" if film.velocity else "score"]
+    where = f"t = {film.t:g}, σ_t = {film.sigma:.2f}"
+    layers = {
+        "field": {"type": "field", "color": colour, **g},
+        "data": {"type": "points", "color": COLORS["data"], "size": 2.2, "opacity": 0.35},
+        "samples": {"type": "points", "color": COLORS["x0_pred"], "size": 2.6, "opacity": 0.8},
+    }
+    panels = [
+        [
+            {"title": f"learned {what} at {where}", "color": colour, "layers": ["data", "field"]},
+            {
+                "title": "samples (DPM-Solver++ 10 steps, fixed seed)",
+                "color": COLORS["x0_pred"],
+                "layers": ["data", "samples"],
+            },
+        ]
+    ]
+    legend = [[LABELS["data"], COLORS["data"]], [f"{what} arrows", colour], ["samples", COLORS["x0_pred"]]]
+    static = {"title": title, "range": list(PLOT_RANGE), "panels": panels, "layers": layers, "schedule": None}
+    return {**static, "legend": legend, "notes": [FILM_NOTE]}
+
+
+def film_payload(film, data, run_id: str, of: int) -> dict:
+    """The film (components/train/film.Film) as one player payload: a frame per snapshot, labelled with its step;
+    ``data`` [M, 2] the faint data points behind both panels, ``of`` the run's number of steps."""
+    K = len(film)
+    arrays = {
+        "field": np.stack(film.fields),  # [K, G*G, 2]
+        "data": np.repeat(np.asarray(data, dtype=np.float64)[None], K, axis=0),  # [K, M, 2]
+        "samples": np.stack([s.numpy() for s in film.samples]),  # [K, N, 2]
+    }
+    labels = [
+        f"step {s} of {of}" + ("" if math.isnan(loss) else f" · loss {loss:.3g}") + f" · frame {k + 1} of {K}"
+        for k, (s, loss) in enumerate(zip(film.steps, film.losses))
+    ]
+    title = f"training as a film: {K} snapshots, one every {film.every} steps"
+    return player_payload(
+        run_id, "points", _film_static(film, title), arrays, film.steps, [film.sigma] * K, labels, live=False
+    )
+
+
+def _mmd(v) -> str:
+    return "n/a (no reference data)" if v is None else f"{v[0]:.2g} ± {v[1]:.1g}"
+
+
+def reflow_text(s: dict) -> str:
+    """A reflow run's status (components/train/reflow.py) in words."""
+    state, before = s.get("status"), s.get("before", {})
+    if state == "coupling":
+        return (
+            f"… **coupling** {s['pairs_done']:,} of {s['pairs']:,} pairs ({s['source']}'s ODE, {s['ode_steps']} steps)"
+        )
+    if state == "training":
+        return f"… **training** step {s['step']} of {s['of']} · loss {s['loss']:.3g} · {s['elapsed_s']} s"
+    if state in ("stopped", "replaced"):
+        why = "the student so far is **my model**" if state == "stopped" else "a newer run is **my model** now"
+        return f"■ **{state}** at step {s.get('step', 0)}: {why}."
+    if state == "done":
+        after = s["after"]
+        return (
+            f"✓ **done** in {s['elapsed_s']} s: straightness {before['straightness']:.3f} → **{after['straightness']:.3f}**"
+            f" · one Euler step's MMD² to the data {_mmd(before['mmd2_1step'])} → **{_mmd(after['mmd2_1step'])}**.  "
+            f"The straightened flow is **my model**: compare it with {s['source']} in tab 4."
+        )
+    return ""
+
+
+def no_film_payload(run_id: str) -> dict:
+    """A one-frame payload without points that says the film is for 2-D data (an image run: no older film stays)."""
+    what = "no film for image data: the film of the learned field is for 2-D data"
+    layers = {"samples": {"type": "points", "color": COLORS["x0_pred"], "size": 2.6, "opacity": 0.8}}
+    static = {"title": what, "range": list(PLOT_RANGE), "panels": [[{"title": "", "layers": ["samples"]}]]}
+    static.update(layers=layers, schedule=None, legend=[], notes=[])
+    return player_payload(run_id, "points", static, {"samples": np.zeros((1, 0, 2))}, [0], [0.0], [""], live=False)
