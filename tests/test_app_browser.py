@@ -32,9 +32,9 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 TABS = {
-    "schedules": "1 · Noise schedules",
-    "forward": "2 · Forward process",
-    "reverse": "3 · Reverse diffusion",
+    "schedules": "1 · Schedules",
+    "forward": "2 · Forward",
+    "reverse": "3 · Reverse",
     "compare": "4 · Compare",
     "density": "5 · Density",
     "guidance": "6 · Guidance",

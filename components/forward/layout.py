@@ -118,7 +118,7 @@ def _on_steps(ctx, session, req):
 
 def build(ctx: AppContext) -> TabLink:
     first = view.outputs(handlers.forward_data(ctx, ForwardRequest.of(*DEFAULTS)))
-    with gr.Tab("2 · Forward process", id="forward"):
+    with gr.Tab("2 · Forward", id="forward"):
         with tab_row():
             with controls_column():
                 dataset, schedule, steps, t, n, seed, show_flow = _controls()

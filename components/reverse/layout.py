@@ -54,7 +54,7 @@ def _render_stop(out):
 
 def build(ctx: AppContext) -> TabLink:
     first, first_info = ctx.model("moons", None)  # the tab opens on moons: its solvers and defaults
-    with gr.Tab("3 · Reverse diffusion", id="reverse"):
+    with gr.Tab("3 · Reverse", id="reverse"):
         with tab_row():
             with controls_column():
                 picker = ModelPicker.build(ctx, PREFIX)

@@ -72,7 +72,7 @@ def _controls():
 
 
 def build(ctx: AppContext) -> TabLink:
-    with gr.Tab("1 · Noise schedules", id="schedules"):
+    with gr.Tab("1 · Schedules", id="schedules"):
         with tab_row():
             with controls_column():
                 schedules, steps, custom, custom_status, shift = _controls()
