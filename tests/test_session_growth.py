@@ -16,6 +16,8 @@ CALLS = {
     "/compare": lambda i: ("moons", "ddim", 5, "moons", "ddpm", 5, i, 50, "any"),
     # 30 steps: longer than the heavy figures' interval, so some updates carry the curves alone
     "/adapt": lambda i: ("moons", "x_coordinate", "", "", 30, 1e-3, 16, 32, 0.5, False, 1.0, 0),
+    # 800 steps: messages with the loss alone come between the previews
+    "/train": lambda i: ("moons", "linear", 100, "tiny", False, 800, 32, 2e-3, i),
 }
 
 

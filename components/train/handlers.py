@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -27,6 +28,7 @@ from ..limits import LIMITS
 from ..state import Session
 from ..streaming import Throttle
 from . import view
+from .figures import make_samples_figure
 from .shared import OWN_DATASETS, TAB, OwnData, adopt, own_data, preview, state_of
 
 __all__ = [
@@ -203,13 +205,14 @@ class TrainRequest:
 # ---------------------------------------------------------------------------------------------- view data
 @dataclass(frozen=True)
 class Progress:
-    """One message of a run: the loss curve so far, a new samples figure's data (None: "no samples yet" when
-    ``fresh``, unchanged otherwise) and the status."""
+    """One message of a run: the loss curve so far, the latest samples' data (None: "no samples yet"; ``fresh``: new
+    in this message), the status, and the samples' figure (built once per preview, sent with every message)."""
 
     history: dict
     samples: dict | None
     fresh: bool
     status: dict
+    figure: Any = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
     curve = _Curve({"step": [], "loss": [], "loss_smooth": [], "ylabel": ylabel, "title": formula}, every)
     state_of(session).history = curve.history
     preview_every = max(curve.every, math.ceil(req.num_steps / PREVIEWS))
-    throttle, t0, samples, sent = Throttle(req.num_steps), time.time(), None, 0
+    throttle, t0, samples, figure, sent = Throttle(req.num_steps), time.time(), None, None, 0
     it = model.train_progressive(x, labels if req.conditional else None, req.num_steps, req.batch_size, req.seed)
     while True:
         with session.lock:  # never held across a yield (Stop takes over between steps)
@@ -302,10 +305,10 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
         if point and (ev.step % preview_every == 0 or last):
             with session.lock:
                 *_, new = preview(model, minfo, data_pts, ev.step)
-            samples = new
+            samples, figure = new, make_samples_figure(new)
         if point and throttle.due(ev.step - 1, force=last or new is not None):
             status = _status(req, model, ev, curve, t0, "done" if last else "training")
-            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, status)
+            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, status, figure)
             sent += 1
 
 

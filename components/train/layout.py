@@ -22,7 +22,7 @@ from ..help import try_this
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row
 from ..plotting import make_message_figure
-from ..wiring import EVENT, endpoint
+from ..wiring import EVENT, RUNNING, endpoint
 from . import checkpoints, follow, handlers, own_layout, view
 from .checkpoints import Loaded, LoadRequest, Saved
 from .figures import make_loss_figure, make_samples_figure
@@ -40,6 +40,7 @@ the flow, the velocity ε − x₀ (Lipman et al. 2023), one random t per exampl
 of the solver *my model* starts with in the other tabs, fixed seed) are drawn as it learns.  The trained model becomes
 **my model** in the other tabs; save it, or load one you saved."""
 SAMPLES_TEXT = "Samples appear here as the model learns."
+LOADING_TEXT = "Loading the checkpoint: its samples appear here."
 
 
 @dataclass
@@ -184,21 +185,18 @@ def _radio(field: str, elem_id: str, choices: list, value, label: str, info: str
 
 # ---------------------------------------------------------------------------------------------- render
 def _render_train(out: Progress | Ended):
-    """(loss curve, samples, status): a new samples figure only when there is one (the first message resets it)."""
+    """(loss curve, samples, status): the latest samples figure in every message, not gr.skip() (see wiring.py)."""
     if isinstance(out, Ended):
         return gr.skip(), gr.skip(), out.status
-    if not out.fresh:
-        samples = gr.skip()
-    else:
-        samples = make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)
+    samples = out.figure if out.figure is not None else make_message_figure(SAMPLES_TEXT)
     return make_loss_figure(out.history), samples, out.status
 
 
 def _render_load(out: Loaded | None):
-    """(samples, status); None: a preview step (nothing to send; Stop cancels the job there)."""
+    """(samples, status); None: a preview step (a placeholder, not gr.skip(); Stop cancels the job there)."""
     if out is None:
-        return gr.skip(), gr.skip()
-    return (make_samples_figure(out.samples) if out.samples else gr.skip()), out.status
+        return make_message_figure(LOADING_TEXT), RUNNING
+    return (make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)), out.status
 
 
 def _render_save(out: Saved):
