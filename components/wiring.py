@@ -17,6 +17,9 @@ session's state until the session closes (a streamed figure skipped while sampli
 per /guided_generate).  While streaming, send a small placeholder value instead (the same one each time: Gradio
 sends only what changed; ``RUNNING`` for a summary), or give the output updates only.
 
+When a callback ends, the heap's free pages go back to the OS (state.return_free_memory_now_and_then: at most every
+2 s), so an open session's heavy requests do not leave the app's memory creeping up.
+
 The callback Gradio sees has the parse function's parameters plus ``request: gr.Request`` (how Gradio hands over
 the session), so the API and its documentation keep their parameter names and order.  Every failure reaches the
 user as one readable, field-named ``gr.Error`` (``fields.user_errors``).
@@ -31,6 +34,7 @@ from typing import Any
 import gradio as gr
 
 from .fields import user_errors
+from .state import return_free_memory_now_and_then
 
 __all__ = ["endpoint", "EVENT", "RUNNING"]
 
@@ -70,15 +74,21 @@ def endpoint(
     if inspect.isgeneratorfunction(handle):
 
         def callback(*values):
-            session, req = prepare(values)
-            for view in handle(ctx, session, req):
-                yield render(view)
+            try:
+                session, req = prepare(values)
+                for view in handle(ctx, session, req):
+                    yield render(view)
+            finally:
+                return_free_memory_now_and_then()
 
     else:
 
         def callback(*values):
-            session, req = prepare(values)
-            return render(handle(ctx, session, req))
+            try:
+                session, req = prepare(values)
+                return render(handle(ctx, session, req))
+            finally:
+                return_free_memory_now_and_then()
 
     params = list(fields)
     default = None if any(p.default is not inspect.Parameter.empty for p in params) else inspect.Parameter.empty
