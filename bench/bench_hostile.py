@@ -1,27 +1,34 @@
 """Hostile requests against the newer surfaces (issue 23): each case of the issue's hostile run, sent to
 `python app.py` running as a process of its own on 127.0.0.1, with the answer and the app's memory checked.
 
-    python bench/bench_hostile.py [--requests 100] [--quick] [--no-browser] [--out FILE]
+    python bench/bench_hostile.py [--requests 100] [--quick] [--no-browser] [--cases STEP ...] [--out FILE]
 
 Cases (each passes or fails on its own; the script exits 1 if any fails):
 
 * drawing: the issue's image-editor payload (150 ``layers`` entries pointing at one 2048x2048 PNG, +584 MB before),
   a data URL whose PNG header declares 144 M pixels, strokes over each budget (points, strokes, text length, deep
-  JSON nesting), a drawing that is not a drawing: each refused with a "drawing: ..." message, in well under a
-  second, leaving under 5 MB of resident memory behind; then a real drawing is taken.
+  JSON nesting), a drawing that is not a drawing: each refused with a "drawing: ..." message (worded as
+  wording_ok() asks), in well under a second, leaving under 5 MB (or a few copies of what was sent) of resident
+  memory behind, under 5 MB for the whole series; then a real drawing is taken.
+* uploads: /use_images with a zip64 archive listing 300,000 entries, an encrypted member, a zip inflating to 200
+  MB, a PNG declaring 144 M pixels, a truncated PNG (each refused "images: ...", once, short, no temporary path or
+  Python repr), 3,000 hidden entries with 1,000-character names and 100 class folders with 200-character names
+  (accepted, with an answer under 2,000 characters), an EXIF-rotated JPEG and a 16-bit PNG (read upright, and at
+  their gray).
 * blob store: no component offers ``accept_blobs`` (or any server function) through /gradio_api/component_server,
   for any session id: every component of the page answers 404, so nothing can be stored or read by a chosen id;
   the page has no image editor or sketchpad.
 * links (Chromium, unless --no-browser): ``?seed=[Session expired: log in again](https://evil.example/login)``, a
   beacon image, a raw <img>, a 5,000-character value and 300 unknown keys: no <a> or <img> in the notice, no
   request to the beacon, and a notice under 1,500 characters.
-* per-run files: four parallel /generate in one session each answer with a file of their own, all readable after
-  the last one ended.
+* per-run files: four parallel /generate, then four parallel /compare, in one session each answer with a file of
+  their own, all readable after the last one ended.
 * compare: "my images" with ten class folders at 16x16 (the shape and class count of glyphs) is refused against the
   glyphs preset, naming model_b; the same model against itself runs.
-* memory: ``--requests`` distinct /guided_generate (1,000 samples each) from 3 sessions that stay open: the app's
-  resident memory grows by at most 0.1 MB per request over the second half (least squares), and the sessions'
-  memory comes back to within 20 MB of where it was once they close.
+* memory: ``--requests`` distinct /guided_generate (1,000 samples each) from 3 sessions that stay open, and
+  (memory tabs) as many of /generate, /compare and /adapt in turn: the app's resident memory, read 2.5 s after
+  every 5th request, grows by at most 0.1 MB per request over the second half (least squares), and it comes back
+  to within 20 MB of where it was once the sessions close.
 
 The app runs as deployed (without the benchmarks' malloc tunables).  The report is also written to
 bench/results/bench_hostile.txt (--out).
@@ -50,6 +57,7 @@ from common import MALLOC_ENV, ROOT, print_footer, print_header, print_table
 LEFT_BEHIND_MB = 5.0  # what one refused drawing may leave behind
 UPLOAD_LEFT_MB = 20.0  # what one image upload may leave behind (the 16 MB zip64 file itself is read by the server)
 HEAP_SLOPE_MB = 0.1  # growth per request allowed over the second half of the memory case
+SETTLE_EVERY, SETTLE_S = 5, 2.5  # the memory cases read RSS after every 5th request, 2.5 s after it ended
 RESULTS: list[list] = []
 
 
@@ -323,7 +331,7 @@ def memory_case(url: str, pid: int, Client, memory_mb, n: int, mixed: bool) -> N
     clients = [Client(url, verbose=False) for _ in range(3)]
     names = list(TABS)
     what = "/generate, /compare, /adapt in turn" if mixed else "/guided_generate (1,000 samples)"
-    rss, t0 = [], time.time()
+    xs, rss, t0 = [], [], time.time()
     start = memory_mb(pid)["VmRSS"]
     for i in range(n):
         if mixed:
@@ -331,15 +339,18 @@ def memory_case(url: str, pid: int, Client, memory_mb, n: int, mixed: bool) -> N
             clients[(i // 3) % 3].predict(*TABS[name](i), api_name=name)
         else:
             clients[i % 3].predict(*GUIDED, i, 1000, api_name="/guided_generate")
-        rss.append(memory_mb(pid)["VmRSS"])
+        if (i + 1) % SETTLE_EVERY == 0:  # settled: the app hands freed heap back within 2 s of a callback's end
+            time.sleep(SETTLE_S)
+            xs.append(i + 1)
+            rss.append(memory_mb(pid)["VmRSS"])
         if (i + 1) % 10 == 0:
             print(f"    request {i + 1}: RSS {rss[-1]:.1f} MB ({time.time() - t0:.0f} s)", flush=True)
-    half = n // 2
-    late = slope(list(range(half, n)), rss[half:])
+    half = len(xs) // 2
+    late = slope(xs[half:], rss[half:])
     record(
         f"memory: {n} distinct {what}, 3 open sessions",
         late <= HEAP_SLOPE_MB,
-        f"RSS {start:.0f} -> {rss[-1]:.0f} MB; {late:.3f} MB per request over the last {n - half} "
+        f"RSS {start:.0f} -> {rss[-1]:.0f} MB; {late:.3f} MB per request over the last {n - xs[half] + SETTLE_EVERY} "
         f"(target <= {HEAP_SLOPE_MB}); {time.time() - t0:.0f} s",
     )
     for c in clients:

@@ -57,19 +57,30 @@ def return_free_memory() -> None:
 
 
 _TRIM_LOCK = threading.Lock()  # the heap is the process's: so is when it was last trimmed
-_last_trim = 0.0
+_trim = {"last": 0.0, "pending": False}
 
 
 def return_free_memory_now_and_then(min_interval_s: float = 2.0) -> None:
-    """return_free_memory() unless it ran less than ``min_interval_s`` ago (anywhere in the process).  Called when a
-    session closes and when an event's callback ends: while sessions stay open, heavy requests otherwise left their
-    freed heap with glibc (issue 23: +0.14 MB per distinct /guided_generate after the fixes; bench_hostile)."""
-    global _last_trim
-    now = time.monotonic()
+    """return_free_memory() now, or, if it ran less than ``min_interval_s`` ago (anywhere in the process), once that
+    interval is over (one timer at a time).  Called when a session closes and when an event's callback ends: while
+    sessions stay open, heavy requests otherwise left their freed heap with glibc (issue 23, bench_hostile)."""
     with _TRIM_LOCK:
-        if now - _last_trim < min_interval_s:
+        wait = _trim["last"] + min_interval_s - time.monotonic()
+        if wait > 0:
+            if not _trim["pending"]:
+                _trim["pending"] = True
+                timer = threading.Timer(wait, _deferred_trim)
+                timer.daemon = True
+                timer.start()
             return
-        _last_trim = now
+        _trim["last"] = time.monotonic()
+    return_free_memory()
+
+
+def _deferred_trim() -> None:
+    with _TRIM_LOCK:
+        _trim["pending"] = False
+        _trim["last"] = time.monotonic()
     return_free_memory()
 
 
