@@ -21,6 +21,7 @@ bench/results/bench_uploads.txt (--out).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -199,11 +200,9 @@ def main() -> int:
         paths[name].write_bytes(blob)
 
     def send(client, name: str, path: Path):
-        if name.startswith("/use_drawing"):
-            return client.predict(
-                {"background": None, "layers": [], "id": None, "composite": handle_file(str(path))},
-                api_name="/use_drawing",
-            )
+        if name.startswith("/use_drawing"):  # the API's composite image: a data URL (the canvas sends strokes)
+            data_url = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+            return client.predict(data_url, api_name="/use_drawing")
         if name.startswith("/use_images"):
             copies = 2 if "(x2)" in name else 1  # a set needs two images
             return client.predict([handle_file(str(path))] * copies, "16", api_name="/use_images")

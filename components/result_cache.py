@@ -8,9 +8,14 @@ the figure builders are pure.  So a second request with the same inputs may be a
 result.  The model trained in the Train tab ("my model") is never cached: its weights change under the same name.
 
 ``ResultCache`` is a small LRU map, bounded both in entries and in bytes (the caller states each value's size),
-and thread-safe (Gradio runs callbacks on worker threads).  One lives on the ``AppContext`` (``ctx.results``), so
-it belongs to one app and is shared by its sessions, like the preset models themselves.  Values must be treated
-as read-only by every reader: a hit hands the same objects to every session.
+and thread-safe (Gradio runs callbacks on worker threads).  A plotly figure in a stored value (the value itself,
+or an item of a stored tuple) is kept as its JSON text and rebuilt on a hit (about 7 ms for the guidance tab's
+figure): a figure object holds every number as a Python float, about 4.7 times its JSON's length (0.78 MB
+against 166 kB), and replacing such entries one by one fragmented the heap, so the app's memory kept rising for
+about 150 distinct requests after the cache was full (issue 23; bench/bench_hostile.py).  One lives on the
+``AppContext`` (``ctx.results``), so it belongs to one app and is shared by its sessions, like the preset models.
+Values must be treated as read-only by every reader: a hit hands the same objects to every session (a rebuilt
+figure is a new object, its keys maybe in another order than the stored figure's).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import plotly.graph_objects as go
 
 import adiff.presets
 
@@ -100,6 +107,33 @@ def figure_nbytes(fig: Any) -> int:
     return len(fig.to_json()) if hasattr(fig, "to_json") else len(json.dumps(fig))
 
 
+@dataclass(frozen=True)
+class _FrozenFigure:
+    """A plotly figure kept as its JSON text (one string: counted exactly, and one allocation to free)."""
+
+    text: str
+
+    def thaw(self) -> go.Figure:
+        fig = json.loads(self.text)
+        return go.Figure(data=fig.get("data"), layout=fig.get("layout"), _validate=False)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, go.Figure):
+        return _FrozenFigure(value.to_json())
+    if isinstance(value, tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, _FrozenFigure):
+        return value.thaw()
+    if isinstance(value, tuple):
+        return tuple(_thaw(v) for v in value)
+    return value
+
+
 class ResultCache:
     """key -> value, least recently used first out beyond ``max_entries`` or ``max_bytes`` (thread-safe)."""
 
@@ -128,7 +162,7 @@ class ResultCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-            return item[0]
+        return _thaw(item[0])
 
     @contextlib.contextmanager
     def single_flight(self, key: Hashable | None, timeout: float = 120.0):
@@ -165,6 +199,7 @@ class ResultCache:
             raise ValueError(f"nbytes must be an integer >= 0, got {nbytes!r}")
         if key is None or nbytes > self.max_bytes or self.max_entries == 0:
             return False
+        value = _freeze(value)
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Session", "SessionStore", "return_free_memory"]
+__all__ = ["Session", "SessionStore", "return_free_memory", "return_free_memory_now_and_then"]
 
 
 def _malloc_trim():
@@ -55,6 +55,34 @@ def return_free_memory() -> None:
     alive (bench/bench_soak.py; malloc_trim brought it back to a flat line).  A few milliseconds."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+_TRIM_LOCK = threading.Lock()  # the heap is the process's: so is when it was last trimmed
+_trim = {"last": 0.0, "pending": False}
+
+
+def return_free_memory_now_and_then(min_interval_s: float = 2.0) -> None:
+    """return_free_memory() now, or, if it ran less than ``min_interval_s`` ago (anywhere in the process), once that
+    interval is over (one timer at a time).  Called when a session closes and when an event's callback ends: while
+    sessions stay open, heavy requests otherwise left their freed heap with glibc (issue 23, bench_hostile)."""
+    with _TRIM_LOCK:
+        wait = _trim["last"] + min_interval_s - time.monotonic()
+        if wait > 0:
+            if not _trim["pending"]:
+                _trim["pending"] = True
+                timer = threading.Timer(wait, _deferred_trim)
+                timer.daemon = True
+                timer.start()
+            return
+        _trim["last"] = time.monotonic()
+    return_free_memory()
+
+
+def _deferred_trim() -> None:
+    with _TRIM_LOCK:
+        _trim["pending"] = False
+        _trim["last"] = time.monotonic()
+    return_free_memory()
 
 
 @dataclass
@@ -171,16 +199,10 @@ class SessionStore:
         self.ttl_s = ttl_s
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
-        self._last_trim = 0.0
 
     def _released(self) -> None:
         """After sessions were closed: return the freed memory to the OS (at most every 2 s)."""
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_trim < 2.0:
-                return
-            self._last_trim = now
-        return_free_memory()
+        return_free_memory_now_and_then()
 
     @staticmethod
     def key_of(request) -> str:

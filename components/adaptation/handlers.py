@@ -97,6 +97,15 @@ class AdaptationState:
 
     run: AdaptationRun | None = None
     progress: str | None = None
+    # The figures last sent (curves, buffer, gallery, before_after), sent again with every update instead of "stays
+    # as it is" (gr.skip()): an update then a value leaves a copy of the component in the session (see wiring.py).
+    shown: dict = field(default_factory=dict)
+
+
+def _update(st: AdaptationState, text: str, status: dict, **parts) -> Update:
+    """An Update with ``parts`` and, for the figures not in it, those last sent."""
+    st.shown.update({k: v for k, v in parts.items() if v is not None})
+    return Update(text, status, **st.shown)
 
 
 def state_of(session: Session) -> AdaptationState:
@@ -241,12 +250,12 @@ def _figures(req: AdaptRequest, run: AdaptationRun, ev) -> dict:
     }
 
 
-def _taken_over(run: AdaptationRun | None, done: int, steps: int) -> Update:
+def _taken_over(st: AdaptationState, run: AdaptationRun | None, done: int, steps: int) -> Update:
     """The last update of a call that a Stop, a Reset or a newer Start in the same session took over."""
     step = run.adapter.steps if run is not None else 0
     where = f"after step {step} ({done} of {steps} in this run)"
     text = stopped_text("adapt", where) + " (A Stop, a Reset or another Start in this session took over.)"
-    return Update(text, {"status": "stopped", "step": step, "steps_this_run": done, "of": steps})
+    return _update(st, text, {"status": "stopped", "step": step, "steps_this_run": done, "of": steps})
 
 
 def adapt(ctx: AppContext, session: Session, req: AdaptRequest):
@@ -258,10 +267,10 @@ def adapt(ctx: AppContext, session: Session, req: AdaptRequest):
     if run is None:
         prep = {"status": "preparing", "preset": req.info.source}
         figure = view.message_figure("Preparing: copying the model, drawing the 'before' samples…")
-        yield Update(view.adaptation_text(prep), prep, before_after=figure)
+        yield _update(st, view.adaptation_text(prep), prep, before_after=figure)
         run = _new_run(ctx, session, req, rid)
         if run is None:
-            yield _taken_over(None, 0, steps)
+            yield _taken_over(st, None, 0, steps)
             return
     it = run.adapter.run(steps)
     light = Throttle(steps, interval_s=LIMITS.stream_interval_s, messages=None)
@@ -270,13 +279,14 @@ def adapt(ctx: AppContext, session: Session, req: AdaptRequest):
         last = done == steps
         ev, history = _step(session, run, it, rid, partial(light.due, done - 1, force=last))
         if ev is None:
-            yield _taken_over(run, done - 1, steps)
+            yield _taken_over(st, run, done - 1, steps)
             return
         st.progress = f"after step {ev.step} ({done} of {steps} in this run)"
         if history is not None:
             figures = _figures(req, run, ev) if heavy.due(done - 1, force=last) else {}
             status = _status(req, run, ev, history, done, t0)
-            yield Update(view.adaptation_text(status), status, view.make_adaptation_figure(history), **figures)
+            curves = view.make_adaptation_figure(history)
+            yield _update(st, view.adaptation_text(status), status, curves=curves, **figures)
 
 
 def stop(ctx: AppContext, session: Session, req: None):
@@ -297,7 +307,8 @@ def reset(ctx: AppContext, session: Session, req: None) -> Update:
             run.adapter.reset()
             for v in run.history.values():
                 v.clear()
-    return Update(
+    return _update(
+        st,
         "Reset: the model is back to the base weights and the buffer is empty.",
         {"status": "reset", "had_run": run is not None},
         curves=view.make_adaptation_figure({}),

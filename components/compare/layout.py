@@ -20,13 +20,14 @@ from ..choices import label_choices
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import AppContext, ModelInfo
 from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
+from ..figures import make_message_figure
 from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
 from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
-from ..wiring import endpoint
+from ..wiring import RUNNING, endpoint
 from . import handlers, view
 from .handlers import CompareRequest, Done, Live
 from .lessons import LESSONS
@@ -69,9 +70,10 @@ def _side_tab(ctx: AppContext, key: str, model, info: ModelInfo, solver: str, st
 
 
 def _render_compare(out: Live | Done):
-    """(player, status, summary, trajectory file, quality figure)."""
+    """(player, status, summary, trajectory file, quality figure).  While sampling: the same status line, a running
+    summary, no file and a placeholder figure in every message, not gr.skip() (see wiring.py)."""
     if isinstance(out, Live):
-        return out.message, view.SAMPLING_TEXT if out.first else gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return out.message, view.SAMPLING_TEXT, RUNNING, None, make_message_figure(view.QUALITY_WAIT_TEXT)
     return out.message, out.text, out.summary, out.data_path, out.figure
 
 

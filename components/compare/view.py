@@ -25,6 +25,7 @@ from ..trajectory_view import NUM_PATHS, fmt_t, image_specs
 
 __all__ = [
     "SAMPLING_TEXT",
+    "QUALITY_WAIT_TEXT",
     "pair_static",
     "side_arrays",
     "aligned",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 SAMPLING_TEXT = "… **sampling both sides**: the rows fill at the same pace"
+QUALITY_WAIT_TEXT = "Quality against NFE: drawn when both runs end."
 SAME_NOTE = (
     "Both rows start from the same x_T. Frame k of the slider is the same share of each run: a 10-step run shows its "
     "step 5 where a 100-step run shows its step 50."

@@ -28,7 +28,7 @@ from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row, merge
 from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
-from ..wiring import EVENT, endpoint
+from ..wiring import EVENT, RUNNING, endpoint
 from . import handlers
 from .handlers import GuidedRequest, Progress, Result
 from .lessons import LESSONS
@@ -55,10 +55,15 @@ EMPTY_TEXT = (
 )
 
 
+RUNNING_TEXT = "Sampling: the unguided and guided samples appear here when the run ends."
+
+
 def _render_generate(out: Progress | Result):
-    """(figure, status, summary)."""
+    """(figure, status, summary).  While sampling, a small placeholder figure and summary, not gr.skip(): in Gradio
+    6.31 an output that gets an update (gr.skip() is one) and then a value registers a new copy of its component,
+    holding that value, in the session's state at every such turn (+0.45 MB per request here; see wiring.py)."""
     if isinstance(out, Progress):
-        return gr.skip(), out.text, gr.skip()
+        return make_message_figure(RUNNING_TEXT), out.text, RUNNING
     return out.figure, out.text, out.summary
 
 

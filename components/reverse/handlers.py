@@ -49,7 +49,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------- view data
 @dataclass(frozen=True)
 class Live:
-    """A frame while sampling; ``first`` for the run's first message (the status line is written once)."""
+    """A frame while sampling; ``first`` for the run's first message; ``text``, the status line, in every message."""
 
     message: dict
     first: bool
@@ -156,6 +156,7 @@ class _Run:
         self.fields = ctx.fields_for(req.model, info, req.label, req.cfg, net)
         self.rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
         self.throttle = Throttle(req.num_steps)
+        self.text = ""  # the status line while sampling (see live)
         self.traj = self.paths = self.payload = None
 
     def steps(self):
@@ -181,12 +182,11 @@ class _Run:
         req = self.req
         seq = self.throttle.sent - 1
         message = view.live(req.model, req.info.kind, self.static, step, self.id, seq, self.ideal, self.fields)
-        text = ""
         if seq == 0:  # written once: with whom it shares the calls, and about how long it has left
             others = self.engine.stats().open_runs - 1
             rest = self.engine.estimate_wait(req.num_samples, req.model, calls=max(1, req.nfe - step.nfe))
-            text = view.sampling_text(req.sampler, req.num_steps, others, rest)
-        return Live(message, seq == 0, text)
+            self.text = view.sampling_text(req.sampler, req.num_steps, others, rest)
+        return Live(message, seq == 0, self.text)
 
     def finish(self, session: Session, t0: float) -> tuple[Done, int, Any]:
         """The whole trajectory: the player's JSON file and the summary -> (Done, the file's length, the finite

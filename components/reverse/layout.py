@@ -23,7 +23,7 @@ from ..limits import LIMITS
 from ..links import LinkParams, TabLink, join, link_row, merge
 from ..player import player_component, wire_player_run
 from ..summaries import stopped_text
-from ..wiring import EVENT, endpoint
+from ..wiring import EVENT, RUNNING, endpoint
 from . import handlers
 from .handlers import Done, Live
 from .lessons import LESSONS
@@ -41,9 +41,11 @@ slider or press **▶ Play** (both run in your browser)."""
 
 
 def _render_generate(out: Live | Done):
-    """(player, status, summary, GIF, trajectory file); the GIF is made when asked for (its own button)."""
+    """(player, status, summary, GIF, trajectory file); the GIF is made when asked for (its own button).  While
+    sampling: the same status line, a running summary and no files in every message, not gr.skip() (see wiring.py:
+    an update then a value leaves a copy of the component in the session)."""
     if isinstance(out, Live):
-        return out.message, out.text if out.first else gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return out.message, out.text, RUNNING, None, None
     return out.message, out.text, out.summary, out.gif_path, out.data_path
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -27,6 +28,7 @@ from ..limits import LIMITS
 from ..state import Session
 from ..streaming import Throttle
 from . import view
+from .figures import make_samples_figure
 from .film import Film, FilmFeed
 from .shared import OWN_DATASETS, TAB, OwnData, adopt, own_data, preview, state_of
 
@@ -204,15 +206,16 @@ class TrainRequest:
 # ---------------------------------------------------------------------------------------------- view data
 @dataclass(frozen=True)
 class Progress:
-    """One message of a run: the loss curve so far, a new samples figure's data (None: "no samples yet" when
-    ``fresh``, unchanged otherwise), the film as a player payload when it has grown (None: unchanged) and the
-    status."""
+    """One message of a run: the loss curve so far, the latest samples' data (None: "no samples yet"; ``fresh``: new
+    in this message), the film so far as a player payload (the latest, sent with every message; None: none yet), the
+    status, and the samples' figure (built once per preview, sent with every message: see wiring.py)."""
 
     history: dict
     samples: dict | None
     fresh: bool
     film: dict | None
     status: dict
+    figure: Any = None
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,8 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
     curve = _Curve({"step": [], "loss": [], "loss_smooth": [], "ylabel": ylabel, "title": formula}, every)
     state_of(session).history = curve.history
     preview_every = max(curve.every, math.ceil(req.num_steps / PREVIEWS))
-    throttle, t0, samples, sent = Throttle(req.num_steps), time.time(), None, 0
+    throttle, t0, samples, figure, sent = Throttle(req.num_steps), time.time(), None, None, 0
+    reel = None  # the film's latest player payload
     it = model.train_progressive(x, labels if req.conditional else None, req.num_steps, req.batch_size, req.seed)
     while True:
         with session.lock:  # never held across a yield (Stop takes over between steps)
@@ -310,11 +314,12 @@ def train(ctx: AppContext, session: Session, req: TrainRequest):
         if point and (ev.step % preview_every == 0 or last):
             with session.lock:
                 *_, new = preview(model, minfo, data_pts, ev.step)
-            samples = new
+            samples, figure = new, make_samples_figure(new)
         if point and throttle.due(ev.step - 1, force=last or new is not None):
             status = _status(req, model, ev, curve, t0, "done" if last else "training")
             status.update(feed.status(time.time() - t0))
-            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, feed.news(), status)
+            reel = feed.news() or reel
+            yield Progress(curve.snapshot(), samples, sent == 0 or new is not None, reel, status, figure)
             sent += 1
 
 

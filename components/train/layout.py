@@ -23,7 +23,7 @@ from ..limits import LIMITS
 from ..links import LinkParams, TabLink, link_row
 from ..player import player_component
 from ..plotting import make_message_figure
-from ..wiring import EVENT, endpoint
+from ..wiring import EVENT, RUNNING, endpoint
 from . import checkpoints, follow, handlers, own_layout, reflow_layout, view
 from .checkpoints import Loaded, LoadRequest, Saved
 from .figures import make_loss_figure, make_samples_figure
@@ -47,6 +47,7 @@ FILM_TEXT = (
     "(it grows while the model trains; drag the slider or press ▶ Play)."
 )
 LINK_KEYS = ("dataset", "process", "prediction", "schedule", "T", "size", "conditional", "steps", "bs", "lr", "seed")
+LOADING_TEXT = "Loading the checkpoint: its samples appear here."
 
 
 @dataclass
@@ -191,23 +192,20 @@ def _radio(field: str, elem_id: str, choices: list, value, label: str, info: str
 
 # ---------------------------------------------------------------------------------------------- render
 def _render_train(out: Progress | Ended):
-    """(loss curve, samples, film, status): a new samples figure and film only when there is one (the first message
-    resets the samples)."""
+    """(loss curve, samples, film, status): the latest samples figure and film in every message, not gr.skip() (see
+    wiring.py)."""
     if isinstance(out, Ended):
         return gr.skip(), gr.skip(), gr.skip(), out.status
-    if not out.fresh:
-        samples = gr.skip()
-    else:
-        samples = make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)
-    film = gr.skip() if out.film is None else out.film
+    samples = out.figure if out.figure is not None else make_message_figure(SAMPLES_TEXT)
+    film = out.film if out.film is not None else gr.skip()
     return make_loss_figure(out.history), samples, film, out.status
 
 
 def _render_load(out: Loaded | None):
-    """(samples, status); None: a preview step (nothing to send; Stop cancels the job there)."""
+    """(samples, status); None: a preview step (a placeholder, not gr.skip(); Stop cancels the job there)."""
     if out is None:
-        return gr.skip(), gr.skip()
-    return (make_samples_figure(out.samples) if out.samples else gr.skip()), out.status
+        return make_message_figure(LOADING_TEXT), RUNNING
+    return (make_samples_figure(out.samples) if out.samples else make_message_figure(SAMPLES_TEXT)), out.status
 
 
 def _render_save(out: Saved):
