@@ -3,7 +3,7 @@ issue 13, measured in the browser against a live `python app.py`.
 
     python bench/bench_browser.py [--quick] [--repeats 3] [--out bench/results/bench_browser.txt]
 
-Figures (moons preset, the reverse tab's defaults: DDIM-100, 500 points, seed 0, 1440x900 window):
+Figures (moons preset, DDIM-100 set in the page, 500 points, a new seed every run so that it samples, 1440x900 window):
 * scrub latency: a key press on the frame slider (ArrowLeft/Right, 60 ms apart) or a mouse drag along it, from the
   input event's timestamp to the first task after the next paint (requestAnimationFrame, then setTimeout 0);
   target <= 50 ms. Side by side: one /frame request through gradio_client (the old server round trip per scrub).
@@ -113,7 +113,26 @@ def main_thread_tasks(trace: bytes) -> list[tuple[float, float]]:
     return max(tasks.values(), key=len) if tasks else []
 
 
-def browser_generate(page, stream: Stream, browser=None) -> dict:
+def set_seed(page, seed: int) -> None:
+    """The page's seed, so that every run samples (a repeated request is answered by the result cache)."""
+    box = page.locator("#rev-seed input")
+    box.fill(str(seed))
+    box.press("Tab")
+    page.wait_for_timeout(200)
+
+
+def set_defaults(page) -> None:
+    """The page's solver and steps as GEN says (DDIM-100), set the way a user would."""
+    page.locator("#rev-sampler").get_by_label(GEN["sampler"]).check()
+    page.wait_for_timeout(800)  # the solver's own step count arrives first
+    steps = page.locator("#rev-steps input[type=number]")
+    steps.fill(str(GEN["num_steps"]))
+    steps.press("Tab")
+    page.wait_for_timeout(300)
+
+
+def browser_generate(page, stream: Stream, browser=None, seed: int = 0) -> dict:
+    set_seed(page, seed)
     page.evaluate("() => { window.__lt = []; window.__loaf = []; window.__marks = []; }")
     if browser is not None:
         browser.start_tracing(page=page, categories=["devtools.timeline", "disabled-by-default-devtools.timeline"])
@@ -151,9 +170,9 @@ def browser_generate(page, stream: Stream, browser=None) -> dict:
     }
 
 
-def api_generate(client) -> tuple[float, int, dict, float]:
+def api_generate(client, seed: int = 0) -> tuple[float, int, dict, float]:
     t0 = time.perf_counter()
-    job = client.submit(api_name="/generate", **GEN)
+    job = client.submit(api_name="/generate", **{**GEN, "seed": seed})
     size = 0
     for out in job:
         size += len(json.dumps(out, default=str))
@@ -269,19 +288,25 @@ def main() -> int:
             page.add_init_script(PROBE)
             stream = Stream(page)
             page.goto(url)
-            page.get_by_role("tab", name="3 · Reverse diffusion").click()
+            page.get_by_role("tab", name="3 · Reverse").click()
             page.wait_for_selector("#rev-generate", timeout=60_000)
             page.wait_for_timeout(1500)
             page.evaluate(WATCH)
             client = Client(url, verbose=False)
-            browser_generate(page, stream)  # warm-up (the preset loads, plotly and the player settle)
-            api_generate(client)
+            set_defaults(page)
+            browser_generate(page, stream, seed=98)  # warm-up (the preset loads, plotly and the player settle)
+            api_generate(client, 99)
             runs, api_runs, ratios, server_times = [], [], [], []
             for r in range(repeats):
                 order = ("browser", "api") if r % 2 == 0 else ("api", "browser")
                 res = {}
                 for which in order:
-                    res[which] = browser_generate(page, stream, browser) if which == "browser" else api_generate(client)
+                    seed = 100 + 2 * r + (which == "api")  # a new seed each run: it samples, no cache can serve it
+                    res[which] = (
+                        browser_generate(page, stream, browser, seed)
+                        if which == "browser"
+                        else api_generate(client, seed)
+                    )
                 b, (a_s, a_bytes, payload, a_server) = res["browser"], res["api"]
                 runs.append(b)
                 api_runs.append((a_s, a_bytes))
