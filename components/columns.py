@@ -18,6 +18,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from .links import link_row
+
 __all__ = ["intro", "tab_row", "controls_column", "result_column", "lesson_column", "fit_script", "WIDTHS", "MAIN"]
 
 FIT_JS = (Path(__file__).resolve().parent.parent / "assets" / "fit.js").read_text()
@@ -66,3 +68,17 @@ def lesson_column() -> gr.Column:
 def fit_script() -> gr.HTML:
     """An empty block whose script (assets/fit.js) stacks a figure's side-by-side panels where the screen is narrow."""
     return gr.HTML("", js_on_load=FIT_JS, container=False, padding=False, elem_id="adiff-fit-script")
+
+
+def figure_result(prefix: str, tab: str, start: str, figure, label: str, details: str):
+    """A result column's usual content: the status line (``start`` until a run), one main figure (``figure`` until a
+    run), the numbers as JSON in a closed "Details" section and the tab's link row.  Call inside result_column().
+    Returns (status, plot, summary, link button, link box)."""
+    status = gr.Markdown(start, elem_id=f"{prefix}-status", elem_classes=["adiff-status"])
+    plot = gr.Plot(
+        figure, label=label, show_label=False, elem_id=f"{prefix}-figure", elem_classes=["adiff-figure", MAIN]
+    )
+    with gr.Accordion(f"Details: {details} (JSON)", open=False):
+        summary = gr.JSON(label=details, elem_id=f"{prefix}-summary", max_height=320)
+    link_btn, link_box = link_row(tab)
+    return status, plot, summary, link_btn, link_box

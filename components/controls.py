@@ -24,6 +24,7 @@ from .limits import LIMITS
 from .trajectory_view import process_text
 
 __all__ = [
+    "recurrence_slider",
     "ModelPicker",
     "SolverControls",
     "ClassCFG",
@@ -314,3 +315,18 @@ class RunStop:
         failed = f"(s) => (s === {json.dumps(QUEUED_TEXT)} ? {json.dumps(FAILED_TEXT)} : s)"
         event.failure(None, status, status, js=failed, api_visibility="private")
         return event
+
+
+def recurrence_slider(prefix: str) -> gr.Slider:
+    """The recurrence (RePaint's resampling: each step repeated k times, re-noised in between), as guidance and
+    completion both offer it."""
+    return gr.Slider(
+        minimum=1,
+        maximum=LIMITS.recurrence,
+        value=1,
+        step=1,
+        label="Recurrence",
+        info="repeat each step k times, re-noising in between (RePaint's resampling)",
+        elem_id=f"{prefix}-recurrence",
+        elem_classes=named("recurrence"),
+    )

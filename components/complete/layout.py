@@ -16,7 +16,7 @@ from adiff.samplers import solvers_for
 
 from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
 from ..context import MY_MODEL, AppContext
-from ..controls import ModelPicker, RunStop, SeedCount, SolverControls
+from ..controls import ModelPicker, RunStop, SeedCount, SolverControls, recurrence_slider
 from ..fields import named
 from ..figures import make_message_figure
 from ..follow import follow_model, follow_solver, link_model
@@ -117,16 +117,7 @@ def build(ctx: AppContext) -> TabLink:
                     elem_id=f"{PREFIX}-correction",
                     elem_classes=named("correction"),
                 )
-                rec = gr.Slider(
-                    minimum=1,
-                    maximum=LIMITS.recurrence,
-                    value=1,
-                    step=1,
-                    label="Recurrence",
-                    info="repeat each step k times, re-noising in between (RePaint's resampling)",
-                    elem_id=f"{PREFIX}-recurrence",
-                    elem_classes=named("recurrence"),
-                )
+                rec = recurrence_slider(PREFIX)
                 digit, example, canvas = _digit_controls()
                 with gr.Accordion("Sampler", open=False):
                     solver = SolverControls.build(first, first_info, PREFIX, eta=False)

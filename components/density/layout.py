@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
+from ..columns import controls_column, figure_result, intro, lesson_column, result_column, tab_row
 from ..context import AppContext, ModelInfo
 from ..controls import ModelPicker, RunStop
 from ..fields import named
@@ -21,7 +21,7 @@ from ..figures import make_message_figure
 from ..follow import follow_model, link_model
 from ..lesson import render
 from ..limits import LIMITS
-from ..links import LinkParams, TabLink, link_row
+from ..links import LinkParams, TabLink
 from ..summaries import stopped_text
 from ..wiring import EVENT, endpoint
 from . import handlers
@@ -116,22 +116,15 @@ def build(ctx: AppContext) -> TabLink:
                 controls = DensityControls.build(first)
                 run = RunStop.build(PREFIX, "Estimate the density", run_id="estimate")
             with result_column():
-                status = gr.Markdown(
+                status, plot, summary, link_btn, link_box = figure_result(
+                    PREFIX,
+                    "density",
                     "Press **Estimate the density**: the model's log p_θ on a grid beside the data's, and its "
                     "held-out NLL in nats.",
-                    elem_id=f"{PREFIX}-status",
-                    elem_classes=["adiff-status"],
-                )
-                plot = gr.Plot(
                     make_message_figure(EMPTY_TEXT),
-                    label="The learned density",
-                    show_label=False,
-                    elem_id=f"{PREFIX}-figure",
-                    elem_classes=["adiff-figure", MAIN],
+                    "The learned density",
+                    "the numbers",
                 )
-                with gr.Accordion("Details: the numbers (JSON)", open=False):
-                    summary = gr.JSON(label="status", elem_id=f"{PREFIX}-summary", max_height=320)
-                link_btn, link_box = link_row("density")
             with lesson_column():
                 intro(INTRO, "density")
                 render("density", LESSONS)

@@ -17,15 +17,15 @@ import gradio as gr
 from adiff.samplers import solvers_for
 from adiff.steering.guidance import GUIDANCE_MODES
 
-from ..columns import MAIN, controls_column, intro, lesson_column, result_column, tab_row
+from ..columns import controls_column, figure_result, intro, lesson_column, result_column, tab_row
 from ..context import AppContext
-from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls
+from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls, recurrence_slider
 from ..fields import named
 from ..figures import make_message_figure
 from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
-from ..links import LinkParams, TabLink, link_row, merge
+from ..links import LinkParams, TabLink, merge
 from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
 from ..wiring import EVENT, RUNNING, endpoint
@@ -85,16 +85,7 @@ def _guidance_controls() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
         elem_classes=named("guidance_scale"),
     )
     with gr.Group():
-        rec = gr.Slider(
-            minimum=1,
-            maximum=LIMITS.recurrence,
-            value=1,
-            step=1,
-            label="Recurrence",
-            info="repeat each step k times, re-noising in between",
-            elem_id=f"{PREFIX}-recurrence",
-            elem_classes=named("recurrence"),
-        )
+        rec = recurrence_slider(PREFIX)
         mode = gr.Radio(
             choices=list(GUIDANCE_MODES),
             value="dps",
@@ -120,22 +111,15 @@ def build(ctx: AppContext) -> TabLink:
                 seeds = SeedCount.build(PREFIX, points=300)
                 run = RunStop.build(PREFIX, "Generate guided")
             with result_column():
-                status = gr.Markdown(
+                status, plot, summary, link_btn, link_box = figure_result(
+                    PREFIX,
+                    "guidance",
                     "Press **Generate guided**: unguided and guided samples from the same seed appear "
                     "side by side over the reward, with the target they aim at.",
-                    elem_id=f"{PREFIX}-status",
-                    elem_classes=["adiff-status"],
-                )
-                plot = gr.Plot(
                     make_message_figure(EMPTY_TEXT),
-                    label="Guided vs unguided",
-                    show_label=False,
-                    elem_id=f"{PREFIX}-figure",
-                    elem_classes=["adiff-figure", MAIN],
+                    "Guided vs unguided",
+                    "mean rewards and settings",
                 )
-                with gr.Accordion("Details: mean rewards and settings (JSON)", open=False):
-                    summary = gr.JSON(label="mean rewards and settings", elem_id=f"{PREFIX}-summary", max_height=320)
-                link_btn, link_box = link_row("guidance")
             with lesson_column():
                 intro(INTRO, "guidance")
                 render("guidance", LESSONS)
