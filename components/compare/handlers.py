@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +20,8 @@ from typing import Any
 import torch
 
 import adiff.presets
-from adiff.eval.metrics import StraightnessMeter
 from adiff.eval.quality import quality_against_nfe
-from adiff.samplers import SOLVERS, TrajectoryRecorder, solvers_for
+from adiff.samplers import SOLVERS, solvers_for
 
 from ..choices import condition_for, parse_label
 from ..context import MY_MODEL, AppContext, ModelInfo
@@ -34,6 +31,7 @@ from ..state import Session
 from ..streaming import Throttle
 from . import view
 from .figures import make_quality_figure
+from .runs import SideRun, lockstep
 
 __all__ = [
     "CompareState",
@@ -183,49 +181,6 @@ class CompareRequest:
     @property
     def kind(self) -> str:
         return self.a.info.kind
-
-
-# ---------------------------------------------------------------------------------------------- a side's run
-@dataclass
-class SideRun:
-    """One side while it runs: the frames kept, path straightness over every step, how far it got, its time."""
-
-    choice: SideChoice
-    steps: Iterator  # the progressive run
-    rec: TrajectoryRecorder = field(init=False)
-    meter: StraightnessMeter = field(default_factory=StraightnessMeter)
-    done: int = 0
-    last: Any = None  # the last step's record
-    seconds: float = 0.0
-
-    def __post_init__(self):
-        self.rec = TrajectoryRecorder(max(1, math.ceil(self.choice.steps / LIMITS.frames)))
-
-    @property
-    def finished(self) -> bool:
-        return self.done >= self.choice.steps
-
-    def advance(self) -> None:
-        t0 = time.monotonic()
-        step = next(self.steps)
-        self.rec.add(step)
-        if self.last is None:
-            self.meter.add(step.x_t)
-        self.meter.add(step.x_prev)
-        self.last, self.done = step, self.done + 1
-        self.seconds += time.monotonic() - t0
-
-
-def lockstep(runs: Sequence[SideRun]) -> Iterator[SideRun]:
-    """Advance the runs one step at a time, each step to the run that has done the smaller share of its own run (the
-    first on ties), so a 10-step and a 100-step run finish together; yields the run that moved."""
-    while True:
-        todo = [r for r in runs if not r.finished]
-        if not todo:
-            return
-        r = min(todo, key=lambda r: r.done / r.choice.steps)
-        r.advance()
-        yield r
 
 
 # ---------------------------------------------------------------------------------------------- view data
