@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from common import ROOT, base_parser, machine_info, setup
 
@@ -131,7 +133,9 @@ def run_candidate(ctx, name: str, size: int, seeds, n: int, cfgs, grids=None) ->
     cpu, wall, losses, solver = [], [], [], ""
     for seed in seeds:
         session = ctx.store.get(None)
-        use_images(ctx, session, ImagesRequest([("shapes.zip", shapes_zip())], size))
+        upload = Path(tempfile.mkdtemp()) / "shapes.zip"  # an upload arrives as a file on the server
+        upload.write_bytes(shapes_zip())
+        use_images(ctx, session, ImagesRequest([str(upload)], size))
         own = state_of(session).own[OWN_IMAGES]
         c, w, loss = _train(ctx, session, CANDIDATES[name], seed)
         cpu.append(c), wall.append(w), losses.append(loss)

@@ -51,11 +51,13 @@ def test_a_link_to_a_built_in_dataset_hides_the_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_my_images_train_into_samples_of_their_classes_with_the_tabs_settings():
+def test_my_images_train_into_samples_of_their_classes_with_the_tabs_settings(tmp_path):
+    upload = tmp_path / "shapes.zip"
+    upload.write_bytes(shapes_zip())
     with torch_threads(1):
         ctx = AppContext(device="cpu")
         session = ctx.store.get(None)
-        use_images(ctx, session, ImagesRequest([("shapes.zip", shapes_zip())], 16))
+        use_images(ctx, session, ImagesRequest([str(upload)], 16))
         own = state_of(session).own[OWN_IMAGES]
         d = follow.dataset_defaults(OWN_IMAGES)
         r = d.recipe

@@ -7,15 +7,12 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adiff.eval.metrics import StraightnessMeter
 from adiff.samplers import TrajectoryRecorder
 
 from ..limits import LIMITS
-
-if TYPE_CHECKING:
-    from .handlers import SideChoice
 
 __all__ = ["SideRun", "lockstep"]
 
@@ -24,7 +21,7 @@ __all__ = ["SideRun", "lockstep"]
 class SideRun:
     """One side while it runs: the frames kept, path straightness over every step, how far it got, its time."""
 
-    choice: SideChoice
+    choice: Any  # the side's handlers.SideChoice (its steps, its label)
     steps: Iterator  # the progressive run
     rec: TrajectoryRecorder = field(init=False)
     meter: StraightnessMeter = field(default_factory=StraightnessMeter)

@@ -23,7 +23,7 @@ from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink
 from ..summaries import stopped_text
-from ..wiring import EVENT, endpoint
+from ..wiring import EVENT, RUNNING, endpoint
 from . import handlers
 from .handlers import DensityRequest, Progress, Result, default_steps, refusal
 from .lessons import LESSONS
@@ -96,9 +96,9 @@ class DensityControls:
 
 
 def _render(out: Progress | Result):
-    """(figure, status, summary)."""
+    """(figure, status, summary): while it runs, the running summary (a value, not gr.skip(): see wiring.py)."""
     if isinstance(out, Progress):
-        return out.figure if out.figure is not None else gr.skip(), out.text, gr.skip()
+        return out.figure if out.figure is not None else gr.skip(), out.text, RUNNING
     return out.figure, out.text, out.summary
 
 
