@@ -17,6 +17,7 @@ from .arrays import score_grid, tile_array
 from .context import ModelInfo
 from .curves import process_curve
 from .figures import COLORS, LABELS, SCHEDULE_COLORS
+from .player import player_payload
 from .score_fields import FIELD_GRID, Fields
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "player_static",
     "trajectory_arrays",
     "frame_labels",
+    "trajectory_payload",
     "image_specs",
     "player_schedule",
     "solid_at",
@@ -259,6 +261,23 @@ def frame_labels(ts, sigmas, arrays: dict, prefix: str = "") -> list[str]:
             f"{prefix}t = {fmt_t(t)} · σ_t = {float(s):.3f}{extra}" + ("" if prefix else f" · frame {k + 1} of {K}")
         )
     return out
+
+
+def trajectory_payload(model, kind: str, static: dict, arrays: dict, traj, run_id: str) -> dict:
+    """A finished trajectory's whole player payload (components/player.py): every kept frame's arrays with its t, σ_t,
+    label and how solid x_t is drawn at that t."""
+    sigmas = traj.noise_levels.tolist()
+    return player_payload(
+        run_id,
+        kind,
+        static,
+        arrays,
+        traj.timesteps,
+        sigmas,
+        frame_labels(traj.timesteps, sigmas, arrays),
+        live=False,
+        alpha=[solid_at(model.process, t) for t in traj.timesteps],
+    )
 
 
 def image_specs(static: dict, arrays: dict) -> None:

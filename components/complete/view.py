@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..arrays import tile_array, tile_images
-from ..player import live_message, player_payload
+from ..player import live_message
 from ..plotting import COLORS, FONT_SIZE, IMAGE_COLORSCALE, _figure, _heat, _image_grid, _on
 from ..reverse.view import pointer
-from ..trajectory_view import frame_labels, image_specs, solid_at, trajectory_arrays
+from ..trajectory_view import frame_labels, image_specs, solid_at, trajectory_arrays, trajectory_payload
 from ..trajectory_view import player_static as reverse_static
 
 __all__ = [
@@ -85,18 +85,7 @@ def final_payload(model, static: dict, traj, kept: np.ndarray, run_id: str) -> d
     """The whole trajectory as the player's payload."""
     arrays = _arrays(model, traj.timesteps, traj.x, traj.x0_pred, traj.eps_pred, kept)
     image_specs(static, arrays)
-    sigmas = traj.noise_levels.tolist()
-    return player_payload(
-        run_id,
-        "images",
-        static,
-        arrays,
-        traj.timesteps,
-        sigmas,
-        frame_labels(traj.timesteps, sigmas, arrays),
-        live=False,
-        alpha=[solid_at(model.process, t) for t in traj.timesteps],
-    )
+    return trajectory_payload(model, "images", static, arrays, traj, run_id)
 
 
 def write_payload(folder: Path, payload: dict) -> str:

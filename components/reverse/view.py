@@ -18,7 +18,7 @@ from adiff.diffusion import Predictor
 
 from ..arrays import count_nonfinite, points, score_field, tile_images
 from ..figures import make_frame_figure, make_schedule_marker_figure
-from ..player import live_message, player_payload, time_value
+from ..player import live_message, time_value
 from ..score_fields import FIELD_GRID, Fields
 from ..summaries import describe_mmd2
 from ..trajectory_view import (
@@ -28,6 +28,7 @@ from ..trajectory_view import (
     player_schedule,
     solid_at,
     trajectory_arrays,
+    trajectory_payload,
 )
 
 __all__ = ["frame_data", "frame_figure", "curve_figure", "live", "final_payload", "pointer", "done_text", "paths_from"]
@@ -62,18 +63,7 @@ def final_payload(model, kind: str, static: dict, traj, run_id: str, ideal, fiel
             f"⚠ {nonfinite} of {n} samples ended NaN or infinite: the model's output overflowed. They are not drawn "
             "and not in the statistics.",
         ]
-    sigmas = traj.noise_levels.tolist()
-    return player_payload(
-        run_id,
-        kind,
-        static,
-        arrays,
-        traj.timesteps,
-        sigmas,
-        frame_labels(traj.timesteps, sigmas, arrays),
-        live=False,
-        alpha=[solid_at(model.process, t) for t in traj.timesteps],
-    )
+    return trajectory_payload(model, kind, static, arrays, traj, run_id)
 
 
 def pointer(run_id: str, count: int) -> dict:
