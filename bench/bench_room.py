@@ -19,17 +19,13 @@ import time
 from pathlib import Path
 
 import torch
+from app_client import pct
 from common import base_parser, print_footer, print_header, setup
 
 from components.context import AppContext
 from components.reverse import handlers
 from components.reverse.requests import GenerateRequest
 from tests.app_helpers import preset_dir_with_fallbacks
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[round(q * (len(xs) - 1))]
 
 
 def one_room(ctx: AppContext, runs: int) -> dict[int, tuple[float, float, float]]:
