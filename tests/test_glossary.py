@@ -131,3 +131,16 @@ def test_the_cosine_clip_and_the_rough_target_are_the_numbers_the_app_uses():
         guidance_view.guidance_verdict(0.0, 2.0, 1.0, 0.01, 0.01, e, 1.0, 1)[1] for e in (ROUGH_ESS - 1, ROUGH_ESS)
     ]
     assert "rough" in rough[0] and "rough" not in rough[1]
+
+
+def test_the_nll_entry_states_the_entropy_of_the_data_the_app_uses():
+    """'NLL (nats)': 8gaussians' entropy 'log 8 + log(2πe·0.25²) ≈ 2.14 nats', against the exact mixture the app
+    draws 8gaussians from: a Monte-Carlo -E log p over 20,000 of its own samples (modes far apart: the formula holds)."""
+    text = H.GLOSSARY["NLL (nats)"]
+    stated = float(re.search(r"≈ ([0-9.]+) nats", text).group(1))
+    g = eight_gaussians_mixture()
+    x, _ = g.sample(20_000, generator=torch.Generator().manual_seed(0))
+    lp = g.log_prob(x.double())
+    mc, se = -lp.mean().item(), lp.std().item() / len(lp) ** 0.5
+    assert torch.allclose(g.covs, torch.eye(2, dtype=g.covs.dtype) * 0.25**2)  # the 0.25 the entry names
+    assert abs(mc - stated) < 0.005 + 2 * se, (mc, se, stated)
