@@ -35,12 +35,43 @@ class Api:
         return self.client.predict(api_name=endpoint, **self.kwargs(endpoint, **given))
 
 
+def load_client(url: str, http_timeout: float | None = None):
+    """A gradio_client Client as cheap to run as we can make it, for load that shares the app's cores: the app is
+    plain HTTP on loopback, so no certificate store is read (gradio_client opens a new httpx client, with a fresh
+    SSL context that loads certifi's bundle unless verification is off, for every call: about 10 ms of CPU each)."""
+    from gradio_client import Client
+
+    kwargs = {} if http_timeout is None else {"timeout": http_timeout}
+    return Client(url, verbose=False, ssl_verify=False, httpx_kwargs=kwargs)
+
+
+POLL_S = 0.01  # how often a load client looks for a new streamed update (see ``updates``)
+
+
+def updates(job, poll: float = POLL_S):
+    """A streamed job's updates as they arrive, like ``for out in job`` but without its busy wait: gradio_client's
+    ``Job.__next__`` polls every 1 ms under a lock, so thirty load threads on the app's own two cores burn about a
+    core between them (31 CPU-s in one workshop run, against the app's 44) and the bench measured its own clients.
+    Looking every ``poll`` seconds adds at most ``poll`` to a first-update time."""
+    seen = 0
+    while True:
+        done = job.done()  # read before the outputs: whatever was appended before it finished is then in the list
+        outs = job.outputs()
+        if len(outs) > seen:
+            yield from outs[seen:]
+            seen = len(outs)
+        elif done:
+            return
+        else:
+            time.sleep(poll)
+
+
 def timed_generate(api: Api, **inputs) -> dict:
     """Submit /generate and read its stream: seconds to the first update and to the end, updates, final status."""
     t0 = time.perf_counter()
     job = api.submit("/generate", **inputs)
     first, n, last = None, 0, None
-    for out in job:
+    for out in updates(job):
         n += 1
         last = out
         if first is None:

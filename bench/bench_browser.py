@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app_client import updates
 from bench_app import free_port, start_app, stop_app
 from common import ROOT, base_parser, fmt_stats, print_footer, print_header, print_table, setup, stats, verdict
 
@@ -174,7 +175,7 @@ def api_generate(client, seed: int = 0) -> tuple[float, int, dict, float]:
     t0 = time.perf_counter()
     job = client.submit(api_name="/generate", **{**GEN, "seed": seed})
     size = 0
-    for out in job:
+    for out in updates(job):
         size += len(json.dumps(out, default=str))
     final = job.result()
     elapsed = time.perf_counter() - t0

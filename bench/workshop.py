@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from app_client import Api, pct, timed_generate
+from app_client import Api, load_client, pct, timed_generate, updates
 
 ENDPOINTS = ("/schedule_curves", "/forward", "/generate", "/frame", "/guided_generate")
 # p95 seconds (issue 22): done, and the first streamed update, per endpoint; with every client on the same defaults
@@ -90,7 +90,7 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
     def guided():
         t0, first, summary = time.perf_counter(), None, None
         job = api.client.submit(**gd_in, api_name="/guided_generate")
-        for _ in job:
+        for _ in updates(job):
             first = first if first is not None else time.perf_counter() - t0
         _, _, summary = job.result()
         return {
@@ -104,9 +104,7 @@ def session_calls(api, d: dict, seed: int | None) -> dict:
 
 
 def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float, timeout: float = 900.0) -> dict:
-    from gradio_client import Client
-
-    apis = [Api(Client(url, verbose=False, httpx_kwargs={"timeout": http_timeout})) for _ in range(n)]
+    apis = [Api(load_client(url, http_timeout)) for _ in range(n)]
     barrier = threading.Barrier(n)
     results: list = [None] * n
 
@@ -114,7 +112,7 @@ def load_run(url: str, n: int, d: dict, seeds: list | None, http_timeout: float,
         barrier.wait()
         results[i] = session_calls(apis[i], d, None if seeds is None else seeds[i])
 
-    probe_api = Api(Client(url, verbose=False, httpx_kwargs={"timeout": http_timeout}))
+    probe_api = Api(load_client(url, http_timeout))
     probes: dict[str, list] = {"/schedule_curves": [], "/forward": []}
     stop = threading.Event()
 

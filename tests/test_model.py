@@ -229,3 +229,30 @@ def test_shared_timestep_broadcasts_like_a_per_sample_one(ptype):
     assert torch.allclose(net(x, torch.full((6,), 0.3), lab), net(x, torch.tensor([0.3]), lab), atol=1e-5)
     eps = m.noise_predictor(lab, 6, use_ema=False)
     assert torch.allclose(eps(x, torch.full((6,), 15)), net(x, torch.full((6,), 15 / 50), lab), atol=1e-5)
+
+
+@pytest.mark.parametrize("tokens,context", [(2, None), (2, 3), (4, None)])
+def test_small_attention_equals_scaled_dot_product_attention(tokens, context):
+    """The broadcast-product path for few (query, key) pairs (the 2-token point denoisers) computes what
+    scaled_dot_product_attention computes, values and gradients, for self- and cross-attention."""
+    from adiff.nn import denoisers
+
+    torch.manual_seed(0)
+    att = denoisers.Attention(32, 4, 0.0)
+    x = torch.randn(64, tokens, 32, requires_grad=True)
+    c = None if context is None else torch.randn(64, context, 32, requires_grad=True)
+    assert tokens * (context or tokens) <= denoisers._SMALL_ATTENTION
+    outs = []
+    for limit in (denoisers._SMALL_ATTENTION, 0):  # the small path, then SDPA
+        old, denoisers._SMALL_ATTENTION = denoisers._SMALL_ATTENTION, limit
+        try:
+            y = att(x, c)
+            wrt = [x, *([] if c is None else [c]), *att.parameters()]
+            grads = torch.autograd.grad((y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum(), wrt)
+        finally:
+            denoisers._SMALL_ATTENTION = old
+        outs.append((y.detach(), grads))
+    (y_small, g_small), (y_sdpa, g_sdpa) = outs
+    assert float((y_small - y_sdpa).abs().max()) <= 1e-5 * float(y_sdpa.abs().max())
+    for a, b in zip(g_small, g_sdpa):
+        assert float((a - b).abs().max()) <= 5e-5 * max(float(b.abs().max()), 1e-6)  # sums over the batch

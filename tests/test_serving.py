@@ -12,7 +12,7 @@ import torch
 from adiff import DiffusionModel
 from adiff.samplers import sample
 from adiff.serving import RunCancelled, SamplingEngine
-from adiff.serving.batch import split_requests
+from adiff.serving.batch import Graph, split_by_graph, split_requests
 from adiff.steering.rewards import make_reward
 
 TOL = 1e-5
@@ -368,6 +368,35 @@ def test_workers_compute_shares_of_a_round_in_parallel(vp):
     assert len(split_requests([_Rows(200), _Rows(200)], 2)) == 1  # shares of at least MIN_SHARE_ROWS rows
 
 
+def test_guided_runs_in_workers_shares_match_solo_guided(vp):
+    """With two workers a round of forwards with autograd is cut in two shares, each with its own graph, and the
+    VJP round computes each graph's backward in its own thread: every run still gets its solo guided result."""
+    n = 160
+    base = {"sampler": "ddim", "num_steps": 6, "clip_x0": 3.0, "use_guidance": True, "guidance_scale": 2.0}
+    jobs = [
+        (vp, {**base, "seed": s, "reward_fn": make_reward("x_coordinate" if s % 2 else "inside_ring")}, _generate(n))
+        for s in range(4)
+    ]
+    with SamplingEngine(max_wait_ms=300, vjp_wait_ms=300, workers=2) as engine:
+        got = _together(engine, jobs)
+        for (m, kw, _), res in zip(jobs, got):
+            _assert_same(res, m.generate(n, **kw), f"guided seed {kw['seed']} in a worker's share")
+        s = engine.stats()
+    assert s.max_rows_call == 4 * n and 0 < s.vjp_rounds <= 6  # every run's forward in one round, its VJP in one
+
+    class _Vjp:  # what split_by_graph reads of a request
+        def __init__(self, rows, graph):
+            self.x, self.graph = torch.zeros(rows, 2), graph
+
+    g1, g2, used = Graph(None, None, [1]), Graph(None, None, [1]), Graph(None, None, [1], used=True)
+    reqs = [_Vjp(300, g1), _Vjp(300, g2), _Vjp(100, g1), _Vjp(300, used), _Vjp(300, None)]
+    shares = split_by_graph(reqs, 2)
+    assert len(shares) == 2 and sorted(map(len, shares)) == [2, 3]
+    one = next(sh for sh in shares if reqs[0] in sh)  # a graph's requests stay together (one backward answers them)
+    assert reqs[2] in one and reqs[1] not in one  # and the two graphs' backwards go to different threads
+    assert split_by_graph(reqs[:1], 2) == [reqs[:1]]
+
+
 def test_stats_and_the_wait_estimate(vp):
     with SamplingEngine(max_wait_ms=1000) as engine:
         assert engine.estimate_wait(100, vp) is None
@@ -405,6 +434,7 @@ def test_bad_calls_fail_in_their_own_thread(engine, vp, cond):
         net(torch.zeros(4, 2), 10)  # the session has closed
     for bad, match in (
         ({"max_wait_ms": -1}, "max_wait_ms"),
+        ({"vjp_wait_ms": 5000}, "vjp_wait_ms"),
         ({"max_rows": 0}, "max_rows"),
         ({"workers": 0}, "workers"),
     ):

@@ -33,6 +33,7 @@ __all__ = [
     "forward_rows_graph",
     "compute_isolated",
     "split_requests",
+    "split_by_graph",
     "MIN_SHARE_ROWS",
 ]
 
@@ -249,3 +250,26 @@ def split_requests(requests: list, parts: int) -> list[list]:
             shares.append(share)
             share = []
     return shares + [share] if share else shares
+
+
+def split_by_graph(requests: list, parts: int) -> list[list]:
+    """VJP requests cut into at most ``parts`` shares that can be computed in parallel: every request of one unused
+    Graph in the same share (its one backward answers them all), the rest (recomputed: a Graph already used, or none)
+    cut by rows as ``split_requests`` does; the groups dealt largest first to the share with the fewest rows."""
+    groups: dict[int, list] = {}
+    rest = []
+    for r in requests:
+        if r.graph is not None and not r.graph.used:
+            groups.setdefault(id(r.graph), []).append(r)
+        else:
+            rest.append(r)
+    units = list(groups.values()) + (split_requests(rest, parts) if rest else [])
+    if len(units) <= 1:
+        return units or [requests]
+    shares: list[list] = [[] for _ in range(min(parts, len(units)))]
+    rows = [0] * len(shares)
+    for unit in sorted(units, key=lambda u: -sum(r.x.shape[0] for r in u)):
+        i = rows.index(min(rows))
+        shares[i] += unit
+        rows[i] += sum(r.x.shape[0] for r in unit)
+    return [share for share in shares if share]

@@ -42,6 +42,7 @@ from .batch import (
     compute_isolated,
     forward_rows,
     forward_rows_graph,
+    split_by_graph,
     split_requests,
     vjp_rows,
 )
@@ -73,11 +74,12 @@ class _Request:
     error: BaseException | None = None
 
 
-def _check_settings(max_wait_ms, max_rows, workers) -> None:
+def _check_settings(max_wait_ms, max_rows, workers, vjp_wait_ms) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ValueError(f"workers must be an integer in 1..64, got {workers!r}")
-    if isinstance(max_wait_ms, bool) or not isinstance(max_wait_ms, (int, float)) or not 0 <= max_wait_ms <= 1000:
-        raise ValueError(f"max_wait_ms must be a number in [0, 1000], got {max_wait_ms!r}")
+    for name, wait in (("max_wait_ms", max_wait_ms), ("vjp_wait_ms", vjp_wait_ms)):
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= 1000:
+            raise ValueError(f"{name} must be a number in [0, 1000], got {wait!r}")
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
         raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
 
@@ -86,14 +88,19 @@ class SamplingEngine:
     """Dynamic batching of network calls across concurrent sampling runs (see the module docstring).
 
     max_wait_ms: how long a queued call may wait for others before its round starts (a round starts at once when
-    every open run is waiting).  max_rows: the most rows one call takes (None: everything queued); a single call
+    every open run is waiting).  vjp_wait_ms: the same for a VJP (on the CPU; a round starts at once when no open run
+    still owes one): with 30 guided runs, 5 ms split each step's VJPs into ~6 rounds and a forward recomputed for
+    most runs; 50 ms kept them to one or two (bench_room.py --tab guidance: 30 runs 13.7 -> 9.1 s, with the shares).  max_rows: the most rows one call takes (None: everything queued); a single call
     larger than that runs alone.  workers: threads that compute a round's forward together, each on a share of its
     runs (at least ``MIN_SHARE_ROWS`` rows each): for a CPU with several cores, with torch.set_num_threads(1) (a
     small network's ops scale poorly across cores, and not at all where the cores are shared); keep 1 on a GPU.  The
     engine thread starts here; ``close()`` (or leaving a with-block) stops it."""
 
-    def __init__(self, max_wait_ms: float = 5.0, max_rows: int | None = 8192, workers: int = 1):
-        _check_settings(max_wait_ms, max_rows, workers)
+    def __init__(
+        self, max_wait_ms: float = 5.0, max_rows: int | None = 8192, workers: int = 1, vjp_wait_ms: float = 50.0
+    ):
+        _check_settings(max_wait_ms, max_rows, workers, vjp_wait_ms)
+        self.vjp_wait = vjp_wait_ms / 1000.0
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="adiff-engine-worker") if workers > 1 else None
         self.max_wait = max_wait_ms / 1000.0
@@ -160,8 +167,10 @@ class SamplingEngine:
             raise ValueError(f"cotangent must have the shape of x {list(x.shape)}, got {list(cotangent.shape)}")
         req = _Request(session, x, t, labels, b, cotangent=cotangent, graph=graph, graph_index=index)
         # Waiting for other runs' VJPs pays only where they can come meanwhile: on a GPU the autograd worker that
-        # would run them is this thread.
-        deadline = req.submitted + (0.0 if x.is_cuda else self.max_wait)
+        # would run them is this thread.  On the CPU each run computes its reward's gradient in Python between its
+        # forward and its VJP, thirty of them one after another under the GIL: a VJP round that starts before they
+        # all came uses the graph up, and the late runs pay a forward again (``vjp_wait_ms``).
+        deadline = req.submitted + (0.0 if x.is_cuda else self.vjp_wait)
         with self._cond:
             self._enqueue(self._vjp_queue, req)
             session.grad_calls = max(0, session.grad_calls - 1)
@@ -367,13 +376,23 @@ class SamplingEngine:
                 self._account(key, rows, seconds, vjp, grad)  # answers wake their runs (their events)
 
     def _compute(self, net: Network, reqs: list[_Request], compute) -> list[tuple]:
-        """compute_isolated over the workers' shares of a forward round, in parallel (VJP rounds stay whole: on a GPU
-        they run inside the autograd worker, which another thread's backward would wait for)."""
-        shares = split_requests(reqs, self.workers) if compute is forward_rows and self._pool is not None else [reqs]
+        """compute_isolated over the workers' shares of a round, in parallel, answers in the requests' order.  A
+        forward (with autograd or not) is cut by rows; a VJP round by graph (each kept graph's one backward in one
+        share; a CPU backward runs in the thread that calls it).  On a GPU a VJP round stays whole: it runs inside
+        the autograd worker, which another thread's backward would wait for."""
+        if self._pool is None:
+            shares = [reqs]
+        elif compute is vjp_rows:
+            shares = [reqs] if net.device.type == "cuda" else split_by_graph(reqs, self.workers)
+        else:
+            shares = split_requests(reqs, self.workers)
         others = [self._pool.submit(compute_isolated, net, share, compute) for share in shares[1:]]
         answers = compute_isolated(net, shares[0], compute)
         for job in others:
             answers += job.result()
+        if len(shares) > 1 and compute is vjp_rows:  # split_by_graph may reorder: back to the requests' order
+            order = {id(r): i for i, r in enumerate(r for share in shares for r in share)}
+            answers = [answers[order[id(r)]] for r in reqs]
         return answers
 
     def _account(self, key, rows: int, seconds: float, vjp: bool, grad: bool) -> None:
