@@ -33,7 +33,16 @@ import plotly.graph_objects as go
 
 import adiff.presets
 
-__all__ = ["ResultCache", "request_key", "preset_key", "FinishedRun", "REUSED_TEXT", "figure_nbytes", "MB"]
+__all__ = [
+    "ResultCache",
+    "request_key",
+    "preset_key",
+    "FinishedRun",
+    "REUSED_TEXT",
+    "figure_nbytes",
+    "FrozenFigure",
+    "MB",
+]
 
 MB = 2**20
 
@@ -104,31 +113,58 @@ class FinishedRun:
 
 def figure_nbytes(fig: Any) -> int:
     """About the bytes a plotly figure holds (its JSON's length)."""
+    if isinstance(fig, FrozenFigure):
+        return len(fig.text)
     return len(fig.to_json()) if hasattr(fig, "to_json") else len(json.dumps(fig))
 
 
-@dataclass(frozen=True)
-class _FrozenFigure:
-    """A plotly figure kept as its JSON text (one string: counted exactly, and one allocation to free)."""
+class FrozenFigure:
+    """A plotly figure kept as its JSON text: one string (counted exactly, one allocation to free), and what Gradio's
+    Plot sends as it is (its postprocess calls ``to_json()``), so a stored or reused figure is serialised once, not
+    rebuilt and serialised again for every answer.  Read like the figure it was: any other attribute comes from the
+    figure, rebuilt from the text on first use."""
 
-    text: str
+    __slots__ = ("text", "_figure")
 
-    def thaw(self) -> go.Figure:
-        fig = json.loads(self.text)
-        return go.Figure(data=fig.get("data"), layout=fig.get("layout"), _validate=False)
+    def __init__(self, text: str):
+        self.text, self._figure = text, None
+
+    @classmethod
+    def of(cls, fig: Any) -> FrozenFigure:
+        return fig if isinstance(fig, cls) else cls(fig.to_json())
+
+    def to_json(self, *args, **kwargs) -> str:
+        return self.text
+
+    @property
+    def figure(self) -> go.Figure:
+        if self._figure is None:
+            fig = json.loads(self.text)
+            self._figure = go.Figure(data=fig.get("data"), layout=fig.get("layout"), _validate=False)
+        return self._figure
+
+    def __deepcopy__(self, memo) -> FrozenFigure:  # Gradio deep-copies outputs: the text is immutable
+        return FrozenFigure(self.text)
+
+    def __getattr__(self, name: str) -> Any:  # only for what the slots do not hold: the figure's attributes
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.figure, name)
 
 
 def _freeze(value: Any) -> Any:
     if isinstance(value, go.Figure):
-        return _FrozenFigure(value.to_json())
+        return FrozenFigure(value.to_json())
     if isinstance(value, tuple):
         return tuple(_freeze(v) for v in value)
     return value
 
 
 def _thaw(value: Any) -> Any:
-    if isinstance(value, _FrozenFigure):
-        return value.thaw()
+    """A stored value as it is given out: frozen figures stay frozen (each answer gets a new FrozenFigure of the one
+    text, so that what an answer rebuilds from it is its own)."""
+    if isinstance(value, FrozenFigure):
+        return FrozenFigure(value.text)
     if isinstance(value, tuple):
         return tuple(_thaw(v) for v in value)
     return value

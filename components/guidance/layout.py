@@ -12,6 +12,8 @@ API: /guided_generate (streams its progress), /guided_stop.
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from adiff.samplers import solvers_for
@@ -26,6 +28,7 @@ from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, merge
+from ..result_cache import FrozenFigure
 from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
 from ..wiring import EVENT, RUNNING, endpoint
@@ -58,12 +61,18 @@ EMPTY_TEXT = (
 RUNNING_TEXT = "Sampling: the unguided and guided samples appear here when the run ends."
 
 
+@functools.cache
+def _running_figure() -> FrozenFigure:
+    """The placeholder shown while sampling, serialised once for every run's progress messages."""
+    return FrozenFigure.of(make_message_figure(RUNNING_TEXT))
+
+
 def _render_generate(out: Progress | Result):
     """(figure, status, summary).  While sampling, a small placeholder figure and summary, not gr.skip(): in Gradio
     6.31 an output that gets an update (gr.skip() is one) and then a value registers a new copy of its component,
     holding that value, in the session's state at every such turn (+0.45 MB per request here; see wiring.py)."""
     if isinstance(out, Progress):
-        return make_message_figure(RUNNING_TEXT), out.text, RUNNING
+        return _running_figure(), out.text, RUNNING
     return out.figure, out.text, out.summary
 
 
