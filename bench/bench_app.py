@@ -36,7 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app_client import Api, pct, timed_generate
+from app_client import Api, load_client, pct, timed_generate
 from common import (
     ROOT,
     base_parser,
@@ -111,9 +111,7 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 def concurrent_generate(url: str, n_clients: int, inputs: dict, timeout: float) -> dict:
-    from gradio_client import Client
-
-    apis = [Api(Client(url, verbose=False)) for _ in range(n_clients)]
+    apis = [Api(load_client(url)) for _ in range(n_clients)]
     barrier = threading.Barrier(n_clients)
     results: list[dict] = [None] * n_clients
 

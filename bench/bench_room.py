@@ -38,10 +38,22 @@ GUIDED_EXPRESSION = "-((x-1)**2 + (y+0.5)**2)"
 def tab_run(ctx: AppContext, session, tab: str, seed: int):
     """(the handler's generator for the tab's default request with this seed, the view type that marks its result)"""
     if tab == "guidance":
-        req = GuidedRequest.parse(
-            ctx, session, "moons", "distance_to_target", GUIDED_EXPRESSION, "", 2.0, "dps", 1, "any", 1.0, "ddim",
-            20, seed, 300,
-        )  # fmt: skip
+        inputs = (
+            "moons",
+            "distance_to_target",
+            GUIDED_EXPRESSION,
+            "",
+            2.0,
+            "dps",
+            1,
+            "any",
+            1.0,
+            "ddim",
+            20,
+            seed,
+            300,
+        )
+        req = GuidedRequest.parse(ctx, session, *inputs)
         return guidance.guided_generate(ctx, session, req), guidance.Result
     req = GenerateRequest.parse(ctx, session, "moons", "dpmpp_2m", 25, 0.0, seed, 500, "any", 1.0)
     return handlers.generate(ctx, session, req), handlers.Done

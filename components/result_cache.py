@@ -122,7 +122,8 @@ class FrozenFigure:
     """A plotly figure kept as its JSON text: one string (counted exactly, one allocation to free), and what Gradio's
     Plot sends as it is (its postprocess calls ``to_json()``), so a stored or reused figure is serialised once, not
     rebuilt and serialised again for every answer.  Read like the figure it was: any other attribute comes from the
-    figure, rebuilt from the text on first use."""
+    figure, rebuilt from the text on first use.  Read-only: a change made through it is not what Gradio sends (the
+    text is), so build a new figure instead."""
 
     __slots__ = ("text", "_figure")
 
