@@ -282,16 +282,8 @@ def per_run_files(url: str, Client) -> None:
 
 def compare_case(url: str, Client, handle_file, tmp: Path) -> None:
     from gradio_client.exceptions import AppError
-    from PIL import Image, ImageDraw
 
-    def _png(shape: str) -> bytes:
-        im = Image.new("RGB", (20, 20), "white")
-        d = ImageDraw.Draw(im)
-        if shape == "bar":
-            d.rectangle((8, 2, 12, 17), fill="black")
-        else:
-            d.ellipse((2, 2, 17, 17), outline="black", width=3)
-        return png_bytes(im)
+    from tests.own_images import plain_shape_png as _png
 
     path = tmp / "mine.zip"
     with zipfile.ZipFile(path, "w") as z:

@@ -30,9 +30,8 @@ from components.guidance import handlers as guidance
 from components.guidance.handlers import GuidedRequest
 from components.reverse import handlers
 from components.reverse.requests import GenerateRequest
+from components.reward_picker import DEFAULT_EXPRESSION
 from tests.app_helpers import preset_dir_with_fallbacks
-
-GUIDED_EXPRESSION = "-((x-1)**2 + (y+0.5)**2)"
 
 
 def tab_run(ctx: AppContext, session, tab: str, seed: int):
@@ -41,7 +40,7 @@ def tab_run(ctx: AppContext, session, tab: str, seed: int):
         inputs = (
             "moons",
             "distance_to_target",
-            GUIDED_EXPRESSION,
+            DEFAULT_EXPRESSION,
             "",
             2.0,
             "dps",

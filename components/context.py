@@ -171,17 +171,20 @@ class AppContext:
         )
 
     # -------------------------------------------------------------- data (read-only, cached per app)
-    def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        key = (name, n, seed)
+    def _cached(self, store: dict, key, make):
+        """store[key], made by make() the first time (outside the lock); a store past 32 entries starts afresh."""
         with self._lock:
-            hit = self._data_cache.get(key)
-        if hit is None:
-            hit = make_dataset(name, n, seed=seed)
-            with self._lock:
-                if len(self._data_cache) > 32:
-                    self._data_cache.clear()
-                self._data_cache[key] = hit
-        return hit
+            if key in store:
+                return store[key]
+        value = make()
+        with self._lock:
+            if len(store) > 32:
+                store.clear()
+            store[key] = value
+        return value
+
+    def dataset(self, name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._cached(self._data_cache, (name, n, seed), lambda: make_dataset(name, n, seed=seed))
 
     def mmd2_to_data(self, info: ModelInfo, samples: torch.Tensor, label, n: int, seed: int) -> MMDEstimate | None:
         """MMD² (with its standard error) of the first ``n`` samples of a 2-D model to ``n`` points of its dataset (of
@@ -189,16 +192,13 @@ class AppContext:
         n vs n points: MMD² costs O((2n)²)."""
         if info.kind != "points" or info.dataset is None or len(samples) < 2:
             return None
-        key = (info.dataset, label if isinstance(label, int) else None, n, seed)
-        with self._lock:
-            reference = self._references.get(key, False)
-        if reference is False:  # the data side's kernel sums are the same for every run: computed once (a third)
+        label = label if isinstance(label, int) else None
+
+        def make():  # the data side's kernel sums are the same for every run: computed once (a third of the cost)
             ref, ref_labels = self.dataset(info.dataset, 4 * n, seed)
-            if isinstance(label, int) and ref_labels is not None:
+            if label is not None and ref_labels is not None:
                 ref = ref[ref_labels == label]  # compare a class-conditional run with that class's data
-            reference = MMDReference(ref[:n]) if len(ref) >= 2 else None
-            with self._lock:
-                if len(self._references) > 32:
-                    self._references.clear()
-                self._references[key] = reference
+            return MMDReference(ref[:n]) if len(ref) >= 2 else None
+
+        reference = self._cached(self._references, (info.dataset, label, n, seed), make)
         return None if reference is None else reference.estimate(samples[:n].float().cpu())

@@ -113,8 +113,6 @@ class FinishedRun:
 
 def figure_nbytes(fig: Any) -> int:
     """About the bytes a plotly figure holds (its JSON's length)."""
-    if isinstance(fig, FrozenFigure):
-        return len(fig.text)
     return len(fig.to_json()) if hasattr(fig, "to_json") else len(json.dumps(fig))
 
 
@@ -155,7 +153,7 @@ class FrozenFigure:
 
 def _freeze(value: Any) -> Any:
     if isinstance(value, go.Figure):
-        return FrozenFigure(value.to_json())
+        return FrozenFigure.of(value)
     if isinstance(value, tuple):
         return tuple(_freeze(v) for v in value)
     return value

@@ -14,7 +14,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-__all__ = ["CLASSES", "shape_png", "shapes_zip", "nearest_mean_rate", "shape_classifier", "classifier_rate"]
+__all__ = [
+    "CLASSES",
+    "plain_shape_png",
+    "shape_png",
+    "shapes_zip",
+    "nearest_mean_rate",
+    "shape_classifier",
+    "classifier_rate",
+]
 
 CLASSES = ("bars", "circles")  # the folder names; the upload's labels follow their sorted order: bars 0, circles 1
 SIDE = 64  # pixels a side of the drawn PNGs (the tab shrinks them to 8, 16 or 32)
@@ -25,6 +33,19 @@ def _rotated_bar(cx: float, cy: float, length: float, width: float, angle: float
     c, s = math.cos(angle), math.sin(angle)
     half = [(-width / 2, -length / 2), (width / 2, -length / 2), (width / 2, length / 2), (-width / 2, length / 2)]
     return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in half]
+
+
+def plain_shape_png(shape: str) -> bytes:
+    """A 20-pixel RGB PNG: an upright black bar (``"bar"``) or a ring (anything else) on white, the same every time."""
+    im = Image.new("RGB", (20, 20), "white")
+    d = ImageDraw.Draw(im)
+    if shape == "bar":
+        d.rectangle((8, 2, 12, 17), fill="black")
+    else:
+        d.ellipse((2, 2, 17, 17), outline="black", width=3)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def shape_png(kind: str, rng: np.random.Generator) -> bytes:

@@ -22,6 +22,7 @@ from components.fields import UserError
 from components.limits import LIMITS
 from components.train.strokes import drawing_image
 from tests.app_helpers import plot_json, trace
+from tests.own_images import plain_shape_png
 from tests.test_app_api import app, app_error, stream  # noqa: F401  (the module-scoped app fixture)
 
 
@@ -42,18 +43,6 @@ def _data_url(im: Image.Image) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _png(shape: str) -> bytes:
-    im = Image.new("RGB", (20, 20), "white")
-    d = ImageDraw.Draw(im)
-    if shape == "bar":
-        d.rectangle((8, 2, 12, 17), fill="black")
-    else:
-        d.ellipse((2, 2, 17, 17), outline="black", width=3)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _zip(tmp_path, entries: dict[str, bytes], name="data.zip") -> str:
@@ -186,8 +175,8 @@ def test_an_empty_or_tiny_drawing_is_refused(client):
 
 
 def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
-    entries = {f"shapes/bars/{i}.png": _png("bar") for i in range(5)} | {
-        f"shapes/rings/{i}.png": _png("ring") for i in range(3)
+    entries = {f"shapes/bars/{i}.png": plain_shape_png("bar") for i in range(5)} | {
+        f"shapes/rings/{i}.png": plain_shape_png("ring") for i in range(3)
     }
     fig, status, dataset = client.predict([handle_file(_zip(tmp_path, entries))], "8", api_name="/use_images")
     assert status["counts_per_class"] == {"bars": 5, "rings": 3} and status["image_size"] == 8
@@ -203,7 +192,7 @@ def test_uploaded_class_folders_train_a_conditional_model(client, tmp_path):
     bad.write_bytes(b"definitely not a zip")
     msg = app_error(lambda: client.predict([handle_file(str(bad))], "32", api_name="/use_images"))
     assert msg.startswith("images: the file is not a zip archive")
-    evil = _zip(tmp_path, {"../../etc/x.png": _png("bar"), "a.png": _png("bar")}, "evil.zip")
+    evil = _zip(tmp_path, {"../../etc/x.png": plain_shape_png("bar"), "a.png": plain_shape_png("bar")}, "evil.zip")
     assert "escapes the folder" in app_error(lambda: client.predict([handle_file(evil)], "32", api_name="/use_images"))
     _train(client, "my images", conditional=True)
     path, _ = client.predict(api_name="/save_model")
@@ -215,7 +204,7 @@ def test_several_image_files_and_an_unlabelled_set(client, tmp_path):
     paths = []
     for i in range(3):
         p = tmp_path / f"img{i}.png"
-        p.write_bytes(_png("ring"))
+        p.write_bytes(plain_shape_png("ring"))
         paths.append(handle_file(str(p)))
     _, status, _ = client.predict(paths, "16", api_name="/use_images")
     assert status["counts_per_class"] == {"all": 3} and status["classes"] == []
@@ -232,7 +221,7 @@ def test_compare_tells_my_images_from_glyphs_by_their_fingerprint(client, tmp_pa
     """Issue 23: 'my images' with classes 0-9 at 16x16 has the shape and the class count of glyphs, but is not the
     same data: compare refuses the pair, naming model_b, also after the model is saved and loaded again; a model of
     a built-in dataset pairs with that dataset's preset (and not with another's)."""
-    entries = {f"mine/{c}/{i}.png": _png("bar" if c % 2 else "ring") for c in range(10) for i in range(2)}
+    entries = {f"mine/{c}/{i}.png": plain_shape_png("bar" if c % 2 else "ring") for c in range(10) for i in range(2)}
     _, status, _ = client.predict([handle_file(_zip(tmp_path, entries))], "16", api_name="/use_images")
     assert status["images"] == 20 and len(status["counts_per_class"]) == 9  # 8 shown, the rest in one entry
     _train(client, "my images", conditional=True)

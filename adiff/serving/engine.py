@@ -88,9 +88,8 @@ class SamplingEngine:
     """Dynamic batching of network calls across concurrent sampling runs (see the module docstring).
 
     max_wait_ms: how long a queued call may wait for others before its round starts (a round starts at once when
-    every open run is waiting).  vjp_wait_ms: the same for a VJP (on the CPU; a round starts at once when no open run
-    still owes one): with 30 guided runs, 5 ms split each step's VJPs into ~6 rounds and a forward recomputed for
-    most runs; 50 ms kept them to one or two (bench_room.py --tab guidance: 30 runs 13.7 -> 9.1 s, with the shares).  max_rows: the most rows one call takes (None: everything queued); a single call
+    every open run is waiting).  vjp_wait_ms: the same for a VJP round on the CPU (at once when no open run still
+    owes a VJP; see ``vjp``).  max_rows: the most rows one call takes (None: everything queued); a single call
     larger than that runs alone.  workers: threads that compute a round's forward together, each on a share of its
     runs (at least ``MIN_SHARE_ROWS`` rows each): for a CPU with several cores, with torch.set_num_threads(1) (a
     small network's ops scale poorly across cores, and not at all where the cores are shared); keep 1 on a GPU.  The
@@ -169,7 +168,9 @@ class SamplingEngine:
         # Waiting for other runs' VJPs pays only where they can come meanwhile: on a GPU the autograd worker that
         # would run them is this thread.  On the CPU each run computes its reward's gradient in Python between its
         # forward and its VJP, thirty of them one after another under the GIL: a VJP round that starts before they
-        # all came uses the graph up, and the late runs pay a forward again (``vjp_wait_ms``).
+        # all came uses the graph up, and the late runs pay a forward again.  With 30 guided runs a 5 ms wait cut
+        # each step's VJPs into ~6 rounds; ``vjp_wait_ms`` = 50 keeps them to one or two (bench_room.py --tab
+        # guidance: 13.6 -> 7.0 s with the graph-wise shares of ``_compute``).
         deadline = req.submitted + (0.0 if x.is_cuda else self.vjp_wait)
         with self._cond:
             self._enqueue(self._vjp_queue, req)
@@ -387,13 +388,9 @@ class SamplingEngine:
         else:
             shares = split_requests(reqs, self.workers)
         others = [self._pool.submit(compute_isolated, net, share, compute) for share in shares[1:]]
-        answers = compute_isolated(net, shares[0], compute)
-        for job in others:
-            answers += job.result()
-        if len(shares) > 1 and compute is vjp_rows:  # split_by_graph may reorder: back to the requests' order
-            order = {id(r): i for i, r in enumerate(r for share in shares for r in share)}
-            answers = [answers[order[id(r)]] for r in reqs]
-        return answers
+        parts = [compute_isolated(net, shares[0], compute)] + [job.result() for job in others]
+        answer = {id(r): a for share, part in zip(shares, parts) for r, a in zip(share, part)}
+        return [answer[id(r)] for r in reqs]  # the shares may regroup the requests (split_by_graph)
 
     def _account(self, key, rows: int, seconds: float, vjp: bool, grad: bool) -> None:
         c = self._counts
