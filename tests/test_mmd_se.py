@@ -106,3 +106,16 @@ def test_too_few_samples_name_the_set():
         mmd2_estimate(torch.zeros(1, 2), torch.randn(5, 2))
     with pytest.raises(ValueError, match="at least 2 reference samples, got 1"):
         MMDReference(torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("bandwidths", [MMD_BANDWIDTHS, (0.3, 0.7), (4.0, 0.25, 1.0, 0.5)])
+def test_rbf_kernel_by_squaring_equals_one_exp_per_bandwidth(bandwidths):
+    """A bandwidth half the one before it is that kernel squared twice: the same mean of exps, to rounding."""
+    from adiff.eval.metrics import _rbf
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(300, 3, generator=g, dtype=torch.float64) * 2
+    q = torch.randn(200, 3, generator=g, dtype=torch.float64)
+    d2 = torch.cdist(p, q).pow(2)
+    want = sum(torch.exp(-d2 / (2 * h * h)) for h in bandwidths) / len(bandwidths)
+    assert float((_rbf(bandwidths)(p, q) - want).abs().max()) <= 1e-14

@@ -256,3 +256,52 @@ def test_small_attention_equals_scaled_dot_product_attention(tokens, context):
     assert float((y_small - y_sdpa).abs().max()) <= 1e-5 * float(y_sdpa.abs().max())
     for a, b in zip(g_small, g_sdpa):
         assert float((a - b).abs().max()) <= 5e-5 * max(float(b.abs().max()), 1e-6)  # sums over the batch
+
+
+def test_tanh_gelu_equals_torchs_with_and_without_grad():
+    """The no-grad path (x * sigmoid(2u)) computes torch's tanh GELU; with grad it is torch's kernel itself."""
+    from adiff.nn.denoisers import TanhGELU
+
+    x = torch.linspace(-12, 12, 20_001)
+    want = torch.nn.functional.gelu(x, approximate="tanh")
+    with torch.no_grad():
+        got = TanhGELU()(x)
+    assert float((got - want).abs().max()) <= 5e-7 * max(1.0, float(want.abs().max()) / 12)
+    assert torch.equal(x, torch.linspace(-12, 12, 20_001))  # the input is not written over
+    xg = x.clone().requires_grad_()
+    assert torch.equal(TanhGELU()(xg), want)
+    (g,) = torch.autograd.grad(TanhGELU()(xg).sum(), xg)
+    (g_ref,) = torch.autograd.grad(torch.nn.functional.gelu(xg, approximate="tanh").sum(), xg)
+    assert torch.equal(g, g_ref)
+
+
+@pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
+def test_row_chunks_give_each_row_what_one_call_gives(ptype):
+    """A batch over more than _CHUNK_TOKENS tokens runs in row chunks: each row's output (and the gradient to it) is
+    the one-call output, with a shared time, a time per row, and a time table with a row index."""
+    from adiff.nn import denoisers
+
+    extra = {"num_classes": 3} if ptype == "conditional" else {}
+    m = DiffusionModel(cfg(model_type=ptype, data_shape=[4], patch_size=2, **extra))
+    torch.manual_seed(1)
+    for p in m.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    net = m.denoiser.eval()
+    B = 37
+    x = torch.randn(B, 4, requires_grad=True)
+    lab = torch.randint(0, 4, (B,)) if extra else None  # 3 = the null label
+    index = torch.randint(0, 3, (B,))
+    times = [(torch.tensor([0.4]), None), (torch.rand(B), None), (torch.tensor([0.9, 0.05, 0.5]), index)]
+    for t, t_index in times:
+        outs = []
+        for limit in (10**9, 2 * 5):  # one call; chunks of 5 rows (2 tokens each), the last of 2
+            old, denoisers._CHUNK_TOKENS = denoisers._CHUNK_TOKENS, limit
+            try:
+                y = net(x, t, lab, t_index=t_index)
+                (g,) = torch.autograd.grad((y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum(), x)
+            finally:
+                denoisers._CHUNK_TOKENS = old
+            outs.append((y.detach(), g))
+        (y_one, g_one), (y_chunks, g_chunks) = outs
+        assert float((y_one - y_chunks).abs().max()) <= 1e-6 * max(1.0, float(y_one.abs().max()))
+        assert float((g_one - g_chunks).abs().max()) <= 1e-6 * max(1.0, float(g_one.abs().max()))

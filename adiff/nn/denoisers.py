@@ -20,6 +20,7 @@ import torch.nn.functional as F
 __all__ = [
     "timestep_embedding",
     "Tokenizer",
+    "TanhGELU",
     "TransformerBlock",
     "CrossAttentionBlock",
     "DenoiserNetwork",
@@ -110,6 +111,22 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, L, D))
 
 
+class TanhGELU(nn.Module):
+    """GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Hendrycks & Gimpel 2016),
+    as nn.GELU(approximate="tanh") but without grad as x * sigmoid(2u), u the tanh's argument (0.5 (1 + tanh u) =
+    sigmoid(2u)) in four in-place passes: torch's fused tanh-GELU kernel costs ~1.7 ns per value on the CPU, a fifth of
+    a point denoiser's forward; this is half that, equal to it within 5e-7.  With grad: torch's kernel (one saved input)."""
+
+    _A = 2.0 * math.sqrt(2.0 / math.pi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return F.gelu(x, approximate="tanh")
+        u = x * x
+        u.mul_(0.044715 * self._A).add_(self._A).mul_(x)  # 2u
+        return torch.sigmoid_(u).mul_(x)
+
+
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
@@ -126,9 +143,19 @@ def _per_time(fn, c: torch.Tensor, t_index: torch.Tensor | None) -> torch.Tensor
     return torch.cat([fn(c[k : k + 1]) for k in range(c.shape[0])])
 
 
-def _per_row(v: torch.Tensor, t_index: torch.Tensor | None) -> torch.Tensor:
-    """v [K, ...] computed once per distinct time -> [B, ...] for rows whose time is t_index [B] (None: v as it is)."""
-    return v if t_index is None else v.index_select(0, t_index)
+def _per_row(v: torch.Tensor, t_index: torch.Tensor | None, rows: slice = slice(None)) -> torch.Tensor:
+    """v [K, ...] computed once per distinct time -> [b, ...] for the batch's ``rows`` (all by default), whose times are
+    t_index[rows].  Without t_index, v is one row shared by the batch (kept as it is) or one row per batch row."""
+    if t_index is not None:
+        return v.index_select(0, t_index[rows])
+    return v if v.shape[0] == 1 else v[rows]
+
+
+# A forward over more tokens than this runs in row chunks, so that a chunk's activations (the MLP's 4x-wide hidden
+# above all) stay in a core's L2 cache: the moons network (2 tokens, width 64) over 7,500 rows on each of two threads,
+# with TanhGELU, 19.2 -> 13.7 us per row; 1,024-3,072 tokens measured best (30 /generate through the app: 2,048 beat
+# 1,024, 4,096 and 8,192).  Each row's numbers do not depend on the chunk (tests/test_model.py).
+_CHUNK_TOKENS = 2048
 
 
 class TransformerBlock(nn.Module):
@@ -141,7 +168,7 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ffn = nn.Sequential(
             nn.Linear(dim, mlp_ratio * dim),
-            nn.GELU(approximate="tanh"),
+            TanhGELU(),
             nn.Dropout(dropout),
             nn.Linear(mlp_ratio * dim, dim),
         )
@@ -150,9 +177,13 @@ class TransformerBlock(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, t_index: torch.Tensor | None = None) -> torch.Tensor:
-        """c [K, D] with K = 1 (shared) or B; with ``t_index`` [B], row b takes the modulation of time c[t_index[b]]."""
-        sh1, sc1, g1, sh2, sc2, g2 = _per_row(_per_time(self.ada, c, t_index), t_index).chunk(6, dim=-1)  # [B|1, D]
+    def modulation(self, c: torch.Tensor, t_index: torch.Tensor | None = None) -> torch.Tensor:
+        """The adaLN shifts, scales and gates of time vectors c [K, D]: [K, 6D], once per distinct time."""
+        return _per_time(self.ada, c, t_index)
+
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+        """x [B, L, D]; modulation [B|1, 6D]: this block's ``modulation`` rows for x's rows (or one shared by all)."""
+        sh1, sc1, g1, sh2, sc2, g2 = modulation.chunk(6, dim=-1)  # [B|1, D]
         x = x + g1.unsqueeze(1) * self.dropout(self.attention(_modulate(self.norm1(x), sh1, sc1)))
         return x + g2.unsqueeze(1) * self.dropout(self.ffn(_modulate(self.norm2(x), sh2, sc2)))
 
@@ -205,13 +236,24 @@ class DenoiserNetwork(nn.Module):
         return self.noise_embedding(timestep_embedding(t, self.embedding_dim))  # [B, D]
 
     def _trunk(self, x, c: torch.Tensor, context: torch.Tensor | None, t_index: torch.Tensor | None) -> torch.Tensor:
-        h = self.tokenizer(x)  # [B, L, D]
+        """The modulations once per distinct time (c [K, D]), then the rows in chunks of _CHUNK_TOKENS tokens."""
+        mods = [block.modulation(c, t_index) for block in self.encoder] + [_per_time(self.final_ada, c, t_index)]
+        B, step = x.shape[0], max(1, _CHUNK_TOKENS // self.tokenizer.num_tokens)
+        if B <= step:
+            return self._rows(x, mods, context, t_index, slice(None))
+        chunks = [slice(i, min(i + step, B)) for i in range(0, B, step)]
+        return torch.cat([self._rows(x[r], mods, context, t_index, r) for r in chunks])
+
+    def _rows(self, x, mods: list, context: torch.Tensor | None, t_index: torch.Tensor | None, rows: slice):
+        """The trunk over x = the batch's ``rows``: mods are the blocks' and the output layer's per-time modulations."""
+        h = self.tokenizer(x)  # [b, L, D]
+        ctx = None if context is None else context[rows]
         for i, block in enumerate(self.encoder):
-            h = block(h, c, t_index)
-            if context is not None:
-                h = self.cross_attention[i](h, context)
-        shift, scale = _per_row(_per_time(self.final_ada, c, t_index), t_index).chunk(2, dim=-1)
-        out = self.output_proj(_modulate(self.final_norm(h), shift, scale))  # [B, L, token_dim]
+            h = block(h, _per_row(mods[i], t_index, rows))
+            if ctx is not None:
+                h = self.cross_attention[i](h, ctx)
+        shift, scale = _per_row(mods[-1], t_index, rows).chunk(2, dim=-1)
+        out = self.output_proj(_modulate(self.final_norm(h), shift, scale))  # [b, L, token_dim]
         return self.tokenizer.from_tokens(out)
 
     def time_rows(self, t: torch.Tensor, t_index: torch.Tensor | None, batch: int) -> torch.Tensor:
