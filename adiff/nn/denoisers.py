@@ -154,7 +154,7 @@ def _per_row(v: torch.Tensor, t_index: torch.Tensor | None, rows: slice = slice(
 # A forward over more tokens than this runs in row chunks, so that a chunk's activations (the MLP's 4x-wide hidden
 # above all) stay in a core's L2 cache: the moons network (2 tokens, width 64) over 7,500 rows on each of two threads,
 # with TanhGELU, 19.2 -> 13.7 us per row; 1,024-3,072 tokens measured best (30 /generate through the app: 2,048 beat
-# 1,024, 4,096 and 8,192).  Each row's numbers do not depend on the chunk (tests/test_model.py).
+# 1,024, 4,096 and 8,192).  Each row's numbers do not depend on the chunk (tests/test_model.py).  Inference only.
 _CHUNK_TOKENS = 2048
 
 
@@ -236,10 +236,11 @@ class DenoiserNetwork(nn.Module):
         return self.noise_embedding(timestep_embedding(t, self.embedding_dim))  # [B, D]
 
     def _trunk(self, x, c: torch.Tensor, context: torch.Tensor | None, t_index: torch.Tensor | None) -> torch.Tensor:
-        """The modulations once per distinct time (c [K, D]), then the rows in chunks of _CHUNK_TOKENS tokens."""
+        """The modulations once per distinct time (c [K, D]), then the rows in chunks of _CHUNK_TOKENS tokens (without
+        autograd: a backward touches every saved activation anyway, and through chunks it has more to do)."""
         mods = [block.modulation(c, t_index) for block in self.encoder] + [_per_time(self.final_ada, c, t_index)]
         B, step = x.shape[0], max(1, _CHUNK_TOKENS // self.tokenizer.num_tokens)
-        if B <= step:
+        if B <= step or torch.is_grad_enabled():
             return self._rows(x, mods, context, t_index, slice(None))
         chunks = [slice(i, min(i + step, B)) for i in range(0, B, step)]
         return torch.cat([self._rows(x[r], mods, context, t_index, r) for r in chunks])
