@@ -31,27 +31,13 @@ from components.guidance.handlers import GuidedRequest
 from components.reverse import handlers
 from components.reverse.requests import GenerateRequest
 from components.reward_picker import DEFAULT_EXPRESSION
-from tests.app_helpers import preset_dir_with_fallbacks
+from tests.app_helpers import guided_inputs, preset_dir_with_fallbacks
 
 
 def tab_run(ctx: AppContext, session, tab: str, seed: int):
     """(the handler's generator for the tab's default request with this seed, the view type that marks its result)"""
     if tab == "guidance":
-        inputs = (
-            "moons",
-            "distance_to_target",
-            DEFAULT_EXPRESSION,
-            "",
-            2.0,
-            "dps",
-            1,
-            "any",
-            1.0,
-            "ddim",
-            20,
-            seed,
-            300,
-        )
+        inputs = guided_inputs(expression=DEFAULT_EXPRESSION, seed=seed)
         req = GuidedRequest.parse(ctx, session, *inputs)
         return guidance.guided_generate(ctx, session, req), guidance.Result
     req = GenerateRequest.parse(ctx, session, "moons", "dpmpp_2m", 25, 0.0, seed, 500, "any", 1.0)

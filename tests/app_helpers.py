@@ -101,6 +101,32 @@ def plot_json(value) -> dict:
     return json.loads(value["plot"])
 
 
+# /guided_generate's inputs in the API's order (GuidedRequest.parse's parameters), the guidance tab's request with an
+# empty expression (the reward's own); ``guided_inputs`` changes some by name
+GUIDED_INPUTS = {
+    "preset": "moons",
+    "reward": "distance_to_target",
+    "expression": "",
+    "reward_params": "",
+    "guidance_scale": 2.0,
+    "guidance_mode": "dps",
+    "recurrence": 1,
+    "class_label": "any",
+    "cfg_scale": 1.0,
+    "sampler": "ddim",
+    "num_steps": 20,
+    "seed": 0,
+    "num_samples": 300,
+}
+
+
+def guided_inputs(**changes) -> tuple:
+    """/guided_generate's positional inputs: GUIDED_INPUTS with ``changes`` (by parameter name)."""
+    unknown = set(changes) - GUIDED_INPUTS.keys()
+    assert not unknown, f"no /guided_generate parameter {sorted(unknown)}"
+    return tuple({**GUIDED_INPUTS, **changes}.values())
+
+
 def traces_named(fig: dict, name: str) -> list[dict]:
     return [t for t in fig["data"] if t.get("name") == name]
 

@@ -10,7 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from components.player import decode_field, decode_images, decode_points
-from tests.app_helpers import live_app, plot_json, trace
+from tests.app_helpers import guided_inputs, live_app, plot_json, trace
 
 ENDPOINTS = [
     "/schedule_curves",
@@ -246,23 +246,7 @@ def test_sessions_are_isolated(app, client):
 
 
 def test_guided_generate(client):
-    updates, (fig, text, summary) = stream(
-        client,
-        "moons",
-        "distance_to_target",
-        "",
-        "",
-        2.0,
-        "dps",
-        1,
-        "any",
-        1.0,
-        "ddim",
-        20,
-        0,
-        150,
-        api_name="/guided_generate",
-    )
+    updates, (fig, text, summary) = stream(client, *guided_inputs(num_samples=150), api_name="/guided_generate")
     assert len(updates) >= 2
     assert summary["guided_mean_reward"] > summary["unguided_mean_reward"]
     assert "target_mean_reward" in summary and summary["versus_target"] in ("over", "under", "on")

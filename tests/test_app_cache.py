@@ -8,6 +8,7 @@ from pathlib import Path
 from gradio_client import Client
 
 from components.reverse.requests import ReverseState
+from tests.app_helpers import guided_inputs
 from tests.test_app_api import app, client, stream  # noqa: F401  (the module's fixtures: one live app)
 
 DEFAULTS = ("moons", "dpmpp_2m", 12, 0.0, 5, 200, "any", 1.0)  # preset, sampler, steps, eta, seed, n, label, cfg
@@ -102,21 +103,7 @@ def test_my_model_is_never_cached(app):  # noqa: F811
     a, b = generate(c, *args), generate(c, *args)
     assert a["summary"]["reused"] is False and b["summary"]["reused"] is False
     _, (_, _, g) = stream(
-        c,
-        "my model",
-        "distance_to_target",
-        "",
-        "",
-        2.0,
-        "dps",
-        1,
-        "any",
-        1.0,
-        "ddim",
-        5,
-        0,
-        50,
-        api_name="/guided_generate",
+        c, *guided_inputs(preset="my model", num_steps=5, num_samples=50), api_name="/guided_generate"
     )
     assert (
         g["reused"] is False and len(cache) == 0 and (cache.hits, cache.misses) == (hits, misses)
