@@ -12,8 +12,10 @@ depend on who else is in the batch, up to float rounding.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,6 +25,7 @@ from ..diffusion.processes import Process
 
 __all__ = [
     "Network",
+    "Request",
     "BatchInputs",
     "check_request",
     "batch_inputs",
@@ -66,6 +69,28 @@ class Network:
     def key(self) -> tuple:
         """Requests with the same key share one call: the same weights in the same process."""
         return (id(self.module), id(self.process))
+
+
+@dataclass(eq=False)
+class Request:
+    """One network call of a run as the engine holds it: the inputs the functions here read (x, t, labels; for a VJP
+    its cotangent and graph) and the engine's bookkeeping (queued, taken by a round, answered)."""
+
+    session: Any  # the run's EngineSession (adiff.serving.session, which imports this module)
+    x: torch.Tensor  # [b, *data_shape], detached
+    t: Any  # a number or a tensor [1] / [b]
+    labels: torch.Tensor | None  # [b] or None
+    rows: int
+    grad: bool = False  # a forward kept with autograd (its run differentiates through the network)
+    cotangent: torch.Tensor | None = None  # [b, *data_shape] for a VJP
+    graph: Any = None  # a VJP's Graph (from its forward), with graph_index: its place there
+    graph_index: int = 0
+    submitted: float = field(default_factory=time.perf_counter)
+    taken: bool = False  # a round has it
+    done: bool = False
+    answered: threading.Event = field(default_factory=threading.Event)  # set with done (the caller waits on it)
+    result: torch.Tensor | None = None
+    error: BaseException | None = None
 
 
 @dataclass

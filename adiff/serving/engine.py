@@ -31,13 +31,13 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .batch import (
     Network,
+    Request,
     check_request,
     compute_isolated,
     forward_rows,
@@ -53,25 +53,6 @@ __all__ = ["SamplingEngine", "EngineStats", "EngineSession", "RunCancelled"]
 log = logging.getLogger(__name__)
 
 _COST_DECAY = 0.8  # seconds-per-row estimates: exponential moving average over calls (weight of the old value)
-
-
-@dataclass(eq=False)
-class _Request:
-    session: EngineSession
-    x: torch.Tensor  # [b, *data_shape], detached
-    t: Any  # a number or a tensor [1] / [b]
-    labels: torch.Tensor | None  # [b] or None
-    rows: int
-    grad: bool = False  # a forward kept with autograd (its run differentiates through the network)
-    cotangent: torch.Tensor | None = None  # [b, *data_shape] for a VJP
-    graph: Any = None  # a VJP's batch.Graph (from its forward), with graph_index: its place there
-    graph_index: int = 0
-    submitted: float = field(default_factory=time.perf_counter)
-    taken: bool = False  # a round has it
-    done: bool = False
-    answered: threading.Event = field(default_factory=threading.Event)  # set with done (the caller waits on it)
-    result: torch.Tensor | None = None
-    error: BaseException | None = None
 
 
 def _check_settings(max_wait_ms, max_rows, workers, vjp_wait_ms) -> None:
@@ -106,8 +87,8 @@ class SamplingEngine:
         self.max_rows = max_rows if max_rows is not None else math.inf
         self._cond = threading.Condition()
         self._compute_lock = threading.Lock()  # one network call at a time (the engine's rounds and the VJP rounds)
-        self._queue: deque[_Request] = deque()
-        self._vjp_queue: deque[_Request] = deque()
+        self._queue: deque[Request] = deque()
+        self._vjp_queue: deque[Request] = deque()
         self._sessions: set[EngineSession] = set()
         self._closed = False
         self._rounds_out = 0  # forward rounds taken and not yet answered
@@ -141,7 +122,7 @@ class SamplingEngine:
         will ask for the VJP (ServedNetwork): the forward is kept with autograd, and the answer is (rows, graph,
         index) for ``vjp``."""
         b = check_request(session.network, x, t, labels)
-        req = _Request(session, x.detach(), t, labels, b, grad=grad)
+        req = Request(session, x.detach(), t, labels, b, grad=grad)
         with self._cond:
             self._enqueue(self._queue, req)
             session.grad_calls += int(grad)
@@ -164,7 +145,7 @@ class SamplingEngine:
         b = check_request(session.network, x, t, labels)
         if not torch.is_tensor(cotangent) or cotangent.shape != x.shape:
             raise ValueError(f"cotangent must have the shape of x {list(x.shape)}, got {list(cotangent.shape)}")
-        req = _Request(session, x, t, labels, b, cotangent=cotangent, graph=graph, graph_index=index)
+        req = Request(session, x, t, labels, b, cotangent=cotangent, graph=graph, graph_index=index)
         # Waiting for other runs' VJPs pays only where they can come meanwhile: on a GPU the autograd worker that
         # would run them is this thread.  On the CPU each run computes its reward's gradient in Python between its
         # forward and its VJP, thirty of them one after another under the GIL: a VJP round that starts before they
@@ -256,7 +237,7 @@ class SamplingEngine:
         self.close()
 
     # ------------------------------------------------------------------ the queue (self._cond held)
-    def _enqueue(self, queue: deque, req: _Request) -> None:
+    def _enqueue(self, queue: deque, req: Request) -> None:
         if self._closed:
             raise RuntimeError("the sampling engine is closed")
         if req.session.cancelled:
@@ -264,7 +245,7 @@ class SamplingEngine:
         queue.append(req)
         req.session.requests.add(req)
 
-    def _finish(self, req: _Request, result=None, error=None) -> None:
+    def _finish(self, req: Request, result=None, error=None) -> None:
         if req.done:  # cancelled meanwhile: the answer is dropped
             return
         req.done, req.result, req.error = True, result, error
@@ -272,7 +253,7 @@ class SamplingEngine:
         req.answered.set()
         self._counts["failed"] += error is not None and not isinstance(error, RunCancelled)
 
-    def _take(self, queue: deque, key=None) -> list[_Request]:
+    def _take(self, queue: deque, key=None) -> list[Request]:
         """The oldest queued calls (of network ``key``, or of any network) up to max_rows rows (at least one)."""
         taken, rows = [], 0
         for req in list(queue):
@@ -301,11 +282,11 @@ class SamplingEngine:
             return 0.0
         return max(self._queue[0].submitted, self._round_end) + self.max_wait - time.perf_counter()
 
-    def _take_round(self) -> list[_Request]:
+    def _take_round(self) -> list[Request]:
         self._rounds_out += 1
         return self._take(self._queue)
 
-    def _run_round(self, batch: list[_Request]) -> None:
+    def _run_round(self, batch: list[Request]) -> None:
         try:
             self._serve_safely(batch)
         finally:
@@ -315,7 +296,7 @@ class SamplingEngine:
                 if self._queue:
                     self._cond.notify_all()  # the engine thread times the next round
 
-    def _next_round(self) -> list[_Request] | None:
+    def _next_round(self) -> list[Request] | None:
         """Wait for a round's calls (None when the engine closes)."""
         with self._cond:
             while not self._closed:
@@ -325,7 +306,7 @@ class SamplingEngine:
                 self._cond.wait(None if due == math.inf else max(1e-4, due))
             return None
 
-    def _await_vjp(self, req: _Request, deadline: float) -> list[_Request] | None:
+    def _await_vjp(self, req: Request, deadline: float) -> list[Request] | None:
         """Wait until ``req`` is answered (None), or until its VJP round is due: then take the round, to compute it in
         this thread.  Due: at the deadline, or when no open run still owes the VJP of a forward made with autograd."""
         with self._cond:
@@ -343,7 +324,7 @@ class SamplingEngine:
         while (batch := self._next_round()) is not None:
             self._run_round(batch)
 
-    def _serve_safely(self, batch: list[_Request], vjp: bool = False) -> None:
+    def _serve_safely(self, batch: list[Request], vjp: bool = False) -> None:
         """_serve, and should it fail itself (not a run's call: those are isolated), every request gets the error:
         the thread that computes (the engine's, or a run's) always returns and nobody waits forever."""
         try:
@@ -355,10 +336,10 @@ class SamplingEngine:
                     self._finish(req, error=e)
                 self._cond.notify_all()
 
-    def _serve(self, batch: list[_Request], vjp: bool) -> None:
+    def _serve(self, batch: list[Request], vjp: bool) -> None:
         """One call per network among ``batch`` (forwards kept with autograd apart); answers every request (its rows
         or its own error)."""
-        groups: dict[tuple, list[_Request]] = {}
+        groups: dict[tuple, list[Request]] = {}
         for req in batch:
             groups.setdefault((req.session.network.key, req.grad), []).append(req)
         for (key, grad), reqs in groups.items():
@@ -376,7 +357,7 @@ class SamplingEngine:
                     self._finish(req, out, err)
                 self._account(key, rows, seconds, vjp, grad)  # answers wake their runs (their events)
 
-    def _compute(self, net: Network, reqs: list[_Request], compute) -> list[tuple]:
+    def _compute(self, net: Network, reqs: list[Request], compute) -> list[tuple]:
         """compute_isolated over the workers' shares of a round, in parallel, answers in the requests' order.  A
         forward (with autograd or not) is cut by rows; a VJP round by graph (each kept graph's one backward in one
         share; a CPU backward runs in the thread that calls it).  On a GPU a VJP round stays whole: it runs inside
@@ -404,7 +385,7 @@ class SamplingEngine:
             self._cost[key] = new if old is None else _COST_DECAY * old + (1 - _COST_DECAY) * new
 
 
-def _outcome(req: _Request) -> torch.Tensor:
+def _outcome(req: Request) -> torch.Tensor:
     if req.error is not None:
         raise req.error
     return req.result
