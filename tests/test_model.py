@@ -1,5 +1,6 @@
 """DiffusionModel: denoisers for any data shape, training, generation, checkpoints."""
 
+import contextlib
 import json
 
 import pytest
@@ -275,45 +276,142 @@ def test_tanh_gelu_equals_torchs_with_and_without_grad():
     assert torch.equal(g, g_ref)
 
 
+def _random_net(ptype: str, data_shape, patch_size: int, seed: int = 1):
+    extra = {"num_classes": 3} if ptype == "conditional" else {}
+    m = DiffusionModel(cfg(model_type=ptype, data_shape=data_shape, patch_size=patch_size, **extra))
+    torch.manual_seed(seed)
+    for p in m.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return m.denoiser.eval()
+
+
+def _chunk_sizes(monkeypatch) -> list:
+    """The row counts of the chunks the next forwards run (every chunk asks denoisers.rows_function for its call)."""
+    from adiff.nn import denoisers
+
+    sizes, real = [], denoisers.rows_function
+    monkeypatch.setattr(
+        denoisers, "rows_function", lambda net, x, *a, **k: sizes.append(x.shape[0]) or real(net, x, *a, **k)
+    )
+    return sizes
+
+
 @pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
-def test_row_chunks_give_each_row_what_one_call_gives(ptype):
+def test_row_chunks_give_each_row_what_one_call_gives(ptype, monkeypatch):
     """Without autograd a batch over more than _CHUNK_TOKENS tokens runs in row chunks: each row's output is the
     one-call output, with a shared time, a time per row, and a time table with a row index.  With autograd the batch
     runs whole (the same numbers, the gradient of one call)."""
     from adiff.nn import denoisers
 
-    extra = {"num_classes": 3} if ptype == "conditional" else {}
-    m = DiffusionModel(cfg(model_type=ptype, data_shape=[4], patch_size=2, **extra))
-    torch.manual_seed(1)
-    for p in m.denoiser.parameters():
-        torch.nn.init.normal_(p, std=0.2)
-    net = m.denoiser.eval()
+    net = _random_net(ptype, [4], 2)
     B = 37
     x = torch.randn(B, 4)
-    lab = torch.randint(0, 4, (B,)) if extra else None  # 3 = the null label
+    lab = torch.randint(0, 4, (B,)) if ptype == "conditional" else None  # 3 = the null label
     index = torch.randint(0, 3, (B,))
     times = [(torch.tensor([0.4]), None), (torch.rand(B), None), (torch.tensor([0.9, 0.05, 0.5]), index)]
-    calls = []
-    chunked = denoisers.DenoiserNetwork._rows
-    denoisers.DenoiserNetwork._rows = lambda self, x, *a: calls.append(x.shape[0]) or chunked(self, x, *a)
-    try:
-        for t, t_index in times:
-            outs = []
-            for limit in (10**9, 2 * 5):  # one call; chunks of 5 rows (2 tokens each), the last of 2
-                old, denoisers._CHUNK_TOKENS = denoisers._CHUNK_TOKENS, limit
-                try:
-                    calls.clear()
-                    with torch.no_grad():
-                        outs.append(net(x, t, lab, t_index=t_index))
-                    assert calls == ([B] if limit > 100 else [5] * 7 + [2])
-                    calls.clear()
-                    xg = x.clone().requires_grad_()
-                    y = net(xg, t, lab, t_index=t_index)  # with autograd: whole
-                    assert calls == [B]  # and the same numbers (TanhGELU's two paths agree to 5e-7)
-                    assert float((y.detach() - outs[0]).abs().max()) <= 1e-6 * max(1.0, float(outs[0].abs().max()))
-                finally:
-                    denoisers._CHUNK_TOKENS = old
-            y_one, y_chunks = outs
-            assert float((y_one - y_chunks).abs().max()) <= 1e-6 * max(1.0, float(y_one.abs().max()))
-    finally:
-        denoisers.DenoiserNetwork._rows = chunked
+    sizes = _chunk_sizes(monkeypatch)
+    for t, t_index in times:
+        outs = []
+        for limit in (10**9, 2 * 5):  # one call; chunks of 5 rows (2 tokens each), the last of 2
+            monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", limit)
+            sizes.clear()
+            with torch.no_grad():
+                outs.append(net(x, t, lab, t_index=t_index))
+            assert sizes == ([B] if limit > 100 else [5] * 7 + [2])
+            sizes.clear()
+            y = net(x.clone().requires_grad_(), t, lab, t_index=t_index)  # with autograd: whole
+            assert sizes == [B]  # and the same numbers (TanhGELU's two paths agree to 5e-7)
+            assert float((y.detach() - outs[0]).abs().max()) <= 1e-6 * max(1.0, float(outs[0].abs().max()))
+        y_one, y_chunks = outs
+        assert float((y_one - y_chunks).abs().max()) <= 1e-6 * max(1.0, float(y_one.abs().max()))
+
+
+@pytest.mark.parametrize(
+    "ptype,data_shape,patch", [("unconditional", [2], 1), ("conditional", [2], 1), ("conditional", [1, 8, 8], 4)]
+)
+def test_traced_rows_equal_the_eager_forward(ptype, data_shape, patch, monkeypatch):
+    """Inference runs each chunk as one TorchScript call (adiff/nn/traced.py): the same numbers as the eager forward,
+    for chunks of any size (the trace is made on the first), a shared time and a time table with a row index."""
+    from adiff.nn import denoisers, traced
+
+    net = _random_net(ptype, data_shape, patch)
+    monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", 5 * denoisers.Tokenizer(tuple(data_shape), patch, 8).num_tokens)
+    g = torch.Generator().manual_seed(0)
+    for B in (13, 5, 1):
+        x = torch.randn(B, *data_shape, generator=g)
+        lab = torch.randint(0, 4, (B,), generator=g) if ptype == "conditional" else None
+        for t, t_index in (
+            (torch.tensor([0.3]), None),
+            (torch.tensor([0.8, 0.1]), torch.randint(0, 2, (B,), generator=g)),
+        ):
+            with torch.no_grad():
+                fast = net(x, t, lab, t_index=t_index)
+                with monkeypatch.context() as m:
+                    m.setattr(denoisers, "rows_function", lambda *a, **k: None)  # the eager path
+                    eager = net(x, t, lab, t_index=t_index)
+            assert torch.equal(fast, eager), float((fast - eager).abs().max())
+    assert len(traced._TRACES[net]) == 1  # one trace served every chunk size
+
+
+def test_traced_rows_follow_the_networks_weights():
+    """The trace holds the network's own parameters: an in-place update (training, EMA) shows at once, replaced
+    parameters and a deep copy are traced anew, and training mode, autograd or a dispatch mode run eagerly."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from adiff.nn import traced
+
+    net = _random_net("unconditional", [2], 1)
+    x, t = torch.randn(50, 2), torch.tensor([0.5])
+
+    def eager(module=net):
+        with torch.no_grad(), FlopCounterMode(display=False):  # a dispatch mode: the eager path
+            return module(x, t)
+
+    with torch.no_grad():
+        first = net(x, t)
+        assert torch.equal(first, eager())
+        net.output_proj.weight.add_(0.5)  # in place, as an optimizer step or an EMA update
+        assert not torch.equal(net(x, t), first) and torch.equal(net(x, t), eager())
+        old = next(iter(traced._TRACES[net].values()))
+        net.output_proj.weight.data = net.output_proj.weight.data * 2  # replaced by another tensor
+        assert torch.equal(net(x, t), eager()) and next(iter(traced._TRACES[net].values())) is not old
+        twin = copy.deepcopy(net)
+        twin.output_proj.bias.add_(1.0)
+        assert torch.equal(twin(x, t), eager(twin)) and twin in traced._TRACES
+        assert not torch.equal(twin(x, t), net(x, t))  # its own trace, with its own weights
+    for why in ("training", "grad", "dispatch"):
+        with contextlib.ExitStack() as stack:
+            if why == "training":
+                net.train()
+                stack.callback(net.eval)
+            if why == "dispatch":
+                stack.enter_context(FlopCounterMode(display=False))
+            if why != "grad":
+                stack.enter_context(torch.no_grad())
+            assert traced.rows_function(net, x, None, []) is None, why
+
+
+@pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
+def test_traced_rows_with_autograd_give_eagers_gradient(ptype, monkeypatch):
+    """Reward guidance differentiates the network's output with respect to x: through the trace made with autograd
+    the output and the gradient are eager mode's."""
+    from adiff.nn import denoisers, traced
+
+    net = _random_net(ptype, [2], 1)
+    g = torch.Generator().manual_seed(3)
+    x, t = torch.randn(40, 2, generator=g), torch.tensor([0.7])
+    lab = torch.randint(0, 4, (40,), generator=g) if ptype == "conditional" else None
+    weights = torch.randn(40, 2, generator=g)
+    outs = []
+    for eager in (False, True):
+        if eager:
+            monkeypatch.setattr(denoisers, "rows_function", lambda *a, **k: None)
+        xg = x.clone().requires_grad_()
+        y = net(xg, t, lab)
+        (grad,) = torch.autograd.grad((y * weights).sum(), xg)
+        outs.append((y.detach(), grad))
+    assert any(kind[1] for kind in traced._TRACES[net])  # the first pass went through a trace made with autograd
+    (y_traced, g_traced), (y_eager, g_eager) = outs
+    assert torch.equal(y_traced, y_eager) and torch.equal(g_traced, g_eager)

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .traced import rows_function
+
 __all__ = [
     "timestep_embedding",
     "Tokenizer",
@@ -241,19 +243,28 @@ class DenoiserNetwork(nn.Module):
         mods = [block.modulation(c, t_index) for block in self.encoder] + [_per_time(self.final_ada, c, t_index)]
         B, step = x.shape[0], max(1, _CHUNK_TOKENS // self.tokenizer.num_tokens)
         if B <= step or torch.is_grad_enabled():
-            return self._rows(x, mods, context, t_index, slice(None))
-        chunks = [slice(i, min(i + step, B)) for i in range(0, B, step)]
-        return torch.cat([self._rows(x[r], mods, context, t_index, r) for r in chunks])
+            chunks = [slice(None)]
+        else:
+            chunks = [slice(i, min(i + step, B)) for i in range(0, B, step)]
+        outs = []
+        for r in chunks:  # each chunk's rows of the modulations; then the rows, as one traced call where one serves
+            ctx, rows_mods = None if context is None else context[r], [_per_row(m, t_index, r) for m in mods]
+            traced = rows_function(self, x[r], ctx, rows_mods, baked=(_SMALL_ATTENTION,))
+            if traced is None:
+                outs.append(self._rows(x[r], rows_mods, ctx))
+            else:
+                outs.append(traced(x[r], *([] if ctx is None else [ctx]), *rows_mods))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    def _rows(self, x, mods: list, context: torch.Tensor | None, t_index: torch.Tensor | None, rows: slice):
-        """The trunk over x = the batch's ``rows``: mods are the blocks' and the output layer's per-time modulations."""
+    def _rows(self, x, mods: list, context: torch.Tensor | None) -> torch.Tensor:
+        """The trunk over rows x [b, ...] with their context [b, S, D] (or None) and modulation rows: each block's, then
+        the output layer's ([b, .], or one row shared by all)."""
         h = self.tokenizer(x)  # [b, L, D]
-        ctx = None if context is None else context[rows]
         for i, block in enumerate(self.encoder):
-            h = block(h, _per_row(mods[i], t_index, rows))
-            if ctx is not None:
-                h = self.cross_attention[i](h, ctx)
-        shift, scale = _per_row(mods[-1], t_index, rows).chunk(2, dim=-1)
+            h = block(h, mods[i])
+            if context is not None:
+                h = self.cross_attention[i](h, context)
+        shift, scale = mods[-1].chunk(2, dim=-1)
         out = self.output_proj(_modulate(self.final_norm(h), shift, scale))  # [b, L, token_dim]
         return self.tokenizer.from_tokens(out)
 
