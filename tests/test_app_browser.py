@@ -80,13 +80,16 @@ def served(tmp_path_factory):
 class Page:
     """A browser tab on the app that records console problems and the requests it sends to the server."""
 
-    def __init__(self, browser, url: str, width: int = 1440, height: int = 900, query: str = ""):
+    def __init__(self, browser, url: str, width: int = 1440, height: int = 900, query: str = "", on_request=None):
+        """on_request: also called with every request the page sends, from its first (the document's own)."""
         self.page = browser.new_page(viewport={"width": width, "height": height})
         self.problems: list[str] = []
         self.requests: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
         self.page.on("request", lambda r: self.requests.append(r.url) if "/gradio_api/" in r.url else None)
+        if on_request is not None:
+            self.page.on("request", on_request)
         self.page.goto(url + query)
         self.page.wait_for_selector("button[role=tab]", timeout=60_000)
 

@@ -24,15 +24,17 @@ HOSTILE = {
 
 def test_a_hostile_link_is_shown_as_short_plain_text(served):  # noqa: F811
     _, url, browser = served
-    P = Page(browser, url, query="?" + urlencode(HOSTILE))
-    page = P.page
     fetched = []  # requests to the beacon's or the phishing link's host (the page's own URL carries both)
     hosts = {("127.0.0.1", 9), ("evil.example", None)}
-    page.on(
-        "request",
-        lambda r: fetched.append(r.url) if (urlparse(r.url).hostname, urlparse(r.url).port) in hosts else None,
+    P = Page(  # the listener sees every request of the page from its first, images included
+        browser,
+        url,
+        query="?" + urlencode(HOSTILE),
+        on_request=lambda r: (
+            fetched.append(r.url) if (urlparse(r.url).hostname, urlparse(r.url).port) in hosts else None
+        ),
     )
-    page.reload()  # the listener sees every request of the page, images included
+    page = P.page
     P.wait_text("#link-notice", "Opened from a link")
     page.wait_for_timeout(1000)  # time for an image to be fetched, were there one
     notice = P.text("#link-notice")
