@@ -60,12 +60,15 @@ class Limits:
     frames: int = 50  # at most this many steps kept per trajectory (plus the final sample: frames + 1 in all)
     # Streaming (components/streaming.py): every streamed update costs the page main-thread time and the server the
     # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all
-    # (a slow run spaces them out); heavy figures (thousands of points over a heatmap) at most every
-    # ``figure_interval_s``.
+    # (a slow run spaces them out), and the sampling runs in progress share ``stream_rate`` updates per second (each of
+    # n runs sends at most one per n / stream_rate s: a message costs the server ~6 ms of the CPU the runs share, so
+    # thirty runs at 12 messages each took ~1 s off everyone's finish); heavy figures (thousands of points over a
+    # heatmap) at most every ``figure_interval_s``.
     sampling_runs: int = 64  # sampling runs in progress at once (they share the engine's batched calls)
     engine_wait_ms: float = 5.0  # the engine starts a round this long after its oldest call at most
     stream_interval_s: float = 0.2
     stream_messages: int = 12
+    stream_rate: float = 15.0
     figure_interval_s: float = 3.0
     # The Density tab (components/density): log p_theta by the probability-flow ODE, one RK4 step = 4 network calls
     # and 2 backward passes per point; bench/bench_density.py measured the defaults (errors and CPU seconds).

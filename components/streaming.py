@@ -2,7 +2,10 @@
 
 A run's first step is always sent (and any step the caller forces, e.g. its last); after it, at most one update per ``interval_s`` and, when
 ``messages`` is set, about that many in the whole run (the interval grows to the run's expected length divided by
-``messages``, measured as it goes), so a slow run (a busy CPU, a big model) does not flood the page."""
+``messages``, measured as it goes), so a slow run (a busy CPU, a big model) does not flood the page.  ``sharing``
+(a sampling run: the engine's ``open_runs``) says how many runs stream at once: they share ``LIMITS.stream_rate``
+updates per second, so a room of thirty gets a frame every two seconds each, and its runs finish sooner, instead of
+the server spending its CPU on messages."""
 
 from __future__ import annotations
 
@@ -23,8 +26,11 @@ class Throttle:
         interval_s: float = LIMITS.stream_interval_s,
         messages: int | None = LIMITS.stream_messages,
         clock: Callable[[], float] = time.monotonic,
+        sharing: Callable[[], int] | None = None,
+        rate: float = LIMITS.stream_rate,
     ):
         self.total, self.interval_s, self.messages, self.clock = max(1, int(total)), interval_s, messages, clock
+        self.sharing, self.rate = sharing, rate
         self.started = clock()
         self.last_sent: float | None = None
         self.sent = 0
@@ -38,6 +44,8 @@ class Throttle:
             if self.messages:
                 expected = (now - self.started) / (index + 1) * self.total  # the whole run's length, so far
                 interval = max(interval, expected / self.messages)
+            if self.sharing is not None:
+                interval = max(interval, self.sharing() / self.rate)
             if now - self.last_sent < interval:
                 return False
         self.last_sent, self.sent = now, self.sent + 1

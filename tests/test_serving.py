@@ -482,3 +482,15 @@ def _until(cond, timeout=30.0):
 def _assert_serves_new(model):
     with SamplingEngine() as engine:
         _assert_serves(engine, model)
+
+
+def test_the_engine_counts_its_open_runs(vp):
+    """open_runs (what the app's stream throttle shares its rate by) follows the sessions as they open and close."""
+    with SamplingEngine() as engine:
+        assert engine.open_runs() == 0
+        with engine.session(vp), engine.session(vp):
+            assert engine.open_runs() == 2
+            with engine.session(vp):
+                assert engine.open_runs() == 3
+            assert engine.open_runs() == 2
+        assert engine.open_runs() == 0

@@ -117,6 +117,10 @@ class SamplingEngine:
                 self._sessions.discard(s)
                 self._cond.notify_all()
 
+    def open_runs(self) -> int:
+        """The runs with a session open now (one read, no lock: for a throttle that asks every step)."""
+        return len(self._sessions)
+
     def call(self, session: EngineSession, x: torch.Tensor, t, labels=None, grad: bool = False):
         """Queue one forward of ``session``'s network and wait for its rows (the session calls this).  grad: the run
         will ask for the VJP (ServedNetwork): the forward is kept with autograd, and the answer is (rows, graph,

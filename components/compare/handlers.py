@@ -215,7 +215,7 @@ def compare(ctx: AppContext, session: Session, req: CompareRequest):
     ):
         runs = [SideRun(s, s.progressive(n, req.label, req.seed, net)) for s, net in zip(req.sides, (net_a, net_b))]
         a, b = runs
-        throttle = Throttle(req.a.steps + req.b.steps)
+        throttle = Throttle(req.a.steps + req.b.steps, sharing=ctx.engine.open_runs)
         st.progress = "before the first step"
         for _ in lockstep(runs):
             st.progress = f"A at step {a.done} of {a.choice.steps}, B at step {b.done} of {b.choice.steps}"

@@ -268,7 +268,7 @@ def complete(ctx: AppContext, session: Session, req: CompleteRequest):
     static = view.player_static(req.model, req.info, title, req.recurrence)
     kept = view.kept_tile(req.known, req.mask)
     rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
-    throttle = Throttle(req.num_steps)
+    throttle = Throttle(req.num_steps, sharing=ctx.engine.open_runs)
     st.progress = "before the first step"
     with session.sampling(TAB, ctx.engine, req.model) as net:  # Stop ends it at its next network call
         for step in _steps(req, net):

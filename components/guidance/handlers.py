@@ -197,7 +197,7 @@ def _guided(req: GuidedRequest, st: GuidanceState, t0: float, network):
         steer = dict(reward_fn=req.reward, guidance_scale=req.lam, guidance_mode=req.mode, recurrence=req.recurrence)
         kw.update(use_guidance=True, **steer)
     clipped, nonfinite, last = [], 0, None
-    throttle = Throttle(req.num_steps)
+    throttle = Throttle(req.num_steps, sharing=network.engine.open_runs)
     for step in req.model.generate_progressive(req.num_samples, **kw):
         last = step
         if step.guidance is not None:

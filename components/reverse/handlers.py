@@ -155,7 +155,7 @@ class _Run:
         self.static = player_static(req.model, info, title, self.ideal is not None, n)
         self.fields = ctx.fields_for(req.model, info, req.label, req.cfg, net)
         self.rec = TrajectoryRecorder(max(1, math.ceil(req.num_steps / LIMITS.frames)))
-        self.throttle = Throttle(req.num_steps)
+        self.throttle = Throttle(req.num_steps, sharing=ctx.engine.open_runs)
         self.text = ""  # the status line while sampling (see live)
         self.traj = self.paths = self.payload = None
 
