@@ -104,6 +104,17 @@ def test_heavy_events_share_one_limited_queue_and_sampling_runs_share_the_engine
     assert fns["schedule_curves"].concurrency_id == "light"
 
 
+def test_the_queue_keeps_no_monitoring_table(app, client):
+    """Gradio's queue would rebuild a pandas table of its past events after every event (for a monitoring page the
+    app does not enable): app.py turns that off, so an event costs the shared CPU only its own work."""
+    demo, _ = app
+    client.predict(["linear"], 1000, "", api_name="/schedule_curves")
+    client.predict(["linear"], 1000, "", api_name="/schedule_curves")
+    queue = demo._queue
+    assert queue.events_recorded >= 2 and queue.event_count_at_last_cache == 0
+    assert queue.cached_event_analytics_summary == {"functions": {}}
+
+
 def test_schedule_curves(client):
     fig, md, summary = client.predict(["linear", "cosine"], 1000, "", api_name="/schedule_curves")
     d = plot_json(fig)
