@@ -1,4 +1,4 @@
-"""Pure plotly figure builders: ``make_*_figure(data) -> go.Figure``.
+"""Pure plotly figure builders: ``make_*_figure(data) -> FigureJSON``.
 
 They take plain Python data (dicts of lists and numbers, made from tensors by ``components.common``), never
 tensors or models, and have no side effects, so they are unit-tested on their own.  The colours, sizes and the
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-import plotly.graph_objects as go
 
 from .plotting import (  # noqa: F401  (the style constants are re-exported for the tabs and the tests)
     _MARKER,
@@ -23,6 +21,7 @@ from .plotting import (  # noqa: F401  (the style constants are re-exported for 
     PRIORITY_COLORSCALE,
     REWARD_COLORSCALE,
     SCHEDULE_COLORS,
+    FigureJSON,
     _axis,
     _color_titles,
     _figure,
@@ -123,7 +122,7 @@ def _field_traces(field: dict, rng, n: int, color: str, name: str) -> list[dict]
     ]
 
 
-def make_frame_figure(frame: dict) -> go.Figure:
+def make_frame_figure(frame: dict) -> FigureJSON:
     """One frame of a reverse-diffusion trajectory: x_t, the predicted x0 and the predicted noise side by side.
 
     points: {"kind": "points", "t", "index", "num_frames", "x_t", "x0_pred", "eps": {"x","y"} each,

@@ -9,8 +9,8 @@ result.  The model trained in the Train tab ("my model") is never cached: its we
 
 ``ResultCache`` is a small LRU map, bounded both in entries and in bytes (the caller states each value's size),
 and thread-safe (Gradio runs callbacks on worker threads).  A plotly figure in a stored value (the value itself,
-or an item of a stored tuple) is kept as its JSON text and rebuilt on a hit (about 7 ms for the guidance tab's
-figure): a figure object holds every number as a Python float, about 4.7 times its JSON's length (0.78 MB
+or an item of a stored tuple) is kept as its JSON text (``plotting.FigureJSON``), which Gradio sends as it is: a
+figure object holds every number as a Python float, about 4.7 times its JSON's length (0.78 MB
 against 166 kB), and replacing such entries one by one fragmented the heap, so the app's memory kept rising for
 about 150 distinct requests after the cache was full (issue 23; bench/bench_hostile.py).  One lives on the
 ``AppContext`` (``ctx.results``), so it belongs to one app and is shared by its sessions, like the preset models.
@@ -33,6 +33,8 @@ import plotly.graph_objects as go
 
 import adiff.presets
 
+from .plotting import FigureJSON
+
 __all__ = [
     "ResultCache",
     "request_key",
@@ -40,7 +42,6 @@ __all__ = [
     "FinishedRun",
     "REUSED_TEXT",
     "figure_nbytes",
-    "FrozenFigure",
     "MB",
 ]
 
@@ -116,54 +117,19 @@ def figure_nbytes(fig: Any) -> int:
     return len(fig.to_json()) if hasattr(fig, "to_json") else len(json.dumps(fig))
 
 
-class FrozenFigure:
-    """A plotly figure kept as its JSON text: one string (counted exactly, one allocation to free), and what Gradio's
-    Plot sends as it is (its postprocess calls ``to_json()``), so a stored or reused figure is serialised once, not
-    rebuilt and serialised again for every answer.  Read like the figure it was: any other attribute comes from the
-    figure, rebuilt from the text on first use.  Read-only: a change made through it is not what Gradio sends (the
-    text is), so build a new figure instead."""
-
-    __slots__ = ("text", "_figure")
-
-    def __init__(self, text: str):
-        self.text, self._figure = text, None
-
-    @classmethod
-    def of(cls, fig: Any) -> FrozenFigure:
-        return fig if isinstance(fig, cls) else cls(fig.to_json())
-
-    def to_json(self, *args, **kwargs) -> str:
-        return self.text
-
-    @property
-    def figure(self) -> go.Figure:
-        if self._figure is None:
-            fig = json.loads(self.text)
-            self._figure = go.Figure(data=fig.get("data"), layout=fig.get("layout"), _validate=False)
-        return self._figure
-
-    def __deepcopy__(self, memo) -> FrozenFigure:  # Gradio deep-copies outputs: the text is immutable
-        return FrozenFigure(self.text)
-
-    def __getattr__(self, name: str) -> Any:  # only for what the slots do not hold: the figure's attributes
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.figure, name)
-
-
 def _freeze(value: Any) -> Any:
-    if isinstance(value, go.Figure):
-        return FrozenFigure.of(value)
+    if isinstance(value, (go.Figure, FigureJSON)):
+        return FigureJSON.of(value)
     if isinstance(value, tuple):
         return tuple(_freeze(v) for v in value)
     return value
 
 
 def _thaw(value: Any) -> Any:
-    """A stored value as it is given out: frozen figures stay frozen (each answer gets a new FrozenFigure of the one
+    """A stored value as it is given out: frozen figures stay frozen (each answer gets a new FigureJSON of the one
     text, so that what an answer rebuilds from it is its own)."""
-    if isinstance(value, FrozenFigure):
-        return FrozenFigure(value.text)
+    if isinstance(value, FigureJSON):
+        return FigureJSON(value.text)
     if isinstance(value, tuple):
         return tuple(_thaw(v) for v in value)
     return value

@@ -5,13 +5,12 @@ comes from components/plotting.py."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-
 from .plotting import (
     _MARKER,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
     REWARD_COLORSCALE,
+    FigureJSON,
     _color_titles,
     _figure,
     _fmt,
@@ -45,7 +44,7 @@ def reward_heatmap(grid: dict, showscale: bool, n: int) -> dict:
     return _on(tr, n)
 
 
-def make_guidance_figure(data: dict) -> go.Figure:
+def make_guidance_figure(data: dict) -> FigureJSON:
     """Samples side by side over the reward.
 
     points: {"kind": "points", "reward": optional {"x","y","z"} (grid), "range",

@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import plotly.graph_objects as go
-
-from .plotting import COLORS, FONT_SIZE, SCHEDULE_COLORS, _axis, _figure, _grid, _on, _ref, make_message_figure
+from .plotting import (
+    COLORS,
+    FONT_SIZE,
+    SCHEDULE_COLORS,
+    FigureJSON,
+    _axis,
+    _figure,
+    _grid,
+    _on,
+    _ref,
+    make_message_figure,
+)
 
 __all__ = ["make_schedule_figure", "make_schedule_marker_figure", "make_process_marker_figure"]
 
@@ -50,7 +59,7 @@ def _schedule_trace(c: dict, key: str, short: str, k: int, dash: str) -> dict:
     )
 
 
-def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
+def make_schedule_figure(curves: Sequence[dict]) -> FigureJSON:
     """curves: VP [{"name": "linear", "T", "t": [...], "u": t/T, "alpha", "abar", "noise", "beta", "log_snr"}] and
     flow {"name", "process": "flow", "shift", "t", "u", "alpha", "noise", "log_snr"} (``common.flow_curve``).
     A 2x2 grid (α, σ, β_t, log-SNR) against the shared normalised time t/T in [0, 1], one colour per schedule, the
@@ -78,7 +87,7 @@ def make_schedule_figure(curves: Sequence[dict]) -> go.Figure:
 
 def _marker_figure(
     curves: Sequence[dict], t, T, title: str, height: int, xlabel: str = "t", yrange: Sequence[float] = (-0.05, 1.08)
-) -> go.Figure:
+) -> FigureJSON:
     """Signal and noise coefficients of one or more processes against t (0..T), a vertical line at t and, per
     process, two markers with their values.  curves: [{"name", "color", "x", "signal", "noise", "symbol" (e.g. "ᾱ"),
     "at": (signal, noise) or None}]; the first curve's markers come last (the reverse tab's frame marker)."""
@@ -142,7 +151,7 @@ def _marker_figure(
 
 def make_schedule_marker_figure(
     curve: dict, t, title: str | None = None, height: int = 320, solid: str = "ᾱ"
-) -> go.Figure:
+) -> FigureJSON:
     """curve: {"name", "t": [...], "abar": [...], "noise": [...], "abar_at", "noise_at"}; the solid curve (ᾱ_t, or
     a flow's α_t with ``solid="α"``) and σ_t against t with the current t marked (a vertical line and two markers in
     the x_t colour)."""
@@ -163,7 +172,7 @@ def make_schedule_marker_figure(
 
 def make_process_marker_figure(
     curves: Sequence[dict], t: int, T: int, title: str | None = None, height: int = 400
-) -> go.Figure:
+) -> FigureJSON:
     """The coefficients α(t), σ(t) of x_t = α x₀ + σ ε for several processes against the VP step t = 0..T, with t
     marked: curves [{"name", "key" (colour: a schedule name or "flow"), "t": [...], "alpha": [...], "noise": [...],
     "alpha_at", "noise_at"}]; a flow curve's "t" is its own time in [0, 1] and is drawn at t·T (the same slider)."""

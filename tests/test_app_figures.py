@@ -10,17 +10,23 @@ from components import figures as F
 from components.adaptation import view as AV
 from components.figures import COLORS, SCHEDULE_COLORS
 from components.forward.view import make_forward_figure
+from components.plotting import FigureJSON
 from components.reward_figures import make_guidance_figure
 from components.train import figures as TF
 
 
-def valid(fig: go.Figure) -> dict:
-    """The builders skip plotly's (slow) validation: re-validate here, and check the JSON is list-based."""
-    d = fig.to_dict()
-    go.Figure(d)  # raises on any invalid property
+def valid(fig: FigureJSON) -> dict:
+    """The builders skip plotly's (slow) validation and serialisation: re-validate here, check the JSON the page gets
+    (orjson's, of the builder's dicts) is what plotly writes for the validated figure, and that it is list-based."""
+    assert isinstance(fig, FigureJSON)
+    spec = fig._spec  # the builder's dicts, before they are written (then dropped)
+    plotly_text = go.Figure(spec["data"], spec["layout"], _validate=False).to_json()
     text = fig.to_json()
     assert "bdata" not in text
-    return json.loads(text)
+    d = json.loads(text)
+    assert d == json.loads(plotly_text)
+    go.Figure(d)  # raises on any invalid property
+    return d
 
 
 def pts(n=5, offset=0.0):

@@ -143,7 +143,7 @@ def test_a_figure_is_kept_as_its_json_and_comes_back_the_same():
     import gradio as gr
     import plotly.graph_objects as go
 
-    from components.result_cache import FrozenFigure
+    from components.plotting import FigureJSON
 
     fig = go.Figure(
         data=[go.Scatter(x=[1.5, 2, 3], y=[0.1, None, 3], mode="markers", name="a"), go.Heatmap(z=[[1, 2], [3, None]])],
@@ -152,17 +152,17 @@ def test_a_figure_is_kept_as_its_json_and_comes_back_the_same():
     c = ResultCache()
     assert c.put("k", (fig, "words", {"n": 1}), 100) and c.put("alone", fig, 100)
     stored = c._items["k"][0]
-    assert isinstance(stored[0], FrozenFigure) and stored[0].text == fig.to_json() and stored[1:] == ("words", {"n": 1})
+    assert isinstance(stored[0], FigureJSON) and stored[0].text == fig.to_json() and stored[1:] == ("words", {"n": 1})
     got, words, summary = c.get("k")
-    assert isinstance(got, FrozenFigure) and got is not stored[0] and (words, summary) == ("words", {"n": 1})
+    assert isinstance(got, FigureJSON) and got is not stored[0] and (words, summary) == ("words", {"n": 1})
     assert got.to_json() is stored[0].text  # no serialisation on a hit
     assert json.loads(got.to_json()) == json.loads(fig.to_json())
     assert got.data[0].x == (1.5, 2, 3) and got.layout.xaxis.range == (-3, 3)  # read like the figure
     assert json.loads(c.get("alone").to_json()) == json.loads(fig.to_json()) and c.get("alone") is not c.get("alone")
     sent = gr.Plot().postprocess(got)  # what the page gets: the stored text, as plotly JSON
     assert sent.type == "plotly" and sent.plot == stored[0].text
-    assert FrozenFigure.of(got) is got and FrozenFigure.of(fig).text == fig.to_json()
+    assert FigureJSON.of(got) is got and FigureJSON.of(fig).text == fig.to_json()
     import copy
 
     twin = copy.deepcopy(got)
-    assert isinstance(twin, FrozenFigure) and twin.text is got.text
+    assert isinstance(twin, FigureJSON) and twin.text is got.text

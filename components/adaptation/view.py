@@ -10,14 +10,13 @@ no sessions).
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import torch
 from PIL import Image
 
 from adiff.data import PLOT_RANGE
 
 from ..arrays import points, tile_images
-from ..plotting import COLORS, DEFAULT_RANGE, PRIORITY_COLORSCALE, _color_titles, _figure, _grid, _on, _ref
+from ..plotting import COLORS, DEFAULT_RANGE, PRIORITY_COLORSCALE, FigureJSON, _color_titles, _figure, _grid, _on, _ref
 from ..plotting import make_message_figure as message_figure
 from ..reward_figures import make_guidance_figure, reward_heatmap
 from ..summaries import describe_mmd2, fmt
@@ -42,7 +41,7 @@ BEFORE_AFTER_IMAGES = 36  # images tiled in each before/after panel
 
 
 # ---------------------------------------------------------------------------------------------- figures
-def make_adaptation_figure(history: dict) -> go.Figure:
+def make_adaptation_figure(history: dict) -> FigureJSON:
     """history: {"step": [...], "reward_mean": [...], "reward_max": [...], "loss": [...],
     "distance_to_data": [...], "distance_to_target": [...] (optional)} -> three panels of live curves."""
     steps = list(history.get("step", []))
@@ -86,7 +85,7 @@ def make_adaptation_figure(history: dict) -> go.Figure:
     return _figure(traces, layout, 430)
 
 
-def make_buffer_figure(data: dict) -> go.Figure:
+def make_buffer_figure(data: dict) -> FigureJSON:
     """The trajectory buffer (points): {"points": {"x","y"}, "priority": [...], "reward": [...], "range",
     "reward_grid": optional {"x","y","z"}, "capacity": int}; markers coloured by priority."""
     n = len(data["points"]["x"])
@@ -128,7 +127,7 @@ def make_buffer_figure(data: dict) -> go.Figure:
     )
 
 
-def make_before_after_figure(data: dict) -> go.Figure:
+def make_before_after_figure(data: dict) -> FigureJSON:
     """Samples from the same seed before and after adaptation; the schema of ``make_guidance_figure`` with panel
     keys "base" (before) and "steered" (after)."""
     return make_guidance_figure(data)

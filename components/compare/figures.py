@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import plotly.graph_objects as go
-
 from adiff.eval.quality import NOISE_SE, mean_se, within_noise
 
-from ..plotting import FONT_SIZE, _axis, _figure
+from ..plotting import FONT_SIZE, FigureJSON, _axis, _figure
 
 __all__ = ["make_quality_figure", "SOLVER_COLORS", "BAND_NAME", "FLOOR_NAME", "PLOT_PX"]
 
@@ -212,7 +210,7 @@ def _legend_rows(names: Sequence[str], width: int = _NARROW_PX) -> int:
     return rows
 
 
-def make_quality_figure(curves: Sequence[dict], runs: Sequence[tuple], height: int | None = None) -> go.Figure:
+def make_quality_figure(curves: Sequence[dict], runs: Sequence[tuple], height: int | None = None) -> FigureJSON:
     """curves: [{"source", "n", "rows": [{"solver", "steps", "nfe", "mmd2", "mmd2_se", "mmd2_draws"}], "floor": [MMD²
     of data vs data per draw]}] (adiff.eval.quality.quality_against_nfe plus the source's name); runs: [(side, source,
     solver, nfe, mmd2 or None)], one draw each, marked as large stars.  Log-log axes, error bars of ± 1 SE; points

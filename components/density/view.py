@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 
-import plotly.graph_objects as go
 import torch
 
 from ..arrays import finite_list
 from ..limits import LIMITS
-from ..plotting import _figure, _grid, _on
+from ..plotting import FigureJSON, _figure, _grid, _on
 from ..summaries import DETECTABLE_SE, fmt
 
 __all__ = ["DATA_KINDS", "figure", "off_data_mass", "nll_text", "done_text", "progress_text"]
@@ -65,7 +64,7 @@ def top_of(model_lp: torch.Tensor | None, data_lp: torch.Tensor | None) -> float
     return max(tops) if tops else None
 
 
-def figure(model_lp, data_lp, axes: list[float], title: str, data_kind: str | None) -> go.Figure:
+def figure(model_lp, data_lp, axes: list[float], title: str, data_kind: str | None) -> FigureJSON:
     """model_lp, data_lp [n*n] float64 on the grid ``axes`` x ``axes`` (NaN: not computed yet; data_lp None: the
     data's density is unknown) -> the model's and the data's maps on one scale, and their clipped difference."""
     n = len(axes)

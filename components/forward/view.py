@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 
-import plotly.graph_objects as go
-
 from ..plotting import (
     COLORS,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
     SCHEDULE_COLORS,
+    FigureJSON,
     _color_titles,
     _figure,
     _fmt,
@@ -28,7 +27,7 @@ from .handlers import Forward
 __all__ = ["make_forward_figure", "forward_text", "outputs"]
 
 
-def make_forward_figure(data: dict) -> go.Figure:
+def make_forward_figure(data: dict) -> FigureJSON:
     """The forward process at one t.
 
     points: {"kind": "points", "t", "T", "abar", "sigma", "data": {"x","y"}, "x_t": {"x","y"},

@@ -28,7 +28,8 @@ from ..choices import condition_for, parse_label
 from ..context import AppContext, ModelInfo
 from ..fields import as_choice, as_float, as_int, field_error
 from ..limits import LIMITS
-from ..result_cache import REUSED_TEXT, FrozenFigure, figure_nbytes, preset_key
+from ..plotting import FigureJSON
+from ..result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from ..rewards import EXPRESSION, NO_REWARD, build_reward
 from ..state import Session
 from ..streaming import Throttle
@@ -306,7 +307,7 @@ def _finish(ctx: AppContext, req: GuidedRequest, base_x, guided_x, clipped: floa
     summary.update(elapsed_s=round(time.time() - t0, 2), reused=False)
     grid = reward_grid(req.reward, 70, PLOT_RANGE) if (req.reward is not None and kind == "points") else None
     fig = view.figure(kind, grid, panels, view.figure_title(req.info.source, summary["reward"], req.reward is not None))
-    fig = FrozenFigure.of(fig)  # serialised once: for the cache's size, the cache and the page
+    fig = FigureJSON.of(fig)  # serialised once: for the cache's size, the cache and the page
     result = Result(fig, view.summary_text(summary, verdict, check), summary)
     key = req.cache_key()
     if key is not None:

@@ -28,7 +28,7 @@ from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, merge
-from ..result_cache import FrozenFigure
+from ..plotting import FigureJSON
 from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
 from ..wiring import EVENT, RUNNING, endpoint
@@ -62,9 +62,9 @@ RUNNING_TEXT = "Sampling: the unguided and guided samples appear here when the r
 
 
 @functools.cache
-def _running_figure() -> FrozenFigure:
+def _running_figure() -> FigureJSON:
     """The placeholder shown while sampling, serialised once for every run's progress messages."""
-    return FrozenFigure.of(make_message_figure(RUNNING_TEXT))
+    return FigureJSON.of(make_message_figure(RUNNING_TEXT))
 
 
 def _render_generate(out: Progress | Result):

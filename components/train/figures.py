@@ -3,12 +3,11 @@ samples (or a dataset's preview: the points of a drawing, a grid of uploaded ima
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-
 from ..plotting import (
     COLORS,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
+    FigureJSON,
     _axis,
     _figure,
     _grid,
@@ -35,7 +34,7 @@ def _line(x, y, name: str, width: float, what: str, opacity: float = 1.0) -> dic
     }
 
 
-def make_loss_figure(history: dict) -> go.Figure:
+def make_loss_figure(history: dict) -> FigureJSON:
     """history: {"step": [...], "loss": [...], "loss_smooth": optional [...], "ylabel", "title": optional (the
     prediction type's loss; default the ε-MSE)} -> the live training loss."""
     steps = list(history.get("step", []))
@@ -52,7 +51,7 @@ def make_loss_figure(history: dict) -> go.Figure:
     return _figure(traces, layout, 460, title)
 
 
-def make_samples_figure(data: dict) -> go.Figure:
+def make_samples_figure(data: dict) -> FigureJSON:
     """Samples of a model: {"kind": "points", "points": {"x","y"}, "data": optional {"x","y"}, "title", "range"}
     or {"kind": "images", "z": 2-D list, "title"}.  Without "points", the data alone (a dataset's preview)."""
     title = data.get("title")
