@@ -494,3 +494,26 @@ def test_the_engine_counts_its_open_runs(vp):
                 assert engine.open_runs() == 3
             assert engine.open_runs() == 2
         assert engine.open_runs() == 0
+
+
+def test_a_round_answers_its_plain_forwards_before_those_kept_with_autograd(vp):
+    """A round holding a guided forward (kept with autograd) and a plain one computes the plain one first: its run
+    is answered and goes on while the guided rows are computed.  The guided call is queued first; a third open run
+    that never calls makes the engine's own thread start the round (after max_wait), so each caller only waits."""
+    with SamplingEngine(max_wait_ms=200) as engine, engine.session(vp) as guided, engine.session(vp) as plain:
+        with engine.session(vp):  # open, never calls: the round starts when max_wait has passed
+            answered = {}
+
+            def call(name, session, rows, grad):
+                engine.call(session, torch.randn(rows, 2), 0.5, grad=grad)
+                answered[name] = time.perf_counter()
+
+            first = threading.Thread(target=call, args=("guided", guided, 6000, True))
+            first.start()
+            while engine.stats().queued_calls < 1:
+                time.sleep(0.001)
+            second = threading.Thread(target=call, args=("plain", plain, 50, False))
+            second.start()
+            first.join()
+            second.join()
+            assert answered["plain"] < answered["guided"]

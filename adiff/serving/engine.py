@@ -346,7 +346,9 @@ class SamplingEngine:
         groups: dict[tuple, list[Request]] = {}
         for req in batch:
             groups.setdefault((req.session.network.key, req.grad), []).append(req)
-        for (key, grad), reqs in groups.items():
+        # forwards without autograd first: a plain sampling step is answered before the round's guided forwards
+        # (which cost more per row and keep a graph), so its run goes on meanwhile
+        for (key, grad), reqs in sorted(groups.items(), key=lambda group: group[0][1]):
             compute = vjp_rows if vjp else forward_rows_graph if grad else forward_rows
             net, rows = reqs[0].session.network, sum(r.rows for r in reqs)
             with self._compute_lock:
