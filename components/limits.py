@@ -61,9 +61,9 @@ class Limits:
     # Streaming (components/streaming.py): every streamed update costs the page main-thread time and the server the
     # CPU it shares, so a run sends at most one update per ``stream_interval_s`` and about ``stream_messages`` in all
     # (a slow run spaces them out), and the sampling runs in progress share ``stream_rate`` updates per second (each of
-    # n runs sends at most one per n / stream_rate s: a message costs the server ~6 ms of the CPU the runs share, so
-    # thirty runs at 12 messages each took ~1 s off everyone's finish); heavy figures (thousands of points over a
-    # heatmap) at most every ``figure_interval_s``.
+    # n runs sends at most one per n / stream_rate s: a message costs the server ~6 ms of the CPU the runs share, and
+    # thirty runs sending 12 each all finished ~1 s later); heavy figures (thousands of points over a heatmap) at most
+    # every ``figure_interval_s``.
     sampling_runs: int = 64  # sampling runs in progress at once (they share the engine's batched calls)
     engine_wait_ms: float = 5.0  # the engine starts a round this long after its oldest call at most
     stream_interval_s: float = 0.2
