@@ -496,24 +496,34 @@ def test_the_engine_counts_its_open_runs(vp):
         assert engine.open_runs() == 0
 
 
-def test_a_round_answers_its_plain_forwards_before_those_kept_with_autograd(vp):
+def test_a_round_answers_its_plain_forwards_before_those_kept_with_autograd(vp, monkeypatch):
     """A round holding a guided forward (kept with autograd) and a plain one computes the plain one first: its run
     is answered and goes on while the guided rows are computed.  The guided call is queued first; a third open run
-    that never calls makes the engine's own thread start the round (after max_wait), so each caller only waits."""
+    that never calls makes the engine's own thread start the round (after max_wait).  The guided group's compute
+    waits (up to 10 s) for the plain caller to have its answer: in the other order it would wait in vain."""
+    from adiff.serving import engine as engine_module
+
+    plain_answered, waited = threading.Event(), []
+    real = engine_module.forward_rows_graph
+
+    def guided_compute(*args, **kwargs):
+        waited.append(plain_answered.wait(10.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "forward_rows_graph", guided_compute)
     with SamplingEngine(max_wait_ms=200) as engine, engine.session(vp) as guided, engine.session(vp) as plain:
         with engine.session(vp):  # open, never calls: the round starts when max_wait has passed
-            answered = {}
-
-            def call(name, session, rows, grad):
-                engine.call(session, torch.randn(rows, 2), 0.5, grad=grad)
-                answered[name] = time.perf_counter()
-
-            first = threading.Thread(target=call, args=("guided", guided, 6000, True))
+            first = threading.Thread(target=lambda: engine.call(guided, torch.randn(64, 2), 0.5, grad=True))
             first.start()
             while engine.stats().queued_calls < 1:
                 time.sleep(0.001)
-            second = threading.Thread(target=call, args=("plain", plain, 50, False))
+
+            def plain_call():
+                engine.call(plain, torch.randn(50, 2), 0.5)
+                plain_answered.set()
+
+            second = threading.Thread(target=plain_call)
             second.start()
             first.join()
             second.join()
-            assert answered["plain"] < answered["guided"]
+    assert waited == [True]  # one guided compute, and the plain answer came before it ran
