@@ -158,13 +158,20 @@ class FigureJSON:
 
     @property
     def text(self) -> str:
-        if self._text is None:
+        """The JSON, written on first use; a figure shared by sessions (a placeholder) may be asked from several
+        threads at once: each writes the same text, and the dicts are dropped only after the text is set."""
+        text = self._text
+        if text is None:
+            spec = self._spec
+            if spec is None:  # another thread has just written it
+                return self._text
             try:  # NaN and infinities become null, numpy values numbers: as plotly's own to_json writes them
-                self._text = orjson.dumps(self._spec, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+                text = orjson.dumps(spec, option=orjson.OPT_SERIALIZE_NUMPY).decode()
             except TypeError:  # a value orjson does not know (a date, an image): plotly's encoder knows more
-                self._text = go.Figure(self._spec["data"], self._spec["layout"], _validate=False).to_json()
+                text = go.Figure(spec["data"], spec["layout"], _validate=False).to_json()
+            self._text = text
             self._spec = None
-        return self._text
+        return text
 
     def to_json(self, *args, **kwargs) -> str:
         return self.text
