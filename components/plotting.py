@@ -154,7 +154,11 @@ class FigureJSON:
 
     @classmethod
     def of(cls, fig: Any) -> FigureJSON:
-        return fig if isinstance(fig, cls) else cls(fig.to_json())
+        """``fig`` held as its JSON text, written now (a FigureJSON drops its dicts: what a cache keeps is the text)."""
+        if isinstance(fig, cls):
+            fig.text  # noqa: B018  (written once, here)
+            return fig
+        return cls(fig.to_json())
 
     @property
     def text(self) -> str:

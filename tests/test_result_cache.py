@@ -162,6 +162,9 @@ def test_a_figure_is_kept_as_its_json_and_comes_back_the_same():
     sent = gr.Plot().postprocess(got)  # what the page gets: the stored text, as plotly JSON
     assert sent.type == "plotly" and sent.plot == stored[0].text
     assert FigureJSON.of(got) is got and FigureJSON.of(fig).text == fig.to_json()
+    lean = FigureJSON(spec={"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {}})
+    assert c.put("lean", lean, 100) and c._items["lean"][0]._spec is None  # kept as its text, the dicts dropped
+    assert json.loads(c.get("lean").to_json())["data"][0]["y"] == [3, 4]
     import copy
 
     twin = copy.deepcopy(got)
