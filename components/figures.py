@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from .figure_json import FigureJSON
 from .plotting import (  # noqa: F401  (the style constants are re-exported for the tabs and the tests)
     _MARKER,
     COLORS,
@@ -21,7 +22,6 @@ from .plotting import (  # noqa: F401  (the style constants are re-exported for 
     PRIORITY_COLORSCALE,
     REWARD_COLORSCALE,
     SCHEDULE_COLORS,
-    FigureJSON,
     _axis,
     _color_titles,
     _figure,

@@ -3,9 +3,8 @@ markers, and helpers that assemble plotly figures as plain dicts.
 
 Speed: a reverse-diffusion run streams ~30 figures of thousands of points; plotly's per-element validation cost
 ~0.4 s per figure, so figures are assembled as plain dicts (subplot domains computed by ``_grid``) and kept as those
-dicts in a ``FigureJSON``, which orjson writes as the JSON Gradio's Plot sends (0.35 ms for the Guidance tab's 136 kB
-figure, where ``go.Figure(..., _validate=False)`` took 4.9 ms and its ``to_json`` 5.9 ms: plotly's object tree and two
-deep copies).  The unit tests re-validate every builder's output with plotly and check it equals plotly's JSON.
+dicts in a ``FigureJSON`` (components/figure_json.py), which writes them as plotly would, without plotly's objects.
+The unit tests re-validate every builder's output with plotly and check it equals plotly's JSON.
 Traces are built from Python lists (plotly 7 would encode numpy arrays as base64 blobs that some clients cannot read).
 
 One colour per quantity, in every tab (``COLORS``): x_t is always blue, the predicted x0 green, the predicted noise
@@ -15,13 +14,11 @@ scale.  Sizes are for a projector: 16 px text, thick lines, big markers.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-import plotly.graph_objects as go
+from .figure_json import FigureJSON
 
 # The same colour for the same quantity everywhere (Okabe-Ito based, colour-blind safe).
 COLORS: dict[str, str] = {
@@ -137,65 +134,6 @@ def _grid(
     return layout
 
 
-class FigureJSON:
-    """A plotly figure kept as what Gradio's Plot sends (its postprocess calls ``to_json()``): the builders' plain dicts
-    (``FigureJSON(spec={"data": [...], "layout": {...}})``), written once by orjson, or the JSON text of any figure
-    (``FigureJSON.of(fig)``).  A stored or reused figure is one string (counted exactly, one allocation to free), not
-    rebuilt and serialised again for every answer.  Read like the figure it is: any other attribute comes from a
-    ``go.Figure`` built on first use.  Read-only: a change made through that figure is not what Gradio sends (the text
-    is), so build a new figure instead."""
-
-    __slots__ = ("_text", "_spec", "_figure")
-
-    def __init__(self, text: str | None = None, *, spec: dict | None = None):
-        if (text is None) == (spec is None):
-            raise TypeError("FigureJSON takes the JSON text or the spec, one of them")
-        self._text, self._spec, self._figure = text, spec, None
-
-    @classmethod
-    def of(cls, fig: Any) -> FigureJSON:
-        """``fig`` held as its JSON text, written now (a FigureJSON drops its dicts: what a cache keeps is the text)."""
-        if isinstance(fig, cls):
-            fig.text  # noqa: B018  (written once, here)
-            return fig
-        return cls(fig.to_json())
-
-    @property
-    def text(self) -> str:
-        """The JSON, written on first use; a figure shared by sessions (a placeholder) may be asked from several
-        threads at once: each writes the same text, and the dicts are dropped only after the text is set."""
-        text = self._text
-        if text is None:
-            spec = self._spec
-            if spec is None:  # another thread has just written it
-                return self._text
-            try:  # NaN and infinities become null, numpy values numbers: as plotly's own to_json writes them
-                text = orjson.dumps(spec, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            except TypeError:  # a value orjson does not know (a date, an image): plotly's encoder knows more
-                text = go.Figure(spec["data"], spec["layout"], _validate=False).to_json()
-            self._text = text
-            self._spec = None
-        return text
-
-    def to_json(self, *args, **kwargs) -> str:
-        return self.text
-
-    @property
-    def figure(self) -> go.Figure:
-        if self._figure is None:
-            fig = orjson.loads(self.text)
-            self._figure = go.Figure(data=fig.get("data"), layout=fig.get("layout"), _validate=False)
-        return self._figure
-
-    def __deepcopy__(self, memo) -> FigureJSON:  # Gradio deep-copies outputs: the text is immutable
-        return FigureJSON(self.text)
-
-    def __getattr__(self, name: str) -> Any:  # only for what the slots do not hold: the figure's attributes
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.figure, name)
-
-
 def _figure(traces: list[dict], layout: dict, height: int, title: str | None = None, legend: bool = True) -> FigureJSON:
     if title:  # a figure half a column wide (the Train tab's two) still shows its whole title
         title = _fold(title, 40)
@@ -235,15 +173,7 @@ def _figure(traces: list[dict], layout: dict, height: int, title: str | None = N
     base.update(layout)
     if "xaxis" not in base:
         base["xaxis"], base["yaxis"] = _axis(), _axis()
-    base.setdefault("template", _default_template())  # what go.Figure adds when it writes the layout
     return FigureJSON(spec={"data": traces, "layout": base})
-
-
-@functools.cache
-def _default_template() -> dict:
-    """plotly's default template as its JSON says it (read once): a figure written by plotly carries it, and the
-    page's figures look as they did when plotly wrote them."""
-    return orjson.loads(go.Figure().to_json())["layout"]["template"]
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -343,7 +273,7 @@ def _wrap(text: str, width: int = 44) -> str:
     return "<br>".join(lines)
 
 
-def make_message_figure(text: str, height: int = 360) -> go.Figure:
+def make_message_figure(text: str, height: int = 360) -> FigureJSON:
     """An empty figure that says what to do (instead of a blank plot); the text is wrapped to fit half a screen."""
     layout = {
         "xaxis": {"visible": False},

@@ -9,7 +9,7 @@ result.  The model trained in the Train tab ("my model") is never cached: its we
 
 ``ResultCache`` is a small LRU map, bounded both in entries and in bytes (the caller states each value's size),
 and thread-safe (Gradio runs callbacks on worker threads).  A plotly figure in a stored value (the value itself,
-or an item of a stored tuple) is kept as its JSON text (``plotting.FigureJSON``), which Gradio sends as it is: a
+or an item of a stored tuple) is kept as its JSON text (``figure_json.FigureJSON``), which Gradio sends as it is: a
 figure object holds every number as a Python float, about 4.7 times its JSON's length (0.78 MB
 against 166 kB), and replacing such entries one by one fragmented the heap, so the app's memory kept rising for
 about 150 distinct requests after the cache was full (issue 23; bench/bench_hostile.py).  One lives on the
@@ -33,7 +33,7 @@ import plotly.graph_objects as go
 
 import adiff.presets
 
-from .plotting import FigureJSON
+from .figure_json import FigureJSON
 
 __all__ = [
     "ResultCache",

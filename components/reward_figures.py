@@ -5,12 +5,12 @@ comes from components/plotting.py."""
 
 from __future__ import annotations
 
+from .figure_json import FigureJSON
 from .plotting import (
     _MARKER,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
     REWARD_COLORSCALE,
-    FigureJSON,
     _color_titles,
     _figure,
     _fmt,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .figure_json import FigureJSON
 from .plotting import (
     COLORS,
     FONT_SIZE,
     SCHEDULE_COLORS,
-    FigureJSON,
     _axis,
     _figure,
     _grid,

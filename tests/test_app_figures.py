@@ -8,9 +8,9 @@ import pytest
 
 from components import figures as F
 from components.adaptation import view as AV
+from components.figure_json import FigureJSON
 from components.figures import COLORS, SCHEDULE_COLORS
 from components.forward.view import make_forward_figure
-from components.plotting import FigureJSON
 from components.reward_figures import make_guidance_figure
 from components.train import figures as TF
 

@@ -143,7 +143,7 @@ def test_a_figure_is_kept_as_its_json_and_comes_back_the_same():
     import gradio as gr
     import plotly.graph_objects as go
 
-    from components.plotting import FigureJSON
+    from components.figure_json import FigureJSON
 
     fig = go.Figure(
         data=[go.Scatter(x=[1.5, 2, 3], y=[0.1, None, 3], mode="markers", name="a"), go.Heatmap(z=[[1, 2], [3, None]])],

@@ -16,7 +16,8 @@ from PIL import Image
 from adiff.data import PLOT_RANGE
 
 from ..arrays import points, tile_images
-from ..plotting import COLORS, DEFAULT_RANGE, PRIORITY_COLORSCALE, FigureJSON, _color_titles, _figure, _grid, _on, _ref
+from ..figure_json import FigureJSON
+from ..plotting import COLORS, DEFAULT_RANGE, PRIORITY_COLORSCALE, _color_titles, _figure, _grid, _on, _ref
 from ..plotting import make_message_figure as message_figure
 from ..reward_figures import make_guidance_figure, reward_heatmap
 from ..summaries import describe_mmd2, fmt

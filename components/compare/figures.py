@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from adiff.eval.quality import NOISE_SE, mean_se, within_noise
 
-from ..plotting import FONT_SIZE, FigureJSON, _axis, _figure
+from ..figure_json import FigureJSON
+from ..plotting import FONT_SIZE, _axis, _figure
 
 __all__ = ["make_quality_figure", "SOLVER_COLORS", "BAND_NAME", "FLOOR_NAME", "PLOT_PX"]
 

@@ -17,8 +17,9 @@ import math
 import torch
 
 from ..arrays import finite_list
+from ..figure_json import FigureJSON
 from ..limits import LIMITS
-from ..plotting import FigureJSON, _figure, _grid, _on
+from ..plotting import _figure, _grid, _on
 from ..summaries import DETECTABLE_SE, fmt
 
 __all__ = ["DATA_KINDS", "figure", "off_data_mass", "nll_text", "done_text", "progress_text"]

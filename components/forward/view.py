@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
+from ..figure_json import FigureJSON
 from ..plotting import (
     COLORS,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
     SCHEDULE_COLORS,
-    FigureJSON,
     _color_titles,
     _figure,
     _fmt,

@@ -27,8 +27,8 @@ from ..arrays import finite_rows, reward_grid
 from ..choices import condition_for, parse_label
 from ..context import AppContext, ModelInfo
 from ..fields import as_choice, as_float, as_int, field_error
+from ..figure_json import FigureJSON
 from ..limits import LIMITS
-from ..plotting import FigureJSON
 from ..result_cache import REUSED_TEXT, figure_nbytes, preset_key
 from ..rewards import EXPRESSION, NO_REWARD, build_reward
 from ..state import Session

@@ -23,12 +23,12 @@ from ..columns import controls_column, figure_result, intro, lesson_column, resu
 from ..context import AppContext
 from ..controls import ClassCFG, ModelPicker, RunStop, SeedCount, SolverControls, recurrence_slider
 from ..fields import named
+from ..figure_json import FigureJSON
 from ..figures import make_message_figure
 from ..follow import follow_model, follow_solver, link_model
 from ..lesson import render
 from ..limits import LIMITS
 from ..links import LinkParams, TabLink, merge
-from ..plotting import FigureJSON
 from ..reward_picker import RewardPicker
 from ..summaries import stopped_text
 from ..wiring import EVENT, RUNNING, endpoint

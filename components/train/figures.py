@@ -3,11 +3,11 @@ samples (or a dataset's preview: the points of a drawing, a grid of uploaded ima
 
 from __future__ import annotations
 
+from ..figure_json import FigureJSON
 from ..plotting import (
     COLORS,
     DEFAULT_RANGE,
     IMAGE_COLORSCALE,
-    FigureJSON,
     _axis,
     _figure,
     _grid,
