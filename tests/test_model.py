@@ -276,6 +276,30 @@ def test_tanh_gelu_equals_torchs_with_and_without_grad():
     assert torch.equal(g, g_ref)
 
 
+def test_fused_mlp_layer_gives_the_layers_numbers_in_inference_only():
+    """In inference the MLP's first layer and its tanh GELU run as one oneDNN op (where this torch has it: x86 builds
+    do): torch's numbers to float rounding, each row alone as in any batch; with autograd, in training mode or
+    under a dispatch mode (a FLOP counter prices the layers one by one) the layers run as they are."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from adiff.nn import gelu
+
+    assert (gelu._LINEAR_GELU is not None) == torch.backends.mkldnn.is_available()
+    block = _random_net("unconditional", [2], 1).encoder[0]
+    h = torch.randn(300, 2, block.ffn[0].in_features, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = block.ffn(h)
+        got = block.mlp(h)
+        assert float((got - want).abs().max()) <= 1e-6 * max(1.0, float(want.abs().max()))
+        assert torch.equal(block.mlp(h[:7].contiguous()), got[:7])
+        with FlopCounterMode(display=False):
+            assert torch.equal(block.mlp(h), want)
+        block.train()
+        assert torch.equal(block.mlp(h), want)  # dropout 0 here: the same layers, run one by one
+        block.eval()
+    assert torch.equal(block.mlp(h), block.ffn(h))  # autograd on
+
+
 def _random_net(ptype: str, data_shape, patch_size: int, seed: int = 1):
     extra = {"num_classes": 3} if ptype == "conditional" else {}
     m = DiffusionModel(cfg(model_type=ptype, data_shape=data_shape, patch_size=patch_size, **extra))
@@ -317,13 +341,55 @@ def test_row_chunks_give_each_row_what_one_call_gives(ptype, monkeypatch):
             sizes.clear()
             with torch.no_grad():
                 outs.append(net(x, t, lab, t_index=t_index))
-            assert sizes == ([B] if limit > 100 else [5] * 7 + [2])
+            if limit > 100:
+                assert sizes == [B]  # one chunk (run time by time only where chunks stay large)
+            elif t_index is None:
+                assert sizes == [5] * 7 + [2]
+            else:  # time by time, each time's rows in chunks of 5
+                counts = torch.bincount(t_index).tolist()
+                assert sizes == [min(5, n - i) for n in counts for i in range(0, n, 5)]
             sizes.clear()
             y = net(x.clone().requires_grad_(), t, lab, t_index=t_index)  # with autograd: whole
             assert sizes == [B]  # and the same numbers (TanhGELU's two paths agree to 5e-7)
             assert float((y.detach() - outs[0]).abs().max()) <= 1e-6 * max(1.0, float(outs[0].abs().max()))
         y_one, y_chunks = outs
         assert float((y_one - y_chunks).abs().max()) <= 1e-6 * max(1.0, float(y_one.abs().max()))
+
+
+@pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
+def test_rows_at_several_times_run_time_by_time_with_each_rows_numbers(ptype, monkeypatch):
+    """A batch of runs at a few steps (as the sampling engine's rounds) runs time by time, each chunk sharing its time's
+    modulation row: each row gets bit for bit what it gets in a batch at its time alone (a run sampling alone),
+    whatever the order of the rows; with the modulation rows copied to every row the numbers agree to float rounding
+    (a broadcast and a full operand may round differently); per-row times (a training batch's) run row-wise."""
+    from adiff.nn import denoisers
+
+    net = _random_net(ptype, [2], 1)
+    monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", 2 * 64)  # chunks of 64 rows
+    g = torch.Generator().manual_seed(5)
+    runs = [(k % 3, 50 + 7 * k) for k in range(7)]  # (time, rows) per run: times interleaved, not sorted
+    t_index = torch.cat([torch.full((n,), k) for k, n in runs])
+    B = t_index.shape[0]
+    x, t = torch.randn(B, 2, generator=g), torch.tensor([0.9, 0.3, 0.6])
+    lab = torch.randint(0, 4, (B,), generator=g) if ptype == "conditional" else None
+    sizes = _chunk_sizes(monkeypatch)
+    with torch.no_grad():
+        grouped = net(x, t, lab, t_index=t_index)
+        by_time = list(sizes)
+        sizes.clear()
+        with monkeypatch.context() as m:
+            m.setattr(denoisers, "_time_groups", lambda *a: None)
+            rowwise = net(x, t, lab, t_index=t_index)
+        for k in range(3):  # and each time's rows alone, at that one time
+            rows = t_index == k
+            alone = net(x[rows], t[k : k + 1], None if lab is None else lab[rows])
+            assert torch.equal(grouped[rows], alone)
+    counts = torch.bincount(t_index).tolist()
+    assert by_time == [min(64, n - i) for n in counts for i in range(0, n, 64)]
+    assert sizes[: -(-B // 64)] == [min(64, B - i) for i in range(0, B, 64)]  # row-wise: chunks in row order
+    assert float((grouped - rowwise).abs().max()) <= 1e-6 * max(1.0, float(rowwise.abs().max()))
+    per_row = torch.arange(B) % 40  # 40 times, a few rows each: row-wise
+    assert denoisers._time_groups(per_row, x, 64) is None
 
 
 @pytest.mark.parametrize(
@@ -353,20 +419,21 @@ def test_traced_rows_equal_the_eager_forward(ptype, data_shape, patch, monkeypat
     assert len(traced._TRACES[net]) == 1  # one trace served every chunk size
 
 
-def test_traced_rows_follow_the_networks_weights():
+def test_traced_rows_follow_the_networks_weights(monkeypatch):
     """The trace holds the network's own parameters: an in-place update (training, EMA) shows at once, replaced
     parameters and a deep copy are traced anew, and training mode, autograd or a dispatch mode run eagerly."""
     import copy
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from adiff.nn import traced
+    from adiff.nn import denoisers, traced
 
     net = _random_net("unconditional", [2], 1)
     x, t = torch.randn(50, 2), torch.tensor([0.5])
 
     def eager(module=net):
-        with torch.no_grad(), FlopCounterMode(display=False):  # a dispatch mode: the eager path
+        with torch.no_grad(), monkeypatch.context() as m:
+            m.setattr(denoisers, "rows_function", lambda *a, **k: None)  # the eager path
             return module(x, t)
 
     with torch.no_grad():

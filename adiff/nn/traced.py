@@ -76,7 +76,7 @@ def rows_function(net: nn.Module, x: torch.Tensor, context: torch.Tensor | None,
     if not _usable(net, x, autograd):
         return None
     params = tuple((id(p), p.data_ptr()) for p in net.parameters())
-    kind = (context is not None, autograd, baked)  # autograd: TanhGELU records its grad path
+    kind = (context is not None, autograd, baked)  # autograd: the MLP records its grad path (no fused GELU)
     with _LOCK:
         traces = _TRACES.setdefault(net, {})
         entry = traces.get(kind)
