@@ -8,7 +8,8 @@ Modes (each a copy of the preset's EMA network, traced under its own mode, as th
   each, attention over two keys as a sigmoid of the score difference, rows at several times run time by time;
 * no fused MLP layer: the layer, then TanhGELU (adiff/nn/gelu.py);
 * rows at their times copied: each row gets a copy of its time's modulation rows (index_select), in row order;
-* before: all of that off, with the two-op modulation and residual and the broadcast-product attention of 191fe59.
+* before: all of that off, with the two-op modulation and residual of 191fe59 and its attention by broadcast products
+  (``Attention._products``, which the network still uses for other small attentions).
 Cases: one run alone (500 rows at one time), a round of the engine in lockstep (8,000 rows at one time), and a round
 of 16 runs at two steps (16 x 500 rows, two times interleaved).  One torch thread (as each of the engine's workers).
 Each case's modes are timed round-robin (``--repeats`` rounds, order reversed every round); medians with min-max,
@@ -23,7 +24,7 @@ import copy
 import torch
 from common import base_parser, fmt_stats, interleaved, paired_ratio, print_footer, print_header, print_table, setup
 
-from adiff.nn import denoisers, gelu
+from adiff.nn import denoisers, gelu, rows
 from adiff.presets import load_preset
 
 
@@ -35,33 +36,20 @@ def _gated_two_ops(x, gate, y):
     return x + gate.unsqueeze(1) * y
 
 
-def _attention_products(self, x, context=None):
-    """Attention as before the two-key form: broadcast products and a softmax over the keys (191fe59)."""
-    B, L, D = x.shape
-    ctx = x if context is None else context
-    S, h, d = ctx.shape[1], self.h, D // self.h
-    q = self.q(x).view(B, L, 1, h, d)
-    kv = self.kv(ctx).view(B, 1, S, 2, h, d)
-    w = torch.softmax((q * kv[:, :, :, 0]).sum(-1) * d**-0.5, dim=2)
-    return self.out((w.unsqueeze(-1) * kv[:, :, :, 1]).sum(2).reshape(B, L, D))
-
-
 @contextlib.contextmanager
 def mode(name: str):
-    saved = (gelu._LINEAR_GELU, denoisers._time_groups, denoisers._modulate, denoisers._gated)
-    attention = denoisers.Attention.forward
+    saved = (gelu.fused_op, rows.time_groups, denoisers._modulate, denoisers._gated, denoisers.Attention._two_keys)
     try:
         if name in ("no fused MLP layer", "before"):
-            gelu._LINEAR_GELU = None
+            gelu.fused_op = lambda: None
         if name in ("rows at their times copied", "before"):
-            denoisers._time_groups = lambda *a: None
-        if name == "before":
+            rows.time_groups = lambda *a: None
+        if name == "before":  # the two-op adaLN and residual, and two keys by the general broadcast products
             denoisers._modulate, denoisers._gated = _modulate_two_ops, _gated_two_ops
-            denoisers.Attention.forward = _attention_products
+            denoisers.Attention._two_keys = denoisers.Attention._products
         yield
     finally:
-        gelu._LINEAR_GELU, denoisers._time_groups, denoisers._modulate, denoisers._gated = saved
-        denoisers.Attention.forward = attention
+        gelu.fused_op, rows.time_groups, denoisers._modulate, denoisers._gated, denoisers.Attention._two_keys = saved
 
 
 MODES = ("shipped", "no fused MLP layer", "rows at their times copied", "before")

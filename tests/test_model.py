@@ -284,7 +284,7 @@ def test_fused_mlp_layer_gives_the_layers_numbers_in_inference_only():
 
     from adiff.nn import gelu
 
-    assert (gelu._LINEAR_GELU is not None) == torch.backends.mkldnn.is_available()
+    assert (gelu.fused_op() is not None) == torch.backends.mkldnn.is_available()
     block = _random_net("unconditional", [2], 1).encoder[0]
     h = torch.randn(300, 2, block.ffn[0].in_features, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -322,10 +322,10 @@ def _chunk_sizes(monkeypatch) -> list:
 
 @pytest.mark.parametrize("ptype", ["unconditional", "conditional"])
 def test_row_chunks_give_each_row_what_one_call_gives(ptype, monkeypatch):
-    """Without autograd a batch over more than _CHUNK_TOKENS tokens runs in row chunks: each row's output is the
+    """Without autograd a batch over more than rows.CHUNK_TOKENS tokens runs in row chunks: each row's output is the
     one-call output, with a shared time, a time per row, and a time table with a row index.  With autograd the batch
     runs whole (the same numbers, the gradient of one call)."""
-    from adiff.nn import denoisers
+    from adiff.nn import rows
 
     net = _random_net(ptype, [4], 2)
     B = 37
@@ -337,7 +337,7 @@ def test_row_chunks_give_each_row_what_one_call_gives(ptype, monkeypatch):
     for t, t_index in times:
         outs = []
         for limit in (10**9, 2 * 5):  # one call; chunks of 5 rows (2 tokens each), the last of 2
-            monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", limit)
+            monkeypatch.setattr(rows, "CHUNK_TOKENS", limit)
             sizes.clear()
             with torch.no_grad():
                 outs.append(net(x, t, lab, t_index=t_index))
@@ -362,10 +362,10 @@ def test_rows_at_several_times_run_time_by_time_with_each_rows_numbers(ptype, mo
     modulation row: each row gets bit for bit what it gets in a batch at its time alone (a run sampling alone),
     whatever the order of the rows; with the modulation rows copied to every row the numbers agree to float rounding
     (a broadcast and a full operand may round differently); per-row times (a training batch's) run row-wise."""
-    from adiff.nn import denoisers
+    from adiff.nn import rows
 
     net = _random_net(ptype, [2], 1)
-    monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", 2 * 64)  # chunks of 64 rows
+    monkeypatch.setattr(rows, "CHUNK_TOKENS", 2 * 64)  # chunks of 64 rows
     g = torch.Generator().manual_seed(5)
     runs = [(k % 3, 50 + 7 * k) for k in range(7)]  # (time, rows) per run: times interleaved, not sorted
     t_index = torch.cat([torch.full((n,), k) for k, n in runs])
@@ -378,18 +378,18 @@ def test_rows_at_several_times_run_time_by_time_with_each_rows_numbers(ptype, mo
         by_time = list(sizes)
         sizes.clear()
         with monkeypatch.context() as m:
-            m.setattr(denoisers, "_time_groups", lambda *a: None)
+            m.setattr(rows, "time_groups", lambda *a: None)
             rowwise = net(x, t, lab, t_index=t_index)
         for k in range(3):  # and each time's rows alone, at that one time
-            rows = t_index == k
-            alone = net(x[rows], t[k : k + 1], None if lab is None else lab[rows])
-            assert torch.equal(grouped[rows], alone)
+            at_k = t_index == k
+            alone = net(x[at_k], t[k : k + 1], None if lab is None else lab[at_k])
+            assert torch.equal(grouped[at_k], alone)
     counts = torch.bincount(t_index).tolist()
     assert by_time == [min(64, n - i) for n in counts for i in range(0, n, 64)]
     assert sizes[: -(-B // 64)] == [min(64, B - i) for i in range(0, B, 64)]  # row-wise: chunks in row order
     assert float((grouped - rowwise).abs().max()) <= 1e-6 * max(1.0, float(rowwise.abs().max()))
     per_row = torch.arange(B) % 40  # 40 times, a few rows each: row-wise
-    assert denoisers._time_groups(per_row, x, 64) is None
+    assert rows.time_groups(per_row, x, 64) is None
 
 
 @pytest.mark.parametrize(
@@ -398,10 +398,10 @@ def test_rows_at_several_times_run_time_by_time_with_each_rows_numbers(ptype, mo
 def test_traced_rows_equal_the_eager_forward(ptype, data_shape, patch, monkeypatch):
     """Inference runs each chunk as one TorchScript call (adiff/nn/traced.py): the same numbers as the eager forward,
     for chunks of any size (the trace is made on the first), a shared time and a time table with a row index."""
-    from adiff.nn import denoisers, traced
+    from adiff.nn import denoisers, rows, traced
 
     net = _random_net(ptype, data_shape, patch)
-    monkeypatch.setattr(denoisers, "_CHUNK_TOKENS", 5 * denoisers.Tokenizer(tuple(data_shape), patch, 8).num_tokens)
+    monkeypatch.setattr(rows, "CHUNK_TOKENS", 5 * denoisers.Tokenizer(tuple(data_shape), patch, 8).num_tokens)
     g = torch.Generator().manual_seed(0)
     for B in (13, 5, 1):
         x = torch.randn(B, *data_shape, generator=g)

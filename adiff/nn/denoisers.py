@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import rows
 from .gelu import TanhGELU, linear_gelu
 from .traced import rows_function
 
@@ -104,22 +105,31 @@ class Attention(nn.Module):
         S, h, d = ctx.shape[1], self.h, D // self.h
         dropout = self.dropout if self.training else 0.0
         if S == 2 and L <= _SMALL_ATTENTION and dropout == 0.0:
-            # softmax over two keys is a sigmoid of the difference of their scores: weight p on v0 and 1 - p on v1,
-            # i.e. v1 + p (v0 - v1): a quarter of the broadcast products below (10.5 -> 9.4 us a row, moons)
-            q = self.q(x).view(B, L, h, d)
-            k, v = self.kv(ctx).view(B, 1, 2, 2, h, d).unbind(3)  # [B, 1, S, h, d] each
-            p = torch.sigmoid((q * (k[:, :, 0] - k[:, :, 1])).sum(-1) * d**-0.5)  # [B, L, h]
-            v1 = v[:, :, 1]
-            return self.out(torch.addcmul(v1, p.unsqueeze(-1), v[:, :, 0] - v1).reshape(B, L, D))
+            return self.out(self._two_keys(x, ctx, h, d))
         if L * S <= _SMALL_ATTENTION and dropout == 0.0:
-            q = self.q(x).view(B, L, 1, h, d)
-            kv = self.kv(ctx).view(B, 1, S, 2, h, d)
-            w = torch.softmax((q * kv[:, :, :, 0]).sum(-1) * d**-0.5, dim=2)  # [B, L, S, h]
-            return self.out((w.unsqueeze(-1) * kv[:, :, :, 1]).sum(2).reshape(B, L, D))
+            return self.out(self._products(x, ctx, h, d))
         q = self.q(x).reshape(B, L, h, d).transpose(1, 2)  # [B, h, L, d]
         k, v = self.kv(ctx).reshape(B, S, 2, h, d).permute(2, 0, 3, 1, 4)  # [B, h, S, d]
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+    def _two_keys(self, x: torch.Tensor, ctx: torch.Tensor, h: int, d: int) -> torch.Tensor:
+        """The heads' outputs [B, L, D] over two keys: softmax over two scores is a sigmoid of their difference, weight
+        p on v0 and 1 - p on v1, i.e. v1 + p (v0 - v1): a quarter of ``_products``' work (10.5 -> 9.4 us a row, moons)."""
+        B, L, D = x.shape
+        q = self.q(x).view(B, L, h, d)
+        k, v = self.kv(ctx).view(B, 1, 2, 2, h, d).unbind(3)  # [B, 1, S, h, d] each
+        p = torch.sigmoid((q * (k[:, :, 0] - k[:, :, 1])).sum(-1) * d**-0.5)  # [B, L, h]
+        v1 = v[:, :, 1]
+        return torch.addcmul(v1, p.unsqueeze(-1), v[:, :, 0] - v1).reshape(B, L, D)
+
+    def _products(self, x: torch.Tensor, ctx: torch.Tensor, h: int, d: int) -> torch.Tensor:
+        """The heads' outputs [B, L, D] by broadcast products: softmax(q k^T / sqrt(d)) v for a few (query, key) pairs."""
+        B, L, D = x.shape
+        q = self.q(x).view(B, L, 1, h, d)
+        kv = self.kv(ctx).view(B, 1, ctx.shape[1], 2, h, d)
+        w = torch.softmax((q * kv[:, :, :, 0]).sum(-1) * d**-0.5, dim=2)  # [B, L, S, h]
+        return (w.unsqueeze(-1) * kv[:, :, :, 1]).sum(2).reshape(B, L, D)
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -134,57 +144,9 @@ def _gated(x: torch.Tensor, gate: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return torch.addcmul(x, gate.unsqueeze(1), y)
 
 
-_MAX_LOOPED_TIMES = 64
-
-
-def _per_time(fn, c: torch.Tensor, t_index: torch.Tensor | None) -> torch.Tensor:
-    """fn(c) for c [K, ...] holding one entry per distinct time of a batch whose rows pick theirs by t_index.  Up to
-    _MAX_LOOPED_TIMES entries go one at a time, so that every row gets bit for bit the numbers of a call where its
-    time is the only one (a matmul over K rows may round differently from one over 1 row); K tiny calls per layer."""
-    if t_index is None or not 1 < c.shape[0] <= _MAX_LOOPED_TIMES:
-        return fn(c)
-    return torch.cat([fn(c[k : k + 1]) for k in range(c.shape[0])])
-
-
-def _per_row(v: torch.Tensor, t_index: torch.Tensor | None, rows: slice = slice(None)) -> torch.Tensor:
-    """v [K, ...] computed once per distinct time -> [b, ...] for the batch's ``rows`` (all by default), whose times are
-    t_index[rows].  Without t_index, v is one row shared by the batch (kept as it is) or one row per batch row."""
-    if t_index is not None:
-        return v.index_select(0, t_index[rows])
-    return v if v.shape[0] == 1 else v[rows]
-
-
-# A forward over more tokens than this runs in row chunks, so that a chunk's activations (the MLP's 4x-wide hidden
-# above all) stay in a core's L2 cache: the moons network (2 tokens, width 64) over 7,500 rows on each of two threads,
-# with TanhGELU, 19.2 -> 13.7 us per row; 1,024-3,072 tokens measured best (30 /generate through the app: 2,048 beat
-# 1,024, 4,096 and 8,192).  Each row's numbers do not depend on the chunk (tests/test_model.py).  Inference only.
-_CHUNK_TOKENS = 2048
-
-
-def _slices(n: int, step: int, start: int = 0) -> list[slice]:
-    """Rows start..start+n in slices of at most ``step``."""
-    return [slice(i, min(i + step, start + n)) for i in range(start, start + n, step)] or [slice(start, start)]
-
-
-def _rows_of(v: torch.Tensor | None, rows) -> torch.Tensor | None:
-    return None if v is None else v[rows]
-
-
-def _time_groups(t_index: torch.Tensor | None, x: torch.Tensor, step: int):
-    """(order, rows per time) to run rows at several times time by time, or None to run them as they come.  order: the
-    rows sorted by time (stable), or None where they already are.  Only on the CPU (reading t_index on a GPU would
-    wait for it) and where the chunks stay large: at least a quarter of ``step`` rows each on average (a round of the
-    app's sampling engine holds a few runs at two or three steps; per-row times, as a training batch's, come as they
-    are).  Copying the time's modulation rows to each row took a tenth of the moons network's forward."""
-    if t_index is None or x.device.type != "cpu" or t_index.device.type != "cpu":
-        return None
-    B = t_index.shape[0]
-    counts = torch.bincount(t_index).tolist()
-    if sum(-(-n // step) for n in counts if n) * step > 4 * max(B, 1):
-        return None
-    sorted_already = B < 2 or bool((t_index[1:] >= t_index[:-1]).all())
-    order = None if sorted_already else torch.sort(t_index, stable=True).indices
-    return order, counts
+def _rows_of(v: torch.Tensor | None, r) -> torch.Tensor | None:
+    """v[r], or None for no v (a batch without a context)."""
+    return None if v is None else v[r]
 
 
 class TransformerBlock(nn.Module):
@@ -208,7 +170,7 @@ class TransformerBlock(nn.Module):
 
     def modulation(self, c: torch.Tensor, t_index: torch.Tensor | None = None) -> torch.Tensor:
         """The adaLN shifts, scales and gates of time vectors c [K, D]: [K, 6D], once per distinct time."""
-        return _per_time(self.ada, c, t_index)
+        return rows.per_time(self.ada, c, t_index)
 
     def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
         """x [B, L, D]; modulation [B|1, 6D]: this block's ``modulation`` rows for x's rows (or one shared by all)."""
@@ -217,7 +179,7 @@ class TransformerBlock(nn.Module):
         return _gated(x, g2, self.dropout(self.mlp(_modulate(self.norm2(x), sh2, sc2))))
 
     def mlp(self, h: torch.Tensor) -> torch.Tensor:
-        """self.ffn(h); in eval-mode inference its first layer and GELU run as one fused op (``_linear_gelu``)."""
+        """self.ffn(h); in eval-mode inference its first layer and GELU run as one fused op (``gelu.linear_gelu``)."""
         hidden = None if self.training else linear_gelu(self.ffn[0], h)
         return self.ffn(h) if hidden is None else self.ffn[3](hidden)
 
@@ -270,31 +232,17 @@ class DenoiserNetwork(nn.Module):
         return self.noise_embedding(timestep_embedding(t, self.embedding_dim))  # [B, D]
 
     def _trunk(self, x, c: torch.Tensor, context: torch.Tensor | None, t_index: torch.Tensor | None) -> torch.Tensor:
-        """The modulations once per distinct time (c [K, D]), then the rows in chunks of _CHUNK_TOKENS tokens (without
-        autograd: a backward touches every saved activation anyway, and through chunks it has more to do).  Rows at
-        several times (t_index) run time by time where that keeps the chunks large (``_time_groups``): each chunk then
-        shares its time's modulation row instead of copying it to every row."""
-        mods = [block.modulation(c, t_index) for block in self.encoder] + [_per_time(self.final_ada, c, t_index)]
-        B, step = x.shape[0], max(1, _CHUNK_TOKENS // self.tokenizer.num_tokens)
+        """The modulations once per distinct time (c [K, D]), then the rows in chunks of rows.CHUNK_TOKENS tokens, time
+        by time where the rows are at a few times (adiff.nn.rows; without autograd: a backward touches every saved
+        activation anyway, and through chunks it has more to do)."""
+        mods = [block.modulation(c, t_index) for block in self.encoder] + [rows.per_time(self.final_ada, c, t_index)]
         if torch.is_grad_enabled():
-            return self._chunk(x, context, [_per_row(m, t_index) for m in mods])
-        groups = _time_groups(t_index, x, step)
-        if groups is None:
-            outs = [
-                self._chunk(x[r], _rows_of(context, r), [_per_row(m, t_index, r) for m in mods])
-                for r in _slices(B, step)
-            ]
-            return outs[0] if len(outs) == 1 else torch.cat(outs)
-        order, counts = groups
+            return self._chunk(x, context, [rows.per_row(m, t_index) for m in mods])
+        order, chunks = rows.chunks(x, t_index, mods, self.tokenizer.num_tokens)
         xs, cs = (x, context) if order is None else (x[order], _rows_of(context, order))
-        outs, start = [], 0
-        for k, n in enumerate(counts):
-            outs.extend(
-                self._chunk(xs[r], _rows_of(cs, r), [m[k : k + 1] for m in mods]) for r in _slices(n, step, start)
-            )
-            start += n
-        out = torch.cat(outs)
-        return out if order is None else out.index_copy(0, order, out)
+        outs = [self._chunk(xs[r], _rows_of(cs, r), rows_mods) for r, rows_mods in chunks]
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        return out if order is None else torch.empty_like(out).index_copy_(0, order, out)
 
     def _chunk(self, x, context: torch.Tensor | None, mods: list) -> torch.Tensor:
         """The rows of one chunk, as one traced call where one serves (adiff.nn.traced), else eagerly."""
@@ -322,7 +270,7 @@ class DenoiserNetwork(nn.Module):
             raise ValueError(
                 f"t_index must be a LongTensor of shape [{batch}], got {t_index.dtype} {list(t_index.shape)}"
             )
-        return _per_time(self.time_vector, t, t_index)  # [K, D]
+        return rows.per_time(self.time_vector, t, t_index)  # [K, D]
 
     def forward(self, x, t, condition=None, t_index=None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -390,7 +338,7 @@ class ConditionalDenoiser(DenoiserNetwork):
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition=None, t_index=None) -> torch.Tensor:
         c = self.time_rows(t, t_index, x.shape[0])  # [K, D]
         ctx = self.condition_embedding(self.context(condition, x.shape[0], x.device))  # [B, S, D]
-        c_rows = _per_row(c, t_index).unsqueeze(1).expand(ctx.shape[0], -1, -1)  # [B, 1, D]
+        c_rows = rows.per_row(c, t_index).unsqueeze(1).expand(ctx.shape[0], -1, -1)  # [B, 1, D]
         ctx = torch.cat([ctx, c_rows], dim=1)  # tokens choose class or time
         return self._trunk(x, c, ctx, t_index)
 

@@ -3,6 +3,7 @@ GELU as one oneDNN call where torch has it (adiff.nn.denoisers' TransformerBlock
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import warnings
@@ -10,7 +11,8 @@ import warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from .traced import plain_cpu
 
 __all__ = ["TanhGELU", "linear_gelu"]
 log = logging.getLogger(__name__)
@@ -42,9 +44,11 @@ def linear_gelu(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 """
 
 
-def _fused_linear_gelu_op():
+@functools.cache
+def fused_op():
     """GELU_tanh(x w^T + b) as one oneDNN call, or None where this torch has no such op or it does not give torch's
-    numbers, or rows that depend on the others (checked once, at import)."""
+    numbers, or rows that depend on the others (checked once, at the first inference forward: ~0.1 s with
+    TorchScript's first compile, kept off import)."""
     if not torch.backends.mkldnn.is_available():
         return None
     try:
@@ -63,21 +67,11 @@ def _fused_linear_gelu_op():
     return op if ok and torch.equal(rows_alone, got[:5]) else None
 
 
-_LINEAR_GELU = _fused_linear_gelu_op()
-
-
 def linear_gelu(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor | None:
     """GELU(linear(x)) in one pass where it can run fused: inference (no autograd, no dispatch mode such as a FLOP
     counter) of float32 rows on the CPU.  The tanh GELU apart from its matmul read and wrote the MLP's 4x-wide hidden
     layer five more times: 0.79 of 1.33 ms for the moons network's 2,048-token chunk, 0.17 fused (13.5 -> 12.1 us a
     row over a whole forward of 8,000 rows, one thread).  Each row's output does not depend on the others (checked with the op)."""
-    if (
-        _LINEAR_GELU is None
-        or torch.is_grad_enabled()
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or torch.is_autocast_enabled("cpu")
-        or _get_current_dispatch_mode() is not None
-    ):
+    if torch.is_grad_enabled() or not plain_cpu(x) or (op := fused_op()) is None:
         return None
-    return _LINEAR_GELU(x, linear.weight, linear.bias)
+    return op(x, linear.weight, linear.bias)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-__all__ = ["rows_function"]
+__all__ = ["plain_cpu", "rows_function"]
 log = logging.getLogger(__name__)
 
 _TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> {key: traced module}
@@ -46,15 +46,20 @@ class _Rows(nn.Module):
         return self.net._rows(x, list(mods), context)
 
 
-def _usable(net: nn.Module, x: torch.Tensor, autograd: bool) -> bool:
-    return not (
-        (autograd and not x.requires_grad)  # with autograd: only the gradient to x (guidance), not to the weights
-        or net.training
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or torch.is_autocast_enabled("cpu")
-        or _get_current_dispatch_mode() is not None
+def plain_cpu(x: torch.Tensor) -> bool:
+    """x is float32 on the CPU, outside autocast and outside any Python dispatch mode (profilers and FLOP counters,
+    which must see every module's own ops): where this module's traces and adiff.nn.gelu's fused op may run."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and _get_current_dispatch_mode() is None
     )
+
+
+def _usable(net: nn.Module, x: torch.Tensor, autograd: bool) -> bool:
+    # with autograd: only the gradient to x (guidance), not to the weights
+    return not ((autograd and not x.requires_grad) or net.training) and plain_cpu(x)
 
 
 class _Call:
